@@ -1,0 +1,48 @@
+# fleetanalysis: the verbs a newcomer needs. `make help` lists them.
+# Only Python 3.11+ and make are needed; everything else goes into .venv.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+FA     := $(BIN)/fleetanalysis
+STAMP  := $(VENV)/.installed
+EXTRAS ?= test,scale
+
+.DEFAULT_GOAL := help
+.PHONY: help report test lab demo ingest bench weekly clean
+
+help:  ## list the verbs
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "fleetanalysis needs Python 3.11 or newer; set PYTHON=python3.11")'
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[$(EXTRAS)]'
+	$(BIN)/python -m ipykernel install --sys-prefix --name fleetanalysis --display-name "Python (fleetanalysis)" >/dev/null
+	@touch $(STAMP)
+
+report: $(STAMP)  ## ingest the configured logs (demo data when none) and write the HTML report
+	@$(FA) ingest
+	@$(FA) report
+
+test: $(STAMP)  ## run the whole suite: unit tests, doctests and the notebooks
+	$(BIN)/pytest
+
+lab: $(STAMP)  ## JupyterLab on the notebooks, with the project's own kernel
+	$(BIN)/jupyter lab notebooks/
+
+demo: $(STAMP)  ## (re)write the synthetic demo organisation under data/demo
+	$(FA) demo
+
+weekly: $(STAMP)  ## the scheduled job: fetch Slack access logs, ingest, report
+	$(FA) fetch slack
+	$(FA) ingest
+	$(FA) report
+
+bench: $(STAMP)  ## run the speed and accuracy benchmarks (see benchmarks/README.md)
+	$(BIN)/python -m pip install --quiet -e '.[bench]'
+	$(BIN)/python benchmarks/run.py
+
+clean:  ## remove derived files (keeps data/raw and .venv)
+	rm -rf data/demo data/processed/*.parquet data/processed/*.csv reports/*/ reports/index.html

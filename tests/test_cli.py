@@ -1,0 +1,48 @@
+"""The command line as a user meets it: --help everywhere, exit 2 with one line for bad usage."""
+
+import argparse
+import subprocess
+import sys
+
+import pytest
+
+from fleetanalysis import cli
+
+
+def _subcommand_paths(parser: argparse.ArgumentParser, prefix=()):
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, child in action.choices.items():
+                yield (*prefix, name)
+                yield from _subcommand_paths(child, (*prefix, name))
+
+
+SUBCOMMANDS = list(_subcommand_paths(cli.build_parser()))
+
+
+def test_top_level_help_lists_every_command(capsys):
+    assert cli.main(["--help"]) == 0
+    shown = capsys.readouterr().out
+    for path in SUBCOMMANDS:
+        if len(path) == 1:
+            assert path[0] in shown
+
+
+@pytest.mark.parametrize("path", SUBCOMMANDS, ids=" ".join)
+def test_every_subcommand_has_help(path, capsys):
+    assert cli.main([*path, "--help"]) == 0
+    shown = capsys.readouterr().out
+    assert shown.startswith("usage: fleetanalysis " + " ".join(path))
+
+
+def test_unknown_command_is_one_line_and_exit_2(capsys):
+    assert cli.main(["no-such-command"]) == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and "no-such-command" in error
+
+
+def test_console_script_runs_without_a_traceback():
+    done = subprocess.run([sys.executable, "-m", "fleetanalysis.cli", "--no-such-option"],
+                          capture_output=True, text=True)
+    assert done.returncode == 2
+    assert "Traceback" not in done.stderr
