@@ -1,0 +1,483 @@
+"""Client facts from user agents: what each string says, and what it cannot say.
+
+``describe`` turns user-agent strings into platform, OS version, client and device
+facts, parsing each distinct string once with ua-parser's Rust resolver. Project rules
+for the native apps and scripts that fill sign-in logs (Slack on every platform,
+Teams, Outlook, Zoom, Okta Verify, Slack SDKs) sit in front of the stock rules.
+
+Browsers freeze parts of their user agent, so a token is only reported as an exact
+version when it can carry one; otherwise ``os_evidence`` says ``frozen`` (or
+``lower-bound`` where the client proves a minimum) and ``reason`` says why.
+
+Version conventions: Windows is reported by its NT version (``6.1`` is Windows 7,
+``10.0.22631`` a Windows 11 build); a bare ``Windows NT 10.0`` gives no version, because
+Windows 10 and 11 both send it. macOS ``10.15`` from any client is frozen: browsers and
+Electron apps report it on every later macOS. ``lower-bound`` is used in one place:
+Safari on a frozen macOS token, where the Safari major proves the oldest macOS that
+runs it.
+
+``facts`` joins these columns onto the access table and prefers an OS version that the
+source reported directly (Okta, Entra, Google) over a frozen or absent one.
+
+Examples:
+    >>> import pandas as pd
+    >>> agents = pd.Series([
+    ...     "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 "
+    ...     "(KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36",
+    ...     "com.tinyspeck.chatlyio/23.04.10 (iPhone; iOS 16.4.1; Scale/3.00)",
+    ... ])
+    >>> describe(agents)[["platform", "os_version", "os_evidence", "client_family", "client_version"]]
+      platform os_version os_evidence client_family client_version
+    0    macOS        NaN      frozen        Chrome            124
+    1      iOS     16.4.1       exact         Slack       23.04.10
+"""
+
+from __future__ import annotations
+
+import re
+from functools import cache
+
+import numpy as np
+import pandas as pd
+from tqdm import tqdm
+from ua_parser import Domain
+
+PLATFORMS = ["iOS", "iPadOS", "Android", "macOS", "Windows", "Linux", "ChromeOS", "other"]
+OS_EVIDENCE = ["exact", "frozen", "lower-bound", "absent"]
+CLIENT_KINDS = ["browser", "app", "sdk", "bot", "unknown"]
+DEVICE_CLASSES = ["phone", "tablet", "desktop", "unknown"]
+COLUMNS = [
+    "platform", "os_version", "os_evidence", "client_kind", "client_family",
+    "client_version", "client_product", "device_class", "reason",
+]
+
+# Project rules, tried before the stock ua-parser rules (first match wins). Each is
+# (regex, family): group 1 is the product token (replaced by the family), groups 2-5
+# the version, as ua-parser's matchers read them. Family names are internal and mapped
+# by _CLIENTS below. Regexes must work in Python's re and Rust's regex (no look-around).
+_PROJECT_CLIENT_RULES = [
+    # Slack for iOS names itself by bundle id; stock rules call it a WKWebView.
+    (r"(com\.tinyspeck\.chatlyio)/(\d+)\.(\d+)(?:\.(\d+))?(?:\.(\d+))?", "Slack iOS"),
+    (r"(com\.Slack)/(\d+)\.(\d+)(?:\.(\d+))?(?:\.(\d+))?", "Slack Android"),
+    (r"(?:^|[ ;(])(Slack)/(\d+)\.(\d+)(?:\.(\d+))?(?:\.(\d+))? \([^)]*Android", "Slack Android"),
+    # Slack desktop is Electron; older and store builds carry only Slack_SSB/.
+    (r"(?:^|[ ;)])(Slack)/(\d+)\.(\d+)\.(\d+)[^ ]* .*Electron/", "Slack Desktop"),
+    (r"(Slack_SSB)/(\d+)\.(\d+)\.(\d+)", "Slack Desktop"),
+    (r"(Teams)/(\d+)\.(\d+)\.(\d+)(?:\.(\d+))?", "Microsoft Teams"),
+    (r"(Microsoft Outlook) (\d+)\.(\d+)\.(\d+)", "Outlook"),
+    (r"(Outlook-(?:iOS|Android))/(\d+)\.(\d+)(?:\.(\d+))?", "Outlook"),
+    (r"(?:^|[ ;)])(Zoom)/(\d+)\.(\d+)\.(\d+)", "Zoom"),
+    (r"(Okta ?Verify)/(\d+)\.(\d+)\.(\d+)", "Okta Verify"),
+    (r"(?:^|[ ;])(slackclient)/(\d+)\.(\d+)(?:\.(\d+))?", "slackclient"),
+    (r"(?:^|[ ;])(slack_sdk)/(\d+)\.(\d+)(?:\.(\d+))?", "slack_sdk"),
+    (r"(?:^|[ ;])(slack_bolt)/(\d+)\.(\d+)(?:\.(\d+))?", "slack_bolt"),
+    (r"(Slack Ruby Client)/(\d+)\.(\d+)(?:\.(\d+))?", "Slack Ruby Client"),
+    (r"(@slack/web-api):(\d+)\.(\d+)(?:\.(\d+))?", "Slack Node SDK"),
+    (r"(python-requests)/(\d+)\.(\d+)(?:\.(\d+))?", "Python Requests"),
+]
+# The Slack iOS app carries the true iOS version; stock rules read only the major.
+_PROJECT_OS_RULES = [
+    (r"\((iPhone|iPad); iOS (\d+)\.(\d+)(?:\.(\d+))?", "iOS"),
+]
+
+# ua-parser family -> (client_family, client_kind, client_product). Families not listed
+# keep their ua-parser name, kind browser, no catalog product.
+_CLIENTS = {
+    "Chrome": ("Chrome", "browser", "chrome"),
+    "Chrome Mobile": ("Chrome", "browser", "chrome"),
+    "Chromium": ("Chromium", "browser", "chrome"),
+    "HeadlessChrome": ("HeadlessChrome", "bot", None),
+    # Browsers on iOS are WebKit shells with their own numbering: judged by iOS only.
+    "Chrome Mobile iOS": ("Chrome", "browser", None),
+    "Edge": ("Edge", "browser", "edge"),
+    "Edge Mobile": ("Edge", "browser", "edge"),
+    "Firefox": ("Firefox", "browser", "firefox"),
+    "Firefox Mobile": ("Firefox", "browser", "firefox"),
+    "Firefox iOS": ("Firefox", "browser", None),
+    "Safari": ("Safari", "browser", "safari"),
+    "Mobile Safari": ("Safari", "browser", "safari"),
+    "Mobile Safari UI/WKWebView": ("WebView", "app", None),
+    "Chrome Mobile WebView": ("WebView", "app", None),
+    "Samsung Internet": ("Samsung Internet", "browser", None),
+    "Opera": ("Opera", "browser", None),
+    "Opera Mobile": ("Opera", "browser", None),
+    "Electron": ("Electron", "app", None),
+    "Slack Desktop Client": ("Slack", "app", "slack-desktop"),
+    "Slack Desktop": ("Slack", "app", "slack-desktop"),
+    "Slack iOS": ("Slack", "app", "slack-ios"),
+    "Slack Android": ("Slack", "app", "slack-android"),
+    "Microsoft Teams": ("Microsoft Teams", "app", None),
+    "Outlook": ("Outlook", "app", None),
+    "Zoom": ("Zoom", "app", None),
+    "Okta Verify": ("Okta Verify", "app", None),
+    "Python Requests": ("python-requests", "sdk", None),
+    "Python-urllib": ("Python-urllib", "sdk", None),
+    "slackclient": ("slackclient", "sdk", None),
+    "slack_sdk": ("slack_sdk", "sdk", None),
+    "slack_bolt": ("slack_bolt", "sdk", None),
+    "Slack Ruby Client": ("Slack Ruby Client", "sdk", None),
+    "Slack Node SDK": ("Slack Node SDK", "sdk", None),
+    "curl": ("curl", "sdk", None),
+    "Wget": ("Wget", "sdk", None),
+    "Go-http-client": ("Go-http-client", "sdk", None),
+    "okhttp": ("okhttp", "sdk", None),
+    "Apache-HttpClient": ("Apache-HttpClient", "sdk", None),
+    "Java": ("Java", "sdk", None),
+    "PostmanRuntime": ("PostmanRuntime", "sdk", None),
+    "Slackbot-LinkExpanding": ("Slackbot-LinkExpanding", "bot", None),
+}
+# Chromium-based families: they share Chrome's user-agent reduction.
+_CHROMIUM = {"Chrome", "Chromium", "Edge", "Opera", "Electron", "Slack", "Microsoft Teams", "WebView"}
+# The oldest macOS each Safari major runs on (Apple ships a Safari for the two previous
+# macOS releases), so a frozen macOS token plus Safari N proves at least this macOS.
+_SAFARI_MIN_MACOS = {16: "11", 17: "12", 18: "13", 26: "14"}
+_LINUX_FAMILIES = {
+    "Linux", "Ubuntu", "Debian", "Fedora", "Red Hat", "CentOS", "Linux Mint", "Arch Linux",
+    "openSUSE", "SUSE", "Kubuntu", "Xubuntu", "Gentoo", "Mandriva", "Slackware", "elementary OS",
+}
+_OS_PLATFORM = {"iOS": "iOS", "Mac OS X": "macOS", "Windows": "Windows", "Android": "Android",
+                "Chrome OS": "ChromeOS"} | {name: "Linux" for name in _LINUX_FAMILIES}
+
+_WINDOWS_NT = re.compile(r"Windows NT (\d+\.\d+)(?:\.(\d+))?")
+_SAFARI_VERSION = re.compile(r"Version/(\d+)(?:\.(\d+))?(?:\.(\d+))?")
+_FROZEN_ANDROID = re.compile(r"Android 10; K\)")
+# Reduced ChromeOS user agents carry this platform version on every release.
+_FROZEN_CROS = "14541.0.0"
+
+# The device class a platform implies when only the source's OS name is known.
+_PLATFORM_DEVICE = {"iOS": "phone", "iPadOS": "tablet", "Android": "phone", "macOS": "desktop",
+                    "Windows": "desktop", "Linux": "desktop", "ChromeOS": "desktop"}
+
+_NO_AGENT = ("other", None, "absent", "unknown", None, None, None, "unknown", "no user agent", None)
+_EMPTY = ("other", None, "absent", "unknown", None, None, None, "unknown", "empty", None)
+
+
+@cache
+def _parser():
+    """One ua-parser Parser: project rules first, then the stock rules, on the Rust resolver."""
+    from ua_parser import Parser, load_lazy_builtins
+    from ua_parser.lazy import DeviceMatcher, OSMatcher, UserAgentMatcher
+    from ua_parser.regex import Resolver
+
+    agents, systems, devices = load_lazy_builtins()
+    project_agents = [UserAgentMatcher(*rule) for rule in _PROJECT_CLIENT_RULES]
+    project_systems = [OSMatcher(*rule) for rule in _PROJECT_OS_RULES]
+    project_devices = [DeviceMatcher(r"\(iPad; iOS ", None, "iPad", "Apple", "iPad")]
+    return Parser(Resolver((project_agents + list(agents), project_systems + list(systems),
+                            project_devices + list(devices))))
+
+
+def _dotted(*parts: str | None) -> str | None:
+    """Join version parts up to the first missing one."""
+    kept = []
+    for part in parts:
+        if part in (None, ""):
+            break
+        kept.append(part)
+    return ".".join(kept) or None
+
+
+def _os_facts(agent: str, platform: str, os, family: str, kind: str) -> tuple:
+    """(os_version, os_evidence, os_reason) for one user agent."""
+    version = _dotted(os.major, os.minor, os.patch, os.patch_minor) if os else None
+    if platform in ("iOS", "iPadOS"):
+        safari = _SAFARI_VERSION.search(agent)
+        # WebKit on iOS 26 freezes the OS token at 18_6 (18_7 from 26.1) with no patch
+        # number; Safari's Version/ token still carries the real release.
+        if version in ("18.6", "18.7"):
+            if family == "Safari" and safari and int(safari[1]) >= 26:
+                return _dotted(*safari.groups()), "exact", None
+            if family == "Safari" and safari and safari[1] == "18":
+                return version, "exact", None
+            # Firefox for iOS hard-codes 18_7 whatever the device runs.
+            if family == "Firefox" and version == "18.7":
+                return None, "frozen", "Firefox on iOS always reports iOS 18.7"
+            return None, "frozen", "iOS 26 and later report iOS 18.6 or 18.7"
+        return (version, "exact", None) if version else (None, "absent", "no iOS version")
+    if platform == "macOS":
+        if os and os.major == "10" and os.minor == "15":
+            # Safari on Big Sur (11) and later still says 10_15_7, so sites that
+            # parsed "10_16" would not break.
+            if family == "Safari":
+                safari = _SAFARI_VERSION.search(agent)
+                minimum = _SAFARI_MIN_MACOS.get(int(safari[1])) if safari else None
+                frozen = "Safari reports macOS 10.15 on every macOS since 11"
+                if minimum:
+                    return minimum, "lower-bound", f"{frozen}; Safari {safari[1]} needs macOS {minimum} or later"
+                return None, "frozen", frozen
+            # Firefox 87 capped the macOS version it reports at 10.15.
+            if family == "Firefox":
+                return None, "frozen", "Firefox reports macOS 10.15 on every later macOS since Firefox 87"
+            if family in _CHROMIUM:
+                # Chrome capped the token at 10_15_7 for Big Sur and froze it for good in
+                # Chrome 107 (user-agent reduction); Electron apps inherit it.
+                return None, "frozen", f"{family} reports macOS 10.15.7 on every later macOS"
+            return None, "frozen", "macOS 10.15 in a user agent is frozen on every later macOS"
+        return (version, "exact", None) if version else (None, "absent", "no macOS version")
+    if platform == "Windows":
+        nt = _WINDOWS_NT.search(agent)
+        if not nt:
+            return None, "absent", "no Windows version"
+        # Windows 11 kept NT 10.0; only a build number (some apps add it) tells them apart.
+        if nt[1] == "10.0" and not nt[2]:
+            return None, "frozen", "Windows 10 and 11 both report Windows NT 10.0"
+        return _dotted(nt[1], nt[2]), "exact", None
+    if platform == "Android":
+        # Chrome 110 (and Chromium browsers after it) report "Android 10; K" everywhere.
+        if _FROZEN_ANDROID.search(agent):
+            return None, "frozen", "Chrome-based browsers report Android 10; K on every Android since Chrome 110"
+        return (version, "exact", None) if version else (None, "absent", "no Android version")
+    if platform == "ChromeOS":
+        if version == _FROZEN_CROS:
+            return None, "frozen", "Chrome freezes the ChromeOS version at 14541.0.0"
+        return (version, "exact", None) if version else (None, "absent", "no ChromeOS version")
+    if platform == "Linux":
+        return None, "absent", "Linux user agents carry no OS version"
+    return None, "absent", None if kind in ("sdk", "bot") else "no operating system"
+
+
+def _device_class(agent: str, platform: str, kind: str) -> str:
+    """phone, tablet, desktop or unknown, from the platform and form-factor tokens."""
+    if platform == "iOS":
+        return "phone"
+    if platform == "iPadOS":
+        return "tablet"
+    if platform in ("macOS", "Windows", "Linux", "ChromeOS"):
+        return "desktop"
+    if platform == "Android":
+        if "Tablet" in agent:
+            return "tablet"
+        # Android browsers drop "Mobile" on tablets; apps do not say, most run on phones.
+        return "tablet" if kind == "browser" and "Mobile" not in agent else "phone"
+    return "unknown"
+
+
+def _describe_one(agent) -> tuple:
+    """All facts for one distinct user agent, with the OS and client reasons apart."""
+    if not isinstance(agent, str):
+        return _NO_AGENT
+    if not agent.strip():
+        return _EMPTY
+    parsed = _parser()(agent, Domain.ALL)
+    client, os, device = parsed.user_agent, parsed.os, parsed.device
+    raw_family = client.family if client else "Other"
+    if device is not None and device.family == "Spider":
+        family, kind, product = raw_family, "bot", None
+    elif raw_family == "Other":
+        family, kind, product = None, "unknown", None
+    else:
+        family, kind, product = _CLIENTS.get(raw_family, (raw_family, "browser", None))
+    client_version = _dotted(client.major, client.minor, client.patch, client.patch_minor) if client else None
+    client_notes = []
+    if family in _CHROMIUM and client and client.major and client.major.isdigit() \
+            and int(client.major) >= 101 and (client.minor, client.patch) == ("0", "0") \
+            and client.patch_minor in (None, "0"):
+        # Chrome 101 (and Edge, Opera after it) sends MAJOR.0.0.0 only.
+        client_version = client.major
+        client_notes.append(f"{family} reports only its major version")
+    if agent.startswith("SlackWeb/"):
+        client_notes.append("browser running Slack's web client")
+    if kind == "unknown":
+        client_notes.append("unrecognised client")
+    if kind in ("sdk", "bot"):
+        # Scripts and bots are not devices: their OS tokens describe a server, if anything.
+        return ("other", None, "absent", kind, family, client_version, None, "unknown",
+                None, "; ".join(client_notes) or None)
+    platform = _OS_PLATFORM.get(os.family, "other") if os else "other"
+    if platform == "iOS" and (device is not None and device.family == "iPad" or "iPad" in agent):
+        platform = "iPadOS"
+    os_version, evidence, os_reason = _os_facts(agent, platform, os, family, kind)
+    client_reason = "; ".join(client_notes) or None
+    return (platform, os_version, evidence, kind, family, client_version, product,
+            _device_class(agent, platform, kind), os_reason, client_reason)
+
+
+def _join_reasons(os_reason: pd.Series, client_reason: pd.Series) -> pd.Series:
+    """'os reason; client reason', skipping missing parts (on distinct values)."""
+    both = os_reason.notna() & client_reason.notna()
+    joined = os_reason.fillna(client_reason)
+    return joined.where(~both, os_reason + "; " + client_reason)
+
+
+def _distinct(user_agents: pd.Series, progress: bool = False) -> tuple[pd.DataFrame, np.ndarray]:
+    """Facts per distinct user agent (last row: missing agent) and each input row's code."""
+    if isinstance(user_agents.dtype, pd.CategoricalDtype):
+        codes = user_agents.cat.codes.to_numpy()
+        uniques = list(user_agents.cat.categories)
+    else:
+        codes, found = pd.factorize(user_agents, use_na_sentinel=True)
+        uniques = list(found)
+    codes = np.where(codes < 0, len(uniques), codes)
+    # disable=None shows the bar only when stderr is a terminal.
+    shown = tqdm(uniques, desc="user agents", unit="agent", disable=None if progress else True)
+    rows = [_describe_one(agent) for agent in shown] + [_NO_AGENT]
+    # _NO_AGENT and _EMPTY put their reason in the os_reason slot.
+    table = pd.DataFrame(rows, columns=COLUMNS[:-1] + ["os_reason", "client_reason"], dtype=object)
+    return table, codes
+
+
+def _expand(table: pd.DataFrame, codes: np.ndarray, index: pd.Index) -> pd.DataFrame:
+    """Take per-distinct facts back to rows, with the documented dtypes."""
+    fixed = {"platform": PLATFORMS, "os_evidence": OS_EVIDENCE, "client_kind": CLIENT_KINDS,
+             "device_class": DEVICE_CLASSES}
+    # Open-ended columns list only the values some row has; decided on the distinct table.
+    present = np.bincount(codes, minlength=len(table)) > 0
+    out = {}
+    for column in COLUMNS:
+        values = table[column]
+        if column in ("os_version", "client_version"):
+            out[column] = pd.array(values.tolist(), dtype="str").take(codes)
+            continue
+        categories = pd.Index(fixed.get(column) or sorted(values[present].dropna().unique()))
+        # -1 (missing) for NA and for distinct values no row takes.
+        category_codes = categories.get_indexer(values)
+        out[column] = pd.Categorical.from_codes(category_codes[codes], categories=categories)
+    return pd.DataFrame(out, index=index)
+
+
+def describe(user_agents: pd.Series, *, progress: bool = False) -> pd.DataFrame:
+    """Client facts per user agent, same index as the input, parsing each distinct string once.
+
+    Returns the columns ``platform, os_version, os_evidence, client_kind, client_family,
+    client_version, client_product, device_class, reason`` (see docs/pipeline.md);
+    categorical except the two version columns (``str``). A missing agent is platform
+    ``other``, evidence ``absent``, kind ``unknown``, reason ``no user agent``.
+
+    Examples:
+        >>> import pandas as pd
+        >>> facts = describe(pd.Series([
+        ...     "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:125.0) Gecko/20100101 Firefox/125.0",
+        ...     "Python/3.12.1 slack_sdk/3.26.2 Linux/6.5.0",
+        ...     None,
+        ... ], dtype="category"))
+        >>> facts[["platform", "os_evidence", "client_kind", "client_family", "client_product"]]
+          platform os_evidence client_kind client_family client_product
+        0  Windows      frozen     browser       Firefox        firefox
+        1    other      absent         sdk     slack_sdk            NaN
+        2    other      absent     unknown           NaN            NaN
+        >>> facts["reason"].tolist()
+        ['Windows 10 and 11 both report Windows NT 10.0', nan, 'no user agent']
+    """
+    table, codes = _distinct(user_agents, progress)
+    table["reason"] = _join_reasons(table["os_reason"], table["client_reason"])
+    return _expand(table, codes, user_agents.index)
+
+
+def lookup(user_agents: list[str], *, progress: bool = False) -> pd.DataFrame:
+    """One row per given string, in order: ``user_agent`` then the ``describe`` columns.
+
+    This is the ``fleetanalysis ua`` table; an empty string keeps its row, reason ``empty``.
+
+    Examples:
+        >>> lookup(["curl/8.4.0", ""])[["user_agent", "client_kind", "client_family", "reason"]]
+           user_agent client_kind client_family reason
+        0  curl/8.4.0         sdk          curl    NaN
+        1                 unknown           NaN  empty
+    """
+    agents = pd.Series(user_agents, dtype="str")
+    return pd.concat([agents.rename("user_agent"), describe(agents, progress=progress)], axis=1)
+
+
+def _reported_platform(name) -> str | None:
+    """Our platform name for an OS name a source reports (Okta, Entra, Google); None if none.
+
+    >>> [_reported_platform(name) for name in ("IOS_SYNC", "MacOs", "Windows10", "Tizen", None)]
+    ['iOS', 'macOS', 'Windows', 'other', None]
+    """
+    if not isinstance(name, str):
+        return None
+    key = re.sub(r"[^a-z]", "", name.lower())
+    for token, found in (("ipados", "iPadOS"), ("ipad", "iPadOS"), ("ios", "iOS"), ("iphone", "iOS"),
+                         ("android", "Android"), ("chrome", "ChromeOS"), ("mac", "macOS"),
+                         ("osx", "macOS"), ("windows", "Windows"), ("linux", "Linux")):
+        if token in key:
+            return found
+    return "other"
+
+
+def _pick(found, at: np.ndarray) -> pd.Series:
+    """Values of a factorized column by code, NA for the one-past-the-end (missing) code."""
+    values = pd.Series(list(found) + [None], dtype=object)
+    return values.iloc[at].reset_index(drop=True)
+
+
+def _fold_reports(table: pd.DataFrame, source: pd.Series, reported_platform: pd.Series,
+                  reported_version: pd.Series, agent_missing: np.ndarray) -> pd.DataFrame:
+    """Per distinct (agent, report) row: prefer the source's OS version over a weak token."""
+    table = table.copy()
+    no_agent = pd.Series(agent_missing) & reported_platform.notna()
+    platform = table["platform"].where(~no_agent, reported_platform)
+    weak = table["os_evidence"].isin(["frozen", "lower-bound", "absent"])
+    human = table["client_kind"].isin(["browser", "app", "unknown"])
+    usable = weak & human & reported_version.notna() & platform.eq(reported_platform).fillna(False)
+    table["platform"] = platform
+    table["os_version"] = table["os_version"].where(~usable, reported_version)
+    table["os_evidence"] = table["os_evidence"].where(~usable, "exact")
+    table["device_class"] = table["device_class"].where(
+        ~no_agent, platform.map(_PLATFORM_DEVICE).fillna("unknown"))
+    reported_by = "reported by " + source.fillna("the source").astype(str)
+    os_reason = table["os_reason"].where(~usable, reported_by)
+    table["os_reason"] = os_reason.where(~(no_agent & ~usable), "no user agent; no OS version reported")
+    table["reason"] = _join_reasons(table["os_reason"], table["client_reason"])
+    return table
+
+
+def facts(access: pd.DataFrame, *, progress: bool = False) -> pd.DataFrame:
+    """The access table plus client facts, preferring OS versions the source reported.
+
+    Where the user agent's OS version is frozen, a lower bound or absent and the row has a
+    ``reported_os_version`` for the same platform, that version is used with evidence
+    ``exact`` and reason ``reported by <source>``. Rows without a user agent take their
+    platform from ``reported_os``.
+
+    Examples:
+        >>> import pandas as pd
+        >>> access = pd.DataFrame({
+        ...     "source": pd.Categorical(["okta", "google_mobile"]),
+        ...     "user_agent": pd.Categorical([
+        ...         "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 "
+        ...         "(KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36", None]),
+        ...     "reported_os": pd.Categorical(["macOS", "IOS_SYNC"]),
+        ...     "reported_os_version": pd.array(["14.4.1", "17.4"], dtype="str"),
+        ... })
+        >>> joined = facts(access)
+        >>> joined[["platform", "os_version", "os_evidence", "device_class"]]
+          platform os_version os_evidence device_class
+        0    macOS     14.4.1       exact      desktop
+        1      iOS       17.4       exact        phone
+        >>> joined["reason"].tolist()
+        ['reported by okta; Chrome reports only its major version', 'reported by google_mobile']
+    """
+    if "reported_os" not in access and "reported_os_version" not in access:
+        return access.join(describe(access["user_agent"], progress=progress))
+    table, agent_codes = _distinct(access["user_agent"], progress)
+    # The outcome depends only on (agent, source, reported OS, reported version): fold
+    # the reports in once per distinct combination, then take back to rows.
+    missing = pd.Series(pd.NA, index=access.index, dtype="str")
+    parts = [agent_codes]
+    values = {}
+    for column in ("source", "reported_os", "reported_os_version"):
+        found = access[column] if column in access else missing
+        part_codes, values[column] = pd.factorize(found, use_na_sentinel=True)
+        parts.append(part_codes)
+    platforms = [_reported_platform(name) for name in values["reported_os"]]
+    key = np.zeros(len(access), dtype=np.int64)
+    for part, size in zip(parts, (len(table), len(values["source"]) + 1,
+                                  len(values["reported_os"]) + 1, len(values["reported_os_version"]) + 1)):
+        key = key * size + np.where(part < 0, size - 1, part)
+    row_codes, combinations = pd.factorize(key)
+    # Decode each distinct key back into its parts, last part first.
+    at = {}
+    for column in ("reported_os_version", "reported_os", "source"):
+        size = len(values[column]) + 1
+        at[column] = combinations % size
+        combinations = combinations // size
+    agent_at = combinations
+    folded = _fold_reports(
+        table.iloc[agent_at].reset_index(drop=True),
+        _pick(values["source"], at["source"]), _pick(platforms, at["reported_os"]),
+        _pick(values["reported_os_version"], at["reported_os_version"]),
+        agent_missing=agent_at == len(table) - 1)
+    described = _expand(folded, row_codes, access.index)
+    return access.join(described)
+

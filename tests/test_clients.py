@@ -1,0 +1,234 @@
+"""Tests for fleetanalysis.clients: the accuracy set row by row, each freeze rule, facts, and `ua`."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from fleetanalysis import cli, clients
+
+ACCURACY_SET = Path(__file__).parent / "data" / "user_agents.csv"
+KH = "AppleWebKit/537.36 (KHTML, like Gecko)"
+SAF = "AppleWebKit/605.1.15 (KHTML, like Gecko)"
+
+
+def _expected_rows() -> list[dict]:
+    with ACCURACY_SET.open(newline="", encoding="utf-8") as handle:
+        return list(csv.DictReader(handle))
+
+
+EXPECTED = _expected_rows()
+
+
+@pytest.fixture(scope="module")
+def described() -> pd.DataFrame:
+    agents = pd.Series([row["user_agent"] for row in EXPECTED], dtype="str")
+    return clients.describe(agents).astype(object).where(lambda frame: frame.notna(), "")
+
+
+def test_accuracy_set_is_large_and_covers_every_kind_and_platform():
+    assert len(EXPECTED) >= 250
+    assert {row["platform"] for row in EXPECTED} == set(clients.PLATFORMS)
+    assert {row["os_evidence"] for row in EXPECTED} == set(clients.OS_EVIDENCE)
+    assert {row["client_kind"] for row in EXPECTED} >= {"browser", "app", "sdk", "bot", "unknown"}
+    assert {row["client_product"] for row in EXPECTED} >= {
+        "chrome", "firefox", "safari", "edge", "slack-desktop", "slack-ios", "slack-android"}
+
+
+@pytest.mark.parametrize("number", range(len(EXPECTED)),
+                         ids=[row["user_agent"][:60] for row in EXPECTED])
+def test_accuracy_set_row(described, number):
+    expected = {column: EXPECTED[number][column] for column in clients.COLUMNS}
+    assert described.iloc[number][clients.COLUMNS].to_dict() == expected
+
+
+def _one(agent: str) -> dict:
+    return clients.describe(pd.Series([agent])).iloc[0].to_dict()
+
+
+@pytest.mark.parametrize(("agent", "expected"), [
+    # Windows 10 and 11 share "Windows NT 10.0": never a version from it.
+    (f"Mozilla/5.0 (Windows NT 10.0; Win64; x64) {KH} Chrome/124.0.0.0 Safari/537.36",
+     {"platform": "Windows", "os_evidence": "frozen", "client_version": "124"}),
+    # An older NT token is exact: Windows 7 is NT 6.1.
+    (f"Mozilla/5.0 (Windows NT 6.1; Win64; x64) {KH} Chrome/109.0.0.0 Safari/537.36",
+     {"platform": "Windows", "os_version": "6.1", "os_evidence": "exact"}),
+    # Chrome 107 froze the macOS token at 10_15_7.
+    (f"Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) {KH} Chrome/131.0.0.0 Safari/537.36",
+     {"platform": "macOS", "os_evidence": "frozen"}),
+    # Firefox 87 capped macOS at 10.15.
+    ("Mozilla/5.0 (Macintosh; Intel Mac OS X 10.15; rv:133.0) Gecko/20100101 Firefox/133.0",
+     {"platform": "macOS", "os_evidence": "frozen", "client_product": "firefox"}),
+    # Safari on macOS 11+ says 10_15_7; Safari 18 still proves macOS 13 or later.
+    (f"Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) {SAF} Version/18.5 Safari/605.1.15",
+     {"platform": "macOS", "os_version": "13", "os_evidence": "lower-bound"}),
+    # Chrome 110 reports "Android 10; K" on every Android.
+    (f"Mozilla/5.0 (Linux; Android 10; K) {KH} Chrome/131.0.0.0 Mobile Safari/537.36",
+     {"platform": "Android", "os_evidence": "frozen", "device_class": "phone"}),
+    # Before the freeze the Android token is real.
+    (f"Mozilla/5.0 (Linux; Android 12; Pixel 6) {KH} Chrome/100.0.4896.127 Mobile Safari/537.36",
+     {"platform": "Android", "os_version": "12", "os_evidence": "exact", "client_version": "100.0.4896.127"}),
+    # Chrome 101 sends only its major version.
+    (f"Mozilla/5.0 (X11; Linux x86_64) {KH} Chrome/120.0.0.0 Safari/537.36",
+     {"client_version": "120", "reason": "Linux user agents carry no OS version; Chrome reports only its major version"}),
+    # Safari on iOS 26 keeps 18_6 in the OS token; Version/ carries the real release.
+    (f"Mozilla/5.0 (iPhone; CPU iPhone OS 18_6 like Mac OS X) {SAF} Version/26.0.1 Mobile/15E148 Safari/604.1",
+     {"platform": "iOS", "os_version": "26.0.1", "os_evidence": "exact"}),
+    # Firefox for iOS hard-codes 18_7.
+    (f"Mozilla/5.0 (iPhone; CPU iPhone OS 18_7 like Mac OS X) {SAF} FxiOS/144.0 Mobile/15E148 Safari/605.1.15",
+     {"platform": "iOS", "os_evidence": "frozen", "client_family": "Firefox"}),
+    # Chrome for iOS before iOS 26 carries the real OS token.
+    (f"Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) {SAF} CriOS/124.0.6367.88 Mobile/15E148 Safari/604.1",
+     {"platform": "iOS", "os_version": "17.4", "os_evidence": "exact"}),
+    # Reduced ChromeOS user agents all say 14541.0.0.
+    (f"Mozilla/5.0 (X11; CrOS x86_64 14541.0.0) {KH} Chrome/124.0.0.0 Safari/537.36",
+     {"platform": "ChromeOS", "os_evidence": "frozen"}),
+    # The Slack iOS app carries the true iOS version; stock rules call it a web view.
+    ("com.tinyspeck.chatlyio/23.04.10 (iPhone; iOS 16.4.1; Scale/3.00)",
+     {"platform": "iOS", "os_version": "16.4.1", "os_evidence": "exact", "client_family": "Slack",
+      "client_product": "slack-ios", "client_kind": "app"}),
+    ("com.tinyspeck.chatlyio/24.10.10 (iPad; iOS 18.1; Scale/2.00)",
+     {"platform": "iPadOS", "device_class": "tablet", "client_product": "slack-ios"}),
+    # Desktop Slack without Slack_SSB/ is still Slack.
+    (f"Mozilla/5.0 (Windows NT 10.0.22631; Win64; x64) {KH} Slack/4.38.125 Chrome/124.0.6367.243 "
+     "Electron/30.1.0 Safari/537.36",
+     {"platform": "Windows", "os_version": "10.0.22631", "os_evidence": "exact", "client_version": "4.38.125",
+      "client_product": "slack-desktop"}),
+    ("Python/3.12.1 slack_sdk/3.26.2 Linux/6.5.0",
+     {"client_kind": "sdk", "client_family": "slack_sdk", "platform": "other", "device_class": "unknown"}),
+    ("Slackbot-LinkExpanding 1.0 (+https://api.slack.com/robots)", {"client_kind": "bot"}),
+])
+def test_rule(agent, expected):
+    found = _one(agent)
+    assert {key: found[key] for key in expected} == expected
+
+
+def test_frozen_tokens_never_carry_a_version(described):
+    frozen = described[described["os_evidence"].eq("frozen")]
+    assert len(frozen) > 100
+    assert frozen["os_version"].eq("").all()
+    assert frozen["reason"].ne("").all()
+    people = described[described["client_kind"].isin(["browser", "app"])]
+    assert people["reason"].where(people["os_evidence"].ne("exact"), "ok").ne("").all()
+
+
+def test_missing_and_empty_agents_say_why():
+    found = clients.describe(pd.Series([None, "", "   "], dtype="str"))
+    assert found["platform"].tolist() == ["other"] * 3
+    assert found["os_evidence"].tolist() == ["absent"] * 3
+    assert found["client_kind"].tolist() == ["unknown"] * 3
+    assert found["reason"].tolist() == ["no user agent", "empty", "empty"]
+
+
+def test_output_dtypes_index_and_categorical_input():
+    agents = ["curl/8.4.0", f"Mozilla/5.0 (X11; Linux x86_64) {KH} Chrome/124.0.0.0 Safari/537.36", None]
+    as_text = pd.Series(agents * 3, index=range(100, 109), dtype="str")
+    as_category = pd.Series(pd.Categorical(agents * 3, categories=["unused agent", *agents[:2]]),
+                            index=as_text.index)
+    from_text, from_category = clients.describe(as_text), clients.describe(as_category)
+    pd.testing.assert_frame_equal(from_text, from_category, check_categorical=False)
+    assert list(from_text.columns) == clients.COLUMNS
+    assert from_text.index.equals(as_text.index)
+    for column in ("platform", "os_evidence", "client_kind", "client_family", "client_product",
+                   "device_class", "reason"):
+        assert isinstance(from_text[column].dtype, pd.CategoricalDtype), column
+    assert list(from_text["platform"].cat.categories) == clients.PLATFORMS
+    assert pd.api.types.is_string_dtype(from_text["client_version"])
+
+
+def test_each_distinct_agent_is_parsed_once(monkeypatch):
+    calls = []
+    real = clients._describe_one
+    monkeypatch.setattr(clients, "_describe_one", lambda agent: calls.append(agent) or real(agent))
+    rows = pd.Series(["curl/8.4.0", "okhttp/4.12.0", None] * 1000, dtype="category")
+    found = clients.describe(rows)
+    assert sorted(calls) == ["curl/8.4.0", "okhttp/4.12.0"]
+    assert found["client_family"].value_counts().to_dict() == {"curl": 1000, "okhttp": 1000}
+
+
+def test_empty_input():
+    found = clients.describe(pd.Series([], dtype="str"))
+    assert found.empty and list(found.columns) == clients.COLUMNS
+
+
+MAC_CHROME = f"Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) {KH} Chrome/124.0.0.0 Safari/537.36"
+MAC_OLD = f"Mozilla/5.0 (Macintosh; Intel Mac OS X 10_14_6) {SAF} Version/14.1.2 Safari/605.1.15"
+
+
+def test_facts_prefer_what_the_source_reported():
+    access = pd.DataFrame({
+        "source": pd.Categorical(["okta", "okta", "entra", "google_mobile", "google_mobile", "okta", "okta"]),
+        "user": ["a", "b", "c", "d", "e", "f", "g"],
+        "user_agent": pd.Categorical([MAC_CHROME, MAC_OLD, MAC_CHROME, None, None, "curl/8.4.0", MAC_CHROME]),
+        "reported_os": pd.Categorical(["macOS", "macOS", "Windows10", "ANDROID", "IOS_SYNC", "macOS", None]),
+        "reported_os_version": pd.array(["14.4.1", "14.5", "10.0.22631", "14", None, "14.4", "14.4"], dtype="str"),
+    })
+    found = clients.facts(access)
+    assert list(found.columns) == list(access.columns) + clients.COLUMNS
+    assert found["user"].tolist() == list("abcdefg")
+    # Frozen macOS token, same platform reported: the reported version wins.
+    assert found.loc[0, ["os_version", "os_evidence"]].tolist() == ["14.4.1", "exact"]
+    assert found.loc[0, "reason"] == "reported by okta; Chrome reports only its major version"
+    # An exact token is kept.
+    assert found.loc[1, ["os_version", "os_evidence"]].tolist() == ["10.14.6", "exact"]
+    # A source that names another platform is not trusted for this one.
+    assert found.loc[2, ["platform", "os_evidence"]].tolist() == ["macOS", "frozen"]
+    # No user agent: platform from the source.
+    assert found.loc[3, ["platform", "os_version", "os_evidence", "device_class", "reason"]].tolist() == [
+        "Android", "14", "exact", "phone", "reported by google_mobile"]
+    assert found.loc[4, ["platform", "os_evidence", "reason"]].tolist() == [
+        "iOS", "absent", "no user agent; no OS version reported"]
+    # Scripts stay scripts; no reported platform, nothing to fill.
+    assert found.loc[5, ["client_kind", "os_evidence"]].tolist() == ["sdk", "absent"]
+    assert found.loc[6, "os_evidence"] == "frozen"
+    assert isinstance(found["reason"].dtype, pd.CategoricalDtype)
+    assert isinstance(found["platform"].dtype, pd.CategoricalDtype)
+
+
+def test_facts_without_reported_columns_is_a_join():
+    access = pd.DataFrame({"user_agent": pd.Categorical([MAC_CHROME])})
+    found = clients.facts(access)
+    assert found.loc[0, ["platform", "os_evidence"]].tolist() == ["macOS", "frozen"]
+
+
+def _run_ua(monkeypatch, capsys, text: str, *options: str) -> str:
+    monkeypatch.setattr("sys.stdin", io.StringIO(text))
+    assert cli.main(["ua", *options]) == 0
+    return capsys.readouterr().out
+
+
+def test_cli_ua_csv_keeps_input_order_and_empty_lines(monkeypatch, capsys):
+    text = f"{MAC_CHROME}\n\n=HYPERLINK(\"http://x\")\r\ncurl/8.4.0\n"
+    out = _run_ua(monkeypatch, capsys, text)
+    table = pd.read_csv(io.StringIO(out), dtype=str, keep_default_na=False)
+    assert list(table.columns) == ["user_agent", *clients.COLUMNS]
+    assert table["user_agent"].tolist() == [MAC_CHROME, "", "'=HYPERLINK(\"http://x\")", "curl/8.4.0"]
+    assert table["reason"][1] == "empty"
+    assert table["client_kind"].tolist() == ["browser", "unknown", "unknown", "sdk"]
+
+
+def test_cli_ua_json_uses_null(monkeypatch, capsys):
+    out = _run_ua(monkeypatch, capsys, "curl/8.4.0\n<b>x</b>\n", "--format", "json")
+    records = json.loads(out)
+    assert [record["user_agent"] for record in records] == ["curl/8.4.0", "<b>x</b>"]
+    assert records[0]["os_version"] is None and records[0]["client_version"] == "8.4.0"
+    assert set(records[0]) == {"user_agent", *clients.COLUMNS}
+
+
+def test_cli_ua_rejects_an_unknown_format(monkeypatch, capsys):
+    monkeypatch.setattr("sys.stdin", io.StringIO("curl/8.4.0\n"))
+    assert cli.main(["ua", "--format", "xml"]) == 2
+    assert "invalid choice" in capsys.readouterr().err
+
+
+def test_hostile_and_odd_strings_are_described_not_trusted():
+    odd = ["Mozilla/5.0 " + "(" * 50_000, "Mozilla/5.0", "\x00\x1b[31m", "Chrome/124.0.0.0"]
+    found = clients.describe(pd.Series(odd))
+    assert found["client_kind"].isin(["unknown", "browser"]).all()
+    assert found["os_evidence"].eq("absent").all()
+    assert found["os_version"].isna().all()

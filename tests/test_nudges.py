@@ -1,0 +1,370 @@
+"""Nudges against the real slack_sdk WebClient talking to a local Slack-shaped server."""
+
+import json
+import threading
+import urllib.parse
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pandas as pd
+import pytest
+
+from fleetanalysis import cli, nudges
+
+TOKEN = "xoxb-111-222-NeverWriteThisTokenAnywhere"
+DAY0 = pd.Timestamp("2026-05-04 09:00", tz="UTC")
+
+
+class FakeSlack:
+    """A local Web API: records every call; answers scripted failures first, then success."""
+
+    def __init__(self):
+        self.calls = []
+        self.script = {}
+        self.users = {"ana@x.io": "U0ANA0001", "bo@x.io": "U0BO00001"}
+        self.lock = threading.Lock()
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_GET(self):
+                self._answer(urllib.parse.urlsplit(self.path).query)
+
+            def do_POST(self):
+                self._answer(self.rfile.read(int(self.headers.get("Content-Length") or 0)).decode())
+
+            def _answer(self, body):
+                method = urllib.parse.urlsplit(self.path).path.rsplit("/", 1)[-1]
+                if body.startswith("{"):
+                    args = json.loads(body)
+                else:
+                    args = {key: values[0] for key, values in urllib.parse.parse_qs(body).items()}
+                with fake.lock:
+                    fake.calls.append({"method": method, "args": args,
+                                       "auth": self.headers.get("Authorization")})
+                    queued = fake.script.get(method) or []
+                    status, headers, reply = queued.pop(0) if queued else (200, {}, fake.reply(method, args))
+                if status is None:  # the connection breaks after the request arrived
+                    self.close_connection = True
+                    return
+                data = json.dumps(reply).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                for key, value in headers.items():
+                    self.send_header(key, value)
+                self.end_headers()
+                self.wfile.write(data)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/api/"
+        threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+
+    def reply(self, method, args):
+        if method == "conversations.open":
+            return {"ok": True, "channel": {"id": "D" + args["users"]}}
+        if method == "chat.postMessage":
+            return {"ok": True, "channel": args["channel"], "ts": f"1777{len(self.calls):06d}.000100"}
+        if method == "users.lookupByEmail":
+            if args["email"] in self.users:
+                return {"ok": True, "user": {"id": self.users[args["email"]]}}
+            return {"ok": False, "error": "users_not_found"}
+        return {"ok": False, "error": "unknown_method"}
+
+    def posts(self):
+        return [call for call in self.calls if call["method"] == "chat.postMessage"]
+
+
+@pytest.fixture
+def slack(monkeypatch):
+    fake = FakeSlack()
+    monkeypatch.setenv("SLACK_BOT_TOKEN", TOKEN)
+    yield fake
+    fake.server.shutdown()
+    fake.server.server_close()
+
+
+def devices(**changes):
+    """A small fleet: Ana has two outdated devices, Bo one by email only, others must not be nudged."""
+    frame = pd.DataFrame({
+        "device_id": ["ana@x.io|iOS|phone", "ana@x.io|Linux|desktop", "bo@x.io|Windows|desktop",
+                      "cy@x.io|macOS|desktop", "di@x.io|Android|phone", "ed@x.io|macOS|desktop",
+                      "fi@x.io|Windows|desktop"],
+        "user_id": ["U0ANA0001", "U0ANA0001", "00u1bo", "U0CY00001", "U0DI00001", "U0ED00001", "U0FI00001"],
+        "user": ["ana@x.io", "ana@x.io", "bo@x.io", "cy@x.io", "di@x.io", "ed@x.io", "fi@x.io"],
+        "platform": ["iOS", "Linux", "Windows", "macOS", "Android", "macOS", "Windows"],
+        "device_class": ["phone", "desktop", "desktop", "desktop", "phone", "desktop", "desktop"],
+        "os_version": ["16.1", pd.NA, "10.0.19045", "14.1", "10", "15.5", "10.0.22631"],
+        "clients": ["Slack 24.01", "Chromium 120.0.6099 <!channel>", "Edge 120", "Chrome 124", "Chrome 124",
+                    "Safari 18", "Edge 140"],
+        "os_verdict": ["outdated", "unknown", "unsupported", "grace", "unknown", "current", "outdated"],
+        "client_verdict": ["current", "outdated", "current", "current", "unknown", "current", "current"],
+        "verdict": ["outdated", "outdated", "unsupported", "grace", "unknown", "current", "outdated"],
+        "reason": ["iOS 16.1 is behind 17.5.1 <@U0BOSS>", "Chromium 120 behind 124", "Windows 10 ended",
+                   pd.NA, "frozen user agent", pd.NA, "behind"],
+        "target": ["17.5.1", "124.0.6367", "10.0.26100", pd.NA, pd.NA, pd.NA, "10.0.26100"],
+        "office": ["Oslo"] * 7, "department": ["IT"] * 7,
+        "exempt": [False, False, False, False, False, False, True],
+    })
+    return frame.assign(**changes)
+
+
+def run(fleet, state, at, **options):
+    client = nudges.slack_client(base_url=options.pop("base_url"), retries=options.pop("retries", 2))
+    planned = nudges.plan(fleet, state.history(), at, **options)
+    return nudges.send(planned, client, state, at, options.get("cooldown_days", 7), progress=False)
+
+
+def test_plan_is_one_row_per_person_with_outdated_devices_only():
+    planned = nudges.plan(devices(), None, DAY0)
+    by_person = planned.set_index("person")
+    assert sorted(by_person.index) == ["ana@x.io", "bo@x.io", "fi@x.io"]  # never grace, unknown, current
+    assert by_person.loc["ana@x.io", "devices"] == 2
+    assert by_person.loc["fi@x.io", ["action", "skip_reason"]].tolist() == ["skip", "exempt"]
+    assert pd.isna(by_person.loc["bo@x.io", "user_id"])  # Okta id is not a Slack id: looked up at send
+    assert by_person.loc["bo@x.io", "action"] == "send"
+    assert planned["action"].isin(["send", "skip"]).all()
+    # Unsupported first when --max cuts the run.
+    capped = nudges.plan(devices(), None, DAY0, max_messages=1).set_index("person")
+    assert capped.loc["bo@x.io", "action"] == "send" and capped.loc["ana@x.io", "skip_reason"] == "max"
+
+
+def test_message_names_devices_steps_and_escapes_attacker_text():
+    planned = nudges.plan(devices(), None, DAY0).set_index("person")
+    text, blocks = planned.loc["ana@x.io", "text"], json.loads(planned.loc["ana@x.io", "blocks"])
+    assert "Settings › General › Software Update" in text and "17.5.1" in text
+    assert "Flatpak" in text and "distribution" in text  # Linux Chromium advice
+    assert [block["type"] for block in blocks] == ["header", "section", "section", "section", "context"]
+    everything = text + json.dumps(blocks)
+    assert "<!channel>" not in everything and "&lt;!channel&gt;" in everything
+    assert "<@U0BOSS>" not in everything and "&lt;@U0BOSS&gt;" in everything
+    windows = planned.loc["bo@x.io", "text"]
+    assert "Windows Update" in windows and "10.0.26100" in windows
+
+
+def test_opt_out_and_missing_identity_are_skipped(tmp_path):
+    opt_out = tmp_path / "opt-out.txt"
+    opt_out.write_text("# asked not to\nU0ANA0001\n")
+    fleet = devices(user=["ana@x.io", "ana@x.io", pd.NA, "cy@x.io", "di@x.io", "ed@x.io", "fi@x.io"])
+    planned = nudges.plan(fleet, None, DAY0, opt_out=nudges.read_opt_out(opt_out)).set_index("person")
+    assert planned.loc["ana@x.io", "skip_reason"] == "opt-out"
+    assert planned.loc["00u1bo", "skip_reason"] == "no-slack-id"
+
+
+def test_send_then_cooldown_then_changed_list_then_after_a_week(slack, tmp_path):
+    state = nudges.State(tmp_path / "nudges.sqlite")
+    first = run(devices(), state, DAY0, base_url=slack.url)
+    assert first.set_index("person")["outcome"].to_dict() == {"ana@x.io": "sent", "bo@x.io": "sent",
+                                                              "fi@x.io": "skipped"}
+    assert len(slack.posts()) == 2
+    assert sum(call["method"] == "users.lookupByEmail" for call in slack.calls) == 1
+    post = slack.posts()[0]["args"]
+    assert post["channel"].startswith("D") and post["text"] and isinstance(post["blocks"], list)
+
+    again = run(devices(), state, DAY0 + pd.Timedelta(days=3), base_url=slack.url)
+    assert len(slack.posts()) == 2 and set(again["skip_reason"].dropna()) == {"cooldown", "exempt"}
+    assert sum(call["method"] == "users.lookupByEmail" for call in slack.calls) == 1
+
+    changed = devices(os_version=["16.2", pd.NA, "10.0.19045", "14.1", "10", "15.5", "10.0.22631"])
+    third = run(changed, state, DAY0 + pd.Timedelta(days=4), base_url=slack.url).set_index("person")
+    assert third["outcome"].to_dict()["ana@x.io"] == "sent" and third.loc["bo@x.io", "skip_reason"] == "cooldown"
+
+    week_later = run(changed, state, DAY0 + pd.Timedelta(days=12), base_url=slack.url)
+    assert (week_later.set_index("person").loc[["ana@x.io", "bo@x.io"], "outcome"] == "sent").all()
+    history = state.history()
+    assert history["status"].eq("sent").sum() == len(slack.posts()) == 5
+    state.close()
+
+
+def test_crash_after_posting_never_sends_twice(slack, tmp_path, monkeypatch):
+    state = nudges.State(tmp_path / "nudges.sqlite")
+
+    def crash(*args, **kwargs):
+        raise RuntimeError("power cut")
+
+    monkeypatch.setattr(nudges.State, "record_sent", crash)
+    with pytest.raises(RuntimeError):
+        run(devices(), state, DAY0, base_url=slack.url)
+    monkeypatch.undo()
+    monkeypatch.setenv("SLACK_BOT_TOKEN", TOKEN)
+    assert len(slack.posts()) == 1
+    rerun = run(devices(), state, DAY0 + pd.Timedelta(hours=1), base_url=slack.url).set_index("person")
+    crashed = state.history().query("status == 'sending'")
+    assert len(crashed) == 1 and rerun.loc[crashed["person"].iloc[0], "skip_reason"] == "unconfirmed"
+    channels = [call["args"]["channel"] for call in slack.posts()]
+    assert channels.count(crashed["channel"].iloc[0]) == 1 and len(channels) == 2
+    state.close()
+
+
+def test_rate_limit_is_retried_and_sends_once(slack, tmp_path):
+    slack.script["chat.postMessage"] = [(429, {"Retry-After": "0"}, {"ok": False, "error": "ratelimited"})]
+    state = nudges.State(tmp_path / "nudges.sqlite")
+    sent = run(devices(), state, DAY0, base_url=slack.url)
+    assert sent["outcome"].eq("sent").sum() == 2
+    assert len(slack.posts()) == 3  # one refused with 429, then one per person
+    assert state.history()["status"].tolist() == ["sent", "sent"]
+    state.close()
+
+
+def test_server_errors_give_a_bounded_failed_outcome(slack, tmp_path):
+    slack.script["chat.postMessage"] = [(500, {}, {"ok": False, "error": "internal_error"})] * 10
+    state = nudges.State(tmp_path / "nudges.sqlite")
+    first = run(devices(), state, DAY0, base_url=slack.url, retries=1, max_messages=1)
+    assert first["outcome"].tolist().count("failed") == 1
+    assert len(slack.posts()) == 2  # one try and one retry, then give up
+    assert state.history()["status"].tolist() == ["failed"]
+    assert TOKEN not in first["error"].str.cat()
+    state.close()
+
+
+def test_token_never_written_or_printed(slack, tmp_path, capsys, caplog):
+    caplog.set_level("DEBUG")
+    fleet_file = tmp_path / "devices.parquet"
+    devices().to_parquet(fleet_file)
+    league_file = tmp_path / "league.csv"
+    pd.DataFrame({"office": ["Oslo", "Lima"], "rank": [1, 2], "share": [0.9, 0.7],
+                  "change": [0.1, pd.NA]}).to_csv(league_file, index=False)
+    state_file = tmp_path / "state" / "nudges.sqlite"
+    options = ["nudges", "--devices", str(fleet_file), "--state", str(state_file), "--base-url", slack.url,
+               "--league-channel", "C0LEAGUE1", "--league", str(league_file), "--format", "json"]
+    assert cli.main([*options, "--send"]) == 0
+    assert cli.main([*options, "--send"]) == 0  # nothing new, league not re-posted
+    slack.script["chat.postMessage"] = [(200, {}, {"ok": False, "error": "is_archived"})]
+    assert cli.main([*options, "--send", "--cooldown-days", "0", "--max", "1"]) == 1  # a failure is exit 1
+    league_posts = [call for call in slack.posts() if call["args"]["channel"] == "C0LEAGUE1"]
+    assert len(league_posts) == 1 and "Oslo" in league_posts[0]["args"]["text"]
+    assert all(call["auth"] == f"Bearer {TOKEN}" for call in slack.calls)  # the server did get it
+    shown = capsys.readouterr()
+    assert TOKEN not in shown.out + shown.err + caplog.text
+    assert TOKEN.encode() not in state_file.read_bytes()
+    assert not [path for path in state_file.parent.iterdir() if path.name != "nudges.sqlite"]
+
+
+def test_cli_dry_run_is_the_default_and_csv_is_formula_safe(slack, tmp_path, capsys):
+    fleet_file = tmp_path / "devices.csv"
+    devices(user_id=["=cmd|' /C calc'!A0"] + ["U0ANA0001"] * 6).to_csv(fleet_file, index=False)
+    state_file = tmp_path / "nudges.sqlite"
+    assert cli.main(["nudges", "--devices", str(fleet_file), "--state", str(state_file),
+                     "--format", "csv", "--base-url", slack.url]) == 0
+    out = capsys.readouterr().out
+    assert slack.calls == [] and "\n=" not in out and ",=" not in out
+    assert "send" in out
+
+
+def test_cli_send_without_token_is_one_line_exit_2(tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("FLEET_TEST_TOKEN", raising=False)
+    fleet_file = tmp_path / "devices.parquet"
+    devices().to_parquet(fleet_file)
+    status = cli.main(["nudges", "--devices", str(fleet_file), "--state", str(tmp_path / "s.sqlite"),
+                       "--send", "--token-env", "FLEET_TEST_TOKEN"])
+    error = capsys.readouterr().err
+    assert status == 2 and error.count("\n") == 1 and "FLEET_TEST_TOKEN" in error
+
+
+def test_league_posts_once_per_iso_week(slack, tmp_path):
+    state = nudges.State(tmp_path / "nudges.sqlite")
+    client = nudges.slack_client(base_url=slack.url)
+    league = pd.DataFrame({"office": ["Lima", "Oslo"], "rank": [2, 1], "share": [0.5, 1.0],
+                           "change": [-0.1, 0.0]})
+    assert nudges.post_league(league, client, state, "C0LEAGUE1", DAY0) == "sent"
+    assert nudges.post_league(league, client, state, "C0LEAGUE1", DAY0 + pd.Timedelta(days=6)) == "already-posted"
+    assert nudges.post_league(league, client, state, "C0LEAGUE1", DAY0 + pd.Timedelta(days=7)) == "sent"
+    texts = [call["args"]["text"] for call in slack.posts()]
+    assert len(texts) == 2 and texts[0].splitlines()[1:] == ["1. Oslo: 100% (no change)", "2. Lima: 50% (-10 pts)"]
+    state.close()
+
+
+def test_state_file_that_is_not_sqlite_is_bad_input(tmp_path):
+    broken = tmp_path / "nudges.sqlite"
+    broken.write_text("not a database, just text that is long enough to have a header" * 4)
+    with pytest.raises(nudges.BadInput):
+        nudges.State(broken)
+
+
+def test_unknown_email_is_skipped_and_the_answer_cached(slack, tmp_path):
+    del slack.users["bo@x.io"]
+    state = nudges.State(tmp_path / "nudges.sqlite")
+    for day in (0, 1):
+        result = run(devices(), state, DAY0 + pd.Timedelta(days=day), base_url=slack.url).set_index("person")
+        assert result.loc["bo@x.io", ["action", "skip_reason", "outcome"]].tolist() == ["skip", "no-slack-id",
+                                                                                        "skipped"]
+    assert [call["args"]["email"] for call in slack.calls if call["method"] == "users.lookupByEmail"] == ["bo@x.io"]
+    state.close()
+
+
+def test_cli_composes_devices_and_league_from_the_store(slack, tmp_path, capsys, monkeypatch):
+    from fleetanalysis.sources import schema
+    from fleetanalysis.writing import write_parquet
+
+    monkeypatch.setenv("FLEETANALYSIS_CONFIG", str(tmp_path / "no-settings.toml"))
+    agents = ["Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+              "Chrome/100.0.4896.60 Safari/537.36"] * 2
+    access = schema.conform(pd.DataFrame({
+        "source": ["slack_access"] * 2, "event_id": [pd.NA] * 2, "user_id": ["U0ANA0001", "U0BO00001"],
+        "user": ["ana@x.io", "bo@x.io"], "first_seen": pd.to_datetime(["2025-07-01"] * 2, utc=True),
+        "last_seen": pd.to_datetime(["2025-08-01"] * 2, utc=True), "count": [3, 1], "ip": ["10.0.0.1"] * 2,
+        "user_agent": agents}))
+    store = write_parquet(access, tmp_path / "access.parquet")
+    opt_out = tmp_path / "opt-out.txt"
+    opt_out.write_text("bo@x.io\n")
+    options = ["nudges", "--store", str(store), "--state", str(tmp_path / "nudges.sqlite"),
+               "--base-url", slack.url, "--opt-out", str(opt_out), "--league-channel", "C0LEAGUE1"]
+    assert cli.main(options) == 0
+    shown = capsys.readouterr()
+    assert "U0ANA0001" in shown.out and "opt-out" in shown.out and "Unknown office" in shown.err
+    assert slack.calls == [] and not (tmp_path / "nudges.sqlite").exists()  # a dry run changes nothing
+    assert cli.main([*options, "--send"]) == 0
+    assert [call["args"]["channel"] for call in slack.posts()] == ["DU0ANA0001", "C0LEAGUE1"]
+    assert "Chrome" in slack.posts()[0]["args"]["text"]
+
+
+def test_cli_with_an_empty_store_is_one_line_exit_2(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("FLEETANALYSIS_CONFIG", str(tmp_path / "no-settings.toml"))
+    status = cli.main(["nudges", "--send", "--store", str(tmp_path / "none.parquet"),
+                       "--state", str(tmp_path / "s.sqlite")])
+    error = capsys.readouterr().err
+    assert status == 2 and error.count("\n") == 1 and "ingest" in error
+    assert not (tmp_path / "s.sqlite").exists()
+
+
+def test_a_run_racing_another_does_not_send_what_the_other_sent(slack, tmp_path):
+    state = nudges.State(tmp_path / "nudges.sqlite")
+    stale = nudges.plan(devices(), state.history(), DAY0)  # planned before the other run sent
+    run(devices(), state, DAY0, base_url=slack.url)
+    client = nudges.slack_client(base_url=slack.url)
+    late = nudges.send(stale, client, state, DAY0 + pd.Timedelta(minutes=5), progress=False)
+    assert len(slack.posts()) == 2 and set(late["skip_reason"].dropna()) == {"cooldown", "exempt"}
+    state.close()
+
+
+def test_a_new_release_alone_does_not_renudge_but_an_update_does():
+    first = nudges.plan(devices(), None, DAY0).set_index("person")
+    newer_target = nudges.plan(devices(target=["17.6", "125.0", "10.0.26200", pd.NA, pd.NA, pd.NA, pd.NA]),
+                               None, DAY0).set_index("person")
+    assert (first["fingerprint"] == newer_target["fingerprint"]).all()
+    updated = nudges.plan(devices(clients=["Slack 24.01", "Chromium 121.0", "Edge 120", "Chrome 124",
+                                           "Chrome 124", "Safari 18", "Edge 140"]), None, DAY0).set_index("person")
+    assert updated.loc["ana@x.io", "fingerprint"] != first.loc["ana@x.io", "fingerprint"]
+    assert updated.loc["bo@x.io", "fingerprint"] == first.loc["bo@x.io", "fingerprint"]
+
+
+def test_many_devices_stay_within_block_kit_limits():
+    many = pd.concat([devices().iloc[[0]]] * 60, ignore_index=True)
+    many["device_id"] = [f"ana@x.io|iOS|{number}" for number in range(60)]
+    planned = nudges.plan(many, None, DAY0)
+    blocks = json.loads(planned["blocks"].iloc[0])
+    assert planned["devices"].tolist() == [60] and len(blocks) <= 50
+    assert "20 more devices" in planned["text"].iloc[0]
+
+
+def test_a_broken_connection_while_posting_is_unconfirmed_not_repeated(slack, tmp_path):
+    slack.script["chat.postMessage"] = [(None, {}, {})]
+    state = nudges.State(tmp_path / "nudges.sqlite")
+    first = run(devices(), state, DAY0, base_url=slack.url, max_messages=1)
+    assert first["outcome"].tolist().count("unconfirmed") == 1 and len(slack.posts()) == 1
+    assert state.history()["status"].tolist() == ["sending"]
+    again = run(devices(), state, DAY0 + pd.Timedelta(hours=1), base_url=slack.url, max_messages=1)
+    assert again["skip_reason"].eq("unconfirmed").sum() == 1
+    assert [call["args"]["channel"] for call in slack.posts()].count(slack.posts()[0]["args"]["channel"]) == 1
+    state.close()
