@@ -35,6 +35,9 @@ Examples:
 
 from __future__ import annotations
 
+import json
+import re
+
 import pandas as pd
 
 SOURCES = ["slack_access", "slack_audit", "okta", "entra", "google_mobile", "github", "csv"]
@@ -60,6 +63,8 @@ REJECTED_COLUMNS = ["file", "record", "reason", "raw"]
 # A real user agent is a few hundred characters; megabytes of text is an attack or a bug.
 MAX_USER_AGENT = 4096
 RAW_LIMIT = 200
+# Beyond 2**53 a count cannot even be held exactly; no real log reports that many sightings.
+MAX_COUNT = 2**53
 EARLIEST = pd.Timestamp("2000-01-01", tz="UTC")
 FUTURE_SLACK = pd.Timedelta(days=1)
 
@@ -86,12 +91,21 @@ def empty_rejected() -> pd.DataFrame:
 
 
 def _text(values: pd.Series) -> pd.Series:
-    """Cast to nullable ``str``; empty strings mean "not reported"."""
-    if isinstance(values.dtype, pd.CategoricalDtype):
+    """Cast to nullable ``str``; empty strings mean "not reported".
+
+    Only columns that mix text with numbers or booleans pay for a per-cell conversion.
+    """
+    if not isinstance(values.dtype, (pd.StringDtype, pd.CategoricalDtype)):
         values = values.astype("object")
-    text = values.astype("object").map(lambda cell: cell if isinstance(cell, str) or pd.isna(cell) else str(cell))
-    text = text.astype("str")
+        if pd.api.types.infer_dtype(values, skipna=True) not in ("string", "empty", "integer"):
+            values = values.map(lambda cell: cell if isinstance(cell, str) or _missing(cell) else str(cell))
+    text = values.astype("str")
     return text.where(text != "", pd.NA)
+
+
+def _missing(cell: object) -> bool:
+    """True for None, NaN, NA and NaT; False for anything else, lists and dicts included."""
+    return cell is None or (not isinstance(cell, (list, dict)) and bool(pd.isna(cell)))
 
 
 def conform(df: pd.DataFrame) -> pd.DataFrame:
@@ -118,7 +132,9 @@ def conform(df: pd.DataFrame) -> pd.DataFrame:
         elif name == "source":
             values = values.astype("object").astype(dtype)
         elif dtype == "category":
-            values = _text(values).astype("category")
+            if not (isinstance(values.dtype, pd.CategoricalDtype)
+                    and isinstance(values.cat.categories.dtype, pd.StringDtype)):
+                values = _text(values).astype("category")
         else:
             values = _text(values)
         out[name] = values
@@ -128,20 +144,31 @@ def conform(df: pd.DataFrame) -> pd.DataFrame:
 def truncate_raw(raw: pd.Series) -> pd.Series:
     """Raw text cut to ``RAW_LIMIT`` characters, for the rejected file.
 
+    Records that are still parsed JSON are serialised here, so that only rejected rows
+    pay for it.
+
     Examples:
-        >>> truncate_raw(pd.Series(["x" * 300])).str.len().tolist()
-        [200]
+        >>> truncate_raw(pd.Series(["x" * 300, {"a": 1}])).tolist()[1]
+        '{"a": 1}'
     """
-    return _text(raw).fillna("").str.slice(0, RAW_LIMIT)
+    def as_text(cell: object) -> object:
+        if isinstance(cell, str) or cell is None or cell is pd.NA:
+            return cell
+        try:
+            return json.dumps(cell, ensure_ascii=False, default=str)[:RAW_LIMIT]
+        except (TypeError, ValueError, RecursionError):
+            return f"<{type(cell).__name__} too deep or odd to print>"
+
+    return _text(raw.astype("object").map(as_text)).fillna("").str.slice(0, RAW_LIMIT)
 
 
-def screen(candidates: pd.DataFrame, file: str, *, need_user_agent: bool = True,
+def screen(candidates: pd.DataFrame, file: str, *,
            now: pd.Timestamp | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Split loader candidates into access rows and rejected rows with a reason.
 
     A row is rejected when its loader already found a ``problem``, or it has no usable
-    date, a date before 2000 or more than a day in the future, a count below 1, no
-    user agent (when the source always sends one) or a user agent over
+    date, a date before 2000 or more than a day in the future, a count below 1, neither
+    a user agent nor a reported OS, NUL bytes in the user agent or user, or a user agent over
     ``MAX_USER_AGENT`` characters. The first reason found is kept.
 
     Examples:
@@ -175,18 +202,136 @@ def screen(candidates: pd.DataFrame, file: str, *, need_user_agent: bool = True,
     if "count" in candidates.columns:
         count = pd.to_numeric(candidates["count"], errors="coerce")
         flag(count.isna(), "count missing or not a number")
-        flag(count < 1, "count is " + count.astype("str") + ", must be at least 1")
-    agent = _text(candidates["user_agent"]) if "user_agent" in candidates.columns else pd.Series(
-        pd.NA, index=index, dtype="str")
-    if need_user_agent:
-        flag(agent.isna() | (agent.str.strip() == ""), "no user agent")
+        flag(count < 1, "count is " + count.astype("str").str.removesuffix(".0") + ", must be at least 1")
+        flag((count % 1 != 0) | (count > MAX_COUNT),
+             "count is " + count.astype("str") + ", not a whole number of sightings")
+    agent = pick(candidates, "user_agent")
+    reported = pick(candidates, "reported_os")
+    # A row is device evidence through its user agent or an OS the source reports itself.
+    flag((agent.isna() | (agent.str.strip() == "")) & reported.isna(), "no user agent")
+    flag(agent.str.contains("\x00", regex=False) | pick(candidates, "user").str.contains("\x00", regex=False),
+         "contains NUL bytes")
     flag(agent.str.len() > MAX_USER_AGENT,
-         "user agent is " + agent.str.len().astype("str") + f" characters (limit {MAX_USER_AGENT})")
+         "user agent is " + agent.str.len().astype("Int64").astype("str") + f" characters (limit {MAX_USER_AGENT})")
     bad = reason.notna()
     rejected = pd.DataFrame({
         "file": pd.Series(file, index=index, dtype="str")[bad],
         "record": _text(candidates.get("record", pd.Series("", index=index)))[bad],
         "reason": reason[bad],
-        "raw": truncate_raw(candidates.get("raw", pd.Series("", index=index)))[bad],
+        "raw": truncate_raw(candidates.get("raw", pd.Series("", index=index))[bad]),
     }).reset_index(drop=True)
     return conform(candidates[~bad]), rejected
+
+
+def field(frame: pd.DataFrame, *names: str) -> pd.Series:
+    """The first of ``names`` that ``frame`` has, filled from the later ones, values untouched.
+
+    For numbers (unix times, counts), which need no detour through text.
+
+    Examples:
+        >>> field(pd.DataFrame({"a": [1, None], "b": [3, 4]}), "a", "b").tolist()
+        [1.0, 4.0]
+    """
+    result = pd.Series(None, index=frame.index, dtype="object")
+    for name in names:
+        if name in frame.columns:
+            result = result.fillna(frame[name]) if result.notna().any() else frame[name]
+    return result
+
+
+def pick(frame: pd.DataFrame, *names: str) -> pd.Series:
+    """The first of ``names`` that ``frame`` has, filled from the later ones, as nullable text.
+
+    Examples:
+        >>> frame = pd.DataFrame({"email": [None, "a@x.io"], "name": ["ann", "bo"]})
+        >>> pick(frame, "email", "name").tolist()
+        ['ann', 'a@x.io']
+        >>> pick(frame, "missing").isna().all()
+        np.True_
+    """
+    result = None
+    for name in names:
+        if name in frame.columns:
+            found = _text(frame[name])
+            result = found if result is None else result.fillna(found) if result.isna().any() else result
+    return pd.Series(pd.NA, index=frame.index, dtype="str") if result is None else result
+
+
+# Unix seconds beyond year 9999 cannot be a date; letting them through would overflow.
+_LAST_SECOND = 253402300799
+
+
+def from_unix(values: pd.Series, unit: str = "s") -> pd.Series:
+    """Unix times (seconds or ``unit="ms"``) as UTC timestamps; NaT where not a number.
+
+    Examples:
+        >>> from_unix(pd.Series([1714521600, "x", None, 1e300])).isna().tolist()
+        [False, True, True, True]
+        >>> from_unix(pd.Series(["1714521600123"]), unit="ms").iloc[0]
+        Timestamp('2024-05-01 00:00:00.123000+0000', tz='UTC')
+    """
+    numbers = pd.to_numeric(values.astype("object"), errors="coerce").astype("float64")
+    seconds = numbers / 1000 if unit == "ms" else numbers
+    seconds = seconds.where((seconds >= 0) & (seconds <= _LAST_SECOND))
+    micros = (seconds * 1_000_000).round()
+    stamps = pd.to_datetime(micros.astype("Int64"), unit="us", utc=True, errors="coerce")
+    return stamps.astype("datetime64[us, UTC]")
+
+
+def from_iso(values: pd.Series) -> pd.Series:
+    """ISO 8601 text as UTC timestamps (naive text is taken as UTC); NaT where not a date.
+
+    Examples:
+        >>> from_iso(pd.Series(["2024-05-01T10:00:00.000Z", "2024-05-01 12:00:00+02:00", "soon"])).dt.hour.tolist()
+        [10.0, 10.0, nan]
+    """
+    text = _text(values)
+    stamps = pd.to_datetime(text, utc=True, errors="coerce", format="ISO8601")
+    return stamps.astype("datetime64[us, UTC]")
+
+
+_NUMBER = re.compile(r"(\d+(?:\.\d+)*)")
+
+
+def version_number(values: pd.Series) -> pd.Series:
+    """The dotted number inside a reported version (``iOS 17.4.1`` -> ``17.4.1``).
+
+    Examples:
+        >>> version_number(pd.Series(["iOS 17.4.1", "Android 14", None, "beta"])).tolist()
+        ['17.4.1', '14', nan, nan]
+    """
+    return _text(values).str.extract(_NUMBER, expand=False).astype("str")
+
+
+def flatten(rows: list, paths: list[str]) -> pd.DataFrame:
+    """One column per dotted ``path`` (``actor.user.id``) taken from each JSON object in ``rows``.
+
+    Only the fields a loader reads are walked, so cost does not grow with what else an
+    event carries, and nesting depth never matters. Missing fields are None.
+
+    Examples:
+        >>> flatten([{"actor": {"user": {"id": "W1"}}}, {"actor": "not an object"}], ["actor.user.id", "ip"])
+          actor.user.id    ip
+        0            W1  None
+        1          None  None
+    """
+    columns = {}
+    for path in paths:
+        keys = path.split(".")
+        values = []
+        for row in rows:
+            for key in keys:
+                row = row.get(key) if isinstance(row, dict) else None
+            values.append(row)
+        columns[path] = pd.Series(values, dtype="object")
+    return pd.DataFrame(columns, index=pd.RangeIndex(len(rows)))
+
+
+def true_or_false(values: pd.Series) -> pd.Series:
+    """A reported flag as nullable boolean: JSON true/false kept, anything else unknown.
+
+    Examples:
+        >>> true_or_false(pd.Series([True, False, "yes", None])).tolist()
+        [True, False, <NA>, <NA>]
+    """
+    return values.astype("object").map(lambda cell: cell if isinstance(cell, bool) else pd.NA).astype("boolean")

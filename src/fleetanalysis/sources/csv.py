@@ -1,0 +1,109 @@
+"""Any CSV with a user, a time and a user-agent column, one row per sighting.
+
+The columns are named by the ``--user-column``, ``--time-column`` and ``--ua-column``
+options or guessed from common header names (``email``, ``timestamp``, ``user_agent``...),
+compared without case, spaces or punctuation. Times may be ISO 8601 text or unix
+seconds or milliseconds. Optional ``ip``, ``id`` and ``user_id`` columns are kept.
+
+Examples:
+    >>> frame = pd.DataFrame({"Email": ["ann@example.com"], "Timestamp": ["2024-05-01 10:00"],
+    ...     "User-Agent": ["Mozilla/5.0"], "IP Address": ["192.0.2.1"]})
+    >>> candidates(frame)[["user", "ip", "user_agent"]].iloc[0].tolist()
+    ['ann@example.com', '192.0.2.1', 'Mozilla/5.0']
+"""
+
+from __future__ import annotations
+
+import re
+
+import pandas as pd
+
+from fleetanalysis.errors import BadInput
+from fleetanalysis.sources.schema import from_iso, from_unix, pick
+
+FORMAT = "csv"
+
+GUESSES = {
+    "user": ["email", "user", "useremail", "username", "userprincipalname", "upn", "login", "actor",
+             "alternateid", "mail", "account"],
+    "time": ["timestamp", "time", "datetime", "date", "createdat", "createddatetime", "eventtime",
+             "published", "lastseen", "datelast", "lastaccess", "signintime"],
+    "user_agent": ["useragent", "ua", "rawuseragent", "browseruseragent", "agent"],
+    "ip": ["ip", "ipaddress", "clientip", "sourceip", "actorip", "remoteaddr"],
+    "event_id": ["eventid", "id", "uuid", "documentid"],
+    "user_id": ["userid", "actorid", "uid"],
+}
+OPTIONS = {"user": "--user-column", "time": "--time-column", "user_agent": "--ua-column"}
+
+
+def _plain(name: str) -> str:
+    return re.sub(r"[^a-z0-9]", "", str(name).lower())
+
+
+def mapping(columns: list[str], user_column: str | None = None, time_column: str | None = None,
+            ua_column: str | None = None, file: str = "") -> dict[str, str]:
+    """Which CSV column holds each access field: the options given, else a guess by header.
+
+    Raises ``BadInput`` naming the option to use when user, time or user agent is missing.
+
+    Examples:
+        >>> mapping(["Login", "When", "Agent"], time_column="When")
+        {'user': 'Login', 'time': 'When', 'user_agent': 'Agent'}
+        >>> mapping(["a", "b"], file="x.csv")
+        Traceback (most recent call last):
+        fleetanalysis.errors.BadInput: x.csv: header: no user column (use --user-column), no time column (use --time-column), no user agent column (use --ua-column)
+    """
+    chosen = {"user": user_column, "time": time_column, "user_agent": ua_column}
+    problems = []
+    for field, name in chosen.items():
+        if name is not None and name not in columns:
+            problems.append(f"no column {name!r} ({OPTIONS[field]})")
+    plain = {_plain(column): column for column in reversed(columns)}
+    for field, names in GUESSES.items():
+        if chosen.get(field) is None:
+            chosen[field] = next((plain[name] for name in names if name in plain), None)
+    for field in OPTIONS:
+        if chosen[field] is None:
+            problems.append(f"no {field.replace('_', ' ')} column (use {OPTIONS[field]})")
+    if problems:
+        raise BadInput(file, "header", ", ".join(problems))
+    return {field: column for field, column in chosen.items() if column is not None}
+
+
+def parse_times(values: pd.Series) -> pd.Series:
+    """Times as UTC: unix seconds, unix milliseconds (beyond year 5138 in seconds) or text.
+
+    Examples:
+        >>> parse_times(pd.Series(["1714521600", "1714521600000", "2024-05-01T00:00:00Z", "01/05/2024"])).dt.day.tolist()
+        [1.0, 1.0, 1.0, nan]
+    """
+    text = pick(pd.DataFrame({"t": values}), "t")
+    numbers = pd.to_numeric(text, errors="coerce")
+    seconds = from_unix(numbers.where(numbers < 1e11))
+    millis = from_unix(numbers.where(numbers >= 1e11), unit="ms")
+    # Day-first and month-first text cannot be told apart, so only ISO 8601 is trusted.
+    return seconds.fillna(millis).fillna(from_iso(text.where(numbers.isna())))
+
+
+def candidates(frame: pd.DataFrame, user_column: str | None = None, time_column: str | None = None,
+               ua_column: str | None = None, file: str = "") -> pd.DataFrame:
+    """Access-table candidates from CSV rows read as text.
+
+    Examples:
+        >>> candidates(pd.DataFrame({"user": ["a"], "time": ["x"], "ua": ["y"]}))["first_seen"].isna().tolist()
+        [True]
+    """
+    columns = [column for column in frame.columns if column not in ("record", "raw")]
+    fields = mapping(columns, user_column, time_column, ua_column, file)
+    when = parse_times(frame[fields["time"]])
+    return pd.DataFrame({
+        "source": FORMAT,
+        "event_id": pick(frame, fields.get("event_id", "")),
+        "user_id": pick(frame, fields.get("user_id", "")),
+        "user": pick(frame, fields["user"]),
+        "first_seen": when,
+        "last_seen": when,
+        "count": 1,
+        "ip": pick(frame, fields.get("ip", "")),
+        "user_agent": pick(frame, fields["user_agent"]),
+    }, index=frame.index)

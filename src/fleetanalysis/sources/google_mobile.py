@@ -1,0 +1,100 @@
+"""Google Workspace Reports API ``mobile`` activity: device syncs with a reported OS.
+
+Accepts ``{"kind": "admin#reports#activities", "items": [...]}``, a list of such pages or
+NDJSON of activities. Each activity has ``id{time, uniqueQualifier}``, ``actor{email}`` and
+``events[{name, parameters[{name, value}]}]``. There is no user agent: the evidence is
+``DEVICE_TYPE`` (-> ``reported_os``, e.g. ``ANDROID``, ``IOS_SYNC``), ``OS_VERSION``
+(``Android 14`` -> ``14``), and ``DEVICE_MODEL``.
+
+Examples:
+    >>> page = {"kind": "admin#reports#activities", "items": [{"id": {"time": "2024-05-01T10:00:00.000Z",
+    ...     "uniqueQualifier": "-42"}, "actor": {"email": "ann@example.com"}, "events": [{"name": "DEVICE_SYNC_EVENT",
+    ...     "parameters": [{"name": "DEVICE_MODEL", "value": "Pixel 8"}, {"name": "DEVICE_TYPE", "value": "ANDROID"},
+    ...     {"name": "OS_VERSION", "value": "Android 14"}]}]}]}
+    >>> matches(page)
+    True
+    >>> from fleetanalysis.sources.schema import flatten
+    >>> candidates(flatten(rows(page), FIELDS))[["reported_os", "reported_os_version", "device_model"]].iloc[0].tolist()
+    ['ANDROID', '14', 'Pixel 8']
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from fleetanalysis.sources.schema import from_iso, pick, version_number
+
+# The fields read from each record (dotted paths into nested objects).
+FIELDS = [
+    "id.time", "id.uniqueQualifier", "actor.profileId", "actor.email", "ipAddress", "events",
+]
+FORMAT = "google_mobile"
+KIND = "admin#reports#activities"
+
+
+def matches(doc: object) -> bool:
+    """True for a Reports API activities page, a list of pages, or one mobile activity.
+
+    Examples:
+        >>> matches({"kind": "admin#reports#activity", "id": {"applicationName": "mobile"}})
+        True
+    """
+    if isinstance(doc, list):
+        return bool(doc) and matches(doc[0])
+    if not isinstance(doc, dict):
+        return False
+    kind = doc.get("kind")
+    return kind in (KIND, "admin#reports#activity") or ("items" in doc and str(kind).startswith("admin#reports"))
+
+
+def rows(doc: object) -> list:
+    """The activities of a page, a list of pages, or a single activity.
+
+    Examples:
+        >>> len(rows({"kind": KIND, "items": [{}, {}]}))
+        2
+    """
+    if isinstance(doc, list):
+        return [row for page in doc for row in rows(page)]
+    if isinstance(doc, dict) and "items" in doc:
+        items = doc["items"]
+        return items if isinstance(items, list) else [items]
+    return [doc]
+
+
+def _parameters(events: object) -> dict:
+    """All event parameters of one activity, by name (later events fill gaps)."""
+    found: dict = {}
+    for event in events if isinstance(events, list) else []:
+        for parameter in (event.get("parameters") or []) if isinstance(event, dict) else []:
+            if not isinstance(parameter, dict) or "name" not in parameter:
+                continue
+            value = next((parameter[key] for key in ("value", "intValue", "boolValue") if key in parameter), None)
+            found.setdefault(parameter["name"], value)
+    return found
+
+
+def candidates(frame: pd.DataFrame) -> pd.DataFrame:
+    """Access-table candidates from flattened mobile activities.
+
+    Examples:
+        >>> candidates(pd.DataFrame({"events": [[{"parameters": [{"name": "OS_VERSION", "value": "iOS 17.4.1"}]}]]}))[
+        ...     "reported_os_version"].tolist()
+        ['17.4.1']
+    """
+    events = frame["events"] if "events" in frame.columns else pd.Series(None, index=frame.index, dtype="object")
+    parameters = pd.DataFrame(events.map(_parameters).tolist(), index=frame.index)
+    when = from_iso(pick(frame, "id.time"))
+    return pd.DataFrame({
+        "source": FORMAT,
+        "event_id": pick(frame, "id.uniqueQualifier"),
+        "user_id": pick(frame, "actor.profileId"),
+        "user": pick(frame, "actor.email").fillna(pick(parameters, "USER_EMAIL")),
+        "first_seen": when,
+        "last_seen": when,
+        "count": 1,
+        "ip": pick(frame, "ipAddress"),
+        "reported_os": pick(parameters, "DEVICE_TYPE"),
+        "reported_os_version": version_number(pick(parameters, "OS_VERSION")),
+        "device_model": pick(parameters, "DEVICE_MODEL"),
+    }, index=frame.index)

@@ -1,0 +1,78 @@
+"""Slack ``team.accessLogs``: one row per user + IP + user agent, already aggregated.
+
+Accepts one API response ``{"ok": true, "logins": [...], "paging": {...}}``, a JSON list
+of such responses (as ``fetch slack`` saves them), or NDJSON of login rows. Dates are
+unix seconds; ``date_first``/``date_last``/``count`` grow between fetches, so the store
+keeps the newest. A ``SlackWeb`` prefix before ``Mozilla/5.0`` stays in ``user_agent``:
+it says the client is Slack in a browser, which the clients stage reads.
+
+Examples:
+    >>> page = {"ok": True, "logins": [{"user_id": "U1", "username": "ann", "date_first": 1714521600,
+    ...     "date_last": 1714608000, "count": 4, "ip": "192.0.2.1",
+    ...     "user_agent": "SlackWeb/abc Mozilla/5.0 (Macintosh)", "isp": None, "country": None, "region": None}],
+    ...     "paging": {"count": 100, "total": 1, "page": 1, "pages": 1}}
+    >>> matches(page)
+    True
+    >>> from fleetanalysis.sources.schema import flatten
+    >>> row = candidates(flatten(rows(page), FIELDS)).iloc[0]
+    >>> row["user"], int(row["count"]), row["user_agent"], str(row["last_seen"])
+    ('ann', 4, 'SlackWeb/abc Mozilla/5.0 (Macintosh)', '2024-05-02 00:00:00+00:00')
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from fleetanalysis.sources.schema import field, from_unix, pick
+
+# The fields read from each record (dotted paths into nested objects).
+FIELDS = [
+    "user_id", "username", "date_first", "date_last", "count", "ip", "user_agent",
+]
+FORMAT = "slack_access"
+
+
+def matches(doc: object) -> bool:
+    """True for an accessLogs response, a list of them, or one login row.
+
+    Examples:
+        >>> matches({"user_id": "U1", "date_first": 1, "date_last": 2}), matches({"value": []})
+        (True, False)
+    """
+    if isinstance(doc, list):
+        return bool(doc) and matches(doc[0])
+    return isinstance(doc, dict) and ("logins" in doc or {"date_first", "date_last"} <= doc.keys())
+
+
+def rows(doc: object) -> list:
+    """The login rows of a response, a list of responses, or a single row.
+
+    Examples:
+        >>> len(rows([{"logins": [{}, {}]}, {"logins": [{}]}]))
+        3
+    """
+    if isinstance(doc, list):
+        return [row for page in doc for row in rows(page)]
+    if isinstance(doc, dict) and "logins" in doc:
+        logins = doc["logins"]
+        return logins if isinstance(logins, list) else [logins]
+    return [doc]
+
+
+def candidates(frame: pd.DataFrame) -> pd.DataFrame:
+    """Access-table candidates from flattened login rows.
+
+    Examples:
+        >>> candidates(pd.DataFrame({"date_first": ["soon"]}))["first_seen"].isna().tolist()
+        [True]
+    """
+    return pd.DataFrame({
+        "source": FORMAT,
+        "user_id": pick(frame, "user_id"),
+        "user": pick(frame, "username"),
+        "first_seen": from_unix(field(frame, "date_first")),
+        "last_seen": from_unix(field(frame, "date_last")),
+        "count": pd.to_numeric(field(frame, "count").astype("object"), errors="coerce"),
+        "ip": pick(frame, "ip"),
+        "user_agent": pick(frame, "user_agent"),
+    }, index=frame.index)

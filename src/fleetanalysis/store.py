@@ -1,0 +1,155 @@
+"""The Parquet access store: every ingest merges into it without double counting.
+
+Dedupe rule (docs/pipeline.md, section 1): rows with an ``event_id`` are unique by
+``(source, event_id)``; rows without one are unique by ``(source, user_id, user, ip,
+user_agent)``. A Slack access row is an aggregate whose ``date_last`` and ``count`` grow
+between fetches, so the newest wins: ``first_seen`` is the earliest, ``last_seen`` the
+latest, and ``count`` and the other columns come from the row with the newest
+``last_seen``. Rejected rows go to ``<store stem>-rejected.csv`` beside the store,
+merged across runs without duplicates. Both writes are atomic.
+
+Examples:
+    >>> import pathlib, tempfile
+    >>> from fleetanalysis.sources import LoadResult
+    >>> from fleetanalysis.sources.schema import conform
+    >>> row = {"source": "slack_access", "user_id": "U1", "ip": "192.0.2.1", "user_agent": "Mozilla/5.0",
+    ...        "first_seen": "2024-05-01T00:00:00Z", "last_seen": "2024-05-02T00:00:00Z", "count": 3}
+    >>> first = LoadResult(access=conform(pd.DataFrame([row])),
+    ...     counts=pd.DataFrame([{"file": "a.json", "format": "slack_access", "read": 1, "loaded": 1, "rejected": 0}]))
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "access.parquet"
+    >>> merge(path, first)[["loaded", "duplicates"]].to_dict("records")
+    [{'loaded': 1, 'duplicates': 0}]
+    >>> newer = LoadResult(access=conform(pd.DataFrame([{**row, "last_seen": "2024-05-09T00:00:00Z", "count": 9}])),
+    ...     counts=first.counts)
+    >>> merge(path, newer)[["loaded", "duplicates"]].to_dict("records")
+    [{'loaded': 0, 'duplicates': 1}]
+    >>> read(path)[["count", "last_seen"]].astype(str).to_dict("records")
+    [{'count': '9', 'last_seen': '2024-05-09 00:00:00+00:00'}]
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow
+
+from fleetanalysis.errors import BadInput
+from fleetanalysis.sources import LoadResult
+from fleetanalysis.sources.schema import REJECTED_COLUMNS, conform, empty_access
+from fleetanalysis.writing import neutralise_formulas, write_csv, write_parquet
+
+MERGE_COLUMNS = ["file", "format", "read", "loaded", "rejected", "duplicates"]
+
+
+def read(path: str | os.PathLike) -> pd.DataFrame:
+    """The access table in the store at ``path``; ``empty_access()`` when there is none yet.
+
+    Examples:
+        >>> len(read("/nonexistent/fleetanalysis/access.parquet"))
+        0
+    """
+    path = Path(path)
+    if not path.exists():
+        return empty_access()
+    try:
+        return conform(pd.read_parquet(path))
+    except (OSError, ValueError, pyarrow.ArrowException) as error:
+        raise BadInput(path, f"not a readable access store ({str(error).splitlines()[0]})") from None
+
+
+def rejected_path(store_path: str | os.PathLike) -> Path:
+    """Where the rejected rows of a store are kept: ``<store stem>-rejected.csv`` beside it.
+
+    Examples:
+        >>> rejected_path("data/processed/access.parquet").name
+        'access-rejected.csv'
+    """
+    store_path = Path(store_path)
+    return store_path.with_name(f"{store_path.stem}-rejected.csv")
+
+
+def keys(access: pd.DataFrame) -> pd.Series:
+    """The dedupe key of each access row as an integer: equal keys mean the same evidence.
+
+    Rows with an ``event_id`` are keyed by ``(source, event_id)``, the others by
+    ``(source, user_id, user, ip, user_agent)``, missing values included.
+
+    Examples:
+        >>> frame = conform(pd.DataFrame({"source": ["okta", "okta", "okta", "csv"],
+        ...     "event_id": ["e1", "e1", None, None], "ip": ["192.0.2.1", "192.0.2.2", None, None],
+        ...     "user": ["ann"] * 4, "user_agent": ["UA"] * 4}))
+        >>> keys(frame).tolist()
+        [0, 0, 1, 2]
+    """
+    by_event = access["event_id"].notna().to_numpy()
+    codes = {"source": pd.factorize(access["source"], use_na_sentinel=True)[0]}
+    for column in ("event_id", "user_id", "user", "ip", "user_agent"):
+        found = pd.factorize(access[column], use_na_sentinel=True)[0]
+        # Each kind of row is keyed only by its own columns; the others are blanked.
+        codes[column] = np.where(by_event if column != "event_id" else ~by_event, -2, found)
+    codes_frame = pd.DataFrame(codes, index=access.index)
+    return codes_frame.groupby(list(codes), sort=False).ngroup().astype("int64")
+
+
+def combine(existing: pd.DataFrame, new: pd.DataFrame) -> tuple[pd.DataFrame, pd.Series]:
+    """Merge ``new`` access rows into ``existing``: ``(merged, duplicate)``.
+
+    ``duplicate`` (aligned with ``new``) is True for rows that merged into an existing
+    row or an earlier row of the same batch.
+
+    Examples:
+        >>> old = conform(pd.DataFrame({"source": ["okta"], "event_id": ["e1"], "user_agent": ["UA"],
+        ...     "first_seen": ["2024-05-01T00:00:00Z"], "last_seen": ["2024-05-01T00:00:00Z"]}))
+        >>> merged, duplicate = combine(old, pd.concat([old, old], ignore_index=True))
+        >>> len(merged), duplicate.tolist()
+        (1, [True, True])
+    """
+    existing, new = conform(existing), conform(new)
+    both = pd.concat([existing, new], ignore_index=True)
+    both["_key"] = keys(both)
+    both["_order"] = np.arange(len(both))
+    duplicate = both["_key"].duplicated(keep="first").iloc[len(existing):].reset_index(drop=True)
+    earliest = both.groupby("_key", sort=False)["first_seen"].min()
+    # On equal last_seen the later row (the newer export) wins.
+    newest = both.sort_values(["_key", "last_seen", "_order"], kind="stable").drop_duplicates("_key", keep="last")
+    newest["first_seen"] = newest["_key"].map(earliest)
+    newest = newest.sort_values(["first_seen", "_order"], kind="stable")
+    return conform(newest.drop(columns=["_key", "_order"])), duplicate
+
+
+def _merge_rejected(path: Path, rejected: pd.DataFrame) -> None:
+    """Add ``rejected`` rows to the CSV at ``path``, keeping each row once."""
+    fresh = neutralise_formulas(rejected[REJECTED_COLUMNS].astype("str").fillna(""))
+    if path.exists():
+        try:
+            kept = pd.read_csv(path, dtype="str", keep_default_na=False)
+        except (ValueError, pd.errors.ParserError) as error:
+            raise BadInput(path, f"not a readable rejected-rows file ({str(error).splitlines()[0]})") from None
+        fresh = pd.concat([kept.reindex(columns=REJECTED_COLUMNS), fresh], ignore_index=True)
+    elif fresh.empty:
+        return
+    write_csv(fresh.drop_duplicates(ignore_index=True), path)
+
+
+def merge(store_path: str | os.PathLike, result: LoadResult) -> pd.DataFrame:
+    """Merge a ``sources.load`` result into the store; per-file counts with duplicates.
+
+    Returns ``file, format, read, loaded, rejected, duplicates`` where ``loaded`` counts
+    new rows only, so ``read == loaded + rejected + duplicates`` for every file. The access
+    rows of ``result`` are in the order of ``result.counts``, as ``load`` returns them.
+    """
+    store_path = Path(store_path)
+    counts = result.counts.reset_index(drop=True)
+    merged, duplicate = combine(read(store_path), result.access)
+    origin = np.repeat(np.arange(len(counts)), counts["loaded"].astype("int64").to_numpy())
+    if len(origin) != len(result.access):
+        raise ValueError("LoadResult.counts does not add up to its access rows")
+    duplicates = np.bincount(origin[duplicate.to_numpy(dtype=bool)], minlength=len(counts))
+    write_parquet(merged, store_path)
+    _merge_rejected(rejected_path(store_path), result.rejected)
+    out = counts.assign(duplicates=duplicates)
+    out["loaded"] = out["loaded"].astype("int64") - out["duplicates"]
+    return out[MERGE_COLUMNS]

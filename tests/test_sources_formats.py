@@ -1,0 +1,197 @@
+"""Every log format loads into the access table, detected from content, in all its shapes."""
+
+from __future__ import annotations
+
+import gzip
+import json
+
+import pandas as pd
+import pytest
+
+from fleetanalysis import sources
+from fleetanalysis.errors import BadInput
+from fleetanalysis.sources.schema import COLUMNS
+
+T0 = 1714521600  # 2024-05-01T00:00:00Z
+UA = "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.4 Safari/605.1.15"
+
+
+def slack_login(user="U1", ua=UA, first=T0, last=T0 + 3600, count=2, ip="192.0.2.1"):
+    return {"user_id": user, "username": user.lower(), "date_first": first, "date_last": last, "count": count,
+            "ip": ip, "user_agent": ua, "isp": None, "country": None, "region": None}
+
+
+def slack_page(logins, page=1, pages=1):
+    return {"ok": True, "logins": logins, "paging": {"count": 100, "total": len(logins), "page": page, "pages": pages}}
+
+
+OKTA = [{"uuid": "okta-1", "published": "2024-05-01T10:00:00.000Z", "eventType": "user.session.start",
+         "actor": {"id": "00u1", "type": "User", "alternateId": "ann@example.com"},
+         "client": {"userAgent": {"rawUserAgent": UA, "os": "Mac OS X", "browser": "SAFARI"},
+                    "ipAddress": "198.51.100.7"},
+         "device": {"os_platform": "OSX", "os_version": "14.4.1", "managed": True}},
+        {"uuid": "okta-2", "published": "2024-05-01T11:00:00.000Z", "eventType": "user.session.start",
+         "actor": {"id": "00u2", "alternateId": "bo@example.com"},
+         "client": {"userAgent": {"rawUserAgent": UA}, "ipAddress": "198.51.100.8"}}]
+
+ENTRA = {"@odata.context": "https://graph.microsoft.com/v1.0/$metadata#auditLogs/signIns",
+         "value": [{"id": "sign-1", "createdDateTime": "2024-05-01T09:00:00Z", "userPrincipalName": "ann@example.com",
+                    "userId": "oid-1", "ipAddress": "203.0.113.4", "userAgent": UA, "appDisplayName": "Office 365",
+                    "deviceDetail": {"deviceId": "", "operatingSystem": "MacOs", "browser": "Safari 17.4",
+                                     "isManaged": False, "isCompliant": False}}],
+         "@odata.nextLink": "https://graph.microsoft.com/v1.0/auditLogs/signIns?$skiptoken=x"}
+
+GOOGLE = {"kind": "admin#reports#activities", "items": [
+    {"kind": "admin#reports#activity", "id": {"time": "2024-05-01T08:00:00.000Z", "uniqueQualifier": "-7001",
+                                               "applicationName": "mobile", "customerId": "C0"},
+     "actor": {"callerType": "USER", "email": "ann@example.com", "profileId": "1001"},
+     "events": [{"type": "device_updates", "name": "DEVICE_SYNC_EVENT", "parameters": [
+         {"name": "DEVICE_MODEL", "value": "iPhone15,2"}, {"name": "DEVICE_TYPE", "value": "IOS_SYNC"},
+         {"name": "OS_VERSION", "value": "iOS 17.4.1"}, {"name": "SECURITY_PATCH_LEVEL", "value": "0"},
+         {"name": "USER_EMAIL", "value": "ann@example.com"}]}]},
+    {"kind": "admin#reports#activity", "id": {"time": "2024-05-01T08:30:00.000Z", "uniqueQualifier": "-7002"},
+     "actor": {"email": "bo@example.com"},
+     "events": [{"name": "DEVICE_SYNC_EVENT", "parameters": [
+         {"name": "DEVICE_TYPE", "value": "ANDROID"}, {"name": "OS_VERSION", "value": "Android 14"}]}]}]}
+
+SLACK_AUDIT = {"entries": [{"id": "aud-1", "date_create": T0, "action": "user_login",
+                            "actor": {"type": "user", "user": {"id": "W1", "name": "ann", "email": "ann@example.com",
+                                                               "team": "T1"}},
+                            "entity": {"type": "user"},
+                            "context": {"location": {"type": "enterprise"}, "ua": UA, "ip_address": "192.0.2.9",
+                                        "session_id": 1}}],
+               "response_metadata": {"next_cursor": ""}}
+
+GITHUB = [{"@timestamp": T0 * 1000, "_document_id": "doc-1", "action": "user.login", "actor": "octo",
+           "actor_id": 5, "actor_ip": "192.0.2.44", "user_agent": UA, "created_at": T0 * 1000},
+          {"@timestamp": T0 * 1000 + 5, "_document_id": "doc-2", "action": "repo.create", "actor": "octo",
+           "user_agent": UA}]
+
+
+def write(path, text, gz=False):
+    data = text.encode("utf-8")
+    path.write_bytes(gzip.compress(data) if gz else data)
+    return path
+
+
+def values(series):
+    """A column as a list with None for missing, whatever the NA flavour of its dtype."""
+    return series.astype(object).where(series.notna(), None).tolist()
+
+
+def load_one(path, **options):
+    result = sources.load([path], **options)
+    assert list(result.access.columns) == list(COLUMNS)
+    assert (result.counts["read"] == result.counts["loaded"] + result.counts["rejected"]).all()
+    return result
+
+
+def test_slack_access_response_list_of_pages_and_ndjson_agree(tmp_path):
+    rows = [slack_login("U1"), slack_login("U2", ua="SlackWeb/1a2b Mozilla/5.0 (Windows NT 10.0; Win64; x64)")]
+    shapes = {
+        "one.json": json.dumps(slack_page(rows)),
+        "pages.json": json.dumps([slack_page(rows[:1], 1, 2), slack_page(rows[1:], 2, 2)]),
+        "rows.ndjson": "\n".join(json.dumps(row) for row in rows) + "\n",
+    }
+    tables = []
+    for name, text in shapes.items():
+        result = load_one(write(tmp_path / name, text))
+        assert result.counts["format"].tolist() == ["slack_access"]
+        tables.append(result.access)
+    for table in tables[1:]:
+        pd.testing.assert_frame_equal(table, tables[0])
+    access = tables[0]
+    assert access["user_agent"].tolist()[1].startswith("SlackWeb/1a2b Mozilla/5.0")
+    assert access["count"].tolist() == [2, 2]
+    assert str(access["first_seen"].dtype) == "datetime64[us, UTC]"
+    assert access["last_seen"].iloc[0] == pd.Timestamp("2024-05-01T01:00:00Z")
+
+
+def test_okta_reports_device_block_and_event_ids(tmp_path):
+    access = load_one(write(tmp_path / "okta.ndjson", "\n".join(json.dumps(event) for event in OKTA))).access
+    assert access["event_id"].tolist() == ["okta-1", "okta-2"]
+    assert access["user"].tolist() == ["ann@example.com", "bo@example.com"]
+    assert access["reported_os"].tolist()[0] == "OSX"
+    assert access["reported_os_version"].tolist()[0] == "14.4.1"
+    assert values(access["managed"]) == [True, None]
+    assert (access["first_seen"] == access["last_seen"]).all()
+
+
+def test_entra_pages_and_device_detail(tmp_path):
+    access = load_one(write(tmp_path / "signins.json", json.dumps([ENTRA, ENTRA]))).access
+    assert len(access) == 2  # same page twice: the store, not the loader, dedupes
+    row = access.iloc[0]
+    assert (row["user"], row["user_id"], row["ip"], row["reported_os"]) == (
+        "ann@example.com", "oid-1", "203.0.113.4", "MacOs")
+    assert not row["managed"]
+
+
+def test_google_mobile_has_no_user_agent_but_a_reported_os(tmp_path):
+    result = load_one(write(tmp_path / "mobile.json", json.dumps(GOOGLE), gz=True))
+    access = result.access
+    assert result.counts["format"].tolist() == ["google_mobile"]
+    assert access["user_agent"].isna().all()
+    assert access["reported_os"].tolist() == ["IOS_SYNC", "ANDROID"]
+    assert access["reported_os_version"].tolist() == ["17.4.1", "14"]
+    assert access["device_model"].tolist()[0] == "iPhone15,2"
+    assert access["event_id"].tolist() == ["-7001", "-7002"]
+
+
+def test_slack_audit_entries(tmp_path):
+    access = load_one(write(tmp_path / "audit.json", json.dumps(SLACK_AUDIT))).access
+    assert access[["event_id", "user_id", "user", "ip"]].iloc[0].tolist() == [
+        "aud-1", "W1", "ann@example.com", "192.0.2.9"]
+
+
+def test_github_json_and_csv_agree(tmp_path):
+    from_json = load_one(write(tmp_path / "audit.json", json.dumps(GITHUB))).access
+    frame = pd.DataFrame(GITHUB)
+    frame.to_csv(tmp_path / "export.csv", index=False)
+    result = load_one(tmp_path / "export.csv")
+    assert result.counts["format"].tolist() == ["github"]
+    from_csv = result.access
+    assert from_json["event_id"].tolist() == from_csv["event_id"].tolist() == ["doc-1", "doc-2"]
+    assert from_json["first_seen"].tolist() == from_csv["first_seen"].tolist()
+    assert from_json["first_seen"].iloc[1] == pd.Timestamp("2024-05-01T00:00:00.005Z")
+    assert values(from_csv["user_id"]) == ["5", None]
+
+
+def test_generic_csv_guessed_headers_and_options(tmp_path):
+    write(tmp_path / "guess.csv", "Email,Timestamp,User Agent,IP Address\n"
+                                   f"ann@example.com,2024-05-01T10:00:00Z,\"{UA}\",192.0.2.5\n"
+                                   f"bo@example.com,1714521600,\"{UA}\",\n")
+    access = load_one(tmp_path / "guess.csv").access
+    assert access["user"].tolist() == ["ann@example.com", "bo@example.com"]
+    assert values(access["ip"]) == ["192.0.2.5", None]
+    assert access["first_seen"].tolist() == [pd.Timestamp("2024-05-01T10:00:00Z"), pd.Timestamp("2024-05-01T00:00:00Z")]
+    write(tmp_path / "odd.csv", f"who,seen,agent_string\nann,2024-05-01T10:00:00Z,\"{UA}\"\n")
+    with pytest.raises(BadInput, match="--ua-column"):
+        sources.load_file(tmp_path / "odd.csv")
+    mapped = load_one(tmp_path / "odd.csv", user_column="who", time_column="seen", ua_column="agent_string")
+    assert mapped.access["user"].tolist() == ["ann"]
+
+
+def test_detection_reads_content_not_names(tmp_path):
+    named_wrong = write(tmp_path / "okta-export.csv", json.dumps(slack_page([slack_login()])))
+    assert sources.load([named_wrong]).counts["format"].tolist() == ["slack_access"]
+    gz_without_suffix = write(tmp_path / "export.bin", json.dumps(OKTA), gz=True)
+    assert sources.load([gz_without_suffix]).counts["format"].tolist() == ["okta"]
+
+
+def test_forced_format_and_wrong_forced_format(tmp_path):
+    path = write(tmp_path / "okta.json", json.dumps(OKTA))
+    assert sources.load([path], format="okta").counts["format"].tolist() == ["okta"]
+    with pytest.raises(BadInput, match="is not a entra export .looks like okta"):
+        sources.load([path], format="entra")
+
+
+def test_folders_recursive_and_globs(tmp_path):
+    (tmp_path / "a" / "b").mkdir(parents=True)
+    write(tmp_path / "a" / "okta.json", json.dumps(OKTA))
+    write(tmp_path / "a" / "b" / "slack.json.gz", json.dumps(slack_page([slack_login()])), gz=True)
+    write(tmp_path / "a" / "b" / ".half-written.tmp", "{")
+    result = sources.load([tmp_path / "a"])
+    assert sorted(result.counts["format"]) == ["okta", "slack_access"]
+    assert len(result.access) == 3 and not result.problems
+    globbed = sources.load([str(tmp_path / "**" / "*.gz")])
+    assert globbed.counts["format"].tolist() == ["slack_access"]
