@@ -1,0 +1,353 @@
+"""Refreshing the release catalog from public feeds, into an overlay the shipped files never see.
+
+Three feeds, each read with the standard library (``urllib``) and a timeout:
+
+* endoflife.date API v1, ``{base}/api/v1/products/{product}``: per line its end of support
+  (``eolFrom``) and its newest release (``latest.name``, ``latest.date``). It does not list
+  the releases in between, so it only vouches for completeness where each line is one
+  version (Android).
+* SOFA (macadmins), ``{base}/v1/ios_data_feed.json`` and ``{base}/v1/macos_data_feed.json``:
+  every Apple security release (``OSVersions[].SecurityReleases[]``) with its
+  ``ProductVersion``, ``ReleaseDate`` and ``ActivelyExploitedCVEs``.
+* Chrome VersionHistory, ``{base}/v1/chrome/platforms/win/channels/stable/versions/all/releases``:
+  every stable release with the time it started serving; pages follow ``nextPageToken``.
+
+Rows go to ``data/processed/catalog-updates.csv`` (``catalog.UPDATES_FILE``), which
+``catalog.load()`` reads over the shipped files. A feed that fails leaves its products'
+rows as they were and is reported; the run fails only when every feed failed.
+
+Examples:
+    >>> payload = {"result": {"releases": [{"name": "15", "releaseDate": "2024-10-15",
+    ...            "eolFrom": None, "isEol": False, "latest": {"name": "15", "date": "2024-10-15"}}]}}
+    >>> endoflife_releases(payload, "android", pd.Timestamp("2024-11-01"))[["version", "line", "complete_until"]].astype(str).values.tolist()
+    [['15', '15', '2024-11-01']]
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from fleetanalysis import __version__
+from fleetanalysis.catalog import PRODUCTS, UPDATES_FILE, load_releases_csv, version_key
+from fleetanalysis.errors import BadInput, JobFailed
+from fleetanalysis.writing import write_csv
+
+DEFAULT_BASE_URLS = {
+    "endoflife": "https://endoflife.date",
+    "sofa": "https://sofafeed.macadmins.io",
+    "chrome": "https://versionhistory.googleapis.com",
+}
+# Our product id -> the feed's. Products absent here have no public feed we trust.
+ENDOFLIFE_PRODUCTS = {"ios": "ios", "ipados": "ipados", "macos": "macos", "android": "android",
+                      "firefox": "firefox", "safari": "safari"}
+SOFA_PRODUCTS = {"ios": "ios", "ipados": "ios", "macos": "macos"}
+CHROME_PRODUCTS = {"chrome": "win"}
+# endoflife.date lists every version these products are judged on (one per line).
+ENDOFLIFE_COMPLETE = ("android",)
+OVERLAY_COLUMNS = ["product", "version", "released", "line", "eol", "exploited", "source", "complete_until"]
+_CHROME_PAGES = 200
+
+
+class FeedFailed(Exception):
+    """A feed could not be read or did not have the documented shape."""
+
+
+@dataclass
+class FeedResult:
+    """What one feed gave for one product: rows, or the problem that stopped it."""
+
+    feed: str
+    product: str
+    url: str
+    rows: pd.DataFrame | None = None
+    problem: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """True when the feed was read."""
+        return self.problem is None
+
+
+def fetch_json(url: str, timeout: float = 20.0):
+    """GET ``url`` and decode JSON; any failure is a ``FeedFailed`` naming the URL.
+
+    Examples:
+        >>> fetch_json("http://127.0.0.1:9/none.json", timeout=0.5)
+        Traceback (most recent call last):
+        ...
+        fleetanalysis.feeds.FeedFailed: http://127.0.0.1:9/none.json: ...
+    """
+    request = urllib.request.Request(url, headers={
+        "User-Agent": f"fleetanalysis/{__version__} (catalog update)", "Accept": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            body = response.read()
+    except urllib.error.HTTPError as error:
+        raise FeedFailed(f"{url}: HTTP {error.code}") from None
+    except urllib.error.URLError as error:
+        raise FeedFailed(f"{url}: {error.reason}") from None
+    except (TimeoutError, OSError) as error:
+        raise FeedFailed(f"{url}: {error.__class__.__name__} ({error})") from None
+    try:
+        return json.loads(body.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise FeedFailed(f"{url}: not JSON ({error.__class__.__name__})") from None
+
+
+def _frame(records: list[dict], source: str, checked: pd.Timestamp | None) -> pd.DataFrame:
+    """Feed records as overlay rows, dropping any whose version or date cannot be read."""
+    frame = pd.DataFrame(records, columns=["product", "version", "released", "line", "eol", "exploited"])
+    frame["released"] = pd.to_datetime(frame["released"], errors="coerce", utc=True, format="ISO8601").dt.tz_localize(None).dt.normalize()
+    frame["eol"] = pd.to_datetime(frame["eol"], errors="coerce", utc=True, format="ISO8601").dt.tz_localize(None).dt.normalize()
+    frame = frame.astype({"product": "str", "version": "str", "line": "str", "exploited": "boolean",
+                          "released": "datetime64[us]", "eol": "datetime64[us]"})
+    frame = frame[version_key(frame["version"]).notna() & frame["released"].notna() & frame["line"].notna()]
+    frame = frame.assign(source=source, complete_until=checked)
+    return frame.astype({"source": "str", "complete_until": "datetime64[us]"})[OVERLAY_COLUMNS].reset_index(drop=True)
+
+
+def endoflife_releases(payload, product: str, checked: pd.Timestamp) -> pd.DataFrame:
+    """Overlay rows from an endoflife.date v1 product answer: each line's newest release and end of support.
+
+    Examples:
+        >>> payload = {"result": {"releases": [
+        ...     {"name": "17", "releaseDate": "2023-09-18", "eolFrom": "2025-09-15", "isEol": True,
+        ...      "latest": {"name": "17.7.2", "date": "2024-11-19"}}]}}
+        >>> endoflife_releases(payload, "ios", pd.Timestamp("2026-01-01"))[["version", "eol"]].astype(str).values.tolist()
+        [['17.7.2', '2025-09-15']]
+    """
+    try:
+        lines = payload["result"]["releases"]
+        records = []
+        for line in lines:
+            name = str(line["name"])
+            latest = line.get("latest") or {}
+            common = {"product": product, "line": name, "eol": line.get("eolFrom"), "exploited": pd.NA}
+            if product in ENDOFLIFE_COMPLETE and line.get("releaseDate"):
+                records.append({**common, "version": name, "released": line["releaseDate"]})
+            if latest.get("name") and latest.get("date"):
+                records.append({**common, "version": str(latest["name"]), "released": latest["date"]})
+    except (KeyError, TypeError, AttributeError) as error:
+        raise FeedFailed(f"not the endoflife.date v1 shape (missing {error})") from None
+    rows = _frame(records, "endoflife.date", checked if product in ENDOFLIFE_COMPLETE else None)
+    return rows.drop_duplicates("version", keep="last").reset_index(drop=True)
+
+
+def sofa_releases(payload, product: str, checked: pd.Timestamp) -> pd.DataFrame:
+    """Overlay rows from a SOFA v1 feed: every security release, flagged where it fixed exploited CVEs.
+
+    For ``ipados`` only releases whose name mentions iPadOS are kept.
+
+    Examples:
+        >>> payload = {"OSVersions": [{"OSVersion": "Sequoia 15", "SecurityReleases": [
+        ...     {"UpdateName": "macOS Sequoia 15.1", "ProductVersion": "15.1",
+        ...      "ReleaseDate": "2024-10-28T00:00:00Z", "ActivelyExploitedCVEs": []}]}]}
+        >>> sofa_releases(payload, "macos", pd.Timestamp("2024-11-01"))[["version", "line", "exploited"]].values.tolist()
+        [['15.1', '15', False]]
+    """
+    try:
+        records = []
+        for os_version in payload["OSVersions"]:
+            named = re.search(r"(\d+)\s*$", str(os_version.get("OSVersion", "")))
+            for release in os_version.get("SecurityReleases") or []:
+                version = str(release["ProductVersion"])
+                title = f"{release.get('UpdateName', '')} {release.get('ProductName', '')}"
+                if product == "ipados" and "ipados" not in title.lower():
+                    continue
+                records.append({
+                    "product": product, "version": version, "released": release["ReleaseDate"],
+                    "line": named.group(1) if named else version.split(".")[0], "eol": None,
+                    "exploited": bool(release.get("ActivelyExploitedCVEs")),
+                })
+    except (KeyError, TypeError, AttributeError) as error:
+        raise FeedFailed(f"not the SOFA v1 shape (missing {error})") from None
+    rows = _frame(records, "sofa", checked)
+    return rows.sort_values("released").drop_duplicates("version", keep="first").reset_index(drop=True)
+
+
+def chrome_releases(pages: Iterable, checked: pd.Timestamp) -> pd.DataFrame:
+    """Overlay rows from Chrome VersionHistory release pages: each version dated by when it first served.
+
+    Examples:
+        >>> page = {"releases": [
+        ...     {"version": "124.0.6367.60", "serving": {"startTime": "2024-04-16T18:02:11Z"}},
+        ...     {"version": "124.0.6367.60", "serving": {"startTime": "2024-04-17T01:00:00Z"}}]}
+        >>> chrome_releases([page], pd.Timestamp("2024-05-01"))[["version", "released", "line"]].astype(str).values.tolist()
+        [['124.0.6367.60', '2024-04-16', '124']]
+    """
+    try:
+        records = [
+            {"product": "chrome", "version": str(release["version"]), "released": release["serving"]["startTime"],
+             "line": str(release["version"]).split(".")[0], "eol": None, "exploited": pd.NA}
+            for page in pages for release in page.get("releases") or []
+        ]
+    except (KeyError, TypeError, AttributeError) as error:
+        raise FeedFailed(f"not the VersionHistory shape (missing {error})") from None
+    rows = _frame(records, "chrome-versionhistory", checked)
+    return rows.sort_values("released").drop_duplicates("version", keep="first").reset_index(drop=True)
+
+
+def plan(products: Iterable[str] | None = None) -> list[tuple[str, str]]:
+    """The (feed, product) pairs to read for ``products`` (all with a feed when None).
+
+    Products without a public feed raise ``BadInput`` when asked for by name.
+
+    Examples:
+        >>> plan(["ios", "chrome"])
+        [('endoflife', 'ios'), ('sofa', 'ios'), ('chrome', 'chrome')]
+    """
+    feeds = {"endoflife": ENDOFLIFE_PRODUCTS, "sofa": SOFA_PRODUCTS, "chrome": CHROME_PRODUCTS}
+    wanted = list(products) if products else [p for p in PRODUCTS if any(p in table for table in feeds.values())]
+    pairs = []
+    for product in wanted:
+        if product not in PRODUCTS:
+            raise BadInput("--product", product, f"unknown product (one of {', '.join(PRODUCTS)})")
+        found = [(feed, product) for feed, table in feeds.items() if product in table]
+        if not found:
+            raise BadInput("--product", product, "no public feed for this product; add its releases to your own catalog CSV")
+        pairs += found
+    return pairs
+
+
+def refresh(products: Iterable[str] | None = None, base_urls: dict[str, str] | None = None,
+            timeout: float = 20.0, today: pd.Timestamp | None = None, progress=None) -> list[FeedResult]:
+    """Read every planned feed; each result has rows or the problem that stopped it.
+
+    ``progress`` wraps the list of (feed, product) pairs (e.g. ``tqdm``).
+
+    Examples:
+        >>> [result.problem for result in refresh(["android"], {"endoflife": "http://127.0.0.1:9"}, timeout=0.5)]
+        ['http://127.0.0.1:9/api/v1/products/android: ...']
+    """
+    if not timeout > 0:
+        raise BadInput("--timeout", "", f"must be more than 0 seconds, not {timeout}")
+    bases = {**DEFAULT_BASE_URLS, **{k: v for k, v in (base_urls or {}).items() if v}}
+    checked = pd.Timestamp(today) if today is not None else pd.Timestamp.now(tz="UTC")
+    if checked.tzinfo is not None:
+        checked = checked.tz_convert("UTC").tz_localize(None)
+    checked = checked.normalize()
+    fetched: dict[str, object] = {}
+
+    def get(url):
+        if url not in fetched:
+            try:
+                fetched[url] = fetch_json(url, timeout)
+            except FeedFailed as failure:
+                fetched[url] = failure
+        if isinstance(fetched[url], FeedFailed):
+            raise fetched[url]
+        return fetched[url]
+
+    results = []
+    pairs = plan(products)
+    for feed, product in (progress(pairs) if progress else pairs):
+        base = bases[feed].rstrip("/")
+        if feed == "endoflife":
+            url = f"{base}/api/v1/products/{urllib.parse.quote(ENDOFLIFE_PRODUCTS[product])}"
+        elif feed == "sofa":
+            url = f"{base}/v1/{SOFA_PRODUCTS[product]}_data_feed.json"
+        else:
+            url = f"{base}/v1/chrome/platforms/{CHROME_PRODUCTS[product]}/channels/stable/versions/all/releases"
+        result = FeedResult(feed, product, url)
+        try:
+            if feed == "endoflife":
+                rows = endoflife_releases(get(url), product, checked)
+            elif feed == "sofa":
+                rows = sofa_releases(get(url), product, checked)
+            else:
+                rows = chrome_releases(_pages(url, get), checked)
+            if rows.empty:
+                raise FeedFailed("no releases in the answer")
+            result.rows = rows
+        except FeedFailed as failure:
+            text = str(failure)
+            result.problem = text if text.startswith(url) else f"{url}: {text}"
+        results.append(result)
+    return results
+
+
+def _pages(url: str, get) -> list:
+    pages, token = [], None
+    for _ in range(_CHROME_PAGES):
+        page = get(url if token is None else f"{url}?{urllib.parse.urlencode({'pageToken': token})}")
+        if not isinstance(page, dict):
+            raise FeedFailed("not the VersionHistory shape (not an object)")
+        pages.append(page)
+        token = page.get("nextPageToken")
+        if not token:
+            return pages
+    raise FeedFailed(f"more than {_CHROME_PAGES} pages")
+
+
+def merge_updates(existing: pd.DataFrame | None, results: list[FeedResult]) -> pd.DataFrame:
+    """The overlay after a refresh: old rows, with every successful feed's rows over them.
+
+    Products whose feeds failed keep their old rows. A line's end of support stated by
+    any feed is kept for all of the line's rows.
+
+    Examples:
+        >>> rows = pd.DataFrame({"product": ["ios"], "version": ["17.7.2"], "released": [pd.Timestamp("2024-11-19")],
+        ...                      "line": ["17"], "eol": [pd.NaT], "exploited": [pd.NA], "source": ["sofa"],
+        ...                      "complete_until": [pd.Timestamp("2026-01-01")]})
+        >>> merge_updates(None, [FeedResult("sofa", "ios", "u", rows=rows)])["version"].tolist()
+        ['17.7.2']
+    """
+    frames = [] if existing is None or existing.empty else [existing[OVERLAY_COLUMNS]]
+    frames += [result.rows for result in results if result.ok and result.rows is not None]
+    if not frames:
+        return pd.DataFrame(columns=OVERLAY_COLUMNS)
+    merged = pd.concat(frames, ignore_index=True)
+    line_eol = merged.groupby(["product", "line"])["eol"].transform("max")
+    merged = merged.assign(eol=line_eol).drop_duplicates(["product", "version"], keep="last")
+    merged["_key"] = version_key(merged["version"])
+    return merged.sort_values(["product", "_key"]).drop(columns="_key").reset_index(drop=True)
+
+
+def read_overlay(path: str | os.PathLike) -> pd.DataFrame | None:
+    """The overlay file as overlay rows (``complete_until`` per product), or None when absent.
+
+    Examples:
+        >>> read_overlay("/nonexistent/catalog-updates.csv") is None
+        True
+    """
+    if not Path(path).exists():
+        return None
+    rows = load_releases_csv(path)
+    coverage = pd.Series(rows.attrs.get("complete_until", {}), dtype="datetime64[us]")
+    return rows.assign(complete_until=coverage.reindex(rows["product"]).to_numpy())[OVERLAY_COLUMNS]
+
+
+def update(out: str | os.PathLike = UPDATES_FILE, products: Iterable[str] | None = None,
+           base_urls: dict[str, str] | None = None, timeout: float = 20.0, today: pd.Timestamp | None = None,
+           progress=None) -> list[FeedResult]:
+    """Refresh the overlay file ``out`` atomically from the feeds and return what each feed did.
+
+    Raises ``JobFailed`` (listing the problems) when every feed failed; the file is then untouched.
+
+    Examples:
+        >>> import pathlib, tempfile
+        >>> out = pathlib.Path(tempfile.mkdtemp()) / "catalog-updates.csv"
+        >>> update(out, ["chrome"], {"chrome": "http://127.0.0.1:9"}, timeout=0.5)
+        Traceback (most recent call last):
+        ...
+        fleetanalysis.errors.JobFailed: catalog update: every feed failed: http://127.0.0.1:9/v1/chrome/...
+        >>> out.exists()
+        False
+    """
+    results = refresh(products, base_urls, timeout, today, progress)
+    if not any(result.ok for result in results):
+        raise JobFailed("catalog update: every feed failed: " + "; ".join(result.problem for result in results))
+    merged = merge_updates(read_overlay(out), results)
+    write_csv(merged, out, date_format="%Y-%m-%d")
+    return results

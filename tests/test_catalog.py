@@ -1,0 +1,182 @@
+"""The release catalog: version ordering, reading and layering files, the view on a date, `catalog show`."""
+
+import json
+
+import pandas as pd
+import pytest
+
+from fleetanalysis import catalog, cli
+from fleetanalysis.errors import BadInput
+
+IOS = """# product: ios
+# sources: https://support.apple.com/en-us/100100
+# complete-until: 2024-04-30
+version,released,line,eol,exploited
+16.7.6,2024-03-05,16,2024-09-16,
+16.7.7,2024-03-21,16,2024-09-16,
+17.3.1,2024-02-08,17,,false
+17.4,2024-03-05,17,,true
+17.4.1,2024-03-21,17,,false
+"""
+
+CHROME = """# product: chrome
+# complete-until: 2024-05-31
+version,released,line,eol,exploited
+123,2024-03-19,123,2024-04-16,
+124.0.6367.60,2024-04-16,124,,
+"""
+
+
+@pytest.fixture
+def shipped(tmp_path, monkeypatch):
+    folder = tmp_path / "catalog"
+    folder.mkdir()
+    (folder / "ios.csv").write_text(IOS)
+    (folder / "chrome.csv").write_text(CHROME)
+    monkeypatch.setattr(catalog, "CATALOG_DIR", folder)
+    monkeypatch.setattr(catalog, "UPDATES_FILE", tmp_path / "processed" / "catalog-updates.csv")
+    monkeypatch.setenv("FLEETANALYSIS_CONFIG", str(tmp_path / "no-settings.toml"))
+    return folder
+
+
+def test_version_key_orders_real_schemes():
+    ordered = ["9.3.6", "10.0.19045", "10.0.22631.3296", "10.0.22631.3447", "16.5.1", "16.5.1 (a)",
+               "16.5.1 (c)", "16.5.2", "16.6", "17", "17.0.1", "124", "124.0.6367.60", "124.0.6367.201", "125"]
+    shuffled = pd.Series(ordered).sample(frac=1, random_state=3)
+    keys = catalog.version_key(shuffled)
+    assert shuffled[keys.sort_values().index].tolist() == ordered
+
+
+def test_version_key_equal_forms_and_unreadable_text():
+    keys = catalog.version_key(pd.Series(["17.3", "17.3.0", "17.3.0.0", "Mozilla", "", None, "=cmd()"]))
+    assert keys.iloc[0] == keys.iloc[1] == keys.iloc[2]
+    assert keys.iloc[3:].isna().all()
+
+
+def test_version_key_keeps_index_and_repeats():
+    versions = pd.Series(["17.4", "16.5.1 (c)"] * 1000, index=range(5, 2005))
+    keys = catalog.version_key(versions)
+    assert keys.index.equals(versions.index)
+    assert keys.nunique() == 2
+
+
+def test_major_key_groups_a_line():
+    keys = catalog.version_key(pd.Series(["124", "124.0.6367.60", "125.0.1"]))
+    assert catalog.major_key(keys).tolist()[:2] == [catalog.major_key(keys).iloc[0]] * 2
+    assert catalog.major_key(keys).iloc[2] > catalog.major_key(keys).iloc[1]
+
+
+def test_load_reads_headers_and_contract_dtypes(shipped):
+    releases = catalog.load()
+    assert list(releases.columns) == catalog.COLUMNS
+    assert str(releases["product"].dtype) == "category"
+    assert releases["released"].dtype == "datetime64[us]" and releases["eol"].dtype == "datetime64[us]"
+    assert str(releases["exploited"].dtype) == "boolean"
+    assert releases["exploited"].isna().sum() == 4
+    assert releases.attrs["complete_until"] == {"chrome": pd.Timestamp("2024-05-31"), "ios": pd.Timestamp("2024-04-30")}
+    assert catalog.coverage(releases).astype(str).to_dict() == {"chrome": "2024-05-31", "ios": "2024-04-30"}
+
+
+def test_overlay_and_user_file_win_per_version_and_keep_stated_eol(shipped, tmp_path):
+    catalog.UPDATES_FILE.parent.mkdir(parents=True)
+    catalog.UPDATES_FILE.write_text(
+        "product,version,released,line,eol,exploited,source,complete_until\n"
+        "ios,17.4.1,2024-03-21,17,,true,sofa,2024-06-30\n"
+        "ios,17.5,2024-05-13,17,,false,sofa,2024-06-30\n")
+    mine = tmp_path / "mine.csv"
+    mine.write_text("product,version,released,line,eol\nios,17.5,2024-05-14,17,2025-09-15\n")
+    releases = catalog.load(extra=mine)
+    ios = releases[releases["product"] == "ios"].set_index("version")
+    assert bool(ios.loc["17.4.1", "exploited"]) is True  # the overlay's flag wins
+    assert ios.loc["17.5", "released"] == pd.Timestamp("2024-05-14")  # the user's file wins
+    assert (ios.loc[["17.3.1", "17.4", "17.5"], "eol"] == pd.Timestamp("2025-09-15")).all()  # line-wide
+    assert (ios.loc[["16.7.6", "16.7.7"], "eol"] == pd.Timestamp("2024-09-16")).all()  # not erased
+    assert releases.attrs["complete_until"]["ios"] == pd.Timestamp("2024-06-30")
+
+
+@pytest.mark.parametrize(("text", "problem"), [
+    ("version,released,line\n17.4,2024-13-01,17\n", "record 1: released: not a date: '2024-13-01'"),
+    ("version,released\n17.4,2024-03-05\n", "header: missing column(s) line"),
+    ("version,released,line,exploited\n17.4,2024-03-05,17,maybe\n", "record 1: exploited: not true/false: 'maybe'"),
+    ("version,released,line\n17.4,2024-03-05,17\n,2024-03-06,17\n", "record 2: version is empty"),
+])
+def test_bad_user_catalog_names_file_and_record(tmp_path, text, problem):
+    path = tmp_path / "mine.csv"
+    path.write_text(text)
+    with pytest.raises(BadInput) as caught:
+        catalog.load_releases_csv(path, product="ios")
+    assert str(caught.value) == f"{path}: {problem}"
+
+
+def test_unknown_product_and_missing_file(tmp_path):
+    path = tmp_path / "mine.csv"
+    path.write_text("product,version,released,line\nblackberry,10.3,2014-01-01,10\n")
+    with pytest.raises(BadInput, match="record 1: unknown product 'blackberry'"):
+        catalog.load(extra=path, updates=False, files=[])
+    with pytest.raises(BadInput, match="no such catalog file"):
+        catalog.load(extra=tmp_path / "absent.csv", updates=False, files=[])
+
+
+def test_as_of_uses_only_releases_out_by_then(shipped):
+    releases = catalog.load()
+    march = catalog.as_of(releases, "2024-03-10")
+    assert list(march.columns) == ["product", "line", "latest", "released", "supported"]
+    ios = march[march["product"] == "ios"]
+    assert ios[["line", "latest"]].values.tolist() == [["17", "17.4"], ["16", "16.7.6"]]
+    assert "chrome" not in set(march["product"])  # nothing released yet on that date
+
+
+def test_as_of_line_support_ends_on_its_eol_day(shipped):
+    releases = catalog.load()
+    before = catalog.as_of(releases, "2024-09-15").set_index(["product", "line"])
+    on = catalog.as_of(releases, "2024-09-16").set_index(["product", "line"])
+    assert bool(before.loc[("ios", "16"), "supported"]) is True
+    assert bool(on.loc[("ios", "16"), "supported"]) is False
+    assert bool(on.loc[("chrome", "123"), "supported"]) is False
+
+
+def test_shipped_catalog_loads_with_contract_columns():
+    releases = catalog.load(updates=False)
+    assert list(releases.columns) == catalog.COLUMNS
+    assert set(releases["product"].astype(str)) <= set(catalog.PRODUCTS)
+    assert catalog.version_key(releases["version"]).notna().all()
+    assert releases["released"].notna().all()
+
+
+def test_cli_show_json_has_exactly_the_documented_keys(shipped, capsys):
+    assert cli.main(["catalog", "show", "--as-of", "2024-04-20", "--format", "json"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert all(set(item) == {"product", "line", "latest", "released", "supported"} for item in shown)
+    assert {"product": "ios", "line": "17", "latest": "17.4.1", "released": "2024-03-21", "supported": True} in shown
+    assert {"product": "chrome", "line": "123", "latest": "123", "released": "2024-03-19", "supported": False} in shown
+
+
+def test_cli_show_table_and_csv_for_one_product(shipped, capsys):
+    assert cli.main(["catalog", "show", "--product", "chrome", "--as-of", "2024-04-20"]) == 0
+    table = capsys.readouterr().out
+    assert "124.0.6367.60" in table and "ios" not in table
+    assert cli.main(["catalog", "show", "--product", "ios", "--as-of", "2024-04-20", "--format", "csv"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "product,line,latest,released,supported"
+    assert lines[1] == "ios,17,17.4.1,2024-03-21,true"
+
+
+def test_cli_show_warns_when_the_date_is_past_the_catalog(shipped, capsys):
+    assert cli.main(["catalog", "show", "--product", "ios", "--as-of", "2024-06-01"]) == 0
+    assert "catalog covers ios only until 2024-04-30" in capsys.readouterr().err
+
+
+def test_cli_show_bad_options_exit_2(shipped, capsys):
+    assert cli.main(["catalog", "show", "--as-of", "yesterday-ish"]) == 2
+    assert cli.main(["catalog", "show", "--product", "blackberry"]) == 2
+    assert cli.main(["catalog", "show", "--format", "xml"]) == 2
+
+
+def test_cli_show_bad_user_catalog_exits_2(shipped, tmp_path, monkeypatch, capsys):
+    settings = tmp_path / "fleetanalysis.toml"
+    settings.write_text('[data]\ncatalog = "mine.csv"\n')
+    (tmp_path / "mine.csv").write_text("product,version,released,line\nios,17.5,someday,17\n")
+    monkeypatch.setenv("FLEETANALYSIS_CONFIG", str(settings))
+    assert cli.main(["catalog", "show"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "mine.csv: record 1: released: not a date" in err

@@ -1,0 +1,305 @@
+"""Verdicts pinned on dated examples: every rule, every product, the grace and end-of-support edges."""
+
+import pandas as pd
+import pytest
+
+from fleetanalysis import catalog as releases
+from fleetanalysis import policy
+from fleetanalysis.errors import BadInput
+
+# A small catalog in the user-CSV shape (product column, complete_until column).
+CATALOG_CSV = """product,version,released,line,eol,exploited,complete_until
+ios,15.8.1,2024-01-22,15,2024-09-16,,2025-12-31
+ios,16.5.1,2023-06-21,16,,true,2025-12-31
+ios,16.5.1 (c),2023-07-12,16,,true,2025-12-31
+ios,16.6,2023-07-24,16,,false,2025-12-31
+ios,16.6.1,2023-09-07,16,,true,2025-12-31
+ios,16.7.6,2024-03-05,16,,,2025-12-31
+ios,16.7.7,2024-03-21,16,,,2025-12-31
+ios,17.0,2023-09-18,17,,,2025-12-31
+ios,17.3.1,2024-02-08,17,,false,2025-12-31
+ios,17.4,2024-03-05,17,,true,2025-12-31
+ios,17.4.1,2024-03-21,17,,false,2025-12-31
+ipados,17.4,2024-03-05,17,,false,2025-12-31
+ipados,17.4.1,2024-03-21,17,,false,2025-12-31
+macos,12.7.4,2024-03-07,12,2024-09-16,,2025-12-31
+macos,12.7.6,2024-07-29,12,2024-09-16,,2025-12-31
+macos,13.6.5,2024-03-07,13,,,2025-12-31
+macos,13.6.6,2024-03-25,13,,,2025-12-31
+macos,14.4.1,2024-03-25,14,,,2025-12-31
+windows,10.0.19045.4170,2024-03-12,10-22H2,2025-10-14,,2025-12-31
+windows,10.0.22631.3296,2024-03-12,11-23H2,,,2025-12-31
+windows,10.0.22631.3447,2024-04-09,11-23H2,,,2025-12-31
+android,12,2021-10-04,12,2025-03-31,,2025-12-31
+android,13,2022-08-15,13,,,2025-12-31
+android,14,2023-10-04,14,,,2025-12-31
+chrome,123.0.6312.58,2024-03-19,123,2024-04-16,,2025-12-31
+chrome,123.0.6312.86,2024-03-26,123,2024-04-16,true,2025-12-31
+chrome,124.0.6367.60,2024-04-16,124,,,2025-12-31
+firefox,124.0,2024-03-19,124,,,2025-12-31
+firefox,125.0.1,2024-04-16,125,,,2025-12-31
+firefox-esr,115.9.0,2024-03-19,115,,,2025-12-31
+firefox-esr,115.10.0,2024-04-16,115,,,2025-12-31
+firefox-esr,128.0,2024-07-09,128,,,2025-12-31
+safari,17.4,2024-03-05,17,,,2025-12-31
+safari,17.4.1,2024-04-15,17,,,2025-12-31
+edge,123.0.2420.53,2024-03-22,123,,,2025-12-31
+edge,124.0.2478.51,2024-04-18,124,,,2025-12-31
+slack-desktop,4.37.94,2024-03-12,4,,,2025-12-31
+slack-desktop,4.38.115,2024-04-22,4,,,2025-12-31
+slack-ios,24.03.10,2024-03-18,24,,,2025-12-31
+slack-ios,24.04.10,2024-04-15,24,,,2025-12-31
+slack-android,24.03.10.0,2024-03-18,24,,,2025-12-31
+slack-android,24.04.10.0,2024-04-15,24,,,2025-12-31
+"""
+
+
+@pytest.fixture(scope="module")
+def catalog(tmp_path_factory):
+    path = tmp_path_factory.mktemp("catalog") / "releases.csv"
+    path.write_text(CATALOG_CSV)
+    return releases.load(extra=path, updates=False, files=[])
+
+
+@pytest.fixture(scope="module")
+def rules():
+    return policy.load()
+
+
+def _judge(catalog, rules, product, version, evidence, as_of):
+    parts = pd.DataFrame({"product": [product], "version": [version], "evidence": [evidence],
+                          "as_of": pd.to_datetime([as_of])})
+    return policy.judge(parts, catalog, rules).iloc[0]
+
+
+CASES = [
+    # latest-in-line (ios, ipados, macos, windows, firefox-esr, safari)
+    ("ios", "17.3.1", "exact", "2024-02-20", "current"),
+    ("ios", "17.3.1", "exact", "2024-04-10", "outdated"),
+    ("ios", "16.7.6", "exact", "2024-03-20", "current"),  # newest of its own line, though 17.4 exists
+    ("ios", "16.7.6", "exact", "2024-04-05", "outdated"),
+    ("ios", "15.8.1", "exact", "2024-09-15", "current"),
+    ("ios", "15.8.1", "exact", "2024-09-16", "unsupported"),  # the day line 15 loses support
+    ("ipados", "17.4", "exact", "2024-04-04", "grace"),  # 17.4.1 is exactly 14 days old
+    ("ipados", "17.4", "exact", "2024-04-05", "outdated"),  # day 15
+    ("macos", "13.6.5", "exact", "2024-04-20", "outdated"),
+    ("macos", "12.7.6", "exact", "2024-09-15", "current"),
+    ("macos", "12.7.6", "exact", "2024-09-16", "unsupported"),
+    ("macos", "14.4.1", "exact", "2024-04-20", "current"),
+    ("windows", "10.0.22631.3296", "exact", "2024-04-23", "grace"),
+    ("windows", "10.0.22631.3296", "exact", "2024-04-24", "outdated"),
+    ("windows", "10.0.22631.3447", "exact", "2024-04-24", "current"),
+    ("windows", "10.0.19045.4170", "exact", "2025-10-14", "unsupported"),
+    ("firefox-esr", "115.9.0", "exact", "2024-05-01", "outdated"),
+    ("firefox-esr", "115.10.0", "exact", "2024-08-01", "current"),  # ESR stays on its line
+    ("safari", "17.4", "exact", "2024-04-20", "grace"),
+    # latest (chrome, edge, firefox, slack apps)
+    ("chrome", "124.0.0.0", "major", "2024-04-20", "current"),
+    ("chrome", "123.0.0.0", "major", "2024-04-20", "grace"),  # 124 four days old
+    ("chrome", "123.0.0.0", "major", "2024-05-01", "unsupported"),  # past grace and line 123 ended
+    ("chrome", "123.0.6312.58", "exact", "2024-04-02", "grace"),  # exploited fix, day 7
+    ("chrome", "123.0.6312.58", "exact", "2024-04-03", "outdated"),  # exploited fix, day 8
+    ("chrome", "123.0.6312.86", "exact", "2024-04-10", "current"),
+    ("edge", "123.0.2420.53", "exact", "2024-05-10", "outdated"),
+    ("firefox", "124.0", "exact", "2024-04-20", "grace"),
+    ("firefox", "124.0", "exact", "2024-05-01", "outdated"),
+    ("slack-desktop", "4.37.94", "exact", "2024-05-10", "outdated"),
+    ("slack-ios", "24.04.10", "exact", "2024-04-20", "current"),
+    ("slack-android", "24.03.10.0", "exact", "2024-04-20", "grace"),
+    # supported (android)
+    ("android", "13", "exact", "2024-05-01", "current"),
+    ("android", "12", "exact", "2025-03-30", "current"),
+    ("android", "12", "exact", "2025-03-31", "unsupported"),
+    # Apple Rapid Security Responses sort between 16.5.1 and 16.5.2
+    ("ios", "16.5.1 (c)", "exact", "2023-07-20", "current"),
+    ("ios", "16.5.1", "exact", "2023-07-20", "outdated"),  # (c) fixed an exploited bug 8 days ago
+    ("ios", "16.5.1 (c)", "exact", "2023-08-07", "grace"),  # 16.6 is 14 days old
+    ("ios", "16.5.1 (c)", "exact", "2023-08-08", "outdated"),
+    # missing trailing zeros are equal
+    ("ios", "17", "exact", "2023-10-01", "current"),
+    # a lower bound can show a device is current, never that it is old
+    ("ios", "17.4.1", "lower-bound", "2024-04-10", "current"),
+]
+
+
+@pytest.fixture(scope="module")
+def judged_cases(catalog, rules):
+    """All pinned cases judged in one call, keyed by the case."""
+    cases = CASES + UNKNOWN
+    parts = pd.DataFrame([case[:4] for case in cases], columns=["product", "version", "evidence", "as_of"])
+    parts["as_of"] = pd.to_datetime(parts["as_of"])
+    judged = policy.judge(parts, catalog, rules)
+    return {case[:4]: judged.iloc[number] for number, case in enumerate(cases)}
+
+
+@pytest.mark.parametrize(("product", "version", "evidence", "as_of", "expected"), CASES)
+def test_dated_verdicts(judged_cases, product, version, evidence, as_of, expected):
+    assert judged_cases[product, version, evidence, as_of]["verdict"] == expected
+
+
+def test_every_product_has_a_pinned_case():
+    assert {case[0] for case in CASES} == set(releases.PRODUCTS)
+
+
+def test_targets_and_reasons(catalog, rules):
+    outdated = _judge(catalog, rules, "ios", "17.3.1", "exact", "2024-04-10")
+    assert outdated["target"] == "17.4.1"
+    assert outdated["released_target"] == pd.Timestamp("2024-03-21")
+    assert "17.4.1 released 2024-03-21" in outdated["reason"]
+    rsr = _judge(catalog, rules, "ios", "16.5.1", "exact", "2023-07-20")
+    assert rsr["target"] == "16.5.1 (c)"
+    unsupported = _judge(catalog, rules, "ios", "15.8.1", "exact", "2024-10-01")
+    assert unsupported["reason"] == "ios 15 out of support since 2024-09-16"
+    assert unsupported["target"] == "17.4.1"  # the newest release overall, not the dead line's
+    current = _judge(catalog, rules, "ios", "17.4.1", "exact", "2024-04-10")
+    assert pd.isna(current["target"]) and pd.isna(current["reason"])
+
+
+UNKNOWN = [
+    ("ios", None, "absent", "2024-04-10", "no version in the evidence"),
+    ("macos", "10.15.7", "frozen", "2024-04-10", "version frozen in the user agent"),
+    ("ios", "18.0", "exact", "2024-04-20", "ios 18.0 is newer than anything the catalog knows"),
+    ("ios", "17.4.1", "exact", "2026-01-10", "catalog covers ios only until 2025-12-31"),
+    ("opera", "109.0", "exact", "2024-04-10", "no policy for opera"),
+    ("ios", "beta", "exact", "2024-04-10", "cannot read a version in 'beta'"),
+    ("ios", "12.0", "exact", "2020-01-01", "the catalog lists no ios release on or before 2020-01-01"),
+    ("ios", "16.0", "lower-bound", "2024-04-10", "only a lower bound is known (at least ios 16.0)"),
+    ("ios", "17.0.0.0", "major", "2024-04-10", "only the major version is known"),
+]
+
+
+@pytest.mark.parametrize(("product", "version", "evidence", "as_of", "reason"), UNKNOWN)
+def test_unknown_says_why(judged_cases, product, version, evidence, as_of, reason):
+    judged = judged_cases[product, version, evidence, as_of]
+    assert (judged["verdict"], judged["reason"]) == ("unknown", reason)
+    assert pd.isna(judged["target"])
+
+
+def test_product_missing_from_catalog(catalog, rules):
+    empty = catalog[catalog["product"] != "edge"]
+    judged = _judge(empty, rules, "edge", "124.0.2478.51", "exact", "2024-05-01")
+    assert (judged["verdict"], judged["reason"]) == ("unknown", "edge is not in the catalog")
+
+
+def test_prerelease_is_not_outdated(catalog, rules):
+    judged = _judge(catalog, rules, "ios", "17.0", "exact", "2023-09-01")
+    assert judged["verdict"] == "current"
+    assert "newer than any ios release the catalog lists" in judged["reason"]
+
+
+def test_minimum_rule(catalog, tmp_path):
+    path = tmp_path / "policy.toml"
+    path.write_text('[products.slack-desktop]\nrule = "minimum"\nminimum = "4.38"\n')
+    rules = policy.load(path)
+    low = _judge(catalog, rules, "slack-desktop", "4.37.94", "exact", "2024-05-10")
+    assert (low["verdict"], low["target"], low["reason"]) == ("outdated", "4.38", "below the minimum slack-desktop 4.38")
+    assert _judge(catalog, rules, "slack-desktop", "4.38.0", "exact", "2024-05-10")["verdict"] == "current"
+    assert _judge(catalog, rules, "slack-desktop", "4.38", "exact", "2024-05-10")["verdict"] == "current"
+    assert _judge(catalog, rules, "slack-desktop", "4.0.0.0", "major", "2024-05-10")["verdict"] == "unknown"
+    assert _judge(catalog, rules, "slack-desktop", "3.0.0.0", "major", "2024-05-10")["verdict"] == "outdated"
+
+
+def test_grace_days_come_from_the_policy(catalog, tmp_path):
+    path = tmp_path / "policy.toml"
+    path.write_text("[defaults]\ngrace_days = 30\nexploited_grace_days = 30\n")
+    rules = policy.load(path)
+    assert _judge(catalog, rules, "ios", "17.3.1", "exact", "2024-04-04")["verdict"] == "grace"
+    assert _judge(catalog, rules, "ios", "17.3.1", "exact", "2024-04-05")["verdict"] == "outdated"
+
+
+def test_timezone_aware_evidence_is_judged_on_its_utc_day(catalog, rules):
+    parts = pd.DataFrame({"product": ["chrome"], "version": ["123.0.6312.58"], "evidence": ["exact"],
+                          "as_of": pd.to_datetime(["2024-04-02T23:59:00Z"])})
+    assert policy.judge(parts, catalog, rules)["verdict"].iloc[0] == "grace"
+
+
+def test_judging_distinct_rows_equals_judging_each_row(catalog, rules):
+    cases = pd.DataFrame([case[:4] for case in CASES + UNKNOWN], columns=["product", "version", "evidence", "as_of"])
+    cases["as_of"] = pd.to_datetime(cases["as_of"])
+    many = pd.concat([cases] * 5, ignore_index=True).sample(frac=1, random_state=1)
+    together = policy.judge(many, catalog, rules)
+    assert list(together.columns) == ["verdict", "reason", "target", "released_target"]
+    assert together.index.equals(many.index)
+    one_by_one = pd.concat([policy.judge(many.loc[[i]], catalog, rules) for i in many.index[:12]])
+    pd.testing.assert_frame_equal(together.loc[many.index[:12]], one_by_one)
+
+
+def test_empty_input(catalog, rules):
+    parts = pd.DataFrame({"product": [], "version": [], "evidence": [], "as_of": pd.to_datetime([])})
+    judged = policy.judge(parts, catalog, rules)
+    assert judged.empty and list(judged.columns) == ["verdict", "reason", "target", "released_target"]
+
+
+def test_worst_prefers_any_judgement_over_unknown():
+    frame = pd.DataFrame({"os": ["unknown", "grace", "current", None],
+                          "client": ["unknown", "outdated", "unsupported", "current"]})
+    assert policy.worst(frame).tolist() == ["unknown", "outdated", "unsupported", "current"]
+
+
+def test_stale_versions_name_product_and_version(catalog):
+    parts = pd.DataFrame({"product": ["ios", "ios", "chrome", "chrome", "macos"],
+                          "version": ["18.1", "17.4.1", "125.0.0.0", "124.0.0.0", "15.0"],
+                          "evidence": ["exact", "exact", "major", "major", "frozen"]})
+    stale = policy.stale_versions(parts, catalog)
+    assert stale[["product", "version", "newest_known"]].values.tolist() == [
+        ["chrome", "125.0.0.0", "124.0.6367.60"], ["ios", "18.1", "17.4.1"]]
+
+
+@pytest.mark.parametrize(("text", "key", "problem"), [
+    ('[products.blackberry]\nrule = "latest"\n', "products.blackberry", "unknown product"),
+    ('[products.ios]\nrule = "newest"\n', "products.ios.rule", "unknown rule 'newest'"),
+    ("[products.ios]\ngrace_days = -3\n", "products.ios.grace_days", "must be a whole number"),
+    ("[defaults]\ngrace_days = 1.5\n", "defaults.grace_days", "must be a whole number"),
+    ("[defaults]\ngrace = 3\n", "defaults.grace", "unknown key"),
+    ("[products.ios]\ncolour = 3\n", "products.ios.colour", "unknown key"),
+    ('[products.ios]\nrule = "minimum"\n', "products.ios", "needs minimum"),
+    ('[products.ios]\nrule = "minimum"\nminimum = "soon"\n', "products.ios.minimum", "not a version"),
+    ("[products.ios\n", "", "not a valid policy file"),
+    ("[limits]\n", "limits", "unknown section"),
+])
+def test_policy_file_errors_name_file_and_key(tmp_path, text, key, problem):
+    path = tmp_path / "policy.toml"
+    path.write_text(text)
+    with pytest.raises(BadInput) as caught:
+        policy.load(path)
+    message = str(caught.value)
+    assert message.startswith(str(path)) and f": {key}:" in message if key else message.startswith(str(path))
+    assert problem in message
+
+
+def test_missing_policy_file(tmp_path):
+    with pytest.raises(BadInput, match="no such policy file"):
+        policy.load(tmp_path / "nope.toml")
+
+
+def test_shipped_policy_covers_every_product():
+    shipped = policy.load()
+    assert set(shipped.products) == set(releases.PRODUCTS)
+    assert shipped.products["android"].rule == "supported"
+    assert shipped.products["chrome"].rule == "latest"
+    assert {shipped.products[p].rule for p in ("ios", "ipados", "macos", "windows")} == {"latest-in-line"}
+    assert shipped.products["ios"].grace_days == 14
+
+
+def test_build_level_catalog_knows_patches_of_its_builds(rules):
+    builds = releases.load_releases_csv(
+        "# product: windows\n# complete-until: 2025-12-31\nversion,released,line,eol\n"
+        "10.0.22631,2023-10-31,11 23H2,2025-11-11\n10.0.26100,2024-10-01,11 24H2,\n", name="windows.csv")
+    parts = pd.DataFrame({"product": "windows", "version": ["10.0.26100.2314", "10.0.22631.4460", "10.0.26200.1"],
+                          "evidence": "exact", "as_of": pd.Timestamp("2024-12-01")})
+    judged = policy.judge(parts, builds, rules)
+    assert judged["verdict"].tolist() == ["current", "current", "unknown"]
+    assert judged["reason"].iloc[2] == "windows 10.0.26200.1 is newer than anything the catalog knows"
+    assert policy.stale_versions(parts, builds)["version"].tolist() == ["10.0.26200.1"]
+
+
+def test_a_version_older_than_the_catalog_is_not_called_current(catalog, rules):
+    judged = _judge(catalog, rules, "android", "6.0.1", "exact", "2024-05-01")
+    assert (judged["verdict"], judged["reason"]) == ("unknown", "the catalog does not place android 6.0.1 in a line")
+
+
+def test_the_shipped_catalog_dates_the_issue_example(rules):
+    shipped = releases.load(updates=False)
+    parts = pd.DataFrame({"product": "ios", "version": "17.3.1", "evidence": "exact",
+                          "as_of": pd.to_datetime(["2024-02-20", "2024-04-15"])})
+    assert policy.judge(parts, shipped, rules)["verdict"].tolist() == ["current", "outdated"]
