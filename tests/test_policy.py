@@ -303,3 +303,12 @@ def test_the_shipped_catalog_dates_the_issue_example(rules):
     parts = pd.DataFrame({"product": "ios", "version": "17.3.1", "evidence": "exact",
                           "as_of": pd.to_datetime(["2024-02-20", "2024-04-15"])})
     assert policy.judge(parts, shipped, rules)["verdict"].tolist() == ["current", "outdated"]
+
+
+def test_past_the_catalogs_coverage_only_proven_verdicts_stand(catalog, rules):
+    # A release missing after complete-until could only make a device further behind, so an
+    # outdated verdict that rests on a listed release stands, and "current" becomes unknown.
+    behind = _judge(catalog, rules, "ios", "17.3.1", "exact", "2026-01-10")
+    newest = _judge(catalog, rules, "ios", "17.4.1", "exact", "2026-01-10")
+    assert behind["verdict"] == "outdated" and behind["target"] == "17.4.1"
+    assert (newest["verdict"], newest["reason"]) == ("unknown", "catalog covers ios only until 2025-12-31")

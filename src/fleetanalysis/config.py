@@ -26,6 +26,8 @@ Examples:
     True
     >>> config.load_settings(config.PROJECT_ROOT / "does-not-exist.toml").logs
     []
+    >>> config.active_settings(config.PROJECT_ROOT / "does-not-exist.toml").store.name
+    'demo-access.parquet'
 """
 
 from __future__ import annotations
@@ -60,6 +62,7 @@ class Settings:
     policy: Path | None = None
     catalog: Path | None = None
     store: Path = DEFAULT_STORE
+    demo: bool = False
 
     @property
     def configured(self) -> bool:
@@ -99,4 +102,25 @@ def load_settings(path: Path | None = None) -> Settings:
         policy=resolve(data.get("policy")),
         catalog=resolve(data.get("catalog")),
         store=resolve(data.get("store")) or DEFAULT_STORE,
+    )
+
+
+def active_settings(path: Path | None = None) -> Settings:
+    """The settings a run uses: the configured real data, or else the demo organisation.
+
+    With no logs configured every command falls back to the synthetic organisation that
+    ``fleetanalysis demo`` writes under ``data/demo`` and its own store, so a fresh clone
+    runs end to end and never mixes demo rows into a real store.
+    """
+    settings = load_settings(path)
+    if settings.configured:
+        return settings
+    return Settings(
+        logs=[DEMO_DIR / "slack"],
+        directory=settings.directory or DEMO_DIR / "directory.csv",
+        networks=settings.networks or DEMO_DIR / "networks.csv",
+        policy=settings.policy,
+        catalog=settings.catalog,
+        store=DEMO_STORE,
+        demo=True,
     )

@@ -327,7 +327,11 @@ def _judge_distinct(rows: pd.DataFrame, catalog: pd.DataFrame, policy: Policy) -
             "the catalog lists no " + name + " release on or before " + _day_text(as_of))
     unknown(~is_minimum & ~np.isnan(top_rank) & (below_key > np.nan_to_num(top_rank, nan=-1)),
             name + " " + _text(versions) + " is newer than anything the catalog knows")
-    unknown(pd.notna(covered_until) & (as_of.to_numpy() > covered_until),
+    # Past the date through which the catalog is complete a release may be missing. A missing
+    # release can only hide that a device is behind, never make it behind: verdicts that rest
+    # on a release the catalog does list (outdated, unsupported) stand, the rest are unknown.
+    past_coverage = pd.notna(covered_until) & (as_of.to_numpy() > covered_until)
+    unknown(past_coverage & ~np.isin(verdict, ["outdated", "unsupported"]),
             "catalog covers " + name + " only until " + _day_text(covered_until))
     unknown(key.isna().to_numpy(), "cannot read a version in '" + _text(versions) + "'")
     unknown(~is_minimum & np.isnan(top_rank), name + " is not in the catalog")

@@ -1,0 +1,234 @@
+"""Who owns a device and where they sit: the directory first, the office network second.
+
+A device is placed in an office from the people directory (matched on ``user_id``,
+then on the e-mail address in ``user``); when the directory does not know the user, the
+device's most recent IP address is looked up in the office networks (the longest
+matching CIDR wins). A device found in neither is counted under ``"Unknown office"``
+and ``"Unknown department"``: it is never dropped, because an unplaced device is
+still a device in the fleet.
+
+The directory may grant an exemption (``exempt_until``): until that date the device is
+left out of rates and listed by ``metrics.exempt``. It is judged at the date of the
+frame (the ``as_of`` column of a timeline, else the ``as_of`` argument, else the
+device's ``last_seen``), so an exemption that has run out no longer hides the device.
+
+Examples:
+    >>> import pandas as pd
+    >>> devices = pd.DataFrame({"user_id": ["U1", pd.NA], "user": ["a@x.org", "b@x.org"],
+    ...                         "ip": ["10.0.0.5", "192.0.2.9"]})
+    >>> directory = pd.DataFrame({"user_id": ["U1"], "email": ["a@x.org"], "office": ["Oslo"],
+    ...                           "department": ["Sales"]})
+    >>> assign(devices, directory)["office"].tolist()
+    ['Oslo', 'Unknown office']
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+
+import pandas as pd
+
+from fleetanalysis.errors import BadInput
+
+UNKNOWN_OFFICE = "Unknown office"
+UNKNOWN_DEPARTMENT = "Unknown department"
+OWNERSHIPS = ("managed", "personal")
+
+DIRECTORY_COLUMNS = ["user_id", "email", "office", "department", "ownership", "exempt_until"]
+
+
+def _read_csv(path: str | os.PathLike) -> pd.DataFrame:
+    """Every cell as text (ids such as ``007`` must keep their zeros), or BadInput."""
+    try:
+        # utf-8-sig: spreadsheets exporting "CSV UTF-8" put a byte-order mark before the header.
+        return pd.read_csv(path, dtype="str", keep_default_na=False, na_values=[""],
+                           skipinitialspace=True, encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise BadInput(path, "no such file") from None
+    except (OSError, UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as error:
+        raise BadInput(path, f"cannot read as CSV ({str(error).splitlines()[0]})") from None
+
+
+def load_directory(path: str | os.PathLike) -> pd.DataFrame:
+    """Read the people directory CSV: who sits in which office and department.
+
+    Columns ``user_id`` and/or ``email`` (at least one), ``office``, ``department``,
+    optionally ``ownership`` (``managed`` or ``personal``) and ``exempt_until``
+    (YYYY-MM-DD). Returns all six columns: text columns as ``str``, e-mails lower-cased,
+    ``exempt_until`` as ``datetime64[us]`` (NaT where empty). Raises BadInput naming the
+    file and the problem (missing column, unreadable file, bad date or ownership).
+
+    Examples:
+        >>> import pathlib, tempfile
+        >>> path = pathlib.Path(tempfile.mkdtemp()) / "people.csv"
+        >>> _ = path.write_text("email,office,department,exempt_until\\nA@X.org,Oslo,IT,2026-12-31\\n")
+        >>> row = load_directory(path).iloc[0]
+        >>> row["email"], row["office"], str(row["exempt_until"].date())
+        ('a@x.org', 'Oslo', '2026-12-31')
+    """
+    table = _read_csv(path)
+    table.columns = [str(column).strip().lower() for column in table.columns]
+    if "user_id" not in table and "email" not in table:
+        raise BadInput(path, "header", "missing column 'user_id' or 'email'")
+    for column in ("office", "department"):
+        if column not in table:
+            raise BadInput(path, "header", f"missing column {column!r}")
+    for column in DIRECTORY_COLUMNS:
+        if column not in table:
+            table[column] = pd.Series(pd.NA, index=table.index, dtype="str")
+    table = table[DIRECTORY_COLUMNS].astype({c: "str" for c in DIRECTORY_COLUMNS})
+    for column in DIRECTORY_COLUMNS:
+        table[column] = table[column].str.strip().replace("", pd.NA)
+    table["email"] = table["email"].str.lower()
+    table["ownership"] = table["ownership"].str.lower()
+    strange = table["ownership"].notna() & ~table["ownership"].isin(OWNERSHIPS)
+    if strange.any():
+        row = int(strange.to_numpy().nonzero()[0][0])
+        raise BadInput(path, f"record {row + 1}",
+                       f"ownership must be managed or personal, not {table['ownership'].iloc[row]!r}")
+    exempt = pd.to_datetime(table["exempt_until"], errors="coerce", format="%Y-%m-%d")
+    unreadable = table["exempt_until"].notna() & exempt.isna()
+    if unreadable.any():
+        row = int(unreadable.to_numpy().nonzero()[0][0])
+        raise BadInput(path, f"record {row + 1}", "exempt_until is not a date (use YYYY-MM-DD)")
+    table["exempt_until"] = exempt.astype("datetime64[us]")
+    return table
+
+
+def load_networks(path: str | os.PathLike) -> pd.DataFrame:
+    """Read the office networks CSV (``cidr, office``; IPv4 and IPv6).
+
+    Returns ``cidr`` (normalised text), ``office``, ``prefix`` (int, longest wins).
+    A network that is not a network raises BadInput naming the line (the header is line 1).
+
+    Examples:
+        >>> import pathlib, tempfile
+        >>> path = pathlib.Path(tempfile.mkdtemp()) / "networks.csv"
+        >>> _ = path.write_text("cidr,office\\n10.1.0.0/16,Oslo\\n2001:db8::/32,Lima\\n10.1.2.0/24,Bergen\\n")
+        >>> load_networks(path)["cidr"].tolist()
+        ['10.1.2.0/24', '10.1.0.0/16', '2001:db8::/32']
+        >>> _ = path.write_text("cidr,office\\n10.1.0.0/16,Oslo\\n10.1.0.300/24,Bad\\n")
+        >>> load_networks(path)
+        Traceback (most recent call last):
+        fleetanalysis.errors.BadInput: ...networks.csv: line 3: not a network: '10.1.0.300/24'
+    """
+    table = _read_csv(path)
+    table.columns = [str(column).strip().lower() for column in table.columns]
+    for column in ("cidr", "office"):
+        if column not in table:
+            raise BadInput(path, "header", f"missing column {column!r}")
+    networks = []
+    for line, (cidr, office) in enumerate(zip(table["cidr"], table["office"]), start=2):
+        try:
+            # strict=False: 10.1.2.3/16 means the network 10.1.0.0/16, as routers read it.
+            network = ipaddress.ip_network(str(cidr).strip(), strict=False)
+        except ValueError:
+            raise BadInput(path, f"line {line}", f"not a network: {cidr!r}") from None
+        if pd.isna(office) or not str(office).strip():
+            raise BadInput(path, f"line {line}", "no office")
+        networks.append((str(network), str(office).strip(), network.prefixlen, network.version))
+    frame = pd.DataFrame(networks, columns=["cidr", "office", "prefix", "family"])
+    # Longest prefix first, IPv6 after IPv4 only to make the order stable.
+    frame = frame.sort_values(["family", "prefix"], ascending=[True, False], kind="stable")
+    return frame.drop(columns="family").reset_index(drop=True).astype(
+        {"cidr": "str", "office": "str", "prefix": "int64"})
+
+
+def office_by_network(ips: pd.Series, networks: pd.DataFrame) -> pd.Series:
+    """The office of each IP address by the longest matching network, NA when none.
+
+    Each distinct address is parsed once; text that is not an address matches nothing.
+
+    Examples:
+        >>> nets = pd.DataFrame({"cidr": ["10.1.2.0/24", "10.1.0.0/16", "2001:db8::/32"],
+        ...                      "office": ["Bergen", "Oslo", "Lima"], "prefix": [24, 16, 32]})
+        >>> office_by_network(pd.Series(["10.1.2.9", "10.1.9.9", "2001:db8::1", "junk", None]), nets).tolist()
+        ['Bergen', 'Oslo', 'Lima', nan, nan]
+    """
+    codes, uniques = pd.factorize(ips.astype("str"))
+    parsed = [ipaddress.ip_network(cidr) for cidr in networks["cidr"]]
+    ranked = sorted(zip(parsed, networks["office"]), key=lambda pair: -pair[0].prefixlen)
+    offices = []
+    for text in uniques:
+        try:
+            address = ipaddress.ip_address(str(text).strip())
+        except ValueError:
+            offices.append(pd.NA)
+            continue
+        offices.append(next((office for network, office in ranked
+                             if network.version == address.version and address in network), pd.NA))
+    found = pd.array(offices + [pd.NA], dtype="str")
+    return pd.Series(found.take(codes), index=ips.index, dtype="str")
+
+
+def assign(devices: pd.DataFrame, directory: pd.DataFrame | None = None,
+           networks: pd.DataFrame | None = None, as_of=None) -> pd.DataFrame:
+    """Add ``office, department, ownership, exempt_until, exempt`` to a devices frame.
+
+    ``devices`` needs ``user_id``, ``user`` and ``ip`` (a snapshot, a timeline, or any
+    frame with those). ``office`` comes from the directory (by ``user_id``, then by the
+    lower-cased ``user`` as e-mail), else from ``networks`` by ``ip``, else
+    ``"Unknown office"``; ``department`` likewise falls back to ``"Unknown department"``.
+    ``exempt`` is true while ``exempt_until`` is on or after the frame's date (its
+    ``as_of`` column, else ``as_of``, else ``last_seen``).
+
+    Examples:
+        >>> devices = pd.DataFrame({"user_id": ["U1", "U2"], "user": [pd.NA, "b@x.org"],
+        ...                         "ip": ["192.0.2.1", "10.1.2.3"]})
+        >>> directory = pd.DataFrame({"user_id": ["U1"], "email": [pd.NA], "office": ["Oslo"],
+        ...     "department": ["IT"], "ownership": ["managed"],
+        ...     "exempt_until": pd.to_datetime(["2026-06-30"]).astype("datetime64[us]")})
+        >>> nets = pd.DataFrame({"cidr": ["10.1.0.0/16"], "office": ["Bergen"], "prefix": [16]})
+        >>> placed = assign(devices, directory, nets, as_of="2026-06-01")
+        >>> placed[["office", "department", "exempt"]].values.tolist()
+        [['Oslo', 'IT', True], ['Bergen', 'Unknown department', False]]
+    """
+    placed = devices.copy()
+    n = len(placed)
+    office = pd.Series(pd.NA, index=placed.index, dtype="str")
+    department = office.copy()
+    ownership = office.copy()
+    exempt_until = pd.Series(pd.NaT, index=placed.index, dtype="datetime64[us]")
+    if directory is not None and len(directory):
+        directory = directory.reindex(columns=DIRECTORY_COLUMNS).astype(
+            {**{column: "str" for column in DIRECTORY_COLUMNS[:-1]}, "exempt_until": "datetime64[us]"})
+        by_id = directory.dropna(subset=["user_id"]).drop_duplicates("user_id", keep="last")
+        by_email = directory.dropna(subset=["email"]).drop_duplicates("email", keep="last")
+        keys = [("user_id", placed["user_id"].astype("str"), by_id),
+                ("email", placed["user"].astype("str").str.strip().str.lower(), by_email)]
+        for column, key, people in keys:
+            people = people.set_index(column)
+            hit = office.isna() & key.isin(people.index)
+            if not hit.any():
+                continue
+            found = people.reindex(key[hit])
+            office[hit] = found["office"].to_numpy()
+            department[hit] = found["department"].to_numpy()
+            ownership[hit] = found["ownership"].to_numpy()
+            exempt_until[hit] = found["exempt_until"].to_numpy()
+    # A directory row with no office still leaves the network to place the device.
+    if networks is not None and len(networks) and n:
+        missing = office.isna()
+        office[missing] = office_by_network(placed.loc[missing, "ip"], networks)
+    placed["office"] = office.fillna(UNKNOWN_OFFICE)
+    placed["department"] = department.fillna(UNKNOWN_DEPARTMENT)
+    placed["ownership"] = ownership
+    placed["exempt_until"] = exempt_until
+    placed["exempt"] = (exempt_until >= _frame_dates(placed, as_of)).fillna(False).astype("bool")
+    return placed
+
+
+def _frame_dates(devices: pd.DataFrame, as_of) -> pd.Series:
+    """The date each row speaks for, naive days: as_of column, argument, or last_seen."""
+    if "as_of" in devices:
+        dates = pd.to_datetime(devices["as_of"])
+    elif as_of is not None:
+        dates = pd.Series(pd.Timestamp(as_of), index=devices.index)
+    elif "last_seen" in devices:
+        dates = pd.to_datetime(devices["last_seen"])
+    else:
+        dates = pd.Series(pd.NaT, index=devices.index, dtype="datetime64[us]")
+    if getattr(dates.dt, "tz", None) is not None:
+        dates = dates.dt.tz_convert("UTC").dt.tz_localize(None)
+    return dates.dt.normalize().astype("datetime64[us]")

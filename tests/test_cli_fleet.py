@@ -1,0 +1,77 @@
+"""The `status` and `devices` commands, run on a small Parquet store built here."""
+
+import json
+
+import pandas as pd
+import pytest
+
+from fleetanalysis import cli
+from fleetanalysis.sources.schema import conform
+from fleetanalysis.writing import write_parquet
+
+PHONE_OLD = "com.tinyspeck.chatlyio/24.03.10 (iPhone; iOS 17.4.1; Scale/3.00)"
+PHONE_NEW = "com.tinyspeck.chatlyio/24.05.10 (iPhone; iOS 17.5; Scale/3.00)"
+MAC = ("Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 "
+       "(KHTML, like Gecko) Version/17.4.1 Safari/605.1.15")
+
+
+@pytest.fixture
+def paths(tmp_path, monkeypatch):
+    monkeypatch.setenv("FLEETANALYSIS_CONFIG", str(tmp_path / "no-settings.toml"))
+    rows = [
+        ("U1", "ann@example.org", "2024-04-01", "2024-05-20", "198.51.100.7", PHONE_OLD),
+        ("U1", "ann@example.org", "2024-05-21", "2024-06-28", "198.51.100.8", PHONE_NEW),
+        ("U1", "ann@example.org", "2024-04-01", "2024-06-29", "198.51.100.7", MAC),
+        ("U2", "=HYPERLINK(\"http://x\")", "2024-06-01", "2024-06-20", "10.1.2.3", PHONE_OLD),
+    ]
+    access = pd.DataFrame(rows, columns=["user_id", "user", "first_seen", "last_seen", "ip", "user_agent"])
+    access["source"] = "slack_access"
+    access["count"] = 3
+    for column in ("first_seen", "last_seen"):
+        access[column] = pd.to_datetime(access[column], utc=True)
+    store = write_parquet(conform(access), tmp_path / "access.parquet")
+    directory = tmp_path / "people.csv"
+    directory.write_text("user_id,email,office,department\nU1,ann@example.org,Oslo,Sales\n")
+    networks = tmp_path / "networks.csv"
+    networks.write_text("cidr,office\n10.0.0.0/8,Bergen\n")
+    return {"store": str(store), "directory": str(directory), "networks": str(networks)}
+
+
+def _options(paths):
+    return ["--store", paths["store"], "--directory", paths["directory"], "--networks", paths["networks"]]
+
+
+def test_status_json_by_office(paths, capsys):
+    assert cli.main(["status", *_options(paths), "--by", "office", "--format", "json"]) == 0
+    out, err = capsys.readouterr()
+    rows = {row["office"]: row for row in json.loads(out)}
+    assert set(rows) == {"Oslo", "Bergen", "Total"}
+    assert set(rows["Total"]) == {"office", "devices", "current", "grace", "outdated", "unsupported",
+                                  "unknown", "outdated_rate"}
+    assert rows["Oslo"]["devices"] == 2  # a phone (two log rows) and a laptop
+    assert rows["Total"]["devices"] == 3
+    assert "before 2024-06-29" in err  # the newest evidence, not today
+
+
+def test_status_table_names_the_date(paths, capsys):
+    assert cli.main(["status", *_options(paths), "--as-of", "2024-05-25", "--by", "platform,office"]) == 0
+    out, _ = capsys.readouterr()
+    assert out.splitlines()[0].startswith("devices seen in the 30 days before 2024-05-25: 2")
+    assert "Total" in out
+
+
+def test_devices_csv_is_formula_safe(paths, capsys):
+    assert cli.main(["devices", *_options(paths)]) == 0
+    out, _ = capsys.readouterr()
+    table = pd.read_csv(pd.io.common.StringIO(out))
+    assert len(table) == 3
+    assert "'=HYPERLINK" in out and "\n=HYPERLINK" not in out
+    assert table.loc[table["user_id"] == "U2", "office"].item() == "Bergen"
+
+
+def test_bad_directory_exits_2(paths, tmp_path, capsys):
+    broken = tmp_path / "broken.csv"
+    broken.write_text("user_id,department\nU1,IT\n")
+    options = ["--store", paths["store"], "--directory", str(broken)]
+    assert cli.main(["devices", *options]) == 2
+    assert "broken.csv: header: missing column 'office'" in capsys.readouterr().err

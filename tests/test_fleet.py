@@ -1,0 +1,166 @@
+"""fleet: rows become devices at their newest versions, judged on the date of the evidence."""
+
+import pandas as pd
+import pytest
+
+from fleetanalysis import catalog as releases
+from fleetanalysis import fleet, metrics, org, policy
+
+CATALOG = [
+    """# product: ios
+# complete-until: 2024-12-31
+version,released,line,eol,exploited
+17.4.1,2024-03-21,17,,false
+17.5,2024-05-13,17,,false
+""",
+    """# product: macos
+# complete-until: 2024-12-31
+version,released,line,eol,exploited
+14.4.1,2024-03-25,14,,false
+14.5,2024-05-13,14,,false
+""",
+]
+
+COLUMNS = ["user_id", "user", "platform", "device_class", "os_version", "os_evidence", "client_kind",
+           "client_family", "client_product", "client_version", "first_seen", "last_seen", "ip"]
+ROWS = [
+    # A phone that updates mid-period: its old row stays in the log.
+    ("U1", "ann@example.org", "iOS", "phone", "17.4.1", "exact", "app", "Slack", "slack-ios", "24.04.10",
+     "2024-04-01 08:00", "2024-05-20 17:00", "198.51.100.7"),
+    ("U1", "ann@example.org", "iOS", "phone", "17.5", "exact", "app", "Slack", "slack-ios", "24.05.10",
+     "2024-05-21 07:00", "2024-06-28 18:00", "198.51.100.8"),
+    # The same user's laptop: a second device.
+    ("U1", "ann@example.org", "macOS", "desktop", "14.4.1", "exact", "browser", "Firefox", "firefox", "126.0",
+     "2024-04-01 09:00", "2024-06-29 10:00", "198.51.100.7"),
+    # A Slack SDK on the phone's user: never a device.
+    ("U1", "ann@example.org", "iOS", "phone", "12.0", "exact", "sdk", "Slack SDK", None, None,
+     "2024-04-01 09:00", "2024-06-30 10:00", "203.0.113.1"),
+    # Seen only in April: gone from the window by the end of June.
+    ("U2", "bob@example.org", "iOS", "phone", "17.4.1", "exact", "app", "Slack", "slack-ios", "24.04.10",
+     "2024-04-01 08:00", "2024-04-20 08:00", "10.1.2.3"),
+    # No user id, in no directory, nothing judgeable: unknown with every reason.
+    (None, "carl@example.org", "Linux", "desktop", None, "absent", "browser", "Firefox", "firefox", "126.0",
+     "2024-06-01 08:00", "2024-06-29 08:00", "192.0.2.1"),
+    # Outdated but exempt in the directory.
+    ("U4", "dina@example.org", "iOS", "phone", "17.4.1", "exact", "app", "Slack", "slack-ios", "24.04.10",
+     "2024-04-01 08:00", "2024-06-30 08:00", "10.9.0.1"),
+    # First seen on a Sunday, last seen exactly a window before a later Sunday.
+    ("U6", "fay@example.org", "iOS", "phone", "17.4.1", "exact", "app", "Slack", "slack-ios", "24.04.10",
+     "2024-04-07 10:00", "2024-05-03 12:00", "10.9.0.3"),
+    ("U5", "bot@example.org", "Linux", "desktop", None, "absent", "bot", "curl", None, "8.5.0",
+     "2024-04-01 08:00", "2024-06-30 08:00", "10.9.0.2"),
+]
+
+
+@pytest.fixture(scope="module")
+def catalog():
+    return releases.merge([releases.load_releases_csv(text, name="test.csv") for text in CATALOG])
+
+
+@pytest.fixture(scope="module")
+def rules():
+    return policy.load()
+
+
+@pytest.fixture(scope="module")
+def seen():
+    facts = pd.DataFrame(ROWS, columns=COLUMNS).astype({column: "str" for column in COLUMNS[:10]})
+    facts["ip"] = facts["ip"].astype("str")
+    for column in ("first_seen", "last_seen"):
+        facts[column] = pd.to_datetime(facts[column], utc=True).astype("datetime64[us, UTC]")
+    return fleet.sightings(facts)
+
+
+def _device(devices, device_id):
+    match = devices[devices["device_id"] == device_id]
+    assert len(match) == 1, device_id
+    return match.iloc[0]
+
+
+def test_sightings_drop_sdk_and_bots(seen):
+    assert len(seen) == 7
+    assert set(seen["device_id"]) == {"U1|iOS|phone", "U1|macOS|desktop", "U2|iOS|phone",
+                                      "carl@example.org|Linux|desktop", "U4|iOS|phone", "U6|iOS|phone"}
+
+
+def test_snapshot_counts_devices_not_rows(seen, catalog, rules):
+    devices = fleet.snapshot(seen, catalog, rules, "2024-06-30")
+    assert devices["device_id"].tolist() == ["U1|iOS|phone", "U1|macOS|desktop", "U4|iOS|phone",
+                                             "carl@example.org|Linux|desktop"]
+    assert list(devices.columns) == fleet.DEVICE_COLUMNS
+    phone = _device(devices, "U1|iOS|phone")
+    assert (phone["os_version"], phone["verdict"], phone["clients"]) == ("17.5", "current", "Slack 24.05.10")
+    assert phone["ip"] == "198.51.100.8"
+    laptop = _device(devices, "U1|macOS|desktop")
+    assert (laptop["os_verdict"], laptop["verdict"], laptop["target"]) == ("outdated", "outdated", "macOS 14.5")
+    assert _device(devices, "U4|iOS|phone")["verdict"] == "outdated"
+
+
+def test_updated_phone_is_at_its_newest_version_while_old_row_is_active(seen, catalog, rules):
+    devices = fleet.snapshot(seen, catalog, rules, "2024-05-25")
+    phone = _device(devices, "U1|iOS|phone")
+    assert (phone["os_version"], phone["verdict"]) == ("17.5", "current")
+    # The laptop's row runs to 29 June; on 25 May it speaks only for the days up to then.
+    laptop = _device(devices, "U1|macOS|desktop")
+    assert laptop["last_seen"] == pd.Timestamp("2024-05-25 23:59:59.999999", tz="UTC")
+    # Its old row alone, judged on its own last day, would have said grace.
+    early = _device(fleet.snapshot(seen, catalog, rules, "2024-05-15"), "U1|iOS|phone")
+    assert (early["os_version"], early["verdict"]) == ("17.4.1", "grace")
+
+
+def test_device_judged_on_the_date_of_its_evidence(seen, catalog, rules):
+    # Last seen 20 April, before 17.5 existed: current then, never outdated by a later release.
+    quiet = _device(fleet.snapshot(seen, catalog, rules, "2024-05-15"), "U2|iOS|phone")
+    assert (quiet["os_version"], quiet["verdict"]) == ("17.4.1", "current")
+    assert "U2|iOS|phone" not in set(fleet.snapshot(seen, catalog, rules, "2024-06-30")["device_id"])
+
+
+def test_rows_first_seen_after_the_date_are_invisible(seen, catalog, rules):
+    devices = fleet.snapshot(seen, catalog, rules, "2024-05-31")
+    assert "carl@example.org|Linux|desktop" not in set(devices["device_id"])
+    assert fleet.snapshot(seen, catalog, rules, "2024-03-01").empty
+
+
+@pytest.mark.parametrize(("day", "seen_then"), [("2024-04-06", False), ("2024-04-07", True),
+                                                ("2024-06-02", True), ("2024-06-03", False)])
+def test_activity_window_edges_are_whole_days(seen, catalog, rules, day, seen_then):
+    devices = fleet.snapshot(seen, catalog, rules, day, window_days=30)
+    assert ("U6|iOS|phone" in set(devices["device_id"])) is seen_then
+
+
+def test_unknown_only_when_nothing_judged_with_reasons_joined(seen, catalog, rules):
+    devices = fleet.snapshot(seen, catalog, rules, "2024-06-30")
+    linux = _device(devices, "carl@example.org|Linux|desktop")
+    assert linux["verdict"] == "unknown"
+    assert linux["reason"] == "no version in the evidence; firefox is not in the catalog"
+    assert pd.isna(linux["target"])
+    # The laptop's Firefox is unknown too, yet its judged OS decides the verdict.
+    assert _device(devices, "U1|macOS|desktop")["client_verdict"] == "unknown"
+
+
+def test_timeline_equals_the_snapshots_it_replaces(seen, catalog, rules):
+    weeks = fleet.timeline(seen, catalog, rules, "2024-03-20", "2024-08-31", window_days=30)
+    dates = pd.date_range("2024-03-20", "2024-08-31", freq="W-SUN")
+    stacked = pd.concat(
+        [fleet.snapshot(seen, catalog, rules, day, window_days=30).assign(as_of=day) for day in dates],
+        ignore_index=True)
+    stacked["as_of"] = stacked["as_of"].astype("datetime64[us]")
+    stacked = stacked[["as_of", *fleet.DEVICE_COLUMNS]]
+    assert len(weeks) > 20
+    assert weeks["as_of"].nunique() < len(dates)  # the empty weeks at the ends have no rows
+    pd.testing.assert_frame_equal(weeks, stacked)
+
+
+def test_end_to_end_rates_by_office(seen, catalog, rules, tmp_path):
+    people = tmp_path / "people.csv"
+    people.write_text("user_id,email,office,department,exempt_until\n"
+                      "U1,ann@example.org,Oslo,Sales,\n"
+                      "U4,dina@example.org,Oslo,IT,2024-12-31\n")
+    devices = org.assign(fleet.snapshot(seen, catalog, rules, "2024-06-30"), org.load_directory(people),
+                         as_of="2024-06-30")
+    assert metrics.exempt(devices)["device_id"].tolist() == ["U4|iOS|phone"]
+    table = metrics.status(devices, by="office").set_index("office")
+    assert table.loc["Oslo", ["devices", "current", "outdated"]].tolist() == [2, 1, 1]
+    assert table.loc["Oslo", "outdated_rate"] == 0.5
+    assert table.loc["Unknown office", ["devices", "unknown"]].tolist() == [1, 1]
+    assert table.loc["Total", "devices"] == 3

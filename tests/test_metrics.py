@@ -1,0 +1,171 @@
+"""metrics: counts and rates per group, the office league, stuck versions, time to patch."""
+
+import math
+
+import pandas as pd
+
+from fleetanalysis import catalog as releases
+from fleetanalysis import metrics
+
+
+def _devices():
+    return pd.DataFrame({
+        "device_id": ["A|iOS|phone", "A|macOS|desktop", "B|iOS|phone", "C|Linux|desktop",
+                      "D|iOS|phone", "E|Android|phone"],
+        "platform": ["iOS", "macOS", "iOS", "Linux", "iOS", "Android"],
+        "office": ["Oslo", "Oslo", "Lima", "Unknown office", "Oslo", "Lima"],
+        "department": ["Sales", "Sales", "IT", "Unknown department", "IT", "IT"],
+        "os_version": ["17.5", "14.4.1", "17.4.1", pd.NA, "16.7", "12"],
+        "os_verdict": ["current", "outdated", "grace", "unknown", "unsupported", "outdated"],
+        "verdict": ["current", "outdated", "grace", "unknown", "unsupported", "outdated"],
+        "exempt": [False, False, False, False, True, False],
+    })
+
+
+def _row(table, **keys):
+    mask = pd.Series(True, index=table.index)
+    for column, value in keys.items():
+        mask &= table[column] == value
+    assert mask.sum() == 1, keys
+    return table[mask].iloc[0]
+
+
+def test_status_by_office_skips_exempt_and_keeps_unknown_office():
+    table = metrics.status(_devices(), by="office")
+    assert table["office"].tolist() == ["Lima", "Oslo", "Unknown office", "Total"]
+    oslo = _row(table, office="Oslo")
+    assert (oslo["devices"], oslo["current"], oslo["outdated"], oslo["unsupported"]) == (2, 1, 1, 0)
+    assert oslo["outdated_rate"] == 0.5
+    unknown = _row(table, office="Unknown office")
+    assert unknown["devices"] == 1 and math.isnan(unknown["outdated_rate"])
+    total = _row(table, office="Total")
+    assert total["devices"] == 5
+    assert total["outdated_rate"] == 2 / 4  # two behind of four judged; the unknown is not in it
+
+
+def test_status_platform_by_office():
+    table = metrics.status(_devices(), by=["platform", "office"])
+    assert list(table.columns[:2]) == ["platform", "office"]
+    assert _row(table, platform="iOS", office="Lima")["grace"] == 1
+    assert _row(table, platform="Total", office="Total")["devices"] == 5
+
+
+def test_status_over_time_groups_by_date():
+    weeks = pd.concat([
+        _devices().assign(as_of=pd.Timestamp("2024-06-23")),
+        _devices().assign(as_of=pd.Timestamp("2024-06-30"), verdict="current"),
+    ])
+    table = metrics.status(weeks, by="platform")
+    totals = table[table["platform"] == "Total"]
+    assert totals["outdated_rate"].tolist() == [0.5, 0.0]
+    assert totals["as_of"].tolist() == [pd.Timestamp("2024-06-23"), pd.Timestamp("2024-06-30")]
+    per_date = metrics.status(weeks, by=["as_of"])
+    assert list(per_date.columns) == ["as_of", *metrics.STATUS_COLUMNS]
+    assert per_date["outdated_rate"].tolist() == [0.5, 0.0]
+    assert metrics.status(weeks, by=["as_of", "office"]).equals(metrics.status(weeks, by="office"))
+
+
+def test_league_ranks_offices_and_reports_change():
+    weeks = pd.concat([
+        _devices().assign(as_of=pd.Timestamp("2024-06-23")),
+        _devices().assign(as_of=pd.Timestamp("2024-06-30"),
+                          verdict=["current", "current", "grace", "unknown", "current", "outdated"]),
+    ])
+    table = metrics.league(weeks)
+    assert table["office"].tolist() == ["Oslo", "Lima", "Unknown office"]
+    oslo, lima = table.iloc[0], table.iloc[1]
+    assert (oslo["rank"], oslo["share"], oslo["change"]) == (1, 1.0, 0.5)
+    assert (lima["share"], lima["change"]) == (0.5, 0.0)
+    earlier = metrics.league(weeks, as_of="2024-06-23")
+    assert earlier["change"].isna().all()
+
+
+def test_exempt_lists_the_devices_left_out():
+    assert metrics.exempt(_devices())["device_id"].tolist() == ["D|iOS|phone"]
+
+
+def test_stuck_versions_counts_outdated_devices_only():
+    devices = pd.concat([_devices(), _devices().assign(device_id=lambda f: f["device_id"] + "2")])
+    table = metrics.stuck_versions(devices, top=2)
+    assert table.values.tolist() == [["Android", "12", 2, 0.5], ["macOS", "14.4.1", 2, 0.5]]
+
+
+CATALOG = """# product: ios
+# complete-until: 2024-12-31
+version,released,line,eol,exploited
+16.7.7,2024-03-21,16,,false
+16.7.8,2024-05-13,16,,false
+17.4.1,2024-03-21,17,,false
+17.5,2024-05-13,17,,false
+"""
+
+
+def _sightings():
+    rows = [  # device, os version, first day, last day
+        ("A", "17.4.1", "2024-04-01", "2024-05-19"),
+        ("A", "17.5", "2024-05-20", "2024-06-30"),  # patched 7 days after 17.5
+        ("B", "17.4.1", "2024-04-01", "2024-06-10"),  # never patched: censored at its last day
+        ("C", "16.7.7", "2024-04-01", "2024-05-14"),
+        ("C", "16.7.8", "2024-05-23", "2024-06-30"),  # 16.7.8 after 10 days; iOS 17 is not its line
+        ("D", "17.4.1", "2024-01-01", "2024-02-01"),  # gone before the release: not counted
+        ("E", "17.5", "2024-05-14", "2024-06-30"),  # first seen already on it: never behind
+    ]
+    frame = pd.DataFrame(rows, columns=["device_id", "os_version", "first_day", "last_day"])
+    frame["user_id"] = frame["device_id"]
+    frame["user"] = frame["device_id"].str.lower()
+    frame["platform"] = "iOS"
+    frame["ip"] = "10.0.0.1"
+    frame["os_product"] = "ios"
+    frame["os_evidence"] = "exact"
+    frame["client_product"] = pd.Series(pd.NA, dtype="str")
+    frame["client_version"] = pd.Series(pd.NA, dtype="str")
+    for column in ("first_day", "last_day"):
+        frame[column] = pd.to_datetime(frame[column]).astype("datetime64[us]")
+    return frame
+
+
+def test_time_to_patch_counts_devices_behind_each_release():
+    catalog = releases.load_releases_csv(CATALOG, name="ios.csv")
+    patches = metrics.time_to_patch(_sightings(), catalog, start="2024-05-01", end="2024-06-30")
+    got = patches[["version", "device_id", "days", "patched"]].values.tolist()
+    assert got == [["16.7.8", "C", 10, True], ["17.5", "A", 7, True], ["17.5", "B", 28, False]]
+
+
+def test_patch_speed_median_and_grace_share():
+    catalog = releases.load_releases_csv(CATALOG, name="ios.csv")
+    patches = metrics.time_to_patch(_sightings(), catalog, start="2024-05-01", end="2024-06-30")
+    speed = metrics.patch_speed(patches, by="platform", grace_days=14)
+    row = speed.iloc[0]
+    assert (row["needed"], row["patched"]) == (3, 2)
+    assert row["median_days"] == 10.0
+    assert row["within_grace"] == 2 / 3
+
+
+CHROME = """# product: chrome
+# complete-until: 2024-12-31
+version,released,line,eol,exploited
+124.0.6367.201,2024-05-13,124,,false
+125.0.6422.60,2024-05-21,125,,false
+"""
+
+
+def test_time_to_patch_reads_a_bare_major_as_a_major():
+    catalog = releases.load_releases_csv(CHROME, name="chrome.csv")
+    rows = [("A", "124", "2024-05-01", "2024-05-30"), ("A", "125", "2024-05-31", "2024-06-30"),
+            ("B", "124.0.6367.155", "2024-05-01", "2024-06-30")]
+    seen = pd.DataFrame(rows, columns=["device_id", "client_version", "first_day", "last_day"])
+    seen = seen.assign(user_id=seen["device_id"], user=seen["device_id"], platform="Windows", ip=pd.NA,
+                       os_product="windows", os_version=pd.NA, os_evidence="absent", client_product="chrome")
+    for column in ("first_day", "last_day"):
+        seen[column] = pd.to_datetime(seen[column]).astype("datetime64[us]")
+    patches = metrics.time_to_patch(seen, catalog, start="2024-05-01", end="2024-06-30")
+    # A's "124" cannot tell whether it has 124.0.6367.201; it can tell it lacks 125.
+    assert patches[["version", "device_id", "days", "patched"]].values.tolist() == [
+        ["124.0.6367.201", "B", 48, False], ["125.0.6422.60", "A", 10, True],
+        ["125.0.6422.60", "B", 40, False]]
+
+
+def test_status_of_an_empty_snapshot_is_a_zero_total():
+    table = metrics.status(_devices().iloc[0:0], by="office")
+    assert table[["office", "devices", "unknown"]].values.tolist() == [["Total", 0, 0]]
+    assert math.isnan(table["outdated_rate"].iloc[0])
