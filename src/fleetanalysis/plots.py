@@ -1,0 +1,314 @@
+"""Charts for the reports: each function takes a metrics frame and returns a matplotlib Figure.
+
+Figures are built with ``matplotlib.figure.Figure`` (no pyplot, no global state, rendered
+by Agg), carry a title, labelled axes and an alt text that says what the chart shows in
+words (``alt_text(fig)``). Notebooks display them with :func:`show`, which embeds the PNG
+as an ``<img>`` whose alt attribute is escaped.
+
+Input frames use the columns of ``metrics.status`` (``devices, current, grace, outdated,
+unsupported, unknown, outdated_rate`` per group, a ``Total`` row that charts leave out),
+stacked over dates with an ``as_of`` column for the trends.
+
+Examples:
+    >>> status = pd.DataFrame({"platform": ["iOS", "Windows", "Total"],
+    ...                        "devices": [10, 4, 14], "outdated_rate": [0.1, 0.5, 0.21]})
+    >>> fig = rates(status, "platform")
+    >>> alt_text(fig)
+    'Outdated rate by platform, worst first: Windows 50% (4 devices), iOS 10% (10 devices).'
+    >>> to_png(fig)[:4]
+    b'\\x89PNG'
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+
+import numpy as np
+import pandas as pd
+from matplotlib.colors import LinearSegmentedColormap
+from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator, PercentFormatter
+
+VERDICT_COLOURS = {
+    "current": "#2e7d32",
+    "grace": "#f9a825",
+    "outdated": "#c62828",
+    "unsupported": "#6d0f0f",
+    "unknown": "#9e9e9e",
+}
+GOAL_COLOUR = "#37474f"
+TOTAL_LABEL = "Total"
+
+
+def alt_text(fig: Figure) -> str:
+    """The alt text a chart function gave the figure (matplotlib has no field of its own).
+
+    Examples:
+        >>> alt_text(Figure())
+        ''
+    """
+    # A Figure built without pyplot never uses its label, so it carries the alt text.
+    return fig.get_label()
+
+
+def to_png(fig: Figure, dpi: int = 110) -> bytes:
+    """Render the figure as PNG bytes with the Agg renderer.
+
+    Examples:
+        >>> to_png(Figure(figsize=(1, 1)))[:4]
+        b'\\x89PNG'
+    """
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
+    return buffer.getvalue()
+
+
+def img_tag(fig: Figure) -> str:
+    """An ``<img>`` element with the figure as inline PNG and its escaped alt text.
+
+    Examples:
+        >>> fig = Figure(figsize=(1, 1), label='Rate in "<Berlin>"')
+        >>> img_tag(fig)[:80]
+        '<img alt="Rate in &quot;&lt;Berlin&gt;&quot;" src="data:image/png;base64,iVBORw0'
+    """
+    data = base64.b64encode(to_png(fig)).decode("ascii")
+    return f'<img alt="{html.escape(alt_text(fig), quote=True)}" src="data:image/png;base64,{data}">'
+
+
+def show(fig: Figure) -> None:
+    """Display the figure in a notebook as an ``<img>`` with alt text (and a plain PNG fallback).
+
+    Examples:
+        >>> show(Figure(figsize=(1, 1), label="empty"))  # doctest: +ELLIPSIS
+        <IPython.core.display.HTML object>
+    """
+    from IPython.display import HTML, display
+
+    display(HTML(img_tag(fig)))
+
+
+def _groups(status: pd.DataFrame, by: str) -> pd.DataFrame:
+    """The rows of one grouping, without the Total row and without a rate to show."""
+    rows = status[status[by].astype("str") != TOTAL_LABEL]
+    return rows[rows["outdated_rate"].notna()]
+
+
+def _dates(frame: pd.DataFrame) -> pd.DataFrame:
+    """Rows whose ``as_of`` is a date (a Total row is not), sorted by date."""
+    dated = frame.assign(as_of=pd.to_datetime(frame["as_of"].astype("object"), errors="coerce"))
+    return dated[dated["as_of"].notna()].sort_values("as_of")
+
+
+def _percent(value: float) -> str:
+    return "no judged devices" if pd.isna(value) else f"{value:.0%}"
+
+
+def trend(history: pd.DataFrame, goal: float = 1.0) -> Figure:
+    """The share of judged devices up to date over time, with a dashed goal line.
+
+    ``history`` has ``as_of`` and ``outdated_rate`` (one row per date, e.g.
+    ``metrics.status(timeline, by=["as_of"])``); up to date is ``1 - outdated_rate``.
+
+    Examples:
+        >>> history = pd.DataFrame({"as_of": pd.to_datetime(["2026-01-04", "2026-01-11"]),
+        ...                         "outdated_rate": [0.3, 0.2]})
+        >>> alt_text(trend(history))
+        'Share of devices up to date: 70% on 2026-01-04, 80% on 2026-01-11; goal 100%.'
+    """
+    dated = _dates(history)
+    share = 1 - dated["outdated_rate"].astype("float64")
+    fig = Figure(figsize=(8, 3.6), layout="constrained")
+    ax = fig.add_subplot()
+    ax.plot(dated["as_of"], share, marker="o", markersize=3, color=VERDICT_COLOURS["current"],
+            label="up to date")
+    ax.axhline(goal, color=GOAL_COLOUR, linestyle="--", linewidth=1, label=f"goal {goal:.0%}")
+    ax.set_ylim(min(0.5, float(np.nanmin(share)) - 0.05) if share.notna().any() else 0, 1.02)
+    ax.yaxis.set_major_formatter(PercentFormatter(1.0))
+    ax.set(title="Devices up to date", xlabel="week ending", ylabel="share of judged devices")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False)
+    ax.grid(axis="y", alpha=0.3)
+    fig.autofmt_xdate()
+    if len(dated):
+        first, last = dated.iloc[0], dated.iloc[-1]
+        fig.set_label(
+            f"Share of devices up to date: {_percent(1 - first['outdated_rate'])} on "
+            f"{first['as_of']:%Y-%m-%d}, {_percent(1 - last['outdated_rate'])} on "
+            f"{last['as_of']:%Y-%m-%d}; goal {goal:.0%}.")
+    else:
+        fig.set_label("Share of devices up to date: no data.")
+    return fig
+
+
+def rates(status: pd.DataFrame, by: str) -> Figure:
+    """Horizontal bars of the outdated rate per group (``by``: ``platform``, ``office``), worst on top.
+
+    ``status`` is ``metrics.status(devices, by=[by])``; each bar is labelled with its devices.
+
+    Examples:
+        >>> status = pd.DataFrame({"office": ["Berlin", "Oslo"], "devices": [5, 8],
+        ...                        "outdated_rate": [0.2, 0.25]})
+        >>> alt_text(rates(status, "office"))
+        'Outdated rate by office, worst first: Oslo 25% (8 devices), Berlin 20% (5 devices).'
+    """
+    rows = _groups(status, by).sort_values("outdated_rate", ascending=True)
+    fig = Figure(figsize=(7, 0.6 + 0.38 * max(len(rows), 2)), layout="constrained")
+    ax = fig.add_subplot()
+    labels = rows[by].astype("str").tolist()
+    bars = ax.barh(labels, rows["outdated_rate"].astype("float64"), color=VERDICT_COLOURS["outdated"])
+    ax.bar_label(bars, labels=[f"{rate:.0%}  ({n:,} devices)" for rate, n in
+                               zip(rows["outdated_rate"], rows["devices"])], padding=3, fontsize=8)
+    ax.set_xlim(0, max(1.0, float(rows["outdated_rate"].max() if len(rows) else 0)) * 1.15)
+    ax.xaxis.set_major_formatter(PercentFormatter(1.0))
+    ax.set(title=f"Outdated rate by {by}", xlabel="outdated or unsupported, of judged devices",
+           ylabel=by)
+    ax.grid(axis="x", alpha=0.3)
+    worst = rows.iloc[::-1]
+    fig.set_label(f"Outdated rate by {by}, worst first: " + ", ".join(
+        f"{name} {_percent(rate)} ({n:,} devices)"
+        for name, rate, n in zip(worst[by].astype("str"), worst["outdated_rate"], worst["devices"])) + ".")
+    return fig
+
+
+def office_trend(history: pd.DataFrame, top: int = 8) -> Figure:
+    """The outdated rate over time, one line per office (the ``top`` offices by devices).
+
+    ``history`` has ``as_of``, ``office``, ``outdated_rate`` and ``devices``
+    (``metrics.status(timeline, by=["as_of", "office"])``).
+
+    Examples:
+        >>> history = pd.DataFrame({"as_of": pd.to_datetime(["2026-01-04"] * 2 + ["2026-01-11"] * 2),
+        ...     "office": ["Oslo", "Lima"] * 2, "devices": [4, 3, 4, 3], "outdated_rate": [0.5, 0.2, 0.25, 0.1]})
+        >>> alt_text(office_trend(history))
+        'Outdated rate by office from 2026-01-04 to 2026-01-11: Oslo 50% to 25%, Lima 20% to 10%.'
+    """
+    dated = _dates(history)
+    dated = dated[dated["office"].astype("str") != TOTAL_LABEL]
+    largest = (dated.groupby("office", observed=True)["devices"].max()
+               .sort_values(ascending=False).head(top).index)
+    fig = Figure(figsize=(8, 4), layout="constrained")
+    ax = fig.add_subplot()
+    words = []
+    for office in largest:
+        line = dated[dated["office"] == office]
+        ax.plot(line["as_of"], line["outdated_rate"].astype("float64"), marker="o", markersize=2,
+                label=str(office))
+        words.append(f"{office} {_percent(line['outdated_rate'].iloc[0])} to "
+                     f"{_percent(line['outdated_rate'].iloc[-1])}")
+    ax.axhline(0, color=GOAL_COLOUR, linestyle="--", linewidth=1, label="goal 0%")
+    ax.yaxis.set_major_formatter(PercentFormatter(1.0))
+    ax.set(title="Outdated rate by office over time", xlabel="week ending",
+           ylabel="outdated or unsupported")
+    ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False, fontsize=8)
+    ax.grid(axis="y", alpha=0.3)
+    fig.autofmt_xdate()
+    span = (f" from {dated['as_of'].min():%Y-%m-%d} to {dated['as_of'].max():%Y-%m-%d}"
+            if len(dated) else "")
+    fig.set_label(f"Outdated rate by office{span}: " + (", ".join(words) or "no data") + ".")
+    return fig
+
+
+def heatmap(status: pd.DataFrame) -> Figure:
+    """A heat map of the outdated rate, offices down, platforms across, rates written in the cells.
+
+    ``status`` is ``metrics.status(devices, by=["office", "platform"])``; empty cells are grey.
+
+    Examples:
+        >>> status = pd.DataFrame({"office": ["Oslo", "Oslo", "Lima"], "platform": ["iOS", "macOS", "iOS"],
+        ...                        "devices": [3, 2, 4], "outdated_rate": [0.0, 0.5, 0.25]})
+        >>> alt_text(heatmap(status))
+        'Outdated rate by office and platform; highest: Oslo macOS 50%, Lima iOS 25%, Oslo iOS 0%.'
+    """
+    rows = status[(status["office"].astype("str") != TOTAL_LABEL)
+                  & (status["platform"].astype("str") != TOTAL_LABEL)]
+    grid = rows.pivot_table(index="office", columns="platform", values="outdated_rate",
+                            aggfunc="first", observed=True, dropna=False).astype("float64")
+    grid = grid.loc[grid.mean(axis=1).sort_values(ascending=False).index]
+    fig = Figure(figsize=(1.6 + 0.9 * max(grid.shape[1], 2), 1.2 + 0.4 * max(grid.shape[0], 2)),
+                 layout="constrained")
+    ax = fig.add_subplot()
+    scale = LinearSegmentedColormap.from_list(
+        "verdicts", [VERDICT_COLOURS["current"], VERDICT_COLOURS["grace"], VERDICT_COLOURS["outdated"]],
+    ).with_extremes(bad=VERDICT_COLOURS["unknown"])
+    values = grid.to_numpy()
+    # A fleet at 20% outdated is in trouble: the scale tops out near the worst cell, not at 100%.
+    top = max(0.1, np.ceil(np.nanmax(values, initial=0) * 10) / 10)
+    image = ax.imshow(np.ma.masked_invalid(values), cmap=scale, vmin=0, vmax=top, aspect="auto")
+    for (i, j), value in np.ndenumerate(values):
+        middle = not np.isnan(value) and 0.3 < value / top < 0.75  # amber: dark text reads better
+        ax.text(j, i, "–" if np.isnan(value) else f"{value:.0%}", ha="center", va="center",
+                fontsize=8, color="black" if middle else "white")
+    ax.set_xticks(range(grid.shape[1]), [str(name) for name in grid.columns], rotation=30, ha="right")
+    ax.set_yticks(range(grid.shape[0]), [str(name) for name in grid.index])
+    ax.set(title="Outdated rate by office and platform", xlabel="platform", ylabel="office")
+    fig.colorbar(image, ax=ax, format=PercentFormatter(1.0, decimals=0), label="outdated rate")
+    ranked = rows.dropna(subset=["outdated_rate"]).sort_values("outdated_rate", ascending=False).head(5)
+    fig.set_label("Outdated rate by office and platform; highest: " + (", ".join(
+        f"{office} {platform} {_percent(rate)}" for office, platform, rate in
+        zip(ranked["office"], ranked["platform"], ranked["outdated_rate"])) or "no data") + ".")
+    return fig
+
+
+def time_to_patch(patches: pd.DataFrame) -> Figure:
+    """A histogram of days from a release to the devices installing it.
+
+    ``patches`` is ``metrics.time_to_patch(...)``: one row per device and release it
+    needed, with ``days`` and ``patched`` (bool). Pairs not patched yet are censored:
+    counted in the title, not drawn.
+
+    Examples:
+        >>> patches = pd.DataFrame({"days": [1, 3, 8, 30, 12], "patched": [True] * 4 + [False]})
+        >>> alt_text(time_to_patch(patches))
+        'Days to patch: median 5.5 days, 75% within 13.5 days, 4 updates; 1 update still pending.'
+    """
+    days = pd.to_numeric(patches["days"], errors="coerce").astype("float64")
+    patched = (patches["patched"].fillna(False).astype(bool) if "patched" in patches
+               else days.notna())
+    done, waiting = days[patched].dropna(), int((~patched).sum())
+    fig = Figure(figsize=(7, 3.4), layout="constrained")
+    ax = fig.add_subplot()
+    if len(done):
+        ax.hist(done, bins=min(30, max(5, len(done) // 3)), color=VERDICT_COLOURS["current"],
+                edgecolor="white")
+        ax.axvline(done.median(), color=GOAL_COLOUR, linestyle="--", linewidth=1,
+                   label=f"median {done.median():.1f} days")
+        ax.legend(frameon=False)
+    ax.set(title=f"Time to patch ({waiting:,} updates still pending)",
+           xlabel="days from release to update", ylabel="updates")
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.grid(axis="y", alpha=0.3)
+    pending = f"{waiting:,} update{'s' if waiting != 1 else ''} still pending"
+    if len(done):
+        fig.set_label(f"Days to patch: median {done.median():.1f} days, 75% within "
+                      f"{done.quantile(0.75):.1f} days, {len(done):,} updates; {pending}.")
+    else:
+        fig.set_label(f"Days to patch: no updates seen; {pending}.")
+    return fig
+
+
+def verdict_mix(status: pd.DataFrame, by: str) -> Figure:
+    """Stacked bars of each group's devices by verdict, in the verdict colours.
+
+    Examples:
+        >>> status = pd.DataFrame({"platform": ["iOS"], "devices": [10], "current": [6], "grace": [1],
+        ...                        "outdated": [2], "unsupported": [0], "unknown": [1]})
+        >>> alt_text(verdict_mix(status, "platform"))
+        'Devices by verdict and platform: iOS 6 current, 1 grace, 2 outdated, 0 unsupported, 1 unknown.'
+    """
+    rows = status[status[by].astype("str") != TOTAL_LABEL].sort_values("devices")
+    fig = Figure(figsize=(7, 0.8 + 0.38 * max(len(rows), 2)), layout="constrained")
+    ax = fig.add_subplot()
+    left = np.zeros(len(rows))
+    labels = rows[by].astype("str").tolist()
+    for verdict, colour in VERDICT_COLOURS.items():
+        counts = rows[verdict].astype("float64").fillna(0).to_numpy()
+        ax.barh(labels, counts, left=left, color=colour, label=verdict)
+        left += counts
+    ax.set(title=f"Devices by verdict and {by}", xlabel="devices", ylabel=by)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.legend(loc="lower right", frameon=False, fontsize=8)
+    fig.set_label(f"Devices by verdict and {by}: " + "; ".join(
+        f"{row[by]} " + ", ".join(f"{int(row[verdict])} {verdict}" for verdict in VERDICT_COLOURS)
+        for _, row in rows.iloc[::-1].iterrows()) + ".")
+    return fig

@@ -1,0 +1,535 @@
+"""Reports: run a notebook with papermill, export it as HTML without code, keep an index.
+
+A run writes ``<out>/<as-of>/<notebook>.html`` and the executed ``<notebook>.ipynb``
+beside it, each under a temporary name renamed on success, then rebuilds
+``<out>/index.html`` and points ``<out>/latest`` (a relative symlink) and
+``<out>/latest.html`` (a redirect page) at the newest report. A run whose cell raises
+keeps the executed notebook in ``<out>/failed/`` and touches nothing else.
+
+The notebook tells the index its headline figure by displaying a JSON bundle with
+:func:`record_headline`; :func:`read_headline` finds it in the executed notebook.
+
+Examples:
+    >>> kernel_name() in {"fleetanalysis", "python3"}
+    True
+    >>> parameter_value("26"), parameter_value("false"), parameter_value("Berlin")
+    (26, False, 'Berlin')
+"""
+
+from __future__ import annotations
+
+import copy
+import html
+import json
+import os
+import re
+import tempfile
+from datetime import date, datetime
+from pathlib import Path
+
+import nbformat
+import pandas as pd
+
+from fleetanalysis import config
+from fleetanalysis.errors import BadInput, JobFailed
+from fleetanalysis.writing import write_text
+
+# The output metadata key that marks the headline bundle among a notebook's outputs.
+HEADLINE_KEY = "fleetanalysis"
+HEADLINE_MIME = "application/json"
+# Cells with this tag are left out of the HTML (papermill's own markers, helper cells).
+HIDDEN_TAGS = {"remove-cell", "papermill-error-cell-tag"}
+_MARKDOWN_PUNCTUATION = re.compile(r"([\\`*_{}\[\]()#+\-!|~])")
+_DATE_FOLDER = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+# Terminal control characters in an exception message (which may quote log text) are dropped.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def kernel_name() -> str:
+    """The kernel to run notebooks with: the project's named kernel, else ``python3``.
+
+    ``make install`` registers ``fleetanalysis``; without it (tests, a fresh checkout)
+    the ``python3`` kernel of the running environment runs the notebook.
+
+    Examples:
+        >>> kernel_name() in {config.KERNEL_NAME, "python3"}
+        True
+    """
+    from jupyter_client.kernelspec import find_kernel_specs
+
+    return config.KERNEL_NAME if config.KERNEL_NAME in find_kernel_specs() else "python3"
+
+
+def notebook_path(notebook: str | os.PathLike) -> Path:
+    """Resolve a notebook name (``report``) or path to an existing ``.ipynb`` file.
+
+    A bare name is looked up in ``config.NOTEBOOKS_DIR``; a missing file is ``BadInput``.
+
+    Examples:
+        >>> notebook_path("report").name
+        'report.ipynb'
+        >>> notebook_path("no-such-notebook")  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        fleetanalysis.errors.BadInput: ...no-such-notebook.ipynb: no such notebook
+    """
+    path = Path(notebook)
+    if path.suffix != ".ipynb":
+        path = path.with_name(path.name + ".ipynb")
+    if not path.is_absolute() and not path.exists() and len(path.parts) == 1:
+        path = config.NOTEBOOKS_DIR / path
+    if not path.is_file():
+        raise BadInput(path, "no such notebook")
+    return path
+
+
+def parameter_value(text: str):
+    """Read a ``-p NAME VALUE`` value: JSON or Python literals (numbers, booleans, null), else text.
+
+    Examples:
+        >>> parameter_value("0.5"), parameter_value("True"), parameter_value("None")
+        (0.5, True, None)
+        >>> parameter_value("data/raw/directory.csv")
+        'data/raw/directory.csv'
+    """
+    python_words = {"True": True, "False": False, "None": None}
+    if text in python_words:
+        return python_words[text]
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return text
+    return value if isinstance(value, (int, float, bool)) or value is None else text
+
+
+def record_headline(share: float | None, as_of, devices: int | None = None) -> None:
+    """Display the headline bundle a notebook leaves for the index (call it in the notebook).
+
+    ``share`` is the share of judged devices that are up to date (0..1), ``as_of`` the
+    date the report describes.
+
+    Examples:
+        >>> record_headline(0.91, "2026-06-28", 120)
+        {'application/json': {'share': 0.91, 'as_of': '2026-06-28', 'devices': 120}}
+    """
+    from IPython.display import display
+
+    figures = {
+        "share": None if share is None or pd.isna(share) else float(share),
+        "as_of": pd.Timestamp(as_of).date().isoformat(),
+        "devices": None if devices is None else int(devices),
+    }
+    display({HEADLINE_MIME: figures}, raw=True,
+            metadata={HEADLINE_KEY: "headline"})
+
+
+def escape_text(value: object) -> str:
+    r"""Make log text inert in Markdown: HTML-escaped, and Markdown's punctuation backslashed.
+
+    html.escape alone leaves ``[x](javascript:...)`` links and emphasis live.
+
+    Examples:
+        >>> print(escape_text("<b>[x](javascript:alert(1))</b>"))
+        &lt;b&gt;\[x\]\(javascript:alert\(1\)\)&lt;/b&gt;
+    """
+    return _MARKDOWN_PUNCTUATION.sub(r"\\\1", html.escape(str(value), quote=True))
+
+
+def say(template: str, **values) -> None:
+    """Display a Markdown sentence in a notebook, with every text value escaped.
+
+    Numbers keep their format specs (``{share:.0%}``); strings go through :func:`escape_text`.
+
+    Examples:
+        >>> say("**{share:.0%}** of devices in {office} are up to date.", share=0.5, office="<Oslo>")
+        <IPython.core.display.Markdown object>
+    """
+    from IPython.display import Markdown, display
+
+    safe = {name: escape_text(value) if isinstance(value, str) else value
+            for name, value in values.items()}
+    display(Markdown(template.format(**safe)))
+
+
+def table(frame: pd.DataFrame, **to_html) -> None:
+    """Display a frame as an HTML table with every cell escaped (log text is attacker-shaped).
+
+    Examples:
+        >>> table(pd.DataFrame({"office": ["<script>x</script>"]}))
+        <IPython.core.display.HTML object>
+    """
+    from IPython.display import HTML, display
+
+    options = {"index": False, "na_rep": "", "border": 0, **to_html, "escape": True}
+    display(HTML(frame.to_html(**options)))
+
+
+def read_headline(notebook: nbformat.NotebookNode) -> dict:
+    """The headline bundle recorded in an executed notebook, or ``{}`` when there is none.
+
+    Examples:
+        >>> cell = nbformat.v4.new_code_cell("", outputs=[nbformat.v4.new_output(
+        ...     "display_data", data={HEADLINE_MIME: {"share": 0.5, "as_of": "2026-01-04"}},
+        ...     metadata={HEADLINE_KEY: "headline"})])
+        >>> read_headline(nbformat.v4.new_notebook(cells=[cell]))
+        {'share': 0.5, 'as_of': '2026-01-04'}
+    """
+    for cell in notebook.cells:
+        for output in cell.get("outputs", []):
+            if output.get("metadata", {}).get(HEADLINE_KEY) == "headline":
+                figures = output.get("data", {}).get(HEADLINE_MIME)
+                if isinstance(figures, dict):
+                    return dict(figures)
+    return {}
+
+
+def failure(notebook: nbformat.NotebookNode) -> str | None:
+    """Say which cell of an executed notebook failed and why, or ``None`` if none did.
+
+    Cells are numbered as in the source notebook (papermill's injected cells skipped).
+
+    Examples:
+        >>> ok = nbformat.v4.new_code_cell("x = 1")
+        >>> bad = nbformat.v4.new_code_cell("1 / 0", execution_count=2, outputs=[
+        ...     nbformat.v4.new_output("error", ename="ZeroDivisionError",
+        ...                            evalue="division by zero", traceback=[])])
+        >>> failure(nbformat.v4.new_notebook(cells=[ok, bad]))
+        'cell 2 (In [2]) raised ZeroDivisionError: division by zero'
+    """
+    number = 0
+    for cell in notebook.cells:
+        tags = set(cell.get("metadata", {}).get("tags", []))
+        if tags & {"injected-parameters", "papermill-error-cell-tag"}:
+            continue
+        number += 1
+        errors = [out for out in cell.get("outputs", []) if out.get("output_type") == "error"]
+        raised = cell.get("metadata", {}).get("papermill", {}).get("exception") is True
+        if errors:
+            name, message = errors[0].get("ename", "Error"), errors[0].get("evalue", "")
+        elif raised:
+            name, message = "CellExecutionError", "the cell did not finish"
+        else:
+            continue
+        where = f"cell {number} (In [{cell.get('execution_count') or ' '}])"
+        said = _CONTROL.sub("", f"{name}: {message}" if message else name)
+        return f"{where} raised {said[:500]}"
+    return None
+
+
+def to_html(notebook: nbformat.NotebookNode) -> str:
+    """Export an executed notebook as a stand-alone HTML page without code or prompts.
+
+    Examples:
+        >>> page = to_html(nbformat.v4.new_notebook(cells=[
+        ...     nbformat.v4.new_markdown_cell("# Fleet"), nbformat.v4.new_code_cell("secret = 1")]))
+        >>> "Fleet" in page, "secret" in page
+        (True, False)
+    """
+    from nbconvert import HTMLExporter
+    from traitlets.config import Config
+
+    settings = Config()
+    settings.TagRemovePreprocessor.enabled = True
+    settings.TagRemovePreprocessor.remove_cell_tags = set(HIDDEN_TAGS)
+    exporter = HTMLExporter(config=settings, exclude_input=True, exclude_input_prompt=True,
+                            exclude_output_prompt=True)
+    shown = copy.deepcopy(notebook)
+    for cell in shown.cells:
+        if "outputs" in cell:
+            # The headline bundle is data for the index, not something to show.
+            cell.outputs = [out for out in cell.outputs
+                            if out.get("metadata", {}).get(HEADLINE_KEY) != "headline"]
+    body, _ = exporter.from_notebook_node(shown)
+    return body
+
+
+def _as_date(value) -> date | None:
+    if value is None or (not isinstance(value, (str, date)) and pd.isna(value)):
+        return None
+    try:
+        return pd.Timestamp(value).date()
+    except (ValueError, TypeError):
+        raise BadInput("as_of", repr(value), "not a date (use YYYY-MM-DD)") from None
+
+
+def _parameter(value):
+    # papermill writes parameters as Python literals: paths and dates go in as text.
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    if isinstance(value, (datetime, date, pd.Timestamp)):
+        return pd.Timestamp(value).date().isoformat()
+    return value
+
+
+def run(notebook: str | os.PathLike, out_dir: Path, as_of: date | None = None,
+        parameters: dict | None = None, *, progress: bool = False) -> Path:
+    """Execute ``notebook`` with papermill and publish it as ``<out_dir>/<as-of>/<name>.html``.
+
+    ``as_of`` is passed to the notebook as the ``as_of`` parameter (ISO text); when it is
+    ``None`` the notebook picks the date and the folder is named after the ``as_of`` it
+    records with :func:`record_headline`. Returns the HTML path. A failing cell raises
+    ``JobFailed`` naming the cell and the error (``BadInput`` when the package raised it:
+    the user's file was unusable), after keeping the executed notebook as
+    ``<out_dir>/failed/<as-of>-<name>.ipynb``; earlier reports and the index stay as they were.
+
+    Examples:
+        >>> run("no-such-notebook", Path("."))  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        fleetanalysis.errors.BadInput: ...no-such-notebook.ipynb: no such notebook
+    """
+    import papermill
+    from jupyter_client.kernelspec import NoSuchKernel
+
+    source = notebook_path(notebook)
+    out_dir = Path(out_dir)
+    as_of = _as_date(as_of)
+    values = {name: _parameter(value) for name, value in (parameters or {}).items()}
+    if as_of is not None:
+        values["as_of"] = as_of.isoformat()
+    label = as_of.isoformat() if as_of else "newest"
+    with tempfile.TemporaryDirectory(prefix="fleetanalysis-report-") as scratch:
+        executed_path = Path(scratch) / source.name
+        try:
+            papermill.execute_notebook(
+                str(source), str(executed_path), parameters=values, kernel_name=kernel_name(),
+                progress_bar=progress, cwd=str(source.parent), log_output=False)
+            problem = None
+        except papermill.PapermillExecutionError:
+            problem = "a cell raised"
+        except NoSuchKernel as missing:
+            raise JobFailed(f"{source.name}: no Jupyter kernel {missing} (run make install)") from None
+        except Exception as stopped:  # noqa: BLE001 - a dead or timed-out kernel is the job failing
+            problem = f"{type(stopped).__name__}: {_CONTROL.sub('', str(stopped))[:500]}"
+        executed = nbformat.read(executed_path, as_version=4) if executed_path.exists() else None
+        if problem is not None:
+            said = (failure(executed) if executed is not None else None) or problem
+            if executed is not None:
+                kept = out_dir / "failed" / f"{label}-{source.stem}.ipynb"
+                write_text(kept, nbformat.writes(executed))
+                said += f"; executed notebook kept in {kept}"
+                errors = [out for cell in executed.cells for out in cell.get("outputs", [])
+                          if out.get("output_type") == "error"]
+                if errors and errors[0].get("ename") == "BadInput":
+                    # The package refused the user's input inside the notebook: exit 2, not 1.
+                    said = _CONTROL.sub("", errors[0].get("evalue", ""))[:500]
+                    raise BadInput(f"{said} (in {source.name}; executed notebook kept in {kept})")
+            raise JobFailed(f"{source.name}: {said}")
+    recorded = read_headline(executed).get("as_of")
+    folder_date = as_of or _as_date(recorded)
+    if folder_date is None:
+        raise JobFailed(f"{source.name}: the notebook recorded no as_of date; pass --as-of")
+    folder = out_dir / folder_date.isoformat()
+    _publish(folder / source.name, nbformat.writes(executed))
+    page = _publish(folder / f"{source.stem}.html", to_html(executed))
+    rebuild_index(out_dir)
+    return page
+
+
+def reports(out_dir: Path) -> pd.DataFrame:
+    """List the published reports under ``out_dir``, newest first.
+
+    Columns: ``as_of`` (datetime64), ``notebook`` (str), ``html`` (str, path relative to
+    ``out_dir``), ``share`` (float, share of devices up to date, NA when not recorded),
+    ``devices`` (Int64).
+
+    Examples:
+        >>> reports(Path(tempfile.mkdtemp())).columns.tolist()
+        ['as_of', 'notebook', 'html', 'share', 'devices']
+    """
+    rows = []
+    folders = [path for path in Path(out_dir).glob("*") if path.is_dir() and not path.is_symlink()]
+    for folder in folders:
+        if not _DATE_FOLDER.match(folder.name):
+            continue
+        for page in folder.glob("*.html"):
+            if page.name.startswith("."):
+                continue
+            figures = {}
+            executed = page.with_suffix(".ipynb")
+            if executed.is_file():
+                try:
+                    figures = read_headline(nbformat.read(executed, as_version=4))
+                except (ValueError, OSError):
+                    figures = {}
+            rows.append({"as_of": folder.name, "notebook": page.stem,
+                         "html": page.relative_to(out_dir).as_posix(),
+                         "share": figures.get("share"), "devices": figures.get("devices")})
+    table = pd.DataFrame(rows, columns=["as_of", "notebook", "html", "share", "devices"])
+    table = table.astype({"as_of": "datetime64[us]", "notebook": "str", "html": "str",
+                          "share": "Float64", "devices": "Int64"})
+    table["share"] = table["share"].astype("float64")
+    return table.sort_values(["as_of", "notebook"], ascending=[False, True], ignore_index=True)
+
+
+def rebuild_index(out_dir: Path) -> Path:
+    """Write ``<out_dir>/index.html`` listing every report; point ``latest`` at the newest.
+
+    ``latest`` is a relative symlink to the newest date folder, replaced atomically;
+    ``latest.html`` redirects to the newest report for systems without symlinks.
+
+    Examples:
+        >>> folder = Path(tempfile.mkdtemp())
+        >>> rebuild_index(folder).name
+        'index.html'
+    """
+    out_dir = Path(out_dir)
+    table = reports(out_dir)
+    rows = "\n".join(
+        "<tr><td>{date}</td><td><a href=\"{href}\">{name}</a></td><td>{share}</td><td>{devices}</td></tr>".format(
+            date=row.as_of.date().isoformat(), href=html.escape(row.html, quote=True),
+            name=html.escape(row.notebook), share="" if pd.isna(row.share) else f"{row.share:.1%}",
+            devices="" if pd.isna(row.devices) else f"{row.devices:,}")
+        for row in table.itertuples())
+    index = _page(title="Fleet reports", body=(
+        "<h1>Fleet reports</h1>\n<p>Share of judged devices up to date, per report. "
+        "<a href=\"latest.html\">Newest report</a>.</p>\n"
+        "<table>\n<thead><tr><th>As of</th><th>Report</th><th>Up to date</th><th>Devices</th></tr></thead>\n"
+        f"<tbody>\n{rows}\n</tbody>\n</table>") if len(table) else
+        "<h1>Fleet reports</h1>\n<p>No reports yet: run <code>fleetanalysis report</code>.</p>")
+    written = _publish(out_dir / "index.html", index)
+    if len(table):
+        _point_latest(out_dir, table)
+    return written
+
+
+def _publish(target: Path, text: str) -> Path:
+    """Write a page atomically, readable as the umask allows (the temporary file is private)."""
+    written = write_text(target, text)
+    mask = os.umask(0)
+    os.umask(mask)
+    written.chmod(0o666 & ~mask)
+    return written
+
+
+def _point_latest(out_dir: Path, table: pd.DataFrame) -> None:
+    newest = table[table["as_of"] == table["as_of"].max()]
+    preferred = newest[newest["notebook"] == "report"]
+    target = (preferred if len(preferred) else newest)["html"].iloc[0]
+    href = html.escape(target, quote=True)
+    _publish(out_dir / "latest.html", _page(
+        title="Newest fleet report",
+        body=f'<p>The newest report is <a href="{href}">{href}</a>.</p>',
+        head=f'<meta http-equiv="refresh" content="0; url={href}">'))
+    link = out_dir / "latest"
+    if link.exists() and not link.is_symlink():
+        return  # a real folder of that name belongs to someone else: leave it
+    temporary = out_dir / f".latest.{os.getpid()}.tmp"
+    temporary.unlink(missing_ok=True)
+    try:
+        os.symlink(Path(target).parts[0], temporary, target_is_directory=True)
+        os.replace(temporary, link)
+    except OSError:
+        # No symlinks here (some Windows setups): latest.html still leads the way.
+        temporary.unlink(missing_ok=True)
+
+
+_PAGE = """<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<title>{title}</title>
+{head}
+<style>
+body {{ font-family: system-ui, sans-serif; margin: 2em auto; max-width: 50em; color: #222; }}
+table {{ border-collapse: collapse; width: 100%; }}
+th, td {{ text-align: left; padding: 0.3em 0.8em; border-bottom: 1px solid #ddd; }}
+</style>
+</head>
+<body>
+{body}
+</body>
+</html>
+"""
+
+
+def _page(title: str, body: str, head: str = "") -> str:
+    return _PAGE.format(title=title, body=body, head=head)
+
+
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+DEFAULT_ENV_FILE = Path("~/.config/fleetanalysis/env")
+
+
+def _schedule_parts(weekday: str, at: str) -> tuple[str, int, int]:
+    day = weekday.strip().lower()[:3]
+    match = re.fullmatch(r"([01]?\d|2[0-3]):([0-5]\d)", at.strip())
+    if day not in WEEKDAYS:
+        raise BadInput("--weekday", repr(weekday), f"not a weekday (use one of {', '.join(WEEKDAYS)})")
+    if match is None:
+        raise BadInput("--time", repr(at), "not a time of day (use HH:MM, 24-hour)")
+    return day, int(match[1]), int(match[2])
+
+
+def _weekly_command() -> list[str]:
+    import shutil
+
+    return [shutil.which("make") or "/usr/bin/make", "-C", str(config.PROJECT_ROOT), "weekly"]
+
+
+def cron_entry(weekday: str = "mon", at: str = "06:00", env_file: Path = DEFAULT_ENV_FILE) -> str:
+    """A crontab line that runs ``make weekly`` (fetch, ingest, report) in this checkout.
+
+    The tokens come from ``env_file`` (``NAME=value`` lines, mode 600), read at run time;
+    the line itself holds no secret. Output goes to ``reports/weekly.log``.
+
+    Examples:
+        >>> line = cron_entry("wed", "7:30", Path("/home/ana/.config/fleetanalysis/env"))
+        >>> line.split(" ")[:5]
+        ['30', '7', '*', '*', '3']
+        >>> "/home/ana/.config/fleetanalysis/env" in line and line.endswith("2>&1")
+        True
+    """
+    import shlex
+
+    day, hour, minute = _schedule_parts(weekday, at)
+    quote = shlex.quote
+    env_file = Path(env_file).expanduser()
+    venv_bin = Path(config.PROJECT_ROOT) / ".venv" / "bin"
+    log = config.REPORTS_DIR / "weekly.log"
+    # cron runs /bin/sh with a bare PATH; `set -a` exports what the env file sets.
+    job = (f"mkdir -p {quote(str(log.parent))} && cd {quote(str(config.PROJECT_ROOT))} && set -a && . {quote(str(env_file))} && set +a"
+           f" && PATH={quote(str(venv_bin))}:/usr/local/bin:/usr/bin:/bin"
+           f" {' '.join(quote(part) for part in _weekly_command())}"
+           f" >> {quote(str(log))} 2>&1")
+    return f"{minute} {hour} * * {(WEEKDAYS.index(day) + 1) % 7} {job}"
+
+
+def systemd_units(weekday: str = "mon", at: str = "06:00",
+                  env_file: Path = DEFAULT_ENV_FILE) -> dict[str, str]:
+    """A systemd service and timer (by file name) that run ``make weekly`` in this checkout.
+
+    ``Persistent=true`` runs a missed week at the next boot; the service reads the tokens
+    from ``EnvironmentFile=`` so no secret is in the unit.
+
+    Examples:
+        >>> units = systemd_units("mon", "06:00", Path("/etc/fleetanalysis.env"))
+        >>> sorted(units)
+        ['fleetanalysis-weekly.service', 'fleetanalysis-weekly.timer']
+        >>> "OnCalendar=Mon *-*-* 06:00:00" in units["fleetanalysis-weekly.timer"]
+        True
+    """
+    import shlex
+
+    day, hour, minute = _schedule_parts(weekday, at)
+    env_file = Path(env_file).expanduser()
+    venv_bin = Path(config.PROJECT_ROOT) / ".venv" / "bin"
+    service = (
+        "[Unit]\n"
+        "Description=fleetanalysis weekly fetch, ingest and report\n"
+        "Wants=network-online.target\nAfter=network-online.target\n\n"
+        "[Service]\n"
+        "Type=oneshot\n"
+        f"WorkingDirectory={config.PROJECT_ROOT}\n"
+        f"EnvironmentFile={env_file}\n"
+        f"Environment=PATH={venv_bin}:/usr/local/bin:/usr/bin:/bin\n"
+        f"ExecStart={shlex.join(_weekly_command())}\n")
+    timer = (
+        "[Unit]\n"
+        "Description=Run fleetanalysis weekly\n\n"
+        "[Timer]\n"
+        f"OnCalendar={day.capitalize()} *-*-* {hour:02d}:{minute:02d}:00\n"
+        "Persistent=true\n\n"
+        "[Install]\n"
+        "WantedBy=timers.target\n")
+    return {"fleetanalysis-weekly.service": service, "fleetanalysis-weekly.timer": timer}

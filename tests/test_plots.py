@@ -1,0 +1,118 @@
+"""Charts: each builds a titled, labelled figure with alt text from metrics frames, without pyplot."""
+
+from __future__ import annotations
+
+import matplotlib
+import pandas as pd
+import pytest
+from matplotlib.figure import Figure
+
+from fleetanalysis import plots
+
+WEEKS = pd.to_datetime(["2026-01-04", "2026-01-11", "2026-01-18"]).astype("datetime64[us]")
+
+
+def status_by(column: str, names: list[str], rates: list[float]) -> pd.DataFrame:
+    """A ``metrics.status``-shaped frame with a Total row."""
+    devices = [10] * len(names)
+    frame = pd.DataFrame({column: names + ["Total"], "devices": devices + [sum(devices)],
+                          "outdated_rate": rates + [sum(rates) / len(rates)]})
+    for verdict in plots.VERDICT_COLOURS:
+        frame[verdict] = 2
+    return frame
+
+
+def history_by_office() -> pd.DataFrame:
+    rows = [(week, office, rate, 5) for week, step in zip(WEEKS, range(3))
+            for office, rate in [("Oslo", 0.5 - 0.1 * step), ("Lima", 0.2), ("Total", 0.3)]]
+    return pd.DataFrame(rows, columns=["as_of", "office", "outdated_rate", "devices"])
+
+
+def charts() -> dict[str, Figure]:
+    totals = pd.DataFrame({"as_of": list(WEEKS) + ["Total"], "outdated_rate": [0.4, 0.3, 0.2, 0.3]})
+    grid = pd.DataFrame({"office": ["Oslo", "Oslo", "Lima", "Total"],
+                         "platform": ["iOS", "Windows", "iOS", "Total"],
+                         "devices": [3, 2, 4, 9], "outdated_rate": [0.0, 0.5, None, 0.2]})
+    return {
+        "trend": plots.trend(totals),
+        "rates": plots.rates(status_by("platform", ["iOS", "Windows", "macOS"], [0.1, 0.6, 0.3]), "platform"),
+        "office_trend": plots.office_trend(history_by_office()),
+        "heatmap": plots.heatmap(grid),
+        "time_to_patch": plots.time_to_patch(pd.DataFrame({"days": [2, 4, 9, 40],
+                                                           "patched": [True, True, True, False]})),
+        "verdict_mix": plots.verdict_mix(status_by("office", ["Oslo", "Lima"], [0.1, 0.2]), "office"),
+    }
+
+
+@pytest.mark.parametrize("name", ["trend", "rates", "office_trend", "heatmap", "time_to_patch", "verdict_mix"])
+def test_every_chart_has_title_axis_labels_alt_text_and_renders(name):
+    fig = charts()[name]
+    ax = fig.axes[0]
+    assert ax.get_title() and ax.get_xlabel() and ax.get_ylabel()
+    assert len(plots.alt_text(fig)) > 20 and plots.alt_text(fig).endswith(".")
+    assert plots.to_png(fig).startswith(b"\x89PNG")
+
+
+def test_charts_leave_pyplot_alone():
+    import matplotlib.pyplot as pyplot
+
+    before = pyplot.get_fignums()
+    charts()
+    assert pyplot.get_fignums() == before
+    assert matplotlib.get_backend()  # unchanged and usable
+
+
+def test_trend_draws_the_share_up_to_date_and_a_dashed_goal_line():
+    ax = plots.trend(pd.DataFrame({"as_of": WEEKS, "outdated_rate": [0.4, 0.3, 0.2]}), goal=0.95).axes[0]
+    share, goal = ax.get_lines()
+    assert list(share.get_ydata()) == pytest.approx([0.6, 0.7, 0.8])
+    assert goal.get_linestyle() == "--" and list(goal.get_ydata()) == [0.95, 0.95]
+
+
+def test_rates_sort_worst_on_top_and_leave_out_total_and_unjudged_groups():
+    status = status_by("platform", ["iOS", "Windows", "macOS", "Linux"], [0.1, 0.6, 0.3, float("nan")])
+    ax = plots.rates(status, "platform").axes[0]
+    labels = [tick.get_text() for tick in ax.get_yticklabels()]
+    assert labels == ["iOS", "macOS", "Windows"]  # barh draws bottom-up: worst is last, on top
+    assert [bar.get_width() for bar in ax.patches] == pytest.approx([0.1, 0.3, 0.6])
+
+
+def test_heatmap_keeps_missing_cells_missing():
+    fig = charts()["heatmap"]
+    ax = fig.axes[0]
+    texts = sorted(text.get_text() for text in ax.texts)
+    assert texts == sorted(["0%", "50%", "–", "–"])
+    assert [tick.get_text() for tick in ax.get_yticklabels()] == ["Oslo", "Lima"]
+
+
+def test_time_to_patch_draws_only_patched_devices():
+    fig = charts()["time_to_patch"]
+    heights = sum(bar.get_height() for bar in fig.axes[0].patches)
+    assert heights == 3
+    assert "1 updates still pending" in fig.axes[0].get_title()
+
+
+def test_verdict_mix_uses_the_verdict_colours():
+    ax = charts()["verdict_mix"].axes[0]
+    colours = {matplotlib.colors.to_hex(bar.get_facecolor()) for bar in ax.patches}
+    assert colours == set(plots.VERDICT_COLOURS.values())
+
+
+def test_office_trend_draws_one_line_per_office_plus_the_goal():
+    ax = charts()["office_trend"].axes[0]
+    assert sorted(line.get_label() for line in ax.get_lines()) == ["Lima", "Oslo", "goal 0%"]
+
+
+def test_img_tag_escapes_office_names_in_the_alt_text():
+    status = status_by("office", ['"><script>alert(1)</script>'], [0.5])
+    tag = plots.img_tag(plots.rates(status, "office"))
+    assert "<script>" not in tag and "&lt;script&gt;" in tag and "&quot;&gt;" in tag
+    assert tag.startswith('<img alt="') and tag.count("<") == 1
+
+
+def test_empty_frames_still_give_a_figure():
+    empty = pd.DataFrame({"as_of": pd.Series([], dtype="datetime64[us]"),
+                          "outdated_rate": pd.Series([], dtype="float64")})
+    assert plots.alt_text(plots.trend(empty)) == "Share of devices up to date: no data."
+    patches = pd.DataFrame({"days": pd.Series([], dtype="int64"), "patched": pd.Series([], dtype="bool")})
+    assert "no updates seen" in plots.alt_text(plots.time_to_patch(patches))

@@ -1,0 +1,253 @@
+"""Reports: papermill runs of the fixture notebooks in tests/notebooks, the HTML they give,
+the index and the ``latest`` pointers, a failing run, and the schedule text."""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import date
+from html.parser import HTMLParser
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from fleetanalysis import cli, config, reporting
+from fleetanalysis.errors import BadInput, JobFailed
+
+FIXTURES = Path(__file__).parent / "notebooks"
+HEADLINE = FIXTURES / "headline.ipynb"
+FAILS = FIXTURES / "fails.ipynb"
+HOSTILE = '<script>alert(1)</script><img src=x onerror="alert(2)">[link](javascript:alert(3))'
+
+
+class _Elements(HTMLParser):
+    """Every start tag with its attributes, and the text between tags."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tags: list[tuple[str, dict]] = []
+        self.text: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append((tag, dict(attrs)))
+
+    def handle_data(self, data):
+        self.text.append(data)
+
+
+def elements(page: str) -> _Elements:
+    parser = _Elements()
+    parser.feed(page)
+    return parser
+
+
+def active_markup(page: str) -> tuple[int, set, list]:
+    """Scripts, event-handler attributes and javascript: links in a page."""
+    parsed = elements(page)
+    scripts = sum(1 for tag, _ in parsed.tags if tag == "script")
+    handlers = {(tag, name) for tag, attrs in parsed.tags for name in attrs if name.startswith("on")}
+    links = [value for _, attrs in parsed.tags for name, value in attrs.items()
+             if name in {"href", "src"} and value and value.strip().lower().startswith("javascript:")]
+    return scripts, handlers, links
+
+
+@pytest.fixture(scope="module")
+def published(tmp_path_factory):
+    """One benign and one hostile run of the headline fixture, into one reports folder."""
+    out = tmp_path_factory.mktemp("reports")
+    benign = reporting.run(HEADLINE, out, date(2026, 1, 4), {"office": "Berlin", "share": 0.75})
+    hostile = reporting.run(HEADLINE, out, None, {"office": HOSTILE, "share": 0.9,
+                                                  "as_of": "2026-01-11"})
+    return out, benign, hostile
+
+
+def test_run_writes_html_and_executed_notebook_under_the_date(published):
+    out, benign, hostile = published
+    assert benign == out / "2026-01-04" / "headline.html"
+    # With no as_of given, the folder is named after the as_of the notebook recorded.
+    assert hostile == out / "2026-01-11" / "headline.html"
+    executed = nbformat.read(out / "2026-01-04" / "headline.ipynb", as_version=4)
+    assert reporting.read_headline(executed) == {"share": 0.75, "as_of": "2026-01-04", "devices": 3}
+    assert not list(out.rglob(".*.tmp")), "temporary files left behind"
+
+
+def test_html_has_its_sections_and_no_code(published):
+    _, benign, _ = published
+    page = benign.read_text(encoding="utf-8")
+    text = " ".join(elements(page).text)
+    assert "Fixture report" in text and "Offices" in text
+    assert "The busiest office is" in text and "Berlin" in text
+    assert "record_headline" not in page and "import pandas" not in page  # code is hidden
+    classes = " ".join(attrs.get("class") or "" for _, attrs in elements(page).tags)
+    assert "jp-InputPrompt" not in classes and "jp-OutputPrompt" not in classes
+    assert "highlight" not in classes  # no code block at all
+
+
+def test_log_text_is_escaped_in_the_html(published):
+    _, benign, hostile = published
+    page = hostile.read_text(encoding="utf-8")
+    # nbconvert's own template has scripts: the hostile page may have no more than the benign one.
+    assert active_markup(page)[0] == active_markup(benign.read_text(encoding="utf-8"))[0]
+    assert active_markup(page)[1:] == (set(), [])
+    assert "<script>alert(1)" not in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    # The office shows as text, in the sentence and the table, twice.
+    assert " ".join(elements(page).text).count("<script>alert(1)</script>") == 2
+
+
+def test_index_lists_reports_newest_first_and_latest_points_at_newest(published):
+    out, _, _ = published
+    listed = reporting.reports(out)
+    assert listed["html"].tolist() == ["2026-01-11/headline.html", "2026-01-04/headline.html"]
+    assert listed["share"].tolist() == [0.9, 0.75]
+    index = (out / "index.html").read_text(encoding="utf-8")
+    hrefs = [attrs["href"] for tag, attrs in elements(index).tags if tag == "a"]
+    assert "2026-01-11/headline.html" in hrefs and "2026-01-04/headline.html" in hrefs
+    assert "90.0%" in index and "75.0%" in index
+    assert os.readlink(out / "latest") == "2026-01-11"
+    assert (out / "latest" / "headline.html").is_file()
+    redirect = (out / "latest.html").read_text(encoding="utf-8")
+    assert 'url=2026-01-11/headline.html' in redirect
+
+
+def test_a_failing_cell_exits_1_keeps_the_notebook_and_leaves_reports_alone(published, capsys):
+    out, _, _ = published
+    before = {path: path.read_bytes() for path in out.rglob("*") if path.is_file()}
+    link = os.readlink(out / "latest")
+    status = cli.main(["report", "--notebook", str(FAILS), "--out", str(out), "--as-of", "2026-02-01"])
+    said = capsys.readouterr().err.strip()
+    assert status == 1 and len(said.splitlines()) == 1
+    assert "cell 4 (In [" in said and "raised ValueError: the store is empty" in said
+    kept = out / "failed" / "2026-02-01-fails.ipynb"
+    assert str(kept) in said
+    executed = nbformat.read(kept, as_version=4)
+    assert reporting.failure(executed).startswith("cell 4 (In [")
+    assert not (out / "2026-02-01").exists()
+    after = {path: path.read_bytes() for path in out.rglob("*") if path.is_file() and path != kept}
+    assert after == before
+    assert os.readlink(out / "latest") == link
+
+
+def test_cli_report_prints_the_html_path_last(tmp_path, capsys):
+    status = cli.main(["report", "--notebook", str(HEADLINE), "--out", str(tmp_path),
+                       "--as-of", "2026-03-01", "-p", "share", "0.5", "-p", "office", "Lima"])
+    printed = capsys.readouterr()
+    assert status == 0
+    page = Path(printed.out.strip().splitlines()[-1])
+    assert page == tmp_path / "2026-03-01" / "headline.html" and page.is_file()
+    assert "Lima" in page.read_text(encoding="utf-8")
+    assert reporting.reports(tmp_path)["share"].tolist() == [0.5]
+
+
+def test_failure_drops_terminal_control_characters():
+    executed = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(
+        "x = 1", execution_count=1, outputs=[nbformat.v4.new_output(
+            "error", ename="KeyError", evalue="'office'\x1b[31m", traceback=[])])])
+    assert reporting.failure(executed) == "cell 1 (In [1]) raised KeyError: 'office'[31m"
+
+
+def test_cli_report_names_a_missing_notebook_and_exits_2(tmp_path, capsys):
+    assert cli.main(["report", "--notebook", "nowhere", "--out", str(tmp_path)]) == 2
+    assert "nowhere.ipynb: no such notebook" in capsys.readouterr().err
+
+
+def test_failure_names_the_cell_papermill_marked_without_an_error_output():
+    cell = nbformat.v4.new_code_cell("time.sleep(999)", execution_count=3)
+    cell.metadata["papermill"] = {"exception": True}
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("# x"), cell])
+    assert reporting.failure(notebook) == "cell 2 (In [3]) raised CellExecutionError: the cell did not finish"
+
+
+def test_rebuild_index_escapes_notebook_names(tmp_path):
+    folder = tmp_path / "2026-01-04"
+    folder.mkdir()
+    (folder / "<b onmouseover=x>.html").write_text("<p>report</p>")
+    index = reporting.rebuild_index(tmp_path).read_text(encoding="utf-8")
+    assert active_markup(index)[1:] == (set(), [])
+    assert "&lt;b onmouseover=x&gt;" in index
+
+
+def test_rebuild_index_without_reports_says_so(tmp_path):
+    assert "No reports yet" in reporting.rebuild_index(tmp_path).read_text(encoding="utf-8")
+    assert not (tmp_path / "latest").exists()
+
+
+def test_parameters_reach_the_notebook_as_literals(published):
+    out, _, _ = published
+    executed = nbformat.read(out / "2026-01-04" / "headline.ipynb", as_version=4)
+    injected = next(cell for cell in executed.cells
+                    if "injected-parameters" in cell.metadata.get("tags", []))
+    assert 'office = "Berlin"' in injected.source and "share = 0.75" in injected.source
+    assert 'as_of = "2026-01-04"' in injected.source
+
+
+def test_kernel_is_the_project_kernel_when_registered_else_python3(monkeypatch):
+    from jupyter_client import kernelspec
+
+    monkeypatch.setattr(kernelspec, "find_kernel_specs", lambda: {"python3": "/k/python3"})
+    assert reporting.kernel_name() == "python3"
+    monkeypatch.setattr(kernelspec, "find_kernel_specs",
+                        lambda: {"python3": "/k/python3", config.KERNEL_NAME: "/k/fa"})
+    assert reporting.kernel_name() == config.KERNEL_NAME
+
+
+def test_shipped_notebooks_have_parameters_no_outputs_and_the_project_kernel():
+    for name in ("report", "explore"):
+        notebook = nbformat.read(reporting.notebook_path(name), as_version=4)
+        nbformat.validate(notebook)
+        assert notebook.metadata.kernelspec.name == config.KERNEL_NAME
+        tagged = [cell for cell in notebook.cells if "parameters" in cell.metadata.get("tags", [])]
+        assert len(tagged) == 1 and "as_of = None" in tagged[0].source
+        code = [cell for cell in notebook.cells if cell.cell_type == "code"]
+        assert all(cell.outputs == [] and cell.execution_count is None for cell in code)
+
+
+def test_report_notebook_hides_names_unless_asked():
+    notebook = nbformat.read(reporting.notebook_path("report"), as_version=4)
+    parameters = next(cell for cell in notebook.cells if "parameters" in cell.metadata.get("tags", []))
+    assert "names = False" in parameters.source
+    shown = [cell.source for cell in notebook.cells if '"user"' in cell.source]
+    assert shown and all("if names:" in source for source in shown)
+
+
+@pytest.mark.parametrize("weekday, at, expected", [("mon", "06:00", "0 6 * * 1 "),
+                                                    ("Sunday", "23:59", "59 23 * * 0 ")])
+def test_cron_entry_runs_make_weekly_with_absolute_paths(weekday, at, expected, tmp_path):
+    line = reporting.cron_entry(weekday, at, tmp_path / "env")
+    assert line.startswith(expected) and "\n" not in line
+    assert f"make -C {config.PROJECT_ROOT} weekly" in line
+    assert f". {tmp_path / 'env'}" in line
+
+
+def test_schedule_systemd_prints_units_and_never_a_token(capsys, monkeypatch):
+    monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-do-not-print")
+    assert cli.main(["schedule", "--print", "systemd", "--weekday", "tue", "--time", "7:30"]) == 0
+    printed = capsys.readouterr().out
+    assert "OnCalendar=Tue *-*-* 07:30:00" in printed and "Persistent=true" in printed
+    assert "EnvironmentFile=" in printed and f"WorkingDirectory={config.PROJECT_ROOT}" in printed
+    assert "xoxb" not in printed
+
+
+def test_schedule_rejects_a_bad_day_with_exit_2(capsys):
+    assert cli.main(["schedule", "--print", "cron", "--weekday", "someday"]) == 2
+    assert "--weekday" in capsys.readouterr().err
+    with pytest.raises(BadInput):
+        reporting.cron_entry("mon", "6pm")
+
+
+def test_cli_report_names_a_missing_store_and_exits_2(tmp_path, capsys):
+    missing = tmp_path / "absent.parquet"
+    assert cli.main(["report", "--store", str(missing), "--out", str(tmp_path)]) == 2
+    assert f"{missing}: no such store file" in capsys.readouterr().err
+    assert not list(tmp_path.iterdir())
+
+
+def test_bad_input_raised_in_the_notebook_exits_2_and_keeps_the_notebook(tmp_path, capsys):
+    status = cli.main(["report", "--notebook", str(FIXTURES / "bad_input.ipynb"), "--out", str(tmp_path),
+                       "--as-of", "2026-05-03"])
+    said = capsys.readouterr().err.strip()
+    assert status == 2 and len(said.splitlines()) == 1
+    assert said.startswith("fleetanalysis: directory.csv: record 3: no office (in bad_input.ipynb;")
+    assert (tmp_path / "failed" / "2026-05-03-bad_input.ipynb").is_file()
+    assert not (tmp_path / "index.html").exists()
