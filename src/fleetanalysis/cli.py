@@ -12,6 +12,7 @@ Examples:
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from collections.abc import Callable, Sequence
 
@@ -36,6 +37,26 @@ def _date(text: str):
         raise argparse.ArgumentTypeError(f"not a date: {text!r} (use YYYY-MM-DD)") from None
 
 
+def _settings():
+    """The settings in force (configured real data, else the demo), or exit 2 if unreadable."""
+    from fleetanalysis import config
+
+    try:
+        return config.active_settings()
+    except ValueError as problem:
+        raise BadInput(str(problem)) from None
+
+
+def _printable(text: object) -> str:
+    r"""Text for the terminal: control characters (ANSI escapes, newlines) from file names or
+    log content are shown as ``\xNN`` instead of being acted on by the terminal.
+
+    >>> _printable("evil\x1b[31m.json")
+    'evil\\x1b[31m.json'
+    """
+    return re.sub(r"[\x00-\x1f\x7f-\x9f]", lambda found: f"\\x{ord(found.group()):02x}", str(text))
+
+
 # Each job adds its own subcommand with an ``_add_<name>(commands)`` function that sets
 # ``run=`` to the function doing the work; ``COMMANDS`` lists them in ``--help`` order.
 
@@ -45,7 +66,519 @@ def _add_version(commands) -> None:
     parser.set_defaults(run=lambda args: print(f"fleetanalysis {__version__}"))
 
 
-COMMANDS: list[Callable] = [_add_version]
+def _add_nudges(commands) -> None:
+    from pathlib import Path
+
+    parser = commands.add_parser(
+        "nudges", help="plan (or --send) Slack DMs asking owners of outdated devices to update",
+        description="Plan one Slack message per person whose devices are outdated past grace "
+                    "(never unknown, grace or exempt), naming each device, the version to install "
+                    "and how. A dry run printing the plan is the default; --send delivers it, "
+                    "recording every message in a SQLite state file before and after sending, so "
+                    "nobody is messaged twice within the cooldown unless their device list changed. "
+                    "--as-of also sets the cooldown's clock (default: now). The Slack token is read "
+                    "from the environment variable --token-env names.")
+    _fleet_options(parser)
+    parser.add_argument("--devices", type=Path, metavar="FILE",
+                        help="devices table (Parquet or CSV, docs/pipeline.md 5-6) instead of the store")
+    parser.add_argument("--send", action="store_true", help="send the messages (default: dry run)")
+    parser.add_argument("--state", type=Path, metavar="FILE",
+                        help="SQLite state file (default: data/processed/nudges.sqlite)")
+    parser.add_argument("--token-env", default="SLACK_BOT_TOKEN", metavar="NAME",
+                        help="environment variable holding the Slack bot token (default: %(default)s)")
+    parser.add_argument("--base-url", metavar="URL", help="Slack Web API base URL (default: Slack's)")
+    parser.add_argument("--max", type=int, default=50, metavar="N", help="send at most N messages (default: 50)")
+    parser.add_argument("--cooldown-days", type=int, default=7, metavar="D",
+                        help="no second message within D days unless the device list changed (default: 7)")
+    parser.add_argument("--opt-out", type=Path, metavar="FILE",
+                        help="text file of user ids / emails never to message, one a line, # comments")
+    parser.add_argument("--format", choices=["table", "json", "csv"], default="table",
+                        help="table (default), json, or formula-safe csv")
+    parser.add_argument("--league-channel", metavar="ID", help="post the office league here once per ISO week")
+    parser.add_argument("--league", type=Path, metavar="FILE",
+                        help="league table (Parquet or CSV, metrics.league) to post (default: this "
+                             "week against the week before, from the store)")
+    parser.set_defaults(run=_run_nudges)
+
+
+def _nudges_league(run):
+    """metrics.league of the office shares at the run's date against a week before."""
+    import pandas as pd
+
+    from fleetanalysis import metrics
+
+    week_before = run.as_of - pd.Timedelta(days=7)
+    return metrics.league(pd.concat([run.devices_at(week_before).assign(as_of=week_before),
+                                     run.devices.assign(as_of=run.as_of)], ignore_index=True))
+
+
+def _run_nudges(args) -> int:
+    import pandas as pd
+
+    from fleetanalysis import nudges
+
+    now = pd.Timestamp.now(tz="UTC")
+    league = nudges.read_table(args.league, "league") if args.league is not None else None
+    if args.devices is not None:
+        devices = nudges.read_table(args.devices)
+        if args.league_channel and league is None:
+            raise BadInput("--league", "give the league table to post with --league-channel and --devices")
+    else:
+        run = _fleet_at(args)
+        devices, day = run.devices, run.as_of
+        if args.league_channel and league is None:
+            league = _nudges_league(run)
+        print(f"devices seen in the {args.window_days} days before {day:%Y-%m-%d}: {len(devices)}",
+              file=sys.stderr)
+    opt_out = nudges.read_opt_out(args.opt_out) if args.opt_out else None
+    as_of = now if args.as_of is None else args.as_of.tz_localize("UTC")
+    state_path = args.state or nudges.DEFAULT_STATE
+    if not args.send:
+        planned = nudges.plan(devices, nudges.read_history(state_path), as_of,
+                              args.cooldown_days, args.max, opt_out)
+        sys.stdout.write(nudges.render(planned, args.format))
+        if args.league_channel:
+            print(nudges.league_message(league)[0], file=sys.stderr)
+        print(f"dry run: {planned['action'].eq('send').sum()} to send, "
+              f"{planned['action'].eq('skip').sum()} skipped; add --send to deliver", file=sys.stderr)
+        return 0
+    client = nudges.slack_client(args.token_env, args.base_url)
+    with nudges.State(state_path) as state:
+        planned = nudges.plan(devices, state.history(), as_of, args.cooldown_days, args.max, opt_out)
+        result = nudges.send(planned, client, state, now, args.cooldown_days, progress=None)
+        sys.stdout.write(nudges.render(result, args.format))
+        if args.league_channel:
+            print(f"league: {nudges.post_league(league, client, state, args.league_channel, now)}",
+                  file=sys.stderr)
+    counts = result["outcome"].value_counts()
+    print(", ".join(f"{outcome} {counts.get(outcome, 0)}"
+                    for outcome in ("sent", "failed", "unconfirmed", "skipped")), file=sys.stderr)
+    return 1 if counts.get("failed", 0) or counts.get("unconfirmed", 0) else 0
+
+
+def _add_ua(commands) -> None:
+    parser = commands.add_parser(
+        "ua", help="describe user agents read from stdin",
+        description="Read user-agent strings, one per line, on stdin and write one row per line, "
+                    "in input order: platform, OS version and how far it can be trusted, client, "
+                    "catalog product, device class, and the reason where something cannot be read.")
+    parser.add_argument("--format", choices=["csv", "json"], default="csv",
+                        help="csv (formula-safe, default) or json (a list of objects, null for missing)")
+    parser.set_defaults(run=_run_ua)
+
+
+def _run_ua(args) -> int:
+    import json
+
+    from fleetanalysis import clients
+    from fleetanalysis.writing import neutralise_formulas
+
+    lines = [line.rstrip("\r\n") for line in sys.stdin]
+    table = clients.lookup(lines, progress=True)
+    if args.format == "json":
+        records = table.astype(object).where(table.notna(), None).to_dict("records")
+        sys.stdout.write(json.dumps(records, ensure_ascii=False, indent=1) + "\n")
+    else:
+        neutralise_formulas(table).to_csv(sys.stdout, index=False)
+    return 0
+
+def _add_ingest(commands) -> None:
+    from pathlib import Path
+
+    from fleetanalysis.sources import FORMATS
+
+    parser = commands.add_parser(
+        "ingest", help="read sign-in logs into the Parquet access store",
+        description="Read sign-in logs (Slack access or audit logs, Okta, Entra ID, Google Workspace "
+                    "mobile, GitHub audit, any CSV with user, time and user agent; gzip, folders and "
+                    "globs accepted) and merge them into the access store without double counting. "
+                    "Prints rows read, loaded, rejected and merged as duplicates per file; rejected "
+                    "rows and their reasons go to <store stem>-rejected.csv beside the store.")
+    parser.add_argument("paths", nargs="*", metavar="PATH",
+                        help="log file, folder or glob (default: the logs in fleetanalysis.toml, or the "
+                             "demo organisation under data/demo, written first if missing)")
+    parser.add_argument("--format", choices=list(FORMATS), help="skip detection and read every file as this format")
+    parser.add_argument("--store", type=Path, metavar="FILE",
+                        help="Parquet store (default: the settings' store, data/processed/access.parquet)")
+    parser.add_argument("--user-column", metavar="NAME", help="CSV: column holding the user (default: guessed)")
+    parser.add_argument("--time-column", metavar="NAME", help="CSV: column holding the time (default: guessed)")
+    parser.add_argument("--ua-column", metavar="NAME", help="CSV: column holding the user agent (default: guessed)")
+    parser.set_defaults(run=_run_ingest)
+
+
+def _print_merge(counts, problems, store_path) -> None:
+    from fleetanalysis import store
+
+    for row in counts.itertuples(index=False):
+        print(f"{_printable(row.file)}: {row.format}: read {row.read}, loaded {row.loaded}, "
+              f"rejected {row.rejected}, duplicates {row.duplicates}")
+    for problem in problems:
+        print(f"fleetanalysis: {_printable(problem)}", file=sys.stderr)
+    if counts["rejected"].sum():
+        print(f"rejected rows and reasons: {store.rejected_path(store_path)}", file=sys.stderr)
+
+
+def _run_ingest(args) -> int:
+    from fleetanalysis import config, sources, store
+
+    settings = _settings()
+    paths = args.paths or settings.logs
+    if not args.paths and settings.demo:
+        from fleetanalysis import demo
+
+        print(f"no logs configured in {config.settings_path().name}: using the demo organisation "
+              f"in {config.DEMO_DIR}", file=sys.stderr)
+        if not any(config.DEMO_DIR.glob("slack/*.json")):
+            demo.write(config.DEMO_DIR)
+    store_path = args.store or settings.store
+    result = sources.load(paths, args.format, user_column=args.user_column,
+                          time_column=args.time_column, ua_column=args.ua_column, progress=True)
+    _print_merge(store.merge(store_path, result), result.problems, store_path)
+    return 0
+
+
+def _add_fetch(commands) -> None:
+    from pathlib import Path
+
+    from fleetanalysis import config
+
+    parser = commands.add_parser("fetch", help="pull sign-in logs from a SaaS API into the store",
+                                 description="Pull sign-in logs from a SaaS API, keep the raw pages, "
+                                             "and merge them into the access store.")
+    apis = parser.add_subparsers(title="sources", metavar="SOURCE", parser_class=type(parser))
+    slack = apis.add_parser(
+        "slack", help="Slack team.accessLogs (needs a user token with admin scope, paid plan)",
+        description="Pull Slack team.accessLogs newer than the store already holds (beyond Slack's "
+                    "100-page window by moving 'before' back), honouring rate limits; save each raw "
+                    "page under --raw-dir, then merge them into the store. The token is read from "
+                    "the environment and never written anywhere.")
+    slack.add_argument("--token-env", default="SLACK_USER_TOKEN", metavar="NAME",
+                       help="environment variable holding the Slack user token (default: %(default)s)")
+    slack.add_argument("--base-url", metavar="URL", help="Slack Web API root (default: Slack's)")
+    slack.add_argument("--raw-dir", type=Path, default=config.RAW_DIR / "slack", metavar="DIR",
+                       help="where raw pages are saved (default: data/raw/slack)")
+    slack.add_argument("--store", type=Path, metavar="FILE",
+                       help="Parquet store (default: the settings' store, data/processed/access.parquet)")
+    slack.set_defaults(run=_run_fetch_slack)
+    parser.set_defaults(run=lambda args: parser.print_help() or 2)
+
+
+def _run_fetch_slack(args) -> int:
+    from fleetanalysis import config, fetch
+
+    store_path = args.store or config.load_settings().store
+    result = fetch.fetch_slack(fetch.token_from_env(args.token_env), store_path, args.raw_dir,
+                               base_url=args.base_url)
+    print(f"fetched {result.requests} pages into {args.raw_dir}", file=sys.stderr)
+    _print_merge(result.counts, [], store_path)
+    return 0
+
+
+def _add_report(commands) -> None:
+    from pathlib import Path
+
+    from fleetanalysis import config
+
+    parser = commands.add_parser(
+        "report", help="run a report notebook and publish it as HTML",
+        description="Run a notebook (default: notebooks/report.ipynb, the management report) with "
+                    "papermill on the access store, export it as HTML without code to "
+                    "<out>/<as-of>/<notebook>.html with the executed notebook beside it, update "
+                    "<out>/index.html and point <out>/latest at it. Store, directory, networks and "
+                    "policy default to fleetanalysis.toml, else to the demo data. A failing cell "
+                    "exits 1 naming the cell and keeps the executed notebook in <out>/failed/; "
+                    "earlier reports are left untouched. The last line printed is the HTML path.")
+    parser.add_argument("--as-of", type=_date, metavar="DATE",
+                        help="the date the report describes, YYYY-MM-DD (default: the newest evidence)")
+    parser.add_argument("--store", type=Path, metavar="FILE", help="Parquet access store to report on")
+    parser.add_argument("--directory", type=Path, metavar="FILE",
+                        help="directory CSV: user_id, email, office, department")
+    parser.add_argument("--networks", type=Path, metavar="FILE", help="CSV of cidr, office")
+    parser.add_argument("--policy", type=Path, metavar="FILE", help="policy TOML read over the shipped one")
+    parser.add_argument("--out", type=Path, default=config.REPORTS_DIR, metavar="DIR",
+                        help=f"folder of the reports (default: {config.REPORTS_DIR})")
+    parser.add_argument("--notebook", default="report", metavar="NAME",
+                        help="a notebook in notebooks/ by name (report, explore) or a path (default: report)")
+    parser.add_argument("--names", action="store_true",
+                        help="show people's names and emails (the management report leaves them out)")
+    parser.add_argument("-p", "--parameter", nargs=2, action="append", default=[],
+                        metavar=("NAME", "VALUE"),
+                        help="set any notebook parameter, e.g. -p weeks 52 (numbers, true/false, null, text)")
+    parser.set_defaults(run=_run_report)
+
+
+def _run_report(args) -> int:
+    from fleetanalysis import reporting
+
+    chosen = {"store": args.store, "directory": args.directory, "networks": args.networks,
+              "policy": args.policy}
+    parameters = {name: value for name, value in chosen.items() if value is not None}
+    for name, path in parameters.items():
+        if not path.exists():
+            raise BadInput(path, f"no such {name} file")
+    if args.names:
+        parameters["names"] = True
+    parameters.update({name: reporting.parameter_value(value) for name, value in args.parameter})
+    page = reporting.run(args.notebook, args.out, args.as_of, parameters,
+                         progress=sys.stderr.isatty())
+    print(page)
+    return 0
+
+
+def _add_schedule(commands) -> None:
+    from pathlib import Path
+
+    from fleetanalysis import reporting
+
+    parser = commands.add_parser(
+        "schedule", help="print a weekly cron line or systemd units for fetch, ingest and report",
+        description="Print what to install to run `make weekly` (fetch the Slack access logs, ingest, "
+                    "write the report) once a week in this checkout, with absolute paths. Nothing is "
+                    "installed. Tokens are read at run time from the environment file (NAME=value "
+                    "lines, e.g. the Slack token variables the fetch and nudges commands name); "
+                    "create it yourself with mode 600 (install -m 600 /dev/null FILE). "
+                    "cron: add the line with `crontab -e`. systemd: save the two units under "
+                    "~/.config/systemd/user/ and run `systemctl --user enable --now "
+                    "fleetanalysis-weekly.timer`; Persistent=true runs a missed week at the next start.")
+    parser.add_argument("--print", dest="kind", choices=["cron", "systemd"], required=True,
+                        help="cron: one crontab line; systemd: a service and a timer unit")
+    parser.add_argument("--weekday", default="mon", metavar="DAY",
+                        help="day of the week: mon, tue, wed, thu, fri, sat or sun (default: mon)")
+    parser.add_argument("--time", default="06:00", metavar="HH:MM",
+                        help="local time of day, 24-hour (default: 06:00)")
+    parser.add_argument("--env-file", type=Path, default=reporting.DEFAULT_ENV_FILE, metavar="FILE",
+                        help=f"environment file holding the tokens (default: {reporting.DEFAULT_ENV_FILE})")
+    parser.set_defaults(run=_run_schedule)
+
+
+def _run_schedule(args) -> int:
+    from fleetanalysis import reporting
+
+    if args.kind == "cron":
+        print(reporting.cron_entry(args.weekday, args.time, args.env_file))
+        return 0
+    for name, unit in reporting.systemd_units(args.weekday, args.time, args.env_file).items():
+        print(f"# ~/.config/systemd/user/{name}")
+        print(unit)
+    return 0
+
+
+def _add_demo(commands) -> None:
+    from pathlib import Path
+
+    from fleetanalysis import config
+
+    parser = commands.add_parser(
+        "demo", help="write a synthetic organisation's logs, directory and networks",
+        description="Write a realistic synthetic organisation as real-format files: Slack "
+                    "team.accessLogs pages, directory.csv, networks.csv and a README. Every version "
+                    "in every user agent is a release the catalog lists on or before that day. "
+                    "The same seed gives the same bytes.")
+    parser.add_argument("--out", type=Path, default=config.DEMO_DIR, metavar="DIR",
+                        help=f"folder to write (default: {config.DEMO_DIR})")
+    parser.add_argument("--users", type=int, default=300, metavar="N", help="people in the organisation (default: 300)")
+    parser.add_argument("--weeks", type=int, default=26, metavar="W", help="weeks of logs (default: 26)")
+    parser.add_argument("--seed", type=int, default=7, metavar="S", help="random seed (default: 7)")
+    parser.add_argument("--end", type=_date, metavar="DATE",
+                        help="last day of the logs (default: the date the release catalog is complete until)")
+    parser.set_defaults(run=_run_demo)
+
+
+def _run_demo(args) -> int:
+    from fleetanalysis import demo
+
+    written = demo.write(args.out, users=args.users, weeks=args.weeks, seed=args.seed, end=args.end)
+    print(f"wrote {len(written['slack'])} access-log page(s), {written['directory'].name}, "
+          f"{written['networks'].name} and {written['readme'].name} to {args.out}")
+    return 0
+
+
+def _add_catalog(commands) -> None:
+    from pathlib import Path
+
+    from fleetanalysis import catalog, feeds
+
+    parser = commands.add_parser(
+        "catalog", help="show the release catalog on a date, or update it from public feeds",
+        description="The dated release catalog the verdicts are judged against: the shipped files, "
+                    "the overlay written by 'catalog update', and your own CSV ([data] catalog in "
+                    "fleetanalysis.toml).")
+    parser.set_defaults(run=lambda args: parser.print_help() or 2)
+    actions = parser.add_subparsers(title="actions", metavar="ACTION")
+    show = actions.add_parser(
+        "show", help="per product line, the newest release on a date and whether the line was supported",
+        description="For each line of each product: the newest version released on or before the "
+                    "date, its release date, and whether the line was still supported that day.")
+    show.add_argument("--product", choices=catalog.PRODUCTS, metavar="P", help="only this product")
+    show.add_argument("--as-of", type=_date, metavar="DATE", help="the date (default: today, UTC)")
+    show.add_argument("--format", choices=["table", "csv", "json"], default="table",
+                      help="output format (default: table); json is a list of objects with the keys "
+                           "product, line, latest, released, supported")
+    show.set_defaults(run=_run_catalog_show)
+    update = actions.add_parser(
+        "update", help="refresh releases from endoflife.date, SOFA and Chrome VersionHistory",
+        description="Read public release feeds (endoflife.date API v1; Apple releases from the SOFA "
+                    "feed; Chrome's VersionHistory API) and write the rows to an overlay file that "
+                    "the catalog reads over the shipped data; the shipped files are never edited. "
+                    "A feed that fails leaves its products as they were and is reported; the exit "
+                    "status is 1 only when every feed failed.")
+    update.add_argument("--product", action="append", choices=catalog.PRODUCTS, metavar="P",
+                        help="refresh only this product (repeatable; default: every product with a feed)")
+    for feed, base in feeds.DEFAULT_BASE_URLS.items():
+        update.add_argument(f"--base-url-{feed}", metavar="URL", default=base,
+                            help=f"base URL of the {feed} feed (default: {base})")
+    update.add_argument("--out", type=Path, default=catalog.UPDATES_FILE, metavar="FILE",
+                        help=f"overlay file to write (default: {catalog.UPDATES_FILE})")
+    update.add_argument("--timeout", type=float, default=20.0, metavar="SECONDS",
+                        help="give up on a feed after this many seconds (default: 20)")
+    update.set_defaults(run=_run_catalog_update)
+
+
+def _run_catalog_show(args) -> int:
+    import pandas as pd
+
+    from fleetanalysis import catalog, config
+
+    releases = catalog.load(extra=_settings().catalog)
+    if args.product:
+        releases = releases[releases["product"] == args.product]
+    day = args.as_of if args.as_of is not None else pd.Timestamp.now(tz="UTC").tz_localize(None).normalize()
+    for product, until in catalog.coverage(releases).items():
+        if day > until:
+            print(f"fleetanalysis: catalog covers {product} only until {until.date()}", file=sys.stderr)
+    print(catalog.format_lines(catalog.as_of(releases, day), args.format))
+    return 0
+
+
+def _run_catalog_update(args) -> int:
+    from tqdm import tqdm
+
+    from fleetanalysis import feeds
+
+    bases = {feed: getattr(args, f"base_url_{feed}") for feed in feeds.DEFAULT_BASE_URLS}
+    results = feeds.update(out=args.out, products=args.product, base_urls=bases, timeout=args.timeout,
+                           progress=lambda pairs: tqdm(pairs, desc="feeds", unit="feed", disable=None))
+    for result in results:
+        if result.ok:
+            print(f"{result.feed} {result.product}: {len(result.rows)} release(s)")
+        else:
+            print(f"fleetanalysis: {result.feed} {result.product} failed: {result.problem}", file=sys.stderr)
+    print(f"wrote {args.out}")
+    return 0
+
+
+def _fleet_options(parser) -> None:
+    """The options every command that judges the fleet from the store shares."""
+    from pathlib import Path
+
+    parser.add_argument("--store", type=Path, metavar="FILE",
+                        help="Parquet access store (default: the settings' store)")
+    parser.add_argument("--as-of", type=_date, metavar="DATE",
+                        help="the date to judge, YYYY-MM-DD (default: the newest last_seen in the store)")
+    parser.add_argument("--directory", type=Path, metavar="FILE",
+                        help="directory CSV: user_id, email, office, department[, ownership][, exempt_until]")
+    parser.add_argument("--networks", type=Path, metavar="FILE", help="CSV of cidr, office (fallback by IP)")
+    parser.add_argument("--policy", type=Path, metavar="FILE", help="policy TOML read over the shipped one")
+    parser.add_argument("--window-days", type=int, default=30, metavar="N",
+                        help="a device counts when seen in the N days before the date (default: 30)")
+
+
+def _fleet_at(args):
+    """The run's ``analysis.Analysis`` from the shared fleet options."""
+    from fleetanalysis import analysis
+
+    if getattr(args, "engine", "pandas") == "dask":
+        from fleetanalysis import scale
+
+        return scale.prepare(args.store, args.directory, args.networks, args.policy, args.as_of,
+                             args.window_days, scheduler=args.scheduler, progress=True)
+    return analysis.prepare(args.store, args.directory, args.networks, args.policy, args.as_of,
+                            args.window_days, progress=True)
+
+
+def _add_status(commands) -> None:
+    parser = commands.add_parser(
+        "status", help="share of devices current, grace, outdated, unsupported, unknown per group",
+        description="Count devices (not log rows) seen in the window before the date, by verdict, "
+                    "per platform, office, department or platform x office, with a Total row. "
+                    "outdated_rate is (outdated + unsupported) over the devices that could be "
+                    "judged; exempt devices are left out. JSON is a list of objects with the group "
+                    "keys and devices, current, grace, outdated, unsupported, unknown, outdated_rate.")
+    _fleet_options(parser)
+    parser.add_argument("--by", default="platform",
+                        choices=["platform", "office", "department", "platform,office"],
+                        help="group devices by (default: platform)")
+    parser.add_argument("--format", choices=["table", "csv", "json"], default="table",
+                        help="output format (default: table)")
+    parser.add_argument("--engine", choices=["pandas", "dask"], default="pandas",
+                        help="pandas (default) or dask: read the store (a Parquet file, a folder of "
+                             "Parquet access tables or raw logs) per partition on a Dask cluster "
+                             "(needs pip install 'fleetanalysis[scale]')")
+    parser.add_argument("--scheduler", metavar="ADDRESS",
+                        help="with --engine dask: the Dask scheduler, e.g. tcp://10.0.0.5:8786 "
+                             "(default: a local cluster of 2 workers)")
+    parser.set_defaults(run=_run_status)
+
+
+def _run_status(args) -> int:
+    import json
+
+    from fleetanalysis import metrics
+    from fleetanalysis.writing import neutralise_formulas
+
+    run = _fleet_at(args)
+    devices, day = run.devices, run.as_of
+    table = metrics.status(devices, by=args.by.split(","))
+    header = (f"devices seen in the {args.window_days} days before {day:%Y-%m-%d}: "
+              f"{len(devices)} ({len(metrics.exempt(devices))} exempt, left out)")
+    if args.format == "json":
+        print(header, file=sys.stderr)
+        records = table.astype(object).where(table.notna(), None).to_dict("records")
+        sys.stdout.write(json.dumps(records, ensure_ascii=False, indent=1) + "\n")
+    elif args.format == "csv":
+        print(header, file=sys.stderr)
+        neutralise_formulas(table).to_csv(sys.stdout, index=False)
+    else:
+        shown = table.assign(outdated_rate=table["outdated_rate"].map(
+            lambda rate: "n/a" if rate != rate else f"{rate:.1%}"))
+        print(header)
+        print(shown.to_string(index=False))
+    return 0
+
+
+def _add_devices(commands) -> None:
+    parser = commands.add_parser(
+        "devices", help="one row per device: user, office, platform, versions, verdict, reason",
+        description="List the devices seen in the window before the date, each at its newest "
+                    "versions: user, office, platform, OS version, clients, verdict, reason and the "
+                    "version to install. CSV is formula-safe; JSON is a list of objects.")
+    _fleet_options(parser)
+    parser.add_argument("--format", choices=["csv", "json"], default="csv",
+                        help="csv (formula-safe, default) or json (null for missing)")
+    parser.set_defaults(run=_run_devices)
+
+
+def _run_devices(args) -> int:
+    import json
+
+    from fleetanalysis.writing import neutralise_formulas
+
+    run = _fleet_at(args)
+    devices, day = run.devices, run.as_of
+    columns = ["user", "user_id", "office", "department", "platform", "device_class", "os_version",
+               "os_evidence", "clients", "verdict", "reason", "target", "last_seen", "exempt"]
+    table = devices[columns].assign(last_seen=devices["last_seen"].dt.strftime("%Y-%m-%d"))
+    print(f"devices seen in the {args.window_days} days before {day:%Y-%m-%d}: {len(table)}",
+          file=sys.stderr)
+    if args.format == "json":
+        records = table.astype(object).where(table.notna(), None).to_dict("records")
+        sys.stdout.write(json.dumps(records, ensure_ascii=False, indent=1) + "\n")
+    else:
+        neutralise_formulas(table).to_csv(sys.stdout, index=False)
+    return 0
+
+
+COMMANDS: list[Callable] = [_add_version, _add_nudges, _add_ua, _add_ingest, _add_fetch, _add_report, _add_schedule, _add_demo, _add_catalog, _add_status, _add_devices]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -74,10 +607,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         status = args.run(args)
     except BadInput as problem:
-        print(f"fleetanalysis: {problem}", file=sys.stderr)
+        print(f"fleetanalysis: {_printable(problem)}", file=sys.stderr)
         return 2
     except JobFailed as failure:
-        print(f"fleetanalysis: {failure}", file=sys.stderr)
+        print(f"fleetanalysis: {_printable(failure)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("fleetanalysis: interrupted", file=sys.stderr)

@@ -64,6 +64,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from fleetanalysis import catalog as releases
+from fleetanalysis.config import DEMO_DIR, DEMO_STORE
 from fleetanalysis.errors import BadInput
 from fleetanalysis.writing import write_csv, write_text
 
@@ -332,6 +333,22 @@ def write(out: Path, users: int = 300, weeks: int = 26, seed: int = 7, end=None,
         "networks": write_csv(org.networks, out / "networks.csv"),
         "readme": write_text(out / "README.md", _readme(org, users, weeks, len(pages))),
     }
+
+
+def ensure_store(out: Path = DEMO_DIR, store_path: Path = DEMO_STORE) -> Path:
+    """Write the demo organisation if ``out`` has no pages, and ingest it into ``store_path``.
+
+    What ``fleetanalysis ingest`` does when no logs are configured, for callers (notebooks
+    on a fresh clone) that need the demo store to exist. Re-running is safe: the store's
+    dedupe merges the same rows, never doubles them.
+    """
+    from fleetanalysis import sources, store
+
+    out = Path(out)
+    if not any(out.glob("slack/access_logs_page_*.json")):
+        write(out)
+    store.merge(store_path, sources.load([out / "slack"]))
+    return Path(store_path)
 
 
 def _people(rng: np.random.Generator, users: int) -> pd.DataFrame:

@@ -320,8 +320,8 @@ def run(notebook: str | os.PathLike, out_dir: Path, as_of: date | None = None,
     if folder_date is None:
         raise JobFailed(f"{source.name}: the notebook recorded no as_of date; pass --as-of")
     folder = out_dir / folder_date.isoformat()
-    _publish(folder / source.name, nbformat.writes(executed))
-    page = _publish(folder / f"{source.stem}.html", to_html(executed))
+    write_text(folder / source.name, nbformat.writes(executed))
+    page = write_text(folder / f"{source.stem}.html", to_html(executed))
     rebuild_index(out_dir)
     return page
 
@@ -387,18 +387,9 @@ def rebuild_index(out_dir: Path) -> Path:
         "<table>\n<thead><tr><th>As of</th><th>Report</th><th>Up to date</th><th>Devices</th></tr></thead>\n"
         f"<tbody>\n{rows}\n</tbody>\n</table>") if len(table) else
         "<h1>Fleet reports</h1>\n<p>No reports yet: run <code>fleetanalysis report</code>.</p>")
-    written = _publish(out_dir / "index.html", index)
+    written = write_text(out_dir / "index.html", index)
     if len(table):
         _point_latest(out_dir, table)
-    return written
-
-
-def _publish(target: Path, text: str) -> Path:
-    """Write a page atomically, readable as the umask allows (the temporary file is private)."""
-    written = write_text(target, text)
-    mask = os.umask(0)
-    os.umask(mask)
-    written.chmod(0o666 & ~mask)
     return written
 
 
@@ -407,7 +398,7 @@ def _point_latest(out_dir: Path, table: pd.DataFrame) -> None:
     preferred = newest[newest["notebook"] == "report"]
     target = (preferred if len(preferred) else newest)["html"].iloc[0]
     href = html.escape(target, quote=True)
-    _publish(out_dir / "latest.html", _page(
+    write_text(out_dir / "latest.html", _page(
         title="Newest fleet report",
         body=f'<p>The newest report is <a href="{href}">{href}</a>.</p>',
         head=f'<meta http-equiv="refresh" content="0; url={href}">'))

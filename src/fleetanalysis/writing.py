@@ -23,6 +23,10 @@ import pandas as pd
 # OWASP's list of characters a spreadsheet treats as the start of a formula.
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
+# mkstemp makes private (0600) files; a finished file gets the mode open() would give it.
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
 
 @contextlib.contextmanager
 def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
@@ -44,6 +48,7 @@ def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
     temporary = Path(name)
     try:
         yield temporary
+        temporary.chmod(0o666 & ~_UMASK)
         os.replace(temporary, target)
     finally:
         temporary.unlink(missing_ok=True)

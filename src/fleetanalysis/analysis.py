@@ -1,0 +1,130 @@
+"""From the access store to judged devices in one call: what the CLI, notebooks and nudges share.
+
+``prepare`` reads the store and the organisation files once and runs the chain
+
+    store.read -> clients.facts -> fleet.sightings -> fleet.snapshot / fleet.timeline -> org.assign
+
+returning an ``Analysis`` whose ``devices`` (the snapshot at ``as_of``) and
+``timeline(weeks)`` carry the office columns. Anything not given comes from
+``config.active_settings()``: the configured real data, or else the demo organisation,
+which is written and ingested on first use so that a fresh clone runs end to end.
+
+Examples:
+    >>> import tempfile, pathlib
+    >>> from fleetanalysis import demo, sources, store
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> _ = demo.write(folder, users=20, weeks=4, seed=1)
+    >>> _ = store.merge(folder / "access.parquet", sources.load([folder / "slack"]))
+    >>> run = prepare(folder / "access.parquet", folder / "directory.csv", folder / "networks.csv")
+    >>> sorted(set(run.devices["verdict"]) - {"current", "grace", "outdated", "unsupported", "unknown"})
+    []
+    >>> weekly = run.timeline(weeks=2)["as_of"]
+    >>> bool(weekly.max() <= run.as_of and weekly.dt.day_name().eq("Sunday").all())
+    True
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from fleetanalysis import catalog as releases_catalog
+from fleetanalysis import clients, config, fleet, org
+from fleetanalysis import policy as patch_policy
+from fleetanalysis import store as access_store
+from fleetanalysis.errors import BadInput
+
+
+@dataclass
+class Analysis:
+    """The evidence and organisation of one run, and the devices judged from them."""
+
+    store: Path
+    access: pd.DataFrame
+    rejected: pd.DataFrame
+    sightings: pd.DataFrame
+    catalog: pd.DataFrame
+    policy: patch_policy.Policy
+    directory: pd.DataFrame | None
+    networks: pd.DataFrame | None
+    as_of: pd.Timestamp
+    window_days: int = 30
+    _devices: pd.DataFrame | None = field(default=None, repr=False)
+
+    @property
+    def devices(self) -> pd.DataFrame:
+        """The fleet at ``as_of`` (``fleet.snapshot`` columns plus ``org.assign``'s)."""
+        if self._devices is None:
+            self._devices = self.devices_at(self.as_of)
+        return self._devices
+
+    def devices_at(self, day) -> pd.DataFrame:
+        """The fleet at another date, judged against the releases of that date."""
+        day = pd.Timestamp(day)
+        judged = fleet.snapshot(self.sightings, self.catalog, self.policy, day, self.window_days)
+        return org.assign(judged, self.directory, self.networks, as_of=day)
+
+    def timeline(self, weeks: int = 26, freq: str = "W-SUN") -> pd.DataFrame:
+        """Weekly snapshots over the ``weeks`` before ``as_of``, with an ``as_of`` column."""
+        start = self.as_of - pd.Timedelta(weeks=weeks)
+        stacked = fleet.timeline(self.sightings, self.catalog, self.policy, start, self.as_of,
+                                 freq=freq, window_days=self.window_days)
+        return org.assign(stacked, self.directory, self.networks)
+
+
+def prepare(store: str | os.PathLike | None = None, directory: str | os.PathLike | None = None,
+            networks: str | os.PathLike | None = None, policy: str | os.PathLike | None = None,
+            as_of=None, window_days: int = 30, catalog: str | os.PathLike | None = None,
+            progress: bool = False) -> Analysis:
+    """Read the store and organisation files and make the run's ``Analysis``.
+
+    ``as_of`` defaults to the day of the newest evidence in the store (not today: a
+    report on last month's export is about last month). Raises ``BadInput`` naming the
+    file when the store is missing or empty, or an organisation file is unusable.
+    """
+    settings = config.active_settings()
+    if store is None and settings.demo and not settings.store.exists():
+        from fleetanalysis import demo
+
+        demo.ensure_store()
+    store = Path(store or settings.store)
+    if not store.exists():
+        raise BadInput(store, "no such store (run `fleetanalysis ingest` first)")
+    if window_days < 0:
+        raise BadInput("window_days", f"must be 0 or more, not {window_days}")
+    access = access_store.read(store)
+    if access.empty:
+        raise BadInput(store, "no sign-in rows (run `fleetanalysis ingest` first)")
+    sightings = fleet.sightings(clients.facts(access, progress=progress))
+    if sightings.empty:
+        raise BadInput(store, "no rows from people's devices (only scripts, bots or unnamed users)")
+    rejected_file = access_store.rejected_path(store)
+    rejected = (pd.read_csv(rejected_file, dtype="str") if rejected_file.exists()
+                else pd.DataFrame(columns=["file", "record", "reason", "raw"], dtype="str"))
+    newest = access["last_seen"].max().tz_convert("UTC").tz_localize(None).normalize()
+    directory = _existing(directory, settings.directory)
+    networks = _existing(networks, settings.networks)
+    return Analysis(
+        store=store,
+        access=access,
+        rejected=rejected,
+        sightings=sightings,
+        catalog=releases_catalog.load(extra=_existing(catalog, settings.catalog)),
+        policy=patch_policy.load(_existing(policy, settings.policy)),
+        directory=org.load_directory(directory) if directory else None,
+        networks=org.load_networks(networks) if networks else None,
+        as_of=newest if as_of is None else pd.Timestamp(as_of).tz_localize(None).normalize(),
+        window_days=window_days,
+    )
+
+
+def _existing(chosen, configured) -> Path | None:
+    """The file the caller chose (which must exist), else the configured one if it exists."""
+    if chosen is not None:
+        if not Path(chosen).exists():
+            raise BadInput(chosen, "no such file")
+        return Path(chosen)
+    return Path(configured) if configured is not None and Path(configured).exists() else None
