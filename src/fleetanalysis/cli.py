@@ -524,7 +524,7 @@ def _run_status(args) -> int:
     import json
 
     from fleetanalysis import metrics
-    from fleetanalysis.writing import neutralise_formulas
+    from fleetanalysis.writing import escape_controls, neutralise_formulas
 
     run = _fleet_at(args)
     devices, day = run.devices, run.as_of
@@ -542,7 +542,8 @@ def _run_status(args) -> int:
         shown = table.assign(outdated_rate=table["outdated_rate"].map(
             lambda rate: "n/a" if rate != rate else f"{rate:.1%}"))
         print(header)
-        print(shown.to_string(index=False))
+        # Office and department names come from the directory file: no terminal escapes.
+        print(shown.map(lambda cell: escape_controls(cell) if isinstance(cell, str) else cell).to_string(index=False))
     return 0
 
 
@@ -578,7 +579,11 @@ def _run_devices(args) -> int:
     return 0
 
 
-COMMANDS: list[Callable] = [_add_version, _add_nudges, _add_ua, _add_ingest, _add_fetch, _add_report, _add_schedule, _add_demo, _add_catalog, _add_status, _add_devices]
+COMMANDS: list[Callable] = [
+    # In the order data flows: logs in, client facts, releases, the fleet, reports, nudges.
+    _add_demo, _add_ingest, _add_fetch, _add_ua, _add_catalog, _add_status, _add_devices,
+    _add_report, _add_schedule, _add_nudges, _add_version,
+]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -58,7 +58,7 @@ EVIDENCE_RANK = {"absent": 0, "frozen": 1, "lower-bound": 2, "exact": 3}
 NOT_DEVICES = ("sdk", "bot")
 
 DEVICE_COLUMNS = ["device_id", "user_id", "user", "platform", "device_class", "os_version",
-                  "os_evidence", "clients", "os_verdict", "client_verdict", "verdict", "reason",
+                  "os_evidence", "clients", "os_verdict", "os_reason", "client_verdict", "verdict", "reason",
                   "target", "last_seen", "ip"]
 SIGHTING_COLUMNS = ["device_id", "user_id", "user", "platform", "device_class", "os_product",
                     "os_version", "os_evidence", "client_kind", "client_family", "client_product",
@@ -298,7 +298,7 @@ def _devices(sightings: pd.DataFrame, rows: np.ndarray, ks: np.ndarray,
         result_grid[part.device, part.slot] = result
     combo, first = _row_combinations(result_grid)
     summary = _summarise(result_grid[first], judged)
-    for column in ("os_verdict", "client_verdict", "verdict", "reason", "target"):
+    for column in ("os_verdict", "os_reason", "client_verdict", "verdict", "reason", "target"):
         devices[column] = pd.array(summary[column], dtype="str").take(combo)
 
     client_part = parts[1]
@@ -389,11 +389,14 @@ def _summarise(grid: np.ndarray, judged: pd.DataFrame) -> dict[str, list]:
     clients = table.drop(columns="part0")
     has_client = (grid[:, 1:] >= 0).any(axis=1)
     worst = verdicts.worst(table).astype("str").to_numpy(dtype=object)
+    reason = judged["reason"].to_numpy(dtype=object)
     summary = {"os_verdict": table["part0"].tolist(),
+               # Why the OS itself was or wasn't judged, even when a browser or app carried
+               # the device's verdict: the report's data-quality note counts these.
+               "os_reason": [reason[code] if code >= 0 else None for code in grid[:, 0]],
                "client_verdict": np.where(has_client, verdicts.worst(clients).astype("str")
                                           .to_numpy(dtype=object), None).tolist(),
                "verdict": worst.tolist(), "reason": [], "target": []}
-    reason = judged["reason"].to_numpy(dtype=object)
     target = judged["target"].to_numpy(dtype=object)
     label = judged["label"].to_numpy(dtype=object)
     for row, device_verdict in zip(grid, worst):
