@@ -232,3 +232,15 @@ def test_hostile_and_odd_strings_are_described_not_trusted():
     assert found["client_kind"].isin(["unknown", "browser"]).all()
     assert found["os_evidence"].eq("absent").all()
     assert found["os_version"].isna().all()
+
+
+def test_ios_18_6_is_frozen_only_in_webkits_token():
+    # iOS 26 WebKit says "iPhone OS 18_6 like Mac OS X"; the Slack app writes the system
+    # version itself, so its "iOS 18.6" is a real iOS 18.6.
+    described = clients.describe(pd.Series([
+        "com.tinyspeck.chatlyio/25.07.20 (iPhone; iOS 18.6; Scale/3.00)",
+        "Mozilla/5.0 (iPhone; CPU iPhone OS 18_6 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) "
+        "CriOS/139.0.7258.76 Mobile/15E148 Safari/604.1",
+    ]))
+    assert described["os_evidence"].astype(str).tolist() == ["exact", "frozen"]
+    assert described["os_version"].tolist()[0] == "18.6"

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from fleetanalysis import catalog as releases
-from fleetanalysis import demo
+from fleetanalysis import clients, demo
 from fleetanalysis.cli import main
 
 LOGIN_FIELDS = ["user_id", "username", "date_first", "date_last", "count", "ip", "user_agent",
@@ -91,7 +91,7 @@ def test_page_splitting_keeps_every_row_once():
 CLAIMS = [
     ("slack-ios", r"^com\.tinyspeck\.chatlyio/(\S+) "),
     ("ios", r"\(iPhone; iOS ([\d.]+);"),
-    ("ipados", r"\(iPad; iPadOS ([\d.]+);"),
+    ("ipados", r"\(iPad; iOS ([\d.]+);"),
     ("slack-android", r"^com\.Slack/(\S+) "),
     ("android", r"; Android (\d+)\)$"),
     ("chrome", r"Chrome/(\d+)\.0\.0\.0"),
@@ -109,12 +109,28 @@ def _released(catalog, product, claim):
     return rows.loc[match, "released"].min()
 
 
+def _uncatalogued(catalog):
+    """The Slack mobile apps the catalog does not list completely up to the demo's default end."""
+    covered = releases.coverage(catalog)
+    end = demo.default_end(catalog)
+    return tuple(product for product in demo.SYNTHETIC if not covered.get(product, pd.NaT) >= end)
+
+
 def test_every_version_in_every_user_agent_existed_on_that_day(logins, catalog):
-    assert _check_versions(logins, catalog) > 100
+    assert _check_versions(logins, catalog, synthetic=_uncatalogued(catalog)) > 100
 
 
-def _check_versions(logins, catalog):
-    """Read every version back out of the user agents; each must be out by the row's first day."""
+def _synthetic_released(version):
+    """The day a synthetic Slack mobile release came out, read from its YY.MM.NN name (None if off-scheme)."""
+    match = re.fullmatch(r"(\d\d)\.(\d\d)\.([12])0", version)
+    return match and pd.Timestamp(2000 + int(match[1]), int(match[2]), 4 if match[3] == "1" else 18)
+
+
+def _check_versions(logins, catalog, synthetic=()):
+    """Read every version back out of the user agents; each must be out by the row's first day.
+
+    Versions of ``synthetic`` products must follow Slack's scheme and be out by that day.
+    """
     checked = 0
     agents = logins.assign(day=pd.to_datetime(logins["date_first"], unit="s").dt.normalize())
     agents = agents.groupby("user_agent", as_index=False)["day"].min()
@@ -136,7 +152,7 @@ def _check_versions(logins, catalog):
             checked += 1
         assert claims or "Safari/60" in agent, f"no version read from {agent}"
         for product, version in claims:
-            first = _released(catalog, product, version)
+            first = _synthetic_released(version) if product in synthetic else _released(catalog, product, version)
             assert pd.notna(first) and first <= day, f"{product} {version} not out by {day.date()}: {agent}"
             checked += 1
     return checked
@@ -171,7 +187,7 @@ def _fake_catalog(tmp_path):
 def test_every_client_shape_appears_when_the_catalog_lists_every_product(tmp_path):
     fake = _fake_catalog(tmp_path)
     org = demo.simulate(users=80, weeks=6, seed=5, catalog=fake)
-    assert org.omitted == () and org.end == pd.Timestamp("2025-06-30")
+    assert org.omitted == () and org.synthetic == () and org.end == pd.Timestamp("2025-06-30")
     assert set(org.logins["client"].dropna()) == {
         "slack-ios", "slack-ipad", "slack-android", "slack-desktop", "safari-ios", "safari-ipad", "safari-mac",
         "chrome", "chromium", "chrome-android", "edge", "firefox", "sdk"}
@@ -180,6 +196,70 @@ def test_every_client_shape_appears_when_the_catalog_lists_every_product(tmp_pat
     assert agents.str.fullmatch(r"com\.tinyspeck\.chatlyio/[\d.]+ \(iPhone; iOS [\d.]+; Scale/[23]\.00\)").any()
     electron = r"Slack/[\d.]+ Chrome/\d+\.0\.\d+\.\d+ Electron/\d+\.\d+\.\d+ Safari/537\.36 Slack_SSB/"
     assert agents.str.contains(electron).any()
+
+
+def test_slack_mobile_apps_sign_in_with_synthetic_versions_the_readme_owns_up_to(written, logins, catalog):
+    out, _ = written
+    # The shipped catalog has no dated list of Slack for iOS; the demo's period does not wait for it.
+    assert _uncatalogued(catalog) and "slack-ios" in _uncatalogued(catalog)
+    agents = logins["user_agent"]
+    assert agents.str.fullmatch(r"com\.tinyspeck\.chatlyio/\d\d\.\d\d\.\d+ \(iPhone; iOS [\d.]+; Scale/[23]\.00\)").any()
+    assert agents.str.fullmatch(r"com\.tinyspeck\.chatlyio/\d\d\.\d\d\.\d+ \(iPad; iOS [\d.]+; Scale/2\.00\)").any()
+    assert agents.str.fullmatch(r"com\.Slack/\d\d\.\d\d\.\d+ \([^;()]+; Android \d+\)").any()
+    readme = " ".join((out / "README.md").read_text().split())
+    assert ("Slack's mobile app versions are synthetic: the release catalog has no dated list of them, so "
+            "those clients are judged unknown; the OS version they carry is real and judged. "
+            f"This applies to {', '.join(_uncatalogued(catalog))}:") in readme
+    assert "slack-ios" not in readme.split("Left out")[-1]
+
+
+def test_default_end_ignores_the_slack_apps_coverage(catalog):
+    end = demo.default_end(catalog)
+    assert end == releases.coverage(catalog)[list(demo.CORE)].min()
+    for stated in ("2019-01-01", "2030-01-01"):
+        changed = catalog.copy()
+        changed.attrs = {**catalog.attrs, "complete_until": {
+            **catalog.attrs["complete_until"], **dict.fromkeys(demo.SYNTHETIC, pd.Timestamp(stated))}}
+        assert demo.default_end(changed) == end
+
+
+def test_most_phones_use_the_slack_app_and_some_a_browser_too(catalog):
+    org = demo.simulate(users=120, weeks=4, seed=4, catalog=catalog)
+    assert org.synthetic == _uncatalogued(catalog) and not set(demo.SYNTHETIC) & set(org.omitted)
+    phones = org.logins[org.logins["kind"].isin(["iphone", "android"])]
+    clients = phones.groupby("device_id")["client"].agg(set)
+    assert clients.map(lambda used: bool(used & {"slack-ios", "slack-android"})).mean() > 0.85
+    assert 0.2 < clients.map(lambda used: bool(used & {"safari-ios", "chrome-android"})).mean() < 0.6
+    assert set(phones.loc[phones["kind"].eq("android"), "client"]) == {"slack-android", "chrome-android"}
+
+
+def _slack_app_rows(org):
+    apps = org.logins[org.logins["client"].isin(["slack-ios", "slack-ipad", "slack-android"])]
+    return apps.drop_duplicates("user_agent").reset_index(drop=True)
+
+
+def test_slack_app_user_agents_carry_the_exact_os_version(catalog):
+    org = demo.simulate(users=150, weeks=8, seed=9, catalog=catalog)
+    apps = _slack_app_rows(org)
+    # iOS 18.6/18.7 from the app is the real version, unlike WebKit's frozen 18_6 token.
+    assert apps["os_version"].isin(["18.6", "18.7"]).any()
+    assert set(apps["client"]) == {"slack-ios", "slack-ipad", "slack-android"}
+    facts = clients.describe(apps["user_agent"])
+    assert facts["os_evidence"].eq("exact").all() and facts["client_family"].eq("Slack").all()
+    assert facts["os_version"].tolist() == apps["os_version"].tolist()
+    assert facts["client_version"].tolist() == apps["client_version"].tolist()
+    assert facts["client_product"].astype(str).tolist() == apps["client_product"].tolist()
+    platform = apps["kind"].map({"iphone": "iOS", "ipad": "iPadOS", "android": "Android"})
+    assert facts["platform"].astype(str).tolist() == platform.tolist()
+
+
+def test_synthetic_track_follows_slacks_scheme_a_release_a_fortnight():
+    start, end = pd.Timestamp("2025-03-03"), pd.Timestamp("2025-08-31")
+    track = demo.synthetic_track(start, end)
+    assert track["released"].min() < start - pd.Timedelta(days=90) and track["released"].max() <= end
+    assert track["version"].is_unique and releases.version_key(track["version"]).is_monotonic_increasing
+    assert track["released"].diff().dropna().dt.days.between(13, 17).all()
+    assert all(_synthetic_released(version) == day for version, day in zip(track["version"], track["released"]))
 
 
 def test_frozen_tokens_are_the_real_ones(logins):

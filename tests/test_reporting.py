@@ -251,3 +251,31 @@ def test_bad_input_raised_in_the_notebook_exits_2_and_keeps_the_notebook(tmp_pat
     assert said.startswith("fleetanalysis: directory.csv: record 3: no office (in bad_input.ipynb;")
     assert (tmp_path / "failed" / "2026-05-03-bad_input.ipynb").is_file()
     assert not (tmp_path / "index.html").exists()
+
+
+def _title(page: str) -> str:
+    parsed = _Elements()
+    parsed.feed(page.split("</title>")[0] + "</title>")
+    return parsed.text[-1]
+
+
+def test_page_title_is_the_first_heading_and_the_as_of_date(published):
+    _, benign, hostile = published
+    assert _title(benign.read_text(encoding="utf-8")) == "Fixture report, 2026-01-04"
+    assert _title(hostile.read_text(encoding="utf-8")) == "Fixture report, 2026-01-11"
+
+
+def test_page_title_is_escaped():
+    notebook = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_markdown_cell("Not a heading"),
+        nbformat.v4.new_markdown_cell("## </title><script>alert(1)</script> \\*fleet\\* ##")])
+    page = reporting.to_html(notebook, "2026-02-01")
+    assert "<title>&lt;/title&gt;&lt;script&gt;alert(1)&lt;/script&gt; *fleet*, 2026-02-01</title>" in page
+    assert _title(page) == "</title><script>alert(1)</script> *fleet*, 2026-02-01"
+
+
+def test_a_report_run_leaves_no_kernel_warning_on_stderr(tmp_path, capfd):
+    # The kernel is a child process writing to the same stderr a scheduled job logs.
+    assert cli.main(["report", "--notebook", str(HEADLINE), "--out", str(tmp_path), "--as-of", "2026-03-08"]) == 0
+    err = capfd.readouterr().err
+    assert "without encryption" not in err and "WARNING" not in err, err

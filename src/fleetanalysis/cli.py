@@ -173,8 +173,15 @@ def _run_ua(args) -> int:
     from fleetanalysis import clients
     from fleetanalysis.writing import neutralise_formulas
 
-    lines = [line.rstrip("\r\n") for line in sys.stdin]
-    table = clients.lookup(lines, progress=True)
+    try:
+        # Bytes, not the text stream: under a C locale a bad byte would hide as a surrogate.
+        text = sys.stdin.buffer.read().decode("utf-8-sig") if hasattr(sys.stdin, "buffer") else sys.stdin.read()
+    except UnicodeDecodeError as error:
+        line = error.object.count(b"\n", 0, error.start) + 1
+        raise BadInput("stdin", f"line {line}",
+                       f"not UTF-8 (byte 0x{error.object[error.start]:02x}); pass UTF-8 text") from None
+    lines = [line.removesuffix("\r") for line in text.split("\n")]
+    table = clients.lookup(lines[:-1] if lines[-1] == "" else lines, progress=True)
     if args.format == "json":
         records = table.astype(object).where(table.notna(), None).to_dict("records")
         sys.stdout.write(json.dumps(records, ensure_ascii=False, indent=1) + "\n")
@@ -231,9 +238,10 @@ def _run_ingest(args) -> int:
         if not any(config.DEMO_DIR.glob("slack/*.json")):
             demo.write(config.DEMO_DIR)
     store_path = args.store or settings.store
-    result = sources.load(paths, args.format, user_column=args.user_column,
-                          time_column=args.time_column, ua_column=args.ua_column, progress=True)
-    _print_merge(store.merge(store_path, result), result.problems, store_path)
+    # Chunked: a log bigger than memory streams into the store (same store as sources.load + merge).
+    counts, problems = store.ingest(store_path, paths, args.format, user_column=args.user_column,
+                                    time_column=args.time_column, ua_column=args.ua_column, progress=True)
+    _print_merge(counts, problems, store_path)
     return 0
 
 
@@ -371,8 +379,10 @@ def _add_demo(commands) -> None:
     parser = commands.add_parser(
         "demo", help="write a synthetic organisation's logs, directory and networks",
         description="Write a realistic synthetic organisation as real-format files: Slack "
-                    "team.accessLogs pages, directory.csv, networks.csv and a README. Every version "
-                    "in every user agent is a release the catalog lists on or before that day. "
+                    "team.accessLogs pages, directory.csv, networks.csv and a README. Every OS, "
+                    "browser and Slack desktop version in a user agent is a release the catalog lists "
+                    "on or before that day; a Slack mobile app's own versions are synthetic where the "
+                    "catalog has no dated list of them, as the README says. "
                     "The same seed gives the same bytes.")
     parser.add_argument("--out", type=Path, default=config.DEMO_DIR, metavar="DIR",
                         help=f"folder to write (default: {config.DEMO_DIR})")
@@ -385,11 +395,16 @@ def _add_demo(commands) -> None:
 
 
 def _run_demo(args) -> int:
-    from fleetanalysis import demo
+    from fleetanalysis import config, demo, store
 
     written = demo.write(args.out, users=args.users, weeks=args.weeks, seed=args.seed, end=args.end)
     print(f"wrote {len(written['slack'])} access-log page(s), {written['directory'].name}, "
           f"{written['networks'].name} and {written['readme'].name} to {args.out}")
+    if args.out.resolve() == config.DEMO_DIR.resolve():
+        # The demo store is derived from these files: a new organisation must not be merged
+        # into the old one's rows, so it is rebuilt by the next ingest.
+        for derived in (config.DEMO_STORE, store.rejected_path(config.DEMO_STORE)):
+            derived.unlink(missing_ok=True)
     return 0
 
 

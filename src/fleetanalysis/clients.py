@@ -183,8 +183,9 @@ def _os_facts(agent: str, platform: str, os, family: str, kind: str) -> tuple:
     if platform in ("iOS", "iPadOS"):
         safari = _SAFARI_VERSION.search(agent)
         # WebKit on iOS 26 freezes the OS token at 18_6 (18_7 from 26.1) with no patch
-        # number; Safari's Version/ token still carries the real release.
-        if version in ("18.6", "18.7"):
+        # number; Safari's Version/ token still carries the real release. Native apps
+        # (Slack's "iOS 18.6") write the system version themselves and are not frozen.
+        if version in ("18.6", "18.7") and "like Mac OS X" in agent:
             if family == "Safari" and safari and int(safari[1]) >= 26:
                 return _dotted(*safari.groups()), "exact", None
             if family == "Safari" and safari and safari[1] == "18":

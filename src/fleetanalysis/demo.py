@@ -25,20 +25,30 @@ the user agents those clients really send, frozen tokens included: Chrome and Ed
 Safari on iOS 26 says ``iPhone OS 18_6``; an iPad's Safari claims to be a Mac. A few
 rows come from scripts (``slack_sdk``, ``ApiApp/``) and Slackbot, which are not devices.
 
-Every version in every user agent is a release from ``catalog.load()`` that existed on
-the day of the sign-in. A device follows its product's releases a device-specific delay
-behind (iOS updates wait for Wi-Fi and a charger: most within one to three weeks, a tail
+Every version in a user agent, but a synthetic Slack mobile version (below), is a release
+from ``catalog.load()`` that existed on the day of the sign-in. A device follows its
+product's releases a device-specific delay behind (iOS updates wait for Wi-Fi and a charger: most within one to three weeks, a tail
 for months; distribution Chromium on Linux trails Chrome by weeks). About a fifth of the
 phones are outdated at the start; a nudge campaign two thirds into the period makes most
 laggards catch up. Each update gives a new login row (a new user agent) while the old
 row keeps its older ``date_last``. Addresses come from the documentation ranges
 (RFC 5737, RFC 3849); e-mail addresses use ``example.com`` (RFC 2606).
 
+The Slack mobile apps' own versions may be SYNTHETIC. Those apps are how most people use
+Slack on a phone, and the only clients on Android that carry the true OS version (Chrome
+sends ``Android 10; K``), so the demo always includes them. When the catalog has no
+dated list of an app's releases up to the end date (Slack for iOS today), the app steps
+through a made-up track in Slack's public scheme: ``YY.MM.NN``, a ``.10`` release early
+in each month and a ``.20`` mid-month (``25.08.10``, ``25.08.20``). The analysis judges
+those app versions unknown (not in the catalog); the OS versions the apps carry are real
+catalog releases, judged like every other. ``Organisation.synthetic`` and the README
+name the products concerned.
+
 The default end date is the earliest date up to which the catalog lists every release
 of iOS, Android, Chrome, Safari and Firefox, so the output is the same for a given seed
-and package version. A product the catalog does not list completely up to that date
-(Edge, iPadOS or the Slack apps, while the catalog grows) is left out with its clients,
-and the README says so; phones then sign in through their browser instead.
+and package version. Another product the catalog does not list completely up to that
+date (Edge or iPadOS, while the catalog grows) is left out with its clients, and the
+README says so.
 
 Examples:
     >>> import pathlib, tempfile
@@ -82,6 +92,8 @@ CORE = ("ios", "android", "chrome", "safari", "firefox")
 # The user agents are written in today's shapes, whose frozen tokens date from Chrome 101
 # (2022) and 110 (February 2023); a period starting earlier would need older shapes.
 SHAPES_SINCE = pd.Timestamp("2023-06-01")
+# Slack's mobile apps, given a synthetic version track when the catalog cannot list them.
+SYNTHETIC = ("slack-ios", "slack-android")
 
 # office, country, region, UTC offset, egress IPv4, IPv6, share of staff, lag factor, ISP
 OFFICES = pd.DataFrame.from_records([
@@ -175,7 +187,8 @@ class Organisation:
     held`` (kept on the previous OS line), ``held_after`` (still kept there after the
     nudge) and ``os_at_start``, ``os_at_end``: the OS version it ran on the first and
     last day (None for laptops, whose user agents never show it).
-    ``omitted`` names products left out because the catalog is not complete to ``end``.
+    ``omitted`` names products left out because the catalog is not complete to ``end``;
+    ``synthetic`` those whose versions come from ``synthetic_track`` instead.
     """
 
     directory: pd.DataFrame
@@ -187,6 +200,7 @@ class Organisation:
     nudge: pd.Timestamp
     seed: int
     omitted: tuple[str, ...] = ()
+    synthetic: tuple[str, ...] = ()
 
 
 def default_end(catalog: pd.DataFrame) -> pd.Timestamp:
@@ -247,6 +261,11 @@ def simulate(users: int = 300, weeks: int = 26, seed: int = 7, end=None,
     covered_until = releases.coverage(catalog)
     usable = [product for product in PRODUCTS if covered_until.get(product, pd.NaT) >= end]
     tracks = _tracks(catalog[catalog["product"].astype("str").isin(usable)], start, end)
+    synthetic = tuple(product for product in SYNTHETIC if (product, "main") not in tracks)
+    for product in synthetic:
+        track = synthetic_track(start, end)
+        days = (track["released"] - pd.Timestamp(0)).dt.days.to_numpy()
+        tracks[product, "main"] = tracks[product, "held"] = (days, track["version"].to_numpy(dtype=object))
     omitted = tuple(product for product in PRODUCTS if (product, "main") not in tracks)
     devices = _devices(rng, people, tracks, start)
     clients = _clients(rng, devices, tracks)
@@ -268,7 +287,29 @@ def simulate(users: int = 300, weeks: int = 26, seed: int = 7, end=None,
                                         np.full(len(devices), int(end.timestamp()) // DAY),
                                         devices["os_lag_after"].to_numpy())
     devices = devices[["device_id", "user_id", "office", "kind", "held", "held_after", "os_at_start", "os_at_end"]]
-    return Organisation(directory, networks, devices, logins, start, end, nudge, seed, omitted)
+    return Organisation(directory, networks, devices, logins, start, end, nudge, seed, omitted, synthetic)
+
+
+def synthetic_track(start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
+    """Made-up Slack mobile app releases in Slack's ``YY.MM.NN`` scheme, from before ``start`` to ``end``.
+
+    Columns ``version`` and ``released``: a ``.10`` release on the 4th of each month and a
+    ``.20`` on the 18th, about one a fortnight (Slack ships its mobile apps every week or
+    two), for either app. The track starts four months before ``start`` so a lagging
+    device has an older release to run. These versions are not Slack's real history: the
+    demo uses them only because the catalog has no dated list to draw from.
+
+    Examples:
+        >>> synthetic_track(pd.Timestamp("2025-08-20"), pd.Timestamp("2025-08-31")).tail(2)
+            version   released
+        8  25.08.10 2025-08-04
+        9  25.08.20 2025-08-18
+    """
+    months = pd.date_range((start - pd.DateOffset(months=4)).replace(day=1), end, freq="MS")
+    released = pd.DatetimeIndex(sorted([*(months + pd.Timedelta(days=3)), *(months + pd.Timedelta(days=17))]))
+    released = released[released <= end]
+    versions = [f"{day:%y.%m}.{10 if day.day < 10 else 20}" for day in released]
+    return pd.DataFrame({"version": versions, "released": released})
 
 
 def access_log_pages(logins: pd.DataFrame) -> list[dict]:
@@ -439,14 +480,7 @@ def _devices(rng: np.random.Generator, people: pd.DataFrame, tracks: dict, start
 
 
 def _clients(rng: np.random.Generator, devices: pd.DataFrame, tracks: dict) -> pd.DataFrame:
-    table = CLIENTS.copy()
-    # Without a catalogued Slack app a phone signs in through Slack in its browser instead,
-    # so phones stay in the picture while the catalog catches up.
-    for app, browser in (("slack-ios", "safari-ios"), ("slack-android", "chrome-android")):
-        if (app, "main") not in tracks:
-            usage = table.loc[table["client"].eq(app), ["workday", "weekend"]].to_numpy()
-            table.loc[table["client"].eq(browser), ["share", "workday", "weekend"]] = [[1.0, *usage[0]]]
-    pairs = devices[["device_id", "kind"]].reset_index(names="device").merge(table, on="kind")
+    pairs = devices[["device_id", "kind"]].reset_index(names="device").merge(CLIENTS, on="kind")
     pairs = pairs[rng.random(len(pairs)) < pairs["share"].to_numpy()].copy()
     browser = pairs["client"].eq("browser")
     for kind, (names, weights) in BROWSERS.items():
@@ -716,7 +750,8 @@ def _render(row: dict, electron: dict, mobile_safari: dict) -> str:
     if client == "slack-ios":
         return f"com.tinyspeck.chatlyio/{version} (iPhone; iOS {os_version}; Scale/{row['scale']})"
     if client == "slack-ipad":
-        return f"com.tinyspeck.chatlyio/{version} (iPad; iPadOS {os_version}; Scale/2.00)"
+        # The app keeps AFNetworking's user-agent format, whose "iOS" is literal on iPadOS too.
+        return f"com.tinyspeck.chatlyio/{version} (iPad; iOS {os_version}; Scale/2.00)"
     if client == "slack-android":
         return f"com.Slack/{version} ({row['model']}; Android {os_version})"
     if client in ("safari-ios", "safari-ipad"):
@@ -813,12 +848,21 @@ are from the documentation ranges (RFC 5737, RFC 3849), e-mail addresses use
 
 Offices: London, Berlin, New York, Singapore, São Paulo, plus remote staff. A nudge
 campaign ran on {org.nudge.date()}; after it most laggards updated within days. Every
-version in a user agent is a release listed in the package's release catalog on or
-before the day of the sign-in.
+version in a user agent{", but the synthetic Slack app versions below," if org.synthetic else ""} is a release
+listed in the package's release catalog on or before the day of the sign-in.
 
-{_omissions(org)}Rebuild with
+{_synthetic(org)}{_omissions(org)}Rebuild with
 `fleetanalysis demo --seed {org.seed} --users {users} --weeks {weeks} --end {org.end.date()}`.
 """
+
+
+def _synthetic(org: Organisation) -> str:
+    if not org.synthetic:
+        return ""
+    return ("Slack's mobile app versions are synthetic: the release catalog has no dated list of them,\n"
+            "so those clients are judged unknown; the OS version they carry is real and judged. This\n"
+            f"applies to {', '.join(org.synthetic)}: made-up versions in Slack's YY.MM.NN scheme, a release\n"
+            "about every two weeks.\n\n")
 
 
 def _omissions(org: Organisation) -> str:

@@ -828,13 +828,15 @@ def render(result: pd.DataFrame, style: str = "table") -> str:
         user_id,user,devices,action,skip_reason,fingerprint
         '=1+1,a,1,send,,ab
     """
-    from fleetanalysis.writing import neutralise_formulas
+    from fleetanalysis.writing import escape_controls, neutralise_formulas
 
     shown = ["user_id", "user", "devices", "action", "skip_reason", "fingerprint", "outcome", "error"]
     if style == "json":
         return result.drop(columns=["person"], errors="ignore").to_json(orient="records", indent=1) + "\n"
     if style == "csv":
         return neutralise_formulas(result.drop(columns=["person"], errors="ignore")).to_csv(index=False)
-    table = result[[column for column in shown if column in result.columns]].astype("string").fillna("")
+    # User names are attacker-shaped text: the terminal must not act on escapes in them.
+    table = result[[column for column in shown if column in result.columns]].astype("string").fillna("").map(
+        escape_controls)
     return ("No one to nudge." if table.empty else table.to_string(index=False)) + "\n"
 

@@ -43,6 +43,7 @@ _MARKDOWN_PUNCTUATION = re.compile(r"([\\`*_{}\[\]()#+\-!|~])")
 _DATE_FOLDER = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 # Terminal control characters in an exception message (which may quote log text) are dropped.
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+_HEADING = re.compile(r"^ {0,3}#{1,6}[ \t]+(.+?)(?:[ \t]+#+)?[ \t]*$", re.MULTILINE)
 
 
 def kernel_name() -> str:
@@ -58,6 +59,25 @@ def kernel_name() -> str:
     from jupyter_client.kernelspec import find_kernel_specs
 
     return config.KERNEL_NAME if config.KERNEL_NAME in find_kernel_specs() else "python3"
+
+
+def kernel_settings():
+    """Kernel manager settings for report runs: CurveZMQ keys for the kernel's sockets.
+
+    ipykernel 7 warns on stderr whenever a kernel listens on TCP without encryption.
+    ``transport_encryption = "auto"`` has jupyter_client give the kernel keys when its
+    kernelspec declares ``curve`` support (ipykernel's do), which encrypts the traffic and
+    so answers the warning rather than hiding it. Without CurveZMQ in pyzmq the setting
+    is left at jupyter_client's default and the warning stays.
+
+    Examples:
+        >>> kernel_settings().KernelManager.transport_encryption in {"auto", "disabled"}
+        True
+    """
+    import zmq
+    from traitlets.config import Config
+
+    return Config({"KernelManager": {"transport_encryption": "auto" if zmq.has("curve") else "disabled"}})
 
 
 def notebook_path(notebook: str | os.PathLike) -> Path:
@@ -216,14 +236,45 @@ def failure(notebook: nbformat.NotebookNode) -> str | None:
     return None
 
 
-def to_html(notebook: nbformat.NotebookNode) -> str:
+def title(notebook: nbformat.NotebookNode, as_of=None) -> str:
+    """The report's title: the notebook's first Markdown heading, then the as-of date.
+
+    Falls back to ``Fleet report`` when no shown Markdown cell has a heading. Plain
+    text: the HTML export escapes it.
+
+    Examples:
+        >>> notebook = nbformat.v4.new_notebook(cells=[
+        ...     nbformat.v4.new_markdown_cell("Intro text"),
+        ...     nbformat.v4.new_markdown_cell("# Device fleet report\\n\\nHow many phones...")])
+        >>> title(notebook, "2025-08-31")
+        'Device fleet report, 2025-08-31'
+        >>> title(nbformat.v4.new_notebook())
+        'Fleet report'
+    """
+    heading = "Fleet report"
+    for cell in notebook.cells:
+        if cell.cell_type != "markdown" or set(cell.get("metadata", {}).get("tags", [])) & HIDDEN_TAGS:
+            continue
+        found = _HEADING.search(cell.source)
+        if found:
+            # Markdown's emphasis and escapes mean nothing in a window title.
+            heading = re.sub(r"\\(.)", r"\1", found[1].replace("**", "").replace("`", "")).strip() or heading
+            break
+    day = _as_date(as_of)
+    return f"{heading}, {day.isoformat()}" if day else heading
+
+
+def to_html(notebook: nbformat.NotebookNode, as_of=None) -> str:
     """Export an executed notebook as a stand-alone HTML page without code or prompts.
+
+    The page's ``<title>`` is :func:`title` (escaped by the export).
 
     Examples:
         >>> page = to_html(nbformat.v4.new_notebook(cells=[
-        ...     nbformat.v4.new_markdown_cell("# Fleet"), nbformat.v4.new_code_cell("secret = 1")]))
-        >>> "Fleet" in page, "secret" in page
-        (True, False)
+        ...     nbformat.v4.new_markdown_cell("# Fleet <b>"), nbformat.v4.new_code_cell("secret = 1")]),
+        ...     as_of="2026-01-04")
+        >>> "Fleet" in page, "secret" in page, "<title>Fleet &lt;b&gt;, 2026-01-04</title>" in page
+        (True, False, True)
     """
     from nbconvert import HTMLExporter
     from traitlets.config import Config
@@ -234,6 +285,8 @@ def to_html(notebook: nbformat.NotebookNode) -> str:
     exporter = HTMLExporter(config=settings, exclude_input=True, exclude_input_prompt=True,
                             exclude_output_prompt=True)
     shown = copy.deepcopy(notebook)
+    # nbconvert titles the page with metadata.title, else the word "Notebook".
+    shown.metadata["title"] = title(notebook, as_of)
     for cell in shown.cells:
         if "outputs" in cell:
             # The headline bundle is data for the index, not something to show.
@@ -293,7 +346,7 @@ def run(notebook: str | os.PathLike, out_dir: Path, as_of: date | None = None,
         try:
             papermill.execute_notebook(
                 str(source), str(executed_path), parameters=values, kernel_name=kernel_name(),
-                progress_bar=progress, cwd=str(source.parent), log_output=False)
+                progress_bar=progress, cwd=str(source.parent), log_output=False, config=kernel_settings())
             problem = None
         except papermill.PapermillExecutionError:
             problem = "a cell raised"
@@ -321,7 +374,7 @@ def run(notebook: str | os.PathLike, out_dir: Path, as_of: date | None = None,
         raise JobFailed(f"{source.name}: the notebook recorded no as_of date; pass --as-of")
     folder = out_dir / folder_date.isoformat()
     write_text(folder / source.name, nbformat.writes(executed))
-    page = write_text(folder / f"{source.stem}.html", to_html(executed))
+    page = write_text(folder / f"{source.stem}.html", to_html(executed, folder_date))
     rebuild_index(out_dir)
     return page
 

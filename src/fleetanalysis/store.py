@@ -35,7 +35,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyarrow
+from tqdm import tqdm
 
+from fleetanalysis import sources
 from fleetanalysis.errors import BadInput
 from fleetanalysis.sources import LoadResult
 from fleetanalysis.sources.schema import REJECTED_COLUMNS, conform, empty_access
@@ -109,15 +111,28 @@ def combine(existing: pd.DataFrame, new: pd.DataFrame) -> tuple[pd.DataFrame, pd
     """
     existing, new = conform(existing), conform(new)
     both = pd.concat([existing, new], ignore_index=True)
-    both["_key"] = keys(both)
     both["_order"] = np.arange(len(both))
-    duplicate = both["_key"].duplicated(keep="first").iloc[len(existing):].reset_index(drop=True)
+    merged, duplicate = _newest(both)
+    merged = merged.sort_values(["first_seen", "_order"], kind="stable")
+    return conform(merged.drop(columns="_order")), duplicate.iloc[len(existing):].reset_index(drop=True)
+
+
+def _newest(both: pd.DataFrame) -> tuple[pd.DataFrame, pd.Series]:
+    """One row per dedupe key of ``both`` (access rows plus their ``_order``): ``(rows, duplicate)``.
+
+    The newest row by ``(last_seen, _order)`` wins, with the key's earliest
+    ``first_seen``; ``duplicate`` flags rows whose key came earlier in ``both``. Both
+    rules are associative, so merging chunk by chunk gives what merging once gives.
+    """
+    key = keys(both)
+    duplicate = key.duplicated(keep="first").reset_index(drop=True)
+    both = both.assign(_key=key)
     earliest = both.groupby("_key", sort=False)["first_seen"].min()
     # On equal last_seen the later row (the newer export) wins.
     newest = both.sort_values(["_key", "last_seen", "_order"], kind="stable").drop_duplicates("_key", keep="last")
-    newest["first_seen"] = newest["_key"].map(earliest)
-    newest = newest.sort_values(["first_seen", "_order"], kind="stable")
-    return conform(newest.drop(columns=["_key", "_order"])), duplicate
+    # reindex, not map: map of an empty datetime Series tries to cast it to float and fails.
+    newest["first_seen"] = earliest.reindex(newest["_key"].to_numpy()).to_numpy()
+    return newest.drop(columns="_key"), duplicate
 
 
 def _merge_rejected(path: Path, rejected: pd.DataFrame) -> None:
@@ -148,8 +163,91 @@ def merge(store_path: str | os.PathLike, result: LoadResult) -> pd.DataFrame:
     if len(origin) != len(result.access):
         raise ValueError("LoadResult.counts does not add up to its access rows")
     duplicates = np.bincount(origin[duplicate.to_numpy(dtype=bool)], minlength=len(counts))
-    write_parquet(merged, store_path)
+    # Rejected rows first: an unreadable rejected file then stops the run before the store
+    # changes, and a rerun after a crash in between adds nothing twice (rows are kept once).
     _merge_rejected(rejected_path(store_path), result.rejected)
+    write_parquet(merged, store_path)
     out = counts.assign(duplicates=duplicates)
     out["loaded"] = out["loaded"].astype("int64") - out["duplicates"]
     return out[MERGE_COLUMNS]
+
+
+def ingest(store_path: str | os.PathLike, paths, format: str | None = None, *,
+           chunk_bytes: int = sources.DEFAULT_CHUNK_BYTES, user_column: str | None = None,
+           time_column: str | None = None, ua_column: str | None = None,
+           progress: bool = False) -> tuple[pd.DataFrame, list[str]]:
+    """Read logs piece by piece (``sources.chunks``) and merge them into the store.
+
+    The same store as ``merge(store_path, sources.load(paths, ...))``, in bounded memory:
+    each chunk of ``chunk_bytes`` is merged into the deduplicated table as it is read, so
+    memory holds one chunk plus the store, never the whole file. The store is written
+    once, at the end. Returns ``(counts, problems)``: counts as ``merge`` gives them, and
+    one line per file that could not be read (a file that fails midway adds nothing).
+    ``progress`` shows the bytes read when stderr is a terminal. Raises ``BadInput``
+    only when no file could be read.
+
+    Examples:
+        >>> import pathlib, tempfile
+        >>> folder = pathlib.Path(tempfile.mkdtemp())
+        >>> _ = (folder / "log.csv").write_text("time,user,user_agent\\n"
+        ...     + "2024-05-01T10:00:00Z,ann@example.com,curl/8.4.0\\n" * 30 + "2024-05-02T10:00:00Z,bo,\\n")
+        >>> counts, problems = ingest(folder / "access.parquet", [folder / "log.csv"], chunk_bytes=400)
+        >>> counts[["read", "loaded", "rejected", "duplicates"]].values.tolist(), len(read(folder / "access.parquet"))
+        ([[31, 1, 1, 29]], 1)
+    """
+    store_path = Path(store_path)
+    files, problems = sources.expand(paths)
+    options = {"user_column": user_column, "time_column": time_column, "ua_column": ua_column}
+    merged = read(store_path)
+    merged["_order"] = np.arange(len(merged))
+    counts, rejects = [], []
+    sizes = [file.stat().st_size for file in files]
+    taken = len(merged)
+
+    def next_order(rows: int) -> int:
+        nonlocal taken
+        taken += rows
+        return taken - rows
+
+    with tqdm(total=sum(sizes), desc="reading logs", unit="B", unit_scale=True,
+              disable=None if progress else True) as bar:
+        for path, size in zip(files, sizes):
+            before, start = merged, bar.n
+
+            def read_file(pieces) -> tuple:
+                nonlocal merged
+                merged, tally, found, file_rejects = before, np.zeros(4, dtype="int64"), None, []
+                for access, rejected, found in pieces:
+                    # Each row keeps its position in the whole ingest, so the order the
+                    # store is written in is the one a single merge gives.
+                    access = conform(access).assign(_order=np.arange(len(access)) + next_order(len(access)))
+                    merged, duplicate = _newest(pd.concat([merged, access], ignore_index=True))
+                    dupes = int(duplicate.iloc[len(duplicate) - len(access):].sum())
+                    tally += [len(access) + len(rejected), len(access) - dupes, len(rejected), dupes]
+                    file_rejects.append(rejected)
+                return tally, found, file_rejects
+
+            def moved(position: int) -> None:
+                bar.update(start + position - bar.n)
+
+            try:
+                try:
+                    tally, found, file_rejects = read_file(sources.chunks(
+                        path, format, chunk_bytes=chunk_bytes, on_bytes=moved, **options))
+                except sources.NotStreamable:
+                    tally, found, file_rejects = read_file([sources.load_file(path, format, **options)])
+            except BadInput as problem:
+                merged = before
+                problems.append(str(problem))
+                continue
+            finally:
+                bar.update(start + size - bar.n)
+            counts.append((str(path), found, *tally.tolist()))
+            rejects.extend(file_rejects)
+    if not counts:
+        raise BadInput(problems[0] if problems else "no input files given")
+    merged = merged.sort_values(["first_seen", "_order"], kind="stable").drop(columns="_order")
+    _merge_rejected(rejected_path(store_path), pd.concat(rejects, ignore_index=True))
+    write_parquet(conform(merged), store_path)
+    table = pd.DataFrame(counts, columns=["file", "format", "read", "loaded", "rejected", "duplicates"])
+    return table[MERGE_COLUMNS], problems

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,6 +23,10 @@ import pandas as pd
 
 # OWASP's list of characters a spreadsheet treats as the start of a formula.
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+# C0/C1 control characters but tab and newline: ESC starts the escape sequences that let
+# text retitle a terminal or rewrite what it shows when a file is cat; a bare carriage
+# return is left unquoted by pandas' CSV writer, so it would start a new row in a reader.
+CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 # mkstemp makes private (0600) files; a finished file gets the mode open() would give it.
 _UMASK = os.umask(0)
@@ -61,8 +66,22 @@ def write_text(target: str | os.PathLike, text: str) -> Path:
     return Path(target)
 
 
+def escape_controls(text: str) -> str:
+    r"""``text`` with control characters (but tab and newline) shown as ``\xNN``.
+
+    >>> escape_controls("\x1b]0;owned\x07 ok")
+    '\\x1b]0;owned\\x07 ok'
+    """
+    return CONTROL.sub(lambda found: f"\\x{ord(found.group()):02x}", text)
+
+
 def neutralise_formulas(frame: pd.DataFrame) -> pd.DataFrame:
-    """Prefix text cells that a spreadsheet would run as a formula with a single quote."""
+    r"""Prefix text cells that a spreadsheet would run as a formula with a single quote,
+    and show control characters as ``\xNN`` (see ``escape_controls``).
+
+    >>> neutralise_formulas(pd.DataFrame({"user": ["=\x1b[2J", "\x1b[31mok", "fine"]}))["user"].tolist()
+    ["'=\\x1b[2J", '\\x1b[31mok', 'fine']
+    """
     safe = frame.copy()
     for column in safe.columns:
         values = safe[column]
@@ -70,9 +89,12 @@ def neutralise_formulas(frame: pd.DataFrame) -> pd.DataFrame:
                 or isinstance(values.dtype, pd.CategoricalDtype)):
             continue
         text = values.astype("object")
-        risky = text.map(lambda cell: isinstance(cell, str) and cell.startswith(FORMULA_START))
+        risky = text.map(lambda cell: isinstance(cell, str) and (cell.startswith(FORMULA_START)
+                                                                 or CONTROL.search(cell) is not None))
         if risky.any():
-            safe[column] = text.where(~risky, "'" + text.astype(str))
+            cleaned = text[risky].map(escape_controls)
+            safe[column] = text.where(~risky, cleaned.where(~cleaned.str.startswith(FORMULA_START),
+                                                            "'" + cleaned))
     return safe
 
 

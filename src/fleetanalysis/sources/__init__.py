@@ -33,6 +33,7 @@ import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyarrow
 import pyarrow.csv as pyarrow_csv
@@ -50,6 +51,9 @@ FORMATS = {
 }
 COUNT_COLUMNS = ["file", "format", "read", "loaded", "rejected"]
 GZIP_MAGIC = b"\x1f\x8b"
+# Big enough that per-chunk overhead is noise, small enough that a chunk's frames fit anywhere.
+DEFAULT_CHUNK_BYTES = 64 * 2**20
+_SNIFF_BYTES = 1 << 16
 
 
 @dataclass
@@ -82,9 +86,10 @@ def expand(paths) -> tuple[list[Path], list[str]]:
     for item in paths:
         path = Path(item)
         if path.is_dir():
-            files.extend(sorted(child for child in path.rglob("*")
-                                if child.is_file() and not any(part.startswith(".")
-                                                               for part in child.relative_to(path).parts)))
+            inside = sorted(child for child in path.rglob("*")
+                            if child.is_file() and not any(part.startswith(".")
+                                                           for part in child.relative_to(path).parts))
+            files.extend(inside) if inside else problems.append(f"{item}: no files in this folder")
         elif path.is_file():
             files.append(path)
         elif glob.has_magic(str(item)):
@@ -138,10 +143,10 @@ def read_text(path: Path) -> str:
                        "re-save the file as UTF-8") from None
 
 
-def _parse_ndjson(text: str) -> tuple[list[dict], list[str], pd.DataFrame]:
-    """Rows, their labels and rejected lines of newline-delimited JSON."""
+def _parse_ndjson(text: str, first_line: int = 1) -> tuple[list[dict], list[str], pd.DataFrame]:
+    """Rows, their labels and rejected lines of newline-delimited JSON (numbered from ``first_line``)."""
     items, labels, bad = [], [], []
-    for number, line in enumerate(text.splitlines(), start=1):
+    for number, line in enumerate(text.splitlines(), start=first_line):
         if not line.strip():
             continue
         try:
@@ -199,7 +204,31 @@ def detect(doc: object) -> str | None:
     return None
 
 
-def _read_csv(text: str, file: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+def _csv_header(first_line: str, file: str) -> list[str]:
+    """The column names on the first line of a CSV file; ``BadInput`` when missing or repeated."""
+    header = next(stdlib_csv.reader([first_line]), [])
+    if not header or len(set(header)) != len(header):
+        raise BadInput(file, "header", "missing or repeated column names")
+    return header
+
+
+def _csv_options(header: list[str], reject, ua_column: str | None = None) -> dict:
+    """The pyarrow CSV options both the one-shot and the streaming reader use.
+
+    Every column is text, empty fields are missing; user-agent columns (``ua_column``, or
+    a header ``generic_csv`` would guess) are dictionary-encoded, so that they arrive as a
+    categorical holding each distinct agent once.
+    """
+    agents = {name for name in header if name == ua_column
+              or generic_csv.plain_name(name) in generic_csv.GUESSES["user_agent"]}
+    types = {name: pyarrow.dictionary(pyarrow.int32(), pyarrow.string()) if name in agents else pyarrow.string()
+             for name in header}
+    return {"parse_options": pyarrow_csv.ParseOptions(invalid_row_handler=reject, newlines_in_values=True),
+            "convert_options": pyarrow_csv.ConvertOptions(column_types=types, strings_can_be_null=True,
+                                                          null_values=[""])}
+
+
+def _read_csv(text: str, file: str, ua_column: str | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """CSV rows as text columns with a ``record`` label; rows of the wrong width rejected.
 
     Examples:
@@ -207,25 +236,32 @@ def _read_csv(text: str, file: str) -> tuple[pd.DataFrame, pd.DataFrame]:
         >>> frame["user"].tolist(), bad["reason"].tolist()
         (['ann'], ['expected 2 fields, found 3', 'expected 2 fields, found 1'])
     """
-    first = text.split("\n", 1)[0]
-    header = next(stdlib_csv.reader([first]), [])
-    if not header or len(set(header)) != len(header):
-        raise BadInput(file, "header", "missing or repeated column names")
+    header = _csv_header(text.split("\n", 1)[0], file)
     malformed: list[tuple[str, str]] = []
 
     def reject(row) -> str:
         malformed.append((f"expected {row.expected_columns} fields, found {row.actual_columns}", row.text))
         return "skip"
 
+    data = text.encode("utf-8")
+
+    def read(block_size: int) -> pyarrow.Table:
+        malformed.clear()
+        return pyarrow_csv.read_csv(io.BytesIO(data), read_options=pyarrow_csv.ReadOptions(block_size=block_size),
+                                    **_csv_options(header, reject, ua_column))
+
     try:
-        table = pyarrow_csv.read_csv(
-            io.BytesIO(text.encode("utf-8")),
-            parse_options=pyarrow_csv.ParseOptions(invalid_row_handler=reject, newlines_in_values=True),
-            convert_options=pyarrow_csv.ConvertOptions(column_types={name: pyarrow.string() for name in header},
-                                                       strings_can_be_null=False))
+        try:
+            table = read(1 << 20)
+        except pyarrow.ArrowInvalid as error:
+            # A row longer than a block (a megabytes-long hostile field) must not cost the
+            # good rows: read again in one block; screen() then rejects the long field.
+            if "straddl" not in str(error):
+                raise
+            table = read(min(len(data) + 1, 2**31 - 1))
     except pyarrow.ArrowInvalid as error:
         raise BadInput(file, f"not a readable CSV ({str(error).splitlines()[0]})") from None
-    frame = table.to_pandas().replace("", pd.NA)
+    frame = table.to_pandas()
     frame["record"] = [f"row {number}" for number in range(1, len(frame) + 1)]
     bad = pd.DataFrame({"record": [f"malformed row {number}" for number in range(1, len(malformed) + 1)],
                         "reason": [reason for reason, _ in malformed], "raw": [raw for _, raw in malformed]})
@@ -249,40 +285,57 @@ def load_file(path: Path, format: str | None = None, **csv_options) -> tuple[pd.
     text = read_text(path)
     kind, doc, labels, bad_lines = parse(text, name)
     if kind == "csv":
-        frame, bad_lines = _read_csv(text, name)
+        frame, bad_lines = _read_csv(text, name, csv_options.get("ua_column"))
         format = format or (github.FORMAT if github.matches_header(list(frame.columns)) else generic_csv.FORMAT)
         if format not in (github.FORMAT, generic_csv.FORMAT):
             raise BadInput(path, f"is a CSV file, not a {format} export")
         items = frame
         skipped = pd.DataFrame(columns=["record", "reason", "raw"])
     else:
-        probe = doc[0] if kind == "ndjson" and doc else doc
-        found = detect(probe)
-        if format is None:
-            format = found
-        elif format == generic_csv.FORMAT or not FORMATS[format].matches(probe):
-            raise BadInput(path, f"is not a {format} export (looks like {found or 'an unknown format'})")
-        if format is None:
-            raise BadInput(path, "not a known sign-in log (Slack, Okta, Entra, Google, GitHub); use --format")
-        module = FORMATS[format]
-        if kind == "ndjson":
-            rows, records = [], []
-            for label, item in zip(labels, doc):
-                unwrapped = module.rows(item)
-                rows.extend(unwrapped)
-                records.extend([label] if len(unwrapped) == 1 else
-                               [f"{label} record {number}" for number in range(1, len(unwrapped) + 1)])
-        else:
-            rows = module.rows(doc)
-            records = [f"record {number}" for number in range(1, len(rows) + 1)]
-        objects = [isinstance(row, dict) for row in rows]
-        skipped = pd.DataFrame({"record": [label for label, ok in zip(records, objects) if not ok],
-                                "reason": "not a JSON object",
-                                "raw": [row for row, ok in zip(rows, objects) if not ok]})
-        rows = [row for row, ok in zip(rows, objects) if ok]
-        items = schema.flatten(rows, module.FIELDS)
-        items["record"] = [label for label, ok in zip(records, objects) if ok]
-        items["raw"] = rows
+        format = _json_format(path, format, doc[0] if kind == "ndjson" and doc else doc)
+        items, skipped = _json_items(FORMATS[format], kind, doc, labels)
+    access, rejected = _screen_items(items, kind, format, name, csv_options, bad_lines, skipped)
+    return access, rejected, format
+
+
+def _json_format(path: Path, format: str | None, probe: object) -> str:
+    """The format of a JSON log whose first row is ``probe``: detected, or the forced one checked."""
+    found = detect(probe)
+    if format is None:
+        format = found
+    elif format == generic_csv.FORMAT or not FORMATS[format].matches(probe):
+        raise BadInput(path, f"is not a {format} export (looks like {found or 'an unknown format'})")
+    if format is None:
+        raise BadInput(path, "not a known sign-in log (Slack, Okta, Entra, Google, GitHub); use --format")
+    return format
+
+
+def _json_items(module, kind: str, doc, labels: list[str] | None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The flattened fields of the JSON rows of ``doc`` with ``record``/``raw``, and non-objects."""
+    if kind == "ndjson":
+        rows, records = [], []
+        for label, item in zip(labels, doc):
+            unwrapped = module.rows(item)
+            rows.extend(unwrapped)
+            records.extend([label] if len(unwrapped) == 1 else
+                           [f"{label} record {number}" for number in range(1, len(unwrapped) + 1)])
+    else:
+        rows = module.rows(doc)
+        records = [f"record {number}" for number in range(1, len(rows) + 1)]
+    objects = [isinstance(row, dict) for row in rows]
+    skipped = pd.DataFrame({"record": [label for label, ok in zip(records, objects) if not ok],
+                            "reason": "not a JSON object",
+                            "raw": [row for row, ok in zip(rows, objects) if not ok]})
+    rows = [row for row, ok in zip(rows, objects) if ok]
+    items = schema.flatten(rows, module.FIELDS)
+    items["record"] = [label for label, ok in zip(records, objects) if ok]
+    items["raw"] = rows
+    return items, skipped
+
+
+def _screen_items(items: pd.DataFrame, kind: str, format: str, name: str, csv_options: dict,
+                  bad_lines: pd.DataFrame, skipped: pd.DataFrame, first_row: int = 1) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Access and rejected rows of parsed items; ``first_row`` numbers the CSV rows of a chunk."""
     module = FORMATS[format]
     if format == generic_csv.FORMAT:
         found = module.candidates(items, file=name, **csv_options)
@@ -294,7 +347,7 @@ def load_file(path: Path, format: str | None = None, **csv_options) -> tuple[pd.
     access, rejected = screen(found, name)
     if kind == "csv" and len(rejected):
         # CSV rows are turned back into text only when rejected: most rows never are.
-        position = rejected["record"].str.removeprefix("row ").astype("int64") - 1
+        position = rejected["record"].str.removeprefix("row ").astype("int64") - first_row
         rejected["raw"] = schema.truncate_raw(pd.Series(
             items.drop(columns="record").iloc[position.to_numpy()].to_dict("records")))
     early = pd.concat([bad_lines, skipped], ignore_index=True)
@@ -302,7 +355,165 @@ def load_file(path: Path, format: str | None = None, **csv_options) -> tuple[pd.
         early = pd.DataFrame({"file": name, "record": early["record"].astype("str"),
                               "reason": early["reason"].astype("str"), "raw": schema.truncate_raw(early["raw"])})
         rejected = pd.concat([early, rejected], ignore_index=True)
-    return access, rejected, format
+    return access, rejected
+
+
+class NotStreamable(Exception):
+    """A file ``chunks`` cannot read piece by piece after all (a row longer than a chunk,
+    bytes that are not UTF-8): read it whole with ``load_file``, which reports it exactly."""
+
+
+def _open_binary(path: Path):
+    """``(file, stream)``: the file on disk (its position counts bytes read) and its
+    content, gunzipped when it starts with the gzip magic bytes."""
+    handle = open(path, "rb")
+    if handle.read(2) == GZIP_MAGIC:
+        handle.seek(0)
+        return handle, gzip.GzipFile(fileobj=handle)
+    handle.seek(0)
+    return handle, handle
+
+
+def streamable(path: Path, chunk_bytes: int) -> str | None:
+    """``"csv"`` or ``"ndjson"`` when ``path`` is plain UTF-8 text of that kind bigger than a
+    chunk, else None (JSON documents, UTF-16, binary and small files are read whole).
+
+    Examples:
+        >>> import pathlib, tempfile
+        >>> file = pathlib.Path(tempfile.mkdtemp()) / "log.ndjson"
+        >>> _ = file.write_text('{"a": 1}\\n{"a": 2}\\n')
+        >>> streamable(file, 8), streamable(file, 1 << 20)
+        ('ndjson', None)
+    """
+    size = path.stat().st_size
+    try:
+        handle, stream = _open_binary(path)
+        with handle:
+            head = stream.read(_SNIFF_BYTES)
+    except (OSError, EOFError, zlib.error):
+        return None
+    # Compressed text is several times larger than the file: stream it sooner.
+    if (size * 4 if stream is not handle else size) <= chunk_bytes:
+        return None
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return None
+    head = head.removeprefix(codecs.BOM_UTF8)
+    sample = head[:4096]
+    if not head.strip() or sample.count(0) * 10 > len(sample):
+        return None
+    stripped = head.lstrip()
+    if not stripped.startswith((b"{", b"[")):
+        return "csv"
+    first, newline, rest = stripped.partition(b"\n")
+    try:
+        return "ndjson" if newline and rest.strip() and isinstance(json.loads(first), dict) else None
+    except (ValueError, RecursionError):
+        return None
+
+
+def chunks(path: Path, format: str | None = None, *, chunk_bytes: int = DEFAULT_CHUNK_BYTES,
+           on_bytes=None, **csv_options):
+    """Read one log file piece by piece: yields ``(access, rejected, format)`` per chunk.
+
+    CSV files stream through ``pyarrow.csv.open_csv`` in blocks of ``chunk_bytes``, NDJSON
+    in batches of whole lines of about ``chunk_bytes``; other files (and files no bigger
+    than a chunk) come whole from ``load_file`` as one piece. Rows are labelled and
+    screened as ``load_file`` does, so the pieces hold the same rows. ``on_bytes(n)`` is
+    called with the bytes of the file read so far (for a progress bar). Raises
+    ``BadInput`` as ``load_file`` does, and ``NotStreamable`` when a file turns out
+    unreadable in pieces midway (the caller then reads it whole).
+
+    Examples:
+        >>> import pathlib, tempfile
+        >>> file = pathlib.Path(tempfile.mkdtemp()) / "log.csv"
+        >>> _ = file.write_text("time,user,user_agent\\n" + "2024-05-01T10:00:00Z,ann@example.com,curl/8.4.0\\n" * 30)
+        >>> [len(access) for access, rejected, format in chunks(file, chunk_bytes=400)]
+        [7, 9, 8, 6]
+    """
+    if format is not None and format not in FORMATS:
+        raise BadInput(path, f"unknown format {format!r} (choose from {', '.join(FORMATS)})")
+    kind = streamable(path, chunk_bytes)
+    if kind is None:
+        yield load_file(path, format, **csv_options)
+    elif kind == "csv":
+        yield from _csv_chunks(path, format, chunk_bytes, on_bytes, csv_options)
+    else:
+        yield from _ndjson_chunks(path, format, chunk_bytes, on_bytes, csv_options)
+
+
+def _csv_chunks(path: Path, format: str | None, chunk_bytes: int, on_bytes, csv_options: dict):
+    """The CSV side of ``chunks``."""
+    name = str(path)
+    handle, stream = _open_binary(path)
+    with handle:
+        first = stream.readline().removeprefix(codecs.BOM_UTF8)
+        try:
+            header = _csv_header(first.decode("utf-8").removesuffix("\n"), name)
+        except UnicodeDecodeError:
+            raise NotStreamable(name) from None
+        format = format or (github.FORMAT if github.matches_header(header) else generic_csv.FORMAT)
+        if format not in (github.FORMAT, generic_csv.FORMAT):
+            raise BadInput(path, f"is a CSV file, not a {format} export")
+        handle.seek(0)
+        stream = handle if stream is handle else gzip.GzipFile(fileobj=handle)
+        malformed: list[tuple[str, str]] = []
+
+        def reject(row) -> str:
+            malformed.append((f"expected {row.expected_columns} fields, found {row.actual_columns}", row.text))
+            return "skip"
+
+        rows = taken = 0
+        try:
+            reader = pyarrow_csv.open_csv(stream, read_options=pyarrow_csv.ReadOptions(
+                block_size=chunk_bytes, use_threads=False), **_csv_options(header, reject, csv_options.get("ua_column")))
+            for batch in reader:
+                frame = pyarrow.Table.from_batches([batch]).to_pandas()
+                frame["record"] = [f"row {number}" for number in range(rows + 1, rows + len(frame) + 1)]
+                bad = pd.DataFrame(
+                    {"record": [f"malformed row {number}" for number in range(taken + 1, len(malformed) + 1)],
+                     "reason": [reason for reason, _ in malformed[taken:]],
+                     "raw": [raw for _, raw in malformed[taken:]]})
+                access, rejected = _screen_items(frame, "csv", format, name, csv_options, bad,
+                                                 pd.DataFrame(columns=["record", "reason", "raw"]), rows + 1)
+                rows, taken = rows + len(frame), len(malformed)
+                if on_bytes is not None:
+                    on_bytes(handle.tell())
+                yield access, rejected, format
+        except pyarrow.ArrowInvalid:
+            # A row longer than a block, or bytes that are not UTF-8.
+            raise NotStreamable(name) from None
+    if taken < len(malformed):
+        early = pd.DataFrame({"file": name,
+                              "record": [f"malformed row {number}" for number in range(taken + 1, len(malformed) + 1)],
+                              "reason": [reason for reason, _ in malformed[taken:]],
+                              "raw": schema.truncate_raw(pd.Series([raw for _, raw in malformed[taken:]]))})
+        yield empty_access(), early.astype("str"), format
+
+
+def _ndjson_chunks(path: Path, format: str | None, chunk_bytes: int, on_bytes, csv_options: dict):
+    """The NDJSON side of ``chunks``: batches of whole lines."""
+    name = str(path)
+    handle, stream = _open_binary(path)
+    lines, decided = 0, False
+    with handle:
+        block = stream.read(chunk_bytes).removeprefix(codecs.BOM_UTF8)
+        while block:
+            block += stream.readline()
+            try:
+                text = block.decode("utf-8")
+            except UnicodeDecodeError:
+                raise NotStreamable(name) from None
+            items, labels, bad = _parse_ndjson(text, first_line=lines + 1)
+            lines += len(text.splitlines())
+            if not decided:
+                # As load_file does: the file's first row tells (or checks) the format.
+                format, decided = _json_format(path, format, items[0] if items else None), True
+            found, skipped = _json_items(FORMATS[format], "ndjson", items, labels)
+            access, rejected = _screen_items(found, "ndjson", format, name, csv_options, bad, skipped)
+            if on_bytes is not None:
+                on_bytes(handle.tell())
+            yield access, rejected, format
+            block = stream.read(chunk_bytes)
 
 
 def load(paths, format: str | None = None, *, user_column: str | None = None,
@@ -322,19 +533,49 @@ def load(paths, format: str | None = None, *, user_column: str | None = None,
     options = {"user_column": user_column, "time_column": time_column, "ua_column": ua_column}
     accesses, rejects, counts = [], [], []
     for path in tqdm(files, desc="reading logs", unit="file", disable=None if progress else True):
+        # Big CSV and NDJSON files are read in chunks: the same rows, without holding the
+        # file's text and a second copy of it at once.
         try:
-            access, rejected, found = load_file(path, format, **options)
+            try:
+                pieces = list(chunks(path, format, **options))
+            except NotStreamable:
+                pieces = [load_file(path, format, **options)]
         except BadInput as problem:
             problems.append(str(problem))
             continue
-        accesses.append(access)
+        access = [piece[0] for piece in pieces]
+        rejected = pd.concat([piece[1] for piece in pieces], ignore_index=True)
+        read = sum(len(frame) for frame in access)
+        accesses.extend(access)
         rejects.append(rejected)
-        counts.append((str(path), found, len(access) + len(rejected), len(access), len(rejected)))
+        counts.append((str(path), pieces[0][2], read + len(rejected), read, len(rejected)))
     if not counts:
         raise BadInput(problems[0] if problems else "no input files given")
     return LoadResult(
-        access=conform(pd.concat(accesses, ignore_index=True)),
+        access=conform(concat_access(accesses)),
         rejected=pd.concat(rejects, ignore_index=True).astype("str"),
         counts=pd.DataFrame(counts, columns=COUNT_COLUMNS),
         problems=problems,
     )
+
+
+def concat_access(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    """Access tables stacked, their categorical columns kept categorical.
+
+    ``pd.concat`` turns categoricals with different categories into text, which costs a
+    string per row; the categories are unified first, which costs one per distinct value.
+
+    Examples:
+        >>> parts = [conform(pd.DataFrame({"source": ["csv"], "user_agent": [agent]})) for agent in ("a", "b")]
+        >>> str(concat_access(parts)["user_agent"].dtype)
+        'category'
+    """
+    if not frames:
+        return empty_access()
+    categorical = [column for column in frames[0].columns
+                   if all(isinstance(frame[column].dtype, pd.CategoricalDtype) for frame in frames)]
+    for column in categorical:
+        union = pd.Index(pd.unique(np.concatenate([frame[column].cat.categories.to_numpy(dtype=object)
+                                                   for frame in frames])), dtype=frames[0][column].cat.categories.dtype)
+        frames = [frame.assign(**{column: frame[column].cat.set_categories(union)}) for frame in frames]
+    return pd.concat(frames, ignore_index=True)

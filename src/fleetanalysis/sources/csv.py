@@ -17,6 +17,8 @@ from __future__ import annotations
 import re
 
 import pandas as pd
+import pyarrow
+import pyarrow.compute
 
 from fleetanalysis.errors import BadInput
 from fleetanalysis.sources.schema import from_iso, from_unix, pick
@@ -34,9 +36,16 @@ GUESSES = {
     "user_id": ["userid", "actorid", "uid"],
 }
 OPTIONS = {"user": "--user-column", "time": "--time-column", "user_agent": "--ua-column"}
+_NUMERIC = r"^\s*[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?\s*$"
 
 
-def _plain(name: str) -> str:
+def plain_name(name: str) -> str:
+    """A header name compared without case, spaces or punctuation.
+
+    Examples:
+        >>> plain_name("User-Agent")
+        'useragent'
+    """
     return re.sub(r"[^a-z0-9]", "", str(name).lower())
 
 
@@ -58,7 +67,7 @@ def mapping(columns: list[str], user_column: str | None = None, time_column: str
     for field, name in chosen.items():
         if name is not None and name not in columns:
             problems.append(f"no column {name!r} ({OPTIONS[field]})")
-    plain = {_plain(column): column for column in reversed(columns)}
+    plain = {plain_name(column): column for column in reversed(columns)}
     for field, names in GUESSES.items():
         if chosen.get(field) is None:
             chosen[field] = next((plain[name] for name in names if name in plain), None)
@@ -78,7 +87,13 @@ def parse_times(values: pd.Series) -> pd.Series:
         [1.0, 1.0, 1.0, nan]
     """
     text = pick(pd.DataFrame({"t": values}), "t")
-    numbers = pd.to_numeric(text, errors="coerce")
+    # Only text that looks like a number goes through to_numeric: on ISO text (the usual
+    # case) it would cost more than the date parsing itself.
+    numeric = pd.Series(pyarrow.compute.match_substring_regex(pyarrow.array(text), _NUMERIC).fill_null(False)
+                        .to_numpy(zero_copy_only=False), index=text.index)
+    if not numeric.any():
+        return from_iso(text)
+    numbers = pd.to_numeric(text.where(numeric), errors="coerce")
     seconds = from_unix(numbers.where(numbers < 1e11))
     millis = from_unix(numbers.where(numbers >= 1e11), unit="ms")
     # Day-first and month-first text cannot be told apart, so only ISO 8601 is trusted.
@@ -105,5 +120,18 @@ def candidates(frame: pd.DataFrame, user_column: str | None = None, time_column:
         "last_seen": when,
         "count": 1,
         "ip": pick(frame, fields.get("ip", "")),
-        "user_agent": pick(frame, fields["user_agent"]),
+        # Read dictionary-encoded, the user agents stay categorical: one string per distinct agent.
+        "user_agent": _agents(frame[fields["user_agent"]]),
     }, index=frame.index)
+
+
+def _agents(values: pd.Series) -> pd.Series:
+    """User agents as nullable text, or as they are when already a categorical of text.
+
+    Examples:
+        >>> _agents(pd.Series(["curl/8", ""], dtype="category")).tolist()
+        ['curl/8', nan]
+    """
+    if isinstance(values.dtype, pd.CategoricalDtype) and isinstance(values.cat.categories.dtype, pd.StringDtype):
+        return values.cat.remove_categories([""]) if "" in values.cat.categories else values
+    return pick(pd.DataFrame({"user_agent": values}), "user_agent")

@@ -1,0 +1,265 @@
+"""How fast the pipeline is against reading the data, DuckDB and parsing every row.
+
+Generates a synthetic per-event log (``generate.py``: generic CSV ``time,user,ip,user_agent``
+and a directory CSV), then runs each stage in its own child process, so that each
+reports its own time and peak memory (``ru_maxrss``):
+
+- ``read``: ``pyarrow.csv.read_csv`` of the raw file, nothing else;
+- ``pipeline``: ``sources.load -> clients.facts -> fleet.sightings -> fleet.snapshot ->
+  org.assign -> metrics.status(by=["platform", "office"])``, then on the same sightings
+  a 52-week ``fleet.timeline -> org.assign -> metrics.status``;
+- ``duckdb``: the status table as an analyst would write it in DuckDB: SQL reads the
+  file, ``clients.describe`` parses the distinct user agents only, SQL joins them back
+  and keeps each device's newest versions, ``policy.judge`` judges the distinct
+  (product, version) parts, SQL counts per platform and office;
+- ``naive``: ``Series.apply(ua_parser.parse)`` on a sample of rows, extrapolated.
+
+Prints one JSON line with every time, each stage's peak memory, the ratios
+``pipeline/read``, ``pipeline/duckdb``, ``naive/pipeline`` and ``timeline/snapshot``
+and the devices each side counted. No stage is timed by a test: this is a measurement.
+
+    .venv/bin/python benchmarks/run.py                 # 10 million rows (takes minutes)
+    .venv/bin/python benchmarks/run.py --rows 1000000  # a quick run
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pandas as pd
+
+WINDOW_DAYS = 30
+TIMELINE_WEEKS = 52
+BY = ["platform", "office"]
+
+
+def _peak_mb() -> float:
+    """Peak resident memory of this process so far, in MB (Linux reports KiB)."""
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
+class Clock:
+    """Seconds per named step, in order."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+
+    def __call__(self, name: str, work):
+        started = time.perf_counter()
+        result = work()
+        self.seconds[name] = round(time.perf_counter() - started, 3)
+        return result
+
+
+def stage_read(data: Path, end: pd.Timestamp) -> dict:
+    import pyarrow.csv
+
+    clock = Clock()
+    table = clock("read", lambda: pyarrow.csv.read_csv(data / "events.csv"))
+    return {"seconds": clock.seconds["read"], "rows": table.num_rows}
+
+
+def stage_pipeline(data: Path, end: pd.Timestamp) -> dict:
+    from fleetanalysis import catalog, clients, fleet, metrics, org, policy, sources
+
+    releases, rules = catalog.load(updates=False), policy.load()
+    clock = Clock()
+    loaded = clock("sources.load", lambda: sources.load([data / "events.csv"]))
+    facts = clock("clients.facts", lambda: clients.facts(loaded.access))
+    seen = clock("fleet.sightings", lambda: fleet.sightings(facts))
+    devices = clock("fleet.snapshot", lambda: fleet.snapshot(seen, releases, rules, end, WINDOW_DAYS))
+    directory = clock("org.load_directory", lambda: org.load_directory(data / "directory.csv"))
+    placed = clock("org.assign", lambda: org.assign(devices, directory, as_of=end))
+    status = clock("metrics.status", lambda: metrics.status(placed, by=BY))
+    steps = dict(clock.seconds)
+    weeks = clock("fleet.timeline", lambda: fleet.timeline(
+        seen, releases, rules, end - pd.Timedelta(weeks=TIMELINE_WEEKS), end, window_days=WINDOW_DAYS))
+    weeks = clock("org.assign (timeline)", lambda: org.assign(weeks, directory))
+    history = clock("metrics.status (timeline)", lambda: metrics.status(weeks, by=BY))
+    total = status[status["platform"] == "Total"].iloc[0]
+    return {
+        "seconds": round(sum(steps.values()), 3),
+        "snapshot_seconds": round(sum(steps[name] for name in ("fleet.snapshot", "org.assign", "metrics.status")), 3),
+        "timeline_seconds": round(sum(clock.seconds[name] for name in
+                                      ("fleet.timeline", "org.assign (timeline)", "metrics.status (timeline)")), 3),
+        "steps": clock.seconds,
+        "rows": len(loaded.access), "sightings": len(seen), "devices": int(total["devices"]),
+        "outdated_rate": round(float(total["outdated_rate"]), 4), "timeline_rows": len(weeks),
+        "timeline_dates": int(history["as_of"].nunique()),
+    }
+
+
+def stage_duckdb(data: Path, end: pd.Timestamp) -> dict:
+    import duckdb
+
+    from fleetanalysis import catalog, clients, fleet, org, policy
+
+    releases, rules = catalog.load(updates=False), policy.load()
+    clock = Clock()
+    db = duckdb.connect()
+    day = f"{end:%Y-%m-%d}"
+    clock("read", lambda: db.execute(f"""
+        CREATE TABLE events AS SELECT CAST("time" AS TIMESTAMPTZ) AS t, "user", ip, user_agent
+        FROM read_csv('{data / "events.csv"}', header = true, all_varchar = true)"""))
+
+    def describe_distinct() -> pd.DataFrame:
+        agents = db.execute("SELECT DISTINCT user_agent FROM events WHERE user_agent IS NOT NULL").df()["user_agent"]
+        facts = clients.describe(agents.astype("str"))
+        facts.insert(0, "user_agent", agents.astype("str"))
+        facts = facts.astype({column: "str" for column in facts.columns})
+        facts["os_product"] = facts["platform"].map(fleet.OS_PRODUCT).astype("str")
+        facts["evidence_rank"] = facts["os_evidence"].map(fleet.EVIDENCE_RANK).fillna(0).astype("int64")
+        facts["os_key"] = catalog.version_key(facts["os_version"]).fillna("")
+        facts["client_key"] = catalog.version_key(facts["client_version"]).fillna("")
+        return facts
+
+    agents = clock("describe distinct agents", describe_distinct)
+    db.register("agents", agents)
+    # Devices active in the window, each at its newest OS and client versions.
+    clock("devices", lambda: db.execute(f"""
+        CREATE TABLE active AS
+        SELECT coalesce(e."user", '') || '|' || a.platform || '|' || a.device_class AS device_id,
+               e."user", e.ip, e.t, a.*
+        FROM events e JOIN agents a USING (user_agent)
+        WHERE a.client_kind NOT IN ('sdk', 'bot') AND e."user" IS NOT NULL
+          AND CAST(timezone('UTC', e.t) AS DATE) BETWEEN DATE '{day}' - {WINDOW_DAYS} AND DATE '{day}';
+        CREATE TABLE devices AS
+        SELECT device_id, any_value("user") AS "user", any_value(platform) AS platform,
+               any_value(os_product) AS os_product, max(t) AS last_seen,
+               arg_max(os_version, (evidence_rank, os_key, t)) AS os_version,
+               arg_max(os_evidence, (evidence_rank, os_key, t)) AS os_evidence
+        FROM active GROUP BY device_id;
+        CREATE TABLE device_clients AS
+        SELECT device_id, client_product, arg_max(client_version, (client_key, t)) AS client_version
+        FROM active WHERE client_product IS NOT NULL AND client_version IS NOT NULL
+        GROUP BY device_id, client_product;"""))
+
+    def judge() -> None:
+        parts = db.execute(f"""
+            SELECT d.device_id, coalesce(d.os_product, lower(d.platform)) AS product, d.os_version AS version,
+                   coalesce(d.os_evidence, 'absent') AS evidence,
+                   least(DATE '{day}', CAST(timezone('UTC', d.last_seen) AS DATE)) AS as_of
+            FROM devices d
+            UNION ALL
+            SELECT c.device_id, c.client_product, c.client_version,
+                   CASE WHEN contains(c.client_version, '.') THEN 'exact' ELSE 'major' END,
+                   least(DATE '{day}', CAST(timezone('UTC', d.last_seen) AS DATE))
+            FROM device_clients c JOIN devices d USING (device_id)""").df()
+        keys = ["product", "version", "evidence", "as_of"]
+        distinct = parts[keys].drop_duplicates(ignore_index=True)
+        distinct["as_of"] = pd.to_datetime(distinct["as_of"])
+        judged = policy.judge(distinct.astype({"product": "str", "version": "str", "evidence": "str"}),
+                              releases, rules)
+        distinct["rank"] = judged["verdict"].cat.codes.astype("int64")
+        db.register("judged", distinct)
+        db.register("parts", parts.assign(as_of=pd.to_datetime(parts["as_of"])))
+
+    clock("judge distinct parts", judge)
+    directory = org.load_directory(data / "directory.csv")[["email", "office"]]
+    db.register("directory", directory)
+    verdicts = "['unknown', 'current', 'grace', 'outdated', 'unsupported']"
+    table = clock("status", lambda: db.execute(f"""
+        WITH worst AS (
+            SELECT p.device_id, {verdicts}[max(j.rank) + 1] AS verdict
+            FROM parts p JOIN judged j
+              ON p.product IS NOT DISTINCT FROM j.product AND p.version IS NOT DISTINCT FROM j.version
+             AND p.evidence = j.evidence AND p.as_of = j.as_of
+            GROUP BY p.device_id)
+        SELECT d.platform, coalesce(o.office, 'Unknown office') AS office, count(*) AS devices,
+               count(*) FILTER (WHERE w.verdict = 'current') AS current,
+               count(*) FILTER (WHERE w.verdict = 'grace') AS grace,
+               count(*) FILTER (WHERE w.verdict = 'outdated') AS outdated,
+               count(*) FILTER (WHERE w.verdict = 'unsupported') AS unsupported,
+               count(*) FILTER (WHERE w.verdict = 'unknown') AS unknown
+        FROM devices d JOIN worst w USING (device_id) LEFT JOIN directory o ON lower(d."user") = o.email
+        GROUP BY ALL ORDER BY ALL""").df())
+    judged_devices = table["devices"].sum() - table["unknown"].sum()
+    behind = table["outdated"].sum() + table["unsupported"].sum()
+    return {"seconds": round(sum(clock.seconds.values()), 3), "steps": clock.seconds,
+            "devices": int(table["devices"].sum()),
+            "outdated_rate": round(float(behind / judged_devices), 4) if judged_devices else None}
+
+
+def stage_naive(data: Path, end: pd.Timestamp, sample: int = 200_000, rows: int = 0) -> dict:
+    import pyarrow.csv
+    import ua_parser
+
+    agents = pyarrow.csv.read_csv(data / "events.csv").column("user_agent").to_pandas()
+    picked = agents.sample(n=min(sample, len(agents)), random_state=7).astype("str")
+    ua_parser.parse("warm-up")  # builds the parser once, as any long run would
+    started = time.perf_counter()
+    picked.apply(ua_parser.parse)
+    seconds = time.perf_counter() - started
+    return {"seconds": round(seconds * len(agents) / len(picked), 1), "sample_rows": len(picked),
+            "sample_seconds": round(seconds, 2)}
+
+
+STAGES = {"read": stage_read, "pipeline": stage_pipeline, "duckdb": stage_duckdb, "naive": stage_naive}
+
+
+def run_stage(name: str, data: Path, end: str) -> dict:
+    """Run one stage in a child process; its JSON result with ``peak_mb``."""
+    done = subprocess.run([sys.executable, __file__, "--stage", name, "--data", str(data), "--end", end],
+                          capture_output=True, text=True, check=False)
+    if done.returncode:
+        raise SystemExit(f"stage {name} failed:\n{done.stderr[-4000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    options = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    options.add_argument("--rows", type=int, default=10_000_000)
+    options.add_argument("--agents", type=int, default=20_000, help="distinct user agents")
+    options.add_argument("--users", type=int, default=50_000)
+    options.add_argument("--seed", type=int, default=7)
+    options.add_argument("--out", type=Path, help="keep the generated files here (default: a temporary folder)")
+    options.add_argument("--skip", nargs="*", default=[], choices=list(STAGES), help="stages not to run")
+    options.add_argument("--stage", choices=list(STAGES), help=argparse.SUPPRESS)
+    options.add_argument("--data", type=Path, help=argparse.SUPPRESS)
+    options.add_argument("--end", help=argparse.SUPPRESS)
+    args = options.parse_args()
+
+    if args.stage:
+        result = STAGES[args.stage](args.data, pd.Timestamp(args.end))
+        print(json.dumps({**result, "peak_mb": _peak_mb()}))
+        return
+
+    import generate
+
+    folder = args.out or Path(tempfile.mkdtemp(prefix="fleet-bench-"))
+    try:
+        started = time.perf_counter()
+        written = generate.write(folder, args.rows, args.agents, args.users, args.seed)
+        generated = round(time.perf_counter() - started, 1)
+        results = {name: run_stage(name, folder, written["end"]) for name in STAGES if name not in args.skip}
+    finally:
+        if args.out is None:
+            shutil.rmtree(folder, ignore_errors=True)
+
+    def ratio(top: str, bottom: str, top_key: str = "seconds", bottom_key: str = "seconds"):
+        if top not in results or bottom not in results:
+            return None
+        return round(results[top][top_key] / results[bottom][bottom_key], 2)
+
+    print(json.dumps({
+        "rows": args.rows, "agents": written["agents"], "users": written["users"], "devices_made": written["devices"],
+        "file_mb": round(written["bytes"] / 2**20, 1), "as_of": written["end"], "generate_seconds": generated,
+        **{name: result for name, result in results.items()},
+        "pipeline/read": ratio("pipeline", "read"),
+        "pipeline/duckdb": ratio("pipeline", "duckdb"),
+        "naive/pipeline": ratio("naive", "pipeline"),
+        "timeline/snapshot": ratio("pipeline", "pipeline", "timeline_seconds", "snapshot_seconds"),
+        "peak_mb": max(result["peak_mb"] for result in results.values()),
+    }))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,91 @@
+"""The Dask path gives exactly the pandas path's devices and status tables."""
+
+from __future__ import annotations
+
+import sys
+
+import pandas as pd
+import pytest
+
+from fleetanalysis import analysis, cli, demo, metrics, scale, sources, store
+from fleetanalysis.errors import BadInput
+from fleetanalysis.writing import write_parquet
+
+
+@pytest.fixture(scope="module")
+def organisation(tmp_path_factory):
+    """The demo organisation ingested into a store, and the store split into four Parquet parts."""
+    folder = tmp_path_factory.mktemp("demo")
+    written = demo.write(folder, users=60, weeks=8, seed=1)
+    store_path = folder / "access.parquet"
+    store.merge(store_path, sources.load(written["slack"]))
+    access = store.read(store_path)
+    parts = folder / "parts"
+    size = -(-len(access) // 4)
+    for number, start in enumerate(range(0, len(access), size)):
+        write_parquet(access.iloc[start:start + size], parts / f"part-{number}.parquet")
+    return {"folder": folder, "store": store_path, "parts": parts, **written}
+
+
+def test_dask_status_equals_pandas_status_on_the_demo(organisation):
+    expected = analysis.prepare(organisation["store"], organisation["directory"], organisation["networks"])
+    found = scale.prepare(organisation["parts"], organisation["directory"], organisation["networks"])
+    assert found.as_of == expected.as_of
+    pd.testing.assert_frame_equal(found.devices, expected.devices)
+    by = ["platform", "office"]
+    pd.testing.assert_frame_equal(metrics.status(found.devices, by=by), metrics.status(expected.devices, by=by))
+    pd.testing.assert_frame_equal(found.timeline(weeks=8), expected.timeline(weeks=8))
+    assert len(found.sightings) <= len(expected.sightings)
+
+
+def test_reduced_sightings_do_not_depend_on_partitioning(organisation):
+    one = scale.sightings([organisation["store"]])
+    four = scale.sightings([organisation["parts"]])
+    pd.testing.assert_frame_equal(one.sightings, four.sightings)
+    assert one.rows == four.rows == len(store.read(organisation["store"]))
+    assert one.newest == four.newest
+
+
+def test_raw_ndjson_files_read_per_file_on_the_workers(tmp_path):
+    lines = [
+        '{"uuid": "e1", "published": "2026-03-02T10:00:00Z", "eventType": "user.session.start", '
+        '"actor": {"id": "00u1", "alternateId": "ann@example.com"}, "client": {"ipAddress": "192.0.2.1", '
+        '"userAgent": {"rawUserAgent": "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:124.0) Gecko/20100101 '
+        'Firefox/124.0"}}}',
+        '{"uuid": "e2", "published": "2026-03-03T10:00:00Z", "eventType": "user.session.start", '
+        '"actor": {"id": "00u1", "alternateId": "ann@example.com"}, "client": {"ipAddress": "192.0.2.1", '
+        '"userAgent": {"rawUserAgent": "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:125.0) Gecko/20100101 '
+        'Firefox/125.0"}}}',
+    ]
+    (tmp_path / "a.ndjson").write_text(lines[0] + "\n" + lines[0] + "\n")
+    (tmp_path / "b.ndjson").write_text(lines[1] + "\n")
+    found = scale.sightings([tmp_path])
+    assert found.rows == 3
+    # The event read twice collapses: one sighting per version and day.
+    assert found.sightings["client_version"].tolist() == ["124.0", "125.0"]
+    assert found.sightings["device_id"].unique().tolist() == ["00u1|Windows|desktop"]
+
+
+def test_cli_status_engine_dask_prints_the_pandas_table(organisation, capsys):
+    options = ["status", "--store", str(organisation["parts"]), "--directory", str(organisation["directory"]),
+               "--networks", str(organisation["networks"]), "--by", "platform,office", "--format", "csv"]
+    assert cli.main([*options, "--engine", "dask"]) == 0
+    dask_out = capsys.readouterr().out
+    options[2] = str(organisation["store"])
+    assert cli.main(options) == 0
+    assert dask_out == capsys.readouterr().out
+    assert "Total" in dask_out
+
+
+def test_engine_dask_without_dask_is_bad_input(monkeypatch, organisation, capsys):
+    monkeypatch.setitem(sys.modules, "dask", None)
+    with pytest.raises(BadInput, match="pip install"):
+        scale.require_dask()
+    assert cli.main(["status", "--store", str(organisation["store"]), "--engine", "dask"]) == 2
+    assert "dask is not installed" in capsys.readouterr().err
+
+
+def test_unreachable_scheduler_is_bad_input(organisation, monkeypatch):
+    monkeypatch.setattr(scale, "CONNECT_TIMEOUT", "1s")
+    with pytest.raises(BadInput, match="cannot reach Dask scheduler"):
+        scale.sightings([organisation["store"]], scheduler="tcp://127.0.0.1:9")
