@@ -219,6 +219,10 @@ def _print_merge(counts, problems, store_path) -> None:
     for row in counts.itertuples(index=False):
         print(f"{_printable(row.file)}: {row.format}: read {row.read}, loaded {row.loaded}, "
               f"rejected {row.rejected}, duplicates {row.duplicates}")
+    if len(counts) > 1:
+        total = counts[["read", "loaded", "rejected", "duplicates"]].sum()
+        print(f"total: {len(counts)} files: read {total['read']}, loaded {total['loaded']}, "
+              f"rejected {total['rejected']}, duplicates {total['duplicates']} -> {store_path}")
     for problem in problems:
         print(f"fleetanalysis: {_printable(problem)}", file=sys.stderr)
     if counts["rejected"].sum():

@@ -288,6 +288,10 @@ def _describe_one(agent) -> tuple:
     if platform == "iOS" and (device is not None and device.family == "iPad" or "iPad" in agent):
         platform = "iPadOS"
     os_version, evidence, os_reason = _os_facts(agent, platform, os, family, kind)
+    if product == "safari" and platform in ("iOS", "iPadOS"):
+        # Safari on iOS is patched only through iOS updates, and its Version/ token keeps the
+        # line's x.y (iOS 16.7.10 says Version/16.6): the OS version is what to judge.
+        product = None
     client_reason = "; ".join(client_notes) or None
     return (platform, os_version, evidence, kind, family, client_version, product,
             _device_class(agent, platform, kind), os_reason, client_reason)
