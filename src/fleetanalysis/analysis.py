@@ -67,6 +67,36 @@ class Analysis:
         judged = fleet.snapshot(self.sightings, self.catalog, self.policy, day, self.window_days)
         return org.assign(judged, self.directory, self.networks, as_of=day)
 
+    @property
+    def stale(self) -> pd.DataFrame:
+        """Versions in the evidence newer than anything the catalog knows (``policy.stale_versions``).
+
+        Non-empty means the catalog is behind the logs: those clients are judged unknown,
+        and the run should say so, naming product and version.
+        """
+        seen = self.sightings
+        client_version = seen["client_version"].astype("str")
+        parts = pd.concat([
+            pd.DataFrame({"product": seen["os_product"], "version": seen["os_version"],
+                          "evidence": seen["os_evidence"]}),
+            # A bare major (Chromium's reduced user agent) can only count as a major.
+            pd.DataFrame({"product": seen["client_product"], "version": client_version,
+                          "evidence": client_version.str.contains(".", regex=False)
+                          .map({True: "exact", False: "major"})}),
+        ], ignore_index=True).astype("str").dropna(subset=["product", "version"])
+        return patch_policy.stale_versions(parts, self.catalog)
+
+    def stale_warnings(self) -> list[str]:
+        """One line per product whose catalog is behind the evidence, for logs and reports."""
+        lines = []
+        for product, versions in self.stale.groupby("product", sort=True):
+            newest = releases_catalog.version_key(versions["version"]).idxmax()
+            lines.append(f"the release catalog is stale for {product}: {len(versions)} version(s) in the logs "
+                         f"are newer than the newest it knows ({versions['newest_known'].iloc[0]}), up to "
+                         f"{versions.loc[newest, 'version']}; those clients are judged unknown "
+                         f"(`fleetanalysis catalog update`, or add releases with [data] catalog)")
+        return lines
+
     def timeline(self, weeks: int = 26, freq: str = "W-SUN") -> pd.DataFrame:
         """Weekly snapshots over the ``weeks`` before ``as_of``, with an ``as_of`` column."""
         start = self.as_of - pd.Timedelta(weeks=weeks)

@@ -511,8 +511,11 @@ def _fleet_at(args):
 
         return scale.prepare(args.store, args.directory, args.networks, args.policy, args.as_of,
                              args.window_days, scheduler=args.scheduler, progress=True)
-    return analysis.prepare(args.store, args.directory, args.networks, args.policy, args.as_of,
-                            args.window_days, progress=True)
+    run = analysis.prepare(args.store, args.directory, args.networks, args.policy, args.as_of,
+                           args.window_days, progress=True)
+    for warning in run.stale_warnings():
+        print(f"fleetanalysis: warning: {warning}", file=sys.stderr)
+    return run
 
 
 def _add_status(commands) -> None:
