@@ -9,7 +9,9 @@ rejected-rows CSV. Nothing crashes, hangs, or sends raw terminal escapes to the 
 from __future__ import annotations
 
 import codecs
+import csv
 import gzip
+import io
 import json
 import os
 import re
@@ -156,7 +158,8 @@ def ingest(capsys, *paths, store_path):
 
 
 def counts_of(out: str) -> list[dict]:
-    rows = [COUNTS.match(line) for line in out.splitlines()]
+    """The per-file count lines of ingest's output (the closing ``total:`` line aside)."""
+    rows = [COUNTS.match(line) for line in out.splitlines() if not line.startswith("total: ")]
     assert all(rows), out
     return [{**row.groupdict(), **{key: int(row[key]) for key in ("read", "loaded", "rejected", "duplicates")}}
             for row in rows]
@@ -276,6 +279,11 @@ def test_all_hostile_files_at_once_in_a_subprocess_add_up(tmp_path):
         assert row["read"] == row["loaded"] + row["rejected"] + row["duplicates"]
     assert len(store.read(store_path)) == sum(row["loaded"] for row in rows)
     assert len(rejected_rows(store_path)) == sum(row["rejected"] for row in rows)
+    totals = [line for line in done.stdout.splitlines() if line.startswith("total: ")]
+    if totals:
+        sums = {key: sum(row[key] for row in rows) for key in ("read", "loaded", "rejected", "duplicates")}
+        assert (f"read {sums['read']}, loaded {sums['loaded']}, rejected {sums['rejected']}, "
+                f"duplicates {sums['duplicates']}") in totals[0]
     # Ingesting the same files again loads nothing new: every row is a duplicate or rejected again.
     again = subprocess.run(command, capture_output=True, text=True, timeout=120)
     assert again.returncode == 0
@@ -295,9 +303,6 @@ def test_ua_with_bytes_that_are_not_utf8_is_one_line_exit_2():
 
 
 def csv_rows(text: str):
-    import csv
-    import io
-
     return csv.reader(io.StringIO(text, newline=""))
 
 
@@ -352,3 +357,40 @@ def test_reading_in_small_chunks_gives_the_same_store_and_counts(tmp_path, case)
     pd.testing.assert_frame_equal(store.read(tmp_path / "pieces.parquet"), store.read(tmp_path / "whole.parquet"))
     assert (rejected_rows(tmp_path / "pieces.parquet")[["record", "reason"]].to_dict("records")
             == rejected_rows(tmp_path / "whole.parquet")[["record", "reason"]].to_dict("records"))
+
+
+PATHOLOGICAL_AGENTS = [
+    "Mozilla/5.0 " + "(" * 4000,
+    "Chrome/" + "1." * 2000 + "x",
+    "Mozilla/5.0 (iPhone; CPU iPhone OS " + "1_" * 2000 + "x)",
+    "Mozilla/5.0 (Linux; Android " + "1." * 2000 + "; K)",
+    "Slack/" + "9." * 1000 + " (" + "x" * 2000,
+    "Windows NT " + "10.0." * 800,
+    "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) Version/" + "1" * 4000 + " Safari/605",
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) Chrome/" + "9" * 4000 + ".0.0.0 Safari/537.36",
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_" + "9" * 4000 + " like Mac OS X) Version/17.0 Mobile/15E148 Safari/604.1",
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:" + "9" * 40 + ") Gecko/20100101 Firefox/" + "9" * 40 + ".0",
+]
+
+
+def test_pathological_user_agents_go_through_the_whole_pipeline(tmp_path, capsys):
+    """Agents just under the length limit, built to make parsers backtrack or numbers overflow."""
+    logs = tmp_path / "agents.csv"
+    with logs.open("w", newline="", encoding="utf-8") as file:
+        writer = csv.writer(file)
+        writer.writerow(["email", "timestamp", "user_agent"])
+        writer.writerows([f"p{number}@example.com", "2024-05-01T10:00:00Z", agent]
+                         for number, agent in enumerate(PATHOLOGICAL_AGENTS))
+    store_path = tmp_path / "access.parquet"
+    status, out, _ = ingest(capsys, logs, store_path=store_path)
+    assert status == 0 and counts_of(out)[0]["loaded"] == len(PATHOLOGICAL_AGENTS)
+    command = [sys.executable, "-m", "fleetanalysis.cli", "devices", "--store", str(store_path),
+               "--as-of", "2024-05-02", "--format", "json"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr[-2000:]
+    devices = json.loads(done.stdout)
+    assert len(devices) == len(PATHOLOGICAL_AGENTS)
+    # A version no vendor ever released is no evidence of being behind (nor of being current).
+    absurd = [device for device in devices
+              if "9" * 30 in (device["clients"] or "") + (device["os_version"] or "")]
+    assert len(absurd) >= 3 and {device["verdict"] for device in absurd} == {"unknown"}

@@ -154,6 +154,10 @@ def test_status_table_does_not_send_terminal_escapes(hostile, capsys, tmp_path):
     directory.to_csv(path, index=False)
     out, _ = run(capsys, "status", "--store", hostile["store"], "--directory", path, "--by", "office")
     assert "London" in out
+    # The office league a dry run shows goes to the terminal too.
+    _, err = run(capsys, "nudges", "--store", hostile["store"], "--directory", path, "--league-channel", "C0LEAGUE1",
+                 "--state", tmp_path / "state.sqlite")
+    assert "London" in err
 
 
 def test_nudges_plan_csv_is_formula_safe_and_json_is_mrkdwn_escaped(hostile, capsys, tmp_path):

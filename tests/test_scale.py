@@ -89,3 +89,11 @@ def test_unreachable_scheduler_is_bad_input(organisation, monkeypatch):
     monkeypatch.setattr(scale, "CONNECT_TIMEOUT", "1s")
     with pytest.raises(BadInput, match="cannot reach Dask scheduler"):
         scale.sightings([organisation["store"]], scheduler="tcp://127.0.0.1:9")
+
+
+def test_a_running_scheduler_is_used_by_its_address(organisation):
+    from distributed import LocalCluster
+
+    with LocalCluster(n_workers=1, processes=False, dashboard_address=None) as running:
+        found = scale.sightings([organisation["parts"]], scheduler=running.scheduler_address)
+    pd.testing.assert_frame_equal(found.sightings, scale.sightings([organisation["store"]]).sightings)

@@ -78,7 +78,7 @@ class Slack:
 
 
 @pytest.fixture
-def slack(tmp_path):
+def slack():
     fake = Slack([])
     yield fake
     fake.server.shutdown()
@@ -116,11 +116,17 @@ def test_no_token_is_written_or_printed_anywhere(tmp_path, slack):
     fleet = ["--store", store_path, "--directory", data / "demo" / "directory.csv", "--state", state]
     run("nudges", *fleet, "--format", "json")
     run("nudges", *fleet, "--send", "--base-url", slack.url, "--max", "3", "--format", "csv", ok=(0, 1))
+    # The scheduled job reads the tokens from an environment file; its units only name the file.
+    env_file = tmp_path / "private" / "fleetanalysis.env"
+    env_file.parent.mkdir()
+    env_file.write_text(f"SLACK_BOT_TOKEN={BOT}\nSLACK_USER_TOKEN={USER}\n")
+    run("schedule", "--print", "systemd", "--env-file", env_file)
+    run("schedule", "--print", "cron", "--env-file", env_file)
 
     # The tokens were really used, so finding none below means something.
     assert f"Bearer {USER}" in slack.auth and f"Bearer {BOT}" in slack.auth
     assert slack.posts >= 2
-    files = [path for path in tmp_path.rglob("*") if path.is_file()]
+    files = [path for path in tmp_path.rglob("*") if path.is_file() and path != env_file]
     assert state in files and any(path.suffix == ".ipynb" for path in files)
     assert any(path.suffix == ".html" for path in files) and list((data / "raw" / "slack").iterdir())
     for token in (BOT, USER):

@@ -39,7 +39,8 @@ def okta_log(rows: int = 300) -> str:
     for number in range(rows):
         lines.append(json.dumps({
             "uuid": f"e{number % 250}", "published": f"2024-05-{1 + number % 28:02d}T10:00:00Z",
-            "eventType": "user.session.start", "actor": {"id": f"00u{number % 17}", "alternateId": f"u{number % 17}@x.org"},
+            "eventType": "user.session.start",
+            "actor": {"id": f"00u{number % 17}", "alternateId": f"u{number % 17}@x.org"},
             "client": {"ipAddress": "198.51.100.1",
                        "userAgent": {"rawUserAgent": json.loads(CHROME.format(v=118 + number % 9))}}}))
         if number % 53 == 0:

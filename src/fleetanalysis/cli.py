@@ -230,7 +230,7 @@ def _print_merge(counts, problems, store_path) -> None:
 
 
 def _run_ingest(args) -> int:
-    from fleetanalysis import config, sources, store
+    from fleetanalysis import config, store
 
     settings = _settings()
     paths = args.paths or settings.logs

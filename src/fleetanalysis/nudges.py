@@ -39,7 +39,7 @@ import pandas as pd
 
 from fleetanalysis.config import PROCESSED_DIR
 from fleetanalysis.errors import BadInput, JobFailed
-from fleetanalysis.writing import atomic_path
+from fleetanalysis.writing import atomic_path, escape_controls
 
 DEFAULT_STATE = PROCESSED_DIR / "nudges.sqlite"
 DEFAULT_TOKEN_ENV = "SLACK_BOT_TOKEN"
@@ -94,7 +94,8 @@ def escape_mrkdwn(text: object, limit: int | None = MAX_FIELD) -> str:
     """Text made inert for Slack mrkdwn: ``&``, ``<`` and ``>`` escaped, length capped.
 
     Slack reads ``<...>`` as links and mentions (``<!channel>``), so attacker-shaped text
-    must never reach it raw.
+    must never reach it raw; control characters are shown as ``\\xNN`` because the same
+    text is printed to a terminal by a dry run.
 
     Examples:
         >>> escape_mrkdwn("<!channel> & <https://evil.example|click>")
@@ -104,7 +105,7 @@ def escape_mrkdwn(text: object, limit: int | None = MAX_FIELD) -> str:
     """
     if text is None or text is pd.NA or (isinstance(text, float) and text != text):
         return ""
-    text = str(text)
+    text = escape_controls(str(text))
     if limit is not None and len(text) > limit:
         text = text[: limit - 1] + "…"
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
@@ -828,7 +829,7 @@ def render(result: pd.DataFrame, style: str = "table") -> str:
         user_id,user,devices,action,skip_reason,fingerprint
         '=1+1,a,1,send,,ab
     """
-    from fleetanalysis.writing import escape_controls, neutralise_formulas
+    from fleetanalysis.writing import neutralise_formulas
 
     shown = ["user_id", "user", "devices", "action", "skip_reason", "fingerprint", "outcome", "error"]
     if style == "json":

@@ -306,9 +306,11 @@ def _as_date(value) -> date | None:
 
 
 def _parameter(value):
-    # papermill writes parameters as Python literals: paths and dates go in as text.
+    # papermill writes parameters as Python literals: paths and dates go in as text. Paths
+    # are made absolute: the notebook runs in its own folder, where a relative path given on
+    # the command line would name another file or none.
     if isinstance(value, os.PathLike):
-        return os.fspath(value)
+        return os.fspath(Path(value).resolve())
     if isinstance(value, (datetime, date, pd.Timestamp)):
         return pd.Timestamp(value).date().isoformat()
     return value

@@ -50,6 +50,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from fleetanalysis import clients, fleet, sources
@@ -57,7 +58,6 @@ from fleetanalysis.errors import BadInput
 from fleetanalysis.sources.schema import conform
 
 TIME_COLUMNS = ["first_seen", "last_seen"]
-DAY_COLUMNS = ["first_day", "last_day"]
 LOCAL_WORKERS = 2
 # A scheduler that does not answer within this is reported, not waited on for ever.
 CONNECT_TIMEOUT = "10s"
@@ -110,17 +110,29 @@ def reduce_sightings(sightings: pd.DataFrame) -> pd.DataFrame:
     keys = [column for column in sightings.columns if column not in TIME_COLUMNS]
     if sightings.empty:
         return sightings.reset_index(drop=True)
-    grouped = sightings.groupby(keys, sort=False, dropna=False, observed=True)
-    out = grouped.agg(first_seen=("first_seen", "min"), last_seen=("last_seen", "max")).reset_index()
-    out = out[list(sightings.columns)].astype(sightings.dtypes.to_dict())
+    # Integer codes in sorted order (NA first) stand for the text: grouping and sorting
+    # them costs far less than hashing and comparing strings row by row.
+    codes = {column: pd.factorize(sightings[column], sort=True)[0] for column in keys}
+    group = np.zeros(len(sightings), dtype="int64")
+    for column in keys:
+        group = pd.factorize(group * (int(codes[column].max()) + 2) + codes[column] + 1)[0]
+    row = np.unique(group, return_index=True)[1]
+    out = sightings.iloc[row].reset_index(drop=True)
+    times = sightings[TIME_COLUMNS].reset_index(drop=True).groupby(group)
+    out["first_seen"] = times["first_seen"].min().reset_index(drop=True)
+    out["last_seen"] = times["last_seen"].max().reset_index(drop=True)
     # A fixed order over every column makes the result independent of partitioning.
-    order = ["device_id", "first_seen", "last_seen", *[key for key in keys if key != "device_id"]]
-    order = [column for column in order if column in out.columns]
-    return out.sort_values(order, kind="stable", na_position="first").reset_index(drop=True)
+    order = [codes["device_id"][row] if "device_id" in codes else np.zeros(len(row), dtype="int64"),
+             out["first_seen"].to_numpy("datetime64[us]").astype("int64"),
+             out["last_seen"].to_numpy("datetime64[us]").astype("int64"),
+             *[codes[column][row] for column in keys if column != "device_id"]]
+    return out.take(np.lexsort(order[::-1])).reset_index(drop=True)
 
 
 def _pieces(paths) -> list[tuple[str, int | None]]:
-    """One ``(file, row group)`` per Parquet row group, ``(file, None)`` per raw log file."""
+    """One ``(file, row group)`` per Parquet row group, ``(file, None)`` per raw log file.
+
+    Where there are Parquet files, only they are read."""
     import pyarrow.parquet
 
     files, problems = sources.expand(paths)
@@ -138,6 +150,9 @@ def _pieces(paths) -> list[tuple[str, int | None]]:
             pieces.extend((str(file), group) for group in range(groups))
         else:
             pieces.append((str(file), None))
+    if any(group is not None for _, group in pieces):
+        # A store's folder also holds its rejected-rows CSV and the like: not logs.
+        pieces = [piece for piece in pieces if piece[1] is not None]
     if not pieces:
         raise BadInput(", ".join(map(str, paths if isinstance(paths, list) else [paths])), "no input files")
     return pieces
@@ -212,8 +227,8 @@ def sightings(paths, format: str | None = None, *, scheduler: str | None = None,
     """Reduced ``fleet.sightings`` of Parquet access tables and raw logs, computed on Dask.
 
     ``paths`` are files, folders or globs (as ``sources.load`` takes them): Parquet files
-    (told by their magic bytes) are read per row group, other files per file with
-    ``sources.load_file`` (``format`` forces one). ``scheduler`` is a Dask scheduler
+    (told by their magic bytes) are read per row group, other files (only where there is
+    no Parquet file) per file with ``sources.load_file`` (``format`` forces one). ``scheduler`` is a Dask scheduler
     address; without one a local cluster of two workers runs (see ``cluster``).
     ``fleet.snapshot`` of the result equals ``fleet.snapshot`` of the pandas path's
     sightings of the same access rows.
@@ -286,6 +301,10 @@ def prepare(store: str | os.PathLike | None = None, directory: str | os.PathLike
     from fleetanalysis.sources.schema import empty_access, empty_rejected
 
     settings = config.active_settings()
+    if store is None and settings.demo and not settings.store.exists():
+        from fleetanalysis import demo
+
+        demo.ensure_store()
     store = Path(store or settings.store)
     if not store.exists():
         raise BadInput(store, "no such store (run `fleetanalysis ingest` first)")

@@ -114,7 +114,18 @@ def combine(existing: pd.DataFrame, new: pd.DataFrame) -> tuple[pd.DataFrame, pd
     both["_order"] = np.arange(len(both))
     merged, duplicate = _newest(both)
     merged = merged.sort_values(["first_seen", "_order"], kind="stable")
-    return conform(merged.drop(columns="_order")), duplicate.iloc[len(existing):].reset_index(drop=True)
+    return _sorted_categories(conform(merged.drop(columns="_order"))), \
+        duplicate.iloc[len(existing):].reset_index(drop=True)
+
+
+def _sorted_categories(access: pd.DataFrame) -> pd.DataFrame:
+    """The text categoricals with only the values used, sorted: one store, one layout,
+    however its rows were gathered."""
+    out = access.copy()
+    for column in ("user_agent", "reported_os"):
+        values = out[column].cat.remove_unused_categories()
+        out[column] = values.cat.reorder_categories(values.cat.categories.sort_values())
+    return out
 
 
 def _newest(both: pd.DataFrame) -> tuple[pd.DataFrame, pd.Series]:
@@ -221,7 +232,7 @@ def ingest(store_path: str | os.PathLike, paths, format: str | None = None, *,
                     # Each row keeps its position in the whole ingest, so the order the
                     # store is written in is the one a single merge gives.
                     access = conform(access).assign(_order=np.arange(len(access)) + next_order(len(access)))
-                    merged, duplicate = _newest(pd.concat([merged, access], ignore_index=True))
+                    merged, duplicate = _newest(sources.concat_access([merged, access]))
                     dupes = int(duplicate.iloc[len(duplicate) - len(access):].sum())
                     tally += [len(access) + len(rejected), len(access) - dupes, len(rejected), dupes]
                     file_rejects.append(rejected)
@@ -248,6 +259,6 @@ def ingest(store_path: str | os.PathLike, paths, format: str | None = None, *,
         raise BadInput(problems[0] if problems else "no input files given")
     merged = merged.sort_values(["first_seen", "_order"], kind="stable").drop(columns="_order")
     _merge_rejected(rejected_path(store_path), pd.concat(rejects, ignore_index=True))
-    write_parquet(conform(merged), store_path)
+    write_parquet(_sorted_categories(conform(merged)), store_path)
     table = pd.DataFrame(counts, columns=["file", "format", "read", "loaded", "rejected", "duplicates"])
     return table[MERGE_COLUMNS], problems

@@ -334,7 +334,8 @@ def _json_items(module, kind: str, doc, labels: list[str] | None) -> tuple[pd.Da
 
 
 def _screen_items(items: pd.DataFrame, kind: str, format: str, name: str, csv_options: dict,
-                  bad_lines: pd.DataFrame, skipped: pd.DataFrame, first_row: int = 1) -> tuple[pd.DataFrame, pd.DataFrame]:
+                  bad_lines: pd.DataFrame, skipped: pd.DataFrame,
+                  first_row: int = 1) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Access and rejected rows of parsed items; ``first_row`` numbers the CSV rows of a chunk."""
     module = FORMATS[format]
     if format == generic_csv.FORMAT:
@@ -464,8 +465,9 @@ def _csv_chunks(path: Path, format: str | None, chunk_bytes: int, on_bytes, csv_
 
         rows = taken = 0
         try:
-            reader = pyarrow_csv.open_csv(stream, read_options=pyarrow_csv.ReadOptions(
-                block_size=chunk_bytes, use_threads=False), **_csv_options(header, reject, csv_options.get("ua_column")))
+            reader = pyarrow_csv.open_csv(
+                stream, read_options=pyarrow_csv.ReadOptions(block_size=chunk_bytes, use_threads=False),
+                **_csv_options(header, reject, csv_options.get("ua_column")))
             for batch in reader:
                 frame = pyarrow.Table.from_batches([batch]).to_pandas()
                 frame["record"] = [f"row {number}" for number in range(rows + 1, rows + len(frame) + 1)]
