@@ -94,7 +94,7 @@ class Analysis:
             lines.append(f"the release catalog is stale for {product}: {len(versions)} version(s) in the logs "
                          f"are newer than the newest it knows ({versions['newest_known'].iloc[0]}), up to "
                          f"{versions.loc[newest, 'version']}; those clients are judged unknown "
-                         f"(`fleetanalysis catalog update`, or add releases with [data] catalog)")
+                         f"(refresh it with 'fleetanalysis catalog update', or add releases under [data] catalog)")
         return lines
 
     def timeline(self, weeks: int = 26, freq: str = "W-SUN") -> pd.DataFrame:
