@@ -56,6 +56,9 @@ OS_PRODUCT = {"iOS": "ios", "iPadOS": "ipados", "Android": "android", "macOS": "
 # Better evidence outranks a higher version: an exact 17.4 beats a frozen 10.15.7.
 EVIDENCE_RANK = {"absent": 0, "frozen": 1, "lower-bound": 2, "exact": 3}
 NOT_DEVICES = ("sdk", "bot")
+# The columns that decide which of a device's active rows speaks for it (see _dominant).
+RANKED_BY = ("device_id", "os_version", "os_evidence", "client_product", "client_version")
+JUDGE_BATCH = 100_000
 
 DEVICE_COLUMNS = ["device_id", "user_id", "user", "platform", "device_class", "os_version",
                   "os_evidence", "clients", "os_verdict", "os_reason", "client_verdict", "verdict", "reason",
@@ -68,28 +71,49 @@ SIGHTING_COLUMNS = ["device_id", "user_id", "user", "platform", "device_class", 
 def device_ids(facts: pd.DataFrame) -> pd.Series:
     """The device of each row: ``user|platform|device_class`` (user = user_id, else user).
 
+    The text is built once per distinct (user, platform, class), not per row.
+
     Examples:
         >>> device_ids(pd.DataFrame({"user_id": [pd.NA], "user": ["b@x.org"],
         ...     "platform": ["Android"], "device_class": ["phone"]})).tolist()
         ['b@x.org|Android|phone']
     """
-    person = facts["user_id"].astype("str").fillna(facts["user"].astype("str"))
-    platform = facts["platform"].astype("str").fillna("other")
-    device_class = facts["device_class"].astype("str").fillna("unknown")
-    return (person + "|" + platform + "|" + device_class).rename("device_id")
+    codes, names = _device_codes(facts)
+    return pd.Series(names.take(codes, allow_fill=True), index=facts.index, name="device_id")
+
+
+def _device_codes(facts: pd.DataFrame) -> tuple[np.ndarray, pd.api.extensions.ExtensionArray]:
+    """Per row, the rank of its device id among the distinct ids (sorted, -1 naming nobody); and those ids."""
+    person = _Coded(facts["user_id"]).fill(_Coded(facts["user"]))
+    platform = _Coded(facts["platform"]).fill_text("other")
+    device_class = _Coded(facts["device_class"]).fill_text("unknown")
+    # One integer per (person, platform, class), hashed once; the text is built per distinct one.
+    places, kinds = len(platform.values) + 1, len(device_class.values) + 1
+    combo, distinct = pd.factorize(((person.codes + 1) * places + platform.codes + 1) * kinds
+                                   + device_class.codes + 1)
+    text = [None if who is None else f"{who}|{where}|{kind}" for who, where, kind in
+            zip(person.values[distinct // kinds // places - 1], platform.values[distinct // kinds % places - 1],
+                device_class.values[distinct % kinds - 1])]
+    # Equal text from different parts (a user id that is also someone's login) is one device.
+    ranks, names = pd.factorize(pd.array(text, dtype="str"), sort=True)
+    return ranks.astype("int64")[combo], pd.array(names, dtype="str")
 
 
 def version_rank(versions: pd.Series) -> pd.Series:
     """Dense rank of versions in ``catalog.version_key`` order (``4.9 < 4.10``), -1 for NA.
 
-    Text that holds no version ranks -1 with NA, below every version.
+    Text that holds no version ranks -1 with NA, below every version. Each distinct
+    version is ranked once.
 
     Examples:
         >>> version_rank(pd.Series(["4.10", "4.9", pd.NA, "17.4.0", "17.4", "junk"])).tolist()
         [1, 0, -1, 2, 2, -1]
     """
-    codes, _ = pd.factorize(releases.version_key(versions), sort=True)
-    return pd.Series(codes, index=versions.index, dtype="int64")
+    codes, uniques = pd.factorize(versions)
+    ranks, _ = pd.factorize(releases.version_key(pd.Series(uniques, dtype="str")), sort=True)
+    # A trailing -1 answers the missing values (code -1).
+    ranks = np.append(ranks.astype("int64"), -1)
+    return pd.Series(ranks[codes], index=versions.index, dtype="int64")
 
 
 def sightings(facts: pd.DataFrame) -> pd.DataFrame:
@@ -98,7 +122,8 @@ def sightings(facts: pd.DataFrame) -> pd.DataFrame:
     Drops ``sdk``/``bot`` clients and rows naming no user. Returns ``SIGHTING_COLUMNS``:
     the facts' columns plus ``device_id``, ``os_product`` (catalog id of the platform's
     OS, NA for Linux/ChromeOS/other) and ``first_day``/``last_day`` (naive UTC days,
-    ``datetime64[us]``), sorted by device and first sighting.
+    ``datetime64[us]``), sorted by device and first sighting. Sorting and device ids work
+    on integer codes; text is taken per row only once, for the output.
 
     Examples:
         >>> facts = pd.DataFrame({"user_id": ["U1", "U1", pd.NA], "user": ["a", "a", pd.NA],
@@ -112,22 +137,81 @@ def sightings(facts: pd.DataFrame) -> pd.DataFrame:
         >>> seen[["device_id", "os_product", "first_day"]].values.tolist()
         [['U1|iOS|phone', 'ios', Timestamp('2026-03-01 00:00:00')]]
     """
-    human = ~facts["client_kind"].astype("str").isin(NOT_DEVICES)
-    named = facts["user_id"].notna() | facts["user"].notna()
-    rows = facts.loc[human & named]
-    seen = pd.DataFrame({"device_id": device_ids(rows)}, index=rows.index)
-    for column in ("user_id", "user", "platform", "device_class"):
-        seen[column] = rows[column].astype("str")
-    seen["os_product"] = seen["platform"].map(OS_PRODUCT).astype("str")
-    for column in ("os_version", "os_evidence", "client_kind", "client_family", "client_product",
-                   "client_version", "ip"):
-        seen[column] = rows[column].astype("str")
-    for column in ("first_seen", "last_seen"):
-        seen[column] = rows[column]
-    seen["first_day"] = _day(rows["first_seen"])
-    seen["last_day"] = _day(rows["last_seen"])
-    seen = seen.sort_values(["device_id", "first_seen"], kind="stable")
-    return seen[SIGHTING_COLUMNS].reset_index(drop=True)
+    human = ~facts["client_kind"].isin(NOT_DEVICES).to_numpy(dtype=bool, na_value=False)
+    named = (facts["user_id"].notna() | facts["user"].notna()).to_numpy(dtype=bool)
+    kept = np.flatnonzero(human & named)
+    device, names = _device_codes(facts)
+    device = device[kept]
+    first = pd.DatetimeIndex(facts["first_seen"]).asi8[kept]
+    # sort_values put a missing first sighting last; so do we.
+    first[pd.isna(facts["first_seen"]).to_numpy()[kept]] = np.iinfo("int64").max
+    order = np.lexsort((first, device))
+    at = kept[order]
+    platform = _Coded(facts["platform"])
+    # Per platform, its OS product; the last slot (no product) answers a missing platform.
+    products = pd.array([OS_PRODUCT.get(name) for name in platform.values[:-1]] + [None], dtype="str")
+    product_of = np.where(platform.codes < 0, len(products) - 1, platform.codes)
+    seen = pd.DataFrame({"device_id": names.take(device[order])})
+    for column in SIGHTING_COLUMNS[1:]:
+        if column == "os_product":
+            seen[column] = pd.Series(products.take(product_of[at]))
+        elif column in ("first_seen", "last_seen"):
+            seen[column] = facts[column].take(at).reset_index(drop=True)
+        elif column in ("first_day", "last_day"):
+            seen[column] = _day(seen[column.replace("day", "seen")])
+        else:
+            seen[column] = _text(facts[column], at)
+    return seen[SIGHTING_COLUMNS]
+
+
+def _text(column: pd.Series, rows: np.ndarray) -> pd.Series:
+    """``column`` at ``rows`` as ``str``, converted per distinct value, not per row.
+
+    Text is gathered from the distinct values rather than from the column itself: a
+    loaded column is an arrow array in many chunks, and gathering across them costs
+    tens of times more than gathering from one small array.
+    """
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        codes, distinct = column.cat.codes.to_numpy(), column.cat.categories
+    else:
+        codes, distinct = pd.factorize(column)
+    distinct = pd.array(pd.Series(distinct, dtype="object").astype("str"), dtype="str")
+    return pd.Series(distinct.take(codes[rows], allow_fill=True))
+
+
+class _Coded:
+    """A column as integer codes (-1 for NA) and its distinct values, NA last.
+
+    ``values[codes]`` is the column again, ``None`` where it was missing; work done on
+    ``values`` is done once per distinct value.
+    """
+
+    def __init__(self, column=None, *, sort: bool = False, codes=None, values=None):
+        if column is not None:
+            codes, uniques = pd.factorize(column, sort=sort)
+            values = np.array([*np.asarray(uniques, dtype=object), None], dtype=object)
+        self.codes, self.values = np.asarray(codes, dtype="int64"), values
+
+    def at(self, rows) -> np.ndarray:
+        """The values of ``rows`` (``None`` for NA)."""
+        return self.values[self.codes[rows]]
+
+    def fill(self, other: _Coded) -> _Coded:
+        """``self`` where present, else ``other``."""
+        size = len(self.values) - 1
+        codes = np.where(self.codes >= 0, self.codes, np.where(other.codes >= 0, other.codes + size, -1))
+        return _Coded(codes=codes, values=np.concatenate([self.values[:-1], other.values]))
+
+    def fill_text(self, text: str) -> _Coded:
+        """``self`` where present, else ``text``."""
+        size = len(self.values) - 1
+        return _Coded(codes=np.where(self.codes >= 0, self.codes, size),
+                      values=np.array([*self.values[:-1], text, None], dtype=object))
+
+    def map(self, function) -> _Coded:
+        """``function`` of each distinct present value (NA stays NA)."""
+        return _Coded(codes=self.codes,
+                      values=np.array([*(function(value) for value in self.values[:-1]), None], dtype=object))
 
 
 def _day(moments) -> pd.Series:
@@ -209,11 +293,34 @@ def timeline(sightings: pd.DataFrame, catalog: pd.DataFrame, policy, start, end,
         "datetime64[us]").astype("int64")
     low = np.searchsorted(stamps, first, side="left")
     high = np.searchsorted(stamps, reach, side="right")
-    spans = np.clip(high - low, 0, None)
-    rows = np.repeat(np.arange(len(sightings)), spans)
-    starts = np.repeat(low - np.cumsum(spans) + spans, spans)
+    kept = _dominant(sightings, np.flatnonzero(high > low), low, high)
+    spans = high[kept] - low[kept]
+    rows = np.repeat(kept, spans)
+    starts = np.repeat(low[kept] - np.cumsum(spans) + spans, spans)
     ks = starts + np.arange(len(rows))
     return _devices(sightings, rows, ks, dates, catalog, policy)
+
+
+def _dominant(sightings: pd.DataFrame, rows: np.ndarray, low: np.ndarray, high: np.ndarray) -> np.ndarray:
+    """Of ``rows``, those that can decide a device on some date: in ascending order.
+
+    Every choice ``_devices`` makes among a device's active rows (its newest row, its
+    newest OS, its newest client per product) ranks them by OS or client version and
+    evidence, then by ``last_seen``, then takes the later row. Rows of one device with
+    the same versions and evidence (``RANKED_BY``), active at the same dates (date indices
+    ``low`` to ``high``), tie on everything but the last two, so on every date one of
+    them, seen last, wins each choice over the others: dropping the others changes no
+    answer, and leaves fewer (row, date) pairs to expand. This keeps a timeline's cost
+    near the number of distinct versions per device and week, not of events.
+    """
+    group = _combine([*(pd.factorize(sightings[column])[0][rows] for column in RANKED_BY),
+                      low[rows], high[rows]], sort=False)
+    return np.sort(_best_rows(group, int(group.max(initial=-1)) + 1, rows, _seen_rank(sightings)))
+
+
+def _seen_rank(sightings: pd.DataFrame) -> np.ndarray:
+    """Per row, the rank of its ``last_seen`` among all rows' (ties equal; missing lowest)."""
+    return pd.factorize(pd.DatetimeIndex(sightings["last_seen"]).asi8, sort=True)[0] + 1
 
 
 def _best_rows(groups: np.ndarray, n_groups: int, rows: np.ndarray, *ranks: np.ndarray) -> np.ndarray:
@@ -240,14 +347,15 @@ def _devices(sightings: pd.DataFrame, rows: np.ndarray, ks: np.ndarray,
     """Devices per (device, date) from active (row, date-index) pairs; ``as_of`` first.
 
     Works on integer codes of the sightings' text, so that strings are built once per
-    distinct value and per distinct combination of a device's parts, not per device.
+    distinct value and per distinct combination of a device's parts, not per row or device.
     """
     device_codes, device_names = pd.factorize(sightings["device_id"], sort=True)
     n_devices = max(len(device_names), 1)
-    keys, dd = np.unique(ks * n_devices + device_codes[rows], return_inverse=True)
-    dd = dd.ravel()
+    # Hashing the pairs and sorting only the distinct (date, device) keys costs far less
+    # than sorting every pair.
+    dd, keys = pd.factorize(ks * n_devices + device_codes[rows], sort=True)
     n = len(keys)
-    seen_rank = pd.factorize(sightings["last_seen"], sort=True)[0] + 1
+    seen_rank = _seen_rank(sightings)
 
     newest = _best_rows(dd, n, rows, seen_rank)
     as_of = dates[keys // n_devices]
@@ -262,33 +370,35 @@ def _devices(sightings: pd.DataFrame, rows: np.ndarray, ks: np.ndarray,
     last_day = sightings["last_day"].to_numpy("datetime64[us]")[newest]
     evidence_day = np.minimum(as_of.to_numpy("datetime64[us]"), last_day)
 
-    evidence = sightings["os_evidence"].map(EVIDENCE_RANK).fillna(0).to_numpy("int64")
-    os_rank = version_rank(sightings["os_version"]).to_numpy() + 1
-    os_row = _best_rows(dd, n, rows, evidence, os_rank, seen_rank)
-    devices["os_version"] = sightings["os_version"].take(os_row).reset_index(drop=True)
-    devices["os_evidence"] = sightings["os_evidence"].fillna("absent").take(os_row).reset_index(drop=True)
+    platform = _Coded(sightings["platform"])
+    os_version = _Coded(sightings["os_version"])
+    os_evidence = _Coded(sightings["os_evidence"]).fill_text("absent")
+    evidence = np.array([*(EVIDENCE_RANK.get(value, 0) for value in os_evidence.values[:-1]), 0])
+    os_rank = _ranks(os_version)
+    os_row = _best_rows(dd, n, rows, evidence[os_evidence.codes], os_rank, seen_rank)
+    devices["os_version"] = pd.array(os_version.at(os_row), dtype="str")
+    devices["os_evidence"] = pd.array(os_evidence.at(os_row), dtype="str")
 
-    product_codes, products = pd.factorize(sightings["client_product"], sort=True)
-    has_client = (product_codes[rows] >= 0) & sightings["client_version"].notna().to_numpy()[rows]
+    # Sorted, so that a device's clients read in product order.
+    product = _Coded(sightings["client_product"], sort=True)
+    products = product.values[:-1]
+    product_codes = product.codes
+    client_version = _Coded(sightings["client_version"])
+    has_client = (product_codes[rows] >= 0) & (client_version.codes[rows] >= 0)
     client_rows = rows[has_client]
     client_group, groups = pd.factorize(dd[has_client] * max(len(products), 1) + product_codes[client_rows],
                                         sort=True)
-    client_rank = version_rank(sightings["client_version"]).to_numpy() + 1
-    client_row = _best_rows(client_group, len(groups), client_rows, client_rank, seen_rank)
+    client_row = _best_rows(client_group, len(groups), client_rows, _ranks(client_version), seen_rank)
     client_device = np.asarray(groups, dtype="int64") // max(len(products), 1)
 
-    os_product = sightings["os_product"].fillna(sightings["platform"].str.lower())
-    client_version = sightings["client_version"]
+    os_product = _Coded(sightings["os_product"]).fill(platform.map(str.lower))
     # A bare major (Chromium's reduced user agent) can only be judged as a major.
-    client_evidence = pd.Series(np.where(client_version.str.contains(".", regex=False).fillna(True),
-                                         "exact", "major"), index=sightings.index, dtype="str")
+    client_evidence = client_version.map(lambda version: "exact" if "." in version else "major")
     parts = [
         _Parts(np.arange(n), np.zeros(n, dtype="int64"), os_row, evidence_day,
-               os_product, sightings["os_version"], sightings["os_evidence"].fillna("absent"),
-               sightings["platform"]),
+               os_product, os_version, os_evidence, platform),
         _Parts(client_device, 1 + product_codes[client_row], client_row, evidence_day[client_device],
-               sightings["client_product"], client_version, client_evidence,
-               sightings["client_family"].fillna(sightings["client_product"])),
+               product, client_version, client_evidence, _Coded(sightings["client_family"]).fill(product)),
     ]
     judged, results = _judge_distinct(parts, catalog, policy)
     width = 1 + len(products)
@@ -308,7 +418,15 @@ def _devices(sightings: pd.DataFrame, rows: np.ndarray, ks: np.ndarray,
     names = client_part.shown_names
     text = ["; ".join(names[code] for code in row if code >= 0) or None for row in label_grid[first]]
     devices["clients"] = pd.array(text, dtype="str").take(combo)
+    for column in ("user_id", "user", "platform", "device_class", "ip"):
+        devices[column] = devices[column].astype("str")
     return devices[["as_of", *DEVICE_COLUMNS]]
+
+
+def _ranks(versions: _Coded) -> np.ndarray:
+    """Per row, 1 + the ``version_rank`` of its version (0 for NA), ranked per distinct version."""
+    ranks = version_rank(pd.Series(versions.values, dtype="str")).to_numpy() + 1
+    return ranks[versions.codes]
 
 
 class _Parts:
@@ -319,31 +437,34 @@ class _Parts:
     text naming it (``Chrome 124``).
     """
 
-    def __init__(self, device, slot, row, day, product, version, evidence, label):
+    def __init__(self, device, slot, row, day, product: _Coded, version: _Coded, evidence: _Coded,
+                 label: _Coded):
         self.device, self.slot = device, slot
-        codes = [pd.factorize(column)[0][row] for column in (product, version, evidence)]
-        label_codes, label_names = pd.factorize(label)
+        codes = [column.codes[row] for column in (product, version, evidence)]
         day_codes, _ = pd.factorize(day)
         self.key = _combine([*codes, day_codes])
         self.distinct = np.unique(self.key, return_index=True)[1]
+        at = row[self.distinct]
         self.frame = pd.DataFrame({
-            "product": product.take(row[self.distinct]).to_numpy(),
-            "version": version.take(row[self.distinct]).to_numpy(),
-            "evidence": evidence.take(row[self.distinct]).to_numpy(),
-            "as_of": day[self.distinct]}).astype({"product": "str", "version": "str", "evidence": "str"})
-        self.label = label_codes[row]
-        self.label_names = np.asarray(label_names, dtype=object)
+            "product": pd.array(product.at(at), dtype="str"),
+            "version": pd.array(version.at(at), dtype="str"),
+            "evidence": pd.array(evidence.at(at), dtype="str"),
+            "as_of": day[self.distinct]})
+        self.label = label.codes[row]
+        self.label_names = label.values[:-1]
         shown = _combine([self.label, codes[1]])
         shown_first = np.unique(shown, return_index=True)[1]
         self.shown = shown
-        self.shown_names = [f"{self.label_names[self.label[i]]} {version.iloc[row[i]]}" for i in shown_first]
+        self.shown_names = [f"{self.label_names[self.label[i]]} {version.values[codes[1][i]]}"
+                            for i in shown_first]
 
 
-def _combine(codes: list[np.ndarray]) -> np.ndarray:
-    """One dense code per distinct tuple of integer codes (NA codes -1 allowed)."""
+def _combine(codes: list[np.ndarray], sort: bool = True) -> np.ndarray:
+    """One dense code per distinct tuple of integer codes (NA codes -1 allowed); in tuple
+    order with ``sort``, else in order of first appearance (cheaper)."""
     key = np.zeros(len(codes[0]) if codes else 0, dtype="int64")
     for column in codes:
-        key = pd.factorize(key * (int(column.max(initial=0)) + 2) + column + 1, sort=True)[0]
+        key = pd.factorize(key * (int(column.max(initial=0)) + 2) + column + 1, sort=sort)[0]
     return key
 
 
@@ -354,14 +475,17 @@ def _row_combinations(grid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _judge_distinct(parts: list[_Parts], catalog: pd.DataFrame, policy) -> tuple[pd.DataFrame, list]:
-    """Judge every distinct part of every kind in one ``policy.judge`` call.
+    """Judge every distinct part of every kind with ``policy.judge``, ``JUDGE_BATCH`` at a time.
 
     Returns the distinct answers (``verdict, reason, target`` and ``label``, the platform
     or client family naming the target) and, per kind, each part's row among them.
     """
     distinct = pd.concat([part.frame for part in parts], ignore_index=True)
-    judged = verdicts.judge(distinct, catalog, policy).reset_index(drop=True)
-    judged = judged[["verdict", "reason", "target"]].astype("str")
+    # Each part is judged on its own, so batches give the same answers; they bound the
+    # memory policy needs for a year of weekly dates to one batch's worth.
+    judged = pd.concat([verdicts.judge(distinct.iloc[start:start + JUDGE_BATCH], catalog, policy)
+                        [["verdict", "reason", "target"]].astype("str")
+                        for start in range(0, max(len(distinct), 1), JUDGE_BATCH)], ignore_index=True)
     judged_at, labels, label_names, offset = [], [], [], 0
     for part in parts:
         judged_at.append(offset + np.searchsorted(part.key[part.distinct], part.key))

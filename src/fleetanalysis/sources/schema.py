@@ -38,7 +38,9 @@ from __future__ import annotations
 import json
 import re
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 SOURCES = ["slack_access", "slack_audit", "okta", "entra", "google_mobile", "github", "csv"]
 
@@ -118,9 +120,12 @@ def conform(df: pd.DataFrame) -> pd.DataFrame:
         >>> out["count"].tolist(), str(out["user_agent"].dtype)
         ([1], 'category')
     """
-    out = pd.DataFrame(index=df.index)
+    columns = {}
     for name, dtype in COLUMNS.items():
-        values = df[name] if name in df.columns else pd.Series(pd.NA, index=df.index, dtype="object")
+        if name not in df.columns:
+            columns[name] = _absent(len(df), dtype, 1 if name == "count" else None)
+            continue
+        values = df[name]
         if name == "count":
             values = pd.to_numeric(values, errors="coerce").fillna(1).astype("int64")
         elif name in ("first_seen", "last_seen"):
@@ -130,15 +135,36 @@ def conform(df: pd.DataFrame) -> pd.DataFrame:
         elif name == "managed":
             values = values.astype("boolean")
         elif name == "source":
-            values = values.astype("object").astype(dtype)
+            if values.dtype != dtype:
+                # Per distinct source name, not per row.
+                codes, names = pd.factorize(values)
+                # Unknown names, like missing ones (code -1), become NA.
+                known = np.append(dtype.categories.get_indexer(pd.Index(names, dtype="object")), -1)
+                values = pd.Series(pd.Categorical.from_codes(known[codes], dtype=dtype), index=values.index)
         elif dtype == "category":
             if not (isinstance(values.dtype, pd.CategoricalDtype)
                     and isinstance(values.cat.categories.dtype, pd.StringDtype)):
                 values = _text(values).astype("category")
         else:
             values = _text(values)
-        out[name] = values
-    return out.reset_index(drop=True)
+        columns[name] = values.reset_index(drop=True)
+    return pd.DataFrame(columns, index=pd.RangeIndex(len(df)))
+
+
+def _absent(rows: int, dtype, default) -> pd.api.extensions.ExtensionArray | np.ndarray:
+    """A column the input lacks: ``rows`` nulls (or ``default``) of ``dtype``, built without
+    a Python object per row."""
+    if default is not None:
+        return np.full(rows, default, dtype=dtype)
+    if dtype == "str":
+        return pd.array(pa.nulls(rows, pa.large_string()), dtype="str")
+    if dtype == "boolean":
+        return pd.arrays.BooleanArray(np.zeros(rows, dtype=bool), np.ones(rows, dtype=bool))
+    if isinstance(dtype, pd.CategoricalDtype):
+        return pd.Categorical.from_codes(np.full(rows, -1), dtype=dtype)
+    if dtype == "category":
+        return pd.Categorical.from_codes(np.full(rows, -1), categories=pd.Index([], dtype="str"))
+    return pd.array(np.full(rows, np.datetime64("NaT"), dtype="datetime64[us]")).tz_localize("UTC")
 
 
 def truncate_raw(raw: pd.Series) -> pd.Series:
@@ -187,10 +213,13 @@ def screen(candidates: pd.DataFrame, file: str, *,
     if "problem" in candidates.columns:
         reason = _text(candidates["problem"])
 
-    def flag(mask: pd.Series, text: pd.Series | str) -> None:
+    def flag(mask: pd.Series, text) -> None:
+        """Give rows in ``mask`` (and no reason yet) ``text``: a str, or a function building
+        the per-row text, called only when some row is flagged."""
         nonlocal reason
         mask = mask.fillna(False).astype(bool) & reason.isna()
         if mask.any():
+            text = text if isinstance(text, str) else text()
             reason = reason.mask(mask, text if isinstance(text, str) else text.astype("str"))
 
     for column in ("first_seen", "last_seen"):
@@ -202,17 +231,26 @@ def screen(candidates: pd.DataFrame, file: str, *,
     if "count" in candidates.columns:
         count = pd.to_numeric(candidates["count"], errors="coerce")
         flag(count.isna(), "count missing or not a number")
-        flag(count < 1, "count is " + count.astype("str").str.removesuffix(".0") + ", must be at least 1")
+        flag(count < 1, lambda: "count is " + count.astype("str").str.removesuffix(".0") + ", must be at least 1")
         flag((count % 1 != 0) | (count > MAX_COUNT),
-             "count is " + count.astype("str") + ", not a whole number of sightings")
-    agent = pick(candidates, "user_agent")
+             lambda: "count is " + count.astype("str") + ", not a whole number of sightings")
+    # Agents repeat: each check runs once per distinct agent and is taken back to the rows.
+    codes, agents = pd.factorize(candidates["user_agent"] if "user_agent" in candidates.columns
+                                 else pd.Series(pd.NA, index=index, dtype="str"))
+    agents = _text(pd.Series(agents, dtype="object"))
+    length = agents.str.len().astype("Int64")
+
+    def per_row(values: pd.Series, missing) -> pd.Series:
+        found = pd.concat([values, pd.Series([missing], dtype=values.dtype)], ignore_index=True)
+        return found.take(np.where(codes < 0, len(values), codes)).set_axis(index)
+
     reported = pick(candidates, "reported_os")
     # A row is device evidence through its user agent or an OS the source reports itself.
-    flag((agent.isna() | (agent.str.strip() == "")) & reported.isna(), "no user agent")
-    flag(agent.str.contains("\x00", regex=False) | pick(candidates, "user").str.contains("\x00", regex=False),
-         "contains NUL bytes")
-    flag(agent.str.len() > MAX_USER_AGENT,
-         "user agent is " + agent.str.len().astype("Int64").astype("str") + f" characters (limit {MAX_USER_AGENT})")
+    flag(per_row(agents.isna() | (agents.str.strip() == ""), True) & reported.isna(), "no user agent")
+    flag(per_row(agents.str.contains("\x00", regex=False), False)
+         | pick(candidates, "user").str.contains("\x00", regex=False), "contains NUL bytes")
+    flag(per_row(length > MAX_USER_AGENT, False),
+         lambda: "user agent is " + per_row(length, pd.NA).astype("str") + f" characters (limit {MAX_USER_AGENT})")
     bad = reason.notna()
     rejected = pd.DataFrame({
         "file": pd.Series(file, index=index, dtype="str")[bad],
