@@ -3,7 +3,6 @@ the index and the ``latest`` pointers, a failing run, and the schedule text."""
 
 from __future__ import annotations
 
-import json
 import os
 from datetime import date
 from html.parser import HTMLParser
@@ -13,7 +12,7 @@ import nbformat
 import pytest
 
 from fleetanalysis import cli, config, reporting
-from fleetanalysis.errors import BadInput, JobFailed
+from fleetanalysis.errors import BadInput
 
 FIXTURES = Path(__file__).parent / "notebooks"
 HEADLINE = FIXTURES / "headline.ipynb"

@@ -115,6 +115,23 @@ def prepare(store: str | os.PathLike | None = None, directory: str | os.PathLike
     report on last month's export is about last month). Raises ``BadInput`` naming the
     file when the store is missing or empty, or an organisation file is unusable.
     """
+    store = locate_store(store, window_days)
+    access = access_store.read(store)
+    if access.empty:
+        raise BadInput(store, "no sign-in rows (run `fleetanalysis ingest` first)")
+    sightings = fleet.sightings(clients.facts(access, progress=progress))
+    rejected_file = access_store.rejected_path(store)
+    rejected = pd.read_csv(rejected_file, dtype="str") if rejected_file.exists() else None
+    return assemble(store, sightings, access["last_seen"].max(), access=access, rejected=rejected,
+                    directory=directory, networks=networks, policy=policy, as_of=as_of,
+                    window_days=window_days, catalog=catalog)
+
+
+def locate_store(store: str | os.PathLike | None, window_days: int = 30) -> Path:
+    """The store a run reads: the caller's, else the settings' (the demo's is made on first use).
+
+    Raises ``BadInput`` when it does not exist or ``window_days`` is negative.
+    """
     settings = config.active_settings()
     if store is None and settings.demo and not settings.store.exists():
         from fleetanalysis import demo
@@ -125,22 +142,30 @@ def prepare(store: str | os.PathLike | None = None, directory: str | os.PathLike
         raise BadInput(store, "no such store (run `fleetanalysis ingest` first)")
     if window_days < 0:
         raise BadInput("window_days", f"must be 0 or more, not {window_days}")
-    access = access_store.read(store)
-    if access.empty:
-        raise BadInput(store, "no sign-in rows (run `fleetanalysis ingest` first)")
-    sightings = fleet.sightings(clients.facts(access, progress=progress))
+    return store
+
+
+def assemble(store: Path, sightings: pd.DataFrame, newest: pd.Timestamp, *,
+             access: pd.DataFrame | None = None, rejected: pd.DataFrame | None = None,
+             directory=None, networks=None, policy=None, as_of=None, window_days: int = 30,
+             catalog=None) -> Analysis:
+    """An ``Analysis`` from sightings already made (here, or per partition on Dask).
+
+    ``newest`` is the newest ``last_seen`` of the evidence, the default ``as_of`` day;
+    the organisation, policy and catalog files resolve as in ``prepare``.
+    """
+    from fleetanalysis.sources.schema import empty_access, empty_rejected
+
     if sightings.empty:
         raise BadInput(store, "no rows from people's devices (only scripts, bots or unnamed users)")
-    rejected_file = access_store.rejected_path(store)
-    rejected = (pd.read_csv(rejected_file, dtype="str") if rejected_file.exists()
-                else pd.DataFrame(columns=["file", "record", "reason", "raw"], dtype="str"))
-    newest = access["last_seen"].max().tz_convert("UTC").tz_localize(None).normalize()
+    settings = config.active_settings()
     directory = _existing(directory, settings.directory)
     networks = _existing(networks, settings.networks)
+    newest = pd.Timestamp(newest).tz_convert("UTC").tz_localize(None).normalize()
     return Analysis(
         store=store,
-        access=access,
-        rejected=rejected,
+        access=empty_access() if access is None else access,
+        rejected=empty_rejected() if rejected is None else rejected,
         sightings=sightings,
         catalog=releases_catalog.load(extra=_existing(catalog, settings.catalog)),
         policy=patch_policy.load(_existing(policy, settings.policy)),

@@ -456,7 +456,7 @@ def _add_catalog(commands) -> None:
 def _run_catalog_show(args) -> int:
     import pandas as pd
 
-    from fleetanalysis import catalog, config
+    from fleetanalysis import catalog
 
     releases = catalog.load(extra=_settings().catalog)
     if args.product:

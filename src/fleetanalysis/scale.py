@@ -295,40 +295,12 @@ def prepare(store: str | os.PathLike | None = None, directory: str | os.PathLike
         >>> run.devices["device_id"].is_unique, run.access.empty
         (True, True)
     """
-    from fleetanalysis import analysis, config, org
-    from fleetanalysis import catalog as releases
-    from fleetanalysis import policy as patch_policy
-    from fleetanalysis.sources.schema import empty_access, empty_rejected
+    from fleetanalysis import analysis
 
-    settings = config.active_settings()
-    if store is None and settings.demo and not settings.store.exists():
-        from fleetanalysis import demo
-
-        demo.ensure_store()
-    store = Path(store or settings.store)
-    if not store.exists():
-        raise BadInput(store, "no such store (run `fleetanalysis ingest` first)")
-    if window_days < 0:
-        raise BadInput("window_days", f"must be 0 or more, not {window_days}")
+    store = analysis.locate_store(store, window_days)
     found = sightings([store], scheduler=scheduler, processes=processes, progress=progress)
     if not found.rows:
         raise BadInput(store, "no sign-in rows (run `fleetanalysis ingest` first)")
-    if found.sightings.empty:
-        raise BadInput(store, "no rows from people's devices (only scripts, bots or unnamed users)")
-
-    def existing(chosen, configured) -> Path | None:
-        if chosen is not None and not Path(chosen).exists():
-            raise BadInput(chosen, "no such file")
-        chosen = chosen or configured
-        return Path(chosen) if chosen is not None and Path(chosen).exists() else None
-
-    directory, networks = existing(directory, settings.directory), existing(networks, settings.networks)
-    newest = found.newest.tz_convert("UTC").tz_localize(None).normalize()
-    return analysis.Analysis(
-        store=store, access=empty_access(), rejected=empty_rejected(), sightings=found.sightings,
-        catalog=releases.load(extra=existing(catalog, settings.catalog)),
-        policy=patch_policy.load(existing(policy, settings.policy)),
-        directory=org.load_directory(directory) if directory else None,
-        networks=org.load_networks(networks) if networks else None,
-        as_of=newest if as_of is None else pd.Timestamp(as_of).tz_localize(None).normalize(),
-        window_days=window_days)
+    return analysis.assemble(store, found.sightings, found.newest, directory=directory,
+                             networks=networks, policy=policy, as_of=as_of,
+                             window_days=window_days, catalog=catalog)
