@@ -30,7 +30,7 @@ test: $(STAMP)  ## run the whole suite: unit tests, doctests and the notebooks
 	$(BIN)/pytest
 
 lab: $(STAMP)  ## JupyterLab on the notebooks, with the project's own kernel
-	$(BIN)/jupyter lab notebooks/
+	$(BIN)/jupyter lab notebooks/ $$([ "$$(id -u)" = 0 ] && echo --allow-root)
 
 demo: $(STAMP)  ## (re)write the synthetic demo organisation under data/demo
 	$(FA) demo
