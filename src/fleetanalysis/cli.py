@@ -15,6 +15,7 @@ import argparse
 import re
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 from fleetanalysis import __version__
 from fleetanalysis.errors import BadInput, JobFailed
@@ -67,8 +68,6 @@ def _add_version(commands) -> None:
 
 
 def _add_nudges(commands) -> None:
-    from pathlib import Path
-
     parser = commands.add_parser(
         "nudges", help="plan (or --send) Slack DMs asking owners of outdated devices to update",
         description="Plan one Slack message per person whose devices are outdated past grace "
@@ -190,8 +189,6 @@ def _run_ua(args) -> int:
     return 0
 
 def _add_ingest(commands) -> None:
-    from pathlib import Path
-
     from fleetanalysis.sources import FORMATS
 
     parser = commands.add_parser(
@@ -250,8 +247,6 @@ def _run_ingest(args) -> int:
 
 
 def _add_fetch(commands) -> None:
-    from pathlib import Path
-
     from fleetanalysis import config
 
     parser = commands.add_parser("fetch", help="pull sign-in logs from a SaaS API into the store",
@@ -287,8 +282,6 @@ def _run_fetch_slack(args) -> int:
 
 
 def _add_report(commands) -> None:
-    from pathlib import Path
-
     from fleetanalysis import config
 
     parser = commands.add_parser(
@@ -338,8 +331,6 @@ def _run_report(args) -> int:
 
 
 def _add_schedule(commands) -> None:
-    from pathlib import Path
-
     from fleetanalysis import reporting
 
     parser = commands.add_parser(
@@ -376,8 +367,6 @@ def _run_schedule(args) -> int:
 
 
 def _add_demo(commands) -> None:
-    from pathlib import Path
-
     from fleetanalysis import config
 
     parser = commands.add_parser(
@@ -413,8 +402,6 @@ def _run_demo(args) -> int:
 
 
 def _add_catalog(commands) -> None:
-    from pathlib import Path
-
     from fleetanalysis import catalog, feeds
 
     parser = commands.add_parser(
@@ -488,8 +475,6 @@ def _run_catalog_update(args) -> int:
 
 def _fleet_options(parser) -> None:
     """The options every command that judges the fleet from the store shares."""
-    from pathlib import Path
-
     parser.add_argument("--store", type=Path, metavar="FILE",
                         help="Parquet access store (default: the settings' store)")
     parser.add_argument("--as-of", type=_date, metavar="DATE",
