@@ -195,10 +195,58 @@ def judge(parts: pd.DataFrame, catalog: pd.DataFrame, policy: Policy) -> pd.Data
     })
     if frame.empty:
         return _result(pd.DataFrame(index=parts.index, columns=["verdict", "reason", "target", "released_target"]))
+    # Days between two catalog events get the same answer: judge each epoch once.
+    frame["as_of"] = equivalent_day(frame["product"], frame["as_of"], catalog, policy)
     codes = frame.groupby(list(frame.columns), dropna=False, sort=False).ngroup().to_numpy()
     distinct = frame.drop_duplicates(ignore_index=True)
     judged = _judge_distinct(distinct, catalog, policy)
     return _result(judged.iloc[codes].set_axis(parts.index))
+
+
+def equivalent_day(products, days, catalog: pd.DataFrame, policy: Policy) -> np.ndarray:
+    """For each (product, day), the first day of its epoch: ``judge`` answers every version of
+    the product the same on both days (verdict, reason, target and its release date).
+
+    An answer can only change on a catalog event of the product: a release (from its day
+    on), a release falling due (the day after its grace ends), a line's end of support
+    (from its ``eol`` day) and the end of the catalog's coverage (the day after). Days
+    before the product's first event, and every day of a product with no event, share
+    1970-01-01. A year of daily evidence thus collapses to a few dozen epochs per
+    product, which is what keeps a 52-week timeline cheap to judge. Missing days stay NaT.
+
+    Examples:
+        >>> from fleetanalysis import catalog as releases
+        >>> catalog = releases.load_releases_csv(releases._EXAMPLE, name="ios.csv")
+        >>> days = pd.to_datetime(["2024-03-04", "2024-03-05", "2024-03-12", "2024-03-13", "2024-04-30",
+        ...                        "2024-05-01", "2019-01-01"])
+        >>> [str(day)[:10] for day in equivalent_day(pd.Series(["ios"] * 7), pd.Series(days), catalog, load())]
+        ['2024-02-23', '2024-03-05', '2024-03-05', '2024-03-13', '2024-03-13', '2024-05-01', '1970-01-01']
+        >>> [str(day)[:10] for day in equivalent_day(pd.Series(["opera"]), pd.Series(days[:1]), catalog, load())]
+        ['1970-01-01']
+    """
+    days = _day(pd.Series(np.asarray(days))).to_numpy("datetime64[us]")
+    products = pd.Series(np.asarray(products, dtype=object), dtype="str")
+    releases = _releases(catalog, policy)
+    one_day = pd.Timedelta(days=1)
+    covered = coverage(catalog)
+    events = pd.concat([
+        pd.DataFrame({"product": releases["product"], "day": releases["released"]}),
+        pd.DataFrame({"product": releases["product"], "day": releases["due"] + one_day}),
+        pd.DataFrame({"product": releases["product"], "day": releases["eol"]}),
+        pd.DataFrame({"product": covered.index.astype("str"), "day": covered.to_numpy() + one_day}),
+    ], ignore_index=True).dropna().drop_duplicates()
+    codes, names = pd.factorize(pd.concat([events["product"], products], ignore_index=True))
+    event_code, product_code = codes[:len(events)], codes[len(events):]
+    # One sortable integer per (product, day): the product's code above the day count.
+    span = np.int64(2**40)
+    event_key = np.sort(event_code * span + events["day"].to_numpy("datetime64[D]").astype("int64"))
+    query_day = days.astype("datetime64[D]").astype("int64")
+    found = np.searchsorted(event_key, product_code * span + query_day, side="right") - 1
+    same_product = (found >= 0) & (event_key[found.clip(0)] // span == product_code) & (product_code >= 0)
+    start = np.where(same_product, event_key[found.clip(0)] % span, 0)
+    result = start.astype("datetime64[D]").astype("datetime64[us]")
+    result[np.isnat(days)] = np.datetime64("NaT")
+    return result
 
 
 def _result(frame: pd.DataFrame) -> pd.DataFrame:
@@ -321,10 +369,13 @@ def _judge_distinct(rows: pd.DataFrame, catalog: pd.DataFrame, policy: Policy) -
     unknown(by_line & line.isna().to_numpy(), "the catalog does not place " + name + " " + _text(versions) + " in a line")
     ahead = ~is_minimum & ~np.isnan(newest_rank) & (below_key > np.nan_to_num(newest_rank, nan=-1))
     verdict[ahead], target[ahead], released_target[ahead] = "current", None, np.datetime64("NaT")
-    reason[ahead] = ("newer than any " + name + " release the catalog lists on or before "
-                     + _day_text(as_of)).to_numpy(dtype=object)[ahead]
+    # Reasons name catalog facts, never the evidence date itself: answers are shared by an epoch.
+    reason[ahead] = (name + " " + _text(versions) + " is newer than " + _text(lookup(newest_rank, "version"))
+                     + " (" + _day_text(lookup(newest_rank, "released")) + "), the newest " + name
+                     + " release the catalog lists by then").to_numpy(dtype=object)[ahead]
+    first_release = releases.groupby("product")["released"].min().reindex(product).to_numpy()
     unknown(~is_minimum & np.isnan(newest_rank),
-            "the catalog lists no " + name + " release on or before " + _day_text(as_of))
+            "the catalog lists no " + name + " release before " + _day_text(first_release))
     unknown(~is_minimum & ~np.isnan(top_rank) & (below_key > np.nan_to_num(top_rank, nan=-1)),
             name + " " + _text(versions) + " is newer than anything the catalog knows")
     # Past the date through which the catalog is complete a release may be missing. A missing
