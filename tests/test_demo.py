@@ -239,7 +239,8 @@ def _slack_app_rows(org):
 
 
 def test_slack_app_user_agents_carry_the_exact_os_version(catalog):
-    org = demo.simulate(users=150, weeks=8, seed=9, catalog=catalog)
+    # Pinned to a date when iOS 18.6/18.7 were current, whatever the catalog's coverage.
+    org = demo.simulate(users=150, weeks=8, seed=9, end=pd.Timestamp("2026-01-13"), catalog=catalog)
     apps = _slack_app_rows(org)
     # iOS 18.6/18.7 from the app is the real version, unlike WebKit's frozen 18_6 token.
     assert apps["os_version"].isin(["18.6", "18.7"]).any()
@@ -282,7 +283,7 @@ def test_scripts_and_bots_are_present(logins):
 
 
 def test_devices_per_user_and_rows_per_device_are_sensible(catalog):
-    org = demo.simulate(users=60, weeks=8, seed=11, catalog=catalog)
+    org = demo.simulate(users=60, weeks=8, seed=11, end=pd.Timestamp("2026-01-13"), catalog=catalog)
     devices = org.logins.dropna(subset=["device_id"])
     per_user = devices.groupby("user_id")["device_id"].nunique()
     assert per_user.between(1, 3).all() and per_user.mean() > 1.3
