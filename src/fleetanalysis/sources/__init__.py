@@ -23,6 +23,7 @@ Examples:
 from __future__ import annotations
 
 import codecs
+import contextlib
 import csv as stdlib_csv
 import glob
 import gzip
@@ -54,6 +55,10 @@ GZIP_MAGIC = b"\x1f\x8b"
 # Big enough that per-chunk overhead is noise, small enough that a chunk's frames fit anywhere.
 DEFAULT_CHUNK_BYTES = 64 * 2**20
 _SNIFF_BYTES = 1 << 16
+# The blocks a whole-file read parses in parallel: many per core, so both stay busy, yet
+# few enough that the per-block user-agent dictionaries are quick to unify.
+_WHOLE_BLOCK_BYTES = 16 * 2**20
+_NO_ROWS = pd.DataFrame({"record": [], "reason": [], "raw": []})
 
 
 @dataclass
@@ -217,19 +222,57 @@ def _csv_options(header: list[str], reject, ua_column: str | None = None) -> dic
 
     Every column is text, empty fields are missing; user-agent columns (``ua_column``, or
     a header ``generic_csv`` would guess) are dictionary-encoded, so that they arrive as a
-    categorical holding each distinct agent once.
+    categorical holding each distinct agent once. Other text is read as ``large_string``,
+    the layout of pandas' ``str``, so that it reaches pandas without a copy.
     """
     agents = {name for name in header if name == ua_column
               or generic_csv.plain_name(name) in generic_csv.GUESSES["user_agent"]}
-    types = {name: pyarrow.dictionary(pyarrow.int32(), pyarrow.string()) if name in agents else pyarrow.string()
-             for name in header}
+    types = {name: pyarrow.dictionary(pyarrow.int32(), pyarrow.string()) if name in agents
+             else pyarrow.large_string() for name in header}
     return {"parse_options": pyarrow_csv.ParseOptions(invalid_row_handler=reject, newlines_in_values=True),
             "convert_options": pyarrow_csv.ConvertOptions(column_types=types, strings_can_be_null=True,
                                                           null_values=[""])}
 
 
+def _malformed(rows: list[tuple[str, str]], first: int = 1) -> pd.DataFrame:
+    """Rows of the wrong width as ``record, reason, raw``, numbered from ``first``."""
+    return pd.DataFrame({"record": [f"malformed row {number}" for number in range(first, first + len(rows))],
+                         "reason": [reason for reason, _ in rows], "raw": [raw for _, raw in rows]})
+
+
+def _csv_frame(open_source, header: list[str], ua_column: str | None,
+               block_size: int) -> tuple[pd.DataFrame, list[tuple[str, str]]]:
+    """A whole CSV read on every core: its rows and its rows of the wrong width, in file order.
+
+    ``open_source()`` opens the bytes afresh (a context manager). Threads meet malformed
+    rows in no fixed order, so a file that has any is read again on one thread to number
+    them as they stand: the second read is paid by broken files only. The Arrow table is
+    let go here: its per-block user-agent dictionaries are not needed once unified.
+    """
+    malformed: list[tuple[str, str]] = []
+
+    def reject(row) -> str:
+        malformed.append((f"expected {row.expected_columns} fields, found {row.actual_columns}", row.text))
+        return "skip"
+
+    for threads in (True, False):
+        malformed.clear()
+        with open_source() as source:
+            table = pyarrow_csv.read_csv(
+                source, read_options=pyarrow_csv.ReadOptions(block_size=block_size, use_threads=threads),
+                **_csv_options(header, reject, ua_column))
+        if not malformed:
+            break
+    frame = table.to_pandas()
+    del table
+    # The read's block buffers are free now but kept by Arrow's allocator, which pandas'
+    # arrays (numpy's allocator) cannot reuse: handing them back keeps the peak down.
+    pyarrow.default_memory_pool().release_unused()
+    return frame, malformed
+
+
 def _read_csv(text: str, file: str, ua_column: str | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """CSV rows as text columns with a ``record`` label; rows of the wrong width rejected.
+    """CSV rows as text columns (row N is position N - 1); rows of the wrong width rejected.
 
     Examples:
         >>> frame, bad = _read_csv('user,time\\nann,1\\nbo,2,3\\n"cy', "x.csv")
@@ -237,35 +280,20 @@ def _read_csv(text: str, file: str, ua_column: str | None = None) -> tuple[pd.Da
         (['ann'], ['expected 2 fields, found 3', 'expected 2 fields, found 1'])
     """
     header = _csv_header(text.split("\n", 1)[0], file)
-    malformed: list[tuple[str, str]] = []
-
-    def reject(row) -> str:
-        malformed.append((f"expected {row.expected_columns} fields, found {row.actual_columns}", row.text))
-        return "skip"
-
     data = text.encode("utf-8")
-
-    def read(block_size: int) -> pyarrow.Table:
-        malformed.clear()
-        return pyarrow_csv.read_csv(io.BytesIO(data), read_options=pyarrow_csv.ReadOptions(block_size=block_size),
-                                    **_csv_options(header, reject, ua_column))
-
     try:
         try:
-            table = read(1 << 20)
+            frame, malformed = _csv_frame(lambda: io.BytesIO(data), header, ua_column, 1 << 20)
         except pyarrow.ArrowInvalid as error:
             # A row longer than a block (a megabytes-long hostile field) must not cost the
             # good rows: read again in one block; screen() then rejects the long field.
             if "straddl" not in str(error):
                 raise
-            table = read(min(len(data) + 1, 2**31 - 1))
+            frame, malformed = _csv_frame(lambda: io.BytesIO(data), header, ua_column,
+                                          min(len(data) + 1, 2**31 - 1))
     except pyarrow.ArrowInvalid as error:
         raise BadInput(file, f"not a readable CSV ({str(error).splitlines()[0]})") from None
-    frame = table.to_pandas()
-    frame["record"] = [f"row {number}" for number in range(1, len(frame) + 1)]
-    bad = pd.DataFrame({"record": [f"malformed row {number}" for number in range(1, len(malformed) + 1)],
-                        "reason": [reason for reason, _ in malformed], "raw": [raw for _, raw in malformed]})
-    return frame, bad
+    return frame, _malformed(malformed)
 
 
 def load_file(path: Path, format: str | None = None, **csv_options) -> tuple[pd.DataFrame, pd.DataFrame, str]:
@@ -290,7 +318,7 @@ def load_file(path: Path, format: str | None = None, **csv_options) -> tuple[pd.
         if format not in (github.FORMAT, generic_csv.FORMAT):
             raise BadInput(path, f"is a CSV file, not a {format} export")
         items = frame
-        skipped = pd.DataFrame(columns=["record", "reason", "raw"])
+        skipped = _NO_ROWS
     else:
         format = _json_format(path, format, doc[0] if kind == "ndjson" and doc else doc)
         items, skipped = _json_items(FORMATS[format], kind, doc, labels)
@@ -336,21 +364,24 @@ def _json_items(module, kind: str, doc, labels: list[str] | None) -> tuple[pd.Da
 def _screen_items(items: pd.DataFrame, kind: str, format: str, name: str, csv_options: dict,
                   bad_lines: pd.DataFrame, skipped: pd.DataFrame,
                   first_row: int = 1) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Access and rejected rows of parsed items; ``first_row`` numbers the CSV rows of a chunk."""
+    """Access and rejected rows of parsed items; CSV items are rows ``first_row`` onwards."""
     module = FORMATS[format]
     if format == generic_csv.FORMAT:
         found = module.candidates(items, file=name, **csv_options)
     else:
         found = module.candidates(items)
-    found["record"] = items["record"]
-    if kind != "csv":
+    if kind == "csv":
+        found["record"] = np.arange(first_row, first_row + len(items))
+    else:
+        found["record"] = items["record"]
         found["raw"] = items["raw"]
     access, rejected = screen(found, name)
     if kind == "csv" and len(rejected):
-        # CSV rows are turned back into text only when rejected: most rows never are.
-        position = rejected["record"].str.removeprefix("row ").astype("int64") - first_row
-        rejected["raw"] = schema.truncate_raw(pd.Series(
-            items.drop(columns="record").iloc[position.to_numpy()].to_dict("records")))
+        # CSV rows get their label and are turned back into text only when rejected: most
+        # rows never are.
+        position = rejected["record"].astype("int64") - first_row
+        rejected["record"] = "row " + rejected["record"]
+        rejected["raw"] = schema.truncate_raw(pd.Series(items.iloc[position.to_numpy()].to_dict("records")))
     early = pd.concat([bad_lines, skipped], ignore_index=True)
     if len(early):
         early = pd.DataFrame({"file": name, "record": early["record"].astype("str"),
@@ -436,27 +467,23 @@ def chunks(path: Path, format: str | None = None, *, chunk_bytes: int = DEFAULT_
     kind = streamable(path, chunk_bytes)
     if kind is None:
         yield load_file(path, format, **csv_options)
-    elif kind == "csv":
-        yield from _csv_chunks(path, format, chunk_bytes, on_bytes, csv_options)
-    else:
-        yield from _ndjson_chunks(path, format, chunk_bytes, on_bytes, csv_options)
+        return
+    try:
+        if kind == "csv":
+            yield from _csv_chunks(path, format, chunk_bytes, on_bytes, csv_options)
+        else:
+            yield from _ndjson_chunks(path, format, chunk_bytes, on_bytes, csv_options)
+    except (OSError, EOFError, zlib.error):
+        # A gzip file cut short or corrupt midway: read whole, it is reported exactly.
+        raise NotStreamable(str(path)) from None
 
 
 def _csv_chunks(path: Path, format: str | None, chunk_bytes: int, on_bytes, csv_options: dict):
     """The CSV side of ``chunks``."""
     name = str(path)
+    header, format = _csv_head(path, format)
     handle, stream = _open_binary(path)
     with handle:
-        first = stream.readline().removeprefix(codecs.BOM_UTF8)
-        try:
-            header = _csv_header(first.decode("utf-8").removesuffix("\n"), name)
-        except UnicodeDecodeError:
-            raise NotStreamable(name) from None
-        format = format or (github.FORMAT if github.matches_header(header) else generic_csv.FORMAT)
-        if format not in (github.FORMAT, generic_csv.FORMAT):
-            raise BadInput(path, f"is a CSV file, not a {format} export")
-        handle.seek(0)
-        stream = handle if stream is handle else gzip.GzipFile(fileobj=handle)
         malformed: list[tuple[str, str]] = []
 
         def reject(row) -> str:
@@ -470,13 +497,8 @@ def _csv_chunks(path: Path, format: str | None, chunk_bytes: int, on_bytes, csv_
                 **_csv_options(header, reject, csv_options.get("ua_column")))
             for batch in reader:
                 frame = pyarrow.Table.from_batches([batch]).to_pandas()
-                frame["record"] = [f"row {number}" for number in range(rows + 1, rows + len(frame) + 1)]
-                bad = pd.DataFrame(
-                    {"record": [f"malformed row {number}" for number in range(taken + 1, len(malformed) + 1)],
-                     "reason": [reason for reason, _ in malformed[taken:]],
-                     "raw": [raw for _, raw in malformed[taken:]]})
-                access, rejected = _screen_items(frame, "csv", format, name, csv_options, bad,
-                                                 pd.DataFrame(columns=["record", "reason", "raw"]), rows + 1)
+                access, rejected = _screen_items(frame, "csv", format, name, csv_options,
+                                                 _malformed(malformed[taken:], taken + 1), _NO_ROWS, rows + 1)
                 rows, taken = rows + len(frame), len(malformed)
                 if on_bytes is not None:
                     on_bytes(handle.tell())
@@ -485,11 +507,64 @@ def _csv_chunks(path: Path, format: str | None, chunk_bytes: int, on_bytes, csv_
             # A row longer than a block, or bytes that are not UTF-8.
             raise NotStreamable(name) from None
     if taken < len(malformed):
-        early = pd.DataFrame({"file": name,
-                              "record": [f"malformed row {number}" for number in range(taken + 1, len(malformed) + 1)],
-                              "reason": [reason for reason, _ in malformed[taken:]],
-                              "raw": schema.truncate_raw(pd.Series([raw for _, raw in malformed[taken:]]))})
+        early = _malformed(malformed[taken:], taken + 1)
+        early = pd.DataFrame({"file": name, "record": early["record"], "reason": early["reason"],
+                              "raw": schema.truncate_raw(early["raw"])})
         yield empty_access(), early.astype("str"), format
+
+
+def _csv_head(path: Path, format: str | None) -> tuple[list[str], str]:
+    """The header of a CSV log file and its format (``github`` or ``csv``, or the one forced)."""
+    handle, stream = _open_binary(path)
+    with handle:
+        first = stream.readline().removeprefix(codecs.BOM_UTF8)
+    try:
+        header = _csv_header(first.decode("utf-8").removesuffix("\n"), str(path))
+    except UnicodeDecodeError:
+        raise NotStreamable(str(path)) from None
+    format = format or (github.FORMAT if github.matches_header(header) else generic_csv.FORMAT)
+    if format not in (github.FORMAT, generic_csv.FORMAT):
+        raise BadInput(path, f"is a CSV file, not a {format} export")
+    return header, format
+
+
+@contextlib.contextmanager
+def _opened(path: Path):
+    """The content of ``path`` (gunzipped when gzip) as an Arrow stream, closed on leaving.
+
+    Arrow's own file and gzip readers feed its threads without taking the GIL for every
+    block, as a Python file object would.
+    """
+    with open(path, "rb") as probe:
+        packed = probe.read(2) == GZIP_MAGIC
+    with pyarrow.input_stream(str(path), compression="gzip" if packed else None) as stream:
+        yield stream
+
+
+def _csv_whole(path: Path, format: str | None, csv_options: dict) -> tuple[pd.DataFrame, pd.DataFrame, str]:
+    """A big CSV file for ``load`` in one read on every core: ``(access, rejected, format)``.
+
+    ``load`` keeps every row, so reading in bounded chunks would save it no memory and
+    would leave the second core idle. Raises ``NotStreamable`` as ``chunks`` does (a row
+    longer than a block, bytes not UTF-8): ``load_file`` then reads and reports the file.
+    """
+    header, format = _csv_head(path, format)
+    try:
+        items, malformed = _csv_frame(lambda: _opened(path), header, csv_options.get("ua_column"),
+                                      _WHOLE_BLOCK_BYTES)
+    except (pyarrow.ArrowInvalid, OSError):
+        # Arrow's gzip reader reports a file cut short or corrupt as an OSError.
+        raise NotStreamable(str(path)) from None
+    access, rejected = _screen_items(items, "csv", format, str(path), csv_options, _malformed(malformed), _NO_ROWS)
+    return access, rejected, format
+
+
+def _pieces(path: Path, format: str | None, csv_options: dict) -> list[tuple[pd.DataFrame, pd.DataFrame, str]]:
+    """The pieces ``load`` reads one file in: a big CSV file whole on every core, any other
+    file as ``chunks`` yields it (big NDJSON in chunks, so its text is never held twice)."""
+    if (format is None or format in FORMATS) and streamable(path, DEFAULT_CHUNK_BYTES) == "csv":
+        return [_csv_whole(path, format, csv_options)]
+    return list(chunks(path, format, **csv_options))
 
 
 def _ndjson_chunks(path: Path, format: str | None, chunk_bytes: int, on_bytes, csv_options: dict):
@@ -535,11 +610,9 @@ def load(paths, format: str | None = None, *, user_column: str | None = None,
     options = {"user_column": user_column, "time_column": time_column, "ua_column": ua_column}
     accesses, rejects, counts = [], [], []
     for path in tqdm(files, desc="reading logs", unit="file", disable=None if progress else True):
-        # Big CSV and NDJSON files are read in chunks: the same rows, without holding the
-        # file's text and a second copy of it at once.
         try:
             try:
-                pieces = list(chunks(path, format, **options))
+                pieces = _pieces(path, format, options)
             except NotStreamable:
                 pieces = [load_file(path, format, **options)]
         except BadInput as problem:

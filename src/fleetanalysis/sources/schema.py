@@ -102,7 +102,9 @@ def _text(values: pd.Series) -> pd.Series:
         if pd.api.types.infer_dtype(values, skipna=True) not in ("string", "empty", "integer"):
             values = values.map(lambda cell: cell if isinstance(cell, str) or _missing(cell) else str(cell))
     text = values.astype("str")
-    return text.where(text != "", pd.NA)
+    empty = text == ""
+    # Most columns have no empty strings (CSV ones are read as missing): no copy for them.
+    return text.mask(empty, pd.NA) if empty.any() else text
 
 
 def _missing(cell: object) -> bool:
@@ -127,7 +129,8 @@ def conform(df: pd.DataFrame) -> pd.DataFrame:
             continue
         values = df[name]
         if name == "count":
-            values = pd.to_numeric(values, errors="coerce").fillna(1).astype("int64")
+            if values.dtype != "int64":
+                values = pd.to_numeric(values, errors="coerce").fillna(1).astype("int64")
         elif name in ("first_seen", "last_seen"):
             if not isinstance(values.dtype, pd.DatetimeTZDtype):
                 values = pd.to_datetime(values, utc=True, errors="coerce", format="ISO8601")
@@ -148,7 +151,11 @@ def conform(df: pd.DataFrame) -> pd.DataFrame:
         else:
             values = _text(values)
         columns[name] = values.reset_index(drop=True)
-    return pd.DataFrame(columns, index=pd.RangeIndex(len(df)))
+    # Not consolidated: same-dtype columns stay apart instead of being copied into one block.
+    return pd.DataFrame(columns, index=pd.RangeIndex(len(df)), copy=False)
+
+
+_NULL_BLOCK = 2**20
 
 
 def _absent(rows: int, dtype, default) -> pd.api.extensions.ExtensionArray | np.ndarray:
@@ -157,14 +164,23 @@ def _absent(rows: int, dtype, default) -> pd.api.extensions.ExtensionArray | np.
     if default is not None:
         return np.full(rows, default, dtype=dtype)
     if dtype == "str":
-        return pd.array(pa.nulls(rows, pa.large_string()), dtype="str")
+        # One block of nulls repeated: the column's chunks share its buffers, so that an
+        # empty column costs the same at ten million rows as at one million.
+        block = pa.nulls(min(rows, _NULL_BLOCK), pa.large_string())
+        return pd.array(pa.chunked_array([block] * (rows // _NULL_BLOCK) + [block.slice(0, rows % _NULL_BLOCK)],
+                                          type=pa.large_string()), dtype="str")
     if dtype == "boolean":
         return pd.arrays.BooleanArray(np.zeros(rows, dtype=bool), np.ones(rows, dtype=bool))
     if isinstance(dtype, pd.CategoricalDtype):
-        return pd.Categorical.from_codes(np.full(rows, -1), dtype=dtype)
+        return pd.Categorical.from_codes(np.full(rows, -1, dtype="int8"), dtype=dtype)
     if dtype == "category":
-        return pd.Categorical.from_codes(np.full(rows, -1), categories=pd.Index([], dtype="str"))
+        return pd.Categorical.from_codes(np.full(rows, -1, dtype="int8"), categories=pd.Index([], dtype="str"))
     return pd.array(np.full(rows, np.datetime64("NaT"), dtype="datetime64[us]")).tz_localize("UTC")
+
+
+def _nothing(index: pd.Index) -> pd.Series:
+    """Missing text on every row of ``index``, built without a Python object per row."""
+    return pd.Series(_absent(len(index), "str", None), index=index)
 
 
 def truncate_raw(raw: pd.Series) -> pd.Series:
@@ -209,7 +225,7 @@ def screen(candidates: pd.DataFrame, file: str, *,
     """
     now = pd.Timestamp.now(tz="UTC") if now is None else now
     index = candidates.index
-    reason = pd.Series(pd.NA, index=index, dtype="str")
+    reason = _nothing(index)
     if "problem" in candidates.columns:
         reason = _text(candidates["problem"])
 
@@ -224,7 +240,8 @@ def screen(candidates: pd.DataFrame, file: str, *,
 
     for column in ("first_seen", "last_seen"):
         when = candidates[column] if column in candidates.columns else pd.Series(pd.NaT, index=index)
-        when = pd.to_datetime(when, utc=True, errors="coerce")
+        if not isinstance(when.dtype, pd.DatetimeTZDtype):
+            when = pd.to_datetime(when, utc=True, errors="coerce")
         flag(when.isna(), f"{column.replace('_', ' ')} missing or not a date")
         flag(when < EARLIEST, f"{column.replace('_', ' ')} is before 2000")
         flag(when > now + FUTURE_SLACK, f"{column.replace('_', ' ')} is in the future")
@@ -232,17 +249,26 @@ def screen(candidates: pd.DataFrame, file: str, *,
         count = pd.to_numeric(candidates["count"], errors="coerce")
         flag(count.isna(), "count missing or not a number")
         flag(count < 1, lambda: "count is " + count.astype("str").str.removesuffix(".0") + ", must be at least 1")
-        flag((count % 1 != 0) | (count > MAX_COUNT),
+        # Whole-number columns (the usual case) cannot hold a fraction: no per-row test.
+        fraction = count % 1 != 0 if count.dtype.kind == "f" else False
+        flag(fraction | (count > MAX_COUNT),
              lambda: "count is " + count.astype("str") + ", not a whole number of sightings")
     # Agents repeat: each check runs once per distinct agent and is taken back to the rows.
-    codes, agents = pd.factorize(candidates["user_agent"] if "user_agent" in candidates.columns
-                                 else pd.Series(pd.NA, index=index, dtype="str"))
+    agents = candidates["user_agent"] if "user_agent" in candidates.columns else _nothing(index)
+    if isinstance(agents.dtype, pd.CategoricalDtype):
+        # A categorical is already factorised; unused categories are checked but never taken.
+        codes, agents = agents.cat.codes.to_numpy(), agents.cat.categories
+    else:
+        codes, agents = pd.factorize(agents)
     agents = _text(pd.Series(agents, dtype="object"))
     length = agents.str.len().astype("Int64")
 
+    # Rows without an agent take the extra value appended after the agents' own.
+    position = np.where(codes < 0, len(agents), codes)
+
     def per_row(values: pd.Series, missing) -> pd.Series:
         found = pd.concat([values, pd.Series([missing], dtype=values.dtype)], ignore_index=True)
-        return found.take(np.where(codes < 0, len(values), codes)).set_axis(index)
+        return found.take(position).set_axis(index)
 
     reported = pick(candidates, "reported_os")
     # A row is device evidence through its user agent or an OS the source reports itself.
@@ -252,13 +278,14 @@ def screen(candidates: pd.DataFrame, file: str, *,
     flag(per_row(length > MAX_USER_AGENT, False),
          lambda: "user agent is " + per_row(length, pd.NA).astype("str") + f" characters (limit {MAX_USER_AGENT})")
     bad = reason.notna()
+    flagged = candidates[bad]
     rejected = pd.DataFrame({
-        "file": pd.Series(file, index=index, dtype="str")[bad],
-        "record": _text(candidates.get("record", pd.Series("", index=index)))[bad],
+        "file": pd.Series(file, index=flagged.index, dtype="str"),
+        "record": _text(flagged.get("record", pd.Series("", index=flagged.index))),
         "reason": reason[bad],
-        "raw": truncate_raw(candidates.get("raw", pd.Series("", index=index))[bad]),
+        "raw": truncate_raw(flagged.get("raw", pd.Series("", index=flagged.index))),
     }).reset_index(drop=True)
-    return conform(candidates[~bad]), rejected
+    return conform(candidates[~bad] if len(rejected) else candidates), rejected
 
 
 def field(frame: pd.DataFrame, *names: str) -> pd.Series:
@@ -292,7 +319,7 @@ def pick(frame: pd.DataFrame, *names: str) -> pd.Series:
         if name in frame.columns:
             found = _text(frame[name])
             result = found if result is None else result.fillna(found) if result.isna().any() else result
-    return pd.Series(pd.NA, index=frame.index, dtype="str") if result is None else result
+    return _nothing(frame.index) if result is None else result
 
 
 # Unix seconds beyond year 9999 cannot be a date; letting them through would overflow.
