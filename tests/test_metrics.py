@@ -169,3 +169,61 @@ def test_status_of_an_empty_snapshot_is_a_zero_total():
     table = metrics.status(_devices().iloc[0:0], by="office")
     assert table[["office", "devices", "unknown"]].values.tolist() == [["Total", 0, 0]]
     assert math.isnan(table["outdated_rate"].iloc[0])
+
+
+def test_status_of_categorical_columns_matches_text():
+    weeks = pd.concat([
+        _devices().assign(as_of=pd.Timestamp("2024-06-23")),
+        _devices().assign(as_of=pd.Timestamp("2024-06-30"), office="Bergen", verdict=pd.NA),
+    ], ignore_index=True)
+    coded = weeks.astype({"platform": "category", "office": "category", "verdict": "category"})
+    for by in (["platform"], ["platform", "office"], ["as_of"]):
+        pd.testing.assert_frame_equal(metrics.status(coded, by=by), metrics.status(weeks, by=by))
+    assert metrics.league(coded).equals(metrics.league(weeks))
+
+
+def test_status_sorts_each_date_by_its_groups():
+    # A row whose verdict is no verdict is not counted, and must not disturb the order.
+    weeks = pd.DataFrame({"as_of": pd.to_datetime(["2024-06-23"] + ["2024-06-30"] * 3),
+                          "office": ["Rome", "Rome", "Oslo", "Bergen"],
+                          "verdict": ["current", "outdated", "current", "maybe"]})
+    table = metrics.status(weeks, by="office")
+    assert table["office"].tolist() == ["Rome", "Total", "Oslo", "Rome", "Total"]
+
+
+def test_status_counts_missing_groups_as_none_and_skips_unknown_verdict_words():
+    devices = pd.DataFrame({"office": ["Oslo", pd.NA, pd.NA], "verdict": ["current", "outdated", "maybe"]})
+    table = metrics.status(devices, by="office")
+    assert table[["office", "devices", "outdated"]].values.tolist() == [
+        ["(none)", 1, 1], ["Oslo", 1, 0], ["Total", 2, 1]]
+
+
+def _runs_of(rows):
+    frame = pd.DataFrame(rows, columns=["device_id", "os_version", "first_day", "last_day"])
+    frame = frame.assign(user_id=frame["device_id"], user=frame["device_id"], platform="iOS", ip="10.0.0.1",
+                         os_product="ios", os_evidence="exact",
+                         client_product=pd.Series(pd.NA, index=frame.index, dtype="str"),
+                         client_version=pd.Series(pd.NA, index=frame.index, dtype="str"))
+    for column in ("first_day", "last_day"):
+        frame[column] = pd.to_datetime(frame[column]).astype("datetime64[us]")
+    return frame
+
+
+def test_time_to_patch_needs_the_device_on_the_old_version_near_the_release():
+    catalog = releases.load_releases_csv(CATALOG, name="ios.csv")
+    # 17.5 shipped on 2024-05-13. A ran 17.4.1 in two overlapping runs around it (one
+    # pair, not two); C ran 17.4.1 long before and long after, never within 30 days of it.
+    seen = _runs_of([("A", "17.4.1", "2024-05-10", "2024-05-16"), ("A", "17.4.1", "2024-05-15", "2024-06-01"),
+                     ("A", "17.5", "2024-06-02", "2024-06-30"),
+                     ("C", "17.4.1", "2024-03-01", "2024-03-05"), ("C", "17.4.1", "2024-06-20", "2024-06-30")])
+    patches = metrics.time_to_patch(seen, catalog, start="2024-03-01", end="2024-06-30")
+    assert patches[["version", "device_id", "days", "patched"]].values.tolist() == [["17.5", "A", 20, True]]
+    coded = seen.astype({"device_id": "category", "os_version": "category", "os_product": "category"})
+    pd.testing.assert_frame_equal(metrics.time_to_patch(coded, catalog, start="2024-03-01", end="2024-06-30"),
+                                  patches)
+
+
+def test_time_to_patch_of_no_sightings_is_empty():
+    catalog = releases.load_releases_csv(CATALOG, name="ios.csv")
+    patches = metrics.time_to_patch(_runs_of([]), catalog)
+    assert list(patches.columns) == metrics.PATCH_COLUMNS and len(patches) == 0

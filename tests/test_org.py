@@ -105,3 +105,34 @@ def test_directory_exported_with_a_byte_order_mark(tmp_path):
     path = tmp_path / "people.csv"
     path.write_bytes("user_id,office,department\nU1,Zürich,IT\n".encode("utf-8-sig"))
     assert org.load_directory(path)[["user_id", "office"]].values.tolist() == [["U1", "Zürich"]]
+
+
+def test_categorical_columns_place_like_text(directory, networks):
+    devices = _devices()
+    coded = devices.astype({"user_id": "category", "user": "category", "ip": "category"})
+    text = org.assign(devices, directory, networks, as_of="2024-12-31")
+    placed = org.assign(coded, directory, networks, as_of="2024-12-31")
+    columns = ["office", "department", "ownership", "exempt_until", "exempt"]
+    assert placed[columns].equals(text[columns])
+    assert placed["office"].dtype == "str"
+
+
+def test_timeline_places_each_person_once_per_date_and_leaves_input_alone(directory, networks):
+    dates = ["2024-12-22", "2024-12-29", "2025-01-05"]
+    weeks = pd.concat([_devices().assign(as_of=pd.Timestamp(day)) for day in dates], ignore_index=True)
+    before = weeks.copy()
+    placed = org.assign(weeks, directory, networks)
+    for day in dates:
+        snapshot = org.assign(_devices(), directory, networks, as_of=day)
+        on_day = placed[placed["as_of"] == pd.Timestamp(day)].drop(columns="as_of").reset_index(drop=True)
+        pd.testing.assert_frame_equal(on_day, snapshot)
+    pd.testing.assert_frame_equal(weeks, before)
+    assert "office" not in weeks
+
+
+def test_exemption_against_last_seen_when_no_date_is_given(directory):
+    devices = _devices()
+    devices.loc[4, "last_seen"] = pd.Timestamp("2025-01-01 00:30", tz="UTC")
+    assert org.assign(devices, directory)["exempt"].tolist() == [False] * 6
+    devices.loc[4, "last_seen"] = pd.Timestamp("2024-12-31 23:59", tz="UTC")
+    assert org.assign(devices, directory)["exempt"].tolist() == [False] * 4 + [True, False]

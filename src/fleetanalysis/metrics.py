@@ -24,6 +24,7 @@ import pandas as pd
 
 from fleetanalysis import catalog as releases
 from fleetanalysis import fleet
+from fleetanalysis.org import value_codes
 
 VERDICTS = ["current", "grace", "outdated", "unsupported", "unknown"]
 STATUS_COLUMNS = ["devices", *VERDICTS, "outdated_rate"]
@@ -31,11 +32,11 @@ TOTAL = "Total"
 BEHIND = ("outdated", "unsupported")
 
 
-def _counted(devices: pd.DataFrame) -> pd.DataFrame:
-    """The devices that count in rates: all but those exempt on the frame's date."""
-    if "exempt" in devices:
-        return devices[~devices["exempt"].fillna(False).astype(bool)]
-    return devices
+def _counted(devices: pd.DataFrame) -> np.ndarray:
+    """Which rows count in rates: all but those exempt on the frame's date."""
+    if "exempt" not in devices:
+        return np.ones(len(devices), dtype=bool)
+    return ~devices["exempt"].fillna(False).to_numpy(dtype=bool)
 
 
 def status(devices: pd.DataFrame, by: str | Sequence[str] = ("platform",)) -> pd.DataFrame:
@@ -46,7 +47,8 @@ def status(devices: pd.DataFrame, by: str | Sequence[str] = ("platform",)) -> pd
     ``Total`` row per date (``by=["as_of"]`` gives the totals alone, one row per date). Returns the group columns, then ``devices, current, grace,
     outdated, unsupported, unknown`` (int64) and ``outdated_rate`` (float, NaN when no
     device in the group could be judged). Exempt devices are left out; an empty snapshot
-    still gets its ``Total`` row, with zeros.
+    still gets its ``Total`` row, with zeros. Rows are counted on integer codes, so the
+    cost grows with rows only by a few array passes, and with distinct groups otherwise.
 
     Examples:
         >>> devices = pd.DataFrame({"as_of": pd.to_datetime(["2026-01-04"] * 2 + ["2026-01-11"]),
@@ -60,15 +62,13 @@ def status(devices: pd.DataFrame, by: str | Sequence[str] = ("platform",)) -> pd
     """
     by = [column for column in ([by] if isinstance(by, str) else by) if column != "as_of"]
     dated = ["as_of"] if "as_of" in devices else []
-    counted = _counted(devices)
     keys = dated + by
-    frame = counted[keys].astype({column: "str" for column in by}).fillna(
-        {column: "(none)" for column in by})
-    frame["verdict"] = pd.Categorical(counted["verdict"].fillna("unknown"), categories=VERDICTS)
-    if dated:
-        frame["as_of"] = counted["as_of"]
-    counts = _verdict_counts(frame, keys)
-    totals = _verdict_counts(frame, dated)
+    counts = _verdict_counts(devices, keys)
+    if by:
+        totals = counts.groupby(dated, sort=True)[VERDICTS].sum().reset_index() if dated else (
+            pd.DataFrame([counts[VERDICTS].sum().to_numpy()], columns=VERDICTS))
+    else:
+        totals = counts
     if dated:
         # A date whose every device is exempt still gets its Total row, with zeros.
         all_dates = pd.DataFrame({"as_of": pd.Series(devices["as_of"].unique()).sort_values()})
@@ -88,15 +88,58 @@ def status(devices: pd.DataFrame, by: str | Sequence[str] = ("platform",)) -> pd
     return table[keys + STATUS_COLUMNS].reset_index(drop=True)
 
 
-def _verdict_counts(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
-    """Devices per verdict (one column each) per group of ``keys``; one row when no keys."""
-    if not keys:
-        counts = frame["verdict"].value_counts().reindex(VERDICTS, fill_value=0)
-        return pd.DataFrame([counts.to_numpy()], columns=VERDICTS)
-    counts = frame.groupby(keys + ["verdict"], observed=True, sort=True).size()
-    wide = counts.unstack("verdict", fill_value=0).reindex(columns=VERDICTS, fill_value=0)
-    wide.columns = list(wide.columns.astype("str"))
-    return wide.reset_index()
+def _verdict_counts(devices: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    """Counted devices per verdict (one column each) per group of ``keys``, sorted by them.
+
+    Group columns other than ``as_of`` are compared as text, NA as ``"(none)"``; one row
+    when there are no keys. Rows with a verdict outside ``VERDICTS`` or no date are not
+    counted.
+    """
+    verdict = _verdict_codes(devices["verdict"])
+    columns = [_key_codes(devices[column], text=column != "as_of") for column in keys]
+    kept = _counted(devices) & (verdict >= 0)
+    for codes, _ in columns:
+        kept &= codes >= 0
+    # One integer per group: fold the key columns in one at a time, renumbering densely
+    # after each, so codes stay below rows x distinct values and never overflow.
+    group = np.zeros(int(kept.sum()), dtype="int64")
+    labels: list[pd.Index] = []
+    size = 1
+    for codes, values in columns:
+        group, pairs = pd.factorize(group * len(values) + codes[kept])
+        labels = [label.take(pairs // len(values)) for label in labels]
+        labels.append(values.take(pairs % len(values)))
+        size = len(pairs)
+    counts = np.bincount(group * len(VERDICTS) + verdict[kept], minlength=size * len(VERDICTS))
+    table = pd.DataFrame(counts.reshape(size, len(VERDICTS)), columns=VERDICTS, dtype="int64")
+    for column, label in zip(keys, labels):
+        table.insert(keys.index(column), column, label)
+    if keys:
+        table = table.sort_values(keys, kind="stable", ignore_index=True)
+    return table
+
+
+def _verdict_codes(verdicts: pd.Series) -> np.ndarray:
+    """Each row's position in ``VERDICTS`` (NA is unknown), -1 for anything else."""
+    codes, values = value_codes(verdicts)
+    names = pd.Index(np.asarray(values, dtype=object)).fillna("unknown")
+    return pd.Index(VERDICTS).get_indexer(names).take(codes)
+
+
+def _key_codes(column: pd.Series, text: bool) -> tuple[np.ndarray, pd.Index]:
+    """Each row's code in ``column`` and the distinct values; -1 for a missing date.
+
+    A text key (any column but ``as_of``) is compared as ``str``, with NA as ``"(none)"``,
+    so a categorical column groups exactly as its text would.
+    """
+    if not text:
+        codes, values = pd.factorize(column)
+        return codes, pd.Index(values)
+    codes, values = value_codes(column)
+    names = pd.Index(values.astype("str")).fillna("(none)")
+    # Two values may read the same as text (NA and "(none)", 1 and "1"): one group.
+    merged, values = pd.factorize(names)
+    return merged.take(codes), values
 
 
 def exempt(devices: pd.DataFrame) -> pd.DataFrame:
@@ -129,10 +172,9 @@ def league(timeline: pd.DataFrame, as_of=None) -> pd.DataFrame:
         >>> league(weeks)[["rank", "office", "share", "change"]].values.tolist()
         [[1, 'Oslo', 1.0, 1.0], [2, 'Lima', 0.5, -0.5]]
     """
-    frame = _counted(timeline)
-    if "as_of" not in frame:
-        frame = frame.assign(as_of=pd.Timestamp(0))
-    dates = pd.Series(frame["as_of"].unique()).sort_values().reset_index(drop=True)
+    frame = timeline if "as_of" in timeline else timeline.assign(as_of=pd.Timestamp(0))
+    counted = frame["as_of"][_counted(frame)]
+    dates = pd.Series(counted.unique()).sort_values().reset_index(drop=True)
     when = dates.iloc[-1] if as_of is None else pd.Timestamp(as_of)
     earlier = dates[dates < when]
     table = status(frame, by="office")
@@ -167,10 +209,13 @@ def stuck_versions(devices: pd.DataFrame, top: int = 10) -> pd.DataFrame:
         >>> stuck_versions(devices).values.tolist()
         [['iOS', '16.7', 2, 0.6666666666666666], ['Android', '12', 1, 0.3333333333333333]]
     """
-    frame = _counted(devices)
-    if "as_of" in frame and len(frame):
-        frame = frame[frame["as_of"] == frame["as_of"].max()]
-    behind = frame[frame["os_verdict"].isin(BEHIND)]
+    counted = _counted(devices)
+    if "as_of" in devices and counted.any():
+        dates = devices["as_of"]
+        counted &= (dates == dates[counted].max()).to_numpy(dtype=bool, na_value=False)
+    counted &= devices["os_verdict"].isin(BEHIND).to_numpy(dtype=bool)
+    # As text: a categorical column would otherwise sort by its category order.
+    behind = devices.loc[counted, ["platform", "os_version"]].astype("str")
     counts = behind.groupby(["platform", "os_version"], sort=False).size().rename("devices")
     table = counts.reset_index().sort_values(["devices", "platform", "os_version"],
                                              ascending=[False, True, True], kind="stable")
@@ -197,6 +242,9 @@ def time_to_patch(sightings: pd.DataFrame, catalog: pd.DataFrame, start=None, en
     client seen only by its major (Chrome ``124``) is behind a release of a later major
     only, and reaches it on the first sighting of that major or a later one.
     Returns ``PATCH_COLUMNS``; ``org.assign`` adds offices, ``patch_speed`` summarises.
+    Sightings of one version on one device are merged into the spans they cover and each
+    span finds its releases by date, so memory grows with the pairs returned, not with
+    sightings times releases.
 
     Examples:
         >>> catalog = pd.DataFrame({"product": ["ios"] * 3, "version": ["17.4", "17.5", "16.7.8"],
@@ -211,24 +259,75 @@ def time_to_patch(sightings: pd.DataFrame, catalog: pd.DataFrame, start=None, en
         >>> time_to_patch(seen, catalog)[["version", "device_id", "days", "patched"]].values.tolist()
         [['17.5', 'A', 7, True], ['17.5', 'B', 28, False]]
     """
-    os_rows = sightings[sightings["os_evidence"].eq("exact").fillna(False)
-                        & sightings["os_product"].notna()]
-    client_rows = sightings[sightings["client_product"].notna() & sightings["client_version"].notna()]
-    runs = pd.concat([
-        pd.DataFrame({"row": os_rows.index, "product": os_rows["os_product"],
-                      "version": os_rows["os_version"]}),
-        pd.DataFrame({"row": client_rows.index, "product": client_rows["client_product"],
-                      "version": client_rows["client_version"]}),
-    ], ignore_index=True).astype({"product": "str", "version": "str"})
-    for column in ("device_id", "first_day", "last_day"):
-        runs[column] = sightings[column].reindex(runs["row"]).to_numpy()
-    runs["key"] = releases.version_key(runs["version"])
-    runs = runs.dropna(subset=["key"])
-    # Chrome 124 (a reduced user agent) is behind 125.0.x but says nothing about 124.0.x.
-    runs["major_only"] = ~runs["version"].str.contains(".", regex=False)
-
+    device, device_names = value_codes(sightings["device_id"])
+    people = max(len(device_names), 1)
+    runs = _version_runs(sightings, device)
     span_start = runs["first_day"].min() if start is None else pd.Timestamp(start)
     span_end = runs["last_day"].max() if end is None else pd.Timestamp(end)
+    due = _due(catalog, runs, span_start, span_end)
+    runs, due = _rank_versions(runs, due)
+    need_release, need_device = _needed(runs, due, people, window_days)
+    order = np.lexsort((_text_rank(pd.DataFrame({"device_id": device_names}))[need_device],
+                        _text_rank(due[["released", "product", "version"]])[need_release]))
+    need_release, need_device = need_release[order], need_device[order]
+
+    released = due["released"].to_numpy().view("int64")[need_release]
+    reached = _first_patch(runs, due, need_release, need_device, people)
+    patched = reached < _NEVER
+    last_day = sightings["last_day"].to_numpy().astype("datetime64[us]").view("int64")
+    device_last = pd.Series(last_day).groupby(device).max().reindex(range(people)).to_numpy()
+    watched_until = pd.DatetimeIndex([span_end]).as_unit("us").asi8[0]
+    until = np.where(patched, reached, np.minimum(device_last[need_device], watched_until))
+
+    newest = _newest_rows(device, last_day, people)[need_device]
+    patches = due[["product", "line", "version", "released"]].take(need_release).reset_index(drop=True)
+    patches["device_id"] = pd.Series(pd.Index(device_names).take(need_device), dtype="str")
+    for column in ("user_id", "user", "platform", "ip"):
+        patches[column] = pd.Series(sightings[column].array.take(newest), dtype="str")
+    patches["days"] = np.maximum((until - released) // _DAY, 0)
+    patches["patched"] = patched
+    return patches[PATCH_COLUMNS].astype(
+        {"product": "str", "line": "str", "version": "str", "device_id": "str", "user_id": "str",
+         "user": "str", "platform": "str", "ip": "str", "days": "int64", "patched": "bool"})
+
+
+_NEVER = np.iinfo("int64").max
+_DAY = 24 * 3600 * 10**6  # microseconds
+
+
+def _version_runs(sightings: pd.DataFrame, device: np.ndarray) -> pd.DataFrame:
+    """The sightings as runs of one product's version on a device.
+
+    Columns ``product`` (str), ``key`` (``catalog.version_key``), ``major_only`` (the
+    version names a major alone), ``device`` (code), ``first_day``, ``last_day``; OS
+    versions on ``exact`` evidence only; rows whose version has no key are left out.
+    """
+    os_rows = sightings["os_evidence"].eq("exact").fillna(False) & sightings["os_product"].notna()
+    client_rows = sightings["client_product"].notna() & sightings["client_version"].notna()
+    pieces = []
+    for rows, product, version in ((os_rows, "os_product", "os_version"),
+                                   (client_rows, "client_product", "client_version")):
+        rows = rows.to_numpy(dtype=bool)
+        codes, texts = value_codes(sightings[version])
+        texts = pd.Series(texts, dtype="str")
+        # Chrome 124 (a reduced user agent) is behind 125.0.x but says nothing about 124.0.x.
+        major_only = ~texts.str.contains(".", regex=False).fillna(False).to_numpy(dtype=bool)
+        pieces.append(pd.DataFrame({
+            "product": sightings[product][rows].astype("str").reset_index(drop=True),
+            "key": releases.version_key(texts).array.take(codes[rows]),
+            "major_only": major_only.take(codes[rows]),
+            "device": device[rows],
+            "first_day": sightings["first_day"].to_numpy().astype("datetime64[us]")[rows],
+            "last_day": sightings["last_day"].to_numpy().astype("datetime64[us]")[rows]}))
+    return pd.concat(pieces, ignore_index=True).dropna(subset=["key"]).reset_index(drop=True)
+
+
+def _due(catalog: pd.DataFrame, runs: pd.DataFrame, start, end) -> pd.DataFrame:
+    """The releases between ``start`` and ``end`` of the products seen in ``runs``.
+
+    Columns ``product, line, version, released, key, line_start`` (the first key of the
+    line for an OS, ``""`` for a client, which has one line); versions with no key left out.
+    """
     shipped = catalog[["product", "line", "version", "released"]].astype(
         {"product": "str", "line": "str", "version": "str"}).copy()
     shipped["released"] = pd.to_datetime(shipped["released"]).astype("datetime64[us]")
@@ -236,48 +335,137 @@ def time_to_patch(sightings: pd.DataFrame, catalog: pd.DataFrame, start=None, en
     os_products = set(fleet.OS_PRODUCT.values())
     shipped["line_start"] = shipped.groupby(["product", "line"])["key"].transform("min")
     shipped.loc[~shipped["product"].isin(os_products), "line_start"] = ""
-    due = shipped[(shipped["released"] >= span_start) & (shipped["released"] <= span_end)
+    due = shipped[(shipped["released"] >= start) & (shipped["released"] <= end)
                   & shipped["product"].isin(runs["product"].unique())]
-
-    pairs = due.merge(runs, on="product", suffixes=("", "_seen"))
-    older = pairs[_before(pairs) & (pairs["key_seen"] >= pairs["line_start"])
-                  & (pairs["first_day"] <= pairs["released"])
-                  & (pairs["last_day"] >= pairs["released"] - pd.Timedelta(days=window_days))]
-    needed = older[["product", "line", "version", "key", "released", "device_id"]].drop_duplicates()
-
-    newer = runs[["product", "device_id", "key", "major_only", "first_day"]].rename(
-        columns={"key": "key_seen"})
-    reached = needed.merge(newer, on=["product", "device_id"])
-    reached = reached[~_before(reached)]
-    first_patch = reached.groupby(["product", "version", "device_id"])["first_day"].min()
-    device_last = sightings.groupby("device_id")["last_day"].max()
-
-    patches = needed.drop(columns="key").reset_index(drop=True)
-    found = first_patch.reindex(pd.MultiIndex.from_frame(patches[["product", "version", "device_id"]]))
-    patches["patched"] = found.notna().to_numpy()
-    until = found.to_numpy().astype("datetime64[us]")
-    last = np.minimum(device_last.reindex(patches["device_id"]).to_numpy().astype("datetime64[us]"),
-                      np.datetime64(span_end, "us"))
-    until = np.where(patches["patched"], until, last)
-    patches["days"] = np.maximum((until - patches["released"].to_numpy()) // np.timedelta64(1, "D"), 0)
-    newest = sightings.sort_values("last_day", kind="stable").drop_duplicates("device_id", keep="last")
-    person = newest.set_index("device_id")[["user_id", "user", "platform", "ip"]]
-    patches = patches.join(person, on="device_id")
-    patches = patches.sort_values(["released", "product", "version", "device_id"], kind="stable")
-    return patches[PATCH_COLUMNS].reset_index(drop=True).astype(
-        {"product": "str", "line": "str", "version": "str", "device_id": "str", "user_id": "str",
-         "user": "str", "platform": "str", "ip": "str", "days": "int64", "patched": "bool"})
+    # A release that cannot be ordered is behind nothing and ahead of nothing.
+    return due.dropna(subset=["key"]).drop_duplicates(
+        ["product", "line", "version", "key", "released"]).reset_index(drop=True)
 
 
-def _before(pairs: pd.DataFrame) -> pd.Series:
-    """Whether the version seen (``key_seen``) is older than the release (``key``).
+def _rank_versions(runs: pd.DataFrame, due: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Runs and releases with integer ranks of their keys: ``rank``, ``major`` (and ``line_rank``).
 
-    A major-only version is compared on majors: it is behind a later major only.
+    Keys compare as text; ranking each distinct key once lets millions of pairs compare
+    integers instead.
     """
-    seen, release = pairs["key_seen"], pairs["key"]
-    majors = pairs["major_only"]
-    return (seen.where(~majors, releases.major_key(seen))
-            < release.where(~majors, releases.major_key(release))).fillna(False)
+    ranked = pd.Index(pd.concat([runs["key"], due["key"], due["line_start"]]).dropna().unique()).sort_values()
+    majors = pd.factorize(releases.major_key(pd.Series(ranked, dtype="str")), sort=True)[0]
+    codes, keys = pd.factorize(runs["key"])
+    seen, shipped = ranked.get_indexer(keys).take(codes), ranked.get_indexer(due["key"])
+    return (runs.assign(rank=seen, major=majors.take(seen)),
+            due.assign(rank=shipped, major=majors.take(shipped),
+                       line_rank=ranked.get_indexer(due["line_start"])))
+
+
+def _needed(runs: pd.DataFrame, due: pd.DataFrame, people: int, window_days: int) -> tuple[np.ndarray, ...]:
+    """The (release row, device) pairs where the device was behind the release when it shipped.
+
+    A device seen on a version is behind each later release (of the same line, for an
+    OS) shipped while it ran that version or up to ``window_days`` after. Runs on one
+    version merge into spans and each span finds its releases by date, so the work grows
+    with spans and the releases within them, not with sightings times releases.
+    """
+    products, names = pd.factorize(runs["product"])
+    release_product = names.get_indexer(due["product"])
+    released = due["released"].to_numpy().view("int64")
+    seen, seen_major, major_only = (runs[column].to_numpy() for column in ("rank", "major", "major_only"))
+    device = runs["device"].to_numpy()
+    reach = (runs["last_day"] + pd.Timedelta(days=window_days)).to_numpy().view("int64")
+    span_run, span_begin, span_end = _spans(_fold([products, device, seen, major_only.astype("int64")]),
+                                            runs["first_day"].to_numpy().view("int64"), reach)
+    pair_release, pair_run = [np.zeros(0, dtype="int64")], [np.zeros(0, dtype="int64")]
+    for product in range(len(names)):
+        ships = np.flatnonzero(release_product == product)
+        ships = ships[np.argsort(released[ships], kind="stable")]
+        mine = np.flatnonzero(products[span_run] == product)
+        low = np.searchsorted(released[ships], span_begin[mine], side="left")
+        count = np.searchsorted(released[ships], span_end[mine], side="right") - low
+        within = np.arange(count.sum()) - np.repeat(np.cumsum(count) - count, count)
+        pair_release.append(ships[np.repeat(low, count) + within])
+        pair_run.append(np.repeat(span_run[mine], count))
+    release, run = np.concatenate(pair_release), np.concatenate(pair_run)
+    behind = np.where(major_only[run], seen_major[run] < due["major"].to_numpy()[release],
+                      seen[run] < due["rank"].to_numpy()[release])
+    keep = behind & (seen[run] >= due["line_rank"].to_numpy()[release])
+    needed = pd.unique(release[keep] * people + device[run][keep])
+    return needed // people, needed % people
+
+
+def _first_patch(runs: pd.DataFrame, due: pd.DataFrame, need_release: np.ndarray,
+                 need_device: np.ndarray, people: int) -> np.ndarray:
+    """Per needed pair, the first day (microseconds) the device ran the release or newer; ``_NEVER`` if not.
+
+    A bare major reaches the releases of its own major and earlier ones.
+    """
+    products, names = pd.factorize(runs["product"])
+    owner = products * people + runs["device"].to_numpy()
+    query = names.get_indexer(due["product"]).take(need_release) * people + need_device
+    first = runs["first_day"].to_numpy().view("int64")
+    major_only = runs["major_only"].to_numpy(dtype=bool)
+    earliest = [_earliest_from(owner[rows], runs[column].to_numpy()[rows], first[rows], query,
+                               due[column].to_numpy()[need_release])
+                for rows, column in ((~major_only, "rank"), (major_only, "major"))]
+    return np.minimum(*earliest)
+
+
+def _fold(codes: list[np.ndarray]) -> np.ndarray:
+    """One dense code per distinct combination of several code arrays (all of one length)."""
+    combined = np.zeros(len(codes[0]), dtype="int64")
+    for column in codes:
+        # Renumbering after each step keeps the product of the distinct counts small.
+        combined, _ = pd.factorize(combined * (int(column.max(initial=0)) + 1) + column)
+    return combined
+
+
+def _spans(kind: np.ndarray, begin: np.ndarray, end: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Merge the closed intervals ``[begin, end]`` of each kind where they overlap.
+
+    Returns, per merged span, one row of the span (for its kind), its begin and its end.
+    """
+    order = np.lexsort((begin, kind))
+    kind, begin, end = kind[order], begin[order], end[order]
+    reach = pd.Series(end).groupby(kind, sort=False).cummax().to_numpy()
+    fresh = np.ones(len(kind), dtype=bool)
+    fresh[1:] = (kind[1:] != kind[:-1]) | (begin[1:] > reach[:-1])
+    starts = np.flatnonzero(fresh)
+    stops = np.append(starts[1:] - 1, len(kind) - 1)[:len(starts)]
+    return order[starts], begin[starts], reach[stops]
+
+
+def _earliest_from(owner: np.ndarray, rank: np.ndarray, day: np.ndarray,
+                   query_owner: np.ndarray, query_rank: np.ndarray) -> np.ndarray:
+    """Per query, the earliest ``day`` of its owner's rows ranked at or above its rank.
+
+    ``_NEVER`` when the owner has no such row.
+    """
+    if not len(owner):
+        return np.full(len(query_owner), _NEVER, dtype="int64")
+    order = np.lexsort((rank, owner))
+    owner, rank, day = owner[order], rank[order], day[order]
+    # Read backwards, a running minimum per owner is the earliest day at this rank or above.
+    earliest = pd.Series(day[::-1]).groupby(owner[::-1], sort=False).cummin().to_numpy()[::-1]
+    width = int(max(rank.max(), query_rank.max(initial=0))) + 1
+    at = np.searchsorted(owner * width + rank, query_owner * width + query_rank, side="left")
+    inside = at < len(owner)
+    at = np.minimum(at, len(owner) - 1)
+    return np.where(inside & (owner[at] == query_owner), earliest[at], _NEVER)
+
+
+def _newest_rows(device: np.ndarray, last_day: np.ndarray, devices: int) -> np.ndarray:
+    """Per device code, the row of its newest sighting (the later row on a tie)."""
+    order = np.lexsort((np.arange(len(device)), last_day, device))
+    ends = np.flatnonzero(np.append(device[order][1:] != device[order][:-1], True)) if len(order) else order
+    newest = np.zeros(devices, dtype="int64")
+    newest[device[order[ends]]] = order[ends]
+    return newest
+
+
+def _text_rank(frame: pd.DataFrame) -> np.ndarray:
+    """Each row's place when the frame is sorted (stably) by all its columns."""
+    order = frame.reset_index(drop=True).sort_values(list(frame.columns), kind="stable").index.to_numpy()
+    rank = np.empty(len(order), dtype="int64")
+    rank[order] = np.arange(len(order))
+    return rank
 
 
 def patch_speed(patches: pd.DataFrame, by: str | Sequence[str] = ("platform",),

@@ -27,6 +27,7 @@ from __future__ import annotations
 import ipaddress
 import os
 
+import numpy as np
 import pandas as pd
 
 from fleetanalysis.errors import BadInput
@@ -171,7 +172,9 @@ def assign(devices: pd.DataFrame, directory: pd.DataFrame | None = None,
     lower-cased ``user`` as e-mail), else from ``networks`` by ``ip``, else
     ``"Unknown office"``; ``department`` likewise falls back to ``"Unknown department"``.
     ``exempt`` is true while ``exempt_until`` is on or after the frame's date (its
-    ``as_of`` column, else ``as_of``, else ``last_seen``).
+    ``as_of`` column, else ``as_of``, else ``last_seen``). Each distinct
+    (``user_id``, ``user``, ``ip``) is placed once, so a 52-week timeline costs little
+    more than the snapshot of its newest week.
 
     Examples:
         >>> devices = pd.DataFrame({"user_id": ["U1", "U2"], "user": [pd.NA, "b@x.org"],
@@ -184,51 +187,104 @@ def assign(devices: pd.DataFrame, directory: pd.DataFrame | None = None,
         >>> placed[["office", "department", "exempt"]].values.tolist()
         [['Oslo', 'IT', True], ['Bergen', 'Unknown department', False]]
     """
-    placed = devices.copy()
-    n = len(placed)
-    office = pd.Series(pd.NA, index=placed.index, dtype="str")
+    codes, people = _distinct_people(devices)
+    found = _place(people, directory, networks)
+    until = found["exempt_until"].to_numpy().take(codes)
+    # Shallow: with copy-on-write the caller's frame is never changed by the new columns.
+    placed = devices.copy(deep=False)
+    for column in ("office", "department", "ownership"):
+        placed[column] = pd.Series(found[column].array.take(codes), index=devices.index, dtype="str")
+    placed["exempt_until"] = pd.Series(until, index=devices.index, dtype="datetime64[us]")
+    # NaT on either side compares false: no exemption, or no date to judge it at.
+    placed["exempt"] = pd.Series(until >= _frame_dates(devices, as_of), index=devices.index,
+                                 dtype="bool")
+    return placed
+
+
+def _distinct_people(devices: pd.DataFrame) -> tuple[np.ndarray, pd.DataFrame]:
+    """Each row's code and the distinct (``user_id``, ``user``, ``ip``) it stands for.
+
+    Works for text and categorical columns; NA is a value of its own.
+    """
+    codes = np.zeros(len(devices), dtype="int64")
+    columns = []
+    for column in ("user_id", "user", "ip"):
+        column_codes, values = value_codes(devices[column])
+        # Combining two columns' codes stays below len(devices) ** 2, far from overflow.
+        codes, pairs = pd.factorize(codes * len(values) + column_codes)
+        columns = [kept.take(pairs // len(values)) for kept in columns]
+        columns.append(np.asarray(values.astype("str"), dtype=object).take(pairs % len(values)))
+    people = pd.DataFrame(dict(zip(("user_id", "user", "ip"), columns)), dtype="str")
+    return codes, people
+
+
+def value_codes(column: pd.Series) -> tuple[np.ndarray, pd.Index]:
+    """Each row's code and the distinct values it points to, NA being a value of its own.
+
+    A categorical column answers from its codes, without hashing a row of text, so later
+    stages (here and in ``metrics``) can work per distinct value of text or categoricals.
+
+    Examples:
+        >>> codes, values = value_codes(pd.Series(["Oslo", None, "Oslo"], dtype="category"))
+        >>> codes.tolist(), values.tolist()
+        ([0, 1, 0], ['Oslo', None])
+    """
+    if not isinstance(column.dtype, pd.CategoricalDtype):
+        return pd.factorize(column, use_na_sentinel=False)
+    codes = column.cat.codes.to_numpy().astype("int64")
+    values = column.cat.categories.astype(object)
+    return np.where(codes < 0, len(values), codes), values.insert(len(values), None)
+
+
+def _place(people: pd.DataFrame, directory: pd.DataFrame | None,
+           networks: pd.DataFrame | None) -> pd.DataFrame:
+    """``office, department, ownership, exempt_until`` per row of ``user_id, user, ip``."""
+    office = pd.Series(pd.NA, index=people.index, dtype="str")
     department = office.copy()
     ownership = office.copy()
-    exempt_until = pd.Series(pd.NaT, index=placed.index, dtype="datetime64[us]")
+    exempt_until = pd.Series(pd.NaT, index=people.index, dtype="datetime64[us]")
     if directory is not None and len(directory):
         directory = directory.reindex(columns=DIRECTORY_COLUMNS).astype(
             {**{column: "str" for column in DIRECTORY_COLUMNS[:-1]}, "exempt_until": "datetime64[us]"})
         by_id = directory.dropna(subset=["user_id"]).drop_duplicates("user_id", keep="last")
         by_email = directory.dropna(subset=["email"]).drop_duplicates("email", keep="last")
-        keys = [("user_id", placed["user_id"].astype("str"), by_id),
-                ("email", placed["user"].astype("str").str.strip().str.lower(), by_email)]
-        for column, key, people in keys:
-            people = people.set_index(column)
-            hit = office.isna() & key.isin(people.index)
+        keys = [("user_id", people["user_id"], by_id),
+                ("email", people["user"].str.strip().str.lower(), by_email)]
+        for column, key, known in keys:
+            # get_indexer hashes; Series.isin on arrow text loops in Python over the directory.
+            row = pd.Index(known[column]).get_indexer(key)
+            hit = office.isna() & (row >= 0)
             if not hit.any():
                 continue
-            found = people.reindex(key[hit])
+            found = known.iloc[row[hit.to_numpy()]]
             office[hit] = found["office"].to_numpy()
             department[hit] = found["department"].to_numpy()
             ownership[hit] = found["ownership"].to_numpy()
             exempt_until[hit] = found["exempt_until"].to_numpy()
     # A directory row with no office still leaves the network to place the device.
-    if networks is not None and len(networks) and n:
+    if networks is not None and len(networks) and len(people):
         missing = office.isna()
-        office[missing] = office_by_network(placed.loc[missing, "ip"], networks)
-    placed["office"] = office.fillna(UNKNOWN_OFFICE)
-    placed["department"] = department.fillna(UNKNOWN_DEPARTMENT)
-    placed["ownership"] = ownership
-    placed["exempt_until"] = exempt_until
-    placed["exempt"] = (exempt_until >= _frame_dates(placed, as_of)).fillna(False).astype("bool")
-    return placed
+        office[missing] = office_by_network(people.loc[missing, "ip"], networks)
+    return pd.DataFrame({"office": office.fillna(UNKNOWN_OFFICE),
+                         "department": department.fillna(UNKNOWN_DEPARTMENT),
+                         "ownership": ownership, "exempt_until": exempt_until})
 
 
-def _frame_dates(devices: pd.DataFrame, as_of) -> pd.Series:
-    """The date each row speaks for, naive days: as_of column, argument, or last_seen."""
+def _frame_dates(devices: pd.DataFrame, as_of) -> np.ndarray:
+    """The day each row speaks for (naive ``datetime64[us]``): as_of column, argument, or last_seen.
+
+    Normalised per distinct date: a timeline has a few dozen dates over millions of rows.
+    """
     if "as_of" in devices:
-        dates = pd.to_datetime(devices["as_of"])
+        column = devices["as_of"]
     elif as_of is not None:
-        dates = pd.Series(pd.Timestamp(as_of), index=devices.index)
+        column = pd.Series(pd.Timestamp(as_of), index=devices.index)
     elif "last_seen" in devices:
-        dates = pd.to_datetime(devices["last_seen"])
+        column = devices["last_seen"]
     else:
-        dates = pd.Series(pd.NaT, index=devices.index, dtype="datetime64[us]")
+        return np.full(len(devices), np.datetime64("NaT"), dtype="datetime64[us]")
+    codes, dates = pd.factorize(column, use_na_sentinel=False)
+    dates = pd.to_datetime(pd.Series(dates))
     if getattr(dates.dt, "tz", None) is not None:
         dates = dates.dt.tz_convert("UTC").dt.tz_localize(None)
-    return dates.dt.normalize().astype("datetime64[us]")
+    return dates.dt.normalize().astype("datetime64[us]").to_numpy().take(codes)
