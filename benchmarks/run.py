@@ -111,7 +111,7 @@ def stage_chunked(data: Path, end: pd.Timestamp) -> dict:
     def reduce_chunks() -> pd.DataFrame:
         reduced = [scale.reduce_sightings(fleet.sightings(clients.facts(access)))
                    for access, _, _ in sources.chunks(data / "events.csv")]
-        return scale.reduce_sightings(pd.concat(reduced, ignore_index=True))
+        return scale.reduce_sightings(fleet.concat_sightings(reduced))
 
     seen = clock("chunks -> reduced sightings", reduce_chunks)
     directory = org.load_directory(data / "directory.csv")

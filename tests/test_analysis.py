@@ -32,6 +32,7 @@ def test_devices_at_a_date_equal_that_dates_slice_of_the_timeline(organisation):
     day = weekly["as_of"].max()
     at_day = run.devices_at(day)
     sliced = weekly[weekly["as_of"] == day].drop(columns="as_of").reset_index(drop=True)
+    sliced = sliced.astype(dict.fromkeys(sliced.select_dtypes("category").columns, "str"))
     pd.testing.assert_frame_equal(sliced[["device_id", "verdict", "office"]],
                                   at_day[["device_id", "verdict", "office"]].reset_index(drop=True))
 

@@ -138,8 +138,16 @@ def test_unknown_only_when_nothing_judged_with_reasons_joined(seen, catalog, rul
     assert _device(devices, "U1|macOS|desktop")["client_verdict"] == "unknown"
 
 
+def _as_text(timeline: pd.DataFrame) -> pd.DataFrame:
+    """A timeline with its categorical text as ``str``, as ``snapshot`` gives it."""
+    text = timeline.select_dtypes("category").columns
+    return timeline.astype(dict.fromkeys(text, "str"))
+
+
 def test_timeline_equals_the_snapshots_it_replaces(seen, catalog, rules):
     weeks = fleet.timeline(seen, catalog, rules, "2024-03-20", "2024-08-31", window_days=30)
+    text = [column for column in fleet.DEVICE_COLUMNS if column != "last_seen"]
+    assert all(isinstance(weeks[column].dtype, pd.CategoricalDtype) for column in text)
     dates = pd.date_range("2024-03-20", "2024-08-31", freq="W-SUN")
     stacked = pd.concat(
         [fleet.snapshot(seen, catalog, rules, day, window_days=30).assign(as_of=day) for day in dates],
@@ -148,7 +156,7 @@ def test_timeline_equals_the_snapshots_it_replaces(seen, catalog, rules):
     stacked = stacked[["as_of", *fleet.DEVICE_COLUMNS]]
     assert len(weeks) > 20
     assert weeks["as_of"].nunique() < len(dates)  # the empty weeks at the ends have no rows
-    pd.testing.assert_frame_equal(weeks, stacked)
+    pd.testing.assert_frame_equal(_as_text(weeks), stacked)
 
 
 def test_end_to_end_rates_by_office(seen, catalog, rules, tmp_path):
@@ -179,7 +187,20 @@ def test_sightings_of_categorical_facts_equal_those_of_text(seen):
     # clients.facts hands over categoricals; their text is taken per category, not per row.
     from_categories = fleet.sightings(_facts(ROWS, categorical=True))
     pd.testing.assert_frame_equal(from_categories, seen)
-    assert str(from_categories["platform"].dtype) == "str"
+
+
+def test_sightings_text_columns_are_categoricals_of_the_values_used(seen):
+    text = [column for column in fleet.SIGHTING_COLUMNS if "seen" not in column and "day" not in column]
+    for column in text:
+        dtype = seen[column].dtype
+        assert isinstance(dtype, pd.CategoricalDtype), column
+        assert str(dtype.categories.dtype) == "str", column
+        # Sorted, and only what the kept rows hold: the bot's curl and the SDK's 12.0 are gone.
+        assert dtype.categories.tolist() == sorted(seen[column].dropna().unique()), column
+    assert "curl" not in seen["client_family"].cat.categories
+    assert "12.0" not in seen["os_version"].cat.categories
+    assert seen["os_product"].cat.categories.tolist() == ["ios", "macos"]
+    assert seen["user_id"].isna().tolist() == [False] * 6 + [True]
 
 
 def test_device_ids_name_nobody_where_the_row_names_nobody():
@@ -215,8 +236,60 @@ def test_timeline_dropping_twin_rows_still_equals_the_snapshots(catalog, rules, 
     stacked = pd.concat([fleet.snapshot(twins, catalog, rules, day, window_days=30).assign(as_of=day)
                          for day in dates], ignore_index=True)
     stacked["as_of"] = stacked["as_of"].astype("datetime64[us]")
-    pd.testing.assert_frame_equal(weeks, stacked[["as_of", *fleet.DEVICE_COLUMNS]])
+    pd.testing.assert_frame_equal(_as_text(weeks), stacked[["as_of", *fleet.DEVICE_COLUMNS]])
     gus = weeks[weeks["device_id"] == "U7|iOS|phone"].set_index("as_of")
     # The tie at 18:00 on 10 April goes to the later row (first seen at 17:00).
     assert gus.loc["2024-04-11", "ip"] == "10.0.0.1"
     assert gus.loc["2024-05-21", "os_version"] == "17.5"  # though a 17.4.1 row was seen later
+
+
+# A phone seen by an aggregated row (Slack access logs: one row, first and last day
+# weeks apart) and by single events on the same version, which the aggregate outranks
+# while it is active, then by events that each outrank the one before.
+AGGREGATED = [
+    ("U8", "hal@example.org", "iOS", "phone", "17.4.1", "exact", "app", "Slack", "slack-ios", "24.04.10",
+     "2024-04-01 08:00", "2024-04-15 09:00", "10.8.0.1"),
+    ("U8", "hal@example.org", "iOS", "phone", "17.4.1", "exact", "app", "Slack", "slack-ios", "24.04.10",
+     "2024-04-10 08:00", "2024-04-10 09:00", "10.8.0.2"),
+    ("U8", "hal@example.org", "iOS", "phone", "17.4.1", "exact", "app", "Slack", "slack-ios", "24.04.10",
+     "2024-04-24 08:00", "2024-04-24 09:00", "10.8.0.3"),
+    ("U8", "hal@example.org", "iOS", "phone", "17.4.1", "exact", "app", "Slack", "slack-ios", "24.04.10",
+     "2024-05-08 08:00", "2024-05-08 09:00", "10.8.0.4"),
+    ("U8", "hal@example.org", "iOS", "phone", "17.5", "exact", "app", "Slack", "slack-ios", "24.05.10",
+     "2024-05-20 08:00", "2024-05-20 09:00", "10.8.0.5"),
+]
+
+
+def test_timeline_of_rows_outranked_part_of_their_window_equals_the_snapshots(catalog, rules):
+    seen = fleet.sightings(_facts(ROWS + TWINS + AGGREGATED))
+    dates = pd.date_range("2024-03-30", "2024-07-01", freq="3D")
+    weeks = fleet.timeline(seen, catalog, rules, dates[0], dates[-1], freq="3D", window_days=30)
+    stacked = pd.concat([fleet.snapshot(seen, catalog, rules, day, window_days=30).assign(as_of=day)
+                         for day in dates], ignore_index=True)
+    stacked["as_of"] = stacked["as_of"].astype("datetime64[us]")
+    pd.testing.assert_frame_equal(_as_text(weeks), stacked[["as_of", *fleet.DEVICE_COLUMNS]])
+    hal = weeks[weeks["device_id"] == "U8|iOS|phone"].set_index("as_of")["ip"]
+    # The aggregate outranks the 10 April event for as long as both are active.
+    assert "10.8.0.2" not in set(hal)
+    assert (hal["2024-04-11"], hal["2024-04-26"], hal["2024-05-11"]) == ("10.8.0.1", "10.8.0.3", "10.8.0.4")
+    assert hal["2024-06-19"] == "10.8.0.5"
+
+
+def test_concatenated_pieces_reduce_to_the_sightings_of_the_whole():
+    from fleetanalysis import scale
+
+    facts = _facts(ROWS + AGGREGATED)
+    whole = fleet.sightings(facts)
+    pieces = [fleet.sightings(facts.iloc[:5]), fleet.sightings(facts.iloc[5:])]
+    joined = fleet.concat_sightings(pieces)
+    assert isinstance(joined["client_family"].dtype, pd.CategoricalDtype)
+    pd.testing.assert_frame_equal(scale.reduce_sightings(joined), scale.reduce_sightings(whole))
+
+
+def test_sightings_sort_ties_on_first_seen_in_input_order():
+    rows = [("U9", "ivy@example.org", "iOS", "phone", "17.4.1", "exact", "app", "Slack", "slack-ios", "24.04.10",
+             "2024-04-01 08:00", "2024-04-0%d 09:00" % day, "10.9.9.%d" % day) for day in (5, 3, 4)]
+    rows.insert(1, ("U0", "al@example.org", "iOS", "phone", "17.5", "exact", "app", "Slack", "slack-ios",
+                    "24.05.10", "2024-05-01 08:00", "2024-05-01 09:00", "10.0.0.9"))
+    seen = fleet.sightings(_facts(rows))
+    assert seen["ip"].tolist() == ["10.0.0.9", "10.9.9.5", "10.9.9.3", "10.9.9.4"]

@@ -59,6 +59,7 @@ NOT_DEVICES = ("sdk", "bot")
 # The columns that decide which of a device's active rows speaks for it (see _dominant).
 RANKED_BY = ("device_id", "os_version", "os_evidence", "client_product", "client_version")
 JUDGE_BATCH = 100_000
+TIME_COLUMNS = ("first_seen", "last_seen")
 
 DEVICE_COLUMNS = ["device_id", "user_id", "user", "platform", "device_class", "os_version",
                   "os_evidence", "clients", "os_verdict", "os_reason", "client_verdict", "verdict", "reason",
@@ -78,15 +79,17 @@ def device_ids(facts: pd.DataFrame) -> pd.Series:
         ...     "platform": ["Android"], "device_class": ["phone"]})).tolist()
         ['b@x.org|Android|phone']
     """
-    codes, names = _device_codes(facts)
+    codes, names = _device_codes(*(_Coded(facts[column]) for column in ("user_id", "user", "platform",
+                                                                         "device_class")))
     return pd.Series(names.take(codes, allow_fill=True), index=facts.index, name="device_id")
 
 
-def _device_codes(facts: pd.DataFrame) -> tuple[np.ndarray, pd.api.extensions.ExtensionArray]:
+def _device_codes(user_id: _Coded, user: _Coded, platform: _Coded,
+                  device_class: _Coded) -> tuple[np.ndarray, pd.api.extensions.ExtensionArray]:
     """Per row, the rank of its device id among the distinct ids (sorted, -1 naming nobody); and those ids."""
-    person = _Coded(facts["user_id"]).fill(_Coded(facts["user"]))
-    platform = _Coded(facts["platform"]).fill_text("other")
-    device_class = _Coded(facts["device_class"]).fill_text("unknown")
+    person = user_id.fill(user)
+    platform = platform.fill_text("other")
+    device_class = device_class.fill_text("unknown")
     # One integer per (person, platform, class), hashed once; the text is built per distinct one.
     places, kinds = len(platform.values) + 1, len(device_class.values) + 1
     combo, distinct = pd.factorize(((person.codes + 1) * places + platform.codes + 1) * kinds
@@ -122,8 +125,10 @@ def sightings(facts: pd.DataFrame) -> pd.DataFrame:
     Drops ``sdk``/``bot`` clients and rows naming no user. Returns ``SIGHTING_COLUMNS``:
     the facts' columns plus ``device_id``, ``os_product`` (catalog id of the platform's
     OS, NA for Linux/ChromeOS/other) and ``first_day``/``last_day`` (naive UTC days,
-    ``datetime64[us]``), sorted by device and first sighting. Sorting and device ids work
-    on integer codes; text is taken per row only once, for the output.
+    ``datetime64[us]``), sorted by device and first sighting. The text columns are
+    categoricals of ``str`` whose categories are the values used, sorted, so text facts
+    and categorical facts give equal frames; no string is built per row, which at
+    millions of rows is most of the time and memory sightings would otherwise take.
 
     Examples:
         >>> facts = pd.DataFrame({"user_id": ["U1", "U1", pd.NA], "user": ["a", "a", pd.NA],
@@ -136,47 +141,80 @@ def sightings(facts: pd.DataFrame) -> pd.DataFrame:
         >>> seen = sightings(facts)
         >>> seen[["device_id", "os_product", "first_day"]].values.tolist()
         [['U1|iOS|phone', 'ios', Timestamp('2026-03-01 00:00:00')]]
+        >>> seen["platform"].cat.categories.tolist()
+        ['iOS']
     """
     human = ~facts["client_kind"].isin(NOT_DEVICES).to_numpy(dtype=bool, na_value=False)
     named = (facts["user_id"].notna() | facts["user"].notna()).to_numpy(dtype=bool)
     kept = np.flatnonzero(human & named)
-    device, names = _device_codes(facts)
+    coded = {column: _Coded(facts[column]) for column in SIGHTING_COLUMNS
+             if column in facts.columns and column not in TIME_COLUMNS}
+    device, names = _device_codes(coded["user_id"], coded["user"], coded["platform"], coded["device_class"])
     device = device[kept]
     first = pd.DatetimeIndex(facts["first_seen"]).asi8[kept]
     # sort_values put a missing first sighting last; so do we.
-    first[pd.isna(facts["first_seen"]).to_numpy()[kept]] = np.iinfo("int64").max
-    order = np.lexsort((first, device))
+    first = np.where(pd.isna(facts["first_seen"]).to_numpy()[kept], np.iinfo("int64").max, first)
+    order = _device_order(device, first, len(names))
     at = kept[order]
-    platform = _Coded(facts["platform"])
-    # Per platform, its OS product; the last slot (no product) answers a missing platform.
-    products = pd.array([OS_PRODUCT.get(name) for name in platform.values[:-1]] + [None], dtype="str")
-    product_of = np.where(platform.codes < 0, len(products) - 1, platform.codes)
-    seen = pd.DataFrame({"device_id": names.take(device[order])})
+    platform = coded["platform"]
+    coded["os_product"] = platform.map(OS_PRODUCT.get)
+    coded["device_id"] = _Coded(codes=device[order], values=np.array([*names, None], dtype=object))
+    seen = pd.DataFrame({"device_id": coded["device_id"].categorical(np.arange(len(order)))})
     for column in SIGHTING_COLUMNS[1:]:
-        if column == "os_product":
-            seen[column] = pd.Series(products.take(product_of[at]))
-        elif column in ("first_seen", "last_seen"):
+        if column in TIME_COLUMNS:
             seen[column] = facts[column].take(at).reset_index(drop=True)
         elif column in ("first_day", "last_day"):
             seen[column] = _day(seen[column.replace("day", "seen")])
         else:
-            seen[column] = _text(facts[column], at)
+            seen[column] = coded[column].categorical(at)
     return seen[SIGHTING_COLUMNS]
 
 
-def _text(column: pd.Series, rows: np.ndarray) -> pd.Series:
-    """``column`` at ``rows`` as ``str``, converted per distinct value, not per row.
+def concat_sightings(pieces) -> pd.DataFrame:
+    """Sightings of several pieces (partitions, chunks) as one frame, dtypes kept.
 
-    Text is gathered from the distinct values rather than from the column itself: a
-    loaded column is an arrow array in many chunks, and gathering across them costs
-    tens of times more than gathering from one small array.
+    ``pd.concat`` turns categoricals whose categories differ into ``str``; here each
+    categorical column gets the sorted union of the values the pieces use, so the result
+    is what ``sightings`` of all the rows would hold, whatever the partitioning. Other
+    columns (``newest``, ``rows`` of the Dask pieces) concatenate as ``pd.concat`` does.
+
+    Examples:
+        >>> one = pd.DataFrame({"platform": pd.Categorical(["iOS"]), "rows": [1]})
+        >>> two = pd.DataFrame({"platform": pd.Categorical(["macOS", "Android"]), "rows": [2, 3]})
+        >>> both = concat_sightings([one, two])
+        >>> both["platform"].cat.categories.tolist(), both["platform"].tolist()
+        (['Android', 'iOS', 'macOS'], ['iOS', 'macOS', 'Android'])
     """
-    if isinstance(column.dtype, pd.CategoricalDtype):
-        codes, distinct = column.cat.codes.to_numpy(), column.cat.categories
-    else:
-        codes, distinct = pd.factorize(column)
-    distinct = pd.array(pd.Series(distinct, dtype="object").astype("str"), dtype="str")
-    return pd.Series(distinct.take(codes[rows], allow_fill=True))
+    pieces = list(pieces)
+    columns = dict.fromkeys(column for piece in pieces for column in piece.columns)
+    shared = {}
+    for column in columns:
+        present = [piece[column] for piece in pieces if column in piece.columns]
+        if not any(isinstance(values.dtype, pd.CategoricalDtype) for values in present):
+            continue
+        used = [values.cat.remove_unused_categories().cat.categories
+                if isinstance(values.dtype, pd.CategoricalDtype) else values.dropna().unique()
+                for values in present]
+        text = pd.Series(np.concatenate([np.asarray(values, dtype=object) for values in used]),
+                         dtype="object").astype("str")
+        shared[column] = pd.CategoricalDtype(pd.Index(pd.factorize(text, sort=True)[1], dtype="str"))
+    return pd.concat([piece.astype({column: dtype for column, dtype in shared.items() if column in piece.columns})
+                      for piece in pieces], ignore_index=True)
+
+
+def _device_order(device: np.ndarray, first: np.ndarray, n_devices: int) -> np.ndarray:
+    """The stable order of rows by device, then first sighting (``np.lexsort`` order).
+
+    Both keys packed into one int64 sort in half the time of a two-key ``lexsort``;
+    a span of times too wide to pack falls back to it.
+    """
+    if not len(first):
+        return np.zeros(0, dtype="int64")
+    low, high = int(first.min()), int(first.max())
+    span = high - low + 1
+    if span * max(n_devices, 1) >= 2**63:
+        return np.lexsort((first, device))
+    return np.argsort(device * span + (first - low), kind="stable")
 
 
 class _Coded:
@@ -187,14 +225,14 @@ class _Coded:
     """
 
     def __init__(self, column=None, *, sort: bool = False, codes=None, values=None):
-        if column is not None:
+        if column is not None and isinstance(column.dtype, pd.CategoricalDtype) and not sort:
+            # The categories are the distinct values already (perhaps some unused): no hashing.
+            codes, uniques = column.cat.codes.to_numpy(), column.cat.categories
+        elif column is not None:
             codes, uniques = pd.factorize(column, sort=sort)
+        if column is not None:
             values = np.array([*np.asarray(uniques, dtype=object), None], dtype=object)
         self.codes, self.values = np.asarray(codes, dtype="int64"), values
-
-    def at(self, rows) -> np.ndarray:
-        """The values of ``rows`` (``None`` for NA)."""
-        return self.values[self.codes[rows]]
 
     def fill(self, other: _Coded) -> _Coded:
         """``self`` where present, else ``other``."""
@@ -207,6 +245,23 @@ class _Coded:
         size = len(self.values) - 1
         return _Coded(codes=np.where(self.codes >= 0, self.codes, size),
                       values=np.array([*self.values[:-1], text, None], dtype=object))
+
+    def categorical(self, rows) -> pd.Categorical:
+        """The values of ``rows`` as a categorical of ``str``: its categories the values
+        used there, sorted, so equal text gives equal categories whatever the input held."""
+        codes = self.codes[rows]
+        used = np.flatnonzero(np.bincount(codes + 1, minlength=len(self.values))[1:])
+        text = pd.Series(self.values[used], dtype="object").astype("str")
+        # Distinct values may still be equal as text (1 and "1"): factorizing merges them.
+        ranks, categories = pd.factorize(text, sort=True)
+        lookup = np.full(len(self.values), -1, dtype="int64")
+        lookup[used] = ranks
+        return pd.Categorical.from_codes(lookup[codes], dtype=pd.CategoricalDtype(
+            pd.Index(categories, dtype="str")))
+
+    def text(self, rows) -> pd.api.extensions.ExtensionArray:
+        """The values of ``rows`` as ``str``, gathered from the distinct values (one small array)."""
+        return pd.array(self.values, dtype="str").take(self.codes[rows], allow_fill=True)
 
     def map(self, function) -> _Coded:
         """``function`` of each distinct present value (NA stays NA)."""
@@ -254,7 +309,8 @@ def snapshot(sightings: pd.DataFrame, catalog: pd.DataFrame, policy, as_of,
     active = ((sightings["first_day"] <= day)
               & (sightings["last_day"] >= day - pd.Timedelta(days=window_days))).to_numpy()
     rows = np.flatnonzero(active)
-    devices = _devices(sightings, rows, np.zeros(len(rows), dtype="int64"), dates, catalog, policy)
+    devices = _devices(sightings, rows, np.zeros(len(rows), dtype="int64"), dates, catalog, policy,
+                       _seen_rank(sightings, rows))
     return devices.drop(columns="as_of")
 
 
@@ -263,11 +319,13 @@ def timeline(sightings: pd.DataFrame, catalog: pd.DataFrame, policy, start, end,
     """``snapshot`` at every date of ``pd.date_range(start, end, freq=freq)``, stacked.
 
     Returns ``as_of`` (``datetime64[us]``) followed by ``DEVICE_COLUMNS``, sorted by
-    ``as_of`` then ``device_id``: the same rows ``snapshot`` gives for each date. It is
+    ``as_of`` then ``device_id``: the same rows ``snapshot`` gives for each date, with the
+    text columns as categoricals (categories sorted; a year of weekly rows repeats each
+    device's text dozens of times, so it is held once per distinct value). It is
     computed at once rather than per date: every (row, date) pair where the row is
     active comes from interval arithmetic on the sorted dates, the newest versions come
     from one pass over those pairs, and ``policy.judge`` is called once over the distinct
-    (product, version, evidence, date) parts.
+    (product, version, evidence, epoch) parts (see ``_epochs``).
 
     Examples:
         >>> from fleetanalysis import catalog as releases, policy
@@ -293,34 +351,59 @@ def timeline(sightings: pd.DataFrame, catalog: pd.DataFrame, policy, start, end,
         "datetime64[us]").astype("int64")
     low = np.searchsorted(stamps, first, side="left")
     high = np.searchsorted(stamps, reach, side="right")
-    kept = _dominant(sightings, np.flatnonzero(high > low), low, high)
-    spans = high[kept] - low[kept]
+    candidates = np.flatnonzero(high > low)
+    seen_rank = _seen_rank(sightings, candidates)
+    kept, low, high = _dominant(sightings, candidates, low, high, seen_rank)
+    spans = high - low
     rows = np.repeat(kept, spans)
-    starts = np.repeat(low[kept] - np.cumsum(spans) + spans, spans)
+    starts = np.repeat(low - np.cumsum(spans) + spans, spans)
     ks = starts + np.arange(len(rows))
-    return _devices(sightings, rows, ks, dates, catalog, policy)
+    return _devices(sightings, rows, ks, dates, catalog, policy, seen_rank, categorical=True)
 
 
-def _dominant(sightings: pd.DataFrame, rows: np.ndarray, low: np.ndarray, high: np.ndarray) -> np.ndarray:
-    """Of ``rows``, those that can decide a device on some date: in ascending order.
+def _dominant(sightings: pd.DataFrame, rows: np.ndarray, low: np.ndarray, high: np.ndarray,
+              seen_rank: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Of ``rows``, active from date index ``low`` to before ``high``, those that can decide
+    a device on some date, in ascending order, with the dates they can decide it on.
 
     Every choice ``_devices`` makes among a device's active rows (its newest row, its
     newest OS, its newest client per product) ranks them by OS or client version and
-    evidence, then by ``last_seen``, then takes the later row. Rows of one device with
-    the same versions and evidence (``RANKED_BY``), active at the same dates (date indices
-    ``low`` to ``high``), tie on everything but the last two, so on every date one of
-    them, seen last, wins each choice over the others: dropping the others changes no
-    answer, and leaves fewer (row, date) pairs to expand. This keeps a timeline's cost
-    near the number of distinct versions per device and week, not of events.
+    evidence, then by ``seen_rank``. Rows of one device with the same versions and
+    evidence (``RANKED_BY``) tie on all but the last, so on a date where a better one of
+    them (seen later) is active, a row wins no choice: dropping it from that date changes
+    no answer. A row seen later is active at least as late (``high`` grows with
+    ``last_seen``), so a row is beaten from the earliest ``low`` of the better rows of
+    its group on; it keeps only the dates before. A device signing in daily on one
+    version thus expands to one row per date, not to every event of the window.
     """
-    group = _combine([*(pd.factorize(sightings[column])[0][rows] for column in RANKED_BY),
-                      low[rows], high[rows]], sort=False)
-    return np.sort(_best_rows(group, int(group.max(initial=-1)) + 1, rows, _seen_rank(sightings)))
+    group = _combine([pd.factorize(sightings[column])[0][rows] for column in RANKED_BY], sort=False)
+    size = len(seen_rank) + 1
+    # Best first within each group: seen_rank is unique, so the order is total.
+    order = np.argsort(group * size + size - 1 - seen_rank[rows])
+    group, rows, low, high = group[order], rows[order], low[rows][order], high[rows][order]
+    # A running minimum of low over the better rows, restarting at each group: each
+    # group's values are shifted below all earlier groups' so one accumulate does it.
+    shift = int(high.max(initial=0)) + 2
+    shifted = np.minimum.accumulate(low - group * shift)
+    starts = np.concatenate([[True], group[1:] != group[:-1]])
+    better_low = np.where(starts, shift, np.concatenate([[0], shifted[:-1]]) + group * shift)
+    high = np.minimum(high, better_low)
+    kept = np.flatnonzero(high > low)
+    ascending = np.argsort(rows[kept])
+    return rows[kept][ascending], low[kept][ascending], high[kept][ascending]
 
 
-def _seen_rank(sightings: pd.DataFrame) -> np.ndarray:
-    """Per row, the rank of its ``last_seen`` among all rows' (ties equal; missing lowest)."""
-    return pd.factorize(pd.DatetimeIndex(sightings["last_seen"]).asi8, sort=True)[0] + 1
+def _seen_rank(sightings: pd.DataFrame, rows: np.ndarray) -> np.ndarray:
+    """Per sightings row, its place among ``rows`` (ascending) in the order of ``last_seen``
+    then row (from 1; missing first; 0 for rows not among them).
+
+    Unique, so a greater rank is the newer row, and of two rows seen at the same moment
+    the later one, as every choice among a device's rows breaks ties.
+    """
+    order = np.argsort(pd.DatetimeIndex(sightings["last_seen"]).asi8[rows], kind="stable")
+    rank = np.zeros(len(sightings), dtype="int64")
+    rank[rows[order]] = np.arange(1, len(rows) + 1)
+    return rank
 
 
 def _best_rows(groups: np.ndarray, n_groups: int, rows: np.ndarray, *ranks: np.ndarray) -> np.ndarray:
@@ -342,53 +425,58 @@ def _best_rows(groups: np.ndarray, n_groups: int, rows: np.ndarray, *ranks: np.n
     return best % n_rows
 
 
-def _devices(sightings: pd.DataFrame, rows: np.ndarray, ks: np.ndarray,
-             dates: pd.DatetimeIndex, catalog: pd.DataFrame, policy) -> pd.DataFrame:
+def _devices(sightings: pd.DataFrame, rows: np.ndarray, ks: np.ndarray, dates: pd.DatetimeIndex,
+             catalog: pd.DataFrame, policy, seen_rank: np.ndarray, categorical: bool = False) -> pd.DataFrame:
     """Devices per (device, date) from active (row, date-index) pairs; ``as_of`` first.
 
     Works on integer codes of the sightings' text, so that strings are built once per
     distinct value and per distinct combination of a device's parts, not per row or device.
+    With ``categorical`` the text columns are categoricals (``_category``), else ``str``.
     """
+    def text(codes: np.ndarray, values) -> pd.api.extensions.ExtensionArray:
+        if categorical:
+            return _category(codes, values)
+        return pd.array(np.asarray(values, dtype=object), dtype="str").take(codes, allow_fill=True)
+
     device_codes, device_names = pd.factorize(sightings["device_id"], sort=True)
     n_devices = max(len(device_names), 1)
-    # Hashing the pairs and sorting only the distinct (date, device) keys costs far less
-    # than sorting every pair.
-    dd, keys = pd.factorize(ks * n_devices + device_codes[rows], sort=True)
+    dd, keys = _dense(ks * n_devices + device_codes[rows], len(dates) * n_devices)
     n = len(keys)
-    seen_rank = _seen_rank(sightings)
 
     newest = _best_rows(dd, n, rows, seen_rank)
     as_of = dates[keys // n_devices]
     devices = pd.DataFrame({"as_of": as_of.astype("datetime64[us]")})
-    devices["device_id"] = pd.array(device_names.take(keys % n_devices), dtype="str")
-    for column in ("user_id", "user", "platform", "device_class", "last_seen", "ip"):
-        devices[column] = sightings[column].take(newest).reset_index(drop=True)
+    devices["device_id"] = text(keys % n_devices, device_names)
+    coded = {column: _Coded(sightings[column]) for column in ("user_id", "user", "platform", "device_class",
+                                                              "os_version", "client_version", "ip")}
+    for column in ("user_id", "user", "platform", "device_class"):
+        devices[column] = text(coded[column].codes[newest], coded[column].values)
     # A row seen until July still only speaks for the days up to a June date.
     day_end = pd.Series(as_of + pd.Timedelta(days=1) - pd.Timedelta(microseconds=1)).dt.tz_localize("UTC")
-    devices["last_seen"] = devices["last_seen"].where(devices["last_seen"] <= day_end, day_end)
+    last_seen = sightings["last_seen"].take(newest).reset_index(drop=True)
+    devices["last_seen"] = last_seen.where(last_seen <= day_end, day_end)
+    devices["ip"] = text(coded["ip"].codes[newest], coded["ip"].values)
     # Dates of evidence: we know a version only up to the device's last sighting.
     last_day = sightings["last_day"].to_numpy("datetime64[us]")[newest]
     evidence_day = np.minimum(as_of.to_numpy("datetime64[us]"), last_day)
 
-    platform = _Coded(sightings["platform"])
-    os_version = _Coded(sightings["os_version"])
+    platform, os_version = coded["platform"], coded["os_version"]
     os_evidence = _Coded(sightings["os_evidence"]).fill_text("absent")
     evidence = np.array([*(EVIDENCE_RANK.get(value, 0) for value in os_evidence.values[:-1]), 0])
-    os_rank = _ranks(os_version)
+    os_rank = _ranks(os_version, rows)
     os_row = _best_rows(dd, n, rows, evidence[os_evidence.codes], os_rank, seen_rank)
-    devices["os_version"] = pd.array(os_version.at(os_row), dtype="str")
-    devices["os_evidence"] = pd.array(os_evidence.at(os_row), dtype="str")
+    devices["os_version"] = text(os_version.codes[os_row], os_version.values)
+    devices["os_evidence"] = text(os_evidence.codes[os_row], os_evidence.values)
 
     # Sorted, so that a device's clients read in product order.
     product = _Coded(sightings["client_product"], sort=True)
     products = product.values[:-1]
     product_codes = product.codes
-    client_version = _Coded(sightings["client_version"])
+    client_version = coded["client_version"]
     has_client = (product_codes[rows] >= 0) & (client_version.codes[rows] >= 0)
     client_rows = rows[has_client]
-    client_group, groups = pd.factorize(dd[has_client] * max(len(products), 1) + product_codes[client_rows],
-                                        sort=True)
-    client_row = _best_rows(client_group, len(groups), client_rows, _ranks(client_version), seen_rank)
+    client_group, groups = pd.factorize(dd[has_client] * max(len(products), 1) + product_codes[client_rows])
+    client_row = _best_rows(client_group, len(groups), client_rows, _ranks(client_version, client_rows), seen_rank)
     client_device = np.asarray(groups, dtype="int64") // max(len(products), 1)
 
     os_product = _Coded(sightings["os_product"]).fill(platform.map(str.lower))
@@ -396,82 +484,173 @@ def _devices(sightings: pd.DataFrame, rows: np.ndarray, ks: np.ndarray,
     client_evidence = client_version.map(lambda version: "exact" if "." in version else "major")
     parts = [
         _Parts(np.arange(n), np.zeros(n, dtype="int64"), os_row, evidence_day,
-               os_product, os_version, os_evidence, platform),
+               os_product, os_version, os_evidence, platform, catalog, policy),
         _Parts(client_device, 1 + product_codes[client_row], client_row, evidence_day[client_device],
-               product, client_version, client_evidence, _Coded(sightings["client_family"]).fill(product)),
+               product, client_version, client_evidence, _Coded(sightings["client_family"]).fill(product),
+               catalog, policy),
     ]
     judged, results = _judge_distinct(parts, catalog, policy)
     width = 1 + len(products)
 
-    result_grid = np.full((n, width), -1, dtype="int64")
-    for part, result in zip(parts, results):
-        result_grid[part.device, part.slot] = result
-    combo, first = _row_combinations(result_grid)
-    summary = _summarise(result_grid[first], judged)
+    combo, grid = _row_combinations(n, width, [(part.device, part.slot, result)
+                                               for part, result in zip(parts, results)])
+    summary = _summarise(grid, judged)
     for column in ("os_verdict", "os_reason", "client_verdict", "verdict", "reason", "target"):
-        devices[column] = pd.array(summary[column], dtype="str").take(combo)
+        devices[column] = text(combo, summary[column])
 
     client_part = parts[1]
-    label_grid = np.full((n, width), -1, dtype="int64")
-    label_grid[client_part.device, client_part.slot] = client_part.shown
-    combo, first = _row_combinations(label_grid)
+    combo, grid = _row_combinations(n, width, [(client_part.device, client_part.slot, client_part.shown)])
     names = client_part.shown_names
-    text = ["; ".join(names[code] for code in row if code >= 0) or None for row in label_grid[first]]
-    devices["clients"] = pd.array(text, dtype="str").take(combo)
-    for column in ("user_id", "user", "platform", "device_class", "ip"):
-        devices[column] = devices[column].astype("str")
+    labels = ["; ".join(names[code] for code in row if code >= 0) or None for row in grid.tolist()]
+    devices["clients"] = text(combo, labels)
     return devices[["as_of", *DEVICE_COLUMNS]]
 
 
-def _ranks(versions: _Coded) -> np.ndarray:
-    """Per row, 1 + the ``version_rank`` of its version (0 for NA), ranked per distinct version."""
-    ranks = version_rank(pd.Series(versions.values, dtype="str")).to_numpy() + 1
+def _category(codes: np.ndarray, values) -> pd.Categorical:
+    """``values[codes]`` as a categorical (code -1 or a ``None`` value: NA) whose categories
+    are the distinct texts used, sorted: text held once per distinct value, not per row.
+
+    Examples:
+        >>> _category(np.array([2, 0, -1, 2]), ["b", None, "a"]).tolist()
+        ['a', 'b', nan, 'a']
+    """
+    values = np.asarray(values, dtype=object)
+    used = np.bincount(codes[codes >= 0], minlength=len(values)) > 0
+    used &= np.array([isinstance(value, str) for value in values], dtype=bool)
+    categories = np.unique(values[used].astype(str))
+    position = np.full(len(values) + 1, -1, dtype="int64")  # the last slot answers code -1
+    position[:-1][used] = np.searchsorted(categories, values[used].astype(str))
+    return pd.Categorical.from_codes(position[codes], categories=pd.Index(categories, dtype="str"))
+
+
+def _dense(key: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """``pd.factorize(key, sort=True)`` of non-negative ``key`` below ``size``.
+
+    Where ``size`` is not much more than the number of keys (dates x devices of a
+    timeline), marking the keys present in an array of that size sorts them with no
+    hashing and no comparison sort.
+    """
+    if size > 4 * len(key) + 1024:
+        return pd.factorize(key, sort=True)
+    present = np.zeros(size, dtype=bool)
+    present[key] = True
+    code = np.cumsum(present) - 1
+    return code[key], np.flatnonzero(present)
+
+
+def _ranks(versions: _Coded, rows: np.ndarray) -> np.ndarray:
+    """Per row, 1 + the rank of its version among those of ``rows`` in ``version_rank``
+    order (0 for NA, and for versions only other rows hold), ranked per distinct version."""
+    used = np.flatnonzero(np.bincount(versions.codes[rows] + 1, minlength=len(versions.values))[1:])
+    ranks = np.zeros(len(versions.values), dtype="int64")
+    ranks[used] = version_rank(pd.Series(versions.values[used], dtype="str")).to_numpy() + 1
     return ranks[versions.codes]
 
 
 class _Parts:
     """One kind of part (the OS, or the clients) of the devices, as integer codes.
 
-    ``device``/``slot`` place each part in the device's row of parts; ``key`` is the
-    distinct (product, version, evidence, date) it is judged as; ``shown`` codes the
+    ``device``/``slot`` place each part in the device's row of parts; ``key`` codes the
+    distinct (product, version, evidence, epoch) it is judged as (dense, from 0) and
+    ``frame`` holds one row per key, in key order; ``shown`` codes the
     text naming it (``Chrome 124``).
     """
 
     def __init__(self, device, slot, row, day, product: _Coded, version: _Coded, evidence: _Coded,
-                 label: _Coded):
+                 label: _Coded, catalog: pd.DataFrame, policy):
         self.device, self.slot = device, slot
         codes = [column.codes[row] for column in (product, version, evidence)]
-        day_codes, _ = pd.factorize(day)
-        self.key = _combine([*codes, day_codes])
-        self.distinct = np.unique(self.key, return_index=True)[1]
+        epoch, start = _epochs(codes[0], product, day, catalog, policy)
+        self.key = _combine([*codes, epoch], sort=False)
+        self.distinct = _firsts(self.key)
         at = row[self.distinct]
-        self.frame = pd.DataFrame({
-            "product": pd.array(product.at(at), dtype="str"),
-            "version": pd.array(version.at(at), dtype="str"),
-            "evidence": pd.array(evidence.at(at), dtype="str"),
-            "as_of": day[self.distinct]})
+        self.frame = pd.DataFrame({"product": product.text(at), "version": version.text(at),
+                                   "evidence": evidence.text(at), "as_of": start[self.distinct]})
         self.label = label.codes[row]
         self.label_names = label.values[:-1]
-        shown = _combine([self.label, codes[1]])
-        shown_first = np.unique(shown, return_index=True)[1]
-        self.shown = shown
-        self.shown_names = [f"{self.label_names[self.label[i]]} {version.values[codes[1][i]]}"
-                            for i in shown_first]
+        self.shown = _combine([self.label, codes[1]], sort=False)
+        first = _firsts(self.shown)
+        self.shown_names = [f"{name} {number}" for name, number in
+                            zip(self.label_names[self.label[first]], version.values[codes[1][first]])]
+
+
+def _epochs(product_codes: np.ndarray, product: _Coded, day: np.ndarray, catalog: pd.DataFrame,
+            policy) -> tuple[np.ndarray, np.ndarray]:
+    """Per part, a code of the epoch its evidence day falls in and that epoch's first day.
+
+    ``policy.judge`` answers every version of a product alike on all days of an epoch
+    (``policy.equivalent_day``), so parts that differ only in their day within one epoch
+    are judged once: a year of weekly dates comes down to a few epochs per product.
+    Epochs are found per distinct (product, day), a few thousand, not per part.
+    """
+    # Day numbers from the earliest: a small range, coded with no hashing.
+    number = day.astype("datetime64[D]").astype("int64")
+    known = ~np.isnat(day)
+    number = np.where(known, number - (number[known].min() if known.any() else 0), -1)
+    pair = _combine([product_codes, number], sort=False)
+    first = _firsts(pair)
+    names = pd.array(product.values[product_codes[first]], dtype="str")
+    start = verdicts.equivalent_day(names, day[first], catalog, policy)
+    epoch = pd.factorize(start, use_na_sentinel=False)[0]
+    return epoch[pair], start[pair]
 
 
 def _combine(codes: list[np.ndarray], sort: bool = True) -> np.ndarray:
     """One dense code per distinct tuple of integer codes (NA codes -1 allowed); in tuple
-    order with ``sort``, else in order of first appearance (cheaper)."""
+    order with ``sort``, else in any order (cheaper).
+
+    The columns are packed into one int64 and hashed once; only a packing that would
+    overflow is re-coded densely first, and a packing into a range not much larger than
+    the rows is coded without hashing (see ``_dense``).
+    """
     key = np.zeros(len(codes[0]) if codes else 0, dtype="int64")
+    size = 1
     for column in codes:
-        key = pd.factorize(key * (int(column.max(initial=0)) + 2) + column + 1, sort=sort)[0]
-    return key
+        width = int(column.max(initial=0)) + 2
+        if size * width >= 2**63:
+            key = pd.factorize(key, sort=sort)[0]
+            size = int(key.max(initial=0)) + 1
+        key = key * width + column + 1
+        size *= width
+    return _dense(key, size)[0] if sort or size <= 4 * len(key) + 1024 else pd.factorize(key)[0]
 
 
-def _row_combinations(grid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per row of ``grid``, the code of its distinct row; and one row index per code."""
-    combo = _combine(list(grid.T))
-    return combo, np.unique(combo, return_index=True)[1]
+def _firsts(codes: np.ndarray) -> np.ndarray:
+    """The index of the first row holding each dense code, in code order."""
+    first = np.full(int(codes.max(initial=-1)) + 1, len(codes), dtype="int64")
+    np.minimum.at(first, codes, np.arange(len(codes)))
+    return first
+
+
+def _row_combinations(n: int, width: int, cells) -> tuple[np.ndarray, np.ndarray]:
+    """Per row of an ``n`` x ``width`` grid of codes, the code of its distinct row; and the
+    distinct rows (in code order).
+
+    ``cells`` are ``(row, column, code)`` arrays, -1 where no cell is given. The grid
+    itself is never built (a timeline has millions of rows and mostly empty client
+    columns): each column's codes are packed into one int64 per row where given.
+    """
+    key, size = np.zeros(n, dtype="int64"), 1
+    for column in range(width):
+        given = [(row[slot == column], code[slot == column]) for row, slot, code in cells]
+        width_here = max([int(code.max(initial=0)) for _, code in given] + [0]) + 2
+        if size * width_here >= 2**63:
+            key = pd.factorize(key)[0]
+            size = int(key.max(initial=0)) + 1
+        key *= width_here
+        for row, code in given:
+            key[row] += code + 1
+        size *= width_here
+    combo = pd.factorize(key)[0]
+    first = _firsts(combo)
+    # The distinct rows' cells: each row of the grid to its place among them, if any.
+    place = np.full(n, -1, dtype="int64")
+    place[first] = np.arange(len(first))
+    grid = np.full((len(first), width), -1, dtype="int64")
+    for row, slot, code in cells:
+        at = place[row]
+        grid[at[at >= 0], slot[at >= 0]] = code[at >= 0]
+    return combo, grid
 
 
 def _judge_distinct(parts: list[_Parts], catalog: pd.DataFrame, policy) -> tuple[pd.DataFrame, list]:
@@ -488,15 +667,15 @@ def _judge_distinct(parts: list[_Parts], catalog: pd.DataFrame, policy) -> tuple
                         for start in range(0, max(len(distinct), 1), JUDGE_BATCH)], ignore_index=True)
     judged_at, labels, label_names, offset = [], [], [], 0
     for part in parts:
-        judged_at.append(offset + np.searchsorted(part.key[part.distinct], part.key))
+        judged_at.append(offset + part.key)
         labels.append(np.maximum(part.label, 0) + len(label_names))
         label_names.extend(part.label_names)
         offset += len(part.frame)
     at, label = np.concatenate(judged_at), np.concatenate(labels)
-    # Parts judged on different days mostly get the same answer: code the answers.
-    answer = _combine([pd.factorize(judged[column])[0] for column in judged.columns])
-    codes = _combine([answer[at], label])
-    first = np.unique(codes, return_index=True)[1]
+    # Parts judged in different epochs mostly get the same answer: code the answers.
+    answer = _combine([pd.factorize(judged[column])[0] for column in judged.columns], sort=False)
+    codes = _combine([answer[at], label], sort=False)
+    first = _firsts(codes)
     ends = np.cumsum([len(part.key) for part in parts])
     results = np.split(codes, ends[:-1])
     found = judged.take(at[first]).reset_index(drop=True)
@@ -506,29 +685,28 @@ def _judge_distinct(parts: list[_Parts], catalog: pd.DataFrame, policy) -> tuple
 
 def _summarise(grid: np.ndarray, judged: pd.DataFrame) -> dict[str, list]:
     """Verdicts, reason and target of each distinct row of part results (slot 0 is the OS)."""
-    verdict = judged["verdict"].to_numpy(dtype=object)
-    columns = {f"part{slot}": [verdict[code] if code >= 0 else None for code in grid[:, slot]]
-               for slot in range(grid.shape[1])}
-    table = pd.DataFrame(columns, index=range(len(grid)), dtype="object")
+    # A trailing None answers the empty cells (code -1).
+    verdict = np.append(judged["verdict"].to_numpy(dtype=object), None)
+    table = pd.DataFrame({f"part{slot}": verdict[grid[:, slot]] for slot in range(grid.shape[1])},
+                         index=range(len(grid)), dtype="object")
     clients = table.drop(columns="part0")
     has_client = (grid[:, 1:] >= 0).any(axis=1)
     worst = verdicts.worst(table).astype("str").to_numpy(dtype=object)
-    reason = judged["reason"].to_numpy(dtype=object)
+    reason = [text if isinstance(text, str) else None for text in judged["reason"].to_numpy(dtype=object)]
     summary = {"os_verdict": table["part0"].tolist(),
                # Why the OS itself was or wasn't judged, even when a browser or app carried
                # the device's verdict: the report's data-quality note counts these.
-               "os_reason": [reason[code] if code >= 0 else None for code in grid[:, 0]],
+               "os_reason": np.append(np.asarray(reason, dtype=object), None)[grid[:, 0]].tolist(),
                "client_verdict": np.where(has_client, verdicts.worst(clients).astype("str")
                                           .to_numpy(dtype=object), None).tolist(),
                "verdict": worst.tolist(), "reason": [], "target": []}
-    target = judged["target"].to_numpy(dtype=object)
-    label = judged["label"].to_numpy(dtype=object)
-    for row, device_verdict in zip(grid, worst):
-        codes = [code for code in row if code >= 0]
-        telling = [code for code in codes if device_verdict == "unknown" or verdict[code] == device_verdict]
-        reasons = list(dict.fromkeys(reason[code] for code in telling if isinstance(reason[code], str)))
-        targets = list(dict.fromkeys(f"{label[code]} {target[code]}" for code in telling
-                                     if device_verdict != "unknown" and isinstance(target[code], str)))
+    target = [f"{label} {text}" if isinstance(text, str) else None
+              for label, text in zip(judged["label"].to_numpy(dtype=object), judged["target"].to_numpy(dtype=object))]
+    for row, device_verdict in zip(grid.tolist(), worst.tolist()):
+        unknown = device_verdict == "unknown"
+        telling = [code for code in row if code >= 0 and (unknown or verdict[code] == device_verdict)]
+        reasons = dict.fromkeys(reason[code] for code in telling if reason[code] is not None)
+        targets = {} if unknown else dict.fromkeys(target[code] for code in telling if target[code] is not None)
         summary["reason"].append("; ".join(reasons) or None)
         summary["target"].append("; ".join(targets) or None)
     return summary

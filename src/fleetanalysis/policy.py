@@ -197,6 +197,7 @@ def judge(parts: pd.DataFrame, catalog: pd.DataFrame, policy: Policy) -> pd.Data
         return _result(pd.DataFrame(index=parts.index, columns=["verdict", "reason", "target", "released_target"]))
     # Days between two catalog events get the same answer: judge each epoch once.
     frame["as_of"] = equivalent_day(frame["product"], frame["as_of"], catalog, policy)
+    frame["version"] = equivalent_version(frame, catalog, policy)
     codes = frame.groupby(list(frame.columns), dropna=False, sort=False).ngroup().to_numpy()
     distinct = frame.drop_duplicates(ignore_index=True)
     judged = _judge_distinct(distinct, catalog, policy)
@@ -258,22 +259,23 @@ def _result(frame: pd.DataFrame) -> pd.DataFrame:
     }, index=frame.index)
 
 
-def _judge_distinct(rows: pd.DataFrame, catalog: pd.DataFrame, policy: Policy) -> pd.DataFrame:
-    """Verdicts for distinct (product, version, evidence, as_of) rows; index 0..n-1."""
-    count = len(rows)
+def _version_facts(rows: pd.DataFrame, releases: pd.DataFrame, policy: Policy) -> pd.DataFrame:
+    """What judging needs of each (product, version, evidence) row, whatever the date; index 0..n-1.
+
+    ``key`` (version_key), ``line`` (its catalog line), ``at_most`` (rank of the newest
+    catalog key at or below it), ``below_key`` (rank where it would sit at the precision the
+    catalog lists), ``top_rank`` (the product's newest key), ``below_minimum`` and
+    ``ambiguous`` (for the ``minimum`` rule). Worked out once per distinct version.
+    """
     product = rows["product"].to_numpy(dtype=object)
-    as_of = rows["as_of"]
     evidence = rows["evidence"].fillna("absent")
-    # Key and line depend on the version only, not on the date: work them out once per version.
     versions_only = rows[["product", "version"]]
     first = versions_only.groupby(list(versions_only.columns), dropna=False, sort=False).ngroup().to_numpy()
     distinct_versions = versions_only.drop_duplicates(ignore_index=True)
     distinct_versions["key"] = version_key(distinct_versions["version"])
     key = distinct_versions["key"].iloc[first].reset_index(drop=True)
     rules = policy.rules().reindex(rows["product"])
-    rule = rules["rule"].fillna("").to_numpy(dtype=object)
 
-    releases = _releases(catalog, policy)
     keys = np.sort(releases["key"].unique()).astype(object)
     is_major = evidence.eq("major").to_numpy()
     # A major-only version stands for every patch of that major: it reaches up to (but not
@@ -287,7 +289,81 @@ def _judge_distinct(rows: pd.DataFrame, catalog: pd.DataFrame, policy: Policy) -
     listed = shorten_key(key, depth.to_numpy()).fillna("").to_numpy(dtype=object)
     below_key = np.searchsorted(keys, np.where(is_major, lower, listed).astype(object), side="left")
 
+    minimum = rules["minimum"].to_numpy(dtype=object)
+    minimum_key = version_key(pd.Series(minimum, dtype="str")).to_numpy(dtype=object)
+    key_text = key.to_numpy(dtype=object)
+    below_minimum = np.array([isinstance(have, str) and isinstance(need, str) and have < need
+                              for have, need in zip(key_text, minimum_key, strict=True)], dtype=bool)
+    # With only the major known, a version in the minimum's own major may be either side of it.
+    ambiguous = (rules["rule"].eq("minimum").to_numpy() & is_major & below_minimum & np.array(
+        [isinstance(have, str) and isinstance(need, str) and have[:len(low)] == need[:len(low)]
+         for have, need, low in zip(key_text, minimum_key, lower, strict=True)], dtype=bool))
     line = _line_of(distinct_versions, releases).iloc[first].reset_index(drop=True)
+    return pd.DataFrame({
+        "key": key, "line": line, "at_most": at_most, "below_key": below_key,
+        "top_rank": releases.groupby("product")["rank"].max().reindex(product).to_numpy(),
+        "below_minimum": below_minimum, "ambiguous": ambiguous, "minimum_key": minimum_key})
+
+
+def equivalent_version(parts: pd.DataFrame, catalog: pd.DataFrame, policy: Policy) -> pd.Series:
+    """For each (product, version, evidence) row, a version of the same product that ``judge``
+    answers exactly alike on every day (verdict, reason, target and its release date).
+
+    Versions between the same two catalog releases, in the same line, are judged alike: a
+    Chrome 90 build is as far behind as any other 90 build. A version keeps itself where
+    an answer names it (a lower bound, a version the catalog cannot place or read, one
+    newer than anything the catalog knows). With ``equivalent_day`` this lets a year of
+    evidence from thousands of builds be judged as a few hundred parts.
+
+    Examples:
+        >>> from fleetanalysis import catalog as releases
+        >>> catalog = releases.load_releases_csv(releases._EXAMPLE, name="ios.csv")
+        >>> parts = pd.DataFrame({"product": "ios", "evidence": "exact",
+        ...                       "version": ["17.0.3", "17.1", "17.2", "17.3.1", "17.4", "99.0"]})
+        >>> equivalent_version(parts, catalog, load()).tolist()
+        ['17.0.3', '17.0.3', '17.0.3', '17.3.1', '17.4', '99.0']
+    """
+    frame = pd.DataFrame({
+        "product": parts["product"].astype("str"),
+        "version": parts["version"].astype("str"),
+        "evidence": parts["evidence"].astype("str").fillna("absent"),
+    }).reset_index(drop=True)
+    codes = frame.groupby(list(frame.columns), dropna=False, sort=False).ngroup().to_numpy()
+    distinct = frame.drop_duplicates(ignore_index=True)
+    facts = _version_facts(distinct, _releases(catalog, policy), policy)
+    named = (distinct["evidence"].eq("lower-bound") | facts["line"].isna() | facts["key"].isna()
+             | (facts["below_key"] > facts["top_rank"].fillna(np.inf))).to_numpy()
+    alike = pd.DataFrame({
+        "product": distinct["product"], "evidence": distinct["evidence"], "line": facts["line"],
+        "at_most": facts["at_most"], "below_key": facts["below_key"],
+        "below_minimum": facts["below_minimum"], "ambiguous": facts["ambiguous"],
+        "own": distinct["version"].where(named)})
+    group = alike.groupby(list(alike.columns), dropna=False, sort=False).ngroup().to_numpy()
+    first = pd.Series(np.arange(len(group))).groupby(group).transform("min").to_numpy()
+    chosen = distinct["version"].to_numpy(dtype=object)[first]
+    return pd.Series(chosen[codes], index=parts.index, dtype="str", name="version")
+
+
+def _judge_distinct(rows: pd.DataFrame, catalog: pd.DataFrame, policy: Policy) -> pd.DataFrame:
+    """Verdicts for distinct (product, version, evidence, as_of) rows; index 0..n-1."""
+    count = len(rows)
+    product = rows["product"].to_numpy(dtype=object)
+    as_of = rows["as_of"]
+    evidence = rows["evidence"].fillna("absent")
+    rules = policy.rules().reindex(rows["product"])
+    rule = rules["rule"].fillna("").to_numpy(dtype=object)
+    releases = _releases(catalog, policy)
+    per_version = rows[["product", "version", "evidence"]]
+    first = per_version.groupby(list(per_version.columns), dropna=False, sort=False).ngroup().to_numpy()
+    facts = _version_facts(per_version.drop_duplicates(ignore_index=True), releases, policy).iloc[first]
+    key = facts["key"].reset_index(drop=True)
+    line = facts["line"].reset_index(drop=True)
+    at_most, below_key = facts["at_most"].to_numpy(), facts["below_key"].to_numpy()
+    top_rank = facts["top_rank"].to_numpy()
+    below_minimum, ambiguous = facts["below_minimum"].to_numpy(), facts["ambiguous"].to_numpy()
+    minimum_key = facts["minimum_key"].to_numpy(dtype=object)
+    is_major = evidence.eq("major").to_numpy()
+
     scope_product = _newest(releases, rows.assign(line=line), ["product"])
     scope_line = _newest(releases, rows.assign(line=line), ["product", "line"])
     in_line = rule == "latest-in-line"
@@ -299,7 +375,6 @@ def _judge_distinct(rows: pd.DataFrame, catalog: pd.DataFrame, policy: Policy) -
     eols = releases.drop_duplicates(["product", "line"]).set_index(["product", "line"])["eol"]
     line_eol = eols.reindex(pd.MultiIndex.from_arrays([product, line.fillna("")])).to_numpy()
     eol_passed = pd.notna(line_eol) & (line_eol <= as_of.to_numpy())
-    top_rank = releases.groupby("product")["rank"].max().reindex(product).to_numpy()
 
     def lookup(ranks, column):
         index = pd.MultiIndex.from_arrays([product, pd.array(ranks, dtype="Int64").fillna(-1).astype(int)])
@@ -312,15 +387,7 @@ def _judge_distinct(rows: pd.DataFrame, catalog: pd.DataFrame, policy: Policy) -
     verdict[rule == "supported"] = "current"
 
     minimum = rules["minimum"].to_numpy(dtype=object)
-    minimum_key = version_key(pd.Series(minimum, dtype="str")).to_numpy(dtype=object)
     is_minimum = rule == "minimum"
-    key_text = key.to_numpy(dtype=object)
-    below_minimum = np.array([isinstance(have, str) and isinstance(need, str) and have < need
-                              for have, need in zip(key_text, minimum_key, strict=True)], dtype=bool)
-    # With only the major known, a version in the minimum's own major may be either side of it.
-    ambiguous = is_minimum & is_major & below_minimum & np.array(
-        [isinstance(have, str) and isinstance(need, str) and have[:len(low)] == need[:len(low)]
-         for have, need, low in zip(key_text, minimum_key, lower, strict=True)], dtype=bool)
     verdict[is_minimum] = np.where(below_minimum[is_minimum], "outdated", "current")
 
     unsupported = eol_passed & ((rule != "latest") | (verdict == "outdated"))
@@ -370,7 +437,7 @@ def _judge_distinct(rows: pd.DataFrame, catalog: pd.DataFrame, policy: Policy) -
     ahead = ~is_minimum & ~np.isnan(newest_rank) & (below_key > np.nan_to_num(newest_rank, nan=-1))
     verdict[ahead], target[ahead], released_target[ahead] = "current", None, np.datetime64("NaT")
     # Reasons name catalog facts, never the evidence date itself: answers are shared by an epoch.
-    reason[ahead] = (name + " " + _text(versions) + " is newer than " + _text(lookup(newest_rank, "version"))
+    reason[ahead] = ("newer than " + name + " " + _text(lookup(newest_rank, "version"))
                      + " (" + _day_text(lookup(newest_rank, "released")) + "), the newest " + name
                      + " release the catalog lists by then").to_numpy(dtype=object)[ahead]
     first_release = releases.groupby("product")["released"].min().reindex(product).to_numpy()

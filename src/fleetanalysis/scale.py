@@ -254,7 +254,7 @@ def sightings(paths, format: str | None = None, *, scheduler: str | None = None,
         with bar:
             for _ in as_completed(futures):
                 bar.update()
-        gathered = pd.concat(client.gather(futures), ignore_index=True)
+        gathered = fleet.concat_sightings(client.gather(futures))
     rows = int(gathered["rows"].sum())
     newest = gathered["newest"].max()
     seen = gathered.drop(columns=["newest", "rows"]).dropna(subset=["device_id"])
