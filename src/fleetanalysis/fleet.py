@@ -159,7 +159,7 @@ def sightings(facts: pd.DataFrame) -> pd.DataFrame:
     platform = coded["platform"]
     coded["os_product"] = platform.map(OS_PRODUCT.get)
     coded["device_id"] = _Coded(codes=device[order], values=np.array([*names, None], dtype=object))
-    seen = pd.DataFrame({"device_id": coded["device_id"].categorical(np.arange(len(order)))})
+    seen = pd.DataFrame({"device_id": coded["device_id"].categorical(slice(None))})
     for column in SIGHTING_COLUMNS[1:]:
         if column in TIME_COLUMNS:
             seen[column] = facts[column].take(at).reset_index(drop=True)
@@ -242,7 +242,11 @@ class _Coded:
     def fill(self, other: _Coded) -> _Coded:
         """``self`` where present, else ``other``."""
         size = len(self.values) - 1
-        codes = np.where(self.codes >= 0, self.codes, np.where(other.codes >= 0, other.codes + size, -1))
+        codes = self.codes.copy()
+        # Only the (usually few) missing rows are looked at a second time.
+        missing = np.flatnonzero(codes < 0)
+        fallback = other.codes[missing]
+        codes[missing] = np.where(fallback >= 0, fallback + size, -1)
         return _Coded(codes=codes, values=np.concatenate([self.values[:-1], other.values]))
 
     def fill_text(self, text: str) -> _Coded:
