@@ -83,6 +83,8 @@ def stage_pipeline(data: Path, end: pd.Timestamp) -> dict:
     placed = clock("org.assign", lambda: org.assign(devices, directory, as_of=end))
     status = clock("metrics.status", lambda: metrics.status(placed, by=BY))
     steps = dict(clock.seconds)
+    # Peak memory is a high-water mark: read before the timeline, it is the status table's.
+    status_peak = _peak_mb()
     weeks = clock("fleet.timeline", lambda: fleet.timeline(
         seen, releases, rules, end - pd.Timedelta(weeks=TIMELINE_WEEKS), end, window_days=WINDOW_DAYS))
     weeks = clock("org.assign (timeline)", lambda: org.assign(weeks, directory))
@@ -96,7 +98,7 @@ def stage_pipeline(data: Path, end: pd.Timestamp) -> dict:
         "steps": clock.seconds,
         "rows": len(loaded.access), "sightings": len(seen), "devices": int(total["devices"]),
         "outdated_rate": round(float(total["outdated_rate"]), 4), "timeline_rows": len(weeks),
-        "timeline_dates": int(history["as_of"].nunique()),
+        "timeline_dates": int(history["as_of"].nunique()), "status_peak_mb": status_peak,
     }
 
 
