@@ -35,7 +35,7 @@ Examples:
 from __future__ import annotations
 
 import re
-from functools import cache
+from functools import cache, lru_cache
 
 import numpy as np
 import pandas as pd
@@ -253,6 +253,10 @@ def _device_class(agent: str, platform: str, kind: str) -> str:
     return "unknown"
 
 
+# Chunks of one file and Dask partitions of one log hold mostly the same agents: each is
+# parsed once per process rather than once per piece (bounded: hostile logs can hold
+# millions of distinct strings).
+@lru_cache(maxsize=1 << 16)
 def _describe_one(agent) -> tuple:
     """All facts for one distinct user agent, with the OS and client reasons apart."""
     if not isinstance(agent, str):

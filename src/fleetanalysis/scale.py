@@ -113,9 +113,15 @@ def reduce_sightings(sightings: pd.DataFrame) -> pd.DataFrame:
     # Integer codes in sorted order (NA first) stand for the text: grouping and sorting
     # them costs far less than hashing and comparing strings row by row.
     codes = {column: pd.factorize(sightings[column], sort=True)[0] for column in keys}
-    group = np.zeros(len(sightings), dtype="int64")
+    group, size = np.zeros(len(sightings), dtype="int64"), 1
     for column in keys:
-        group = pd.factorize(group * (int(codes[column].max()) + 2) + codes[column] + 1)[0]
+        width = int(codes[column].max()) + 2
+        # Pack columns into one integer while they fit; hash only when they would not.
+        if size * width >= 2**62:
+            group = pd.factorize(group)[0]
+            size = int(group.max()) + 1
+        group, size = group * width + codes[column] + 1, size * width
+    group = pd.factorize(group)[0]
     row = np.unique(group, return_index=True)[1]
     out = sightings.iloc[row].reset_index(drop=True)
     times = sightings[TIME_COLUMNS].reset_index(drop=True).groupby(group)
