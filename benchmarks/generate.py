@@ -91,12 +91,17 @@ def write(out: Path, rows: int, distinct_agents: int, users: int, seed: int = 7,
             "bytes": (out / "events.csv").stat().st_size}
 
 
-def main() -> None:
-    options = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def add_size_options(options: argparse.ArgumentParser) -> None:
+    """The options that size the generated log (shared with ``run.py``)."""
     options.add_argument("--rows", type=int, default=10_000_000)
     options.add_argument("--agents", type=int, default=20_000, help="distinct user agents")
     options.add_argument("--users", type=int, default=50_000)
     options.add_argument("--seed", type=int, default=7)
+
+
+def main() -> None:
+    options = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_size_options(options)
     options.add_argument("--out", type=Path, required=True, help="folder to write events.csv and directory.csv in")
     args = options.parse_args()
     started = time.perf_counter()

@@ -39,6 +39,8 @@ from pathlib import Path
 
 import pandas as pd
 
+import generate
+
 WINDOW_DAYS = 30
 TIMELINE_WEEKS = 52
 BY = ["platform", "office"]
@@ -250,10 +252,7 @@ def run_stage(name: str, data: Path, end: str) -> dict:
 
 def main() -> None:
     options = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    options.add_argument("--rows", type=int, default=10_000_000)
-    options.add_argument("--agents", type=int, default=20_000, help="distinct user agents")
-    options.add_argument("--users", type=int, default=50_000)
-    options.add_argument("--seed", type=int, default=7)
+    generate.add_size_options(options)
     options.add_argument("--out", type=Path, help="keep the generated files here (default: a temporary folder)")
     options.add_argument("--skip", nargs="*", default=[], choices=list(STAGES), help="stages not to run")
     options.add_argument("--stage", choices=list(STAGES), help=argparse.SUPPRESS)
@@ -265,8 +264,6 @@ def main() -> None:
         result = STAGES[args.stage](args.data, pd.Timestamp(args.end))
         print(json.dumps({**result, "peak_mb": _peak_mb()}))
         return
-
-    import generate
 
     folder = args.out or Path(tempfile.mkdtemp(prefix="fleet-bench-"))
     try:
