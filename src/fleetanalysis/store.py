@@ -40,7 +40,7 @@ from tqdm import tqdm
 from fleetanalysis import sources
 from fleetanalysis.errors import BadInput
 from fleetanalysis.sources import LoadResult
-from fleetanalysis.sources.schema import REJECTED_COLUMNS, conform, empty_access
+from fleetanalysis.sources.schema import COLUMNS, REJECTED_COLUMNS, conform, empty_access
 from fleetanalysis.writing import neutralise_formulas, write_csv, write_parquet
 
 MERGE_COLUMNS = ["file", "format", "read", "loaded", "rejected", "duplicates"]
@@ -122,7 +122,7 @@ def _sorted_categories(access: pd.DataFrame) -> pd.DataFrame:
     """The text categoricals with only the values used, sorted: one store, one layout,
     however its rows were gathered."""
     out = access.copy()
-    for column in ("user_agent", "reported_os"):
+    for column in [name for name, dtype in COLUMNS.items() if dtype == "category"]:
         values = out[column].cat.remove_unused_categories()
         out[column] = values.cat.reorder_categories(values.cat.categories.sort_values())
     return out

@@ -314,9 +314,7 @@ def load_file(path: Path, format: str | None = None, **csv_options) -> tuple[pd.
     kind, doc, labels, bad_lines = parse(text, name)
     if kind == "csv":
         frame, bad_lines = _read_csv(text, name, csv_options.get("ua_column"))
-        format = format or (github.FORMAT if github.matches_header(list(frame.columns)) else generic_csv.FORMAT)
-        if format not in (github.FORMAT, generic_csv.FORMAT):
-            raise BadInput(path, f"is a CSV file, not a {format} export")
+        format = _csv_format(path, format, list(frame.columns))
         items = frame
         skipped = _NO_ROWS
     else:
@@ -329,10 +327,15 @@ def load_file(path: Path, format: str | None = None, **csv_options) -> tuple[pd.
 def _json_format(path: Path, format: str | None, probe: object) -> str:
     """The format of a JSON log whose first row is ``probe``: detected, or the forced one checked."""
     found = detect(probe)
+    # An empty array (a quiet polling window) holds no rows of any format: read as the
+    # format named, 0 rows. Without a name nothing tells what it is.
+    empty = probe == []
     if format is None:
         format = found
-    elif format == generic_csv.FORMAT or not FORMATS[format].matches(probe):
+    elif format == generic_csv.FORMAT or not (empty or FORMATS[format].matches(probe)):
         raise BadInput(path, f"is not a {format} export (looks like {found or 'an unknown format'})")
+    if format is None and empty:
+        raise BadInput(path, "an empty list: no rows, and no field tells which log it is; use --format")
     if format is None:
         raise BadInput(path, "not a known sign-in log (Slack, Okta, Entra, Google, GitHub); use --format")
     return format
@@ -367,7 +370,8 @@ def _screen_items(items: pd.DataFrame, kind: str, format: str, name: str, csv_op
     """Access and rejected rows of parsed items; CSV items are rows ``first_row`` onwards."""
     module = FORMATS[format]
     if format == generic_csv.FORMAT:
-        found = module.candidates(items, file=name, **csv_options)
+        # The first piece of a file says which columns were guessed; later pieces do not repeat it.
+        found = module.candidates(items, file=name, announce=first_row == 1, **csv_options)
     else:
         found = module.candidates(items)
     if kind == "csv":
@@ -522,10 +526,20 @@ def _csv_head(path: Path, format: str | None) -> tuple[list[str], str]:
         header = _csv_header(first.decode("utf-8").removesuffix("\n"), str(path))
     except UnicodeDecodeError:
         raise NotStreamable(str(path)) from None
-    format = format or (github.FORMAT if github.matches_header(header) else generic_csv.FORMAT)
-    if format not in (github.FORMAT, generic_csv.FORMAT):
+    return header, _csv_format(path, format, header)
+
+
+# The formats that have a CSV export, told apart by header; anything else is generic CSV.
+_CSV_FORMATS = (github, entra)
+
+
+def _csv_format(path: Path, format: str | None, header: list[str]) -> str:
+    """The format of a CSV log with ``header``: detected, or the forced one checked."""
+    if format is None:
+        return next((module.FORMAT for module in _CSV_FORMATS if module.matches_header(header)), generic_csv.FORMAT)
+    if format not in {module.FORMAT for module in _CSV_FORMATS} | {generic_csv.FORMAT}:
         raise BadInput(path, f"is a CSV file, not a {format} export")
-    return header, format
+    return format
 
 
 @contextlib.contextmanager

@@ -15,6 +15,7 @@ Examples:
 from __future__ import annotations
 
 import re
+import sys
 
 import pandas as pd
 import pyarrow
@@ -25,13 +26,20 @@ from fleetanalysis.sources.schema import COLUMNS, from_iso, from_unix, pick
 
 FORMAT = "csv"
 
+# Header names per field, most specific first, as ``plain_name`` gives them; they cover
+# the exports of common admin consoles ("Last Login (UTC)", "Sign-in time", "Browser User
+# Agent", "IP Address").
 GUESSES = {
-    "user": ["email", "user", "useremail", "username", "userprincipalname", "upn", "login", "actor",
-             "alternateid", "mail", "account"],
+    "user": ["email", "emailaddress", "primaryemail", "useremail", "user", "username", "userprincipalname",
+             "upn", "login", "actor", "actoremail", "alternateid", "mail", "account"],
     "time": ["timestamp", "time", "datetime", "date", "createdat", "createddatetime", "eventtime",
-             "published", "lastseen", "datelast", "lastaccess", "signintime"],
-    "user_agent": ["useragent", "ua", "rawuseragent", "browseruseragent", "agent"],
-    "ip": ["ip", "ipaddress", "clientip", "sourceip", "actorip", "remoteaddr"],
+             "published", "lastseen", "datelast", "lastaccess", "signintime", "signindate", "signindatetime",
+             "lastlogin", "lastlogintime", "lastsignin", "lastsignintime", "logintime", "logindate",
+             "lastactivity", "accesstime", "eventdate", "timegenerated", "occurredat"],
+    "user_agent": ["useragent", "ua", "rawuseragent", "browseruseragent", "useragentstring", "httpuseragent",
+                   "clientuseragent", "agent"],
+    "ip": ["ip", "ipaddress", "clientip", "clientipaddress", "sourceip", "sourceipaddress", "actorip",
+           "remoteaddr", "remoteip", "loginip", "calleripaddress"],
     "event_id": ["eventid", "id", "uuid", "documentid"],
     "user_id": ["userid", "actorid", "uid"],
 }
@@ -39,14 +47,17 @@ OPTIONS = {"user": "--user-column", "time": "--time-column", "user_agent": "--ua
 _NUMERIC = r"^\s*[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?\s*$"
 
 
+_UNIT = re.compile(r"\s*[(\[][^)\]]*[)\]]\s*$")
+
+
 def plain_name(name: str) -> str:
-    """A header name compared without case, spaces or punctuation.
+    """A header name compared without case, spaces, punctuation or a trailing unit.
 
     Examples:
-        >>> plain_name("User-Agent")
-        'useragent'
+        >>> plain_name("User-Agent"), plain_name("Last Login (UTC)"), plain_name("TimeGenerated [UTC]")
+        ('useragent', 'lastlogin', 'timegenerated')
     """
-    return re.sub(r"[^a-z0-9]", "", str(name).lower())
+    return re.sub(r"[^a-z0-9]", "", _UNIT.sub("", str(name)).lower())
 
 
 def mapping(columns: list[str], user_column: str | None = None, time_column: str | None = None,
@@ -138,9 +149,25 @@ def _any_times(text: pd.Series) -> pd.Series:
     return seconds.fillna(millis).fillna(from_iso(text.where(numbers.isna())))
 
 
+def picked(fields: dict[str, str], given: dict[str, str | None], file: str = "") -> str | None:
+    """The line telling which columns were guessed, or None when the options named them all.
+
+    Examples:
+        >>> picked({"user": "Email", "time": "Last Login (UTC)", "user_agent": "Browser User Agent"},
+        ...        {"user": None, "time": None, "user_agent": None}, "x.csv")
+        "x.csv: columns picked: user 'Email', time 'Last Login (UTC)', user agent 'Browser User Agent' (name them with --user-column, --time-column, --ua-column)"
+    """
+    if all(given.get(name) is not None for name in OPTIONS):
+        return None
+    chosen = ", ".join(f"{name.replace('_', ' ')} {column!r}" for name, column in fields.items())
+    return f"{file}: columns picked: {chosen} (name them with {', '.join(OPTIONS.values())})"
+
+
 def candidates(frame: pd.DataFrame, user_column: str | None = None, time_column: str | None = None,
-               ua_column: str | None = None, file: str = "") -> pd.DataFrame:
+               ua_column: str | None = None, file: str = "", announce: bool = False) -> pd.DataFrame:
     """Access-table candidates from CSV rows read as text.
+
+    ``announce`` prints the ``picked`` line on stderr when columns were guessed.
 
     Examples:
         >>> candidates(pd.DataFrame({"user": ["a"], "time": ["x"], "ua": ["y"]}))["first_seen"].isna().tolist()
@@ -148,6 +175,9 @@ def candidates(frame: pd.DataFrame, user_column: str | None = None, time_column:
     """
     columns = [column for column in frame.columns if column not in ("record", "raw")]
     fields = mapping(columns, user_column, time_column, ua_column, file)
+    line = picked(fields, {"user": user_column, "time": time_column, "user_agent": ua_column}, file)
+    if announce and line:
+        print(line, file=sys.stderr)
     when = parse_times(frame[fields["time"]])
     return pd.DataFrame({
         # Categorical from the start: one string, not one per row.

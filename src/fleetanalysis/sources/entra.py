@@ -1,10 +1,21 @@
-"""Microsoft Entra ID sign-ins from Graph ``auditLogs/signIns``, one row per sign-in.
+"""Microsoft Entra ID sign-ins, one row per sign-in, in the shapes Microsoft exports them.
 
-Accepts a response page ``{"value": [...], "@odata.nextLink": ...}``, a list of pages, or
-NDJSON of sign-ins. Fields: ``id``, ``createdDateTime``, ``userPrincipalName``,
-``userId``, ``ipAddress``, ``userAgent`` (not every tenant/API version returns it) and
-``deviceDetail{operatingSystem, isManaged}``; ``operatingSystem`` is kept as reported
-(``Windows10``, ``Ios``), since Entra gives a name rather than a full version.
+- Graph ``auditLogs/signIns``: a response page ``{"value": [...], "@odata.nextLink": ...}``,
+  a list of pages, or NDJSON of sign-ins (camelCase fields).
+- Azure Monitor (diagnostic settings to an Event Hub or a storage account):
+  ``{"records": [{"time", "category": "SignInLogs", "properties": {...sign-in...}}]}``, or
+  one record per line as storage accounts write ``PT1H.json``. The sign-in is
+  ``properties``; records of other categories (``AuditLogs``) are rejected with that reason,
+  and service-principal and managed-identity sign-ins as carrying no device.
+- Log Analytics' ``SigninLogs`` table exported as JSON or CSV (PascalCase columns,
+  ``TimeGenerated``, ``DeviceDetail`` as a JSON string, CSV headers like ``TimeGenerated [UTC]``).
+
+Fields: ``id``, ``createdDateTime``, ``userPrincipalName``, ``userId``, ``ipAddress``,
+``userAgent`` (Graph v1.0 never returns it; beta and Azure Monitor do) and
+``deviceDetail{operatingSystem, browser, displayName, isManaged, isCompliant, trustType}``.
+``operatingSystem`` is kept as reported (``Windows10``, ``Ios``); a version in it is kept
+unless it only echoes a frozen user-agent token (``Windows 10``). ``browser`` is split
+into name and version (``Edge 80.0.361``). ``reported_from`` names the fields used.
 
 Examples:
     >>> page = {"value": [{"id": "s1", "createdDateTime": "2024-05-01T10:00:00Z",
@@ -14,61 +25,174 @@ Examples:
     True
     >>> from fleetanalysis.sources.schema import flatten
     >>> row = candidates(flatten(rows(page), FIELDS)).iloc[0]
-    >>> row["user"], row["reported_os"], bool(row["managed"])
-    ('ann@example.com', 'Ios', False)
+    >>> row["user"], row["reported_os"], row["reported_browser"], bool(row["managed"])
+    ('ann@example.com', 'Ios', 'Mobile Safari', False)
 """
 
 from __future__ import annotations
 
+import json
+
 import pandas as pd
 
-from fleetanalysis.sources.schema import field, from_iso, pick, true_or_false
+from fleetanalysis.sources.schema import (field, from_iso, pick, provenance, split_browser, stated_version,
+                                          true_or_false, version_number)
 
-# The fields read from each record (dotted paths into nested objects).
+DEVICE = ["operatingSystem", "browser", "displayName", "isManaged", "isCompliant", "trustType"]
+# The fields read from each record (dotted paths into nested objects). Log Analytics'
+# PascalCase columns are renamed to these by ``graph_columns``.
 FIELDS = [
     "id", "createdDateTime", "userId", "userPrincipalName", "userDisplayName", "ipAddress",
-    "userAgent", "deviceDetail.operatingSystem", "deviceDetail.isManaged",
+    "userAgent", "category", "deviceDetail", *[f"deviceDetail.{name}" for name in DEVICE],
 ]
 FORMAT = "entra"
+# Log Analytics SigninLogs column -> Graph signIn field.
+_LOG_ANALYTICS = {
+    "Id": "id", "CreatedDateTime": "createdDateTime", "TimeGenerated": "timeGenerated", "UserId": "userId",
+    "UserPrincipalName": "userPrincipalName", "UserDisplayName": "userDisplayName", "IPAddress": "ipAddress",
+    "UserAgent": "userAgent", "DeviceDetail": "deviceDetail", "Category": "category",
+}
+# Azure Monitor categories that hold sign-ins by people, and those that hold sign-ins by
+# applications (no device, no user agent, by design).
+_PEOPLE = {"SignInLogs", "NonInteractiveUserSignInLogs"}
+_SERVICES = {"ServicePrincipalSignInLogs", "ManagedIdentitySignInLogs"}
+
+
+def _is_record(doc: dict) -> bool:
+    """True for an Azure Monitor resource-log record holding a sign-in."""
+    return isinstance(doc.get("properties"), dict) and ("category" in doc or "operationName" in doc) \
+        and str(doc.get("category", "SignInLogs")).endswith("SignInLogs")
 
 
 def matches(doc: object) -> bool:
-    """True for a Graph page of sign-ins, a list of pages, or one sign-in.
+    """True for a Graph page, an Azure Monitor envelope or record, a Log Analytics row, or a sign-in.
 
     Examples:
         >>> matches({"@odata.context": "x", "value": []}), matches({"createdDateTime": "x", "userPrincipalName": "a"})
         (True, True)
+        >>> matches({"records": []}), matches({"time": "x", "category": "SignInLogs", "properties": {}})
+        (True, True)
+        >>> matches({"TimeGenerated": "x", "UserPrincipalName": "a", "Type": "SigninLogs"})
+        True
     """
     if isinstance(doc, list):
         return bool(doc) and matches(doc[0])
     if not isinstance(doc, dict):
         return False
-    return isinstance(doc.get("value"), list) or {"createdDateTime", "userPrincipalName"} <= doc.keys()
+    records = doc.get("records")
+    if isinstance(records, list):
+        return not records or isinstance(records[0], dict) and _is_record(records[0])
+    return (isinstance(doc.get("value"), list) or {"createdDateTime", "userPrincipalName"} <= doc.keys()
+            or _is_record(doc) or matches_header(list(doc)))
+
+
+def matches_header(columns: list[str]) -> bool:
+    """True for the columns of a Log Analytics ``SigninLogs`` export (CSV header or JSON row).
+
+    Examples:
+        >>> matches_header(["TimeGenerated [UTC]", "UserPrincipalName", "UserAgent", "DeviceDetail"])
+        True
+        >>> matches_header(["time", "user", "ua"])
+        False
+    """
+    names = {_column_name(column) for column in columns}
+    return "UserPrincipalName" in names and bool({"TimeGenerated", "CreatedDateTime"} & names)
+
+
+def _column_name(column: str) -> str:
+    """A Log Analytics export header without its unit (``TimeGenerated [UTC]``)."""
+    return str(column).split(" [", 1)[0].strip()
+
+
+def _sign_in(record: object) -> object:
+    """The sign-in an Azure Monitor record holds, with the envelope's time, IP and category as
+    fallbacks; anything else unchanged."""
+    if not (isinstance(record, dict) and _is_record(record)):
+        return record
+    found = dict(record["properties"])
+    found.setdefault("createdDateTime", record.get("time"))
+    found.setdefault("ipAddress", record.get("callerIpAddress"))
+    found["category"] = record.get("category")
+    return found
 
 
 def rows(doc: object) -> list:
-    """The sign-ins of a page, a list of pages, or a single sign-in.
+    """The sign-ins of a page, a list of pages, an Azure Monitor envelope or record, or one sign-in.
 
     Examples:
         >>> len(rows([{"value": [{}]}, {"value": [{}, {}]}]))
         3
+        >>> rows({"records": [{"time": "t", "category": "SignInLogs", "properties": {"id": "s1"}}]})
+        [{'id': 's1', 'createdDateTime': 't', 'ipAddress': None, 'category': 'SignInLogs'}]
     """
     if isinstance(doc, list):
         return [row for page in doc for row in rows(page)]
-    if isinstance(doc, dict) and isinstance(doc.get("value"), list):
-        return doc["value"]
-    return [doc]
+    if isinstance(doc, dict):
+        for key in ("value", "records"):
+            if isinstance(doc.get(key), list):
+                return [_sign_in(row) for row in doc[key]]
+    return [_sign_in(doc)]
+
+
+def _device_detail(values: pd.Series) -> pd.DataFrame:
+    """The ``deviceDetail`` fields of a column of objects or JSON text (Log Analytics)."""
+    def parsed(cell: object) -> dict:
+        if isinstance(cell, str) and cell.strip().startswith("{"):
+            try:
+                cell = json.loads(cell)
+            except (ValueError, RecursionError):
+                return {}
+        return cell if isinstance(cell, dict) else {}
+
+    details = values.astype("object").map(parsed).tolist()
+    return pd.DataFrame({f"deviceDetail.{name}": pd.Series([detail.get(name) for detail in details],
+                                                            index=values.index, dtype="object")
+                         for name in DEVICE}, index=values.index)
+
+
+def graph_columns(frame: pd.DataFrame) -> pd.DataFrame:
+    """Log Analytics columns renamed to Graph fields, ``DeviceDetail`` text expanded.
+
+    Graph and Azure Monitor rows pass through; rows of both kinds in one frame are merged.
+
+    Examples:
+        >>> frame = pd.DataFrame({"TimeGenerated [UTC]": ["2024-05-01T10:00:00Z"],
+        ...     "DeviceDetail": ['{"operatingSystem": "MacOs", "browser": "Chrome 124.0.0"}']})
+        >>> graph_columns(frame)[["timeGenerated", "deviceDetail.operatingSystem"]].iloc[0].tolist()
+        ['2024-05-01T10:00:00Z', 'MacOs']
+    """
+    renamed = {column: _LOG_ANALYTICS.get(_column_name(column)) for column in frame.columns}
+    frame = frame.rename(columns={old: new for old, new in renamed.items() if new})
+    frame = frame.loc[:, ~frame.columns.duplicated()] if frame.columns.duplicated().any() else frame
+    if "deviceDetail" in frame.columns:
+        expanded = _device_detail(frame["deviceDetail"])
+        for column in expanded.columns:
+            frame[column] = (frame[column].fillna(expanded[column]) if column in frame.columns
+                             else expanded[column])
+    return frame
 
 
 def candidates(frame: pd.DataFrame) -> pd.DataFrame:
-    """Access-table candidates from flattened sign-ins.
+    """Access-table candidates from flattened sign-ins or Log Analytics rows.
 
     Examples:
         >>> candidates(pd.DataFrame({"createdDateTime": ["2024-05-01T10:00:00Z"]}))["count"].tolist()
         [1]
     """
-    when = from_iso(pick(frame, "createdDateTime"))
-    managed = field(frame, "deviceDetail.isManaged")
+    frame = graph_columns(frame)
+    when = from_iso(pick(frame, "createdDateTime", "timeGenerated"))
+    system = pick(frame, "deviceDetail.operatingSystem")
+    version, frozen = stated_version(system, version_number(system))
+    browser, browser_version = split_browser(pick(frame, "deviceDetail.browser"))
+    model = pick(frame, "deviceDetail.displayName")
+    managed = true_or_false(field(frame, "deviceDetail.isManaged"))
+    compliant = true_or_false(field(frame, "deviceDetail.isCompliant"))
+    trust = pick(frame, "deviceDetail.trustType")
+    category = pick(frame, "category")
+    problem = ("Azure Monitor " + category + " record, not a sign-in").where(
+        category.notna() & ~category.isin(_PEOPLE | _SERVICES))
+    problem = problem.fillna(("sign-in by an application (" + category + "): no device by design").where(
+        category.isin(_SERVICES)))
     return pd.DataFrame({
         "source": FORMAT,
         "event_id": pick(frame, "id"),
@@ -79,6 +203,23 @@ def candidates(frame: pd.DataFrame) -> pd.DataFrame:
         "count": 1,
         "ip": pick(frame, "ipAddress"),
         "user_agent": pick(frame, "userAgent"),
-        "reported_os": pick(frame, "deviceDetail.operatingSystem"),
-        "managed": true_or_false(managed),
+        "reported_os": system,
+        "reported_os_version": version,
+        "reported_browser": browser,
+        "reported_browser_version": browser_version,
+        "device_model": model,
+        "managed": managed,
+        "compliant": compliant,
+        "trust_type": trust,
+        "reported_from": provenance([
+            ("os", system.notna(), "deviceDetail.operatingSystem"),
+            ("os_version", version.notna(), "deviceDetail.operatingSystem"),
+            ("os_version frozen", frozen, "deviceDetail.operatingSystem"),
+            ("browser", browser.notna(), "deviceDetail.browser"),
+            ("model", model.notna(), "deviceDetail.displayName"),
+            ("managed", managed.notna(), "deviceDetail.isManaged"),
+            ("compliant", compliant.notna(), "deviceDetail.isCompliant"),
+            ("trust_type", trust.notna(), "deviceDetail.trustType"),
+        ], frame.index),
+        "problem": problem,
     }, index=frame.index)

@@ -1,10 +1,14 @@
 """Google Workspace Reports API ``mobile`` activity: device syncs with a reported OS.
 
 Accepts ``{"kind": "admin#reports#activities", "items": [...]}``, a list of such pages or
-NDJSON of activities. Each activity has ``id{time, uniqueQualifier}``, ``actor{email}`` and
-``events[{name, parameters[{name, value}]}]``. There is no user agent: the evidence is
-``DEVICE_TYPE`` (-> ``reported_os``, e.g. ``ANDROID``, ``IOS_SYNC``), ``OS_VERSION``
-(``Android 14`` -> ``14``), and ``DEVICE_MODEL``.
+NDJSON of activities. A page without ``items`` is what the API returns when nothing
+happened: it holds no rows. Each activity has ``id{time, uniqueQualifier,
+applicationName}``, ``actor{email}`` and ``events[{name, parameters[{name, value}]}]``.
+There is no user agent: the evidence is ``DEVICE_TYPE`` (-> ``reported_os``, e.g.
+``ANDROID``, ``IOS_SYNC``), ``OS_VERSION`` (``Android 14`` -> ``14``; a version that only
+echoes a frozen user-agent token, ``macOS 10.15.7``, becomes NA) and ``DEVICE_MODEL``.
+Activities of other applications (``login``, ``drive``...) carry no device evidence by
+design: they are rejected with that reason.
 
 Examples:
     >>> page = {"kind": "admin#reports#activities", "items": [{"id": {"time": "2024-05-01T10:00:00.000Z",
@@ -14,19 +18,22 @@ Examples:
     >>> matches(page)
     True
     >>> from fleetanalysis.sources.schema import flatten
-    >>> candidates(flatten(rows(page), FIELDS))[["reported_os", "reported_os_version", "device_model"]].iloc[0].tolist()
+    >>> row = candidates(flatten(rows(page), FIELDS)).iloc[0]
+    >>> row[["reported_os", "reported_os_version", "device_model"]].tolist()
     ['ANDROID', '14', 'Pixel 8']
+    >>> row["reported_from"]
+    'os<-DEVICE_TYPE, os_version<-OS_VERSION, model<-DEVICE_MODEL'
 """
 
 from __future__ import annotations
 
 import pandas as pd
 
-from fleetanalysis.sources.schema import from_iso, pick, version_number
+from fleetanalysis.sources.schema import from_iso, pick, provenance, stated_version, version_number
 
 # The fields read from each record (dotted paths into nested objects).
 FIELDS = [
-    "id.time", "id.uniqueQualifier", "actor.profileId", "actor.email", "ipAddress", "events",
+    "id.time", "id.uniqueQualifier", "id.applicationName", "actor.profileId", "actor.email", "ipAddress", "events",
 ]
 FORMAT = "google_mobile"
 KIND = "admin#reports#activities"
@@ -51,14 +58,17 @@ def rows(doc: object) -> list:
     """The activities of a page, a list of pages, or a single activity.
 
     Examples:
-        >>> len(rows({"kind": KIND, "items": [{}, {}]}))
-        2
+        >>> len(rows({"kind": KIND, "items": [{}, {}]})), rows({"kind": KIND, "etag": "x"})
+        (2, [])
     """
     if isinstance(doc, list):
         return [row for page in doc for row in rows(page)]
     if isinstance(doc, dict) and "items" in doc:
         items = doc["items"]
         return items if isinstance(items, list) else [items]
+    if isinstance(doc, dict) and doc.get("kind") == KIND:
+        # The API leaves "items" out of a page when nothing happened.
+        return []
     return [doc]
 
 
@@ -85,6 +95,12 @@ def candidates(frame: pd.DataFrame) -> pd.DataFrame:
     events = frame["events"] if "events" in frame.columns else pd.Series(None, index=frame.index, dtype="object")
     parameters = pd.DataFrame(events.map(_parameters).tolist(), index=frame.index)
     when = from_iso(pick(frame, "id.time"))
+    system = pick(parameters, "DEVICE_TYPE")
+    stated = pick(parameters, "OS_VERSION")
+    # The OS word may sit in DEVICE_TYPE (ANDROID) or only in OS_VERSION (macOS 10.15.7).
+    version, frozen = stated_version(system.fillna("") + " " + stated.fillna(""), version_number(stated))
+    model = pick(parameters, "DEVICE_MODEL")
+    application = pick(frame, "id.applicationName")
     return pd.DataFrame({
         "source": FORMAT,
         "event_id": pick(frame, "id.uniqueQualifier"),
@@ -94,7 +110,15 @@ def candidates(frame: pd.DataFrame) -> pd.DataFrame:
         "last_seen": when,
         "count": 1,
         "ip": pick(frame, "ipAddress"),
-        "reported_os": pick(parameters, "DEVICE_TYPE"),
-        "reported_os_version": version_number(pick(parameters, "OS_VERSION")),
-        "device_model": pick(parameters, "DEVICE_MODEL"),
+        "reported_os": system,
+        "reported_os_version": version,
+        "device_model": model,
+        "reported_from": provenance([
+            ("os", system.notna(), "DEVICE_TYPE"),
+            ("os_version", version.notna(), "OS_VERSION"),
+            ("os_version frozen", frozen, "OS_VERSION"),
+            ("model", model.notna(), "DEVICE_MODEL"),
+        ], frame.index),
+        "problem": ("Google " + application + " activity: no device evidence by design (skipped)").where(
+            application.notna() & (application != "mobile")),
     }, index=frame.index)

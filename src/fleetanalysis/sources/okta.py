@@ -1,33 +1,40 @@
 """Okta System Log events (JSON array or NDJSON), one row per event.
 
 Fields: ``uuid``, ``published`` (ISO 8601), ``actor.alternateId`` and ``actor.id``,
-``client.userAgent.rawUserAgent``, ``client.ipAddress`` and, when Okta knows the device,
-the top-level ``device`` block (``os_platform``, ``os_version``, ``managed``). Okta writes
-the literal ``UNKNOWN`` when it has no user agent; that is no evidence, so it becomes NA.
+``client.userAgent.rawUserAgent``, ``client.ipAddress``; what Okta states about the device:
+``client.userAgent.os`` and ``.browser`` (Okta's reading of the agent: names, no versions)
+and, when Okta Verify registered the device, the top-level ``device`` block
+(``os_platform``, ``os_version``, ``managed``, ``name``). The device block wins over the
+agent reading; ``reported_from`` names the fields used. Okta writes the literal
+``UNKNOWN`` (or ``Unknown``) when it has no value; that is no evidence, so it becomes NA.
 
 Examples:
     >>> event = {"uuid": "u1", "published": "2024-05-01T10:00:00.000Z", "eventType": "user.session.start",
     ...     "actor": {"id": "00u1", "alternateId": "ann@example.com"},
-    ...     "client": {"userAgent": {"rawUserAgent": "Mozilla/5.0"}, "ipAddress": "192.0.2.1"},
+    ...     "client": {"userAgent": {"rawUserAgent": "Mozilla/5.0", "os": "Mac OS X", "browser": "CHROME"},
+    ...                "ipAddress": "192.0.2.1"},
     ...     "device": {"os_platform": "IOS", "os_version": "17.4.1", "managed": True}}
     >>> matches([event])
     True
     >>> from fleetanalysis.sources.schema import flatten
     >>> row = candidates(flatten(rows([event]), FIELDS)).iloc[0]
-    >>> row["user"], row["reported_os"], row["reported_os_version"], bool(row["managed"])
-    ('ann@example.com', 'IOS', '17.4.1', True)
+    >>> row["user"], row["reported_os"], row["reported_os_version"], row["reported_browser"], bool(row["managed"])
+    ('ann@example.com', 'IOS', '17.4.1', 'CHROME', True)
+    >>> row["reported_from"]
+    'os<-device.os_platform, os_version<-device.os_version, browser<-client.userAgent.browser, managed<-device.managed'
 """
 
 from __future__ import annotations
 
 import pandas as pd
 
-from fleetanalysis.sources.schema import field, from_iso, pick, true_or_false
+from fleetanalysis.sources.schema import field, from_iso, pick, provenance, split_browser, stated_version, true_or_false
 
 # The fields read from each record (dotted paths into nested objects).
 FIELDS = [
     "uuid", "published", "actor.id", "actor.alternateId", "client.userAgent.rawUserAgent",
-    "client.ipAddress", "device.os_platform", "device.os_version", "device.managed",
+    "client.userAgent.os", "client.userAgent.browser", "client.ipAddress",
+    "device.os_platform", "device.os_version", "device.managed", "device.name",
 ]
 FORMAT = "okta"
 
@@ -62,8 +69,14 @@ def candidates(frame: pd.DataFrame) -> pd.DataFrame:
         [True]
     """
     when = from_iso(pick(frame, "published"))
-    agent = pick(frame, "client.userAgent.rawUserAgent")
-    managed = field(frame, "device.managed")
+    agent = _known(pick(frame, "client.userAgent.rawUserAgent"))
+    platform = _known(pick(frame, "device.os_platform"))
+    agent_os = _known(pick(frame, "client.userAgent.os"))
+    # Okta Verify reads the OS version from the system; it is stated only beside a platform.
+    version, frozen = stated_version(platform, _known(pick(frame, "device.os_version")).where(platform.notna()))
+    browser, _ = split_browser(pick(frame, "client.userAgent.browser"))
+    model = _known(pick(frame, "device.name"))
+    managed = true_or_false(field(frame, "device.managed"))
     return pd.DataFrame({
         "source": FORMAT,
         "event_id": pick(frame, "uuid"),
@@ -73,8 +86,24 @@ def candidates(frame: pd.DataFrame) -> pd.DataFrame:
         "last_seen": when,
         "count": 1,
         "ip": pick(frame, "client.ipAddress"),
-        "user_agent": agent.mask(agent.str.upper() == "UNKNOWN"),
-        "reported_os": pick(frame, "device.os_platform"),
-        "reported_os_version": pick(frame, "device.os_version"),
-        "managed": true_or_false(managed),
+        "user_agent": agent,
+        "reported_os": platform.fillna(agent_os),
+        "reported_os_version": version,
+        "reported_browser": browser,
+        "device_model": model,
+        "managed": managed,
+        "reported_from": provenance([
+            ("os", platform.notna(), "device.os_platform"),
+            ("os", platform.isna() & agent_os.notna(), "client.userAgent.os"),
+            ("os_version", version.notna(), "device.os_version"),
+            ("os_version frozen", frozen, "device.os_version"),
+            ("browser", browser.notna(), "client.userAgent.browser"),
+            ("model", model.notna(), "device.name"),
+            ("managed", managed.notna(), "device.managed"),
+        ], frame.index),
     }, index=frame.index)
+
+
+def _known(values: pd.Series) -> pd.Series:
+    """Okta's placeholders for "no value" (``UNKNOWN``, ``Unknown``) as NA."""
+    return values.mask(values.str.upper() == "UNKNOWN")

@@ -2,23 +2,28 @@
 
 One row per piece of sign-in evidence (docs/pipeline.md, section 1):
 
-=====================  ======================  ==============================================
-column                 dtype                   meaning
-=====================  ======================  ==============================================
-source                 category                ``slack_access``, ``okta``, ... (``SOURCES``)
-event_id               str (nullable)          the source's own event id (dedupe key)
-user_id                str (nullable)          the source's user id
-user                   str (nullable)          email where known, else name or login
-first_seen             datetime64[us, UTC]     first sighting
-last_seen              datetime64[us, UTC]     last sighting
-count                  int64                   sightings in the row (>= 1)
-ip                     str (nullable)          client IP address
-user_agent             category (nullable)     raw user-agent string, untouched
-reported_os            category (nullable)     OS name the source reports directly
-reported_os_version    str (nullable)          OS version the source reports directly
-device_model           str (nullable)          device model the source reports
-managed                boolean (nullable)      managed flag the source reports
-=====================  ======================  ==============================================
+========================  ======================  ==============================================
+column                    dtype                   meaning
+========================  ======================  ==============================================
+source                    category                ``slack_access``, ``okta``, ... (``SOURCES``)
+event_id                  str (nullable)          the source's own event id (dedupe key)
+user_id                   str (nullable)          the source's user id
+user                      str (nullable)          email where known, else name or login
+first_seen                datetime64[us, UTC]     first sighting
+last_seen                 datetime64[us, UTC]     last sighting
+count                     int64                   sightings in the row (>= 1)
+ip                        str (nullable)          client IP address
+user_agent                category (nullable)     raw user-agent string, untouched
+reported_os               category (nullable)     OS name the source reports directly
+reported_os_version       str (nullable)          OS version the source reports directly
+device_model              str (nullable)          device model the source reports
+managed                   boolean (nullable)      managed flag the source reports
+reported_browser          category (nullable)     browser name the source reports directly
+reported_browser_version  str (nullable)          browser version the source reports directly
+compliant                 boolean (nullable)      compliance flag the source reports (Entra)
+trust_type                category (nullable)     join type the source reports (Entra)
+reported_from             category (nullable)     which source field gave each reported fact
+========================  ======================  ==============================================
 
 Loaders build *candidates*: the columns above (dates already parsed, NaT where a value
 could not be read) plus ``record`` (where the row came from, e.g. ``line 7``), ``raw``
@@ -58,6 +63,11 @@ COLUMNS: dict[str, object] = {
     "reported_os_version": "str",
     "device_model": "str",
     "managed": "boolean",
+    "reported_browser": "category",
+    "reported_browser_version": "str",
+    "compliant": "boolean",
+    "trust_type": "category",
+    "reported_from": "category",
 }
 
 REJECTED_COLUMNS = ["file", "record", "reason", "raw"]
@@ -135,7 +145,7 @@ def conform(df: pd.DataFrame) -> pd.DataFrame:
             if not isinstance(values.dtype, pd.DatetimeTZDtype):
                 values = pd.to_datetime(values, utc=True, errors="coerce", format="ISO8601")
             values = values.astype(dtype)
-        elif name == "managed":
+        elif COLUMNS[name] == "boolean":
             values = values.astype("boolean")
         elif name == "source":
             if values.dtype != dtype:
@@ -210,7 +220,7 @@ def screen(candidates: pd.DataFrame, file: str, *,
 
     A row is rejected when its loader already found a ``problem``, or it has no usable
     date, a date before 2000 or more than a day in the future, a count below 1, neither
-    a user agent nor a reported OS, NUL bytes in the user agent or user, or a user agent over
+    a user agent nor a reported OS or browser, NUL bytes in the user agent or user, or a user agent over
     ``MAX_USER_AGENT`` characters. The first reason found is kept.
 
     Examples:
@@ -270,8 +280,8 @@ def screen(candidates: pd.DataFrame, file: str, *,
         found = pd.concat([values, pd.Series([missing], dtype=values.dtype)], ignore_index=True)
         return found.take(position).set_axis(index)
 
-    reported = pick(candidates, "reported_os")
-    # A row is device evidence through its user agent or an OS the source reports itself.
+    reported = pick(candidates, "reported_os").fillna(pick(candidates, "reported_browser"))
+    # A row is device evidence through its user agent or an OS or browser the source reports itself.
     flag(per_row(agents.isna() | (agents.str.strip() == ""), True) & reported.isna(), "no user agent")
     flag(per_row(agents.str.contains("\x00", regex=False), False)
          | pick(candidates, "user").str.contains("\x00", regex=False), "contains NUL bytes")
@@ -400,3 +410,85 @@ def true_or_false(values: pd.Series) -> pd.Series:
         [True, False, <NA>, <NA>]
     """
     return values.astype("object").map(lambda cell: cell if isinstance(cell, bool) else pd.NA).astype("boolean")
+
+
+# Versions that a source copied from a frozen user-agent token rather than read from the
+# device: Google's endpoint reports and Entra's parsed agent echo them on every later
+# release (Chrome's "Mac OS X 10_15_7", "Windows NT 10.0", "Android 10; K").
+_FROZEN_ECHOES = [
+    (re.compile(r"mac|osx", re.IGNORECASE), re.compile(r"^10\.15(\.\d+)?$")),
+    (re.compile(r"windows", re.IGNORECASE), re.compile(r"^(10|10\.0|11)$")),
+    (re.compile(r"android", re.IGNORECASE), re.compile(r"^10$")),
+]
+
+
+def stated_version(os_names: pd.Series, versions: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """A reported OS version with frozen echoes removed, and where they were.
+
+    A version that only repeats a frozen user-agent token (``macOS 10.15.7``, ``Windows
+    10.0``, ``Android 10``) says nothing about the device: it becomes NA and the second
+    result is True there. A bare Windows ``10`` or ``11`` names a product, not a build.
+
+    Examples:
+        >>> version, frozen = stated_version(pd.Series(["macOS", "MAC_OS", "Windows", "ANDROID", "Windows"]),
+        ...     pd.Series(["10.15.7", "14.4.1", "10.0", "10", "10.0.22631.3447"]))
+        >>> version.tolist(), frozen.tolist()
+        ([nan, '14.4.1', nan, nan, '10.0.22631.3447'], [True, False, True, True, False])
+    """
+    names, versions = _text(os_names).fillna(""), _text(versions)
+    frozen = pd.Series(False, index=versions.index)
+    # Per distinct (name, version): a column holds a handful of them.
+    pairs = pd.DataFrame({"name": names, "version": versions.fillna("")})
+    codes, distinct = pd.factorize(pd.MultiIndex.from_frame(pairs))
+    echoes = np.array([any(name_rule.search(name) and version_rule.match(version)
+                           for name_rule, version_rule in _FROZEN_ECHOES) for name, version in distinct], dtype=bool)
+    if len(echoes):
+        frozen = pd.Series(echoes[codes], index=versions.index)
+    return versions.mask(frozen), frozen
+
+
+_BROWSER = re.compile(r"^\s*(.*?)\s*(?:(\d+(?:\.\d+)*)(?:\.x)?)?\s*$")
+
+
+def split_browser(values: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """A reported browser (``Edge 80.0.361``) as name and version; literal unknowns are NA.
+
+    Examples:
+        >>> name, version = split_browser(pd.Series(["Edge 80.0.361", "Mobile Safari", "UNKNOWN", "Rich Client 4.x"]))
+        >>> name.tolist(), version.tolist()
+        (['Edge', 'Mobile Safari', nan, 'Rich Client'], ['80.0.361', nan, nan, '4'])
+    """
+    text = _text(values)
+    text = text.mask(text.str.strip().str.lower().isin(["unknown", "other", "none", "null"]))
+    parts = text.str.extract(_BROWSER)
+    name, version = _text(parts[0]), _text(parts[1])
+    return name.mask(name.isna() & text.notna(), text), version
+
+
+def provenance(facts: list[tuple[str, pd.Series, str]], index: pd.Index) -> pd.Series:
+    """Which source field gave each reported fact, per row, as ``fact<-field`` joined by ``, ``.
+
+    ``facts`` lists ``(fact, present, field)``: the fact's name, a boolean mask of the rows
+    where the source field gave it, and the field's name in the source. Rows with no fact
+    are NA. Built once per distinct combination of present facts, not once per row.
+
+    Examples:
+        >>> index = pd.RangeIndex(2)
+        >>> provenance([("os", pd.Series([True, False]), "deviceDetail.operatingSystem"),
+        ...             ("managed", pd.Series([True, True]), "deviceDetail.isManaged")], index).tolist()
+        ['os<-deviceDetail.operatingSystem, managed<-deviceDetail.isManaged', 'managed<-deviceDetail.isManaged']
+    """
+    bits = np.zeros(len(index), dtype=np.int64)
+    labels = []
+    for position, (fact, present, source_field) in enumerate(facts):
+        mask = pd.Series(present, index=index).astype("boolean").fillna(False).to_numpy(dtype=bool)
+        bits |= mask.astype(np.int64) << position
+        labels.append(f"{fact}<-{source_field}")
+    codes, distinct = pd.factorize(bits)
+    names = [", ".join(label for position, label in enumerate(labels) if combination >> position & 1)
+             for combination in distinct]
+    categories = pd.Index(sorted({name for name in names if name}), dtype="str")
+    # A combination with no fact at all takes code -1 (missing).
+    category_codes = categories.get_indexer(pd.Index(names, dtype="object"))
+    return pd.Series(pd.Categorical.from_codes(category_codes[codes] if len(codes) else codes,
+                                               categories=categories), index=index)
