@@ -404,89 +404,131 @@ def _reported_platform(name) -> str | None:
     return "other"
 
 
-def _pick(found, at: np.ndarray) -> pd.Series:
-    """Values of a factorized column by code, NA for the one-past-the-end (missing) code."""
-    values = pd.Series(list(found) + [None], dtype=object)
-    return values.iloc[at].reset_index(drop=True)
+# Browser names sources state (Entra "Edge 80.0.361", Okta "CHROME") -> (client_family,
+# client_kind, client_product), compared in lower case; others keep their name, kind browser.
+_STATED_CLIENTS = {
+    "edge": ("Edge", "browser", "edge"), "microsoft edge": ("Edge", "browser", "edge"),
+    "chrome": ("Chrome", "browser", "chrome"), "chrome mobile": ("Chrome", "browser", "chrome"),
+    "firefox": ("Firefox", "browser", "firefox"), "mobile firefox": ("Firefox", "browser", "firefox"),
+    "safari": ("Safari", "browser", "safari"), "mobile safari": ("Safari", "browser", "safari"),
+    "ie": ("IE", "browser", None), "internet explorer": ("IE", "browser", None),
+    "opera": ("Opera", "browser", None), "samsung browser": ("Samsung Internet", "browser", None),
+    # Entra's name for desktop and mobile apps that sign in without a browser (Office, Outlook).
+    "rich client": ("Rich Client", "app", None),
+}
+_REPORT_COLUMNS = ["source", "reported_os", "reported_os_version", "reported_browser",
+                   "reported_browser_version", "reported_from"]
 
 
-def _fold_reports(table: pd.DataFrame, source: pd.Series, reported_platform: pd.Series,
-                  reported_version: pd.Series, agent_missing: np.ndarray) -> pd.DataFrame:
-    """Per distinct (agent, report) row: prefer the source's OS version over a weak token."""
+def _stated_client(name, version, platform) -> tuple:
+    """(client_family, client_kind, client_product, client_version, note) for a browser a
+    source states; the version kept at the precision it carries."""
+    family, kind, product = _STATED_CLIENTS.get(str(name).strip().lower(), (name, "browser", None))
+    note = None
+    parts = str(version).split(".") if isinstance(version, str) else []
+    if family in _CHROMIUM and parts and parts[0].isdigit() and int(parts[0]) >= 101 \
+            and all(part == "0" for part in parts[1:]):
+        # Parsed from a reduced agent (Chrome/124.0.0.0): only the major is real.
+        version, note = parts[0], f"{family} reports only its major version"
+    if product == "safari" and platform in ("iOS", "iPadOS"):
+        # As for agents: Safari on iOS is patched with iOS and judged by it.
+        product = None
+    return family, kind, product, version if parts else None, note
+
+
+def _fold_reports(table: pd.DataFrame, reports: pd.DataFrame, agent_missing: np.ndarray) -> pd.DataFrame:
+    """Per distinct (agent, report) row: use what the source states where the agent is
+    missing or less precise (an OS version over a frozen, bounded or absent one; a platform
+    over "other"; a browser where there is no agent), saying so in the reason."""
     table = table.copy()
+    source = reports["source"].astype(object).where(reports["source"].notna(), "the source").astype(str)
+    reported_platform = reports["reported_os"].map(_reported_platform)
+    reported_version = reports["reported_os_version"]
+    from_fields = reports["reported_from"].astype(object).fillna("").astype(str)
+    frozen = from_fields.str.contains("os_version frozen", regex=False)
     no_agent = pd.Series(agent_missing) & reported_platform.notna()
-    platform = table["platform"].where(~no_agent, reported_platform)
-    weak = table["os_evidence"].isin(["frozen", "lower-bound", "absent"])
     human = table["client_kind"].isin(["browser", "app", "unknown"])
+    # An agent that names no platform (an unknown native app) takes the one the source states.
+    vague = ~pd.Series(agent_missing) & human & table["platform"].eq("other") & reported_platform.notna() & reported_platform.ne("other")
+    platform = table["platform"].where(~(no_agent | vague), reported_platform)
+    weak = table["os_evidence"].isin(["frozen", "lower-bound", "absent"])
     usable = weak & human & reported_version.notna() & platform.eq(reported_platform).fillna(False)
     table["platform"] = platform
     table["os_version"] = table["os_version"].where(~usable, reported_version)
     table["os_evidence"] = table["os_evidence"].where(~usable, "exact")
     table["device_class"] = table["device_class"].where(
-        ~no_agent, platform.map(_PLATFORM_DEVICE).fillna("unknown"))
-    reported_by = "reported by " + source.fillna("the source").astype(str)
-    os_reason = table["os_reason"].where(~usable, reported_by)
-    table["os_reason"] = os_reason.where(~(no_agent & ~usable), "no user agent; no OS version reported")
+        ~(no_agent | vague), platform.map(_PLATFORM_DEVICE).fillna("unknown"))
+    os_reason = table["os_reason"].where(~usable, "reported by " + source)
+    unstated = no_agent & ~usable
+    table["os_evidence"] = table["os_evidence"].where(~(unstated & frozen), "frozen")
+    os_reason = os_reason.where(~unstated, "no user agent; no OS version reported")
+    os_reason = os_reason.where(~(unstated & frozen), "no user agent; " + source
+                                + " states an OS version copied from a frozen user-agent token")
+    table["os_reason"] = os_reason.where(~(vague & ~usable), "platform reported by " + source)
+    # A browser the source states stands in for the agent's client facts when there is no agent.
+    stated = pd.Series(agent_missing) & reports["reported_browser"].notna()
+    for at in np.flatnonzero(stated.to_numpy()):
+        family, kind, product, version, note = _stated_client(
+            reports["reported_browser"].iloc[at], reports["reported_browser_version"].iloc[at],
+            table["platform"].iloc[at])
+        table.iloc[at, [table.columns.get_loc(column) for column in
+                        ("client_family", "client_kind", "client_product", "client_version", "client_reason")]] = [
+            family, kind, product, version,
+            "; ".join(part for part in (f"browser reported by {source.iloc[at]}", note) if part)]
     table["reason"] = _join_reasons(table["os_reason"], table["client_reason"])
     return table
 
 
 def facts(access: pd.DataFrame, *, progress: bool = False) -> pd.DataFrame:
-    """The access table plus client facts, preferring OS versions the source reported.
+    """The access table plus client facts, using what the source states where the agent is weak.
 
     Where the user agent's OS version is frozen, a lower bound or absent and the row has a
     ``reported_os_version`` for the same platform, that version is used with evidence
     ``exact`` and reason ``reported by <source>``. Rows without a user agent take their
-    platform from ``reported_os``.
+    platform from ``reported_os`` and their client from ``reported_browser`` (reason
+    ``browser reported by <source>``); an agent that names no platform takes the
+    reported one. A version the source copied from a frozen token (``reported_from``
+    says ``os_version frozen``) leaves evidence ``frozen``. ``reported_from`` (kept from
+    the access table) names the source fields behind each fact.
 
     Examples:
         >>> import pandas as pd
         >>> access = pd.DataFrame({
-        ...     "source": pd.Categorical(["okta", "google_mobile"]),
+        ...     "source": pd.Categorical(["okta", "google_mobile", "entra"]),
         ...     "user_agent": pd.Categorical([
         ...         "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 "
-        ...         "(KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36", None]),
-        ...     "reported_os": pd.Categorical(["macOS", "IOS_SYNC"]),
-        ...     "reported_os_version": pd.array(["14.4.1", "17.4"], dtype="str"),
+        ...         "(KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36", None, None]),
+        ...     "reported_os": pd.Categorical(["macOS", "IOS_SYNC", "Windows10"]),
+        ...     "reported_os_version": pd.array(["14.4.1", "17.4", None], dtype="str"),
+        ...     "reported_browser": pd.Categorical([None, None, "Edge"]),
+        ...     "reported_browser_version": pd.array([None, None, "80.0.361"], dtype="str"),
         ... })
         >>> joined = facts(access)
-        >>> joined[["platform", "os_version", "os_evidence", "device_class"]]
-          platform os_version os_evidence device_class
-        0    macOS     14.4.1       exact      desktop
-        1      iOS       17.4       exact        phone
+        >>> joined[["platform", "os_version", "os_evidence", "device_class", "client_family", "client_version"]]
+          platform os_version os_evidence device_class client_family client_version
+        0    macOS     14.4.1       exact      desktop        Chrome            124
+        1      iOS       17.4       exact        phone           NaN            NaN
+        2  Windows        NaN      absent      desktop          Edge       80.0.361
         >>> joined["reason"].tolist()
-        ['reported by okta; Chrome reports only its major version', 'reported by google_mobile']
+        ['reported by okta; Chrome reports only its major version', 'reported by google_mobile', 'no user agent; no OS version reported; browser reported by entra']
     """
-    if "reported_os" not in access and "reported_os_version" not in access:
+    if not any(column in access for column in ("reported_os", "reported_os_version", "reported_browser")):
         return access.join(describe(access["user_agent"], progress=progress))
     table, agent_codes = _distinct(access["user_agent"], progress)
-    # The outcome depends only on (agent, source, reported OS, reported version): fold
-    # the reports in once per distinct combination, then take back to rows.
+    # The outcome depends only on the agent and the report columns: fold the reports in
+    # once per distinct combination, then take back to rows. The key is factorised after
+    # each part, so that it stays below rows squared however many parts there are.
     missing = pd.Series(pd.NA, index=access.index, dtype="str")
-    parts = [agent_codes]
-    values = {}
-    for column in ("source", "reported_os", "reported_os_version"):
-        found = access[column] if column in access else missing
-        part_codes, values[column] = pd.factorize(found, use_na_sentinel=True)
-        parts.append(part_codes)
-    platforms = [_reported_platform(name) for name in values["reported_os"]]
-    key = np.zeros(len(access), dtype=np.int64)
-    for part, size in zip(parts, (len(table), len(values["source"]) + 1,
-                                  len(values["reported_os"]) + 1, len(values["reported_os_version"]) + 1)):
-        key = key * size + np.where(part < 0, size - 1, part)
-    row_codes, combinations = pd.factorize(key)
-    # Decode each distinct key back into its parts, last part first.
-    at = {}
-    for column in ("reported_os_version", "reported_os", "source"):
-        size = len(values[column]) + 1
-        at[column] = combinations % size
-        combinations = combinations // size
-    agent_at = combinations
-    folded = _fold_reports(
-        table.iloc[agent_at].reset_index(drop=True),
-        _pick(values["source"], at["source"]), _pick(platforms, at["reported_os"]),
-        _pick(values["reported_os_version"], at["reported_os_version"]),
-        agent_missing=agent_at == len(table) - 1)
-    described = _expand(folded, row_codes, access.index)
+    key = agent_codes.astype(np.int64)
+    for column in _REPORT_COLUMNS:
+        part, found = pd.factorize(access[column] if column in access else missing, use_na_sentinel=True)
+        key = pd.factorize(key * (len(found) + 1) + np.where(part < 0, len(found), part))[0]
+    _, first = np.unique(key, return_index=True)
+    reports = pd.DataFrame({column: (access[column] if column in access else missing).iloc[first]
+                            .astype(object).reset_index(drop=True) for column in _REPORT_COLUMNS})
+    reports = reports.where(reports.notna(), None)
+    agent_at = agent_codes[first]
+    folded = _fold_reports(table.iloc[agent_at].reset_index(drop=True), reports,
+                           agent_missing=agent_at == len(table) - 1)
+    described = _expand(folded, key, access.index)
     return access.join(described)
-

@@ -38,20 +38,21 @@ import pandas as pd
 from fleetanalysis.sources.schema import (field, from_iso, pick, provenance, split_browser, stated_version,
                                           true_or_false, version_number)
 
-DEVICE = ["operatingSystem", "browser", "displayName", "isManaged", "isCompliant", "trustType"]
-# The fields read from each record (dotted paths into nested objects). Log Analytics'
-# PascalCase columns are renamed to these by ``graph_columns``.
-FIELDS = [
-    "id", "createdDateTime", "userId", "userPrincipalName", "userDisplayName", "ipAddress",
-    "userAgent", "category", "deviceDetail", *[f"deviceDetail.{name}" for name in DEVICE],
-]
-FORMAT = "entra"
 # Log Analytics SigninLogs column -> Graph signIn field.
 _LOG_ANALYTICS = {
     "Id": "id", "CreatedDateTime": "createdDateTime", "TimeGenerated": "timeGenerated", "UserId": "userId",
     "UserPrincipalName": "userPrincipalName", "UserDisplayName": "userDisplayName", "IPAddress": "ipAddress",
     "UserAgent": "userAgent", "DeviceDetail": "deviceDetail", "Category": "category",
 }
+DEVICE = ["operatingSystem", "browser", "displayName", "isManaged", "isCompliant", "trustType"]
+# The fields read from each record (dotted paths into nested objects). Log Analytics'
+# PascalCase columns are renamed to these by ``graph_columns``.
+FIELDS = [
+    "id", "createdDateTime", "userId", "userPrincipalName", "userDisplayName", "ipAddress",
+    "userAgent", "category", "deviceDetail", *[f"deviceDetail.{name}" for name in DEVICE], *_LOG_ANALYTICS,
+]
+FORMAT = "entra"
+_PORTAL_TIME = "%m/%d/%Y, %I:%M:%S.%f %p"
 # Azure Monitor categories that hold sign-ins by people, and those that hold sign-ins by
 # applications (no device, no user agent, by design).
 _PEOPLE = {"SignInLogs", "NonInteractiveUserSignInLogs"}
@@ -161,9 +162,13 @@ def graph_columns(frame: pd.DataFrame) -> pd.DataFrame:
         >>> graph_columns(frame)[["timeGenerated", "deviceDetail.operatingSystem"]].iloc[0].tolist()
         ['2024-05-01T10:00:00Z', 'MacOs']
     """
-    renamed = {column: _LOG_ANALYTICS.get(_column_name(column)) for column in frame.columns}
-    frame = frame.rename(columns={old: new for old, new in renamed.items() if new})
-    frame = frame.loc[:, ~frame.columns.duplicated()] if frame.columns.duplicated().any() else frame
+    frame = frame.copy()
+    for column in list(frame.columns):
+        graph = _LOG_ANALYTICS.get(_column_name(column))
+        if graph is None:
+            continue
+        values = frame.pop(column)
+        frame[graph] = frame[graph].where(frame[graph].notna(), values) if graph in frame.columns else values
     if "deviceDetail" in frame.columns:
         expanded = _device_detail(frame["deviceDetail"])
         for column in expanded.columns:
@@ -180,7 +185,12 @@ def candidates(frame: pd.DataFrame) -> pd.DataFrame:
         [1]
     """
     frame = graph_columns(frame)
-    when = from_iso(pick(frame, "createdDateTime", "timeGenerated"))
+    stamp = pick(frame, "createdDateTime", "timeGenerated")
+    when = from_iso(stamp)
+    if when.isna().any():
+        # The Azure portal's CSV export writes US-style times under "TimeGenerated [UTC]".
+        portal = pd.to_datetime(stamp.where(when.isna()), format=_PORTAL_TIME, utc=True, errors="coerce")
+        when = when.fillna(portal.astype(when.dtype))
     system = pick(frame, "deviceDetail.operatingSystem")
     version, frozen = stated_version(system, version_number(system))
     browser, browser_version = split_browser(pick(frame, "deviceDetail.browser"))
