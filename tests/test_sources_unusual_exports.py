@@ -211,3 +211,25 @@ def test_counts_still_add_up_through_the_store(tmp_path):
     assert row["read"] == row["loaded"] + row["rejected"] + row["duplicates"] == 3
     assert (row["loaded"], row["rejected"], row["duplicates"]) == (1, 1, 1)
     assert isinstance(store.read(tmp_path / "access.parquet")["reported_from"].dtype, pd.CategoricalDtype)
+
+
+def test_log_analytics_query_api_tables_and_a_mixed_event_hub_batch(tmp_path):
+    # The Log Analytics query API answers {"tables": [{"name": "PrimaryResult", "columns":
+    # [{"name", "type"}], "rows": [[...]]}]}; dynamic columns (DeviceDetail) come as JSON text.
+    columns = [("TimeGenerated", "datetime"), ("Id", "string"), ("UserPrincipalName", "string"),
+               ("UserAgent", "string"), ("IPAddress", "string"), ("DeviceDetail", "dynamic")]
+    detail = json.dumps({"operatingSystem": "Android", "browser": "Chrome Mobile 124.0.0"})
+    answer = {"tables": [{"name": "PrimaryResult", "columns": [{"name": name, "type": kind} for name, kind in columns],
+                          "rows": [["2024-05-01T09:00:00Z", "api-1", "cy@contoso.com", "", "192.0.2.8", detail]]}]}
+    api = tmp_path / "query-api.json"
+    api.write_text(json.dumps(answer))
+    # A hub that streams several categories: the first record need not be a sign-in.
+    audit = {"time": "2024-05-01T10:00:00Z", "category": "AuditLogs", "operationName": "Add user",
+             "properties": {"id": "audit-1"}}
+    hub = tmp_path / "hub.json"
+    hub.write_text(json.dumps({"records": [audit, record(1)]}))
+    result = sources.load([api, hub])
+    assert counted(result)[["format", "read", "loaded", "rejected"]].values.tolist() == [
+        ["entra", 1, 1, 0], ["entra", 2, 1, 1]]
+    first = result.access.iloc[0]
+    assert (first["event_id"], first["reported_os"], first["reported_browser"]) == ("api-1", "Android", "Chrome Mobile")

@@ -516,16 +516,27 @@ def facts(access: pd.DataFrame, *, progress: bool = False) -> pd.DataFrame:
         return access.join(describe(access["user_agent"], progress=progress))
     table, agent_codes = _distinct(access["user_agent"], progress)
     # The outcome depends only on the agent and the report columns: fold the reports in
-    # once per distinct combination, then take back to rows. The key is factorised after
-    # each part, so that it stays below rows squared however many parts there are.
-    missing = pd.Series(pd.NA, index=access.index, dtype="str")
-    key = agent_codes.astype(np.int64)
-    for column in _REPORT_COLUMNS:
-        part, found = pd.factorize(access[column] if column in access else missing, use_na_sentinel=True)
-        key = pd.factorize(key * (len(found) + 1) + np.where(part < 0, len(found), part))[0]
-    _, first = np.unique(key, return_index=True)
-    reports = pd.DataFrame({column: (access[column] if column in access else missing).iloc[first]
-                            .astype(object).reset_index(drop=True) for column in _REPORT_COLUMNS})
+    # once per distinct combination, then take back to rows. Categorical columns give their
+    # codes for free; the packed key is refactorised only when it would overflow.
+    present = [column for column in _REPORT_COLUMNS if column in access]
+    key, bound = agent_codes.astype(np.int64), len(table)
+    for column in present:
+        values = access[column]
+        if isinstance(values.dtype, pd.CategoricalDtype):
+            codes, size = values.cat.codes.to_numpy(), len(values.cat.categories)
+        else:
+            codes, found = pd.factorize(values, use_na_sentinel=True)
+            size = len(found)
+        if bound * (size + 1) >= 2**62:
+            key, found = pd.factorize(key)
+            bound = len(found)
+        key, bound = key * (size + 1) + np.where(codes < 0, size, codes), bound * (size + 1)
+    key = pd.factorize(key)[0]
+    # Codes are numbered in order of first appearance: a combination's first row is where
+    # the running maximum of the codes grows.
+    first = np.flatnonzero(np.diff(np.maximum.accumulate(key), prepend=-1) > 0) if len(key) else key
+    reports = pd.DataFrame({column: (access[column].iloc[first].astype(object).to_numpy() if column in access
+                                     else np.full(len(first), None, dtype=object)) for column in _REPORT_COLUMNS})
     reports = reports.where(reports.notna(), None)
     agent_at = agent_codes[first]
     folded = _fold_reports(table.iloc[agent_at].reset_index(drop=True), reports,

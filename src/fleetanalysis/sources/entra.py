@@ -7,8 +7,10 @@
   one record per line as storage accounts write ``PT1H.json``. The sign-in is
   ``properties``; records of other categories (``AuditLogs``) are rejected with that reason,
   and service-principal and managed-identity sign-ins as carrying no device.
-- Log Analytics' ``SigninLogs`` table exported as JSON or CSV (PascalCase columns,
-  ``TimeGenerated``, ``DeviceDetail`` as a JSON string, CSV headers like ``TimeGenerated [UTC]``).
+- Log Analytics' ``SigninLogs`` table exported as JSON rows or CSV, or as the query API
+  returns it (``{"tables": [{"columns": [{"name"...}], "rows": [[...]]}]}``): PascalCase
+  columns, ``TimeGenerated``, ``DeviceDetail`` as a JSON string, CSV headers like
+  ``TimeGenerated [UTC]``.
 
 Fields: ``id``, ``createdDateTime``, ``userPrincipalName``, ``userId``, ``ipAddress``,
 ``userAgent`` (Graph v1.0 never returns it; beta and Azure Monitor do) and
@@ -82,7 +84,11 @@ def matches(doc: object) -> bool:
         return False
     records = doc.get("records")
     if isinstance(records, list):
-        return not records or isinstance(records[0], dict) and _is_record(records[0])
+        # A hub may carry several categories: any sign-in record makes it a sign-in log.
+        return not records or any(isinstance(record, dict) and _is_record(record) for record in records)
+    tables = doc.get("tables")
+    if isinstance(tables, list):
+        return any(matches_header(_table_columns(table)) for table in tables)
     return (isinstance(doc.get("value"), list) or {"createdDateTime", "userPrincipalName"} <= doc.keys()
             or _is_record(doc) or matches_header(list(doc)))
 
@@ -98,6 +104,19 @@ def matches_header(columns: list[str]) -> bool:
     """
     names = {_column_name(column) for column in columns}
     return "UserPrincipalName" in names and bool({"TimeGenerated", "CreatedDateTime"} & names)
+
+
+def _table_columns(table: object) -> list[str]:
+    """The column names of one table of a Log Analytics query API response."""
+    columns = table.get("columns") if isinstance(table, dict) else None
+    return [column.get("name") for column in columns if isinstance(column, dict)] if isinstance(columns, list) else []
+
+
+def _table_rows(table: object) -> list:
+    """The rows of one table of a Log Analytics query API response, as objects by column name."""
+    names = _table_columns(table)
+    found = table.get("rows") if isinstance(table, dict) else None
+    return [dict(zip(names, row)) if isinstance(row, list) else row for row in found] if isinstance(found, list) else []
 
 
 def _column_name(column: str) -> str:
@@ -132,6 +151,8 @@ def rows(doc: object) -> list:
         for key in ("value", "records"):
             if isinstance(doc.get(key), list):
                 return [_sign_in(row) for row in doc[key]]
+        if isinstance(doc.get("tables"), list):
+            return [row for table in doc["tables"] for row in _table_rows(table)]
     return [_sign_in(doc)]
 
 
