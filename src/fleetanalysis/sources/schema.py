@@ -447,6 +447,7 @@ def stated_version(os_names: pd.Series, versions: pd.Series) -> tuple[pd.Series,
     return versions.mask(frozen), frozen
 
 
+MAX_BROWSER = 200
 _BROWSER = re.compile(r"^\s*(.*?)\s*(?:(\d+(?:\.\d+)*)(?:\.x)?)?\s*$")
 
 
@@ -458,11 +459,21 @@ def split_browser(values: pd.Series) -> tuple[pd.Series, pd.Series]:
         >>> name.tolist(), version.tolist()
         (['Edge', 'Mobile Safari', nan, 'Rich Client'], ['80.0.361', nan, nan, '4'])
     """
-    text = _text(values)
+    codes, distinct = pd.factorize(_text(values), use_na_sentinel=True)
+    # Per distinct value; text no browser name is this long is kept whole, unparsed, so that
+    # hostile input cannot make the pattern backtrack at length.
+    text = pd.Series(distinct, dtype="str")
     text = text.mask(text.str.strip().str.lower().isin(["unknown", "other", "none", "null"]))
-    parts = text.str.extract(_BROWSER)
+    parts = text.where(text.str.len() <= MAX_BROWSER).str.extract(_BROWSER)
     name, version = _text(parts[0]), _text(parts[1])
-    return name.mask(name.isna() & text.notna(), text), version
+    name = name.mask(name.isna() & text.notna(), text)
+    position = np.where(codes < 0, len(text), codes)
+
+    def per_row(found: pd.Series) -> pd.Series:
+        return pd.concat([found, pd.Series([pd.NA], dtype="str")], ignore_index=True).take(position) \
+            .set_axis(values.index).astype("str")
+
+    return per_row(name), per_row(version)
 
 
 def provenance(facts: list[tuple[str, pd.Series, str]], index: pd.Index) -> pd.Series:
