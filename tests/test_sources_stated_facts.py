@@ -175,3 +175,11 @@ def test_stores_written_before_the_new_columns_still_load(tmp_path):
     assert list(again.columns) == list(sources.schema.COLUMNS)
     assert again["reported_from"].isna().all() and again["compliant"].isna().all()
     assert clients.facts(again).loc[0, "os_version"] == "14.5.0"
+
+
+def test_okta_verify_versions_are_read_from_the_device_so_never_an_echo(tmp_path):
+    # Okta Verify on a Mac still running Catalina states 10.15.7 and means it.
+    event = {**OKTA[0], "uuid": "catalina", "device": {**OKTA[0]["device"], "os_version": "10.15.7"}}
+    access = load(tmp_path, "okta.json", [event])
+    assert access["reported_os_version"].tolist() == ["10.15.7"]
+    assert clients.facts(access).loc[0, ["os_version", "os_evidence"]].tolist() == ["10.15.7", "exact"]

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from fleetanalysis.sources.schema import field, from_iso, pick, provenance, split_browser, stated_version, true_or_false
+from fleetanalysis.sources.schema import field, from_iso, pick, provenance, split_browser, true_or_false
 
 # The fields read from each record (dotted paths into nested objects).
 FIELDS = [
@@ -72,8 +72,9 @@ def candidates(frame: pd.DataFrame) -> pd.DataFrame:
     agent = _known(pick(frame, "client.userAgent.rawUserAgent"))
     platform = _known(pick(frame, "device.os_platform"))
     agent_os = _known(pick(frame, "client.userAgent.os"))
-    # Okta Verify reads the OS version from the system; it is stated only beside a platform.
-    version, frozen = stated_version(platform, _known(pick(frame, "device.os_version")).where(platform.notna()))
+    # Okta Verify reads the OS version from the system, not from an agent: no frozen echo
+    # to drop. It is taken only beside a platform.
+    version = _known(pick(frame, "device.os_version")).where(platform.notna())
     browser, _ = split_browser(pick(frame, "client.userAgent.browser"))
     model = _known(pick(frame, "device.name"))
     managed = true_or_false(field(frame, "device.managed"))
@@ -96,7 +97,6 @@ def candidates(frame: pd.DataFrame) -> pd.DataFrame:
             ("os", platform.notna(), "device.os_platform"),
             ("os", platform.isna() & agent_os.notna(), "client.userAgent.os"),
             ("os_version", version.notna(), "device.os_version"),
-            ("os_version frozen", frozen, "device.os_version"),
             ("browser", browser.notna(), "client.userAgent.browser"),
             ("model", model.notna(), "device.name"),
             ("managed", managed.notna(), "device.managed"),
