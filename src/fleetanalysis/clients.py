@@ -1,20 +1,27 @@
 """Client facts from user agents: what each string says, and what it cannot say.
 
 ``describe`` turns user-agent strings into platform, OS version, client and device
-facts, parsing each distinct string once with ua-parser's Rust resolver. Project rules
-for the native apps and scripts that fill sign-in logs (Slack on every platform,
-Teams, Outlook, Zoom, Okta Verify, Slack SDKs) sit in front of the stock rules.
+facts, parsing each distinct string once with ua-parser's Rust resolver. The project's
+rules sit in front of the stock rules and live in ``data/clients.toml`` (documented
+there): the native apps of sign-in logs (Okta Verify and Okta's device SDKs, Microsoft
+Office, Outlook, Teams and OneDrive, Slack, CFNetwork/Darwin apps, Android apps on
+ChromeOS) with the OS each states, legacy Edge and Internet Explorer as products of
+their own (``edge-legacy``, ``internet-explorer``), and the scripts, CLIs, libraries and
+bots that are no one's device (kind ``sdk`` or ``bot``).
 
 Browsers freeze parts of their user agent, so a token is only reported as an exact
 version when it can carry one; otherwise ``os_evidence`` says ``frozen`` (or
 ``lower-bound`` where the client proves a minimum) and ``reason`` says why.
 
 Version conventions: Windows is reported by its NT version (``6.1`` is Windows 7,
-``10.0.22631`` a Windows 11 build); a bare ``Windows NT 10.0`` gives no version, because
-Windows 10 and 11 both send it. macOS ``10.15`` from any client is frozen: browsers and
-Electron apps report it on every later macOS. ``lower-bound`` is used in one place:
-Safari on a frozen macOS token, where the Safari major proves the oldest macOS that
-runs it.
+``10.0.22631`` a Windows 11 build, ``10.0.19045.3570`` with the revision Okta Verify
+adds); a bare ``Windows NT 10.0`` gives no version, because Windows 10 and 11 both send
+it. macOS ``10.15`` from a browser or Electron app is frozen: they report it on every
+later macOS. ``lower-bound`` means "this release or a later one of the same line": Safari
+on a frozen macOS token (the Safari major proves the oldest macOS that runs it), a Darwin
+kernel version (``Darwin/22.6.0`` is iOS 16.6 or a later 16.x; iOS unless a model or
+architecture token names a Mac or an iPad), and legacy Edge's EdgeHTML build (the Windows
+10 build it came with).
 
 ``facts`` joins these columns onto the access table and prefers an OS version that the
 source reported directly (Okta, Entra, Google) over a frozen or absent one.
