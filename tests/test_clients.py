@@ -37,7 +37,16 @@ def test_accuracy_set_is_large_and_covers_every_kind_and_platform():
     assert {row["os_evidence"] for row in EXPECTED} == set(clients.OS_EVIDENCE)
     assert {row["client_kind"] for row in EXPECTED} >= {"browser", "app", "sdk", "bot", "unknown"}
     assert {row["client_product"] for row in EXPECTED} >= {
-        "chrome", "firefox", "safari", "edge", "slack-desktop", "slack-ios", "slack-android"}
+        "chrome", "firefox", "safari", "edge", "slack-desktop", "slack-ios", "slack-android",
+        "edge-legacy", "internet-explorer"}
+    families = {row["client_family"] for row in EXPECTED}
+    assert families >= {"Okta Verify", "Microsoft Office", "Outlook", "Microsoft Teams", "Microsoft OneDrive",
+                        "Android app", "Edge Legacy", "Internet Explorer", "go-git", "git", "GitHub CLI"}
+
+
+def test_accuracy_rows_added_for_issue_14_name_their_source():
+    # Rows from the first 344 predate the column; every later row says where it was found.
+    assert all(row["source"] for row in EXPECTED[344:])
 
 
 @pytest.mark.parametrize("number", range(len(EXPECTED)),
@@ -244,3 +253,181 @@ def test_ios_18_6_is_frozen_only_in_webkits_token():
     ]))
     assert described["os_evidence"].astype(str).tolist() == ["exact", "frozen"]
     assert described["os_version"].tolist()[0] == "18.6"
+
+
+# One test per native-client family of issue 14, each from agents found in public material
+# (the accuracy set's `source` column names where each came from).
+@pytest.mark.parametrize(("agent", "expected"), [
+    # Okta Verify for macOS, as an Okta System Log sample records it (detection-rule fixture).
+    ("B7F62B65BN.com.okta.mobile/8.2.1 OktaDeviceSDK/0.0.1 macOS/14.0.0 Apple/MacBookPro16,1 "
+     "C29A8729-9E97-4E50-8E71-CA1B43E178A9",
+     {"platform": "macOS", "os_version": "14.0.0", "os_evidence": "exact", "client_family": "Okta Verify",
+      "client_kind": "app", "device_class": "desktop"}),
+    # Okta Verify for Windows states the build and its revision.
+    ("OktaVerify/4.4.1.0 WPFDeviceSDK/1.7.4.17 Windows/10.0.19045.3570 Micro-Star_International_Co._L/MS-7B51",
+     {"platform": "Windows", "os_version": "10.0.19045.3570", "os_evidence": "exact", "client_family": "Okta Verify"}),
+    # Okta Verify for Android.
+    ("D2DD7D3915.com.okta.android.auth/6.8.1 DeviceSDK/0.19.0 Android/7.1.1 unknown/Google",
+     {"platform": "Android", "os_version": "7.1.1", "os_evidence": "exact", "client_family": "Okta Verify",
+      "client_version": "6.8.1"}),
+    # Any app on Okta's device SDK for iOS (okta-devices-swift's documented example).
+    ("B7F62B65BN.com.okta.example/1.2.3 DeviceAuthenticator/0.0.1 iOS/13.4.1 Apple/iPhone11,1",
+     {"platform": "iOS", "os_version": "13.4.1", "os_evidence": "exact", "client_kind": "app"}),
+    # Office for Mac names the macOS it runs on.
+    ("Microsoft Office Word/16.11.311 (Mac OS/10.11.6; Desktop; en-US; NonAppStore; Apple/iMac14,2)",
+     {"platform": "macOS", "os_version": "10.11.6", "os_evidence": "exact", "client_family": "Microsoft Office",
+      "client_version": "16.11.311"}),
+    # Office for Windows says 10.0 without a build: Windows 10 and 11 alike.
+    ("Microsoft Office Word/16.0.16124.20000 (Windows/10.0; Desktop WOW64; en-US; Desktop app; "
+     "HP/HP Z240 Tower Workstation)",
+     {"platform": "Windows", "os_evidence": "frozen", "client_family": "Microsoft Office"}),
+    # Outlook for Mac names only the platform.
+    ("Microsoft-MacOutlook/16.48.21041102",
+     {"platform": "macOS", "os_evidence": "absent", "client_family": "Outlook", "device_class": "desktop"}),
+    # Outlook for iOS: the app version is the bracketed one.
+    ("Outlook-iOS/709.2226530.prod.iphone (3.24.1)",
+     {"platform": "iOS", "client_family": "Outlook", "client_version": "3.24.1", "device_class": "phone"}),
+    # Outlook-Android/2.0 is a protocol version, not Android 2.0.
+    ("Outlook-Android/2.0", {"platform": "Android", "os_version": None, "os_evidence": "absent"}),
+    # Teams' web view on an iPad.
+    ("Mozilla/5.0 (iPad; CPU OS 16_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/15E148 "
+     "TeamsMobile-iOS",
+     {"platform": "iPadOS", "os_version": "16.1", "client_family": "Microsoft Teams", "client_kind": "app"}),
+    # The OneDrive sync client states the Windows build.
+    ("Microsoft SkyDriveSync 24.215.1029.0002 ship; Windows NT 10.0 (19045)",
+     {"platform": "Windows", "os_version": "10.0.19045", "os_evidence": "exact",
+      "client_family": "Microsoft OneDrive"}),
+    ("OneDrive/24.071.0407.0002 (Windows; x64; 10.0.22631)",
+     {"platform": "Windows", "os_version": "10.0.22631", "client_family": "Microsoft OneDrive"}),
+    # CFNetwork without a model or architecture token: iOS, Darwin 22.6 proves iOS 16.6 or later 16.x.
+    ("Expo/1017565 CFNetwork/1410.0.3 Darwin/22.6.0",
+     {"platform": "iOS", "os_version": "16.6", "os_evidence": "lower-bound", "client_kind": "app",
+      "client_family": "Expo", "device_class": "phone"}),
+    # The architecture token makes it a Mac: Darwin 19.6 is macOS 10.15.6 or later (yauaa issue 614).
+    ("Safari/15612.1.29.41.4 CFNetwork/1128.1 Darwin/19.6.0 (x86_64)",
+     {"platform": "macOS", "os_version": "10.15.6", "os_evidence": "lower-bound", "client_product": None}),
+    # CFNetwork/macOS/ on Darwin 25 (uap-core pull request 664): macOS 26.
+    ("Self Service+/7570 CFNetwork/macOS/3860.600.21 Darwin/25.5.0",
+     {"platform": "macOS", "os_version": "26.5", "os_evidence": "lower-bound", "client_family": "Self Service+"}),
+    # An Android app on a Chromebook: Build/R<milestone>-<ChromeOS platform version>.
+    ("Dalvik/2.1.0 (Linux; U; Android 11; octopus Build/R112-15359.58.0)",
+     {"platform": "ChromeOS", "os_version": "15359.58.0", "os_evidence": "exact", "client_kind": "app",
+      "device_class": "desktop"}),
+    # ChromeOS itself (is-mobile issue 34).
+    (f"Mozilla/5.0 (X11; CrOS aarch64 14388.61.0) {KH} Chrome/98.0.4758.107 Safari/537.36",
+     {"platform": "ChromeOS", "os_version": "14388.61.0", "os_evidence": "exact", "client_product": "chrome"}),
+])
+def test_native_client_family(agent, expected):
+    found = {key: (None if pd.isna(value) else value) for key, value in _one(agent).items()}
+    assert {key: found[key] for key in expected} == expected
+
+
+def test_darwin_agents_say_why_their_version_is_a_lower_bound():
+    found = clients.lookup([
+        "Expo/1017565 CFNetwork/1410.0.3 Darwin/22.6.0",
+        "WebDAVFS/3.0.0 (03008000) Darwin/21.6.0 (x86_64)",
+    ])
+    assert found["reason"][0].startswith("Darwin 22.6 is iOS 16.6 or a later iOS 16 release")
+    assert "no model or architecture token" in found["reason"][0]
+    assert found["reason"][1].startswith("Darwin 21.6 is macOS 12.5 or a later macOS 12 release")
+    assert "architecture token" in found["reason"][1]
+
+
+@pytest.mark.parametrize("agent", [
+    "go-git/5.x",  # GitHub audit log (git.fetch)
+    "git/2.30.2",
+    "GitHub CLI 2.74.0",
+    "npm/10.9.2 node/v22.12.0 linux x64",
+    "pnpm/10.33.0 npm/? node/v24.18.0 darwin arm64",
+    "yarn/1.22.0 npm/? node/v20",
+    'pip/24.3.1 {"ci":null,"cpu":"x86_64","distro":{"name":"Ubuntu","version":"24.04"}}',
+    "cargo 1.75.0 (1d8b05cdd 2023-11-20)",
+    "bundler/2.4.22 rubygems/3.4.22",
+    "Apache-Maven/3.9.6 (Java 21.0.2; Linux 6.6.10)",
+    "Python/3.9 aiohttp/3.8.1",
+    "axios/1.7.2",
+    "node-fetch/1.0 (+https://github.com/bitinn/node-fetch)",
+    "libwww-perl/6.05",
+    "Java/1.6.0_14",
+    "okhttp/4.12.0",
+    "kubectl/v1.25.4 (darwin/arm64) kubernetes/872a965",
+    # These name the Mac they run on; they are still no one's device.
+    "aws-cli/2.15.30 Python/3.11.8 Darwin/23.4.0 exe/x86_64",
+    "AZURECLI/2.58.0 azsdk-python-core/1.30.0 Python/3.11.8 (macOS-14.4-arm64-arm-64bit)",
+    "google-cloud-sdk gcloud/498.0.0 command/gcloud.endpoints.services.describe client-os/MACOSX "
+    "(Macintosh; Intel Mac OS X 23.2.0)",
+    "Terraform/1.5.0 (+https://www.terraform.io) TPG/4.0.0",
+    "ansible-httpget",
+    "Mozilla/5.0 (Windows NT 10.0; Microsoft Windows 10.0.15063; en-US) PowerShell/6.0.0",
+    "kube-probe/1.25",
+    "UptimeRobot/2.0 (http://www.uptimerobot.com/)",
+    "Okta-Integrations",
+])
+def test_scripts_bots_and_clis_are_no_ones_device(agent):
+    from fleetanalysis import fleet
+
+    found = _one(agent)
+    assert found["client_kind"] in fleet.NOT_DEVICES, found
+    assert (found["platform"], found["device_class"], found["os_evidence"]) == ("other", "unknown", "absent")
+    assert pd.isna(found["os_version"])
+
+
+def test_scripts_are_kept_but_never_counted_as_devices():
+    from fleetanalysis import fleet
+
+    access = pd.DataFrame({
+        "user_id": ["U1", "U1", "U2"], "user": ["a", "a", "b"],
+        "user_agent": pd.Categorical(["go-git/5.x", "GitHub CLI 2.74.0",
+                                      "OktaVerify/4.4.1.0 WPFDeviceSDK/1.7.4.17 Windows/10.0.19045.3570 MSI/MS-7B51"]),
+    })
+    found = clients.facts(access)
+    assert len(found) == 3  # every row is kept, with its kind
+    human = ~found["client_kind"].isin(fleet.NOT_DEVICES)
+    assert human.tolist() == [False, False, True]
+
+
+def test_legacy_edge_and_internet_explorer_are_their_own_products():
+    found = clients.lookup([
+        f"Mozilla/5.0 (Windows NT 10.0; Win64; x64) {KH} Chrome/70.0.3538.102 Safari/537.36 Edge/18.19041",
+        f"Mozilla/5.0 (Windows NT 10.0; Win64; x64) {KH} Chrome/64.0.3282.140 Safari/537.36 Edge/17.17134",
+        f"Mozilla/5.0 (Windows NT 10.0; Win64; x64) {KH} Chrome/124.0.0.0 Safari/537.36 Edg/124.0.2478.80",
+        "Mozilla/5.0 (Windows NT 6.1; WOW64; Trident/7.0; rv:11.0) like Gecko",
+        f"Mozilla/5.0 (Windows NT 10.0; Win64; x64; Xbox; Xbox One) {KH} Chrome/70.0.3538.102 Safari/537.36 "
+        "Edge/18.19041",
+    ])
+    assert found["client_product"].tolist()[:4] == ["edge-legacy", "edge-legacy", "edge", "internet-explorer"]
+    assert found["client_family"].tolist()[:4] == ["Edge Legacy", "Edge Legacy", "Edge", "Internet Explorer"]
+    # EdgeHTML 18.19041 came with Windows 10 build 19041: at least that build.
+    assert found.loc[0, ["platform", "os_version", "os_evidence"]].tolist() == ["Windows", "10.0.19041", "lower-bound"]
+    assert found.loc[1, "os_version"] == "10.0.17134"
+    assert found.loc[3, ["os_version", "os_evidence"]].tolist() == ["6.1", "exact"]
+    # An Xbox is no Windows PC.
+    assert found.loc[4, ["platform", "reason"]].tolist() == ["other", "Xbox game console"]
+
+
+def test_rules_file_is_checked(tmp_path):
+    broken = tmp_path / "clients.toml"
+    broken.write_text('[[client]]\nregex = "no-group/1"\nfamily = "x"\nkind = "app"\n')
+    with pytest.raises(ValueError, match="group 1"):
+        clients.rules(broken)
+    broken.write_text('[[client]]\nregex = "(x)/1"\nfamily = "x"\nkind = "phone"\n')
+    with pytest.raises(ValueError, match="kind"):
+        clients.rules(broken)
+    shipped = clients.rules()
+    assert {rule.kind for rule in shipped.clients} <= set(clients.CLIENT_KINDS)
+    assert {rule.platform for rule in shipped.systems} <= set(clients.PLATFORMS)
+
+
+def test_cli_ua_names_platform_and_os_version_of_each_family(monkeypatch, capsys):
+    agents = [
+        "B7F62B65BN.com.okta.mobile/8.2.1 OktaDeviceSDK/0.0.1 macOS/14.0.0 Apple/MacBookPro16,1",
+        "Microsoft Office Word/16.11.311 (Mac OS/10.11.6; Desktop; en-US; NonAppStore; Apple/iMac14,2)",
+        "Dalvik/2.1.0 (Linux; U; Android 11; octopus Build/R112-15359.58.0)",
+        "Expo/1017565 CFNetwork/1410.0.3 Darwin/22.6.0",
+        "go-git/5.x",
+    ]
+    out = _run_ua(monkeypatch, capsys, "\n".join(agents) + "\n", "--format", "json")
+    records = json.loads(out)
+    assert [(record["platform"], record["os_version"]) for record in records] == [
+        ("macOS", "14.0.0"), ("macOS", "10.11.6"), ("ChromeOS", "15359.58.0"), ("iOS", "16.6"), ("other", None)]
+    assert records[-1]["client_kind"] == "sdk"

@@ -1,20 +1,27 @@
 """Client facts from user agents: what each string says, and what it cannot say.
 
 ``describe`` turns user-agent strings into platform, OS version, client and device
-facts, parsing each distinct string once with ua-parser's Rust resolver. Project rules
-for the native apps and scripts that fill sign-in logs (Slack on every platform,
-Teams, Outlook, Zoom, Okta Verify, Slack SDKs) sit in front of the stock rules.
+facts, parsing each distinct string once with ua-parser's Rust resolver. The project's
+rules sit in front of the stock rules and live in ``data/clients.toml`` (documented
+there): the native apps of sign-in logs (Okta Verify and Okta's device SDKs, Microsoft
+Office, Outlook, Teams and OneDrive, Slack, CFNetwork/Darwin apps, Android apps on
+ChromeOS) with the OS each states, legacy Edge and Internet Explorer as products of
+their own (``edge-legacy``, ``internet-explorer``), and the scripts, CLIs, libraries and
+bots that are no one's device (kind ``sdk`` or ``bot``).
 
 Browsers freeze parts of their user agent, so a token is only reported as an exact
 version when it can carry one; otherwise ``os_evidence`` says ``frozen`` (or
 ``lower-bound`` where the client proves a minimum) and ``reason`` says why.
 
 Version conventions: Windows is reported by its NT version (``6.1`` is Windows 7,
-``10.0.22631`` a Windows 11 build); a bare ``Windows NT 10.0`` gives no version, because
-Windows 10 and 11 both send it. macOS ``10.15`` from any client is frozen: browsers and
-Electron apps report it on every later macOS. ``lower-bound`` is used in one place:
-Safari on a frozen macOS token, where the Safari major proves the oldest macOS that
-runs it.
+``10.0.22631`` a Windows 11 build, ``10.0.19045.3570`` with the revision Okta Verify
+adds); a bare ``Windows NT 10.0`` gives no version, because Windows 10 and 11 both send
+it. macOS ``10.15`` from a browser or Electron app is frozen: they report it on every
+later macOS. ``lower-bound`` means "this release or a later one of the same line": Safari
+on a frozen macOS token (the Safari major proves the oldest macOS that runs it), a Darwin
+kernel version (``Darwin/22.6.0`` is iOS 16.6 or a later 16.x; iOS unless a model or
+architecture token names a Mac or an iPad), and legacy Edge's EdgeHTML build (the Windows
+10 build it came with).
 
 ``facts`` joins these columns onto the access table and prefers an OS version that the
 source reported directly (Okta, Entra, Google) over a frozen or absent one.
@@ -35,12 +42,17 @@ Examples:
 from __future__ import annotations
 
 import re
+import tomllib
+from dataclasses import dataclass
 from functools import cache, lru_cache
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from tqdm import tqdm
 from ua_parser import Domain
+
+from fleetanalysis.config import PACKAGE_DATA
 
 PLATFORMS = ["iOS", "iPadOS", "Android", "macOS", "Windows", "Linux", "ChromeOS", "other"]
 OS_EVIDENCE = ["exact", "frozen", "lower-bound", "absent"]
@@ -51,81 +63,75 @@ COLUMNS = [
     "client_version", "client_product", "device_class", "reason",
 ]
 
-# Project rules, tried before the stock ua-parser rules (first match wins). Each is
-# (regex, family): group 1 is the product token (replaced by the family), groups 2-5
-# the version, as ua-parser's matchers read them. Family names are internal and mapped
-# by _CLIENTS below. Regexes must work in Python's re and Rust's regex (no look-around).
-_PROJECT_CLIENT_RULES = [
-    # Slack for iOS names itself by bundle id; stock rules call it a WKWebView.
-    (r"(com\.tinyspeck\.chatlyio)/(\d+)\.(\d+)(?:\.(\d+))?(?:\.(\d+))?", "Slack iOS"),
-    (r"(com\.Slack)/(\d+)\.(\d+)(?:\.(\d+))?(?:\.(\d+))?", "Slack Android"),
-    (r"(?:^|[ ;(])(Slack)/(\d+)\.(\d+)(?:\.(\d+))?(?:\.(\d+))? \([^)]*Android", "Slack Android"),
-    # Slack desktop is Electron; older and store builds carry only Slack_SSB/.
-    (r"(?:^|[ ;)])(Slack)/(\d+)\.(\d+)\.(\d+)[^ ]* .*Electron/", "Slack Desktop"),
-    (r"(Slack_SSB)/(\d+)\.(\d+)\.(\d+)", "Slack Desktop"),
-    (r"(Teams)/(\d+)\.(\d+)\.(\d+)(?:\.(\d+))?", "Microsoft Teams"),
-    (r"(Microsoft Outlook) (\d+)\.(\d+)\.(\d+)", "Outlook"),
-    (r"(Outlook-(?:iOS|Android))/(\d+)\.(\d+)(?:\.(\d+))?", "Outlook"),
-    (r"(?:^|[ ;)])(Zoom)/(\d+)\.(\d+)\.(\d+)", "Zoom"),
-    (r"(Okta ?Verify)/(\d+)\.(\d+)\.(\d+)", "Okta Verify"),
-    (r"(?:^|[ ;])(slackclient)/(\d+)\.(\d+)(?:\.(\d+))?", "slackclient"),
-    (r"(?:^|[ ;])(slack_sdk)/(\d+)\.(\d+)(?:\.(\d+))?", "slack_sdk"),
-    (r"(?:^|[ ;])(slack_bolt)/(\d+)\.(\d+)(?:\.(\d+))?", "slack_bolt"),
-    (r"(Slack Ruby Client)/(\d+)\.(\d+)(?:\.(\d+))?", "Slack Ruby Client"),
-    (r"(@slack/web-api):(\d+)\.(\d+)(?:\.(\d+))?", "Slack Node SDK"),
-    (r"(python-requests)/(\d+)\.(\d+)(?:\.(\d+))?", "Python Requests"),
-]
-# The Slack iOS app carries the true iOS version; stock rules read only the major.
-_PROJECT_OS_RULES = [
-    (r"\((iPhone|iPad); iOS (\d+)\.(\d+)(?:\.(\d+))?", "iOS"),
-]
+RULES_FILE = PACKAGE_DATA / "clients.toml"
+# Project rules reach the resolver under these family names, so a parse names the rule it came from.
+_RULE_MARK = "@"
 
-# ua-parser family -> (client_family, client_kind, client_product). Families not listed
-# keep their ua-parser name, kind browser, no catalog product.
-_CLIENTS = {
-    "Chrome": ("Chrome", "browser", "chrome"),
-    "Chrome Mobile": ("Chrome", "browser", "chrome"),
-    "Chromium": ("Chromium", "browser", "chrome"),
-    "HeadlessChrome": ("HeadlessChrome", "bot", None),
-    # Browsers on iOS are WebKit shells with their own numbering: judged by iOS only.
-    "Chrome Mobile iOS": ("Chrome", "browser", None),
-    "Edge": ("Edge", "browser", "edge"),
-    "Edge Mobile": ("Edge", "browser", "edge"),
-    "Firefox": ("Firefox", "browser", "firefox"),
-    "Firefox Mobile": ("Firefox", "browser", "firefox"),
-    "Firefox iOS": ("Firefox", "browser", None),
-    "Safari": ("Safari", "browser", "safari"),
-    "Mobile Safari": ("Safari", "browser", "safari"),
-    "Mobile Safari UI/WKWebView": ("WebView", "app", None),
-    "Chrome Mobile WebView": ("WebView", "app", None),
-    "Samsung Internet": ("Samsung Internet", "browser", None),
-    "Opera": ("Opera", "browser", None),
-    "Opera Mobile": ("Opera", "browser", None),
-    "Electron": ("Electron", "app", None),
-    "Slack Desktop Client": ("Slack", "app", "slack-desktop"),
-    "Slack Desktop": ("Slack", "app", "slack-desktop"),
-    "Slack iOS": ("Slack", "app", "slack-ios"),
-    "Slack Android": ("Slack", "app", "slack-android"),
-    "Microsoft Teams": ("Microsoft Teams", "app", None),
-    "Outlook": ("Outlook", "app", None),
-    "Zoom": ("Zoom", "app", None),
-    "Okta Verify": ("Okta Verify", "app", None),
-    "Python Requests": ("python-requests", "sdk", None),
-    "Python-urllib": ("Python-urllib", "sdk", None),
-    "slackclient": ("slackclient", "sdk", None),
-    "slack_sdk": ("slack_sdk", "sdk", None),
-    "slack_bolt": ("slack_bolt", "sdk", None),
-    "Slack Ruby Client": ("Slack Ruby Client", "sdk", None),
-    "Slack Node SDK": ("Slack Node SDK", "sdk", None),
-    "curl": ("curl", "sdk", None),
-    "Wget": ("Wget", "sdk", None),
-    "Go-http-client": ("Go-http-client", "sdk", None),
-    "okhttp": ("okhttp", "sdk", None),
-    "Apache-HttpClient": ("Apache-HttpClient", "sdk", None),
-    "Java": ("Java", "sdk", None),
-    "PostmanRuntime": ("PostmanRuntime", "sdk", None),
-    "Slackbot-LinkExpanding": ("Slackbot-LinkExpanding", "bot", None),
-}
+
+@dataclass(frozen=True)
+class ClientRule:
+    """One ``[[client]]`` of clients.toml: which client a regex names, and what kind it is."""
+
+    regex: str
+    family: str
+    kind: str
+    product: str | None = None
+
+
+@dataclass(frozen=True)
+class SystemRule:
+    """One ``[[system]]`` of clients.toml: an OS an app states in its own words."""
+
+    regex: str
+    platform: str
+    version: tuple[str, ...] = ()
+    evidence: str = "exact"
+    darwin: bool = False
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class Rules:
+    """The client rules of clients.toml, checked: see that file for what each field means."""
+
+    clients: tuple[ClientRule, ...]
+    systems: tuple[SystemRule, ...]
+    families: dict[str, tuple[str, str, str | None]]
+    darwin: dict[int, dict]
+
+
+@cache
+def rules(path: Path = RULES_FILE) -> Rules:
+    """The client rules, read once from ``path`` (the shipped clients.toml).
+
+    Examples:
+        >>> found = rules()
+        >>> found.clients[0].family, found.clients[0].kind
+        ('go-git', 'sdk')
+        >>> found.families["IE"]
+        ('Internet Explorer', 'browser', 'internet-explorer')
+    """
+    with path.open("rb") as handle:
+        table = tomllib.load(handle)
+    clients = tuple(ClientRule(**entry) for entry in table.get("client", []))
+    systems = tuple(SystemRule(**{**entry, "version": tuple(entry.get("version", ()))})
+                    for entry in table.get("system", []))
+    for number, rule in enumerate(clients + systems):
+        # Group 1 is the product or OS token: the resolver reads versions from groups 2-5.
+        if re.compile(rule.regex).groups < 1:
+            raise ValueError(f"{path}: rule {number}: regex needs a group 1 (the product token)")
+    for rule in clients:
+        if rule.kind not in CLIENT_KINDS:
+            raise ValueError(f"{path}: client {rule.family!r}: kind {rule.kind!r} not one of {CLIENT_KINDS}")
+    for rule in systems:
+        if rule.platform not in PLATFORMS or rule.evidence not in OS_EVIDENCE:
+            raise ValueError(f"{path}: system {rule.regex!r}: unknown platform or evidence")
+    families = {name: (family, kind, product or None)
+                for name, (family, kind, product) in table.get("families", {}).items()}
+    darwin = {int(major): entry for major, entry in table.get("darwin", {}).items()}
+    return Rules(clients, systems, families, darwin)
+
+
 # Chromium-based families: they share Chrome's user-agent reduction.
 _CHROMIUM = {"Chrome", "Chromium", "Edge", "Opera", "Electron", "Slack", "Microsoft Teams", "WebView"}
 # The oldest macOS each Safari major runs on (Apple ships a Safari for the two previous
@@ -154,14 +160,17 @@ _EMPTY = ("other", None, "absent", "unknown", None, None, None, "unknown", "empt
 
 @cache
 def _parser():
-    """One ua-parser Parser: project rules first, then the stock rules, on the Rust resolver."""
+    """One ua-parser Parser: the rules of clients.toml first, then the stock rules, on the Rust resolver."""
     from ua_parser import Parser, load_lazy_builtins
     from ua_parser.lazy import DeviceMatcher, OSMatcher, UserAgentMatcher
     from ua_parser.regex import Resolver
 
     agents, systems, devices = load_lazy_builtins()
-    project_agents = [UserAgentMatcher(*rule) for rule in _PROJECT_CLIENT_RULES]
-    project_systems = [OSMatcher(*rule) for rule in _PROJECT_OS_RULES]
+    found = rules()
+    project_agents = [UserAgentMatcher(rule.regex, f"{_RULE_MARK}{number}|{rule.family}")
+                      for number, rule in enumerate(found.clients)]
+    project_systems = [OSMatcher(rule.regex, f"{_RULE_MARK}{number}", *rule.version)
+                       for number, rule in enumerate(found.systems)]
     project_devices = [DeviceMatcher(r"\(iPad; iOS ", None, "iPad", "Apple", "iPad")]
     return Parser(Resolver((project_agents + list(agents), project_systems + list(systems),
                             project_devices + list(devices))))
@@ -253,6 +262,59 @@ def _device_class(agent: str, platform: str, kind: str) -> str:
     return "unknown"
 
 
+def _client(client, device) -> tuple:
+    """(client_family, client_kind, client_product) of a parse: its project rule, else the stock family."""
+    raw_family = client.family if client else "Other"
+    if raw_family.startswith(_RULE_MARK):
+        number, _, family = raw_family[1:].partition("|")
+        rule = rules().clients[int(number)]
+        return family, rule.kind, rule.product
+    if device is not None and device.family == "Spider":
+        return raw_family, "bot", None
+    if raw_family == "Other":
+        return None, "unknown", None
+    return rules().families.get(raw_family, (raw_family, "browser", None))
+
+
+def _stated_by(os) -> SystemRule | None:
+    """The clients.toml rule that read this OS, if one did."""
+    if os is None or not os.family.startswith(_RULE_MARK):
+        return None
+    return rules().systems[int(os.family[1:])]
+
+
+def _from_darwin(platform: str, major, minor) -> tuple:
+    """(os_version, reason) of the iOS, iPadOS or macOS release a Darwin kernel version is at least."""
+    line = rules().darwin.get(int(major)) if major and major.isdigit() else None
+    kernel = _dotted(major, minor)
+    if line is None:
+        return None, f"Darwin {kernel} is not in the Darwin table"
+    minor = int(minor) if minor and minor.isdigit() else 0
+    if platform == "macOS":
+        version = f"{line['macos']}.{max(minor - line['macos_shift'], 0)}"
+    else:
+        version = f"{line['ios']}.{minor}" if line["ios_minor"] else line["ios"]
+    release = line["macos"] if platform == "macOS" else line["ios"]
+    return version, f"Darwin {kernel} is {platform} {version} or a later {platform} {release} release"
+
+
+def _stated_os_facts(rule: SystemRule, platform: str, os, family) -> tuple:
+    """(os_version, os_evidence, os_reason) for an OS read by a clients.toml rule."""
+    version = _dotted(os.major, os.minor, os.patch, os.patch_minor)
+    if rule.darwin:
+        version, darwin_reason = _from_darwin(platform, os.major, os.minor)
+        reason = "; ".join(part for part in (darwin_reason, rule.reason) if part)
+        return version, "lower-bound" if version else "absent", reason
+    if version is None:
+        return None, "absent", rule.reason or f"{family or 'the client'} states no {platform} version"
+    if platform == "Windows" and version in ("10", "10.0"):
+        return None, "frozen", "Windows 10 and 11 both report Windows 10.0"
+    if platform == "macOS" and version.startswith("10.16"):
+        # Apps built against an older SDK are told 10.16 on macOS 11 and later.
+        return "11", "lower-bound", "macOS 10.16 is what apps built for older macOS see on macOS 11 and later"
+    return version, rule.evidence, rule.reason
+
+
 # Chunks of one file and Dask partitions of one log hold mostly the same agents: each is
 # parsed once per process rather than once per piece (bounded: hostile logs can hold
 # millions of distinct strings).
@@ -265,13 +327,7 @@ def _describe_one(agent) -> tuple:
         return _EMPTY
     parsed = _parser()(agent, Domain.ALL)
     client, os, device = parsed.user_agent, parsed.os, parsed.device
-    raw_family = client.family if client else "Other"
-    if device is not None and device.family == "Spider":
-        family, kind, product = raw_family, "bot", None
-    elif raw_family == "Other":
-        family, kind, product = None, "unknown", None
-    else:
-        family, kind, product = _CLIENTS.get(raw_family, (raw_family, "browser", None))
+    family, kind, product = _client(client, device)
     client_version = _dotted(client.major, client.minor, client.patch, client.patch_minor) if client else None
     client_notes = []
     if family in _CHROMIUM and client and client.major and client.major.isdigit() \
@@ -288,10 +344,14 @@ def _describe_one(agent) -> tuple:
         # Scripts and bots are not devices: their OS tokens describe a server, if anything.
         return ("other", None, "absent", kind, family, client_version, None, "unknown",
                 None, "; ".join(client_notes) or None)
-    platform = _OS_PLATFORM.get(os.family, "other") if os else "other"
+    stated = _stated_by(os)
+    platform = stated.platform if stated else _OS_PLATFORM.get(os.family, "other") if os else "other"
     if platform == "iOS" and (device is not None and device.family == "iPad" or "iPad" in agent):
         platform = "iPadOS"
-    os_version, evidence, os_reason = _os_facts(agent, platform, os, family, kind)
+    if stated:
+        os_version, evidence, os_reason = _stated_os_facts(stated, platform, os, family)
+    else:
+        os_version, evidence, os_reason = _os_facts(agent, platform, os, family, kind)
     if product == "safari" and platform in ("iOS", "iPadOS"):
         # Safari on iOS is patched only through iOS updates, and its Version/ token keeps the
         # line's x.y (iOS 16.7.10 says Version/16.6): the OS version is what to judge.
