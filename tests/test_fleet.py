@@ -318,3 +318,20 @@ def test_a_device_names_the_part_it_could_not_judge():
     assert behind["reason"] == ("macos 14.5 released 2024-05-13, due after 14 days; "
                                 "Firefox not judged: the catalog lists no firefox release before 2024-07-09")
     assert behind["target"] == "macOS 14.5"
+
+
+def test_legacy_edge_makes_its_device_unsupported_with_the_date():
+    # "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko)
+    # Chrome/70.0.3538.102 Safari/537.36 Edge/18.19042": EdgeHTML 18 on Windows 10 20H2,
+    # whose "Windows NT 10.0" tells no version.
+    facts = pd.DataFrame([("U9", "ida@example.org", "Windows", "desktop", None, "frozen", "browser", "Edge Legacy",
+                           "edge-legacy", "18.19042", "2024-06-01 08:00", "2024-06-29 08:00", "10.9.0.9")],
+                         columns=COLUMNS)
+    for column in ("first_seen", "last_seen"):
+        facts[column] = pd.to_datetime(facts[column], utc=True)
+    devices = fleet.snapshot(fleet.sightings(facts), releases.load(updates=False), policy.load(), "2024-06-30")
+    device = _device(devices, "U9|Windows|desktop")
+    assert device["verdict"] == "unsupported"
+    assert device["reason"] == ("edge-legacy 18 out of support since 2021-03-09; "
+                                "Windows not judged: version frozen in the user agent")
+    assert pd.isna(device["target"])

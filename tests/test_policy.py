@@ -52,7 +52,7 @@ slack-ios,24.04.10,2024-04-15,24,,,2025-12-31
 slack-android,24.03.10.0,2024-03-18,24,,,2025-12-31
 slack-android,24.04.10.0,2024-04-15,24,,,2025-12-31
 edge-legacy,18.19042,2020-10-20,18,2021-03-09,,2025-12-31
-ie,11.0,2013-10-17,11,2022-06-15,,2025-12-31
+internet-explorer,11.0,2013-10-17,11,2022-06-15,,2025-12-31
 """
 
 
@@ -112,7 +112,7 @@ CASES = [
     # supported (android, and the browsers Microsoft ended)
     ("edge-legacy", "18.19042", "exact", "2021-03-08", "current"),
     ("edge-legacy", "18.19042", "exact", "2021-03-09", "unsupported"),
-    ("ie", "11.0", "exact", "2022-06-15", "unsupported"),
+    ("internet-explorer", "11.0", "exact", "2022-06-15", "unsupported"),
     ("android", "13", "exact", "2024-05-01", "current"),
     ("android", "12", "exact", "2025-03-30", "current"),
     ("android", "12", "exact", "2025-03-31", "unsupported"),
@@ -429,12 +429,20 @@ def test_an_os_line_past_its_end_is_unsupported(shipped, rules, catalog):
     ("edge-legacy", "18.19042", "2021-03-09", "edge-legacy 18 out of support since 2021-03-09"),
     ("edge-legacy", "18.19043", "2022-01-10", "edge-legacy 18 out of support since 2021-03-09"),
     ("edge-legacy", "17.17134", "2024-05-01", "edge-legacy 17 out of support since 2021-03-09"),
-    ("ie", "11.0", "2022-06-15", "ie 11 out of support since 2022-06-15"),
-    ("ie", "10.0", "2020-01-01", "ie 10 out of support since 2016-01-12"),
+    ("internet-explorer", "11.0", "2022-06-15", "internet-explorer 11 out of support since 2022-06-15"),
+    ("internet-explorer", "10.0", "2020-01-01", "internet-explorer 10 out of support since 2016-01-12"),
 ])
 def test_ended_microsoft_browsers_are_unsupported_with_the_date(shipped, rules, product, version, day, reason):
     judged = _on(shipped, rules, product, version, "exact", [day]).iloc[0]
     assert (judged["verdict"], judged["reason"]) == ("unsupported", reason)
+    # IE 10 in 2020 could still move to IE 11; once the product ended there is nothing to update to.
+    assert judged["target"] == "11.0" if version == "10.0" else pd.isna(judged["target"])
+
+
+def test_an_ended_product_never_makes_the_catalog_look_stale(shipped):
+    parts = pd.DataFrame({"product": ["edge-legacy", "chrome"], "version": ["18.19043", "999"],
+                          "evidence": ["exact", "major"]})
+    assert policy.stale_versions(parts, shipped)["product"].tolist() == ["chrome"]
 
 
 def test_legacy_edge_before_its_end_is_current(shipped, rules):

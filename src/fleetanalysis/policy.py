@@ -460,7 +460,10 @@ def _judge_distinct(rows: pd.DataFrame, catalog: pd.DataFrame, policy: Policy) -
     target = np.full(count, None, dtype=object)
     target_rank = np.where(verdict == "unsupported", newest_rank, rel_rank)
     released_target = np.full(count, np.datetime64("NaT"), dtype="datetime64[us]")
-    judged = verdict != "current"
+    # A product its vendor ended (legacy Edge) has nothing to update to: no target.
+    target_eol = eols.reindex(pd.MultiIndex.from_arrays([product, pd.Series(lookup(target_rank, "line")).fillna("")]))
+    ended = pd.notna(target_eol.to_numpy()) & (target_eol.to_numpy() <= as_of.to_numpy()) & ~np.isin(product, ROLLING)
+    judged = (verdict != "current") & ~((verdict == "unsupported") & ended)
     target[judged] = lookup(target_rank, "version")[judged]
     released_target[judged] = lookup(target_rank, "released")[judged]
 
@@ -637,7 +640,8 @@ def stale_versions(parts: pd.DataFrame, catalog: pd.DataFrame) -> pd.DataFrame:
 
     ``parts`` has ``product``, ``version`` and ``evidence`` as for ``judge``. Frozen and
     absent versions are skipped; a version that shows only a prefix (``shown_depth``)
-    counts when its prefix is newer.
+    counts when its prefix is newer. A product whose every line has ended (legacy Edge)
+    gets no new releases, so a version the catalog lacks there is no sign of staleness.
     Returns ``product, version, newest_known, rows`` (rows: how many input rows), sorted.
 
     Examples:
@@ -654,6 +658,8 @@ def stale_versions(parts: pd.DataFrame, catalog: pd.DataFrame) -> pd.DataFrame:
         "evidence": parts["evidence"].astype("str").fillna("absent"),
     })
     frame = frame[~frame["evidence"].isin(["frozen", "absent"])].dropna(subset=["product", "version"])
+    lines_end = catalog["eol"].notna().groupby(catalog["product"].astype("str")).all()
+    frame = frame[~frame["product"].isin(lines_end.index[lines_end])]
     counted = frame.value_counts(dropna=False).rename("rows").reset_index()
     counted["key"] = version_key(counted["version"])
     known = catalog[["product", "version"]].astype("str").assign(key=version_key(catalog["version"])).dropna()
