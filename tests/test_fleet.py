@@ -293,3 +293,45 @@ def test_sightings_sort_ties_on_first_seen_in_input_order():
                     "24.05.10", "2024-05-01 08:00", "2024-05-01 09:00", "10.0.0.9"))
     seen = fleet.sightings(_facts(rows))
     assert seen["ip"].tolist() == ["10.0.0.9", "10.9.9.5", "10.9.9.3", "10.9.9.4"]
+
+
+def test_a_device_names_the_part_it_could_not_judge():
+    """Issue 14's hand-worked case: the OS is current, the browser cannot be judged (the
+    catalog lists no Firefox release before 2024-07-09, Firefox 128's day): the device is
+    current only as far as it was judged, and its reason says which part was not and why."""
+    catalog = releases.merge([releases.load_releases_csv(text, name="test.csv") for text in CATALOG + [
+        "# product: firefox\n# complete-until: 2024-12-31\nversion,released,line,eol,exploited\n128.0,2024-07-09,128,,\n"]])
+    # Firefox 126 on macOS Sonoma 14.5, as Firefox's agent and Okta Verify would state them.
+    rows = [("U7", "gil@example.org", "macOS", "desktop", "14.5", "exact", "browser", "Firefox", "firefox", "126.0",
+             "2024-06-01 08:00", "2024-06-29 08:00", "10.9.0.7"),
+            ("U8", "hal@example.org", "macOS", "desktop", "14.4.1", "exact", "browser", "Firefox", "firefox", "126.0",
+             "2024-06-01 08:00", "2024-06-29 08:00", "10.9.0.8")]
+    facts = pd.DataFrame(rows, columns=COLUMNS)
+    for column in ("first_seen", "last_seen"):
+        facts[column] = pd.to_datetime(facts[column], utc=True)
+    devices = fleet.snapshot(fleet.sightings(facts), catalog, policy.load(), "2024-06-30")
+    current = _device(devices, "U7|macOS|desktop")
+    assert (current["verdict"], current["os_verdict"], current["client_verdict"]) == ("current", "current", "unknown")
+    assert current["reason"] == "Firefox not judged: the catalog lists no firefox release before 2024-07-09"
+    behind = _device(devices, "U8|macOS|desktop")
+    assert behind["verdict"] == "outdated"
+    assert behind["reason"] == ("macos 14.5 released 2024-05-13, due after 14 days; "
+                                "Firefox not judged: the catalog lists no firefox release before 2024-07-09")
+    assert behind["target"] == "macOS 14.5"
+
+
+def test_legacy_edge_makes_its_device_unsupported_with_the_date():
+    # "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko)
+    # Chrome/70.0.3538.102 Safari/537.36 Edge/18.19042": EdgeHTML 18 on Windows 10 20H2,
+    # whose "Windows NT 10.0" tells no version.
+    facts = pd.DataFrame([("U9", "ida@example.org", "Windows", "desktop", None, "frozen", "browser", "Edge Legacy",
+                           "edge-legacy", "18.19042", "2024-06-01 08:00", "2024-06-29 08:00", "10.9.0.9")],
+                         columns=COLUMNS)
+    for column in ("first_seen", "last_seen"):
+        facts[column] = pd.to_datetime(facts[column], utc=True)
+    devices = fleet.snapshot(fleet.sightings(facts), releases.load(updates=False), policy.load(), "2024-06-30")
+    device = _device(devices, "U9|Windows|desktop")
+    assert device["verdict"] == "unsupported"
+    assert device["reason"] == ("edge-legacy 18 out of support since 2021-03-09; "
+                                "Windows not judged: version frozen in the user agent")
+    assert pd.isna(device["target"])

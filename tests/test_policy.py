@@ -51,6 +51,8 @@ slack-ios,24.03.10,2024-03-18,24,,,2025-12-31
 slack-ios,24.04.10,2024-04-15,24,,,2025-12-31
 slack-android,24.03.10.0,2024-03-18,24,,,2025-12-31
 slack-android,24.04.10.0,2024-04-15,24,,,2025-12-31
+edge-legacy,18.19042,2020-10-20,18,2021-03-09,,2025-12-31
+internet-explorer,11.0,2013-10-17,11,2022-06-15,,2025-12-31
 """
 
 
@@ -96,7 +98,8 @@ CASES = [
     # latest (chrome, edge, firefox, slack apps)
     ("chrome", "124.0.0.0", "major", "2024-04-20", "current"),
     ("chrome", "123.0.0.0", "major", "2024-04-20", "grace"),  # 124 four days old
-    ("chrome", "123.0.0.0", "major", "2024-05-01", "unsupported"),  # past grace and line 123 ended
+    # past grace: behind, not "unsupported" (a rolling browser's old major is due like any release)
+    ("chrome", "123.0.0.0", "major", "2024-05-01", "outdated"),
     ("chrome", "123.0.6312.58", "exact", "2024-04-02", "grace"),  # exploited fix, day 7
     ("chrome", "123.0.6312.58", "exact", "2024-04-03", "outdated"),  # exploited fix, day 8
     ("chrome", "123.0.6312.86", "exact", "2024-04-10", "current"),
@@ -106,7 +109,10 @@ CASES = [
     ("slack-desktop", "4.37.94", "exact", "2024-05-10", "outdated"),
     ("slack-ios", "24.04.10", "exact", "2024-04-20", "current"),
     ("slack-android", "24.03.10.0", "exact", "2024-04-20", "grace"),
-    # supported (android)
+    # supported (android, and the browsers Microsoft ended)
+    ("edge-legacy", "18.19042", "exact", "2021-03-08", "current"),
+    ("edge-legacy", "18.19042", "exact", "2021-03-09", "unsupported"),
+    ("internet-explorer", "11.0", "exact", "2022-06-15", "unsupported"),
     ("android", "13", "exact", "2024-05-01", "current"),
     ("android", "12", "exact", "2025-03-30", "current"),
     ("android", "12", "exact", "2025-03-31", "unsupported"),
@@ -334,21 +340,27 @@ def test_every_day_of_an_epoch_gets_the_answer_of_its_first_day():
     pd.testing.assert_frame_equal(on_the_day, on_the_first_day)
 
 
-@pytest.mark.parametrize("chrome_rule", [None, 'rule = "minimum"\nminimum = "124.5"'])
-def test_versions_judged_alike_get_the_same_answer_on_every_day(tmp_path, chrome_rule):
+@pytest.mark.parametrize(("chrome_rule", "monthly"), [(None, False), ('rule = "minimum"\nminimum = "124.5"', False),
+                                                     (None, True)])
+def test_versions_judged_alike_get_the_same_answer_on_every_day(tmp_path, chrome_rule, monthly):
     """The invariant that lets judge() judge one version per class: every listed version of
     every shipped product, builds between them, bare majors and lower bounds, on dates
-    from 2019 to 2026, are judged exactly as their ``equivalent_version``."""
+    from 2019 to 2026, are judged exactly as their ``equivalent_version``. With Windows
+    monthly builds in the catalog, bare builds (``10.0.26100``) span several releases."""
     mine = tmp_path / "policy.toml"
     mine.write_text(f"[products.chrome]\n{chrome_rule}\n" if chrome_rule else "")
-    shipped, rules = releases.load(updates=False), policy.load(mine)
+    (tmp_path / "monthly.csv").write_text(MONTHLY)
+    shipped = releases.load(extra=tmp_path / "monthly.csv" if monthly else None, updates=False)
+    rules = policy.load(mine)
     listed = shipped[["product", "version"]].astype("str").drop_duplicates()
     variants = [listed.assign(evidence="exact"),
                 listed.assign(version=listed["version"] + ".1", evidence="exact"),
                 listed.assign(version=listed["version"].str.split(".").str[0], evidence="major"),
                 listed.assign(evidence="lower-bound"),
-                pd.DataFrame({"product": ["chrome", "chrome", "chrome", "windows", "ios"],
-                              "version": ["999.0", "124.1", "124.9", "10.0.26100.2314", "beta"], "evidence": "exact"})]
+                pd.DataFrame({"product": ["chrome", "chrome", "chrome", "windows", "ios", "windows", "windows",
+                                          "chrome", "firefox", "edge-legacy"],
+                              "version": ["999.0", "124.1", "124.9", "10.0.26100.2314", "beta", "10.0.26100",
+                                          "10.0.19045", "124.0.0.0", "124.0", "18.19043"], "evidence": "exact"})]
     versions = pd.concat(variants, ignore_index=True).drop_duplicates()
     days = pd.Series(pd.date_range("2019-01-01", "2026-12-31", periods=40).normalize())
     parts = versions.merge(days.rename("as_of"), how="cross")
@@ -356,3 +368,122 @@ def test_versions_judged_alike_get_the_same_answer_on_every_day(tmp_path, chrome
     assert alike["version"].nunique() < versions["version"].nunique()
     pd.testing.assert_frame_equal(policy._judge_distinct(parts, shipped, rules),
                                   policy._judge_distinct(alike, shipped, rules))
+
+
+# The hand-worked scenarios of issue 14, on the shipped catalog. Dates from firefox.csv,
+# chrome.csv, macos.csv, edge-legacy.csv: Firefox 124.0 2024-03-19, 124.0.1 03-22, 124.0.2
+# 04-02, 125.0.1 2024-04-16; Chrome 121 2024-01-23, 122 2024-02-20 (not flagged exploited,
+# so the 14-day grace applies); macOS 12's end 2024-09-16; EdgeHTML's end 2021-03-09.
+@pytest.fixture(scope="module")
+def shipped():
+    return releases.load(updates=False)
+
+
+def _on(catalog, rules, product, version, evidence, days):
+    parts = pd.DataFrame({"product": product, "version": version, "evidence": evidence,
+                          "as_of": pd.to_datetime(days)})
+    return policy.judge(parts, catalog, rules)
+
+
+def test_firefox_124_0_stays_current_after_124_0_1(shipped, rules):
+    # Firefox's agent says Firefox/124.0 on 124.0, 124.0.1 and 124.0.2 alike.
+    judged = _on(shipped, rules, "firefox", "124.0", "exact",
+                 ["2024-03-23", "2024-04-15", "2024-04-16", "2024-04-30", "2024-05-01"])
+    assert judged["verdict"].tolist() == ["current", "current", "grace", "grace", "outdated"]
+    assert judged["reason"].iloc[-1] == "firefox 125.0.1 released 2024-04-16, due after 14 days"
+
+
+def test_chrome_previous_major_is_grace_then_outdated_never_unsupported(shipped, rules):
+    days = pd.date_range("2024-02-20", "2024-04-30")
+    for version, evidence in (("121", "major"), ("121.0.6167.184", "exact")):
+        judged = _on(shipped, rules, "chrome", version, evidence, days).set_index(days)["verdict"]
+        assert judged["2024-02-27"] == "grace"  # a week after 122: within the 14-day grace
+        assert judged["2024-03-05"] == "grace"  # day 14
+        assert judged["2024-03-06"] == "outdated"  # day 15
+        assert "unsupported" not in set(judged)
+
+
+def test_no_old_major_of_a_rolling_product_is_unsupported(shipped, rules):
+    """The class, not the example: every listed release of every rolling product, judged
+    after each of its successors shipped, is never called unsupported."""
+    listed = shipped[shipped["product"].astype("str").isin(policy.ROLLING)]
+    parts = listed[["product", "version"]].astype("str").assign(evidence="exact")
+    days = pd.Series(pd.date_range("2019-01-01", "2026-09-01", periods=30)).rename("as_of")
+    judged = policy.judge(parts.merge(days, how="cross"), shipped, rules)
+    assert judged["verdict"].isin(["outdated"]).any() and not judged["verdict"].eq("unsupported").any()
+
+
+def test_an_os_line_past_its_end_is_unsupported(shipped, rules, catalog):
+    mac = _on(shipped, rules, "macos", "12.7.6", "exact", ["2024-09-15", "2024-09-16"])
+    assert mac["verdict"].tolist() == ["current", "unsupported"]
+    assert mac["reason"].iloc[1] == "macos 12 out of support since 2024-09-16"
+    # Apple still ships 15.8.x, so the shipped catalog records no end for iOS 15; where a
+    # catalog states one (the test catalog does), the day of it on iOS 15 is unsupported.
+    ios = _on(catalog, rules, "ios", "15.8.1", "exact", ["2024-09-16", "2025-06-01"])
+    assert ios["verdict"].tolist() == ["unsupported", "unsupported"]
+    assert ios["reason"].iloc[0] == "ios 15 out of support since 2024-09-16"
+
+
+@pytest.mark.parametrize(("product", "version", "day", "reason"), [
+    # Edge/18.19042 is the token of EdgeHTML 18 on Windows 10 20H2 (the issue's example)
+    ("edge-legacy", "18.19042", "2021-03-09", "edge-legacy 18 out of support since 2021-03-09"),
+    ("edge-legacy", "18.19043", "2022-01-10", "edge-legacy 18 out of support since 2021-03-09"),
+    ("edge-legacy", "17.17134", "2024-05-01", "edge-legacy 17 out of support since 2021-03-09"),
+    ("internet-explorer", "11.0", "2022-06-15", "internet-explorer 11 out of support since 2022-06-15"),
+    ("internet-explorer", "10.0", "2020-01-01", "internet-explorer 10 out of support since 2016-01-12"),
+])
+def test_ended_microsoft_browsers_are_unsupported_with_the_date(shipped, rules, product, version, day, reason):
+    judged = _on(shipped, rules, product, version, "exact", [day]).iloc[0]
+    assert (judged["verdict"], judged["reason"]) == ("unsupported", reason)
+    # IE 10 in 2020 could still move to IE 11; once the product ended there is nothing to update to.
+    assert judged["target"] == "11.0" if version == "10.0" else pd.isna(judged["target"])
+
+
+def test_an_ended_product_never_makes_the_catalog_look_stale(shipped):
+    parts = pd.DataFrame({"product": ["edge-legacy", "chrome"], "version": ["18.19043", "999"],
+                          "evidence": ["exact", "major"]})
+    assert policy.stale_versions(parts, shipped)["product"].tolist() == ["chrome"]
+
+
+def test_legacy_edge_before_its_end_is_current(shipped, rules):
+    judged = _on(shipped, rules, "edge-legacy", "18.19042", "exact", ["2021-03-08"]).iloc[0]
+    assert judged["verdict"] == "current"
+
+
+# Windows 11 24H2 cumulative updates: 26100.1742 (general availability, 2024-10-01),
+# 26100.3775 (KB5055523, 2025-04-08), as Microsoft's Windows 11 release information lists.
+MONTHLY = """product,version,released,line,eol,exploited,complete_until
+windows,10.0.19045.4170,2024-03-12,10 22H2,2025-10-14,,2025-12-31
+windows,10.0.26100.1742,2024-10-01,11 24H2,,,2025-12-31
+windows,10.0.26100.3775,2025-04-08,11 24H2,,,2025-12-31
+"""
+
+
+def test_a_bare_windows_build_is_judged_within_its_line_never_outdated(tmp_path, rules):
+    (tmp_path / "monthly.csv").write_text(MONTHLY)
+    monthly = releases.load(extra=tmp_path / "monthly.csv", updates=False, files=[])
+    bare = _on(monthly, rules, "windows", "10.0.26100", "exact", ["2024-11-01", "2025-06-01"])
+    assert bare["verdict"].tolist() == ["unknown", "unknown"]
+    assert bare["reason"].iloc[1] == "only windows 10.0.26100 is known, not the update it runs"
+    ended = _on(monthly, rules, "windows", "10.0.19045", "exact", ["2025-10-14"]).iloc[0]
+    assert (ended["verdict"], ended["reason"]) == ("unsupported", "windows 10 22H2 out of support since 2025-10-14")
+    # The same build with its revision is judged on it.
+    stated = _on(monthly, rules, "windows", "10.0.26100.1742", "exact", ["2025-06-01"]).iloc[0]
+    assert (stated["verdict"], stated["target"]) == ("outdated", "10.0.26100.3775")
+
+
+def test_a_bare_build_against_a_build_level_catalog_is_judged_as_before(shipped, rules):
+    # windows.csv lists feature updates only: there the bare build is all the catalog tells apart.
+    judged = _on(shipped, rules, "windows", "10.0.26100", "exact", ["2025-06-01"]).iloc[0]
+    assert judged["verdict"] == "current"
+
+
+@pytest.mark.parametrize(("product", "version", "evidence", "depth"), [
+    ("firefox", "124.0", "exact", 1), ("firefox-esr", "115.0", "exact", 1), ("chrome", "124.0.0.0", "exact", 1),
+    ("edge", "124.0.0.0", "exact", 1), ("firefox", "124.0.1", "exact", 0), ("chrome", "124.0.6367.60", "exact", 0),
+    ("ios", "17.0", "exact", 0), ("windows", "10.0.26100", "exact", 3), ("windows", "10.0.26100.2314", "exact", 0),
+    ("android", "14", "exact", 0), ("safari", "17", "major", 1), ("firefox", "124.0", "lower-bound", 0),
+])
+def test_shown_depth(product, version, evidence, depth):
+    parts = pd.DataFrame({"product": [product], "version": [version], "evidence": [evidence]})
+    assert policy.shown_depth(parts).tolist() == [depth]

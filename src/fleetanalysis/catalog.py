@@ -35,7 +35,7 @@ from fleetanalysis.errors import BadInput
 
 PRODUCTS = (
     "ios", "ipados", "macos", "android", "windows", "chrome", "firefox", "firefox-esr",
-    "safari", "edge", "slack-desktop", "slack-ios", "slack-android",
+    "safari", "edge", "slack-desktop", "slack-ios", "slack-android", "edge-legacy", "internet-explorer",
 )
 CATALOG_DIR = PACKAGE_DATA / "catalog"
 UPDATES_FILE = PROCESSED_DIR / "catalog-updates.csv"

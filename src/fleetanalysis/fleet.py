@@ -20,8 +20,12 @@ The device rule:
 * each part is judged by ``policy.judge`` as of the date of its evidence, ``min(D,
   last_seen)``: we only know a version on the days we saw it, so a device last seen in
   March is judged against the releases of March, not of today;
-* its ``verdict`` is ``policy.worst`` of its parts; ``unknown`` only when no part could
-  be judged, and then ``reason`` joins every part's reason.
+* its ``verdict`` is ``policy.worst`` of its judged parts (a known problem is never hidden
+  by a part that could not be judged); ``unknown`` only when no part could be judged, and
+  then ``reason`` joins every part's reason. Otherwise ``reason`` gives the reasons of the
+  parts that set the verdict, then names every part that could not be judged and why
+  (``macOS not judged: version frozen in the user agent``): "current" means every part
+  that could be judged is current, and the reason says which could not.
 
 Limits: two identical phones of one user are one device; a user who signs in from a
 colleague's laptop adds a device to their own name; a device whose user agent changes
@@ -715,12 +719,19 @@ def _summarise(grid: np.ndarray, judged: pd.DataFrame) -> dict[str, list]:
                "client_verdict": np.where(has_client, verdicts.worst(clients).astype("str")
                                           .to_numpy(dtype=object), None).tolist(),
                "verdict": worst.tolist(), "reason": [], "target": []}
+    labels = judged["label"].to_numpy(dtype=object)
     target = [f"{label} {text}" if isinstance(text, str) else None
-              for label, text in zip(judged["label"].to_numpy(dtype=object), judged["target"].to_numpy(dtype=object))]
+              for label, text in zip(labels, judged["target"].to_numpy(dtype=object))]
+    # A part that could not be judged is named with why, whatever the others say: a device
+    # is never "current" (or only "outdated" for its OS) with its browser silently unjudged.
+    unjudged = [f"{label} not judged: {text}" if isinstance(text, str) else f"{label} not judged"
+                for label, text in zip(labels, reason)]
     for row, device_verdict in zip(grid.tolist(), worst.tolist()):
         unknown = device_verdict == "unknown"
         telling = [code for code in row if code >= 0 and (unknown or verdict[code] == device_verdict)]
         reasons = dict.fromkeys(reason[code] for code in telling if reason[code] is not None)
+        if not unknown:
+            reasons.update(dict.fromkeys(unjudged[code] for code in row if code >= 0 and verdict[code] == "unknown"))
         targets = {} if unknown else dict.fromkeys(target[code] for code in telling if target[code] is not None)
         summary["reason"].append("; ".join(reasons) or None)
         summary["target"].append("; ".join(targets) or None)

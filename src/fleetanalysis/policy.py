@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from fleetanalysis.catalog import PRODUCTS, coverage, major_key, shorten_key, version_depth, version_key
+from fleetanalysis.catalog import PRODUCTS, coverage, shorten_key, version_depth, version_key
 from fleetanalysis.config import PACKAGE_DATA
 from fleetanalysis.errors import BadInput
 
@@ -43,6 +43,19 @@ VERDICTS = ("unknown", "current", "grace", "outdated", "unsupported")
 VERDICT_DTYPE = pd.CategoricalDtype(VERDICTS, ordered=True)
 _DAY_KEYS = ("grace_days", "exploited_grace_days")
 _MAX_DEPTH = 6
+# Rolling products: the vendor supports only the newest release and offers it to every
+# device, so a line "ends" the day the next major ships. An older major is then simply
+# behind (grace, then outdated, as any release falls due), never "unsupported": that word
+# is kept for lines a vendor ended with nothing to update to within them (an OS line, an
+# ESR, legacy EdgeHTML Edge, Internet Explorer), whose end the catalog's ``eol`` records.
+ROLLING = ("chrome", "edge", "firefox", "slack-desktop", "slack-ios", "slack-android")
+# Versions whose user agent cannot show the parts after the major: Firefox says
+# ``Firefox/124.0`` on every 124.0.x, reduced Chromium says ``124.0.0.0`` on every build.
+# Such a version (zeros after the major) stands for every release of its major.
+_ZEROS_AFTER_MAJOR = ("chrome", "edge", "firefox", "firefox-esr")
+# A Windows build as apps state it without its revision (``10.0.26100``) stands for every
+# monthly update of that build.
+_BUILD_WITHOUT_REVISION = ("windows",)
 
 
 @dataclass(frozen=True)
@@ -250,6 +263,41 @@ def equivalent_day(products, days, catalog: pd.DataFrame, policy: Policy) -> np.
     return result
 
 
+def shown_depth(parts: pd.DataFrame) -> np.ndarray:
+    """How many leading parts of each version its evidence can show; 0 where it shows them all.
+
+    ``parts`` has ``product``, ``version`` and ``evidence``. ``major`` evidence shows 1
+    part. So does a Firefox or Chromium version whose other parts are zeros: their user
+    agents write every patch of a major that way (``Firefox/124.0``, ``Chrome/124.0.0.0``).
+    A Windows build without its revision (``10.0.26100``, as apps state it) shows 3. Such a
+    version is judged at that precision: it stands for every release it could be.
+
+    Examples:
+        >>> shown_depth(pd.DataFrame({"product": ["firefox", "firefox", "chrome", "windows", "ios"],
+        ...     "version": ["124.0", "124.0.1", "124", "10.0.26100", "17.0"],
+        ...     "evidence": ["exact", "exact", "major", "exact", "exact"]})).tolist()
+        [1, 0, 1, 3, 0]
+    """
+    product = parts["product"].astype("str")
+    version = parts["version"].astype("str")
+    evidence = parts["evidence"].astype("str")
+    exact = evidence.eq("exact")
+    zeros = (exact & product.isin(_ZEROS_AFTER_MAJOR)
+             & version.str.fullmatch(r"\s*\d+(?:\.0+)+\s*").fillna(False).astype(bool))
+    build = (exact & product.isin(_BUILD_WITHOUT_REVISION)
+             & version.str.fullmatch(r"\s*\d+\.\d+\.\d+\s*").fillna(False).astype(bool))
+    depth = np.zeros(len(parts), dtype="int64")
+    depth[(evidence.eq("major") | zeros).to_numpy(dtype=bool)] = 1
+    depth[build.to_numpy(dtype=bool)] = 3
+    return depth
+
+
+def _prefix(keys, depth: np.ndarray) -> np.ndarray:
+    """The first ``depth`` parts of each ``version_key`` (None where there is no key)."""
+    return np.array([".".join(key.split(".")[:size]) if isinstance(key, str) else None
+                     for key, size in zip(list(keys), depth.tolist(), strict=True)], dtype=object)
+
+
 def _result(frame: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame({
         "verdict": frame["verdict"].astype(VERDICT_DTYPE),
@@ -264,8 +312,10 @@ def _version_facts(rows: pd.DataFrame, releases: pd.DataFrame, policy: Policy) -
 
     ``key`` (version_key), ``line`` (its catalog line), ``at_most`` (rank of the newest
     catalog key at or below it), ``below_key`` (rank where it would sit at the precision the
-    catalog lists), ``top_rank`` (the product's newest key), ``below_minimum`` and
-    ``ambiguous`` (for the ``minimum`` rule). Worked out once per distinct version.
+    catalog lists), ``shown`` (``shown_depth``), ``spans`` (it shows too few parts to tell
+    apart releases the catalog lists), ``top_rank`` (the product's newest key),
+    ``below_minimum`` and ``ambiguous`` (for the ``minimum`` rule). Worked out once per
+    distinct version.
     """
     product = rows["product"].to_numpy(dtype=object)
     evidence = rows["evidence"].fillna("absent")
@@ -277,17 +327,26 @@ def _version_facts(rows: pd.DataFrame, releases: pd.DataFrame, policy: Policy) -
     rules = policy.rules().reindex(rows["product"])
 
     keys = np.sort(releases["key"].unique()).astype(object)
-    is_major = evidence.eq("major").to_numpy()
-    # A major-only version stands for every patch of that major: it reaches up to (but not
-    # including) the next major, and starts below every patch of its own.
-    upper = np.where(is_major, major_key(key).fillna("") + "~", key.fillna("").to_numpy(dtype=object))
-    lower = np.where(is_major, major_key(key).fillna(""), key.fillna("").to_numpy(dtype=object))
+    shown = shown_depth(rows.assign(evidence=evidence))
+    is_prefix = shown > 0
+    # A version that shows only its first parts (a major, a build) stands for every release
+    # under them: it reaches up to (but not including) the next prefix, and starts at the
+    # prefix itself (``124`` = ``124.0``).
+    prefix = np.array([text or "" for text in _prefix(key, shown)], dtype=object)
+    whole = key.fillna("").to_numpy(dtype=object)
+    upper = np.where(is_prefix, prefix + "~", whole)
+    lower = np.where(is_prefix, prefix, whole)
     at_most = np.searchsorted(keys, upper.astype(object), side="right") - 1  # newest catalog key <= version
+    start = shorten_key(key, np.maximum(shown, 1)).fillna("").to_numpy(dtype=object)
+    at_start = np.searchsorted(keys, start.astype(object), side="right") - 1
+    # The prefix covers releases the catalog tells apart: a line judged by its newest
+    # release cannot say which of them the device runs.
+    spans = is_prefix & (at_most != at_start)
     # "Newer than the catalog" is judged at the precision the catalog lists for the product,
     # so a build-level Windows catalog still knows a device's patch of a listed build.
     depth = releases.groupby("product")["depth"].max().reindex(product).fillna(_MAX_DEPTH).astype(int)
     listed = shorten_key(key, depth.to_numpy()).fillna("").to_numpy(dtype=object)
-    below_key = np.searchsorted(keys, np.where(is_major, lower, listed).astype(object), side="left")
+    below_key = np.searchsorted(keys, np.where(is_prefix, lower, listed).astype(object), side="left")
 
     minimum = rules["minimum"].to_numpy(dtype=object)
     minimum_key = version_key(pd.Series(minimum, dtype="str")).to_numpy(dtype=object)
@@ -295,12 +354,17 @@ def _version_facts(rows: pd.DataFrame, releases: pd.DataFrame, policy: Policy) -
     below_minimum = np.array([isinstance(have, str) and isinstance(need, str) and have < need
                               for have, need in zip(key_text, minimum_key, strict=True)], dtype=bool)
     # With only the major known, a version in the minimum's own major may be either side of it.
-    ambiguous = (rules["rule"].eq("minimum").to_numpy() & is_major & below_minimum & np.array(
+    ambiguous = (rules["rule"].eq("minimum").to_numpy() & is_prefix & below_minimum & np.array(
         [isinstance(have, str) and isinstance(need, str) and have[:len(low)] == need[:len(low)]
          for have, need, low in zip(key_text, minimum_key, lower, strict=True)], dtype=bool))
-    line = _line_of(distinct_versions, releases).iloc[first].reset_index(drop=True)
+    # A prefix belongs to the line of the newest release under it (a bare 10.0.26100 to the
+    # line of 10.0.26100.3775), found from its upper end.
+    line = _line_of(pd.DataFrame({"product": rows["product"].to_numpy(dtype=object),
+                                  "version": rows["version"].to_numpy(dtype=object),
+                                  "key": np.where(is_prefix & key.notna().to_numpy(), upper,
+                                                 key.to_numpy(dtype=object))}), releases)
     return pd.DataFrame({
-        "key": key, "line": line, "at_most": at_most, "below_key": below_key,
+        "key": key, "line": line, "at_most": at_most, "below_key": below_key, "shown": shown, "spans": spans,
         "top_rank": releases.groupby("product")["rank"].max().reindex(product).to_numpy(),
         "below_minimum": below_minimum, "ambiguous": ambiguous, "minimum_key": minimum_key})
 
@@ -335,8 +399,8 @@ def equivalent_version(parts: pd.DataFrame, catalog: pd.DataFrame, policy: Polic
              | (facts["below_key"] > facts["top_rank"].fillna(np.inf))).to_numpy()
     alike = pd.DataFrame({
         "product": distinct["product"], "evidence": distinct["evidence"], "line": facts["line"],
-        "at_most": facts["at_most"], "below_key": facts["below_key"],
-        "below_minimum": facts["below_minimum"], "ambiguous": facts["ambiguous"],
+        "at_most": facts["at_most"], "below_key": facts["below_key"], "spans": facts["spans"],
+        "shown": facts["shown"], "below_minimum": facts["below_minimum"], "ambiguous": facts["ambiguous"],
         "own": distinct["version"].where(named)})
     group = alike.groupby(list(alike.columns), dropna=False, sort=False).ngroup().to_numpy()
     first = pd.Series(np.arange(len(group))).groupby(group).transform("min").to_numpy()
@@ -362,7 +426,7 @@ def _judge_distinct(rows: pd.DataFrame, catalog: pd.DataFrame, policy: Policy) -
     top_rank = facts["top_rank"].to_numpy()
     below_minimum, ambiguous = facts["below_minimum"].to_numpy(), facts["ambiguous"].to_numpy()
     minimum_key = facts["minimum_key"].to_numpy(dtype=object)
-    is_major = evidence.eq("major").to_numpy()
+    spans, shown = facts["spans"].to_numpy(dtype=bool), facts["shown"].to_numpy()
 
     scope_product = _newest(releases, rows.assign(line=line), ["product"])
     scope_line = _newest(releases, rows.assign(line=line), ["product", "line"])
@@ -374,7 +438,7 @@ def _judge_distinct(rows: pd.DataFrame, catalog: pd.DataFrame, policy: Policy) -
     by_rank = releases.drop_duplicates(["product", "rank"]).set_index(["product", "rank"])
     eols = releases.drop_duplicates(["product", "line"]).set_index(["product", "line"])["eol"]
     line_eol = eols.reindex(pd.MultiIndex.from_arrays([product, line.fillna("")])).to_numpy()
-    eol_passed = pd.notna(line_eol) & (line_eol <= as_of.to_numpy())
+    eol_passed = pd.notna(line_eol) & (line_eol <= as_of.to_numpy()) & ~np.isin(product, ROLLING)
 
     def lookup(ranks, column):
         index = pd.MultiIndex.from_arrays([product, pd.array(ranks, dtype="Int64").fillna(-1).astype(int)])
@@ -396,7 +460,10 @@ def _judge_distinct(rows: pd.DataFrame, catalog: pd.DataFrame, policy: Policy) -
     target = np.full(count, None, dtype=object)
     target_rank = np.where(verdict == "unsupported", newest_rank, rel_rank)
     released_target = np.full(count, np.datetime64("NaT"), dtype="datetime64[us]")
-    judged = verdict != "current"
+    # A product its vendor ended (legacy Edge) has nothing to update to: no target.
+    target_eol = eols.reindex(pd.MultiIndex.from_arrays([product, pd.Series(lookup(target_rank, "line")).fillna("")]))
+    ended = pd.notna(target_eol.to_numpy()) & (target_eol.to_numpy() <= as_of.to_numpy()) & ~np.isin(product, ROLLING)
+    judged = (verdict != "current") & ~((verdict == "unsupported") & ended)
     target[judged] = lookup(target_rank, "version")[judged]
     released_target[judged] = lookup(target_rank, "released")[judged]
 
@@ -431,10 +498,17 @@ def _judge_distinct(rows: pd.DataFrame, catalog: pd.DataFrame, policy: Policy) -
     unknown(ambiguous, "only the major version is known; the minimum is " + _text(minimum))
     lower_bound = evidence.eq("lower-bound").to_numpy() & np.isin(verdict, ["outdated", "unsupported"])
     unknown(lower_bound, "only a lower bound is known (at least " + name + " " + _text(versions) + ")")
-    unknown(in_line & is_major & ~eol_passed, "only the major version is known")
+    # Within a line, a version that shows only its major (or a build without its revision)
+    # could be any release of it: the line's end can still be told, its patch level cannot.
+    imprecise = in_line & spans & ~eol_passed
+    unknown(imprecise & (shown == 1), "only the major version is known")
+    unknown(imprecise & (shown > 1), "only " + name + " " + _text(versions) + " is known, not the update it runs")
     by_line = in_line | (rule == "supported")
     unknown(by_line & line.isna().to_numpy(), "the catalog does not place " + name + " " + _text(versions) + " in a line")
-    ahead = ~is_minimum & ~np.isnan(newest_rank) & (below_key > np.nan_to_num(newest_rank, nan=-1))
+    # A line its vendor ended takes no new releases that could help: a build newer than the
+    # catalog lists on such a line is still out of support.
+    ahead = (~is_minimum & ~np.isnan(newest_rank) & (below_key > np.nan_to_num(newest_rank, nan=-1))
+             & (verdict != "unsupported"))
     verdict[ahead], target[ahead], released_target[ahead] = "current", None, np.datetime64("NaT")
     # Reasons name catalog facts, never the evidence date itself: answers are shared by an epoch.
     reason[ahead] = ("newer than " + name + " " + _text(lookup(newest_rank, "version"))
@@ -443,8 +517,8 @@ def _judge_distinct(rows: pd.DataFrame, catalog: pd.DataFrame, policy: Policy) -
     first_release = releases.groupby("product")["released"].min().reindex(product).to_numpy()
     unknown(~is_minimum & np.isnan(newest_rank),
             "the catalog lists no " + name + " release before " + _day_text(first_release))
-    unknown(~is_minimum & ~np.isnan(top_rank) & (below_key > np.nan_to_num(top_rank, nan=-1)),
-            name + " " + _text(versions) + " is newer than anything the catalog knows")
+    unknown(~is_minimum & ~np.isnan(top_rank) & (below_key > np.nan_to_num(top_rank, nan=-1))
+            & (verdict != "unsupported"), name + " " + _text(versions) + " is newer than anything the catalog knows")
     # Past the date through which the catalog is complete a release may be missing. A missing
     # release can only hide that a device is behind, never make it behind: verdicts that rest
     # on a release the catalog does list (outdated, unsupported) stand, the rest are unknown.
@@ -565,7 +639,9 @@ def stale_versions(parts: pd.DataFrame, catalog: pd.DataFrame) -> pd.DataFrame:
     """The (product, version) pairs newer than anything the catalog knows: a sign the catalog is stale.
 
     ``parts`` has ``product``, ``version`` and ``evidence`` as for ``judge``. Frozen and
-    absent versions are skipped; a major-only version counts when its major is newer.
+    absent versions are skipped; a version that shows only a prefix (``shown_depth``)
+    counts when its prefix is newer. A product whose every line has ended (legacy Edge)
+    gets no new releases, so a version the catalog lacks there is no sign of staleness.
     Returns ``product, version, newest_known, rows`` (rows: how many input rows), sorted.
 
     Examples:
@@ -582,17 +658,20 @@ def stale_versions(parts: pd.DataFrame, catalog: pd.DataFrame) -> pd.DataFrame:
         "evidence": parts["evidence"].astype("str").fillna("absent"),
     })
     frame = frame[~frame["evidence"].isin(["frozen", "absent"])].dropna(subset=["product", "version"])
+    lines_end = catalog["eol"].notna().groupby(catalog["product"].astype("str")).all()
+    frame = frame[~frame["product"].isin(lines_end.index[lines_end])]
     counted = frame.value_counts(dropna=False).rename("rows").reset_index()
     counted["key"] = version_key(counted["version"])
     known = catalog[["product", "version"]].astype("str").assign(key=version_key(catalog["version"])).dropna()
     newest = known.sort_values("key").drop_duplicates("product", keep="last").set_index("product")
     top_key = newest["key"].reindex(counted["product"]).to_numpy(dtype=object)
-    is_major = counted["evidence"].eq("major").to_numpy()
+    shown = shown_depth(counted)
     depth = version_depth(known["version"]).groupby(known["product"]).max().reindex(counted["product"]).fillna(_MAX_DEPTH)
     listed = shorten_key(counted["key"], depth.astype(int).to_numpy())
-    mine = np.where(is_major, major_key(counted["key"]).to_numpy(dtype=object), listed.to_numpy(dtype=object))
+    # A version that shows only a prefix is newer only when its prefix is.
+    mine = np.where(shown > 0, _prefix(counted["key"], shown), listed.to_numpy(dtype=object))
     top_key = pd.Series(top_key, dtype="str")
-    theirs = np.where(is_major, major_key(top_key).to_numpy(dtype=object), top_key.to_numpy(dtype=object))
+    theirs = np.where(shown > 0, _prefix(top_key, shown), top_key.to_numpy(dtype=object))
     newer = np.array([isinstance(a, str) and isinstance(b, str) and a > b for a, b in zip(mine, theirs, strict=True)], dtype=bool)
     stale = counted[newer].assign(newest_known=newest["version"].reindex(counted["product"][newer]).to_numpy())
     stale = stale.groupby(["product", "version", "newest_known"], as_index=False)["rows"].sum()
