@@ -38,6 +38,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import threading
 import time
 import urllib.error
 import urllib.parse
@@ -400,7 +401,7 @@ def refresh(products: Iterable[str] | None = None, base_urls: dict[str, str] | N
             try:
                 if left <= 0:
                     raise FeedFailed(f"{url}: time budget spent")
-                fetched[url] = fetch(url, left)
+                fetched[url] = fetch(url, left) if deadline is None else _within(left, fetch, url, left)
             except FeedFailed as failure:
                 fetched[url] = failure
         if isinstance(fetched[url], FeedFailed):
@@ -433,6 +434,28 @@ def refresh(products: Iterable[str] | None = None, base_urls: dict[str, str] | N
             result.problem = text if text.startswith(base) else f"{result.url}: {text}"
         results.append(result)
     return results
+
+
+def _within(seconds: float, fetch, url: str, timeout: float):
+    """``fetch(url, timeout)``, abandoned after ``seconds``: a socket timeout does not cover
+    the name lookup, which on a machine without network can block far longer."""
+    answer: list = []
+
+    def run():
+        try:
+            answer.append(fetch(url, timeout))
+        except FeedFailed as failure:
+            answer.append(failure)
+
+    # A daemon thread: one stuck in a name lookup must not keep the process alive.
+    worker = threading.Thread(target=run, daemon=True)
+    worker.start()
+    worker.join(seconds)
+    if not answer:
+        raise FeedFailed(f"{url}: time budget spent")
+    if isinstance(answer[0], FeedFailed):
+        raise answer[0]
+    return answer[0]
 
 
 def _urls(feed: str, product: str, base: str) -> list[str]:
