@@ -180,3 +180,15 @@ def test_cli_show_bad_user_catalog_exits_2(shipped, tmp_path, monkeypatch, capsy
     assert cli.main(["catalog", "show"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "mine.csv: record 1: released: not a date" in err
+
+
+def test_coverage_table_names_each_product_and_whether_a_source_vouches(shipped, tmp_path):
+    mine = tmp_path / "mine.csv"
+    mine.write_text("product,version,released,line\nslack-ios,25.10.10,2025-10-07,25.10\n")
+    table = catalog.coverage_table(catalog.load(extra=mine)).set_index("product")
+    assert table.index.tolist() == ["chrome", "ios", "slack-ios"]
+    assert table.loc["ios", ["complete_until", "stated"]].tolist() == [pd.Timestamp("2024-04-30"), True]
+    # No layer vouches for slack-ios: only its newest release is known, and the table says so.
+    assert table.loc["slack-ios"].tolist() == [pd.Timestamp("2025-10-07"), False, "25.10.10",
+                                               pd.Timestamp("2025-10-07")]
+    assert table["complete_until"].dtype == "datetime64[us]" and table["stated"].dtype == bool

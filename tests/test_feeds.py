@@ -64,6 +64,68 @@ CHROME_PAGES = {
 }
 
 
+
+
+def _slack_page(platform, releases):
+    """A release-notes page in the shape slack.com/release-notes/<platform> serves: server-rendered,
+    newest first, one <article> per release (anchor, <h2>Slack x.y.z</h2>, <p>Month D, YYYY</p>,
+    sections). Shape as described for the Mac page in a public changelog reader's recipe (Slack
+    4.50.128, May 26, 2026) and as scraped with `div.release-note article` / h2 / first p by
+    SamuelSey05/ReviewAnalysis; versions and dates from this repo's catalog sources."""
+    articles = "".join(
+        f'<article><a name="{11700 + number}"></a>\n  <h2 class="u-flex u-align--center">Slack {version}</h2>\n'
+        f'  <p>{date}</p>\n  <h3>Bug Fixes</h3><ul><li>Fixed a thing on {platform}.</li></ul></article>\n'
+        for number, (version, date) in enumerate(releases))
+    return (f'<!DOCTYPE html><html lang="en-US"><head><title>Slack for {platform} release notes</title></head>'
+            f'<body><main><h1>Release notes</h1><div class="release-note">{articles}</div></main></body></html>')
+
+
+SLACK_PAGES = {
+    "ios": _slack_page("iOS", [("19.11.20", "November 18, 2019"), ("3.48", "July 7, 2018")]),
+    "android": _slack_page("Android", [("26.01.30", "January 21, 2026"), ("26.01.20", "January 14, 2026")]),
+    "mac": _slack_page("Mac", [("4.50.128", "May 26, 2026"), ("4.49.89", "May 1, 2026")]),
+    "windows": _slack_page("Windows", [("4.49.89", "May 4, 2026"), ("4.47.69", "December 11, 2025")]),
+    "linux": _slack_page("Linux", [("4.49.89", "May 5, 2026"), ("4.47.69", "December 11, 2025")]),
+}
+
+
+def _windows_page(title, versions):
+    """Microsoft's release information page shape (learn.microsoft.com/windows/release-health):
+    a summary table at the top, then per version a <strong>Version 22H2 (OS build 19045)</strong>
+    heading over its history table (id historyTable_N; columns Servicing option, [Update type,]
+    Availability date, Build, KB article), as read by public scrapers (HaloPSA's Windows module:
+    td[1] date, td[2] build; Get-WindowsReleaseHistory: 'Version (\\w{4}) ... (OS build (\\d{5}))').
+    Builds, dates and KB numbers are Microsoft's published ones."""
+    summary = ('<table><tr><th>Version</th><th>Servicing option</th><th>Availability date</th>'
+               '<th>Latest update</th><th>Latest build</th></tr>'
+               + "".join(f'<tr class="highlight"><td>{release}</td><td>General Availability Channel</td>'
+                         f'<td>{rows[-1][1]}</td><td>{rows[0][1]}</td><td>{build}.{rows[0][2]}</td></tr>'
+                         for release, build, typed, rows in versions) + '</table>')
+    sections = []
+    for number, (release, build, typed, rows) in enumerate(versions):
+        head = "<th>Servicing option</th>" + ("<th>Update type</th>" if typed else "") + \
+            "<th>Availability date</th><th>Build</th><th>KB article</th>"
+        body = "".join(
+            "<tr><td>&bull; General Availability Channel</td>" + (f"<td>{kind}</td>" if typed else "")
+            + f'<td>{date}</td><td>{build}.{revision}</td>'
+            f'<td><a href="https://support.microsoft.com/help/{kb[2:]}">{kb}</a></td></tr>'
+            for kind, date, revision, kb in rows)
+        sections.append(f'<p><strong>Version {release} (OS build {build})</strong></p>'
+                        f'<table id="historyTable_{number}" class="cells-centered"><tr>{head}</tr>{body}</table>')
+    return f"<html><head><title>{title}</title></head><body>{summary}{''.join(sections)}</body></html>"
+
+
+WINDOWS_PAGES = {
+    "/en-us/windows/release-health/release-information": _windows_page("Windows 10 release information", [
+        ("22H2", "19045", False, [("", "2025-04-08", "5737", "KB5055518"), ("", "2025-03-25", "5679", "KB5053643"),
+                                  ("", "2025-03-11", "5608", "KB5053606")])]),
+    "/en-us/windows/release-health/windows11-release-information": _windows_page("Windows 11 release information", [
+        ("24H2", "26100", True, [("2025-04 B", "2025-04-08", "3775", "KB5055523"),
+                                 ("2025-03 D", "2025-03-27", "3624", "KB5053656"),
+                                 ("2025-03 B", "2025-03-11", "3476", "KB5053598")])]),
+}
+
+
 class _Feeds(BaseHTTPRequestHandler):
     def do_GET(self):  # noqa: N802 (http.server's name)
         url = urlparse(self.path)
@@ -87,6 +149,13 @@ class _Feeds(BaseHTTPRequestHandler):
         elif url.path == "/v1/chrome/platforms/win/channels/stable/versions/all/releases":
             token = parse_qs(url.query).get("pageToken", [None])[0]
             body = json.dumps(CHROME_PAGES[token]).encode()
+        elif url.path.startswith("/release-notes/") and url.path.rsplit("/", 1)[-1] in SLACK_PAGES:
+            body = SLACK_PAGES[url.path.rsplit("/", 1)[-1]].encode()
+        elif url.path == "/slow/release-notes/ios":
+            time.sleep(1.5)
+            body = b"<html></html>"
+        elif url.path in WINDOWS_PAGES:
+            body = WINDOWS_PAGES[url.path].encode()
         else:
             status = 404
         try:
@@ -114,7 +183,7 @@ def server():
 
 
 def _bases(url):
-    return {"endoflife": url, "sofa": url, "chrome": url}
+    return {"endoflife": url, "sofa": url, "chrome": url, "slack": url, "windows": url}
 
 
 TODAY = pd.Timestamp("2024-12-01")
@@ -195,8 +264,8 @@ def test_unreadable_feed_values_are_dropped():
 
 def test_plan_refuses_products_without_a_feed():
     with pytest.raises(BadInput, match="no public feed"):
-        feeds.plan(["slack-desktop"])
-    assert {feed for feed, _ in feeds.plan(None)} == {"endoflife", "sofa", "chrome"}
+        feeds.plan(["edge"])
+    assert {feed for feed, _ in feeds.plan(None)} == {"endoflife", "sofa", "chrome", "slack", "windows"}
 
 
 def test_cli_update(server, tmp_path, capsys):
@@ -226,3 +295,87 @@ def test_cli_update_all_failed_exits_1(server, tmp_path, capsys):
 def test_cli_update_product_without_feed_exits_2(tmp_path, capsys):
     assert cli.main(["catalog", "update", "--product", "edge", "--out", str(tmp_path / "u.csv")]) == 2
     assert "no public feed" in capsys.readouterr().err
+
+
+def test_slack_release_notes_give_every_slack_app_its_releases(server, tmp_path):
+    url, _ = server
+    out = tmp_path / "catalog-updates.csv"
+    results = feeds.update(out, ["slack-ios", "slack-android", "slack-desktop"], _bases(url), timeout=5, today=TODAY)
+    assert [(r.feed, r.product, r.ok) for r in results] == [
+        ("slack", "slack-ios", True), ("slack", "slack-android", True), ("slack", "slack-desktop", True)]
+    releases = catalog.load(updates=out, files=[])
+    dated = {(product, version): str(day.date()) for product, version, day in
+             releases[["product", "version", "released"]].itertuples(index=False)}
+    assert dated[("slack-ios", "19.11.20")] == "2019-11-18" and dated[("slack-ios", "3.48")] == "2018-07-07"
+    assert dated[("slack-android", "26.01.30")] == "2026-01-21"
+    # A desktop version on three pages takes its latest date: lenient, never harsher.
+    assert dated[("slack-desktop", "4.49.89")] == "2026-05-05"
+    assert dated[("slack-desktop", "4.50.128")] == "2026-05-26"
+    assert releases.set_index("version").loc["4.50.128", "line"] == "4.50"
+    assert releases.attrs["complete_until"] == {p: TODAY for p in ("slack-android", "slack-desktop", "slack-ios")}
+
+
+def test_windows_release_information_gives_cumulative_update_builds(server, tmp_path):
+    url, _ = server
+    out = tmp_path / "catalog-updates.csv"
+    [result] = feeds.update(out, ["windows"], _bases(url), timeout=5, today=TODAY)
+    assert result.ok, result.problem
+    windows = catalog.load(updates=out, files=[]).set_index("version")
+    # Previews are left out: the "D" row, and without an update-type column any day but Patch Tuesday.
+    assert windows["released"].astype(str).to_dict() == {
+        "10.0.19045.5608": "2025-03-11", "10.0.19045.5737": "2025-04-08",
+        "10.0.26100.3476": "2025-03-11", "10.0.26100.3775": "2025-04-08"}
+    assert windows["line"].to_dict() == {"10.0.19045.5608": "10 22H2", "10.0.19045.5737": "10 22H2",
+                                         "10.0.26100.3476": "11 24H2", "10.0.26100.3775": "11 24H2"}
+    # Over the shipped file, the feature updates keep their end of support.
+    merged = catalog.load(updates=out)
+    line = merged[(merged["product"] == "windows") & (merged["line"] == "10 22H2")]
+    assert set(line["eol"].astype(str)) == {"2025-10-14"}
+    assert catalog.load(updates=out, files=[]).attrs["complete_until"] == {"windows": TODAY}
+
+
+def test_pages_of_another_shape_fail_that_feed_only():
+    with pytest.raises(feeds.FeedFailed, match="not the Slack release-notes shape"):
+        feeds.slack_releases({"ios": "<html><h1>Moved</h1></html>"}, "slack-ios", TODAY)
+    with pytest.raises(feeds.FeedFailed, match="not the Windows release information shape"):
+        feeds.windows_releases(["<html><table><tr><td>1</td></tr></table></html>"], TODAY)
+    # A release whose date cannot be read is dropped, not guessed.
+    page = _slack_page("iOS", [("25.10.10", "Octobre 7, 2025"), ("25.10.20", "October 14, 2025")])
+    assert feeds.slack_releases({"ios": page}, "slack-ios", TODAY)["version"].tolist() == ["25.10.20"]
+
+
+def test_the_whole_refresh_keeps_to_its_budget(server):
+    url, _ = server
+    started = time.monotonic()
+    results = feeds.refresh(["slack-ios", "safari", "slack-android"], {**_bases(url), "slack": f"{url}/slow"},
+                            timeout=5, today=TODAY, budget=0.6)
+    assert time.monotonic() - started < 1.5
+    assert not any(result.ok for result in results)
+    assert "time budget spent" in results[-1].problem
+
+
+def test_cli_update_if_online_says_one_line_when_offline(tmp_path, capsys):
+    dead = "http://127.0.0.1:9"
+    arguments = ["catalog", "update", "--if-online", "--budget", "3", "--out", str(tmp_path / "u.csv")]
+    arguments += [option for feed in feeds.DEFAULT_BASE_URLS for option in (f"--base-url-{feed}", dead)]
+    assert cli.main(arguments) == 0
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err.count("\n") == 1 and "offline" in captured.err
+    assert not (tmp_path / "u.csv").exists()
+
+
+def test_cli_update_if_online_summarises_in_one_line(server, tmp_path, capsys):
+    url, _ = server
+    arguments = ["catalog", "update", "--if-online", "--product", "slack-ios", "--product", "windows",
+                 "--out", str(tmp_path / "u.csv")]
+    arguments += [option for feed in feeds.DEFAULT_BASE_URLS for option in (f"--base-url-{feed}", url)]
+    assert cli.main(arguments) == 0
+    out = capsys.readouterr().out
+    assert out.count("\n") == 1 and out.startswith("catalog update: 2 of 2 feed(s) read, 6 release(s)")
+
+
+def test_cli_catalog_coverage_lists_each_product_complete_to(tmp_path, capsys, monkeypatch):
+    assert cli.main(["catalog", "coverage", "--format", "json"]) == 0
+    listed = {row["product"]: row for row in json.loads(capsys.readouterr().out)}
+    assert set(listed) == set(catalog.coverage(catalog.load()).index)
+    assert listed["android"]["complete_until"] == str(catalog.coverage(catalog.load())["android"].date())

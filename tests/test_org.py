@@ -136,3 +136,110 @@ def test_exemption_against_last_seen_when_no_date_is_given(directory):
     assert org.assign(devices, directory)["exempt"].tolist() == [False] * 6
     devices.loc[4, "last_seen"] = pd.Timestamp("2024-12-31 23:59", tz="UTC")
     assert org.assign(devices, directory)["exempt"].tolist() == [False] * 4 + [True, False]
+
+
+# --- One person across sources -------------------------------------------------------------
+# Record shapes as the vendors document them: Slack team.accessLogs (user_id, username, ...),
+# Okta System Log (actor.id / actor.alternateId, client.userAgent, device block), Microsoft
+# Graph signIn (userId, userPrincipalName, deviceDetail). Agents: Slack for iOS
+# (com.tinyspeck.chatlyio, as in Slack access logs), Slack desktop on macOS and Safari 17.4,
+# both of which freeze macOS at 10_15_7.
+MAC_SAFARI = ("Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) "
+              "Version/17.4 Safari/605.1.15")
+MAC_SLACK = ("Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) "
+             "Slack/4.37.94 Chrome/120.0.6099.291 Electron/28.2.3 Safari/537.36 Sonic Slack_SSB/4.37.94")
+IOS_SLACK = "com.tinyspeck.chatlyio/24.04.10 (iPhone; iOS 17.4.1; Scale/3.00)"
+IOS_SAFARI = ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) "
+              "Version/17.4 Mobile/15E148 Safari/604.1")
+T0 = 1714521600  # 2024-05-01T00:00:00Z
+
+
+def _slack(user_id, username, ua):
+    return {"user_id": user_id, "username": username, "date_first": T0, "date_last": T0 + 3600, "count": 1,
+            "ip": "192.0.2.1", "user_agent": ua, "isp": None, "country": None, "region": None}
+
+
+def _okta(uuid, actor_id, login, ua, device=None):
+    event = {"uuid": uuid, "published": "2024-05-01T10:00:00.000Z", "eventType": "user.session.start",
+             "actor": {"id": actor_id, "type": "User", "alternateId": login},
+             "client": {"userAgent": {"rawUserAgent": ua}, "ipAddress": "198.51.100.7"}}
+    if device:
+        event["device"] = device
+    return event
+
+
+def _scenario(tmp_path, directory_text):
+    import json
+
+    from fleetanalysis import analysis, sources, store
+
+    (tmp_path / "slack.json").write_text(json.dumps({"ok": True, "logins": [
+        _slack("U1", "ann", MAC_SLACK), _slack("U1", "ann", IOS_SLACK), _slack("U9", "zed", MAC_SLACK)],
+        "paging": {"count": 100, "total": 3, "page": 1, "pages": 1}}))
+    (tmp_path / "okta.ndjson").write_text("\n".join(json.dumps(event) for event in [
+        # Okta names the macOS version in its device block; the browser froze it.
+        _okta("o-1", "00u1", "Ann@Example.com", MAC_SAFARI,
+              {"os_platform": "OSX", "os_version": "14.4.1", "managed": True}),
+        _okta("o-2", "00u1", "Ann@Example.com", IOS_SAFARI),
+        # Not in the directory: the same mailbox in Okta and Entra is one person...
+        _okta("o-3", "00u3", "cy@example.com", MAC_SAFARI),
+        # ...but a bare login that merely looks like a Slack username is not.
+        _okta("o-9", "00u9", "zed", MAC_SAFARI)]))
+    (tmp_path / "entra.json").write_text(json.dumps({"value": [
+        {"id": "e-1", "createdDateTime": "2024-05-01T09:00:00Z", "userPrincipalName": "ANN@example.com",
+         "userId": "6e7b768e-07e2-4810-8459-485f84f8f204", "ipAddress": "203.0.113.4", "userAgent": MAC_SAFARI,
+         "deviceDetail": {"operatingSystem": "MacOs", "browser": "Safari 17.4", "isManaged": False}},
+        {"id": "e-3", "createdDateTime": "2024-05-01T09:30:00Z", "userPrincipalName": "CY@example.com",
+         "userId": "1f0e9f5c-0000-4000-8000-000000000003", "ipAddress": "203.0.113.5", "userAgent": MAC_SAFARI,
+         "deviceDetail": {"operatingSystem": "MacOs", "browser": "Safari 17.4"}}]}))
+    people = tmp_path / "directory.csv"
+    people.write_text(directory_text)
+    loaded = sources.load([tmp_path / "slack.json", tmp_path / "okta.ndjson", tmp_path / "entra.json"])
+    store.merge(tmp_path / "access.parquet", loaded)
+    return analysis.prepare(tmp_path / "access.parquet", people, as_of="2024-05-02")
+
+
+def test_one_phone_and_one_mac_seen_by_three_sources_are_two_devices(tmp_path):
+    run = _scenario(tmp_path, "user_id,email,office,department\nU1,ann@example.com,Oslo,Sales\n")
+    devices = run.devices.set_index("device_id")
+    ann = devices[devices.index.str.startswith("U1|")]
+    assert sorted(ann.index) == ["U1|iOS|phone", "U1|macOS|desktop"]
+    # The Mac is judged on the version Okta states, not on the browsers' frozen 10.15.7.
+    assert ann.loc["U1|macOS|desktop", ["os_version", "os_evidence"]].tolist() == ["14.4.1", "exact"]
+    assert ann.loc["U1|iOS|phone", "os_version"] == "17.4.1"
+    assert set(ann["office"]) == {"Oslo"}
+    # Slack desktop and Safari on the one Mac, each judged.
+    assert "Slack 4.37.94" in ann.loc["U1|macOS|desktop", "clients"]
+    assert "Safari" in ann.loc["U1|macOS|desktop", "clients"]
+
+
+def test_people_outside_the_directory_are_merged_only_by_their_mailbox(tmp_path):
+    run = _scenario(tmp_path, "user_id,email,office,department\nU1,ann@example.com,Oslo,Sales\n")
+    others = sorted(run.devices["device_id"][~run.devices["device_id"].str.startswith("U1|")])
+    assert others == ["cy@example.com|macOS|desktop", "okta:00u9|macOS|desktop", "slack_access:U9|macOS|desktop"]
+
+
+def test_resolution_is_derived_and_leaves_the_store_raw(tmp_path):
+    run = _scenario(tmp_path, "user_id,email,office,department\nU1,ann@example.com,Oslo,Sales\n")
+    assert "person" not in run.access.columns
+    assert sorted(run.access["user_id"].dropna().unique()) == [
+        "00u1", "00u3", "00u9", "1f0e9f5c-0000-4000-8000-000000000003", "6e7b768e-07e2-4810-8459-485f84f8f204",
+        "U1", "U9"]
+
+
+def test_resolve_people_prefers_the_directory_id_then_email_then_the_source_id():
+    facts = pd.DataFrame({
+        "source": pd.Categorical(["slack_access", "okta", "entra", "csv", "github", "slack_access", "okta"]),
+        "user_id": ["U1", "00u1", pd.NA, pd.NA, "583231", pd.NA, "U7"],
+        "user": ["ann", " ANN@example.org ", "bob@example.org", "Cy@Example.org", "octocat", pd.NA, "x@y.org"]})
+    directory = pd.DataFrame({"user_id": ["U1", pd.NA, "U7"], "email": ["ann@example.org", "bob@example.org",
+                                                                       "seven@example.org"],
+                              "office": ["Oslo", "Lima", "Oslo"], "department": ["IT"] * 3})
+    resolved = org.resolve_people(facts, directory)
+    assert resolved["person"].fillna("-").tolist() == ["U1", "U1", "bob@example.org", "cy@example.org",
+                                                       "github:583231", "-", "U7"]
+    # Without a directory only e-mail joins sources; raw ids stay in their source.
+    alone = org.resolve_people(facts)["person"].fillna("-").tolist()
+    assert alone == ["slack_access:U1", "ann@example.org", "bob@example.org", "cy@example.org",
+                     "github:583231", "-", "x@y.org"]
+    assert list(resolved.columns) == [*facts.columns, "person"]

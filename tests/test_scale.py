@@ -63,7 +63,7 @@ def test_raw_ndjson_files_read_per_file_on_the_workers(tmp_path):
     assert found.rows == 3
     # The event read twice collapses: one sighting per version and day.
     assert found.sightings["client_version"].tolist() == ["124.0", "125.0"]
-    assert found.sightings["device_id"].unique().tolist() == ["00u1|Windows|desktop"]
+    assert found.sightings["device_id"].unique().tolist() == ["ann@example.com|Windows|desktop"]  # the e-mail joins sources
 
 
 def test_cli_status_engine_dask_prints_the_pandas_table(organisation, capsys):

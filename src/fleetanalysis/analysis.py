@@ -2,7 +2,8 @@
 
 ``prepare`` reads the store and the organisation files once and runs the chain
 
-    store.read -> clients.facts -> fleet.sightings -> fleet.snapshot / fleet.timeline -> org.assign
+    store.read -> clients.facts -> org.resolve_people -> fleet.sightings
+               -> fleet.snapshot / fleet.timeline -> org.assign
 
 returning an ``Analysis`` whose ``devices`` (the snapshot at ``as_of``) and
 ``timeline(weeks)`` carry the office columns. Anything not given comes from
@@ -119,7 +120,8 @@ def prepare(store: str | os.PathLike | None = None, directory: str | os.PathLike
     access = access_store.read(store)
     if access.empty:
         raise BadInput(store, "no sign-in rows (run `fleetanalysis ingest` first)")
-    sightings = fleet.sightings(clients.facts(access, progress=progress))
+    sightings = fleet.sightings(org.resolve_people(clients.facts(access, progress=progress),
+                                                  people_directory(directory)))
     rejected_file = access_store.rejected_path(store)
     rejected = pd.read_csv(rejected_file, dtype="str") if rejected_file.exists() else None
     return assemble(store, sightings, access["last_seen"].max(), access=access, rejected=rejected,
@@ -143,6 +145,13 @@ def locate_store(store: str | os.PathLike | None, window_days: int = 30) -> Path
     if window_days < 0:
         raise BadInput("window_days", f"must be 0 or more, not {window_days}")
     return store
+
+
+def people_directory(directory: str | os.PathLike | None = None) -> pd.DataFrame | None:
+    """The directory that resolves people across sources: the caller's file, else the
+    configured one if it exists, else None (then e-mail and source ids alone decide)."""
+    chosen = _existing(directory, config.active_settings().directory)
+    return org.load_directory(chosen) if chosen else None
 
 
 def assemble(store: Path, sightings: pd.DataFrame, newest: pd.Timestamp, *,

@@ -345,6 +345,33 @@ def coverage(catalog: pd.DataFrame) -> pd.Series:
     return covered.fillna(newest).astype("datetime64[us]").rename("complete_until")
 
 
+def coverage_table(catalog: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Per product, the date the catalog is complete to: what a report's data-quality note lists.
+
+    Columns ``product`` (str), ``complete_until`` (datetime64[us]: evidence dated later
+    cannot be judged from the catalog), ``stated`` (bool: a file or feed vouches for that
+    date; False means only the newest release date is known), ``newest_version`` and
+    ``newest_released``. ``catalog`` defaults to ``load()`` (shipped files and overlay).
+
+    Examples:
+        >>> table = coverage_table(load_releases_csv(_EXAMPLE, name="ios.csv"))
+        >>> table.astype(str).values.tolist()
+        [['ios', '2024-04-30', 'True', '17.4', '2024-03-05']]
+    """
+    catalog = load() if catalog is None else catalog
+    known = catalog.assign(product=catalog["product"].astype("str"), _key=version_key(catalog["version"]))
+    newest = known.sort_values(["product", "_key"]).drop_duplicates("product", keep="last").set_index("product")
+    until = coverage(catalog)
+    stated = set(catalog.attrs.get("complete_until", {}))
+    return pd.DataFrame({
+        "product": pd.array(until.index, dtype="str"),
+        "complete_until": until.to_numpy(),
+        "stated": [product in stated for product in until.index],
+        "newest_version": pd.array(newest["version"].reindex(until.index).to_numpy(), dtype="str"),
+        "newest_released": newest["released"].reindex(until.index).to_numpy().astype("datetime64[us]"),
+    })
+
+
 def as_of(catalog: pd.DataFrame, date) -> pd.DataFrame:
     """Per product line, the newest version released on or before ``date`` and whether the line was supported.
 

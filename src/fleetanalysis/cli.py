@@ -421,10 +421,20 @@ def _add_catalog(commands) -> None:
                       help="output format (default: table); json is a list of objects with the keys "
                            "product, line, latest, released, supported")
     show.set_defaults(run=_run_catalog_show)
+    coverage = actions.add_parser(
+        "coverage", help="per product, the date the catalog lists every release up to",
+        description="For each product: the date up to which the catalog (shipped files, overlay and "
+                    "your own CSV) lists every release, whether a source vouches for that date, and "
+                    "the newest release it knows. Evidence dated later cannot be judged.")
+    coverage.add_argument("--format", choices=["table", "csv", "json"], default="table",
+                          help="output format (default: table)")
+    coverage.set_defaults(run=_run_catalog_coverage)
     update = actions.add_parser(
-        "update", help="refresh releases from endoflife.date, SOFA and Chrome VersionHistory",
+        "update", help="refresh releases from endoflife.date, SOFA, Chrome, Slack and Microsoft",
         description="Read public release feeds (endoflife.date API v1; Apple releases from the SOFA "
-                    "feed; Chrome's VersionHistory API) and write the rows to an overlay file that "
+                    "feed; Chrome's VersionHistory API; Slack's release notes for iOS, Android, Mac, "
+                    "Windows and Linux; Microsoft's Windows 10/11 release information with every "
+                    "cumulative-update build) and write the rows to an overlay file that "
                     "the catalog reads over the shipped data; the shipped files are never edited. "
                     "A feed that fails leaves its products as they were and is reported; the exit "
                     "status is 1 only when every feed failed.")
@@ -437,6 +447,11 @@ def _add_catalog(commands) -> None:
                         help=f"overlay file to write (default: {catalog.UPDATES_FILE})")
     update.add_argument("--timeout", type=float, default=20.0, metavar="SECONDS",
                         help="give up on a feed after this many seconds (default: 20)")
+    update.add_argument("--budget", type=float, metavar="SECONDS",
+                        help="give up on the whole refresh after this many seconds (default: no limit)")
+    update.add_argument("--if-online", action="store_true",
+                        help="for scheduled runs: print one summary line, and exit 0 when no feed "
+                             "answers (offline), keeping the catalog as it is")
     update.set_defaults(run=_run_catalog_update)
 
 
@@ -462,14 +477,43 @@ def _run_catalog_update(args) -> int:
     from fleetanalysis import feeds
 
     bases = {feed: getattr(args, f"base_url_{feed}") for feed in feeds.DEFAULT_BASE_URLS}
-    results = feeds.update(out=args.out, products=args.product, base_urls=bases, timeout=args.timeout,
-                           progress=lambda pairs: tqdm(pairs, desc="feeds", unit="feed", disable=None))
+    progress = None if args.if_online else (lambda pairs: tqdm(pairs, desc="feeds", unit="feed", disable=None))
+    try:
+        results = feeds.update(out=args.out, products=args.product, base_urls=bases, timeout=args.timeout,
+                               progress=progress, budget=args.budget)
+    except JobFailed:
+        if not args.if_online:
+            raise
+        print("fleetanalysis: catalog update: no feed answered (offline?); the catalog stays as it was",
+              file=sys.stderr)
+        return 0
+    if args.if_online:
+        read = [result for result in results if result.ok]
+        print(f"catalog update: {len(read)} of {len(results)} feed(s) read, "
+              f"{sum(len(result.rows) for result in read)} release(s); wrote {args.out}")
+        return 0
     for result in results:
         if result.ok:
             print(f"{result.feed} {result.product}: {len(result.rows)} release(s)")
         else:
             print(f"fleetanalysis: {result.feed} {result.product} failed: {result.problem}", file=sys.stderr)
     print(f"wrote {args.out}")
+    return 0
+
+
+def _run_catalog_coverage(args) -> int:
+    from fleetanalysis import catalog
+    from fleetanalysis.writing import neutralise_formulas
+
+    table = catalog.coverage_table(catalog.load(extra=_settings().catalog))
+    text = table.assign(**{column: table[column].dt.strftime("%Y-%m-%d")
+                           for column in ("complete_until", "newest_released")})
+    if args.format == "json":
+        print(text.to_json(orient="records"))
+    elif args.format == "csv":
+        print(neutralise_formulas(text).to_csv(index=False), end="")
+    else:
+        print(text.to_string(index=False))
     return 0
 
 

@@ -6,8 +6,9 @@ devices at their newest versions does not.
 
 The device rule:
 
-* a device is one user (``user_id``, else ``user``) on one ``platform`` and one
-  ``device_class``: a user with a phone and a laptop is two devices;
+* a device is one person (``person`` where ``org.resolve_people`` added it, else
+  ``user_id``, else ``user``) on one ``platform`` and one ``device_class``: a user with
+  a phone and a laptop is two devices, a phone seen by Slack and by Okta is one;
 * ``sdk`` and ``bot`` clients are never devices, and rows naming no user are dropped
   (there is nobody to attribute them to);
 * a row is active at date D when ``first_seen <= D`` and ``last_seen >= D - window``
@@ -32,8 +33,8 @@ colleague's laptop adds a device to their own name; a device whose user agent ch
 platform or class (an iPad in desktop mode reports macOS) splits into two; an old row
 stays active for the whole window after its last sighting, but never outranks a newer
 version of the same device (a downgrade shows as the higher version until the old row
-leaves the window); each source has its own user ids (Slack ``U...``, Okta object ids),
-so one phone seen by two sources counts once per source unless their ids agree.
+leaves the window); without ``person``, each source has its own user ids (Slack ``U...``,
+Okta object ids), so one phone seen by two sources counts once per source.
 
 Examples:
     >>> import pandas as pd
@@ -83,15 +84,20 @@ def device_ids(facts: pd.DataFrame) -> pd.Series:
         ...     "platform": ["Android"], "device_class": ["phone"]})).tolist()
         ['b@x.org|Android|phone']
     """
-    codes, names = _device_codes(*(_Coded(facts[column]) for column in ("user_id", "user", "platform",
-                                                                         "device_class")))
+    codes, names = _device_codes(_person(facts), _Coded(facts["platform"]), _Coded(facts["device_class"]))
     return pd.Series(names.take(codes, allow_fill=True), index=facts.index, name="device_id")
 
 
-def _device_codes(user_id: _Coded, user: _Coded, platform: _Coded,
+def _person(facts: pd.DataFrame) -> _Coded:
+    """Who each row is: the resolved ``person`` when given, else ``user_id``, else ``user``."""
+    if "person" in facts:
+        return _Coded(facts["person"])
+    return _Coded(facts["user_id"]).fill(_Coded(facts["user"]))
+
+
+def _device_codes(person: _Coded, platform: _Coded,
                   device_class: _Coded) -> tuple[np.ndarray, pd.api.extensions.ExtensionArray]:
     """Per row, the rank of its device id among the distinct ids (sorted, -1 naming nobody); and those ids."""
-    person = user_id.fill(user)
     platform = platform.fill_text("other")
     device_class = device_class.fill_text("unknown")
     # One integer per (person, platform, class), hashed once; the text is built per distinct one.
@@ -149,11 +155,12 @@ def sightings(facts: pd.DataFrame) -> pd.DataFrame:
         ['iOS']
     """
     human = ~facts["client_kind"].isin(NOT_DEVICES).to_numpy(dtype=bool, na_value=False)
-    named = (facts["user_id"].notna() | facts["user"].notna()).to_numpy(dtype=bool)
+    person = _person(facts)
+    named = person.codes >= 0
     kept = np.flatnonzero(human & named)
     coded = {column: _Coded(facts[column]) for column in SIGHTING_COLUMNS
              if column in facts.columns and column not in TIME_COLUMNS}
-    device, names = _device_codes(coded["user_id"], coded["user"], coded["platform"], coded["device_class"])
+    device, names = _device_codes(person, coded["platform"], coded["device_class"])
     device = device[kept]
     first = pd.DatetimeIndex(facts["first_seen"]).asi8[kept]
     # sort_values put a missing first sighting last; so do we.

@@ -201,21 +201,73 @@ def assign(devices: pd.DataFrame, directory: pd.DataFrame | None = None,
     return placed
 
 
-def _distinct_people(devices: pd.DataFrame) -> tuple[np.ndarray, pd.DataFrame]:
-    """Each row's code and the distinct (``user_id``, ``user``, ``ip``) it stands for.
+def _distinct_people(devices: pd.DataFrame,
+                     names: tuple[str, ...] = ("user_id", "user", "ip")) -> tuple[np.ndarray, pd.DataFrame]:
+    """Each row's code and the distinct combination of ``names`` columns it stands for.
 
     Works for text and categorical columns; NA is a value of its own.
     """
     codes = np.zeros(len(devices), dtype="int64")
     columns = []
-    for column in ("user_id", "user", "ip"):
+    for column in names:
         column_codes, values = value_codes(devices[column])
         # Combining two columns' codes stays below len(devices) ** 2, far from overflow.
         codes, pairs = pd.factorize(codes * len(values) + column_codes)
         columns = [kept.take(pairs // len(values)) for kept in columns]
         columns.append(np.asarray(values.astype("str"), dtype=object).take(pairs % len(values)))
-    people = pd.DataFrame(dict(zip(("user_id", "user", "ip"), columns)), dtype="str")
+    people = pd.DataFrame(dict(zip(names, columns)), dtype="str")
     return codes, people
+
+
+def resolve_people(facts: pd.DataFrame, directory: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Add ``person``: one key per human, whichever source saw them.
+
+    Slack, Okta, Entra and GitHub each name a user in their own terms (``U0ANA0001``,
+    ``00u1ab...``, a UPN, a login), so a phone seen by Slack and by Okta would otherwise
+    be two devices. ``person`` is, in order:
+
+    * the directory's ``user_id`` (its ``email`` where it has no id) when the row's
+      ``user_id`` is a directory id, or its ``user`` (trimmed, any case) a directory e-mail;
+    * else the lower-cased e-mail in ``user``: an address is the same mailbox in every source;
+    * else ``<source>:<user_id or user>``: a raw id only means something inside its
+      source, so people the directory does not know are never merged on a guess
+      (a Slack id is not an Okta id, a GitHub login is not a display name);
+    * NA when the row names nobody.
+
+    ``facts`` needs ``user_id`` and ``user`` (``source`` where there are several); the
+    frame is returned with the column added, the access store itself is never changed.
+    The key is found once per distinct (``source``, ``user_id``, ``user``), not per row.
+
+    Examples:
+        >>> facts = pd.DataFrame({"source": ["slack_access", "okta", "entra", "okta", "github"],
+        ...     "user_id": ["U1", "00u1", "9f1c", "00u7", "583231"],
+        ...     "user": ["ana", "Ana@X.org", "ana@x.org", "Bo@X.org", "octocat"]})
+        >>> directory = pd.DataFrame({"user_id": ["U1"], "email": ["ana@x.org"], "office": ["Oslo"],
+        ...                           "department": ["IT"]})
+        >>> resolve_people(facts, directory)["person"].tolist()
+        ['U1', 'U1', 'U1', 'bo@x.org', 'github:583231']
+    """
+    frame = facts if "source" in facts else facts.assign(source=pd.NA)
+    codes, distinct = _distinct_people(frame, ("source", "user_id", "user"))
+    user_id = distinct["user_id"].str.strip().replace("", pd.NA)
+    user = distinct["user"].str.strip().replace("", pd.NA)
+    email = user.str.lower().where(user.str.contains("@", regex=False).fillna(False))
+    raw = (distinct["source"].fillna("unknown") + ":" + user_id.fillna(user))
+    person = email.fillna(raw)
+    if directory is not None and len(directory):
+        known = directory.reindex(columns=DIRECTORY_COLUMNS).astype("str")
+        known = known.assign(email=known["email"].str.strip().str.lower(), user_id=known["user_id"].str.strip())
+        canonical = known["user_id"].fillna(known["email"])
+        by_id = pd.Series(canonical.to_numpy(), index=known["user_id"]).dropna()
+        by_id = by_id[by_id.index.notna()]
+        by_email = pd.Series(canonical.to_numpy(), index=known["email"])
+        by_email = by_email[by_email.index.notna()]
+        # keep="last": a later directory row wins, as it does when placing offices.
+        by_id = by_id[~by_id.index.duplicated(keep="last")]
+        by_email = by_email[~by_email.index.duplicated(keep="last")]
+        listed = user_id.map(by_id).fillna(email.map(by_email))
+        person = listed.fillna(person)
+    return facts.assign(person=pd.Series(person.astype("str").array.take(codes), index=facts.index))
 
 
 def value_codes(column: pd.Series) -> tuple[np.ndarray, pd.Index]:

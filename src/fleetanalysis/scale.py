@@ -7,7 +7,7 @@ aggregate comes back.
    of them) and whole raw log files of any format ``sources`` reads (NDJSON, CSV...),
    built with ``dask.dataframe.from_map``.
 2. Per partition: ``sources.load_file`` (raw files) or ``schema.conform`` (Parquet),
-   then ``clients.facts`` -> ``fleet.sightings`` -> ``reduce_sightings``.
+   then ``clients.facts`` -> ``org.resolve_people`` -> ``fleet.sightings`` -> ``reduce_sightings``.
 3. The per-partition aggregates are gathered and reduced once more: the result has the
    columns of ``fleet.sightings``, one row per device, parts (OS and client versions),
    ``ip`` and activity days (``first_day``, ``last_day``). Its size grows with devices and
@@ -53,7 +53,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from fleetanalysis import clients, fleet, sources
+from fleetanalysis import clients, fleet, org, sources
 from fleetanalysis.errors import BadInput
 from fleetanalysis.sources.schema import conform
 
@@ -174,7 +174,8 @@ def _access(piece: tuple[str, int | None], format: str | None = None) -> pd.Data
     return conform(pyarrow.parquet.ParquetFile(file).read_row_group(group).to_pandas())
 
 
-def reduce_piece(piece: tuple[str, int | None], format: str | None = None) -> pd.DataFrame:
+def reduce_piece(piece: tuple[str, int | None], format: str | None = None,
+                 directory: pd.DataFrame | None = None) -> pd.DataFrame:
     """The per-partition work: access rows -> facts -> sightings -> ``reduce_sightings``.
 
     Adds ``newest`` (the newest ``last_seen`` of any access row of the piece, on the first
@@ -190,7 +191,7 @@ def reduce_piece(piece: tuple[str, int | None], format: str | None = None) -> pd
         [['ann@example.com|iOS|phone', '17.4', 1]]
     """
     access = _access(piece, format)
-    reduced = reduce_sightings(fleet.sightings(clients.facts(access)))
+    reduced = reduce_sightings(fleet.sightings(org.resolve_people(clients.facts(access), directory)))
     newest = access["last_seen"].max() if len(access) else pd.NaT
     reduced["newest"] = pd.Series([newest] + [pd.NaT] * (len(reduced) - 1), dtype="datetime64[us, UTC]")
     reduced["rows"] = pd.Series([len(access)] + [0] * (len(reduced) - 1), dtype="int64")
@@ -229,7 +230,7 @@ def cluster(scheduler: str | None = None, *, processes: bool = False) -> Iterato
 
 
 def sightings(paths, format: str | None = None, *, scheduler: str | None = None,
-              processes: bool = False, progress: bool = False) -> Reduced:
+              processes: bool = False, progress: bool = False, directory: pd.DataFrame | None = None) -> Reduced:
     """Reduced ``fleet.sightings`` of Parquet access tables and raw logs, computed on Dask.
 
     ``paths`` are files, folders or globs (as ``sources.load`` takes them): Parquet files
@@ -251,7 +252,7 @@ def sightings(paths, format: str | None = None, *, scheduler: str | None = None,
     from distributed import as_completed
     from tqdm import tqdm
 
-    frame = dd.from_map(reduce_piece, _pieces(paths), format=format, meta=reduce_piece_meta(),
+    frame = dd.from_map(reduce_piece, _pieces(paths), format=format, directory=directory, meta=reduce_piece_meta(),
                         enforce_metadata=False)
     with cluster(scheduler, processes=processes) as client:
         futures = client.compute(frame.to_delayed())
@@ -304,7 +305,8 @@ def prepare(store: str | os.PathLike | None = None, directory: str | os.PathLike
     from fleetanalysis import analysis
 
     store = analysis.locate_store(store, window_days)
-    found = sightings([store], scheduler=scheduler, processes=processes, progress=progress)
+    found = sightings([store], scheduler=scheduler, processes=processes, progress=progress,
+                      directory=analysis.people_directory(directory))
     if not found.rows:
         raise BadInput(store, "no sign-in rows (run `fleetanalysis ingest` first)")
     return analysis.assemble(store, found.sightings, found.newest, directory=directory,
