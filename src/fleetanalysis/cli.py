@@ -12,13 +12,12 @@ Examples:
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from fleetanalysis import __version__
-from fleetanalysis.errors import BadInput, JobFailed
+from fleetanalysis.errors import BadInput, JobFailed, filesystem_problem
 
 
 class _Parser(argparse.ArgumentParser):
@@ -33,9 +32,12 @@ def _date(text: str):
     import pandas as pd
 
     try:
-        return pd.Timestamp(text).normalize().tz_localize(None)
-    except (ValueError, TypeError):
-        raise argparse.ArgumentTypeError(f"not a date: {text!r} (use YYYY-MM-DD)") from None
+        day = pd.Timestamp(text).normalize().tz_localize(None)
+    except (ValueError, TypeError, OverflowError):
+        day = pd.NaT
+    if day is pd.NaT:
+        raise argparse.ArgumentTypeError(f"not a date: {text!r} (use YYYY-MM-DD, from 1678 to 2261)")
+    return day
 
 
 def _settings():
@@ -49,13 +51,43 @@ def _settings():
 
 
 def _printable(text: object) -> str:
-    r"""Text for the terminal: control characters (ANSI escapes, newlines) from file names or
-    log content are shown as ``\xNN`` instead of being acted on by the terminal.
+    r"""Text for a one-line terminal message: control, bidirectional and zero-width characters
+    from file names or log content (ANSI escapes, newlines, U+202E) are shown as ``\xNN`` or
+    ``\uNNNN`` instead of being acted on by the terminal (``writing.escape_controls``).
 
     >>> _printable("evil\x1b[31m.json")
     'evil\\x1b[31m.json'
     """
-    return re.sub(r"[\x00-\x1f\x7f-\x9f]", lambda found: f"\\x{ord(found.group()):02x}", str(text))
+    from fleetanalysis.writing import escape_controls
+
+    return escape_controls(str(text), one_line=True)
+
+
+def _print_json(table) -> None:
+    """``table`` on stdout as a JSON list of objects, null for missing, safe on a terminal."""
+    from fleetanalysis.writing import json_text
+
+    sys.stdout.write(json_text(table.astype(object).where(table.notna(), None).to_dict("records")))
+
+
+def _whole_number(low: int, high: int, unit: str = ""):
+    """An argparse type: a whole number from ``low`` to ``high``, else one line naming the range."""
+
+    def parse(text: str) -> int:
+        try:
+            number = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+        if not low <= number <= high:
+            raise argparse.ArgumentTypeError(f"{number} is out of range: use {low} to {high}{unit}")
+        return number
+
+    return parse
+
+
+# A window or cooldown longer than a century is a slip, and pandas' day arithmetic stops
+# at about 292 years (OutOfBoundsTimedelta).
+_DAYS = _whole_number(1, 36_500, " days")
 
 
 # Each job adds its own subcommand with an ``_add_<name>(commands)`` function that sets
@@ -115,6 +147,7 @@ def _run_nudges(args) -> int:
     import pandas as pd
 
     from fleetanalysis import nudges
+    from fleetanalysis.writing import check_writable
 
     now = pd.Timestamp.now(tz="UTC")
     league = nudges.read_table(args.league, "league") if args.league is not None else None
@@ -141,6 +174,7 @@ def _run_nudges(args) -> int:
         print(f"dry run: {planned['action'].eq('send').sum()} to send, "
               f"{planned['action'].eq('skip').sum()} skipped; add --send to deliver", file=sys.stderr)
         return 0
+    check_writable(state_path, "nudge state")
     client = nudges.slack_client(args.token_env, args.base_url)
     with nudges.State(state_path) as state:
         planned = nudges.plan(devices, state.history(), as_of, args.cooldown_days, args.max, opt_out)
@@ -167,8 +201,6 @@ def _add_ua(commands) -> None:
 
 
 def _run_ua(args) -> int:
-    import json
-
     from fleetanalysis import clients
     from fleetanalysis.writing import neutralise_formulas
 
@@ -182,8 +214,7 @@ def _run_ua(args) -> int:
     lines = [line.removesuffix("\r") for line in text.split("\n")]
     table = clients.lookup(lines[:-1] if lines[-1] == "" else lines, progress=True)
     if args.format == "json":
-        records = table.astype(object).where(table.notna(), None).to_dict("records")
-        sys.stdout.write(json.dumps(records, ensure_ascii=False, indent=1) + "\n")
+        _print_json(table)
     else:
         neutralise_formulas(table).to_csv(sys.stdout, index=False)
     return 0
@@ -226,6 +257,16 @@ def _print_merge(counts, problems, store_path) -> None:
         print(f"rejected rows and reasons: {store.rejected_path(store_path)}", file=sys.stderr)
 
 
+def _check_store(store_path: Path) -> Path:
+    """``store_path`` once the store and its rejected-rows CSV can both be written (else exit 2)."""
+    from fleetanalysis import store
+    from fleetanalysis.writing import check_writable
+
+    check_writable(store_path, "store")
+    check_writable(store.rejected_path(store_path), "rejected-rows CSV")
+    return store_path
+
+
 def _run_ingest(args) -> int:
     from fleetanalysis import config, store
 
@@ -238,7 +279,7 @@ def _run_ingest(args) -> int:
               f"in {config.DEMO_DIR}", file=sys.stderr)
         if not any(config.DEMO_DIR.glob("slack/*.json")):
             demo.write(config.DEMO_DIR)
-    store_path = args.store or settings.store
+    store_path = _check_store(args.store or settings.store)
     # Chunked: a log bigger than memory streams into the store (same store as sources.load + merge).
     counts, problems = store.ingest(store_path, paths, args.format, user_column=args.user_column,
                                     time_column=args.time_column, ua_column=args.ua_column, progress=True)
@@ -273,7 +314,10 @@ def _add_fetch(commands) -> None:
 def _run_fetch_slack(args) -> int:
     from fleetanalysis import config, fetch
 
-    store_path = args.store or config.load_settings().store
+    from fleetanalysis.writing import check_folder
+
+    store_path = _check_store(args.store or config.load_settings().store)
+    check_folder(args.raw_dir, "raw pages folder")
     result = fetch.fetch_slack(fetch.token_from_env(args.token_env), store_path, args.raw_dir,
                                base_url=args.base_url)
     print(f"fetched {result.requests} pages into {args.raw_dir}", file=sys.stderr)
@@ -314,6 +358,10 @@ def _add_report(commands) -> None:
 
 def _run_report(args) -> int:
     from fleetanalysis import reporting
+    from fleetanalysis.writing import check_folder
+
+    # Before the notebook runs for minutes: an unwritable --out fails now.
+    check_folder(args.out, "reports folder")
 
     chosen = {"store": args.store, "directory": args.directory, "networks": args.networks,
               "policy": args.policy}
@@ -389,7 +437,9 @@ def _add_demo(commands) -> None:
 
 def _run_demo(args) -> int:
     from fleetanalysis import config, demo, store
+    from fleetanalysis.writing import check_folder
 
+    check_folder(args.out, "demo folder")
     written = demo.write(args.out, users=args.users, weeks=args.weeks, seed=args.seed, end=args.end)
     print(f"wrote {len(written['slack'])} access-log page(s), {written['directory'].name}, "
           f"{written['networks'].name} and {written['readme'].name} to {args.out}")
@@ -460,7 +510,9 @@ def _run_catalog_update(args) -> int:
     from tqdm import tqdm
 
     from fleetanalysis import feeds
+    from fleetanalysis.writing import check_writable
 
+    check_writable(args.out, "catalog overlay")
     bases = {feed: getattr(args, f"base_url_{feed}") for feed in feeds.DEFAULT_BASE_URLS}
     results = feeds.update(out=args.out, products=args.product, base_urls=bases, timeout=args.timeout,
                            progress=lambda pairs: tqdm(pairs, desc="feeds", unit="feed", disable=None))
@@ -483,8 +535,9 @@ def _fleet_options(parser) -> None:
                         help="directory CSV: user_id, email, office, department[, ownership][, exempt_until]")
     parser.add_argument("--networks", type=Path, metavar="FILE", help="CSV of cidr, office (fallback by IP)")
     parser.add_argument("--policy", type=Path, metavar="FILE", help="policy TOML read over the shipped one")
-    parser.add_argument("--window-days", type=int, default=30, metavar="N",
-                        help="a device counts when seen in the N days before the date (default: 30)")
+    parser.add_argument("--window-days", type=_DAYS, default=30, metavar="N",
+                        help="a device counts when seen in the N days before the date, 1 to 36500 "
+                             "(default: 30)")
 
 
 def _fleet_at(args):
@@ -528,8 +581,6 @@ def _add_status(commands) -> None:
 
 
 def _run_status(args) -> int:
-    import json
-
     from fleetanalysis import metrics
     from fleetanalysis.writing import escape_controls, neutralise_formulas
 
@@ -540,8 +591,7 @@ def _run_status(args) -> int:
               f"{len(devices)} ({len(metrics.exempt(devices))} exempt, left out)")
     if args.format == "json":
         print(header, file=sys.stderr)
-        records = table.astype(object).where(table.notna(), None).to_dict("records")
-        sys.stdout.write(json.dumps(records, ensure_ascii=False, indent=1) + "\n")
+        _print_json(table)
     elif args.format == "csv":
         print(header, file=sys.stderr)
         neutralise_formulas(table).to_csv(sys.stdout, index=False)
@@ -567,8 +617,6 @@ def _add_devices(commands) -> None:
 
 
 def _run_devices(args) -> int:
-    import json
-
     from fleetanalysis.writing import neutralise_formulas
 
     run = _fleet_at(args)
@@ -579,8 +627,7 @@ def _run_devices(args) -> int:
     print(f"devices seen in the {args.window_days} days before {day:%Y-%m-%d}: {len(table)}",
           file=sys.stderr)
     if args.format == "json":
-        records = table.astype(object).where(table.notna(), None).to_dict("records")
-        sys.stdout.write(json.dumps(records, ensure_ascii=False, indent=1) + "\n")
+        _print_json(table)
     else:
         neutralise_formulas(table).to_csv(sys.stdout, index=False)
     return 0
@@ -629,6 +676,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
+    except OSError as error:
+        # Disk full, read-only, no permission, a folder for a file: the user's to fix.
+        problem = filesystem_problem(error)
+        if problem is None:
+            raise
+        print(f"fleetanalysis: {_printable(problem)}", file=sys.stderr)
+        return 2
     return int(status or 0)
 
 
