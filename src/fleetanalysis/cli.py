@@ -150,6 +150,9 @@ def _run_nudges(args) -> int:
     from fleetanalysis.writing import check_writable
 
     now = pd.Timestamp.now(tz="UTC")
+    state_path = args.state or nudges.DEFAULT_STATE
+    if args.send:
+        check_writable(state_path, "nudge state")
     league = nudges.read_table(args.league, "league") if args.league is not None else None
     if args.devices is not None:
         devices = nudges.read_table(args.devices)
@@ -164,7 +167,6 @@ def _run_nudges(args) -> int:
               file=sys.stderr)
     opt_out = nudges.read_opt_out(args.opt_out) if args.opt_out else None
     as_of = now if args.as_of is None else args.as_of.tz_localize("UTC")
-    state_path = args.state or nudges.DEFAULT_STATE
     if not args.send:
         planned = nudges.plan(devices, nudges.read_history(state_path), as_of,
                               args.cooldown_days, args.max, opt_out)
@@ -174,7 +176,6 @@ def _run_nudges(args) -> int:
         print(f"dry run: {planned['action'].eq('send').sum()} to send, "
               f"{planned['action'].eq('skip').sum()} skipped; add --send to deliver", file=sys.stderr)
         return 0
-    check_writable(state_path, "nudge state")
     client = nudges.slack_client(args.token_env, args.base_url)
     with nudges.State(state_path) as state:
         planned = nudges.plan(devices, state.history(), as_of, args.cooldown_days, args.max, opt_out)

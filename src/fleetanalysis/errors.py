@@ -62,8 +62,9 @@ def filesystem_problem(error: OSError) -> BadInput | None:
     """
     number = error.errno
     if number is None:
-        found = _ERRNO_IN_TEXT.search(str(error))
+        found = _ERRNO_IN_TEXT.search(" ".join(str(part) for part in error.args))
         number = int(found.group(1)) if found else None
     if number not in _FAULTS:
         return None
-    return BadInput(error.filename, _FAULTS[number])
+    # os.replace(temporary, target) names the target second.
+    return BadInput(error.filename2 or error.filename, _FAULTS[number])

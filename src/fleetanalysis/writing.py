@@ -64,6 +64,11 @@ def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
         yield temporary
         temporary.chmod(0o666 & ~_UMASK)
         os.replace(temporary, target)
+    except OSError as error:
+        # Arrow's write errors (a full disk) name no file: name the one being written.
+        if error.filename is None:
+            error.filename = str(target)
+        raise
     finally:
         temporary.unlink(missing_ok=True)
 
@@ -143,31 +148,36 @@ def check_writable(target: str | os.PathLike, what: str = "file") -> Path:
     target = Path(target)
     if target.is_dir():
         raise BadInput(target, f"is a folder, not a {what} file")
-    check_folder(target.parent, f"folder of the {what}")
+    _check_creatable(target.parent, f"the {what} {target}")
     return target
 
 
-def check_folder(folder: str | os.PathLike, what: str = "folder") -> None:
-    """``BadInput`` unless files can be created in ``folder`` (or in the folder that will hold it).
+def check_folder(folder: str | os.PathLike, what: str = "folder") -> Path:
+    """``folder`` if files can be created in it (or in the folder that will hold it); else ``BadInput``.
 
     >>> import pathlib, tempfile
     >>> under_a_file = pathlib.Path(tempfile.mkstemp()[1]) / "reports"
     >>> check_folder(under_a_file, "reports folder")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    fleetanalysis.errors.BadInput: ...: is a file, not a folder: cannot hold the reports folder ...
+    fleetanalysis.errors.BadInput: ...: is a file, not a folder: cannot write the reports folder .../reports
     """
     folder = Path(folder)
+    _check_creatable(folder, f"the {what} {folder}")
+    return folder
+
+
+def _check_creatable(folder: Path, purpose: str) -> None:
     existing = folder
     while not os.path.lexists(existing) and existing != existing.parent:
         existing = existing.parent
     if not existing.is_dir():
-        raise BadInput(existing, f"is a file, not a folder: cannot hold the {what} {folder}")
+        raise BadInput(existing, f"is a file, not a folder: cannot write {purpose}")
     # access() reports EROFS even to root, who passes every permission check.
     if not os.access(existing, os.W_OK | os.X_OK):
         read_only = os.statvfs(existing).f_flag & os.ST_RDONLY
         raise BadInput(existing, "read-only file system" if read_only else "permission denied",
-                       f"cannot write the {what}")
+                       f"cannot write {purpose}")
 
 
 def neutralise_formulas(frame: pd.DataFrame) -> pd.DataFrame:
