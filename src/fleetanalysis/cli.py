@@ -33,7 +33,7 @@ def _date(text: str):
 
     try:
         day = pd.Timestamp(text).normalize().tz_localize(None)
-    except (ValueError, TypeError, OverflowError):
+    except (ValueError, TypeError, OverflowError, AttributeError):  # AttributeError: NaT has no normalize
         day = pd.NaT
     if day is pd.NaT:
         raise argparse.ArgumentTypeError(f"not a date: {text!r} (use YYYY-MM-DD, from 1678 to 2261)")
@@ -495,6 +495,7 @@ def _run_catalog_show(args) -> int:
     import pandas as pd
 
     from fleetanalysis import catalog
+    from fleetanalysis.writing import escape_controls
 
     releases = catalog.load(extra=_settings().catalog)
     if args.product:
@@ -503,7 +504,8 @@ def _run_catalog_show(args) -> int:
     for product, until in catalog.coverage(releases).items():
         if day > until:
             print(f"fleetanalysis: catalog covers {product} only until {until.date()}", file=sys.stderr)
-    print(catalog.format_lines(catalog.as_of(releases, day), args.format))
+    # Versions and lines from the user's own catalog CSV are shown, not acted on, by a terminal.
+    print(escape_controls(catalog.format_lines(catalog.as_of(releases, day), args.format)))
     return 0
 
 
@@ -521,7 +523,8 @@ def _run_catalog_update(args) -> int:
         if result.ok:
             print(f"{result.feed} {result.product}: {len(result.rows)} release(s)")
         else:
-            print(f"fleetanalysis: {result.feed} {result.product} failed: {result.problem}", file=sys.stderr)
+            print(f"fleetanalysis: {result.feed} {result.product} failed: {_printable(result.problem)}",
+                  file=sys.stderr)
     print(f"wrote {args.out}")
     return 0
 
