@@ -61,3 +61,23 @@ def test_a_date_that_is_not_one_is_one_line(value, capsys):
     assert cli.main(["status", "--as-of", value]) == 2
     error = capsys.readouterr().err
     assert error.count("\n") == 1 and "not a date" in error and "Traceback" not in error
+
+
+# Found by the adversarial pass of issue 15: each was a traceback (or an 11-day socket timeout).
+@pytest.mark.parametrize("argv", [
+    ["demo", "--seed", "-1"],
+    ["fetch", "slack", "--base-url", "notaurl"],
+    ["nudges", "--send", "--base-url", "ftp://files.example.org/"],
+    ["nudges", "--cooldown-days", "1000000000000"],
+    ["nudges", "--max", "-1"],
+    ["catalog", "update", "--base-url-sofa", "notaurl"],
+    ["catalog", "update", "--base-url-endoflife", "http://:80/"],
+    ["catalog", "update", "--timeout", "1e308"],
+    ["catalog", "update", "--timeout", "nan"],
+], ids=" ".join)
+def test_an_option_value_out_of_range_is_one_line_before_any_work(argv, capsys, monkeypatch):
+    monkeypatch.setattr("urllib.request.urlopen", lambda *a, **k: pytest.fail("a request was made"))
+    assert cli.main(argv) == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and "Traceback" not in error
+    assert argv[-2] in error  # names the option

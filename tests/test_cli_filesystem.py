@@ -229,3 +229,11 @@ def test_nudge_state_under_a_file_is_refused_before_slack_is_asked(tmp_path, cap
     assert cli.main(["nudges", "--send", "--devices", str(devices), "--state", str(blocker / "n.sqlite")]) == 2
     assert one_line_error(capsys) == (f"fleetanalysis: {blocker}: is a file, not a folder: "
                                       f"cannot write the nudge state {blocker / 'n.sqlite'}")
+
+
+def test_a_notebook_that_is_not_one_is_refused_before_a_kernel_starts(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr("papermill.execute_notebook", lambda *a, **k: pytest.fail("the notebook ran"))
+    fake = tmp_path / "weekly.ipynb"
+    fake.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR")  # a PNG's signature saved under the wrong name
+    assert cli.main(["report", "--notebook", str(fake), "--out", str(tmp_path / "reports")]) == 2
+    assert one_line_error(capsys) == f"fleetanalysis: {fake}: not a Jupyter notebook (UnicodeDecodeError)"

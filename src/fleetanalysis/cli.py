@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from fleetanalysis import __version__
+from fleetanalysis.config import MAX_DAYS
 from fleetanalysis.errors import BadInput, JobFailed, filesystem_problem
 
 
@@ -85,9 +86,38 @@ def _whole_number(low: int, high: int, unit: str = ""):
     return parse
 
 
-# A window or cooldown longer than a century is a slip, and pandas' day arithmetic stops
-# at about 292 years (OutOfBoundsTimedelta).
-_DAYS = _whole_number(1, 36_500, " days")
+_DAYS = _whole_number(1, MAX_DAYS, " days")
+
+
+def _url(text: str) -> str:
+    """An http(s) base URL option (urllib raises ValueError deep in a request otherwise).
+
+    >>> _url("notaurl")
+    Traceback (most recent call last):
+    ...
+    argparse.ArgumentTypeError: not an http(s) URL: 'notaurl' (e.g. https://slack.com/api/)
+    """
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(text)
+        parts.port  # noqa: B018 - raises ValueError for a port out of range
+    except ValueError:
+        parts = None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+        raise argparse.ArgumentTypeError(f"not an http(s) URL: {text!r} (e.g. https://slack.com/api/)")
+    return text
+
+
+def _seconds(text: str) -> float:
+    """A timeout in seconds, more than 0 and at most an hour (socket timeouts overflow past ~292 years)."""
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = float("nan")
+    if not 0 < seconds <= 3600:
+        raise argparse.ArgumentTypeError(f"{text!r} is out of range: use more than 0 and at most 3600 seconds")
+    return seconds
 
 
 # Each job adds its own subcommand with an ``_add_<name>(commands)`` function that sets
@@ -117,9 +147,10 @@ def _add_nudges(commands) -> None:
                         help="SQLite state file (default: data/processed/nudges.sqlite)")
     parser.add_argument("--token-env", default="SLACK_BOT_TOKEN", metavar="NAME",
                         help="environment variable holding the Slack bot token (default: %(default)s)")
-    parser.add_argument("--base-url", metavar="URL", help="Slack Web API base URL (default: Slack's)")
-    parser.add_argument("--max", type=int, default=50, metavar="N", help="send at most N messages (default: 50)")
-    parser.add_argument("--cooldown-days", type=int, default=7, metavar="D",
+    parser.add_argument("--base-url", type=_url, metavar="URL", help="Slack Web API base URL (default: Slack's)")
+    parser.add_argument("--max", type=_whole_number(0, 1_000_000), default=50, metavar="N",
+                        help="send at most N messages (default: 50)")
+    parser.add_argument("--cooldown-days", type=_whole_number(0, MAX_DAYS, " days"), default=7, metavar="D",
                         help="no second message within D days unless the device list changed (default: 7)")
     parser.add_argument("--opt-out", type=Path, metavar="FILE",
                         help="text file of user ids / emails never to message, one a line, # comments")
@@ -303,7 +334,7 @@ def _add_fetch(commands) -> None:
                     "the environment and never written anywhere.")
     slack.add_argument("--token-env", default="SLACK_USER_TOKEN", metavar="NAME",
                        help="environment variable holding the Slack user token (default: %(default)s)")
-    slack.add_argument("--base-url", metavar="URL", help="Slack Web API root (default: Slack's)")
+    slack.add_argument("--base-url", type=_url, metavar="URL", help="Slack Web API root (default: Slack's)")
     slack.add_argument("--raw-dir", type=Path, default=config.RAW_DIR / "slack", metavar="DIR",
                        help="where raw pages are saved (default: data/raw/slack)")
     slack.add_argument("--store", type=Path, metavar="FILE",
@@ -430,7 +461,8 @@ def _add_demo(commands) -> None:
                         help=f"folder to write (default: {config.DEMO_DIR})")
     parser.add_argument("--users", type=int, default=300, metavar="N", help="people in the organisation (default: 300)")
     parser.add_argument("--weeks", type=int, default=26, metavar="W", help="weeks of logs (default: 26)")
-    parser.add_argument("--seed", type=int, default=7, metavar="S", help="random seed (default: 7)")
+    parser.add_argument("--seed", type=_whole_number(0, 2**63 - 1), default=7, metavar="S",
+                        help="random seed, a whole number >= 0 (default: 7)")
     parser.add_argument("--end", type=_date, metavar="DATE",
                         help="last day of the logs (default: the date the release catalog is complete until)")
     parser.set_defaults(run=_run_demo)
@@ -482,11 +514,11 @@ def _add_catalog(commands) -> None:
     update.add_argument("--product", action="append", choices=catalog.PRODUCTS, metavar="P",
                         help="refresh only this product (repeatable; default: every product with a feed)")
     for feed, base in feeds.DEFAULT_BASE_URLS.items():
-        update.add_argument(f"--base-url-{feed}", metavar="URL", default=base,
+        update.add_argument(f"--base-url-{feed}", type=_url, metavar="URL", default=base,
                             help=f"base URL of the {feed} feed (default: {base})")
     update.add_argument("--out", type=Path, default=catalog.UPDATES_FILE, metavar="FILE",
                         help=f"overlay file to write (default: {catalog.UPDATES_FILE})")
-    update.add_argument("--timeout", type=float, default=20.0, metavar="SECONDS",
+    update.add_argument("--timeout", type=_seconds, default=20.0, metavar="SECONDS",
                         help="give up on a feed after this many seconds (default: 20)")
     update.set_defaults(run=_run_catalog_update)
 

@@ -76,6 +76,9 @@ DEFAULT_STORE = PROCESSED_DIR / "access.parquet"
 DEMO_STORE = PROCESSED_DIR / "demo-access.parquet"
 SETTINGS_FILE = PROJECT_ROOT / "fleetanalysis.toml"
 KERNEL_NAME = "fleetanalysis"
+# The longest grace, window or cooldown in days: longer is a typing slip, and much longer
+# overflows the day arithmetic pandas can do (its Timedelta stops at about 292 years).
+MAX_DAYS = 36_500
 
 
 @dataclass(frozen=True)

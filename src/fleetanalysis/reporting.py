@@ -99,6 +99,10 @@ def notebook_path(notebook: str | os.PathLike) -> Path:
         path = config.NOTEBOOKS_DIR / path
     if not path.is_file():
         raise BadInput(path, "no such notebook")
+    try:
+        nbformat.read(path, as_version=4)
+    except (OSError, UnicodeDecodeError, ValueError, KeyError) as error:  # nbformat's NotJSONError is a ValueError
+        raise BadInput(path, f"not a Jupyter notebook ({type(error).__name__})") from None
     return path
 
 

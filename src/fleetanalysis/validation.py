@@ -30,18 +30,16 @@ import pandas as pd
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, create_model
 
 from fleetanalysis.catalog import PRODUCTS, version_key
+from fleetanalysis.config import MAX_DAYS
 from fleetanalysis.errors import BadInput
 
-# A grace longer than a century is a typing slip, and a much longer one overflows the
-# day arithmetic pandas can do (its Timedelta stops at about 292 years).
-MAX_DAYS = 36_500
 RULES = ("latest-in-line", "latest", "supported", "minimum")
 
 
 class _Table(BaseModel):
     """A TOML table: the types as written (no "5" for 5), no keys beyond the documented ones."""
 
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
 
 def _path_text(text: str) -> str:
