@@ -302,16 +302,18 @@ def _check_store(store_path: Path) -> Path:
 def _run_ingest(args) -> int:
     from fleetanalysis import config, store
 
+    from fleetanalysis.writing import check_folder
+
     settings = _settings()
     paths = args.paths or settings.logs
+    store_path = _check_store(args.store or settings.store)
     if not args.paths and settings.demo:
         from fleetanalysis import demo
 
         print(f"no logs configured in {config.settings_path().name}: using the demo organisation "
               f"in {config.DEMO_DIR}", file=sys.stderr)
         if not any(config.DEMO_DIR.glob("slack/*.json")):
-            demo.write(config.DEMO_DIR)
-    store_path = _check_store(args.store or settings.store)
+            demo.write(check_folder(config.DEMO_DIR, "demo folder"))
     # Chunked: a log bigger than memory streams into the store (same store as sources.load + merge).
     counts, problems = store.ingest(store_path, paths, args.format, user_column=args.user_column,
                                     time_column=args.time_column, ua_column=args.ua_column, progress=True)

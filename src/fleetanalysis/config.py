@@ -55,7 +55,10 @@ def project_root() -> Path:
         return Path(os.environ["FLEETANALYSIS_HOME"]).expanduser().resolve()
     if os.environ.get("FLEETANALYSIS_CONFIG"):
         return Path(os.environ["FLEETANALYSIS_CONFIG"]).expanduser().resolve().parent
-    return Path.cwd().resolve()
+    try:
+        return Path.cwd().resolve()
+    except OSError:  # the working directory was removed under the shell: keep its name
+        return Path(os.environ.get("PWD") or os.sep)
 
 
 PROJECT_ROOT = project_root()
