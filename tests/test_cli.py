@@ -46,3 +46,38 @@ def test_console_script_runs_without_a_traceback():
                           capture_output=True, text=True)
     assert done.returncode == 2
     assert "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize("value", ["1000000000000", "0", "-5", "36501", "ten", "1e3"])
+def test_window_days_out_of_range_is_one_line_with_the_range(value, capsys):
+    assert cli.main(["status", "--window-days", value]) == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and "Traceback" not in error
+    assert "use 1 to 36500 days" in error or "not a whole number" in error
+
+
+@pytest.mark.parametrize("value", ["2024-13-45", "99999-01-01", "NaT", "", "yesterday-ish", "2024-01-01T99:00"])
+def test_a_date_that_is_not_one_is_one_line(value, capsys):
+    assert cli.main(["status", "--as-of", value]) == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and "not a date" in error and "Traceback" not in error
+
+
+# Found by the adversarial pass of issue 15: each was a traceback (or an 11-day socket timeout).
+@pytest.mark.parametrize("argv", [
+    ["demo", "--seed", "-1"],
+    ["fetch", "slack", "--base-url", "notaurl"],
+    ["nudges", "--send", "--base-url", "ftp://files.example.org/"],
+    ["nudges", "--cooldown-days", "1000000000000"],
+    ["nudges", "--max", "-1"],
+    ["catalog", "update", "--base-url-sofa", "notaurl"],
+    ["catalog", "update", "--base-url-endoflife", "http://:80/"],
+    ["catalog", "update", "--timeout", "1e308"],
+    ["catalog", "update", "--timeout", "nan"],
+], ids=" ".join)
+def test_an_option_value_out_of_range_is_one_line_before_any_work(argv, capsys, monkeypatch):
+    monkeypatch.setattr("urllib.request.urlopen", lambda *a, **k: pytest.fail("a request was made"))
+    assert cli.main(argv) == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and "Traceback" not in error
+    assert argv[-2] in error  # names the option

@@ -257,3 +257,54 @@ def test_report_holds_hostile_text_only_escaped(hostile):
     for html in [out_dir / "index.html", out_dir / "latest.html"]:
         index = parse_html(html.read_text(encoding="utf-8"))
         assert not [name for _, attributes in index.elements for name in attributes if name.startswith("on")]
+
+
+# The "Trojan Source" characters (CVE-2021-42574: bidirectional embeddings, overrides and
+# isolates U+202A-202E, U+2066-2069) reorder what a terminal or a spreadsheet shows, and
+# zero-width characters (U+200B-200F, U+FEFF) hide text or make two names look alike.
+INVISIBLE = ["\u202a", "\u202b", "\u202c", "\u202d", "\u202e", "\u2066", "\u2067", "\u2068", "\u2069",
+             "\u200b", "\u200c", "\u200d", "\u200e", "\u200f", "\ufeff"]
+SPOOFED = "Lon\u202edon\u2066gpj.exe\u2069\u200b\ufeff"
+
+
+def assert_nothing_invisible(text: str) -> None:
+    assert not [char for char in INVISIBLE if char in text], [f"U+{ord(c):04X}" for c in INVISIBLE if c in text]
+
+
+def test_bidi_and_zero_width_characters_never_reach_csv_or_the_terminal(hostile, capsys, tmp_path):
+    directory = pd.read_csv(hostile["directory"], dtype="str", keep_default_na=False)
+    directory.loc[:4, "office"] = SPOOFED
+    directory.loc[:4, "department"] = "".join(INVISIBLE) + "Sales"
+    path = tmp_path / "directory.csv"
+    directory.to_csv(path, index=False)
+    options = ["--store", hostile["store"], "--directory", path]
+    for argv in (["status", "--by", "office"], ["status", "--by", "department", "--format", "csv"],
+                 ["devices", "--format", "csv"]):
+        out, err = run(capsys, *argv, *options)
+        assert_nothing_invisible(out + err)
+        assert "Lon\\u202edon\\u2066gpj.exe\\u2069\\u200b\\ufeff" in out or "\\ufeffSales" in out, out[:500]
+    # JSON keeps the exact value (escaped as \uNNNN, which a JSON reader turns back).
+    for argv in (["status", "--by", "office", "--format", "json"], ["devices", "--format", "json"]):
+        out, err = run(capsys, *argv, *options)
+        assert_nothing_invisible(out + err)
+        assert SPOOFED in {record["office"] for record in json.loads(out)}
+    out, err = run(capsys, "nudges", *options, "--state", tmp_path / "state.sqlite", "--league-channel", "C0LEAGUE1")
+    assert_nothing_invisible(out + err)
+
+
+def test_ua_output_neutralises_bidi_and_zero_width_characters(capsys, monkeypatch):
+    agent = f"{IOS_16}\u202e\u200b"
+    for style in ("csv", "json"):
+        monkeypatch.setattr(sys, "stdin", io.StringIO(agent + "\n", newline=""))
+        out, err = run(capsys, "ua", "--format", style)
+        assert_nothing_invisible(out + err)
+    assert json.loads(out)[0]["user_agent"] == agent
+
+
+def test_a_file_name_with_bidi_characters_is_shown_escaped(tmp_path, capsys):
+    spoofed = tmp_path / "logs\u202ecsv.exe"
+    spoofed.write_text("email,timestamp,user_agent\nann@example.com,2024-05-01T00:00:00Z,Mozilla/5.0\n")
+    assert main(["ingest", str(spoofed), "--store", str(tmp_path / "access.parquet")]) == 0
+    out, err = capsys.readouterr()
+    assert_nothing_invisible(out + err)
+    assert "logs\\u202ecsv.exe" in out

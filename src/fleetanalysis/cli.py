@@ -12,13 +12,13 @@ Examples:
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from fleetanalysis import __version__
-from fleetanalysis.errors import BadInput, JobFailed
+from fleetanalysis.config import MAX_DAYS
+from fleetanalysis.errors import BadInput, JobFailed, filesystem_problem
 
 
 class _Parser(argparse.ArgumentParser):
@@ -33,9 +33,12 @@ def _date(text: str):
     import pandas as pd
 
     try:
-        return pd.Timestamp(text).normalize().tz_localize(None)
-    except (ValueError, TypeError):
-        raise argparse.ArgumentTypeError(f"not a date: {text!r} (use YYYY-MM-DD)") from None
+        day = pd.Timestamp(text).normalize().tz_localize(None)
+    except (ValueError, TypeError, OverflowError, AttributeError):  # AttributeError: NaT has no normalize
+        day = pd.NaT
+    if day is pd.NaT:
+        raise argparse.ArgumentTypeError(f"not a date: {text!r} (use YYYY-MM-DD, from 1678 to 2261)")
+    return day
 
 
 def _settings():
@@ -49,13 +52,72 @@ def _settings():
 
 
 def _printable(text: object) -> str:
-    r"""Text for the terminal: control characters (ANSI escapes, newlines) from file names or
-    log content are shown as ``\xNN`` instead of being acted on by the terminal.
+    r"""Text for a one-line terminal message: control, bidirectional and zero-width characters
+    from file names or log content (ANSI escapes, newlines, U+202E) are shown as ``\xNN`` or
+    ``\uNNNN`` instead of being acted on by the terminal (``writing.escape_controls``).
 
     >>> _printable("evil\x1b[31m.json")
     'evil\\x1b[31m.json'
     """
-    return re.sub(r"[\x00-\x1f\x7f-\x9f]", lambda found: f"\\x{ord(found.group()):02x}", str(text))
+    from fleetanalysis.writing import escape_controls
+
+    return escape_controls(str(text), one_line=True)
+
+
+def _print_json(table) -> None:
+    """``table`` on stdout as a JSON list of objects, null for missing, safe on a terminal."""
+    from fleetanalysis.writing import json_text
+
+    sys.stdout.write(json_text(table.astype(object).where(table.notna(), None).to_dict("records")))
+
+
+def _whole_number(low: int, high: int, unit: str = ""):
+    """An argparse type: a whole number from ``low`` to ``high``, else one line naming the range."""
+
+    def parse(text: str) -> int:
+        try:
+            number = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+        if not low <= number <= high:
+            raise argparse.ArgumentTypeError(f"{number} is out of range: use {low} to {high}{unit}")
+        return number
+
+    return parse
+
+
+_DAYS = _whole_number(1, MAX_DAYS, " days")
+
+
+def _url(text: str) -> str:
+    """An http(s) base URL option (urllib raises ValueError deep in a request otherwise).
+
+    >>> _url("notaurl")
+    Traceback (most recent call last):
+    ...
+    argparse.ArgumentTypeError: not an http(s) URL: 'notaurl' (e.g. https://slack.com/api/)
+    """
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(text)
+        parts.port  # noqa: B018 - raises ValueError for a port out of range
+    except ValueError:
+        parts = None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+        raise argparse.ArgumentTypeError(f"not an http(s) URL: {text!r} (e.g. https://slack.com/api/)")
+    return text
+
+
+def _seconds(text: str) -> float:
+    """A timeout in seconds, more than 0 and at most an hour (socket timeouts overflow past ~292 years)."""
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = float("nan")
+    if not 0 < seconds <= 3600:
+        raise argparse.ArgumentTypeError(f"{text!r} is out of range: use more than 0 and at most 3600 seconds")
+    return seconds
 
 
 # Each job adds its own subcommand with an ``_add_<name>(commands)`` function that sets
@@ -85,9 +147,10 @@ def _add_nudges(commands) -> None:
                         help="SQLite state file (default: data/processed/nudges.sqlite)")
     parser.add_argument("--token-env", default="SLACK_BOT_TOKEN", metavar="NAME",
                         help="environment variable holding the Slack bot token (default: %(default)s)")
-    parser.add_argument("--base-url", metavar="URL", help="Slack Web API base URL (default: Slack's)")
-    parser.add_argument("--max", type=int, default=50, metavar="N", help="send at most N messages (default: 50)")
-    parser.add_argument("--cooldown-days", type=int, default=7, metavar="D",
+    parser.add_argument("--base-url", type=_url, metavar="URL", help="Slack Web API base URL (default: Slack's)")
+    parser.add_argument("--max", type=_whole_number(0, 1_000_000), default=50, metavar="N",
+                        help="send at most N messages (default: 50)")
+    parser.add_argument("--cooldown-days", type=_whole_number(0, MAX_DAYS, " days"), default=7, metavar="D",
                         help="no second message within D days unless the device list changed (default: 7)")
     parser.add_argument("--opt-out", type=Path, metavar="FILE",
                         help="text file of user ids / emails never to message, one a line, # comments")
@@ -115,8 +178,12 @@ def _run_nudges(args) -> int:
     import pandas as pd
 
     from fleetanalysis import nudges
+    from fleetanalysis.writing import check_writable
 
     now = pd.Timestamp.now(tz="UTC")
+    state_path = args.state or nudges.DEFAULT_STATE
+    if args.send:
+        check_writable(state_path, "nudge state")
     league = nudges.read_table(args.league, "league") if args.league is not None else None
     if args.devices is not None:
         devices = nudges.read_table(args.devices)
@@ -131,7 +198,6 @@ def _run_nudges(args) -> int:
               file=sys.stderr)
     opt_out = nudges.read_opt_out(args.opt_out) if args.opt_out else None
     as_of = now if args.as_of is None else args.as_of.tz_localize("UTC")
-    state_path = args.state or nudges.DEFAULT_STATE
     if not args.send:
         planned = nudges.plan(devices, nudges.read_history(state_path), as_of,
                               args.cooldown_days, args.max, opt_out)
@@ -167,8 +233,6 @@ def _add_ua(commands) -> None:
 
 
 def _run_ua(args) -> int:
-    import json
-
     from fleetanalysis import clients
     from fleetanalysis.writing import neutralise_formulas
 
@@ -182,8 +246,7 @@ def _run_ua(args) -> int:
     lines = [line.removesuffix("\r") for line in text.split("\n")]
     table = clients.lookup(lines[:-1] if lines[-1] == "" else lines, progress=True)
     if args.format == "json":
-        records = table.astype(object).where(table.notna(), None).to_dict("records")
-        sys.stdout.write(json.dumps(records, ensure_ascii=False, indent=1) + "\n")
+        _print_json(table)
     else:
         neutralise_formulas(table).to_csv(sys.stdout, index=False)
     return 0
@@ -226,19 +289,31 @@ def _print_merge(counts, problems, store_path) -> None:
         print(f"rejected rows and reasons: {store.rejected_path(store_path)}", file=sys.stderr)
 
 
+def _check_store(store_path: Path) -> Path:
+    """``store_path`` once the store and its rejected-rows CSV can both be written (else exit 2)."""
+    from fleetanalysis import store
+    from fleetanalysis.writing import check_writable
+
+    check_writable(store_path, "store")
+    check_writable(store.rejected_path(store_path), "rejected-rows CSV")
+    return store_path
+
+
 def _run_ingest(args) -> int:
     from fleetanalysis import config, store
 
+    from fleetanalysis.writing import check_folder
+
     settings = _settings()
     paths = args.paths or settings.logs
+    store_path = _check_store(args.store or settings.store)
     if not args.paths and settings.demo:
         from fleetanalysis import demo
 
         print(f"no logs configured in {config.settings_path().name}: using the demo organisation "
               f"in {config.DEMO_DIR}", file=sys.stderr)
         if not any(config.DEMO_DIR.glob("slack/*.json")):
-            demo.write(config.DEMO_DIR)
-    store_path = args.store or settings.store
+            demo.write(check_folder(config.DEMO_DIR, "demo folder"))
     # Chunked: a log bigger than memory streams into the store (same store as sources.load + merge).
     counts, problems = store.ingest(store_path, paths, args.format, user_column=args.user_column,
                                     time_column=args.time_column, ua_column=args.ua_column, progress=True)
@@ -261,7 +336,7 @@ def _add_fetch(commands) -> None:
                     "the environment and never written anywhere.")
     slack.add_argument("--token-env", default="SLACK_USER_TOKEN", metavar="NAME",
                        help="environment variable holding the Slack user token (default: %(default)s)")
-    slack.add_argument("--base-url", metavar="URL", help="Slack Web API root (default: Slack's)")
+    slack.add_argument("--base-url", type=_url, metavar="URL", help="Slack Web API root (default: Slack's)")
     slack.add_argument("--raw-dir", type=Path, default=config.RAW_DIR / "slack", metavar="DIR",
                        help="where raw pages are saved (default: data/raw/slack)")
     slack.add_argument("--store", type=Path, metavar="FILE",
@@ -273,7 +348,10 @@ def _add_fetch(commands) -> None:
 def _run_fetch_slack(args) -> int:
     from fleetanalysis import config, fetch
 
-    store_path = args.store or config.load_settings().store
+    from fleetanalysis.writing import check_folder
+
+    store_path = _check_store(args.store or config.load_settings().store)
+    check_folder(args.raw_dir, "raw pages folder")
     result = fetch.fetch_slack(fetch.token_from_env(args.token_env), store_path, args.raw_dir,
                                base_url=args.base_url)
     print(f"fetched {result.requests} pages into {args.raw_dir}", file=sys.stderr)
@@ -314,6 +392,10 @@ def _add_report(commands) -> None:
 
 def _run_report(args) -> int:
     from fleetanalysis import reporting
+    from fleetanalysis.writing import check_folder
+
+    # Before the notebook runs for minutes: an unwritable --out fails now.
+    check_folder(args.out, "reports folder")
 
     chosen = {"store": args.store, "directory": args.directory, "networks": args.networks,
               "policy": args.policy}
@@ -381,7 +463,8 @@ def _add_demo(commands) -> None:
                         help=f"folder to write (default: {config.DEMO_DIR})")
     parser.add_argument("--users", type=int, default=300, metavar="N", help="people in the organisation (default: 300)")
     parser.add_argument("--weeks", type=int, default=26, metavar="W", help="weeks of logs (default: 26)")
-    parser.add_argument("--seed", type=int, default=7, metavar="S", help="random seed (default: 7)")
+    parser.add_argument("--seed", type=_whole_number(0, 2**63 - 1), default=7, metavar="S",
+                        help="random seed, a whole number >= 0 (default: 7)")
     parser.add_argument("--end", type=_date, metavar="DATE",
                         help="last day of the logs (default: the date the release catalog is complete until)")
     parser.set_defaults(run=_run_demo)
@@ -389,7 +472,9 @@ def _add_demo(commands) -> None:
 
 def _run_demo(args) -> int:
     from fleetanalysis import config, demo, store
+    from fleetanalysis.writing import check_folder
 
+    check_folder(args.out, "demo folder")
     written = demo.write(args.out, users=args.users, weeks=args.weeks, seed=args.seed, end=args.end)
     print(f"wrote {len(written['slack'])} access-log page(s), {written['directory'].name}, "
           f"{written['networks'].name} and {written['readme'].name} to {args.out}")
@@ -441,11 +526,11 @@ def _add_catalog(commands) -> None:
     update.add_argument("--product", action="append", choices=catalog.PRODUCTS, metavar="P",
                         help="refresh only this product (repeatable; default: every product with a feed)")
     for feed, base in feeds.DEFAULT_BASE_URLS.items():
-        update.add_argument(f"--base-url-{feed}", metavar="URL", default=base,
+        update.add_argument(f"--base-url-{feed}", type=_url, metavar="URL", default=base,
                             help=f"base URL of the {feed} feed (default: {base})")
     update.add_argument("--out", type=Path, default=catalog.UPDATES_FILE, metavar="FILE",
                         help=f"overlay file to write (default: {catalog.UPDATES_FILE})")
-    update.add_argument("--timeout", type=float, default=20.0, metavar="SECONDS",
+    update.add_argument("--timeout", type=_seconds, default=20.0, metavar="SECONDS",
                         help="give up on a feed after this many seconds (default: 20)")
     update.add_argument("--budget", type=float, metavar="SECONDS",
                         help="give up on the whole refresh after this many seconds (default: no limit)")
@@ -459,6 +544,7 @@ def _run_catalog_show(args) -> int:
     import pandas as pd
 
     from fleetanalysis import catalog
+    from fleetanalysis.writing import escape_controls
 
     releases = catalog.load(extra=_settings().catalog)
     if args.product:
@@ -467,7 +553,8 @@ def _run_catalog_show(args) -> int:
     for product, until in catalog.coverage(releases).items():
         if day > until:
             print(f"fleetanalysis: catalog covers {product} only until {until.date()}", file=sys.stderr)
-    print(catalog.format_lines(catalog.as_of(releases, day), args.format))
+    # Versions and lines from the user's own catalog CSV are shown, not acted on, by a terminal.
+    print(escape_controls(catalog.format_lines(catalog.as_of(releases, day), args.format)))
     return 0
 
 
@@ -475,7 +562,9 @@ def _run_catalog_update(args) -> int:
     from tqdm import tqdm
 
     from fleetanalysis import feeds
+    from fleetanalysis.writing import check_writable
 
+    check_writable(args.out, "catalog overlay")
     bases = {feed: getattr(args, f"base_url_{feed}") for feed in feeds.DEFAULT_BASE_URLS}
     progress = None if args.if_online else (lambda pairs: tqdm(pairs, desc="feeds", unit="feed", disable=None))
     try:
@@ -496,7 +585,8 @@ def _run_catalog_update(args) -> int:
         if result.ok:
             print(f"{result.feed} {result.product}: {len(result.rows)} release(s)")
         else:
-            print(f"fleetanalysis: {result.feed} {result.product} failed: {result.problem}", file=sys.stderr)
+            print(f"fleetanalysis: {result.feed} {result.product} failed: {_printable(result.problem)}",
+                  file=sys.stderr)
     print(f"wrote {args.out}")
     return 0
 
@@ -527,8 +617,9 @@ def _fleet_options(parser) -> None:
                         help="directory CSV: user_id, email, office, department[, ownership][, exempt_until]")
     parser.add_argument("--networks", type=Path, metavar="FILE", help="CSV of cidr, office (fallback by IP)")
     parser.add_argument("--policy", type=Path, metavar="FILE", help="policy TOML read over the shipped one")
-    parser.add_argument("--window-days", type=int, default=30, metavar="N",
-                        help="a device counts when seen in the N days before the date (default: 30)")
+    parser.add_argument("--window-days", type=_DAYS, default=30, metavar="N",
+                        help="a device counts when seen in the N days before the date, 1 to 36500 "
+                             "(default: 30)")
 
 
 def _fleet_at(args):
@@ -572,8 +663,6 @@ def _add_status(commands) -> None:
 
 
 def _run_status(args) -> int:
-    import json
-
     from fleetanalysis import metrics
     from fleetanalysis.writing import escape_controls, neutralise_formulas
 
@@ -584,8 +673,7 @@ def _run_status(args) -> int:
               f"{len(devices)} ({len(metrics.exempt(devices))} exempt, left out)")
     if args.format == "json":
         print(header, file=sys.stderr)
-        records = table.astype(object).where(table.notna(), None).to_dict("records")
-        sys.stdout.write(json.dumps(records, ensure_ascii=False, indent=1) + "\n")
+        _print_json(table)
     elif args.format == "csv":
         print(header, file=sys.stderr)
         neutralise_formulas(table).to_csv(sys.stdout, index=False)
@@ -611,8 +699,6 @@ def _add_devices(commands) -> None:
 
 
 def _run_devices(args) -> int:
-    import json
-
     from fleetanalysis.writing import neutralise_formulas
 
     run = _fleet_at(args)
@@ -623,8 +709,7 @@ def _run_devices(args) -> int:
     print(f"devices seen in the {args.window_days} days before {day:%Y-%m-%d}: {len(table)}",
           file=sys.stderr)
     if args.format == "json":
-        records = table.astype(object).where(table.notna(), None).to_dict("records")
-        sys.stdout.write(json.dumps(records, ensure_ascii=False, indent=1) + "\n")
+        _print_json(table)
     else:
         neutralise_formulas(table).to_csv(sys.stdout, index=False)
     return 0
@@ -673,6 +758,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
+    except OSError as error:
+        # Disk full, read-only, no permission, a folder for a file: the user's to fix.
+        problem = filesystem_problem(error)
+        if problem is None:
+            raise
+        print(f"fleetanalysis: {_printable(problem)}", file=sys.stderr)
+        return 2
     return int(status or 0)
 
 

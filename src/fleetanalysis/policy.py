@@ -24,24 +24,23 @@ Examples:
 from __future__ import annotations
 
 import os
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from fleetanalysis.catalog import PRODUCTS, coverage, shorten_key, version_depth, version_key
+from fleetanalysis import validation
+from fleetanalysis.catalog import coverage, shorten_key, version_depth, version_key
 from fleetanalysis.config import PACKAGE_DATA
 from fleetanalysis.errors import BadInput
+from fleetanalysis.validation import RULES
 
 POLICY_FILE = PACKAGE_DATA / "policy.toml"
-RULES = ("latest-in-line", "latest", "supported", "minimum")
 EVIDENCE = ("exact", "frozen", "lower-bound", "absent", "major")
 # Ascending severity: worst() keeps the highest; unknown only wins when nothing was judged.
 VERDICTS = ("unknown", "current", "grace", "outdated", "unsupported")
 VERDICT_DTYPE = pd.CategoricalDtype(VERDICTS, ordered=True)
-_DAY_KEYS = ("grace_days", "exploited_grace_days")
 _MAX_DEPTH = 6
 # Rolling products: the vendor supports only the newest release and offers it to every
 # device, so a line "ends" the day the next major ships. An older major is then simply
@@ -93,8 +92,9 @@ class Policy:
 def load(path: str | os.PathLike | None = None) -> Policy:
     """The shipped policy, with the user's TOML file at ``path`` read over it.
 
-    The user's file needs only the keys it changes. Unknown products, rules or keys, and
-    negative or non-integer days, raise ``BadInput`` naming the file and the key.
+    The user's file needs only the keys it changes. Each file is validated
+    (``validation.PolicyFile``): unknown products, rules or keys, and negative, huge or
+    non-integer days, raise ``BadInput`` naming the file and the key.
 
     Examples:
         >>> load().products["ios"]
@@ -110,10 +110,10 @@ def load(path: str | os.PathLike | None = None) -> Policy:
         ...
         fleetanalysis.errors.BadInput: ...policy.toml: products.ios.grace_days: must be a whole number of days >= 0, not -1
     """
-    shipped = _read(POLICY_FILE)
+    shipped = validation.read_policy(POLICY_FILE)
     sources = [str(POLICY_FILE)]
     if path is not None:
-        mine = _read(Path(path))
+        mine = validation.read_policy(path)
         sources.append(str(path))
         shipped["defaults"] = {**shipped.get("defaults", {}), **mine.get("defaults", {})}
         products = dict(shipped.get("products", {}))
@@ -130,46 +130,6 @@ def load(path: str | os.PathLike | None = None) -> Policy:
             raise BadInput(sources[-1], f"products.{name}", 'rule "minimum" needs minimum = "<version>"')
         products[name] = ProductPolicy(**settings)
     return Policy(products=products, source=" + ".join(sources))
-
-
-def _read(path: Path) -> dict:
-    name = str(path)
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise BadInput(name, "", "no such policy file") from None
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
-        raise BadInput(name, "", f"not a valid policy file ({error})") from None
-    for key in data:
-        if key not in ("defaults", "products"):
-            raise BadInput(name, key, "unknown section (expected [defaults] or [products.<product>])")
-    for key, value in data.get("defaults", {}).items():
-        if key not in _DAY_KEYS:
-            raise BadInput(name, f"defaults.{key}", f"unknown key (one of {', '.join(_DAY_KEYS)})")
-        _check_days(name, f"defaults.{key}", value)
-    for product, table in data.get("products", {}).items():
-        where = f"products.{product}"
-        if product not in PRODUCTS:
-            raise BadInput(name, where, f"unknown product (one of {', '.join(PRODUCTS)})")
-        if not isinstance(table, dict):
-            raise BadInput(name, where, "must be a table")
-        for key, value in table.items():
-            if key in _DAY_KEYS:
-                _check_days(name, f"{where}.{key}", value)
-            elif key == "rule":
-                if value not in RULES:
-                    raise BadInput(name, f"{where}.rule", f"unknown rule {value!r} (one of {', '.join(RULES)})")
-            elif key == "minimum":
-                if not isinstance(value, str) or version_key(pd.Series([value])).isna().iloc[0]:
-                    raise BadInput(name, f"{where}.minimum", f"not a version: {value!r}")
-            else:
-                raise BadInput(name, f"{where}.{key}", "unknown key (rule, grace_days, exploited_grace_days, minimum)")
-    return data
-
-
-def _check_days(name: str, key: str, value) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise BadInput(name, key, f"must be a whole number of days >= 0, not {value!r}")
 
 
 def _day(values: pd.Series) -> pd.Series:

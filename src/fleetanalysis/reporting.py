@@ -32,7 +32,7 @@ import pandas as pd
 
 from fleetanalysis import config
 from fleetanalysis.errors import BadInput, JobFailed
-from fleetanalysis.writing import write_text
+from fleetanalysis.writing import check_folder, strip_controls, write_text
 
 # The output metadata key that marks the headline bundle among a notebook's outputs.
 HEADLINE_KEY = "fleetanalysis"
@@ -42,7 +42,6 @@ HIDDEN_TAGS = {"remove-cell", "papermill-error-cell-tag"}
 _MARKDOWN_PUNCTUATION = re.compile(r"([\\`*_{}\[\]()#+\-!|~])")
 _DATE_FOLDER = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 # Terminal control characters in an exception message (which may quote log text) are dropped.
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 _HEADING = re.compile(r"^ {0,3}#{1,6}[ \t]+(.+?)(?:[ \t]+#+)?[ \t]*$", re.MULTILINE)
 
 
@@ -100,6 +99,10 @@ def notebook_path(notebook: str | os.PathLike) -> Path:
         path = config.NOTEBOOKS_DIR / path
     if not path.is_file():
         raise BadInput(path, "no such notebook")
+    try:
+        nbformat.read(path, as_version=4)
+    except (OSError, UnicodeDecodeError, ValueError, KeyError) as error:  # nbformat's NotJSONError is a ValueError
+        raise BadInput(path, f"not a Jupyter notebook ({type(error).__name__})") from None
     return path
 
 
@@ -231,7 +234,7 @@ def failure(notebook: nbformat.NotebookNode) -> str | None:
         else:
             continue
         where = f"cell {number} (In [{cell.get('execution_count') or ' '}])"
-        said = _CONTROL.sub("", f"{name}: {message}" if message else name)
+        said = strip_controls(f"{name}: {message}" if message else name)
         return f"{where} raised {said[:500]}"
     return None
 
@@ -339,6 +342,10 @@ def run(notebook: str | os.PathLike, out_dir: Path, as_of: date | None = None,
     source = notebook_path(notebook)
     out_dir = Path(out_dir)
     as_of = _as_date(as_of)
+    # Paths first: a report that cannot be published must fail before the notebook runs.
+    check_folder(out_dir, "reports folder")
+    if as_of is not None:
+        _own_folder(out_dir, as_of.isoformat())
     values = {name: _parameter(value) for name, value in (parameters or {}).items()}
     if as_of is not None:
         values["as_of"] = as_of.isoformat()
@@ -355,30 +362,53 @@ def run(notebook: str | os.PathLike, out_dir: Path, as_of: date | None = None,
         except NoSuchKernel as missing:
             raise JobFailed(f"{source.name}: no Jupyter kernel {missing} (run make install)") from None
         except Exception as stopped:  # noqa: BLE001 - a dead or timed-out kernel is the job failing
-            problem = f"{type(stopped).__name__}: {_CONTROL.sub('', str(stopped))[:500]}"
+            problem = f"{type(stopped).__name__}: {strip_controls(str(stopped))[:500]}"
         executed = nbformat.read(executed_path, as_version=4) if executed_path.exists() else None
         if problem is not None:
             said = (failure(executed) if executed is not None else None) or problem
             if executed is not None:
-                kept = out_dir / "failed" / f"{label}-{source.stem}.ipynb"
+                kept = _own_folder(out_dir, "failed") / f"{label}-{source.stem}.ipynb"
                 write_text(kept, nbformat.writes(executed))
                 said += f"; executed notebook kept in {kept}"
                 errors = [out for cell in executed.cells for out in cell.get("outputs", [])
                           if out.get("output_type") == "error"]
                 if errors and errors[0].get("ename") == "BadInput":
                     # The package refused the user's input inside the notebook: exit 2, not 1.
-                    said = _CONTROL.sub("", errors[0].get("evalue", ""))[:500]
+                    said = strip_controls(errors[0].get("evalue", ""))[:500]
                     raise BadInput(f"{said} (in {source.name}; executed notebook kept in {kept})")
             raise JobFailed(f"{source.name}: {said}")
     recorded = read_headline(executed).get("as_of")
     folder_date = as_of or _as_date(recorded)
     if folder_date is None:
         raise JobFailed(f"{source.name}: the notebook recorded no as_of date; pass --as-of")
-    folder = out_dir / folder_date.isoformat()
+    folder = _own_folder(out_dir, folder_date.isoformat())
     write_text(folder / source.name, nbformat.writes(executed))
     page = write_text(folder / f"{source.stem}.html", to_html(executed, folder_date))
     rebuild_index(out_dir)
     return page
+
+
+def _own_folder(out_dir: Path, name: str) -> Path:
+    """``out_dir / name`` once it is sure to be a real folder inside ``out_dir``.
+
+    A symbolic link there (planted, or left by hand) would make the report be written
+    wherever it points, outside the reports folder: refused, never followed.
+
+    >>> import tempfile
+    >>> out = Path(tempfile.mkdtemp())
+    >>> (out / "2026-01-05").symlink_to("/tmp")
+    >>> _own_folder(out, "2026-01-05")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    fleetanalysis.errors.BadInput: .../2026-01-05: is a symbolic link (to /tmp): not writing through it; remove the link
+    """
+    folder = Path(out_dir) / name
+    if folder.is_symlink():
+        raise BadInput(folder, f"is a symbolic link (to {os.readlink(folder)}): not writing through it; "
+                               f"remove the link")
+    if folder.exists() and not folder.is_dir():
+        raise BadInput(folder, "is a file, not a report folder")
+    return folder
 
 
 def reports(out_dir: Path) -> pd.DataFrame:

@@ -219,7 +219,7 @@ def cluster(scheduler: str | None = None, *, processes: bool = False) -> Iterato
     if scheduler:
         try:
             client = Client(scheduler, timeout=CONNECT_TIMEOUT)
-        except (OSError, TimeoutError) as error:
+        except (OSError, TimeoutError, ValueError) as error:  # ValueError: not an address
             raise BadInput("--scheduler", f"cannot reach Dask scheduler {scheduler} ({error})") from None
         with client:
             yield client

@@ -21,12 +21,21 @@ from pathlib import Path
 
 import pandas as pd
 
+from fleetanalysis.errors import BadInput
+
 # OWASP's list of characters a spreadsheet treats as the start of a formula.
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-# C0/C1 control characters but tab and newline: ESC starts the escape sequences that let
-# text retitle a terminal or rewrite what it shows when a file is cat; a bare carriage
-# return is left unquoted by pandas' CSV writer, so it would start a new row in a reader.
-CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+# The one list of characters no output shows as they are. C0/C1 controls but tab and
+# newline: ESC starts the escape sequences that let text retitle a terminal or rewrite what
+# it shows when a file is cat; a bare carriage return is left unquoted by pandas' CSV
+# writer, so it would start a new row in a reader. Bidirectional overrides and isolates
+# (U+202A-202E, U+2066-2069, the "Trojan Source" characters) reorder what a terminal or
+# spreadsheet displays, and zero-width characters (U+200B-200F, U+FEFF) hide text or make
+# two different names look alike.
+_INVISIBLE = "\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff"
+CONTROL = re.compile(f"[{_INVISIBLE}]")
+# For one-line messages: tab and newline too, so a file name cannot forge a second line.
+CONTROL_IN_LINE = re.compile(f"[\t\n{_INVISIBLE}]")
 
 # mkstemp makes private (0600) files; a finished file gets the mode open() would give it.
 _UMASK = os.umask(0)
@@ -55,6 +64,11 @@ def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
         yield temporary
         temporary.chmod(0o666 & ~_UMASK)
         os.replace(temporary, target)
+    except OSError as error:
+        # Arrow's write errors (a full disk) name no file: name the one being written.
+        if error.filename is None:
+            error.filename = str(target)
+        raise
     finally:
         temporary.unlink(missing_ok=True)
 
@@ -66,13 +80,104 @@ def write_text(target: str | os.PathLike, text: str) -> Path:
     return Path(target)
 
 
-def escape_controls(text: str) -> str:
-    r"""``text`` with control characters (but tab and newline) shown as ``\xNN``.
+def _escaped(found: re.Match) -> str:
+    code = ord(found.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def escape_controls(text: str, *, one_line: bool = False) -> str:
+    r"""``text`` with control, bidirectional and zero-width characters shown as ``\xNN``/``\uNNNN``.
+
+    Tab and newline are kept, unless ``one_line`` (a message that must stay one line).
 
     >>> escape_controls("\x1b]0;owned\x07 ok")
     '\\x1b]0;owned\\x07 ok'
+    >>> escape_controls("invoice\u202egpj.exe\u200b")
+    'invoice\\u202egpj.exe\\u200b'
+    >>> escape_controls("a\nb", one_line=True)
+    'a\\x0ab'
     """
-    return CONTROL.sub(lambda found: f"\\x{ord(found.group()):02x}", text)
+    return (CONTROL_IN_LINE if one_line else CONTROL).sub(_escaped, text)
+
+
+def strip_controls(text: str) -> str:
+    r"""``text`` without the characters ``escape_controls`` would show (for text that is
+    read, such as a kernel's error: colour codes are noise there, not content).
+
+    >>> strip_controls("\x1b[0;31mKeyError\x1b[0m")
+    '[0;31mKeyError[0m'
+    """
+    return CONTROL.sub("", text)
+
+
+def json_text(records) -> str:
+    r"""``records`` as indented JSON text that is safe on a terminal: the characters
+    ``escape_controls`` shows are written as JSON ``\uNNNN`` escapes (the same value once parsed).
+
+    >>> print(json_text([{"office": "Par\u202eis", "n": 1}]), end="")
+    [
+     {
+      "office": "Par\u202eis",
+      "n": 1
+     }
+    ]
+    """
+    import json
+
+    text = json.dumps(records, ensure_ascii=False, indent=1)
+    return CONTROL.sub(lambda found: f"\\u{ord(found.group()):04x}", text) + "\n"
+
+
+def check_writable(target: str | os.PathLike, what: str = "file") -> Path:
+    """``target`` if a file can be written there; else ``BadInput`` naming it and why.
+
+    Called before a job starts, so that a store, report or state file that cannot be
+    written stops the run at once instead of after the work: the target must not be a
+    folder, and its nearest existing folder must be a writable folder (not a file, not
+    on a read-only file system). A missing folder is fine (it is created on writing).
+
+    >>> import pathlib, tempfile
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> check_writable(folder / "new" / "access.parquet", "store") == folder / "new" / "access.parquet"
+    True
+    >>> check_writable(folder, "store")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    fleetanalysis.errors.BadInput: ...: is a folder, not a store file
+    """
+    target = Path(target)
+    if target.is_dir():
+        raise BadInput(target, f"is a folder, not a {what} file")
+    _check_creatable(target.parent, f"the {what} {target}")
+    return target
+
+
+def check_folder(folder: str | os.PathLike, what: str = "folder") -> Path:
+    """``folder`` if files can be created in it (or in the folder that will hold it); else ``BadInput``.
+
+    >>> import pathlib, tempfile
+    >>> under_a_file = pathlib.Path(tempfile.mkstemp()[1]) / "reports"
+    >>> check_folder(under_a_file, "reports folder")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    fleetanalysis.errors.BadInput: ...: is a file, not a folder: cannot write the reports folder .../reports
+    """
+    folder = Path(folder)
+    _check_creatable(folder, f"the {what} {folder}")
+    return folder
+
+
+def _check_creatable(folder: Path, purpose: str) -> None:
+    existing = folder
+    while not os.path.lexists(existing) and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise BadInput(existing, f"is a file, not a folder: cannot write {purpose}")
+    # access() reports EROFS even to root, who passes every permission check.
+    if not os.access(existing, os.W_OK | os.X_OK):
+        read_only = os.statvfs(existing).f_flag & os.ST_RDONLY
+        raise BadInput(existing, "read-only file system" if read_only else "permission denied",
+                       f"cannot write {purpose}")
 
 
 def neutralise_formulas(frame: pd.DataFrame) -> pd.DataFrame:

@@ -1,0 +1,225 @@
+"""The settings and policy files, checked at the edge into typed objects.
+
+``fleetanalysis.toml`` and a ``policy.toml`` are read here and validated with pydantic
+models, so a wrong type, an unknown key or an impossible value stops the run with one
+``BadInput`` line naming the file, the key and the problem (with the nearest valid key
+when a name is misspelt) instead of a traceback somewhere in the middle of the pipeline.
+
+Examples:
+    >>> import pathlib, tempfile
+    >>> mine = pathlib.Path(tempfile.mkdtemp()) / "fleetanalysis.toml"
+    >>> _ = mine.write_text('[data]\\nlog = "data/raw/slack"\\n')
+    >>> read_settings(mine)
+    Traceback (most recent call last):
+    ...
+    fleetanalysis.errors.BadInput: ...fleetanalysis.toml: data.log: unknown key (did you mean 'logs'?)
+    >>> _ = mine.write_text('[data]\\nlogs = "data/raw/slack"\\n')
+    >>> read_settings(mine).data.logs
+    ['data/raw/slack']
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import tomllib
+from pathlib import Path
+from typing import Annotated, Literal
+
+import pandas as pd
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, create_model
+
+from fleetanalysis.catalog import PRODUCTS, version_key
+from fleetanalysis.config import MAX_DAYS
+from fleetanalysis.errors import BadInput
+
+RULES = ("latest-in-line", "latest", "supported", "minimum")
+
+
+class _Table(BaseModel):
+    """A TOML table: the types as written (no "5" for 5), no keys beyond the documented ones."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+def _path_text(text: str) -> str:
+    if "\x00" in text:
+        raise ValueError("a path cannot hold a NUL character")
+    return text
+
+
+def _listed(value):
+    """``logs = "one/path"`` is the same as a list of that one path."""
+    return [value] if isinstance(value, str) else value
+
+
+def _version(text: str) -> str:
+    if version_key(pd.Series([text])).isna().iloc[0]:
+        raise ValueError(f"not a version: {text!r}")
+    return text
+
+
+PathText = Annotated[str, Field(min_length=1), AfterValidator(_path_text)]
+Days = Annotated[int, Field(ge=0, le=MAX_DAYS)]
+
+
+class DataTable(_Table):
+    """``[data]`` of ``fleetanalysis.toml``: where the logs, directory and store are."""
+
+    logs: Annotated[list[PathText], BeforeValidator(_listed)] = []
+    directory: PathText | None = None
+    networks: PathText | None = None
+    policy: PathText | None = None
+    catalog: PathText | None = None
+    store: PathText | None = None
+
+
+class SettingsFile(_Table):
+    """The whole ``fleetanalysis.toml``."""
+
+    data: DataTable = DataTable()
+
+
+class PolicyDefaults(_Table):
+    """``[defaults]`` of a policy file."""
+
+    grace_days: Days | None = None
+    exploited_grace_days: Days | None = None
+
+
+class ProductTable(_Table):
+    """``[products.<product>]`` of a policy file: only the keys it sets."""
+
+    rule: Literal[RULES] | None = None  # type: ignore[valid-type]
+    grace_days: Days | None = None
+    exploited_grace_days: Days | None = None
+    minimum: Annotated[str, AfterValidator(_version)] | None = None
+
+
+# One optional field per catalog product, so a misspelt product is an unknown key with a
+# suggestion like any other; TOML names such as firefox-esr are the aliases.
+PolicyProducts = create_model(
+    "PolicyProducts", __base__=_Table,
+    **{name.replace("-", "_"): (ProductTable | None, Field(None, alias=name)) for name in PRODUCTS})
+
+
+class PolicyFile(_Table):
+    """A whole policy file (the shipped one or the user's, read over it)."""
+
+    defaults: PolicyDefaults = PolicyDefaults()
+    products: PolicyProducts = PolicyProducts()  # type: ignore[valid-type]
+
+
+def read_toml(path: str | os.PathLike, what: str) -> dict:
+    """The TOML file at ``path`` as a dict; ``BadInput`` naming the file when it cannot be read.
+
+    ``what`` names the file's job in the message ("settings file", "policy file").
+
+    >>> read_toml("/no/such/file.toml", "policy file")
+    Traceback (most recent call last):
+    ...
+    fleetanalysis.errors.BadInput: /no/such/file.toml: no such policy file
+    """
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise BadInput(path, f"no such {what}") from None
+    except IsADirectoryError:
+        raise BadInput(path, f"is a folder, not a {what}") from None
+    except NotADirectoryError:
+        raise BadInput(path, f"a part of the path is a file, not a folder: no such {what}") from None
+    except OSError as error:
+        raise BadInput(path, f"cannot read the {what}: {error.strerror or error}") from None
+    try:
+        return tomllib.loads(raw.decode("utf-8-sig"))
+    except UnicodeDecodeError as error:
+        line = raw.count(b"\n", 0, error.start) + 1
+        raise BadInput(path, f"line {line}", f"not UTF-8 (byte 0x{raw[error.start]:02x}); save the "
+                                             f"{what} as UTF-8") from None
+    except tomllib.TOMLDecodeError as error:
+        raise BadInput(path, f"not a valid {what} (TOML: {error})") from None
+
+
+def check(model: type[BaseModel], data: dict, path: str | os.PathLike) -> BaseModel:
+    """``data`` validated as ``model``; the first problem as ``BadInput(path, key, problem)``.
+
+    >>> check(PolicyFile, {"defaults": {"grace_days": 10 ** 12}}, "policy.toml")
+    Traceback (most recent call last):
+    ...
+    fleetanalysis.errors.BadInput: policy.toml: defaults.grace_days: must be at most 36500 days, not 1000000000000
+    >>> check(PolicyFile, {"products": {"chrom": {"rule": "latest"}}}, "policy.toml")
+    Traceback (most recent call last):
+    ...
+    fleetanalysis.errors.BadInput: policy.toml: products.chrom: unknown product (did you mean 'chrome'?)
+    """
+    try:
+        return model.model_validate(data)
+    except ValidationError as errors:
+        error = errors.errors()[0]
+        raise BadInput(path, _key(error["loc"]), _problem(model, error)) from None
+
+
+def _key(location: tuple) -> str:
+    """``data.logs[2]`` from pydantic's location, without its union-member labels."""
+    key = ""
+    for part in location:
+        if isinstance(part, int):
+            key += f"[{part}]"
+        elif isinstance(part, str) and not any(mark in part for mark in "[]"):
+            key += f".{part}" if key else part
+    return key or "(top level)"
+
+
+def _fields_at(model: type[BaseModel], location: tuple) -> list[str]:
+    """The key names a table at ``location`` accepts (by their TOML names)."""
+    for part in location:
+        field = model.model_fields.get(part) if isinstance(part, str) else None
+        if field is None:
+            field = next((item for item in model.model_fields.values() if item.alias == part), None)
+        annotation = getattr(field, "annotation", None)
+        nested = [member for member in getattr(annotation, "__args__", (annotation,))
+                  if isinstance(member, type) and issubclass(member, BaseModel)]
+        if not nested:
+            return []
+        model = nested[0]
+    return [field.alias or name for name, field in model.model_fields.items()]
+
+
+def _problem(model: type[BaseModel], error: dict) -> str:
+    kind, value = error["type"], error.get("input")
+    if kind == "extra_forbidden":
+        *parent, name = error["loc"]
+        known = _fields_at(model, tuple(parent))
+        noun = "section" if not parent else "product" if parent == ["products"] else "key"
+        nearest = difflib.get_close_matches(str(name), known, n=1, cutoff=0.6)
+        return (f"unknown {noun} (did you mean {nearest[0]!r}?)" if nearest
+                else f"unknown {noun} (one of {', '.join(known)})")
+    if kind in ("model_type", "model_attributes_type", "dict_type"):
+        return f"must be a TOML table, not {value!r}"
+    if kind == "less_than_equal":
+        return f"must be at most {error['ctx']['le']} days, not {value!r}"
+    if kind == "greater_than_equal":
+        return f"must be a whole number of days >= {error['ctx']['ge']}, not {value!r}"
+    if kind in ("int_type", "int_from_float"):
+        return f"must be a whole number of days, not {value!r}"
+    if kind == "string_too_short":
+        return "must not be empty"
+    if kind == "literal_error":
+        return f"unknown {error['loc'][-1]} {value!r} (one of {error['ctx']['expected']})"
+    if kind == "value_error":
+        return str(error["ctx"]["error"])
+    message = error["msg"].replace("Input should be", "must be").replace(" valid ", " ")
+    return f"{message}, not {value!r}"
+
+
+def read_settings(path: str | os.PathLike) -> SettingsFile:
+    """``fleetanalysis.toml`` read and validated (relative paths are left as written)."""
+    return check(SettingsFile, read_toml(path, "settings file"), path)
+
+
+def read_policy(path: str | os.PathLike) -> dict:
+    """A policy file read and validated, as ``{"defaults": {...}, "products": {name: {...}}}``
+    holding only the keys the file sets (so it can be read over another policy)."""
+    policy = check(PolicyFile, read_toml(path, "policy file"), path)
+    return policy.model_dump(by_alias=True, exclude_unset=True)
