@@ -143,6 +143,7 @@ def _run_nudges(args) -> int:
         return 0
     client = nudges.slack_client(args.token_env, args.base_url)
     with nudges.State(state_path) as state:
+        nudges.resolve(client, state, now)
         planned = nudges.plan(devices, state.history(), as_of, args.cooldown_days, args.max, opt_out)
         result = nudges.send(planned, client, state, now, args.cooldown_days, progress=None)
         sys.stdout.write(nudges.render(result, args.format))
