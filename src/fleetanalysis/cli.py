@@ -143,7 +143,10 @@ def _run_nudges(args) -> int:
         return 0
     client = nudges.slack_client(args.token_env, args.base_url)
     with nudges.State(state_path) as state:
-        nudges.resolve(client, state, now)
+        resolved = nudges.resolve(client, state, now)
+        if any(resolved.values()):
+            print("earlier unconfirmed messages: " + ", ".join(f"{outcome} {count}" for outcome, count
+                                                               in resolved.items()), file=sys.stderr)
         planned = nudges.plan(devices, state.history(), as_of, args.cooldown_days, args.max, opt_out)
         result = nudges.send(planned, client, state, now, args.cooldown_days, progress=None)
         sys.stdout.write(nudges.render(result, args.format))

@@ -765,8 +765,9 @@ def find_posted(client, channel: str, nudge_id: str, since: pd.Timestamp) -> tup
             if _carries(message, nudge_id):
                 ts = message.get("ts")
                 return True, ts if isinstance(ts, str) else None
-        cursor = (data.get("response_metadata") or {}).get("next_cursor") or None
-        if cursor is None:
+        paging = data.get("response_metadata") if isinstance(data.get("response_metadata"), dict) else {}
+        cursor = paging.get("next_cursor") if isinstance(paging.get("next_cursor"), str) else None
+        if not cursor:
             return (None, None) if data.get("has_more") else (False, None)
         if cursor in cursors:
             return None, None
@@ -795,10 +796,11 @@ def resolve(client, state: State, at: pd.Timestamp | None = None) -> dict[str, i
     at = _utc(at if at is not None else pd.Timestamp.now(tz="UTC"))
     counts = {"sent": 0, "failed": 0, "unconfirmed": 0}
     for record in state.unresolved():
+        problem = "the history has no end in sight"
         try:
             found, ts = find_posted(client, record["channel"], record["nudge_id"], record["created"])
         except slack.FAILURES as error:
-            found, ts = None, _slack_error(error, client)
+            found, problem = None, _slack_error(error, client)
         if found:
             state.record_sent(record["id"], ts, at)
             counts["sent"] += 1
@@ -806,7 +808,7 @@ def resolve(client, state: State, at: pd.Timestamp | None = None) -> dict[str, i
             state.record_failed(record["id"], "not in the conversation's history: never posted", at)
             counts["failed"] += 1
         else:
-            state.record_unconfirmed(record["id"], f"history not conclusive: {ts or 'no end in sight'}", at)
+            state.record_unconfirmed(record["id"], f"history not conclusive: {problem}", at)
             counts["unconfirmed"] += 1
     return counts
 
