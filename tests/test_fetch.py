@@ -271,3 +271,11 @@ def test_an_endless_pager_with_fresh_rows_stops_at_max_pages(slack, tmp_path, mo
     assert len(slack.requests) == 25 and len(list((tmp_path / "raw").iterdir())) == 25
     assert not (tmp_path / "access.parquet").exists()
     assert main([*argv[:-6], "--max-pages", "0", *argv[-4:]]) == 2  # a bound that allows nothing is refused
+
+
+@pytest.mark.parametrize("body", ['["ok"]', '"ok"'])
+def test_an_answer_that_is_not_a_json_object_fails_in_one_line(slack, tmp_path, body):
+    slack.faults = [(200, body)]
+    with pytest.raises(JobFailed, match="team.accessLogs answered without a JSON object"):
+        run(slack, tmp_path)
+    assert not (tmp_path / "access.parquet").exists()

@@ -293,17 +293,19 @@ def test_a_message_posted_before_a_failure_is_found_in_history_not_sent_twice(sl
     state.close()
 
 
-@pytest.mark.parametrize("answer", [{"ok": True}, {"ok": True, "channel": None}, {"ok": True, "channel": "D1"}])
-def test_conversations_open_without_a_channel_is_one_recorded_failure(slack, tmp_path, answer):
+@pytest.mark.parametrize("answer, missing", [({"ok": True}, "channel.id"), ({"ok": True, "channel": None}, "channel.id"),
+                                             ({"ok": True, "channel": "D1"}, "channel.id"),
+                                             (["ok"], "a JSON object"), ("ok", "a JSON object")])
+def test_conversations_open_without_a_channel_is_one_recorded_failure(slack, tmp_path, answer, missing):
     slack.script["conversations.open"] = [(200, {}, answer)]
     state = nudges.State(tmp_path / "nudges.sqlite")
     result = run(devices(), state, DAY0, base_url=slack.url).set_index("person")
     failed = result[result["outcome"] == "failed"]
-    assert len(failed) == 1 and "conversations.open answered without channel.id" in failed["error"].iloc[0]
+    assert len(failed) == 1 and f"conversations.open answered without {missing}" in failed["error"].iloc[0]
     assert result["outcome"].tolist().count("sent") == 1
     recorded = state.history().set_index("person")
     assert recorded.loc[failed.index[0], "status"] == "failed"
-    assert "channel.id" in recorded.loc[failed.index[0], "error"]
+    assert missing in recorded.loc[failed.index[0], "error"]
     state.close()
 
 

@@ -99,6 +99,8 @@ def _request(api: WebClient, before: int | None, count: int, page: int) -> dict:
         response = api.team_accessLogs(before=before, count=count, page=page)
     except SlackApiError as error:
         raise JobFailed(f"Slack team.accessLogs failed: {slack.error_name(error)}") from None
+    except slack.UnexpectedAnswer:
+        raise
     except slack.FAILURES as error:
         raise JobFailed(f"Slack team.accessLogs failed: cannot reach {api.base_url} "
                         f"({type(error).__name__})") from None

@@ -61,10 +61,10 @@ class WaitTooLong(JobFailed):
 
 
 class UnexpectedAnswer(JobFailed):
-    """Slack answered ``ok`` without a field the caller needs (``channel.id``)."""
+    """Slack answered without something the caller needs (``channel.id``, a JSON object)."""
 
-    def __init__(self, method: str, path: tuple[str, ...]) -> None:
-        super().__init__(f"Slack {method} answered without {'.'.join(path)}")
+    def __init__(self, method: str, missing: str) -> None:
+        super().__init__(f"Slack {method} answered without {missing}")
 
 
 def field(answer: object, method: str, *path: str) -> str:
@@ -81,7 +81,7 @@ def field(answer: object, method: str, *path: str) -> str:
     for key in path:
         value = value.get(key) if isinstance(value, dict) else None
     if not isinstance(value, str) or not value:
-        raise UnexpectedAnswer(method, path)
+        raise UnexpectedAnswer(method, ".".join(path))
     return value
 
 
@@ -190,6 +190,17 @@ def not_sent(error: BaseException) -> bool:
     return isinstance(error, URLError) and not isinstance(error, HTTPError)
 
 
+class _WebClient(WebClient):
+    """slack_sdk's client, with an answer that is JSON but not an object (a list, a string)
+    made an ``UnexpectedAnswer``: slack_sdk's own check trips over it with AttributeError."""
+
+    def api_call(self, api_method: str, **kwargs):
+        try:
+            return super().api_call(api_method, **kwargs)
+        except AttributeError:
+            raise UnexpectedAnswer(api_method, "a JSON object") from None
+
+
 def client(token: str, base_url: str | None = None, retries: int = RETRIES, max_wait: float = MAX_WAIT,
            timeout: int = TIMEOUT) -> WebClient:
     """A slack_sdk WebClient with the retry rules above, each bounded by ``retries``.
@@ -199,7 +210,7 @@ def client(token: str, base_url: str | None = None, retries: int = RETRIES, max_
         'http://127.0.0.1:9/'
     """
     base_url = base_url or WebClient.BASE_URL
-    return WebClient(token=token, base_url=base_url if base_url.endswith("/") else base_url + "/",
+    return _WebClient(token=token, base_url=base_url if base_url.endswith("/") else base_url + "/",
                      timeout=timeout,
                      retry_handlers=[_RateLimited(retries, max_wait), _ServerError(max_retry_count=retries),
                                      _ConnectionError(max_retry_count=retries)])
@@ -238,6 +249,7 @@ def refused(error: Exception) -> bool:
         data = error.response.data
         reason = data.get("error") if isinstance(data, dict) else None
         # slack_sdk stands in this text for a body it could not parse as JSON.
-        answered = isinstance(reason, str) and not reason.startswith(_NOT_JSON)
+        answered = (isinstance(data, dict) and data.get("ok") is False
+                    and not (isinstance(reason, str) and reason.startswith(_NOT_JSON)))
         return status == 429 or (status < 500 and answered)
     return isinstance(error, SlackRequestError) or not_sent(error)
