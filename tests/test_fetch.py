@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlparse
 
 import pytest
 
-from fleetanalysis import fetch, store
+from fleetanalysis import fetch, slack as slack_module, store
 from fleetanalysis.cli import main
 from fleetanalysis.errors import JobFailed
 
 TOKEN = "xoxp-1111-2222-secret-test-token"
 T0 = 1714521600
+# The most requests a test server answers: a fetch that does not stop fails instead of hanging.
+GIVE_UP = 300
 UA = "SlackWeb/5a6b Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 Chrome/124.0.0.0 Safari/537.36"
 
 
@@ -30,7 +33,8 @@ class FakeSlack:
     def __init__(self, logins, window):
         self.logins = logins
         self.window = window
-        self.faults: list[tuple[int, str]] = []  # (status, body) served before normal answers
+        self.faults: list[tuple] = []  # (status, body[, headers]) served before normal answers
+        self.pager = None  # a hostile server: query -> answer, instead of the documented one
         self.error: str | None = None
         self.requests: list[dict] = []
         self.auth: set[str] = set()
@@ -38,6 +42,13 @@ class FakeSlack:
     def answer(self, query):
         if self.error:
             return 200, {"ok": False, "error": self.error}
+        if len(self.requests) > GIVE_UP:
+            return 200, {"ok": False, "error": "test_server_gave_up"}
+        if self.pager:
+            return 200, self.pager(query)
+        return 200, self.documented(query)
+
+    def documented(self, query):
         before = int(query.get("before", ["0"])[0] or 0) or None
         count = int(query.get("count", ["100"])[0])
         page = int(query.get("page", ["1"])[0])
@@ -45,9 +56,9 @@ class FakeSlack:
                       key=lambda row: (-row["date_first"], row["user_id"]))
         pages = min(max(1, -(-len(rows) // count)), self.window)
         if page > self.window:
-            return 200, {"ok": False, "error": "over_pagination_limit"}
-        return 200, {"ok": True, "logins": rows[(page - 1) * count: page * count],
-                     "paging": {"count": count, "total": len(rows), "page": page, "pages": pages}}
+            return {"ok": False, "error": "over_pagination_limit"}
+        return {"ok": True, "logins": rows[(page - 1) * count: page * count],
+                "paging": {"count": count, "total": len(rows), "page": page, "pages": pages}}
 
 
 @pytest.fixture
@@ -66,8 +77,8 @@ def slack():
             if url.path != "/team.accessLogs":
                 status, body, headers = 404, b"{}", {}
             elif fake.faults:
-                status, text = fake.faults.pop(0)
-                body, headers = text.encode(), ({"Retry-After": "0"} if status == 429 else {})
+                status, text, *extra = fake.faults.pop(0)
+                body, headers = text.encode(), (extra[0] if extra else {"Retry-After": "0"} if status == 429 else {})
             else:
                 status, answer = fake.answer(query)
                 body, headers = json.dumps(answer).encode(), {}
@@ -192,3 +203,79 @@ def test_cli_fetch_slack(slack, tmp_path, monkeypatch, capsys):
     assert main(argv) == 2
     assert capsys.readouterr().err.count("\n") == 1
     assert_token_nowhere(tmp_path)
+
+
+def waits(monkeypatch):
+    """The waits the rate-limit retries ask for, recorded instead of slept."""
+    asked = []
+    monkeypatch.setattr(slack_module, "time", type("Clock", (), {"sleep": staticmethod(asked.append),
+                                                                 "time": staticmethod(time.time)}))
+    return asked
+
+
+@pytest.mark.parametrize("value, waited", [("abc", 1.0), ("-5", 0.0), ("", 1.0), ("7", 7.0)])
+def test_retry_after_is_read_defensively(slack, tmp_path, monkeypatch, value, waited):
+    asked = waits(monkeypatch)
+    slack.logins = [login(n, T0 + n) for n in range(2)]
+    slack.faults = [(429, '{"ok": false, "error": "ratelimited"}', {"Retry-After": value})]
+    run(slack, tmp_path)
+    assert asked == [waited] and len(store.read(tmp_path / "access.parquet")) == 2
+
+
+def test_a_huge_retry_after_stops_in_one_line_and_the_next_run_carries_on(slack, tmp_path, monkeypatch, capsys):
+    asked = waits(monkeypatch)
+    slack.logins = [login(n, T0 + n) for n in range(2)]
+    slack.faults = [(429, '{"ok": false, "error": "ratelimited"}', {"Retry-After": "1000000"})]
+    monkeypatch.setenv("TEST_SLACK_TOKEN", TOKEN)
+    argv = ["fetch", "slack", "--token-env", "TEST_SLACK_TOKEN", "--base-url", slack.url,
+            "--raw-dir", str(tmp_path / "raw"), "--store", str(tmp_path / "access.parquet")]
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "1000000 s" in err and "run again later" in err
+    assert asked == [] and not (tmp_path / "access.parquet").exists()
+    assert main(argv) == 0 and len(store.read(tmp_path / "access.parquet")) == 2
+
+
+def test_a_server_repeating_one_page_for_ever_is_asked_twice(slack, tmp_path):
+    # Claims more pages than Slack ever serves and ignores `page` and `before`.
+    slack.pager = lambda query: {"ok": True, "logins": [login(1, T0)],
+                                 "paging": {"count": 3, "total": 10**9, "page": 1, "pages": 10**6}}
+    with pytest.raises(JobFailed, match="repeats an earlier page") as caught:
+        run(slack, tmp_path)
+    assert len(slack.requests) == 2 and "\n" not in str(caught.value)
+    assert len(list((tmp_path / "raw").iterdir())) == 1 and not (tmp_path / "access.parquet").exists()
+
+
+def test_a_server_ignoring_before_stops_after_two_windows_with_nothing_new(slack, tmp_path):
+    slack.logins = [login(n, T0 + n) for n in range(20)]
+    slack.pager = lambda query: slack.documented({**query, "before": ["0"]})
+    with pytest.raises(JobFailed, match="ignores 'before'"):
+        run(slack, tmp_path)
+    assert len(slack.requests) == 3 * 2  # three windows of two pages
+    assert not (tmp_path / "access.parquet").exists()
+
+
+def test_an_endless_pager_with_fresh_rows_stops_at_max_pages(slack, tmp_path, monkeypatch, capsys):
+    def fresh(query):
+        number = len(slack.requests)
+        return {"ok": True, "logins": [login(number, T0 - 60 * number)],
+                "paging": {"count": 3, "total": 10**9, "page": int(query["page"][0]), "pages": 10**6}}
+
+    slack.pager = fresh
+    monkeypatch.setenv("TEST_SLACK_TOKEN", TOKEN)
+    argv = ["fetch", "slack", "--token-env", "TEST_SLACK_TOKEN", "--base-url", slack.url, "--max-pages", "25",
+            "--raw-dir", str(tmp_path / "raw"), "--store", str(tmp_path / "access.parquet")]
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "25" in err and "--max-pages" in err
+    assert len(slack.requests) == 25 and len(list((tmp_path / "raw").iterdir())) == 25
+    assert not (tmp_path / "access.parquet").exists()
+    assert main([*argv[:-6], "--max-pages", "0", *argv[-4:]]) == 2  # a bound that allows nothing is refused
+
+
+@pytest.mark.parametrize("body", ['["ok"]', '"ok"'])
+def test_an_answer_that_is_not_a_json_object_fails_in_one_line(slack, tmp_path, body):
+    slack.faults = [(200, body)]
+    with pytest.raises(JobFailed, match="team.accessLogs answered without a JSON object"):
+        run(slack, tmp_path)
+    assert not (tmp_path / "access.parquet").exists()

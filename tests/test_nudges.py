@@ -1,7 +1,11 @@
 """Nudges against the real slack_sdk WebClient talking to a local Slack-shaped server."""
 
 import json
+import os
+import subprocess
+import sys
 import threading
+import time
 import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -15,11 +19,21 @@ DAY0 = pd.Timestamp("2026-05-04 09:00", tz="UTC")
 
 
 class FakeSlack:
-    """A local Web API: records every call; answers scripted failures first, then success."""
+    """A local Web API: records every call; answers scripted failures first, then success.
+
+    Posted messages are kept per channel, with their metadata, and served back by
+    conversations.history as Slack documents it: newest first, ``metadata`` only with
+    ``include_all_metadata``, ``oldest`` exclusive. ``after_post`` lists faults served
+    after a message was posted: an HTTP status (500, 503) or None (the connection closes
+    without an answer), the ways Slack can post and still look as if it failed.
+    """
 
     def __init__(self):
         self.calls = []
         self.script = {}
+        self.after_post = []
+        self.channels = {}
+        self.post_delay = 0.0
         self.users = {"ana@x.io": "U0ANA0001", "bo@x.io": "U0BO00001"}
         self.lock = threading.Lock()
         fake = self
@@ -40,11 +54,16 @@ class FakeSlack:
                     args = json.loads(body)
                 else:
                     args = {key: values[0] for key, values in urllib.parse.parse_qs(body).items()}
+                if method == "chat.postMessage":
+                    time.sleep(fake.post_delay)
                 with fake.lock:
                     fake.calls.append({"method": method, "args": args,
                                        "auth": self.headers.get("Authorization")})
                     queued = fake.script.get(method) or []
                     status, headers, reply = queued.pop(0) if queued else (200, {}, fake.reply(method, args))
+                    if method == "chat.postMessage" and reply.get("ok") and fake.after_post:
+                        status = fake.after_post.pop(0)
+                        headers, reply = {}, {"ok": False, "error": "internal_error"}
                 if status is None:  # the connection breaks after the request arrived
                     self.close_connection = True
                     return
@@ -65,7 +84,16 @@ class FakeSlack:
         if method == "conversations.open":
             return {"ok": True, "channel": {"id": "D" + args["users"]}}
         if method == "chat.postMessage":
-            return {"ok": True, "channel": args["channel"], "ts": f"1777{len(self.calls):06d}.000100"}
+            ts = f"{int(DAY0.timestamp()) + len(self.calls)}.000100"  # the tests' clock, not the machine's
+            self.channels.setdefault(args["channel"], []).append(
+                {"type": "message", "ts": ts, "text": args["text"], "metadata": args.get("metadata")})
+            return {"ok": True, "channel": args["channel"], "ts": ts}
+        if method == "conversations.history":
+            kept = [message for message in self.channels.get(args["channel"], [])
+                    if float(message["ts"]) > float(args.get("oldest") or 0)]
+            if args.get("include_all_metadata") not in ("1", "true", True):
+                kept = [{key: value for key, value in message.items() if key != "metadata"} for message in kept]
+            return {"ok": True, "messages": kept[::-1], "has_more": False}
         if method == "users.lookupByEmail":
             if args["email"] in self.users:
                 return {"ok": True, "user": {"id": self.users[args["email"]]}}
@@ -74,6 +102,10 @@ class FakeSlack:
 
     def posts(self):
         return [call for call in self.calls if call["method"] == "chat.postMessage"]
+
+    def delivered(self, channel):
+        """The messages a person can read in their DM with the bot."""
+        return self.channels.get(channel, [])
 
 
 @pytest.fixture
@@ -112,8 +144,23 @@ def devices(**changes):
 
 def run(fleet, state, at, **options):
     client = nudges.slack_client(base_url=options.pop("base_url"), retries=options.pop("retries", 2))
+    nudges.resolve(client, state, at)
     planned = nudges.plan(fleet, state.history(), at, **options)
     return nudges.send(planned, client, state, at, options.get("cooldown_days", 7), progress=False)
+
+
+def posts_to(slack, channel):
+    return [call for call in slack.posts() if call["args"]["channel"] == channel]
+
+
+def waits(monkeypatch):
+    """The waits slack_sdk's retries ask for, recorded instead of slept."""
+    from fleetanalysis import slack
+
+    asked = []
+    monkeypatch.setattr(slack, "time", type("Clock", (), {"sleep": staticmethod(asked.append),
+                                                          "time": staticmethod(time.time)}))
+    return asked
 
 
 def test_plan_is_one_row_per_person_with_outdated_devices_only():
@@ -189,9 +236,12 @@ def test_crash_after_posting_never_sends_twice(slack, tmp_path, monkeypatch):
     monkeypatch.undo()
     monkeypatch.setenv("SLACK_BOT_TOKEN", TOKEN)
     assert len(slack.posts()) == 1
-    rerun = run(devices(), state, DAY0 + pd.Timedelta(hours=1), base_url=slack.url).set_index("person")
     crashed = state.history().query("status == 'sending'")
-    assert len(crashed) == 1 and rerun.loc[crashed["person"].iloc[0], "skip_reason"] == "unconfirmed"
+    assert len(crashed) == 1
+    rerun = run(devices(), state, DAY0 + pd.Timedelta(hours=1), base_url=slack.url).set_index("person")
+    # The message is found in the DM's history by its nudge id: sent, not sent again.
+    assert rerun.loc[crashed["person"].iloc[0], "skip_reason"] == "cooldown"
+    assert state.history().set_index("id").loc[crashed["id"].iloc[0], "status"] == "sent"
     channels = [call["args"]["channel"] for call in slack.posts()]
     assert channels.count(crashed["channel"].iloc[0]) == 1 and len(channels) == 2
     state.close()
@@ -207,15 +257,144 @@ def test_rate_limit_is_retried_and_sends_once(slack, tmp_path):
     state.close()
 
 
-def test_server_errors_give_a_bounded_failed_outcome(slack, tmp_path):
+def test_a_server_error_that_did_not_post_is_resolved_and_sent_once_more(slack, tmp_path):
     slack.script["chat.postMessage"] = [(500, {}, {"ok": False, "error": "internal_error"})] * 10
     state = nudges.State(tmp_path / "nudges.sqlite")
     first = run(devices(), state, DAY0, base_url=slack.url, retries=1, max_messages=1)
-    assert first["outcome"].tolist().count("failed") == 1
-    assert len(slack.posts()) == 2  # one try and one retry, then give up
-    assert state.history()["status"].tolist() == ["failed"]
+    assert first["outcome"].tolist().count("unconfirmed") == 1
+    assert len(slack.posts()) == 1  # a 5xx on chat.postMessage is never retried blindly
+    assert state.history()["status"].tolist() == ["unconfirmed"]
     assert TOKEN not in first["error"].str.cat()
+    slack.script.clear()
+    again = run(devices(), state, DAY0 + pd.Timedelta(hours=1), base_url=slack.url, max_messages=1)
+    channel = slack.posts()[0]["args"]["channel"]
+    assert again["outcome"].tolist().count("sent") == 1 and len(slack.delivered(channel)) == 1
+    assert state.history()["status"].tolist() == ["failed", "sent"]  # not in history: never posted
     state.close()
+
+
+@pytest.mark.parametrize("fault", [500, 503, None], ids=["500", "503", "connection-closed"])
+def test_a_message_posted_before_a_failure_is_found_in_history_not_sent_twice(slack, tmp_path, fault):
+    # slack_sdk's ServerErrorRetryHandler re-posts on 500/503, its ConnectionErrorRetryHandler
+    # on RemoteDisconnected: either way the person would read the same nudge twice.
+    slack.after_post = [fault]
+    state = nudges.State(tmp_path / "nudges.sqlite")
+    first = run(devices(), state, DAY0, base_url=slack.url, retries=2, max_messages=1)
+    channel = slack.posts()[0]["args"]["channel"]
+    assert first["outcome"].tolist().count("unconfirmed") == 1
+    assert len(slack.posts()) == 1 and len(slack.delivered(channel)) == 1
+    assert state.history()["status"].tolist() == ["unconfirmed"]
+    assert slack.delivered(channel)[0]["metadata"]["event_type"] == nudges.EVENT_TYPE
+    again = run(devices(), state, DAY0 + pd.Timedelta(hours=1), base_url=slack.url, max_messages=1)
+    assert len(slack.delivered(channel)) == 1 and len(posts_to(slack, channel)) == 1
+    assert again.set_index("person").loc["bo@x.io", "skip_reason"] == "cooldown"
+    first_message = state.history().iloc[0]
+    assert first_message["status"] == "sent" and first_message["ts"] == slack.delivered(channel)[0]["ts"]
+    state.close()
+
+
+@pytest.mark.parametrize("answer, missing", [({"ok": True}, "channel.id"), ({"ok": True, "channel": None}, "channel.id"),
+                                             ({"ok": True, "channel": "D1"}, "channel.id"),
+                                             (["ok"], "a JSON object"), ("ok", "a JSON object")])
+def test_conversations_open_without_a_channel_is_one_recorded_failure(slack, tmp_path, answer, missing):
+    slack.script["conversations.open"] = [(200, {}, answer)]
+    state = nudges.State(tmp_path / "nudges.sqlite")
+    result = run(devices(), state, DAY0, base_url=slack.url).set_index("person")
+    failed = result[result["outcome"] == "failed"]
+    assert len(failed) == 1 and f"conversations.open answered without {missing}" in failed["error"].iloc[0]
+    assert result["outcome"].tolist().count("sent") == 1
+    recorded = state.history().set_index("person")
+    assert recorded.loc[failed.index[0], "status"] == "failed"
+    assert missing in recorded.loc[failed.index[0], "error"]
+    state.close()
+
+
+@pytest.mark.parametrize("wait, slept", [("abc", 1.0), ("-5", 0.0), ("Thu, 01 Jan 1970 00:00:00 GMT", 0.0)])
+def test_unreadable_retry_after_is_waited_sensibly(slack, tmp_path, monkeypatch, wait, slept):
+    sleeps = waits(monkeypatch)
+    slack.script["chat.postMessage"] = [(429, {"Retry-After": wait}, {"ok": False, "error": "ratelimited"})]
+    state = nudges.State(tmp_path / "nudges.sqlite")
+    sent = run(devices(), state, DAY0, base_url=slack.url)
+    assert sent["outcome"].eq("sent").sum() == 2 and len(slack.posts()) == 3
+    assert sleeps == [slept]
+    state.close()
+
+
+def test_a_huge_retry_after_stops_the_run_in_one_line_and_the_next_run_carries_on(slack, tmp_path, monkeypatch,
+                                                                                  capsys):
+    sleeps = waits(monkeypatch)
+    slack.script["chat.postMessage"] = [(429, {"Retry-After": "1000000"}, {"ok": False, "error": "ratelimited"})]
+    fleet_file = tmp_path / "devices.parquet"
+    devices().to_parquet(fleet_file)
+    options = ["nudges", "--devices", str(fleet_file), "--state", str(tmp_path / "nudges.sqlite"),
+               "--base-url", slack.url, "--send"]
+    assert cli.main(options) == 1
+    error = capsys.readouterr().err.splitlines()[-1]
+    assert error.startswith("fleetanalysis: ") and "1000000 s" in error and "run again later" in error
+    assert sleeps == [] and len(slack.posts()) == 1
+    assert nudges.read_history(tmp_path / "nudges.sqlite")["status"].tolist() == ["failed"]
+    assert cli.main(options) == 0
+    assert len(slack.posts()) == 3 and sum(len(slack.delivered(channel)) for channel in slack.channels) == 2
+
+
+def test_a_history_pager_that_repeats_its_cursor_leaves_the_message_unconfirmed(slack, tmp_path):
+    slack.after_post = [503]
+    state = nudges.State(tmp_path / "nudges.sqlite")
+    run(devices(), state, DAY0, base_url=slack.url, max_messages=1)
+    going_round = {"ok": True, "messages": [], "has_more": True, "response_metadata": {"next_cursor": "bmV4dA=="}}
+    slack.script["conversations.history"] = [(200, {}, going_round)] * 1000
+    again = run(devices(), state, DAY0 + pd.Timedelta(hours=1), base_url=slack.url, max_messages=1)
+    asked = [call for call in slack.calls if call["method"] == "conversations.history"]
+    assert len(asked) == 2 and asked[1]["args"]["cursor"] == "bmV4dA=="
+    channel = slack.posts()[0]["args"]["channel"]
+    assert again["skip_reason"].eq("unconfirmed").sum() == 1 and len(posts_to(slack, channel)) == 1
+    assert state.history()["status"].tolist()[0] == "unconfirmed"
+    endless = [(200, {}, {**going_round, "response_metadata": {"next_cursor": f"c{number}"}}) for number in range(1000)]
+    slack.script["conversations.history"] = endless
+    run(devices(), state, DAY0 + pd.Timedelta(hours=2), base_url=slack.url, max_messages=1)
+    assert len(endless) == 1000 - nudges.HISTORY_PAGES and len(posts_to(slack, channel)) == 1
+    state.close()
+
+
+def test_two_send_runs_at_once_message_each_person_once(slack, tmp_path):
+    slack.post_delay = 0.4  # each post in flight long enough for the other run to look at it
+    fleet_file = tmp_path / "devices.parquet"
+    devices().to_parquet(fleet_file)
+    command = [sys.executable, "-c", "import sys; from fleetanalysis.cli import main; sys.exit(main(sys.argv[1:]))",
+               "nudges", "--devices", str(fleet_file), "--state", str(tmp_path / "nudges.sqlite"),
+               "--base-url", slack.url, "--send", "--format", "json"]
+    environment = {**os.environ, "SLACK_BOT_TOKEN": TOKEN}
+    runs = [subprocess.Popen(command, env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            for _ in range(2)]
+    outputs = [process.communicate(timeout=120) for process in runs]
+    assert [process.returncode for process in runs] == [0, 0], outputs
+    assert sorted(len(messages) for messages in slack.channels.values()) == [1, 1]
+    assert len(slack.posts()) == 2
+    history = nudges.read_history(tmp_path / "nudges.sqlite")
+    assert history["status"].tolist() == ["sent", "sent"]
+
+
+def test_a_state_file_from_before_nudge_ids_is_upgraded(tmp_path):
+    import sqlite3
+
+    path = tmp_path / "nudges.sqlite"
+    with sqlite3.connect(path) as old:
+        old.executescript("""
+            CREATE TABLE messages (id INTEGER PRIMARY KEY, kind TEXT NOT NULL, person TEXT, user_id TEXT,
+                channel TEXT, fingerprint TEXT, devices TEXT, week TEXT, created TEXT NOT NULL,
+                updated TEXT NOT NULL, status TEXT NOT NULL CHECK (status IN ('sending', 'sent', 'failed')),
+                ts TEXT, error TEXT);
+            CREATE INDEX messages_person ON messages (person, created);
+            CREATE TABLE lookups (email TEXT PRIMARY KEY, user_id TEXT, looked_up TEXT NOT NULL);
+            INSERT INTO messages VALUES (1, 'dm', 'ana@x.io', 'U0ANA0001', 'D1', 'ab', '[]', NULL,
+                '2026-05-01T00:00:00.000000Z', '2026-05-01T00:00:00.000000Z', 'sending', NULL, NULL);""")
+    old.close()
+    with nudges.State(path) as state:
+        row = state.record_sending("dm", DAY0, person="bo@x.io", nudge_id="n1")
+        state.record_unconfirmed(row, "HTTP 503", DAY0)
+        history = state.history()
+    assert history["status"].tolist() == ["sending", "unconfirmed"]
+    assert history["person"].tolist() == ["ana@x.io", "bo@x.io"] and history["nudge_id"].tolist()[1] == "n1"
 
 
 def test_token_never_written_or_printed(slack, tmp_path, capsys, caplog):
@@ -238,7 +417,7 @@ def test_token_never_written_or_printed(slack, tmp_path, capsys, caplog):
     shown = capsys.readouterr()
     assert TOKEN not in shown.out + shown.err + caplog.text
     assert TOKEN.encode() not in state_file.read_bytes()
-    assert not [path for path in state_file.parent.iterdir() if path.name != "nudges.sqlite"]
+    assert sorted(path.name for path in state_file.parent.iterdir()) == ["nudges.sqlite", "nudges.sqlite.lock"]
 
 
 def test_cli_dry_run_is_the_default_and_csv_is_formula_safe(slack, tmp_path, capsys):
@@ -363,8 +542,27 @@ def test_a_broken_connection_while_posting_is_unconfirmed_not_repeated(slack, tm
     state = nudges.State(tmp_path / "nudges.sqlite")
     first = run(devices(), state, DAY0, base_url=slack.url, max_messages=1)
     assert first["outcome"].tolist().count("unconfirmed") == 1 and len(slack.posts()) == 1
-    assert state.history()["status"].tolist() == ["sending"]
+    assert state.history()["status"].tolist() == ["unconfirmed"]
+    # Without the history to look in, it stays unconfirmed and is not sent again.
+    slack.script["conversations.history"] = [(200, {}, {"ok": False, "error": "missing_scope"})]
     again = run(devices(), state, DAY0 + pd.Timedelta(hours=1), base_url=slack.url, max_messages=1)
     assert again["skip_reason"].eq("unconfirmed").sum() == 1
-    assert [call["args"]["channel"] for call in slack.posts()].count(slack.posts()[0]["args"]["channel"]) == 1
+    assert len(posts_to(slack, slack.posts()[0]["args"]["channel"])) == 1
+    assert "missing_scope" in state.history()["error"].iloc[0]
+    state.close()
+
+
+def test_a_connection_refused_before_sending_is_a_plain_failure(tmp_path, monkeypatch):
+    import socket
+
+    monkeypatch.setenv("SLACK_BOT_TOKEN", TOKEN)
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{closed.getsockname()[1]}/api/"
+    state = nudges.State(tmp_path / "nudges.sqlite")
+    planned = nudges.plan(devices(), None, DAY0)
+    client = nudges.slack_client(base_url=url, retries=0)
+    result = nudges.send(planned, client, state, DAY0, progress=False)
+    assert set(result["outcome"]) == {"failed", "skipped"}
+    assert "URLError" in result["error"].dropna().iloc[0]
     state.close()

@@ -209,6 +209,10 @@ def _run_nudges(args) -> int:
         return 0
     client = nudges.slack_client(args.token_env, args.base_url)
     with nudges.State(state_path) as state:
+        resolved = nudges.resolve(client, state, now)
+        if any(resolved.values()):
+            print("earlier unconfirmed messages: " + ", ".join(f"{outcome} {count}" for outcome, count
+                                                               in resolved.items()), file=sys.stderr)
         planned = nudges.plan(devices, state.history(), as_of, args.cooldown_days, args.max, opt_out)
         result = nudges.send(planned, client, state, now, args.cooldown_days, progress=None)
         sys.stdout.write(nudges.render(result, args.format))
@@ -322,7 +326,7 @@ def _run_ingest(args) -> int:
 
 
 def _add_fetch(commands) -> None:
-    from fleetanalysis import config
+    from fleetanalysis import config, fetch
 
     parser = commands.add_parser("fetch", help="pull sign-in logs from a SaaS API into the store",
                                  description="Pull sign-in logs from a SaaS API, keep the raw pages, "
@@ -331,9 +335,10 @@ def _add_fetch(commands) -> None:
     slack = apis.add_parser(
         "slack", help="Slack team.accessLogs (needs a user token with admin scope, paid plan)",
         description="Pull Slack team.accessLogs newer than the store already holds (beyond Slack's "
-                    "100-page window by moving 'before' back), honouring rate limits; save each raw "
-                    "page under --raw-dir, then merge them into the store. The token is read from "
-                    "the environment and never written anywhere.")
+                    "100-page window by moving 'before' back), honouring rate limits (a wait over a "
+                    "minute stops the run); save each raw page under --raw-dir, then merge them into "
+                    "the store. A server that repeats pages or never stops paging fails the fetch. "
+                    "The token is read from the environment and never written anywhere.")
     slack.add_argument("--token-env", default="SLACK_USER_TOKEN", metavar="NAME",
                        help="environment variable holding the Slack user token (default: %(default)s)")
     slack.add_argument("--base-url", type=_url, metavar="URL", help="Slack Web API root (default: Slack's)")
@@ -341,6 +346,15 @@ def _add_fetch(commands) -> None:
                        help="where raw pages are saved (default: data/raw/slack)")
     slack.add_argument("--store", type=Path, metavar="FILE",
                        help="Parquet store (default: the settings' store, data/processed/access.parquet)")
+
+    def pages(text: str) -> int:
+        if not text.strip().isdigit() or int(text) < 1:
+            raise argparse.ArgumentTypeError(f"not a whole number of pages >= 1: {text!r}")
+        return int(text)
+
+    slack.add_argument("--max-pages", type=pages, default=fetch.MAX_PAGES, metavar="N",
+                       help="stop (store unchanged) if Slack still claims more after N pages "
+                            "(default: %(default)s)")
     slack.set_defaults(run=_run_fetch_slack)
     parser.set_defaults(run=lambda args: parser.print_help() or 2)
 
@@ -353,7 +367,7 @@ def _run_fetch_slack(args) -> int:
     store_path = _check_store(args.store or config.load_settings().store)
     check_folder(args.raw_dir, "raw pages folder")
     result = fetch.fetch_slack(fetch.token_from_env(args.token_env), store_path, args.raw_dir,
-                               base_url=args.base_url)
+                               base_url=args.base_url, max_pages=args.max_pages)
     print(f"fetched {result.requests} pages into {args.raw_dir}", file=sys.stderr)
     _print_merge(result.counts, [], store_path)
     return 0

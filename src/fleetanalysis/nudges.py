@@ -6,8 +6,17 @@ twice within the cooldown unless their list changed, a run is capped, opt-outs a
 exemptions are honoured, and a SQLite state file records every message before and after
 it is sent so that a crash or a re-run never messages anyone twice.
 
+A message whose fate is unknown (Slack answered 5xx, or the answer was lost after the
+request left) is never posted again blindly: it is ``unconfirmed`` in the state until
+``resolve`` finds its nudge id, carried in the message's ``metadata``, in the
+conversation's history (then it was ``sent``) or reads that history to the end without
+it (then it ``failed`` and may be sent again). One send run at a time holds the state
+file (``State`` locks it), so a run never mistakes another's message in flight for a
+lost one.
+
 ``plan`` is pure (devices + message history -> one row per person); ``State`` is the
-SQLite file; ``send`` and ``post_league`` talk to Slack through slack_sdk's WebClient.
+SQLite file; ``resolve``, ``send`` and ``post_league`` talk to Slack through
+``fleetanalysis.slack.client``.
 Everything that reaches Slack is escaped for mrkdwn, because versions and client names
 come from attacker-shaped user agents.
 
@@ -27,16 +36,23 @@ Examples:
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hashlib
 import json
 import os
 import re
 import sqlite3
+import sys
+import time
+import uuid
 from collections.abc import Iterable, Iterator
+from http.client import HTTPException
 from pathlib import Path
 
 import pandas as pd
+from slack_sdk.errors import SlackApiError
 
+from fleetanalysis import slack
 from fleetanalysis.config import PROCESSED_DIR
 from fleetanalysis.errors import BadInput, JobFailed
 from fleetanalysis.writing import atomic_path, escape_controls
@@ -52,6 +68,13 @@ SLACK_ID = re.compile(r"^[UW][A-Z0-9]{6,}$")
 MAX_DEVICE_BLOCKS = 40
 # Versions and client names come from user agents; nobody needs more than this to recognise one.
 MAX_FIELD = 120
+# Message metadata (Slack's event_type/event_payload) carrying each message's nudge id.
+EVENT_TYPE = "fleetanalysis_nudge"
+# A message is looked for in history from its claim time minus this (clocks differ).
+CLOCK_SKEW = pd.Timedelta(minutes=15)
+HISTORY_PAGES = 20
+# How long a send run waits for another one holding the state file.
+LOCK_WAIT = 600.0
 
 OS_STEPS = {
     "iOS": "Connect to Wi-Fi and charge, then open Settings > General > Software Update.",
@@ -394,7 +417,8 @@ def plan(devices: pd.DataFrame, state: pd.DataFrame | None, as_of: pd.Timestamp,
     recent = _recent_messages(state, as_of - pd.Timedelta(days=cooldown_days))
     key = pd.MultiIndex.from_frame(planned[["person", "fingerprint"]].astype("string"))
     sent = pd.MultiIndex.from_frame(recent[["person", "fingerprint"]])
-    unsure = pd.MultiIndex.from_frame(recent.loc[recent["status"] == "sending", ["person", "fingerprint"]])
+    unsure = pd.MultiIndex.from_frame(
+        recent.loc[recent["status"].isin(["sending", "unconfirmed"]), ["person", "fingerprint"]])
     skip(pd.Series(key.isin(unsure), index=planned.index), "unconfirmed")
     skip(pd.Series(key.isin(sent), index=planned.index), "cooldown")
     order = planned.assign(_free=reason.isna()).sort_values(
@@ -428,18 +452,19 @@ def _recent_messages(state: pd.DataFrame | None, since: pd.Timestamp) -> pd.Data
     """The direct messages since ``since`` that may have reached someone: ``person,
     fingerprint, status``.
 
-    Failed messages never reached anyone; ``sending`` ones may have (a crash hid the answer).
+    Failed messages never reached anyone; ``sending`` and ``unconfirmed`` ones may have
+    (a crash or a lost answer hid the outcome).
     """
     if state is None or len(state) == 0:
         return pd.DataFrame({"person": [], "fingerprint": [], "status": []}, dtype="string")
-    recent = state[state["status"].isin(["sent", "sending"])]
+    recent = state[state["status"].isin(["sent", "sending", "unconfirmed"])]
     recent = recent[pd.to_datetime(recent["created"], utc=True) > since]
     if "kind" in recent:
         recent = recent[recent["kind"].fillna("dm") == "dm"]
     return recent[["person", "fingerprint", "status"]].astype("string")
 
 
-SCHEMA = """
+MESSAGES = """
 CREATE TABLE messages (
     id INTEGER PRIMARY KEY,
     kind TEXT NOT NULL,            -- 'dm' to a person, 'league' to a channel
@@ -451,11 +476,15 @@ CREATE TABLE messages (
     week TEXT,                     -- ISO week of a league post
     created TEXT NOT NULL,         -- UTC time the send began
     updated TEXT NOT NULL,
-    status TEXT NOT NULL CHECK (status IN ('sending', 'sent', 'failed')),
+    -- sending: claimed, not answered yet (or the run died), unconfirmed: 5xx or lost answer
+    status TEXT NOT NULL CHECK (status IN ('sending', 'unconfirmed', 'sent', 'failed')),
     ts TEXT,                       -- Slack's message timestamp once sent
-    error TEXT
+    error TEXT,
+    nudge_id TEXT                  -- carried in the message's metadata, found again in history
 );
 CREATE INDEX messages_person ON messages (person, created);
+"""
+SCHEMA = MESSAGES + """
 CREATE TABLE lookups (
     email TEXT PRIMARY KEY,
     user_id TEXT,                  -- NULL when Slack knows no such user
@@ -464,11 +493,40 @@ CREATE TABLE lookups (
 """
 
 
+def _hold_lock(path: Path, wait: float) -> int:
+    """An open descriptor of ``<path>.lock`` holding its exclusive lock, waiting up to
+    ``wait`` seconds for another run to let go; the lock dies with the process."""
+    lock_path = path.with_name(path.name + ".lock")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+    except OSError as error:
+        raise BadInput(lock_path, "cannot create the state's lock file", error.strerror or type(error).__name__) from None
+    deadline = time.monotonic() + wait
+    told = False
+    while True:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return handle
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                os.close(handle)
+                raise JobFailed(f"{path}: another nudges run has held it for {wait:.0f} s; "
+                                "try again when it has finished") from None
+            if not told:
+                print(f"waiting for another nudges run to finish with {path}", file=sys.stderr)
+                told = True
+            time.sleep(0.1)
+
+
 class State:
     """The SQLite file recording every nudge before and after it is sent.
 
     Created atomically on first use (schema written to a temporary file, then renamed),
-    so a half-created state file never exists. Each change is its own transaction.
+    so a half-created state file never exists. Each change is its own transaction. A
+    ``State`` opened with ``lock=True`` (the default) holds an exclusive lock on
+    ``<path>.lock`` until closed, so that one send run at a time works on the file; a
+    second one waits up to ``wait`` seconds, saying so, then fails (``JobFailed``).
 
     Examples:
         >>> import pathlib, tempfile
@@ -481,23 +539,53 @@ class State:
         >>> state.close()
     """
 
-    def __init__(self, path: str | os.PathLike = DEFAULT_STATE) -> None:
+    def __init__(self, path: str | os.PathLike = DEFAULT_STATE, lock: bool = True, wait: float = LOCK_WAIT) -> None:
         self.path = Path(path)
-        if not self.path.exists():
-            with atomic_path(self.path) as temporary:
-                with contextlib.closing(sqlite3.connect(temporary)) as fresh:
-                    fresh.executescript(SCHEMA)
-                    fresh.commit()
+        self._lock = _hold_lock(self.path, wait) if lock else None
         try:
-            # Autocommit: every change below opens its own BEGIN IMMEDIATE transaction.
-            self._db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-            self._db.execute("SELECT count(*) FROM messages").fetchone()
-        except sqlite3.DatabaseError as error:
-            raise BadInput(self.path, "not a nudges state file", str(error)) from None
+            if not self.path.exists():
+                with atomic_path(self.path) as temporary:
+                    with contextlib.closing(sqlite3.connect(temporary)) as fresh:
+                        fresh.executescript(SCHEMA)
+                        fresh.commit()
+            try:
+                # Autocommit: every change below opens its own BEGIN IMMEDIATE transaction.
+                self._db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+                self._upgrade()
+            except sqlite3.DatabaseError as error:
+                raise BadInput(self.path, "not a nudges state file", str(error)) from None
+        except BaseException:
+            self._release()
+            raise
+
+    def _upgrade(self) -> None:
+        """Bring a state file written by an earlier version to this schema (``unconfirmed``
+        status, ``nudge_id`` column); SQLite cannot change a CHECK, so the table is rebuilt."""
+        found = self._db.execute("SELECT sql FROM sqlite_master WHERE name = 'messages'").fetchone()
+        if found is None:
+            raise sqlite3.DatabaseError("no messages table")
+        if "'unconfirmed'" in found[0]:
+            return
+        columns = ", ".join(row[1] for row in self._db.execute("PRAGMA table_info(messages)"))
+        with self._transaction():
+            self._db.execute("ALTER TABLE messages RENAME TO messages_before")
+            self._db.execute("DROP INDEX IF EXISTS messages_person")
+            for statement in MESSAGES.split(";"):
+                if statement.strip():
+                    self._db.execute(statement)
+            self._db.execute(f"INSERT INTO messages ({columns}) SELECT {columns} FROM messages_before")
+            self._db.execute("DROP TABLE messages_before")
+
+    def _release(self) -> None:
+        if self._lock is not None:
+            os.close(self._lock)  # closing the descriptor releases the lock
+            self._lock = None
 
     def close(self) -> None:
-        """Close the database."""
-        self._db.close()
+        """Close the database and release the lock."""
+        with contextlib.suppress(AttributeError):
+            self._db.close()
+        self._release()
 
     def __enter__(self) -> State:
         return self
@@ -560,10 +648,24 @@ class State:
                              [error[:500], _stamp(at), row])
 
     def record_unconfirmed(self, row: int, error: str, at: pd.Timestamp) -> None:
-        """Note why message ``row`` may or may not have arrived; it stays ``sending``."""
+        """Record that message ``row`` may or may not have arrived, and why (``resolve`` settles it)."""
         with self._transaction():
-            self._db.execute("UPDATE messages SET error = ?, updated = ? WHERE id = ?",
+            self._db.execute("UPDATE messages SET status = 'unconfirmed', error = ?, updated = ? WHERE id = ?",
                              [error[:500], _stamp(at), row])
+
+    def record_not_sent(self, kind: str, at: pd.Timestamp, error: str, **fields: object) -> int:
+        """Record a message that failed before anything was posted (no channel, a refused lookup)."""
+        row = self.record_sending(kind, at, **fields)
+        self.record_failed(row, error, at)
+        return row
+
+    def unresolved(self) -> list[dict]:
+        """Messages whose delivery is unknown and can be looked for: ``id, kind, channel,
+        nudge_id, created`` of ``sending``/``unconfirmed`` rows that carry a nudge id."""
+        found = self._db.execute(
+            "SELECT id, kind, channel, nudge_id, created FROM messages WHERE status IN ('sending', 'unconfirmed') "
+            "AND nudge_id IS NOT NULL AND channel IS NOT NULL ORDER BY id").fetchall()
+        return [dict(zip(["id", "kind", "channel", "nudge_id", "created"], row)) for row in found]
 
     def lookup(self, email: str) -> tuple[bool, str | None]:
         """``(known, user_id)`` from the cache of users.lookupByEmail answers."""
@@ -577,19 +679,20 @@ class State:
                              [email.lower(), user_id, _stamp(at)])
 
     def league_posted(self, channel: str, week: str) -> str | None:
-        """The status of this week's league post to ``channel`` (None when never tried)."""
+        """The status of this week's league post to ``channel`` (None when never tried or failed)."""
         found = self._db.execute(
             "SELECT status FROM messages WHERE kind = 'league' AND channel = ? AND week = ? "
             "AND status != 'failed' ORDER BY id DESC LIMIT 1", [channel, week]).fetchone()
         return None if found is None else found[0]
 
 
-def slack_client(token_env: str = DEFAULT_TOKEN_ENV, base_url: str | None = None, retries: int = 3):
-    """A slack_sdk WebClient with the token from environment variable ``token_env``.
+def slack_client(token_env: str = DEFAULT_TOKEN_ENV, base_url: str | None = None, retries: int = slack.RETRIES):
+    """A WebClient (``fleetanalysis.slack.client``) with the token from ``token_env``.
 
-    Rate limits (429, honouring Retry-After) and server errors (500, 503) are retried at
-    most ``retries`` times each. A missing token is the user's mistake (``BadInput``);
-    the token itself is never put in any message.
+    Rate limits are retried at most ``retries`` times, waiting as Slack asks up to a
+    minute; server errors and lost answers too, except for chat.postMessage, which is
+    never repeated once Slack may have posted. A missing token is the user's mistake
+    (``BadInput``); the token itself is never put in any message.
 
     Examples:
         >>> slack_client("FLEETANALYSIS_NO_SUCH_VARIABLE")
@@ -597,34 +700,26 @@ def slack_client(token_env: str = DEFAULT_TOKEN_ENV, base_url: str | None = None
         ...
         fleetanalysis.errors.BadInput: $FLEETANALYSIS_NO_SUCH_VARIABLE: no Slack token: set it to a bot token (xoxb-...)
     """
-    from slack_sdk import WebClient
-    from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler, ServerErrorRetryHandler
-
-    token = os.environ.get(token_env, "").strip()
-    if not token:
-        raise BadInput(f"${token_env}", "no Slack token", "set it to a bot token (xoxb-...)")
-    handlers = [RateLimitErrorRetryHandler(max_retry_count=retries),
-                ServerErrorRetryHandler(max_retry_count=retries)]
-    options = {"base_url": base_url} if base_url else {}
-    return WebClient(token=token, retry_handlers=handlers, timeout=30, **options)
+    return slack.client(slack.token_from_env(token_env, "bot token (xoxb-...)"), base_url, retries)
 
 
 def _slack_error(error: Exception, client) -> str:
     """A short description of a Slack failure, with the token scrubbed from it."""
-    response = getattr(error, "response", None)
-    try:
-        detail = response["error"] if response is not None else str(error)
-    except (KeyError, TypeError):
-        detail = f"HTTP {getattr(response, 'status_code', '?')}"
-    text = f"{type(error).__name__}: {detail}"[:300]
+    if isinstance(error, JobFailed):
+        text = str(error)
+    elif isinstance(error, SlackApiError):
+        # Kept whole (scrubbed below): a peer's odd error text is what someone debugging needs.
+        detail = error.response.data.get("error") if isinstance(error.response.data, dict) else None
+        text = f"{type(error).__name__}: {detail if isinstance(detail, str) else slack.error_name(error)}"
+    else:
+        text = f"{type(error).__name__}: {error}"
+    text = text[:300]
     token = getattr(client, "token", None)
     return text.replace(token, "[token]") if token else text
 
 
 def _resolve(row: dict, client, state: State, at: pd.Timestamp) -> str | None:
     """The Slack member id for a planned person, looking emails up once and caching them."""
-    from slack_sdk.errors import SlackApiError
-
     if isinstance(row.get("user_id"), str):
         return row["user_id"]
     email = row["person"]
@@ -632,13 +727,114 @@ def _resolve(row: dict, client, state: State, at: pd.Timestamp) -> str | None:
     if known:
         return user_id
     try:
-        user_id = client.users_lookupByEmail(email=email)["user"]["id"]
+        user_id = slack.field(client.users_lookupByEmail(email=email), "users.lookupByEmail", "user", "id")
     except SlackApiError as error:
-        if error.response.get("error") != "users_not_found":
+        if slack.error_name(error) != "users_not_found":
             raise
         user_id = None
     state.remember_lookup(email, user_id, at)
     return user_id
+
+
+def _metadata(nudge_id: str) -> dict:
+    """Slack message metadata naming the nudge, so that the message can be found again."""
+    return {"event_type": EVENT_TYPE, "event_payload": {"nudge_id": nudge_id}}
+
+
+def _carries(message: object, nudge_id: str) -> bool:
+    """Whether a message from conversations.history carries ``nudge_id`` in its metadata."""
+    metadata = message.get("metadata") if isinstance(message, dict) else None
+    payload = metadata.get("event_payload") if isinstance(metadata, dict) else None
+    return (isinstance(payload, dict) and metadata.get("event_type") == EVENT_TYPE
+            and payload.get("nudge_id") == nudge_id)
+
+
+def find_posted(client, channel: str, nudge_id: str, since: pd.Timestamp) -> tuple[bool | None, str | None]:
+    """Look for the message carrying ``nudge_id`` in ``channel`` since ``since``:
+    ``(True, ts)`` found, ``(False, None)`` the history was read to its end without it,
+    ``(None, None)`` undecided (more than ``HISTORY_PAGES`` pages, or a pager that
+    repeats its cursor or claims more without one)."""
+    oldest = f"{(_utc(since) - CLOCK_SKEW).timestamp():.6f}"
+    cursor, cursors = None, set()
+    for _ in range(HISTORY_PAGES):
+        answer = client.conversations_history(channel=channel, oldest=oldest, include_all_metadata=True,
+                                              limit=200, cursor=cursor)
+        data = answer.data if isinstance(answer.data, dict) else {}
+        messages = data.get("messages") if isinstance(data.get("messages"), list) else []
+        for message in messages:
+            if _carries(message, nudge_id):
+                ts = message.get("ts")
+                return True, ts if isinstance(ts, str) else None
+        paging = data.get("response_metadata") if isinstance(data.get("response_metadata"), dict) else {}
+        cursor = paging.get("next_cursor") if isinstance(paging.get("next_cursor"), str) else None
+        if not cursor:
+            return (None, None) if data.get("has_more") else (False, None)
+        if cursor in cursors:
+            return None, None
+        cursors.add(cursor)
+    return None, None
+
+
+def resolve(client, state: State, at: pd.Timestamp | None = None) -> dict[str, int]:
+    """Settle every message whose delivery is unknown before anything is sent again.
+
+    Each ``sending`` (a run died) or ``unconfirmed`` (5xx, lost answer) message with a
+    nudge id is looked for in its channel's history (conversations.history with
+    metadata; the bot needs ``im:history``, and ``channels:history`` for the league):
+    found, it is ``sent`` with Slack's ``ts``; absent from the whole history since it was
+    claimed, it ``failed`` and the next plan may send it again; anything else (Slack
+    unreachable, a history too long or a pager going round) leaves it ``unconfirmed``,
+    which plans skip. Returns how many ended ``sent``, ``failed`` and ``unconfirmed``.
+    Call it holding the state's lock (``State(lock=True)``), so that no other run has a
+    message in flight. Raises ``slack.WaitTooLong`` when Slack asks to wait too long.
+
+    Examples:
+        >>> import pathlib, tempfile
+        >>> resolve(None, State(pathlib.Path(tempfile.mkdtemp()) / "nudges.sqlite"))
+        {'sent': 0, 'failed': 0, 'unconfirmed': 0}
+    """
+    at = _utc(at if at is not None else pd.Timestamp.now(tz="UTC"))
+    counts = {"sent": 0, "failed": 0, "unconfirmed": 0}
+    for record in state.unresolved():
+        problem = "the history has no end in sight"
+        try:
+            found, ts = find_posted(client, record["channel"], record["nudge_id"], record["created"])
+        except slack.FAILURES as error:
+            found, problem = None, _slack_error(error, client)
+        if found:
+            state.record_sent(record["id"], ts, at)
+            counts["sent"] += 1
+        elif found is False:
+            state.record_failed(record["id"], "not in the conversation's history: never posted", at)
+            counts["failed"] += 1
+        else:
+            state.record_unconfirmed(record["id"], f"history not conclusive: {problem}", at)
+            counts["unconfirmed"] += 1
+    return counts
+
+
+def _post(client, state: State, record: int, channel: str, nudge_id: str, at: pd.Timestamp,
+          text: str, blocks: list) -> tuple[str, str | None]:
+    """Post one message claimed as ``record``; record and return ``(outcome, ts or error)``.
+
+    Only an answer proving Slack did nothing makes it ``failed``; a 5xx or a lost answer
+    makes it ``unconfirmed`` (never re-posted here: ``resolve`` settles it first).
+    """
+    try:
+        answer = client.chat_postMessage(channel=channel, text=text, blocks=blocks, metadata=_metadata(nudge_id))
+    except slack.WaitTooLong as stop:  # a 429: Slack did not post
+        state.record_failed(record, str(stop), at)
+        raise
+    except slack.FAILURES as error:
+        problem = _slack_error(error, client)
+        if slack.refused(error):
+            state.record_failed(record, problem, at)
+            return "failed", problem
+        state.record_unconfirmed(record, problem, at)
+        return "unconfirmed", problem
+    ts = answer.data.get("ts") if isinstance(answer.data, dict) else None
+    state.record_sent(record, ts if isinstance(ts, str) else None, at)
+    return "sent", ts
 
 
 def send(planned: pd.DataFrame, client, state: State, at: pd.Timestamp | None = None,
@@ -646,13 +842,15 @@ def send(planned: pd.DataFrame, client, state: State, at: pd.Timestamp | None = 
     """Send the planned messages (``action == "send"``), recording each before and after.
 
     Returns ``planned`` plus ``outcome`` (``sent``, ``failed``, ``skipped``, or
-    ``unconfirmed`` when the connection broke while posting), ``channel``,
-    ``ts`` and ``error``. A message is recorded as ``sending`` before chat.postMessage
-    and as ``sent``/``failed`` after it (an email Slack does not know turns the row into
-    ``skip``/``no-slack-id``); a crash in between leaves ``sending``, which the
-    next plan skips as ``unconfirmed`` rather than risk a second message. Users with an
-    email but no Slack id are looked up (users.lookupByEmail, cached in the state).
-    A message another run sent since the plan was made is skipped (``cooldown``).
+    ``unconfirmed`` when Slack answered 5xx or the answer was lost), ``channel``, ``ts``
+    and ``error``. A message is claimed as ``sending`` (with a fresh nudge id, carried in
+    its metadata) before chat.postMessage and recorded ``sent``, ``failed`` or
+    ``unconfirmed`` after it; a failure before posting (lookup, conversations.open
+    without a channel) is recorded ``failed``. An email Slack does not know turns the
+    row into ``skip``/``no-slack-id``; users with an email but no Slack id are looked up
+    (users.lookupByEmail, cached in the state). A message another run sent since the
+    plan was made is skipped (``cooldown``). When Slack asks to wait longer than a
+    minute, the run stops: what was done is recorded and ``slack.WaitTooLong`` raised.
 
     Examples:
         >>> import pathlib, tempfile
@@ -662,7 +860,6 @@ def send(planned: pd.DataFrame, client, state: State, at: pd.Timestamp | None = 
         >>> send(empty, client=None, state=state)[["outcome"]].shape
         (0, 1)
     """
-    from slack_sdk.errors import SlackClientError
     from tqdm import tqdm
 
     at = _utc(at if at is not None else pd.Timestamp.now(tz="UTC"))
@@ -672,37 +869,27 @@ def send(planned: pd.DataFrame, client, state: State, at: pd.Timestamp | None = 
     due = planned.index[planned["action"] == "send"]
     for index in tqdm(due, desc="nudges", unit="message", disable=None if progress is None else not progress):
         row = planned.loc[index].to_dict()
+        person = {"person": row["person"], "fingerprint": row["fingerprint"], "devices": row["device_ids"]}
+        user_id = channel = None
         try:
             user_id = _resolve(row, client, state, at)
             if user_id is None:
                 skipped.loc[index] = "no-slack-id"
                 continue
-            channel = client.conversations_open(users=user_id)["channel"]["id"]
-        except (SlackClientError, OSError) as error:
-            outcome.loc[index, ["outcome", "error"]] = ["failed", _slack_error(error, client)]
+            channel = slack.field(client.conversations_open(users=user_id), "conversations.open", "channel", "id")
+        except slack.FAILURES as error:
+            problem = _slack_error(error, client)
+            state.record_not_sent("dm", at, problem, user_id=user_id, **person)
+            outcome.loc[index, ["outcome", "error"]] = ["failed", problem]
             continue
-        record = state.claim("dm", at, at - pd.Timedelta(days=cooldown_days), person=row["person"],
-                             user_id=user_id, channel=channel, fingerprint=row["fingerprint"],
-                             devices=row["device_ids"])
+        nudge_id = uuid.uuid4().hex
+        record = state.claim("dm", at, at - pd.Timedelta(days=cooldown_days), user_id=user_id, channel=channel,
+                             nudge_id=nudge_id, **person)
         if record is None:  # another run sent it since this plan was made
             skipped.loc[index] = "cooldown"
             continue
-        try:
-            answer = client.chat_postMessage(channel=channel, text=row["text"], blocks=json.loads(row["blocks"]))
-        except SlackClientError as error:
-            problem = _slack_error(error, client)
-            state.record_failed(record, problem, at)
-            outcome.loc[index, ["outcome", "channel", "error"]] = ["failed", channel, problem]
-            continue
-        except OSError as error:
-            # The connection broke after the request left: Slack may have posted it. Leave the
-            # record 'sending' (the next plan skips it as unconfirmed) rather than risk a repeat.
-            problem = _slack_error(error, client)
-            state.record_unconfirmed(record, problem, at)
-            outcome.loc[index, ["outcome", "channel", "error"]] = ["unconfirmed", channel, problem]
-            continue
-        state.record_sent(record, answer["ts"], at)
-        outcome.loc[index, ["outcome", "channel", "ts"]] = ["sent", channel, answer["ts"]]
+        result, detail = _post(client, state, record, channel, nudge_id, at, row["text"], json.loads(row["blocks"]))
+        outcome.loc[index, ["outcome", "channel", "ts" if result == "sent" else "error"]] = [result, channel, detail]
     action = skipped.isna().map({True: "send", False: "skip"}).astype("string")
     return planned.assign(skip_reason=skipped, action=action).join(outcome)
 
@@ -758,7 +945,8 @@ def iso_week(moment: pd.Timestamp) -> str:
 def post_league(league: pd.DataFrame, client, state: State, channel: str,
                 at: pd.Timestamp | None = None) -> str:
     """Post the office league to ``channel`` once per ISO week; return ``sent``,
-    ``already-posted``, ``unconfirmed`` or raise ``JobFailed`` when Slack refuses.
+    ``already-posted``, ``unconfirmed`` (a 5xx or a lost answer: ``resolve`` settles it
+    before the next try) or raise ``JobFailed`` when Slack refuses.
 
     Examples:
         >>> import pathlib, tempfile
@@ -767,23 +955,18 @@ def post_league(league: pd.DataFrame, client, state: State, channel: str,
         >>> post_league(pd.DataFrame(), None, state, "C1", pd.Timestamp("2026-05-02"))
         'unconfirmed'
     """
-    from slack_sdk.errors import SlackClientError
-
     at = _utc(at if at is not None else pd.Timestamp.now(tz="UTC"))
     week = iso_week(at)
     status = state.league_posted(channel, week)
     if status is not None:
         return "already-posted" if status == "sent" else "unconfirmed"
     text, blocks = league_message(league)
-    record = state.record_sending("league", at, channel=channel, week=week)
-    try:
-        answer = client.chat_postMessage(channel=channel, text=text, blocks=blocks)
-    except SlackClientError as error:
-        problem = _slack_error(error, client)
-        state.record_failed(record, problem, at)
-        raise JobFailed(f"league post to {channel} failed: {problem}") from None
-    state.record_sent(record, answer["ts"], at)
-    return "sent"
+    nudge_id = uuid.uuid4().hex
+    record = state.record_sending("league", at, channel=channel, week=week, nudge_id=nudge_id)
+    result, detail = _post(client, state, record, channel, nudge_id, at, text, blocks)
+    if result == "failed":
+        raise JobFailed(f"league post to {channel} failed: {detail}")
+    return result
 
 
 def read_table(path: str | os.PathLike, what: str = "devices") -> pd.DataFrame:
@@ -816,7 +999,7 @@ def read_history(path: str | os.PathLike) -> pd.DataFrame | None:
     (a dry run never creates the state file)."""
     if not Path(path).exists():
         return None
-    with State(path) as state:
+    with State(path, lock=False) as state:
         return state.history()
 
 
