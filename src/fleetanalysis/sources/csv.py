@@ -23,6 +23,7 @@ import pyarrow.compute
 
 from fleetanalysis.errors import BadInput
 from fleetanalysis.sources.schema import COLUMNS, from_iso, from_unix, pick
+from fleetanalysis.writing import escape_controls
 
 FORMAT = "csv"
 
@@ -177,7 +178,7 @@ def candidates(frame: pd.DataFrame, user_column: str | None = None, time_column:
     fields = mapping(columns, user_column, time_column, ua_column, file)
     line = picked(fields, {"user": user_column, "time": time_column, "user_agent": ua_column}, file)
     if announce and line:
-        print(line, file=sys.stderr)
+        print(escape_controls(line, one_line=True), file=sys.stderr)
     when = parse_times(frame[fields["time"]])
     return pd.DataFrame({
         # Categorical from the start: one string, not one per row.
