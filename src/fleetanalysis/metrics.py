@@ -24,7 +24,7 @@ import pandas as pd
 
 from fleetanalysis import catalog as releases
 from fleetanalysis import fleet
-from fleetanalysis.org import value_codes
+from fleetanalysis.org import UNKNOWN_OFFICE, value_codes
 
 VERDICTS = ["current", "grace", "outdated", "unsupported", "unknown"]
 STATUS_COLUMNS = ["devices", *VERDICTS, "outdated_rate"]
@@ -157,20 +157,23 @@ def exempt(devices: pd.DataFrame) -> pd.DataFrame:
     return devices[devices["exempt"].fillna(False).astype(bool)].reset_index(drop=True)
 
 
-def league(timeline: pd.DataFrame, as_of=None) -> pd.DataFrame:
+def league(timeline: pd.DataFrame, as_of=None, unplaced: str = UNKNOWN_OFFICE) -> pd.DataFrame:
     """Offices ranked by the share of judged devices up to date (current or grace).
 
     At ``as_of`` (default: the newest date of the timeline), with ``change`` = the share
     now minus the share at the timeline's previous date (NaN for an office absent then).
-    Columns ``rank, office, devices, judged, up_to_date, share, change``. A snapshot
-    (no ``as_of`` column) gives ``change`` NaN throughout. Exempt devices are left out.
+    Columns ``rank, office, devices, judged, up_to_date, behind, share, change``; ``share``
+    is ``1 - outdated_rate`` of ``status(..., by="office")`` on the same date. The
+    ``unplaced`` office (devices no directory or network placed) is listed last with no
+    rank: it is not an office anyone can lead. A snapshot (no ``as_of`` column) gives
+    ``change`` NaN throughout. Exempt devices are left out.
 
     Examples:
-        >>> weeks = pd.DataFrame({"as_of": pd.to_datetime(["2026-01-04"] * 2 + ["2026-01-11"] * 3),
-        ...     "office": ["Oslo", "Lima", "Oslo", "Lima", "Lima"],
-        ...     "verdict": ["outdated", "current", "current", "current", "outdated"]})
+        >>> weeks = pd.DataFrame({"as_of": pd.to_datetime(["2026-01-04"] * 2 + ["2026-01-11"] * 4),
+        ...     "office": ["Oslo", "Lima", "Oslo", "Lima", "Lima", "Unknown office"],
+        ...     "verdict": ["outdated", "current", "current", "current", "outdated", "current"]})
         >>> league(weeks)[["rank", "office", "share", "change"]].values.tolist()
-        [[1, 'Oslo', 1.0, 1.0], [2, 'Lima', 0.5, -0.5]]
+        [[1, 'Oslo', 1.0, 1.0], [2, 'Lima', 0.5, -0.5], [<NA>, 'Unknown office', 1.0, nan]]
     """
     frame = timeline if "as_of" in timeline else timeline.assign(as_of=pd.Timestamp(0))
     counted = frame["as_of"][_counted(frame)]
@@ -181,17 +184,135 @@ def league(timeline: pd.DataFrame, as_of=None) -> pd.DataFrame:
     table = table[table["office"] != TOTAL]
     table["judged"] = table["devices"] - table["unknown"]
     table["up_to_date"] = table["current"] + table["grace"]
+    table["behind"] = table["outdated"] + table["unsupported"]
     table["share"] = table["up_to_date"] / table["judged"].where(table["judged"] > 0)
     now = table[table["as_of"] == when].set_index("office")
     before = (table[table["as_of"] == earlier.iloc[-1]].set_index("office")["share"]
               if len(earlier) else pd.Series(dtype="float64"))
     now["change"] = now["share"] - before.reindex(now.index)
-    now = now.sort_values(["share", "judged"], ascending=[False, False], na_position="last")
-    now["rank"] = now["share"].rank(method="min", ascending=False).astype("Int64")
+    now["_apart"] = now.index == unplaced
+    now = now.sort_values(["_apart", "share", "judged"], ascending=[True, False, False],
+                          na_position="last")
+    ranked = now["share"].where(~now["_apart"])
+    now["rank"] = ranked.rank(method="min", ascending=False).astype("Int64")
     now = now.reset_index()
-    return now[["rank", "office", "devices", "judged", "up_to_date", "share", "change"]].astype(
-        {"devices": "int64", "judged": "int64", "up_to_date": "int64", "share": "float64",
-         "change": "float64"})
+    return now[["rank", "office", "devices", "judged", "up_to_date", "behind", "share", "change"]].astype(
+        {"devices": "int64", "judged": "int64", "up_to_date": "int64", "behind": "int64",
+         "share": "float64", "change": "float64"})
+
+
+def headline(history: pd.DataFrame) -> pd.Series:
+    """The figures of a report's first line: devices behind now, and a week and a month ago.
+
+    ``history`` is ``status(timeline, by=["as_of"])`` (one ``Total`` row per date); the
+    newest date is "now". ``behind`` = outdated + unsupported, ``behind_share`` =
+    ``outdated_rate`` (behind over judged devices), and ``share_up_to_date`` its
+    complement. ``change_week`` and ``change_month`` are ``behind_share`` now minus on the
+    date 7 and 28 days earlier (NaN when the history has no such date or nothing was
+    judged then), so a change always compares two dates of one timeline.
+
+    Examples:
+        >>> history = pd.DataFrame({"as_of": pd.to_datetime(["2026-01-04", "2026-01-25", "2026-02-01"]),
+        ...     "devices": [10, 10, 12], "unknown": [0, 0, 2], "outdated": [3, 2, 1],
+        ...     "unsupported": [0, 0, 0], "outdated_rate": [0.3, 0.2, 0.1]})
+        >>> figures = headline(history)
+        >>> figures[["devices", "judged", "behind", "behind_share"]].tolist()
+        [12, 10, 1, 0.1]
+        >>> round(figures["change_week"], 3), round(figures["change_month"], 3)
+        (-0.1, -0.2)
+    """
+    dated = history.assign(as_of=pd.to_datetime(history["as_of"])).set_index("as_of").sort_index()
+    now = dated.iloc[-1]
+    rate = dated["outdated_rate"].astype("float64")
+
+    def change(days: int) -> float:
+        then = now.name - pd.Timedelta(days=days)
+        return float(rate.iloc[-1] - rate[then]) if then in rate.index else float("nan")
+
+    behind = int(now["outdated"] + now["unsupported"])
+    return pd.Series({
+        "as_of": now.name, "devices": int(now["devices"]), "judged": int(now["devices"] - now["unknown"]),
+        "behind": behind, "behind_share": float(rate.iloc[-1]), "share_up_to_date": float(1 - rate.iloc[-1]),
+        "change_week": change(7), "change_month": change(28)}, dtype="object")
+
+
+def projection(history: pd.DataFrame, recent: int = 8) -> pd.Series:
+    """How long until no judged device is behind, at the pace of the last ``recent`` points.
+
+    ``history`` as for :func:`headline`. The pace is the least-squares slope of
+    ``outdated_rate`` per week over the newest ``recent`` dates that have a rate.
+    Returns ``points`` (dates with a rate: the points a trend chart draws), ``used``
+    (those the pace is fitted on), ``per_week`` (change of the behind share per week),
+    ``weeks`` (to reach zero, rounded up; 0 when nothing is behind, NaN when the share is
+    not falling or fewer than 3 points are known) and ``improving``.
+
+    Examples:
+        >>> history = pd.DataFrame({"as_of": pd.date_range("2026-01-04", periods=4, freq="7D"),
+        ...                         "outdated_rate": [0.20, 0.17, 0.14, 0.11]})
+        >>> found = projection(history)
+        >>> int(found["points"]), int(found["weeks"]), bool(found["improving"])
+        (4, 4, True)
+        >>> bool(projection(history.assign(outdated_rate=[0.1, 0.1, 0.12, 0.12]))["improving"])
+        False
+    """
+    dated = history.assign(as_of=pd.to_datetime(history["as_of"])).sort_values("as_of")
+    known = dated[dated["outdated_rate"].notna()]
+    used = known.tail(recent)
+    rate = used["outdated_rate"].to_numpy(dtype="float64")
+    per_week, weeks = float("nan"), float("nan")
+    if len(used) >= 2:
+        elapsed = (used["as_of"] - used["as_of"].iloc[0]).dt.days.to_numpy(dtype="float64") / 7
+        per_week = float(np.polyfit(elapsed, rate, 1)[0])
+    if len(rate) and rate[-1] == 0:
+        weeks = 0.0
+    elif len(used) >= 3 and per_week < -1e-9:
+        weeks = float(np.ceil(rate[-1] / -per_week))
+    return pd.Series({"points": len(known), "used": len(used), "per_week": per_week,
+                      "weeks": weeks, "improving": bool(weeks == weeks)}, dtype="object")
+
+
+def fixes(devices: pd.DataFrame, top: int = 5) -> pd.DataFrame:
+    """The updates that would bring the most devices that are behind up to date.
+
+    Reads ``target`` (``fleet.snapshot``: the versions to install for the parts that gave
+    a device its verdict, e.g. ``iOS 26.5.2; Chrome 149``) of the outdated and unsupported
+    devices, and groups the wanted versions by product (the name the user agent gives:
+    ``macOS``, ``Safari``, ``Chrome``) and major version, naming the newest version
+    wanted in the group: installing it satisfies every device of the group. Columns
+    ``product, version, devices`` (behind devices wanting it), ``covered`` (behind devices
+    every one of whose wanted updates is in this row or a row above) and ``behind`` (all
+    behind devices), the ``top`` groups wanting most devices first. Exempt devices are
+    left out; a behind device without a target is in ``behind`` only.
+
+    Examples:
+        >>> devices = pd.DataFrame({"verdict": ["outdated", "outdated", "unsupported", "current"],
+        ...     "target": ["Safari 26.5", "Safari 26.5.2; iOS 26.5", "Chrome 149", None]})
+        >>> fixes(devices).values.tolist()
+        [['Safari', '26.5.2', 2, 1, 3], ['Chrome', '149', 1, 2, 3], ['iOS', '26.5', 1, 3, 3]]
+    """
+    behind = devices[_counted(devices) & devices["verdict"].isin(BEHIND).to_numpy(dtype=bool)]
+    wanted = (behind["target"].astype("str").str.split("; ").explode().dropna()
+              .str.strip().str.extract(r"^(?P<product>.+?) (?P<version>\d[^ ]*)$").dropna())
+    wanted["device"] = wanted.index
+    wanted = wanted.reset_index(drop=True)
+    wanted["major"] = wanted["version"].str.split(".").str[0]
+    wanted["key"] = releases.version_key(wanted["version"])
+    groups = wanted.groupby(["product", "major"], sort=False)
+    table = groups.agg(devices=("device", "nunique")).reset_index()
+    newest = wanted.sort_values("key", na_position="first").groupby(["product", "major"]).tail(1)
+    table = table.merge(newest[["product", "major", "version"]], on=["product", "major"])
+    table = table.sort_values(["devices", "product", "major"], ascending=[False, True, True],
+                              kind="stable").head(top).reset_index(drop=True)
+    needs = wanted.groupby("device")[["product", "major"]].apply(
+        lambda rows: set(zip(rows["product"], rows["major"])))
+    covered, chosen = [], set()
+    for product, major in zip(table["product"], table["major"]):
+        chosen.add((product, major))
+        covered.append(int(sum(need <= chosen for need in needs)))
+    table["covered"] = covered
+    table["behind"] = len(behind)
+    return table[["product", "version", "devices", "covered", "behind"]].astype(
+        {"product": "str", "version": "str", "devices": "int64", "covered": "int64", "behind": "int64"})
 
 
 def stuck_versions(devices: pd.DataFrame, top: int = 10) -> pd.DataFrame:
