@@ -238,6 +238,8 @@ def _run_ingest(args) -> int:
               f"in {config.DEMO_DIR}", file=sys.stderr)
         if not any(config.DEMO_DIR.glob("slack/*.json")):
             demo.write(config.DEMO_DIR)
+            print(f"wrote demo data (a synthetic organisation: Slack access logs, directory, networks) "
+                  f"to {config.DEMO_DIR}", file=sys.stderr)
     store_path = args.store or settings.store
     # Chunked: a log bigger than memory streams into the store (same store as sources.load + merge).
     counts, problems = store.ingest(store_path, paths, args.format, user_column=args.user_column,
@@ -313,7 +315,7 @@ def _add_report(commands) -> None:
 
 
 def _run_report(args) -> int:
-    from fleetanalysis import reporting
+    from fleetanalysis import config, reporting
 
     chosen = {"store": args.store, "directory": args.directory, "networks": args.networks,
               "policy": args.policy}
@@ -324,8 +326,20 @@ def _run_report(args) -> int:
     if args.names:
         parameters["names"] = True
     parameters.update({name: reporting.parameter_value(value) for name, value in args.parameter})
+
+    def stage(line: str) -> None:
+        print(f"fleetanalysis: {_printable(line)}", file=sys.stderr, flush=True)
+
+    reporting.check_parameters(args.notebook, parameters)
+    settings = _settings()
+    if args.store is None and settings.demo and not settings.store.exists():
+        from fleetanalysis import demo
+
+        stage(f"no logs configured: writing demo data (a synthetic organisation) to {config.DEMO_DIR} "
+              f"and ingesting it into {settings.store}")
+        demo.ensure_store()
     page = reporting.run(args.notebook, args.out, args.as_of, parameters,
-                         progress=sys.stderr.isatty())
+                         progress=sys.stderr.isatty(), stages=stage)
     print(page)
     return 0
 

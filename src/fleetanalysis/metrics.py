@@ -315,6 +315,74 @@ def fixes(devices: pd.DataFrame, top: int = 5) -> pd.DataFrame:
         {"product": "str", "version": "str", "devices": "int64", "covered": "int64", "behind": "int64"})
 
 
+def select(devices: pd.DataFrame, **criteria) -> pd.DataFrame:
+    """The devices matching every criterion given (``None`` matches all), compared as text.
+
+    Criteria name columns (``platform``, ``office``, ``department``, ``user``, ``verdict``);
+    ``verdict="behind"`` means outdated or unsupported.
+
+    Examples:
+        >>> devices = pd.DataFrame({"platform": ["iOS", "iPadOS", "iOS"], "office": ["Oslo", "Oslo", "Lima"],
+        ...                         "verdict": ["outdated", "outdated", "current"]})
+        >>> select(devices, platform="iOS", office=None, verdict="behind").index.tolist()
+        [0]
+    """
+    keep = pd.Series(True, index=devices.index)
+    for column, wanted in criteria.items():
+        if wanted is None:
+            continue
+        values = devices[column].astype("str")
+        keep &= values.isin(BEHIND) if column == "verdict" and wanted == "behind" else values.eq(str(wanted))
+    return devices[keep.to_numpy(dtype=bool)]
+
+
+def on_version(devices: pd.DataFrame, version: str) -> pd.DataFrame:
+    """The devices running one product's version: ``"iOS 17.5"`` or ``"Chrome 124"``.
+
+    The product is a platform (then ``os_version`` must equal the version: iPadOS 17.5 is
+    not iOS 17.5) or a browser or app as ``clients`` names it (``Chrome 124; Slack 4.38``).
+
+    Examples:
+        >>> devices = pd.DataFrame({"platform": ["iOS", "iPadOS", "macOS"], "os_version": ["17.5", "17.5", "14"],
+        ...                         "clients": ["Slack 24.05", None, "Chrome 124; Safari 17.5"]})
+        >>> on_version(devices, "iOS 17.5").index.tolist(), on_version(devices, "Safari 17.5").index.tolist()
+        ([0], [2])
+    """
+    product, _, number = str(version).strip().rpartition(" ")
+    on_os = devices["platform"].astype("str").eq(product) & devices["os_version"].astype("str").eq(number)
+    listed = "; " + devices["clients"].astype("str").fillna("") + ";"
+    in_clients = listed.str.contains(f"; {product} {number};", regex=False)
+    return devices[(on_os | in_clients).fillna(False).to_numpy(dtype=bool)]
+
+
+def version_history(sightings: pd.DataFrame, user: str) -> pd.DataFrame:
+    """One person's versions over time: when each device of theirs ran each OS and client version.
+
+    ``user`` is matched against ``user`` or ``user_id`` of ``fleet.sightings`` rows.
+    Columns ``platform, device_class, os_version, client, first_day, last_day``, one row per
+    distinct (device, OS version, client version), in the order they were first seen.
+
+    Examples:
+        >>> seen = pd.DataFrame({"user": ["ana@x.org"] * 3, "user_id": ["U1"] * 3, "platform": ["iOS"] * 3,
+        ...     "device_class": ["phone"] * 3, "os_version": ["17.4", "17.4", "17.5"],
+        ...     "client_product": ["slack-ios"] * 3, "client_version": ["24.04", "24.04", "24.05"],
+        ...     "first_day": pd.to_datetime(["2024-04-01", "2024-04-09", "2024-05-20"]),
+        ...     "last_day": pd.to_datetime(["2024-04-08", "2024-05-19", "2024-06-01"])})
+        >>> version_history(seen, "U1")[["os_version", "client", "first_day"]].astype("str").values.tolist()
+        [['17.4', 'slack-ios 24.04', '2024-04-01'], ['17.5', 'slack-ios 24.05', '2024-05-20']]
+    """
+    mine = sightings[sightings["user"].astype("str").eq(user) | sightings["user_id"].astype("str").eq(user)]
+    client = (mine["client_product"].astype("str") + " " + mine["client_version"].astype("str")).where(
+        mine["client_product"].notna() & mine["client_version"].notna())
+    rows = pd.DataFrame({"platform": mine["platform"].astype("str"), "device_class": mine["device_class"].astype("str"),
+                         "os_version": mine["os_version"].astype("str"), "client": client.astype("str"),
+                         "first_day": mine["first_day"], "last_day": mine["last_day"]})
+    keys = ["platform", "device_class", "os_version", "client"]
+    spans = rows.groupby(keys, dropna=False, sort=False).agg(first_day=("first_day", "min"),
+                                                            last_day=("last_day", "max")).reset_index()
+    return spans.sort_values(["first_day", *keys], kind="stable", ignore_index=True)
+
+
 def stuck_versions(devices: pd.DataFrame, top: int = 10) -> pd.DataFrame:
     """The OS versions most outdated (or unsupported) devices are stuck on.
 

@@ -133,7 +133,7 @@ def _date_ticks(ax, dates: pd.Series) -> None:
     shown = pd.DatetimeIndex(pd.Series(dates).drop_duplicates().sort_values())
     if not len(shown):
         return
-    every = int(np.ceil(len(shown) / 13))
+    every = int(np.ceil(len(shown) / 8))
     # Keep the newest date labelled: it is the report's as-of date.
     picked = shown[::-1][::every][::-1]
     ax.set_xticks(picked, [f"{day:%-d %b}" for day in picked])
