@@ -284,3 +284,24 @@ def test_league_ranks_the_unknown_office_apart_and_counts_behind():
     assert table["office"].tolist()[2] == "Unknown office" and table["share"].iloc[2] == 1.0
     assert table["rank"].tolist()[:2] == [1, 1] and pd.isna(table["rank"].iloc[2])
     assert table["behind"].tolist() == [1, 1, 0]
+
+
+def test_one_version_means_one_product_and_version():
+    # Issue 16: the version section matched the number alone and listed iPadOS for iOS.
+    # Agents as Apple's devices send them: iPadOS and iOS share version numbers (17.5 both).
+    devices = pd.DataFrame({
+        "platform": ["iOS", "iPadOS", "iOS", "macOS", "macOS"],
+        "os_version": ["17.5", "17.5", "17.4.1", "14", "14"],
+        "clients": ["Slack 24.05.10", pd.NA, "Safari 17.5", "Safari 17.5; Chrome 124", "Chrome 124"]})
+    assert metrics.on_version(devices, "iOS 17.5").index.tolist() == [0]
+    assert metrics.on_version(devices, "iPadOS 17.5").index.tolist() == [1]
+    assert metrics.on_version(devices, "Safari 17.5").index.tolist() == [2, 3]
+    assert metrics.on_version(devices, "Chrome 124").index.tolist() == [3, 4]
+    assert metrics.on_version(devices, "Chrome 12").empty
+
+
+def test_select_filters_on_every_criterion_given():
+    devices = _devices()
+    assert metrics.select(devices, office="Oslo", verdict="behind")["device_id"].tolist() == [
+        "A|macOS|desktop", "D|iOS|phone"]
+    assert metrics.select(devices, platform=None).equals(devices)

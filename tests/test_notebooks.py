@@ -176,7 +176,8 @@ def test_explore_without_names_names_nobody(organisation, published):
         text = shown.read_text(encoding="utf-8")
         named = sorted(person for person in people if person in text)
         assert not named, f"{shown.name} names {named[:5]}"
-        assert not re.search(r"[\w.+-]+@[\w-]+\.[\w.]+", text.replace("@media", "").replace("@page", ""))
+        # Bounded: the embedded DataTables bundle is a megabyte of base64 with no "@".
+        assert not re.search(r"[\w.+-]{1,64}@[\w-]{1,63}\.[a-z]{2,}", text)
     assert "explore.html" in (out / "index.html").read_text(encoding="utf-8")
 
 
@@ -240,16 +241,3 @@ def test_a_parameter_the_notebook_cannot_use_exits_2_before_it_runs(tmp_path, ca
     assert status == 2 and len(said.splitlines()) == 1
     assert said.startswith("fleetanalysis: report.ipynb: ") and problem in said
     assert not list(tmp_path.iterdir())  # nothing ran: no failed notebook, no index
-
-
-def test_one_version_means_one_product_and_version(organisation):
-    # Issue 16: the version section matched the number alone and listed iPadOS for iOS.
-    run = analysis.prepare(**_files(organisation))
-    devices = run.devices
-    both = devices[devices["platform"].isin(["iOS", "iPadOS"])].groupby("os_version")["platform"].nunique()
-    shared = both[both == 2].index
-    assert len(shared), "the demo has an OS version number that iOS and iPadOS share"
-    number = shared[0]
-    found = metrics.on_version(devices, f"iOS {number}")
-    assert len(found) and set(found["platform"]) == {"iOS"}
-    assert len(found) == int(((devices["platform"] == "iOS") & (devices["os_version"] == number)).sum())
