@@ -514,6 +514,8 @@ def check_parameters(notebook: str | os.PathLike, values: dict) -> dict:
             raise BadInput(source.name, where, f"{value!r} is not a whole number")
         elif isinstance(default, float) and (isinstance(value, bool) or not isinstance(value, (int, float))):
             raise BadInput(source.name, where, f"{value!r} is not a number")
+        if name == "as_of" and value is not None:
+            _as_date(value)
         low, high = PARAMETER_BOUNDS.get(name, (None, None))
         if low is not None and isinstance(value, (int, float)) and not low <= value <= high:
             raise BadInput(source.name, where, f"{value!r} is out of range ({low} to {high})")
