@@ -3,6 +3,7 @@
 import math
 
 import pandas as pd
+import pytest
 
 from fleetanalysis import catalog as releases
 from fleetanalysis import metrics
@@ -227,3 +228,80 @@ def test_time_to_patch_of_no_sightings_is_empty():
     catalog = releases.load_releases_csv(CATALOG, name="ios.csv")
     patches = metrics.time_to_patch(_runs_of([]), catalog)
     assert list(patches.columns) == metrics.PATCH_COLUMNS and len(patches) == 0
+
+
+def _timeline(rates_by_week: list[tuple[str, list[str]]]) -> pd.DataFrame:
+    """A timeline of one office's devices, each week's verdicts in order."""
+    return pd.concat([pd.DataFrame({"as_of": pd.Timestamp(day), "office": "Oslo", "verdict": verdicts})
+                      for day, verdicts in rates_by_week], ignore_index=True)
+
+
+def test_headline_compares_the_same_timeline_a_week_and_a_month_back():
+    weeks = _timeline([("2026-06-02", ["outdated"] * 4 + ["current"] * 6),
+                       ("2026-06-23", ["outdated"] * 2 + ["current"] * 8),
+                       ("2026-06-30", ["outdated", "unsupported", "unknown"] + ["current"] * 7)])
+    figures = metrics.headline(metrics.status(weeks, by=["as_of"]))
+    assert (figures["devices"], figures["judged"], figures["behind"]) == (10, 9, 2)
+    assert figures["behind_share"] == pytest.approx(2 / 9)
+    assert figures["change_week"] == pytest.approx(2 / 9 - 0.2)
+    assert figures["change_month"] == pytest.approx(2 / 9 - 0.4)
+    # No date 28 days back: no change to report, rather than a change against another span.
+    assert math.isnan(metrics.headline(metrics.status(weeks.iloc[10:], by=["as_of"]))["change_month"])
+
+
+def test_projection_says_weeks_to_zero_or_not_improving():
+    days = pd.date_range("2026-05-05", periods=6, freq="7D")
+    falling = pd.DataFrame({"as_of": days, "outdated_rate": [0.30, 0.25, 0.20, 0.15, 0.10, 0.05]})
+    found = metrics.projection(falling)
+    assert (found["points"], found["weeks"], found["improving"]) == (6, 1, True)
+    rising = falling.assign(outdated_rate=falling["outdated_rate"][::-1].to_numpy())
+    assert not metrics.projection(rising)["improving"]
+    young = falling.assign(outdated_rate=[float("nan")] * 4 + [0.2, 0.1])
+    assert metrics.projection(young)[["points", "improving"]].tolist() == [2, False]
+    assert metrics.projection(falling.assign(outdated_rate=0.0))["weeks"] == 0
+
+
+def test_fixes_group_by_product_and_major_across_os_browsers_and_apps():
+    # Targets as fleet.snapshot writes them (the parts that gave the device its verdict).
+    devices = pd.DataFrame({
+        "verdict": ["outdated"] * 5 + ["unsupported", "current", "outdated"],
+        "target": ["Safari 26.5", "Safari 26.5.2", "macOS 26.1; Safari 26.5", "iOS 26.5.1", "iOS 18.7.2",
+                   "Chrome 149", None, "Chrome 149"],
+        "exempt": [False] * 7 + [True]})
+    table = metrics.fixes(devices)
+    assert table[["product", "version", "devices"]].values.tolist() == [
+        ["Safari", "26.5.2", 3], ["Chrome", "149", 1], ["iOS", "18.7.2", 1], ["iOS", "26.5.1", 1],
+        ["macOS", "26.1", 1]]
+    assert table["covered"].tolist() == [2, 3, 4, 5, 6] and set(table["behind"]) == {6}
+
+
+def test_league_ranks_the_unknown_office_apart_and_counts_behind():
+    weeks = pd.concat([
+        _devices().assign(as_of=pd.Timestamp("2024-06-30"),
+                          verdict=["current", "outdated", "grace", "current", "current", "outdated"])])
+    table = metrics.league(weeks)
+    # Its one device is current (share 100%): it would have led the league.
+    assert table["office"].tolist()[2] == "Unknown office" and table["share"].iloc[2] == 1.0
+    assert table["rank"].tolist()[:2] == [1, 1] and pd.isna(table["rank"].iloc[2])
+    assert table["behind"].tolist() == [1, 1, 0]
+
+
+def test_one_version_means_one_product_and_version():
+    # Issue 16: the version section matched the number alone and listed iPadOS for iOS.
+    # Agents as Apple's devices send them: iPadOS and iOS share version numbers (17.5 both).
+    devices = pd.DataFrame({
+        "platform": ["iOS", "iPadOS", "iOS", "macOS", "macOS"],
+        "os_version": ["17.5", "17.5", "17.4.1", "14", "14"],
+        "clients": ["Slack 24.05.10", pd.NA, "Safari 17.5", "Safari 17.5; Chrome 124", "Chrome 124"]})
+    assert metrics.on_version(devices, "iOS 17.5").index.tolist() == [0]
+    assert metrics.on_version(devices, "iPadOS 17.5").index.tolist() == [1]
+    assert metrics.on_version(devices, "Safari 17.5").index.tolist() == [2, 3]
+    assert metrics.on_version(devices, "Chrome 124").index.tolist() == [3, 4]
+    assert metrics.on_version(devices, "Chrome 12").empty
+
+
+def test_select_filters_on_every_criterion_given():
+    devices = _devices()
+    assert metrics.select(devices, office="Oslo", verdict="behind")["device_id"].tolist() == [
+        "A|macOS|desktop", "D|iOS|phone"]
+    assert metrics.select(devices, platform=None).equals(devices)

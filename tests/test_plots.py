@@ -62,11 +62,58 @@ def test_charts_leave_pyplot_alone():
     assert matplotlib.get_backend()  # unchanged and usable
 
 
-def test_trend_draws_the_share_up_to_date_and_a_dashed_goal_line():
-    ax = plots.trend(pd.DataFrame({"as_of": WEEKS, "outdated_rate": [0.4, 0.3, 0.2]}), goal=0.95).axes[0]
+def test_trend_draws_the_share_behind_and_a_dashed_goal_line():
+    ax = plots.trend(pd.DataFrame({"as_of": WEEKS, "outdated_rate": [0.4, 0.3, 0.2]}), goal=0.05).axes[0]
     share, goal = ax.get_lines()
-    assert list(share.get_ydata()) == pytest.approx([0.6, 0.7, 0.8])
-    assert goal.get_linestyle() == "--" and list(goal.get_ydata()) == [0.95, 0.95]
+    assert list(share.get_ydata()) == pytest.approx([0.4, 0.3, 0.2])
+    assert goal.get_linestyle() == "--" and list(goal.get_ydata()) == [0.05, 0.05]
+
+
+def test_trend_ticks_sit_on_the_points_and_the_axis_fits_the_worst_week():
+    # Issue 16: ticks fell between the weekly points and a 13% worst week got a 110% axis.
+    weeks = pd.date_range("2026-05-05", periods=9, freq="7D")  # Tuesdays: the as-of weekday
+    ax = plots.trend(pd.DataFrame({"as_of": weeks, "outdated_rate": [0.13, 0.12, 0.1, 0.11, 0.09,
+                                                                      0.08, 0.08, 0.07, 0.06]})).axes[0]
+    drawn = [pd.Timestamp(x) for x in matplotlib.dates.num2date(ax.get_lines()[0].get_xdata(orig=False))]
+    ticks = [pd.Timestamp(x) for x in matplotlib.dates.num2date(ax.get_xticks())]
+    # Every tick on a point (every other one when many), the as-of date always labelled.
+    assert set(ticks) <= set(drawn) and ticks == drawn[::-2][::-1] and ticks[-1] == drawn[-1]
+    assert [t.get_text() for t in ax.get_xticklabels()][-1] == "30 Jun"
+    assert ax.get_ylim() == pytest.approx((0, 0.15))
+
+
+def test_trend_counts_only_the_points_it_draws():
+    history = pd.DataFrame({"as_of": WEEKS, "outdated_rate": [float("nan"), 0.3, 0.2]})
+    fig = plots.trend(history)
+    assert len(fig.axes[0].get_lines()[0].get_xdata()) == 2
+    assert "2 weekly points" in plots.alt_text(fig)
+
+
+@pytest.mark.parametrize("name", ["$\\something$", "$x^2$ Lab", "cost $5 & $6", "\\frac{1}{0}$"])
+def test_tex_like_names_are_drawn_as_text(name):
+    # Issue 15: an office named like TeX math crashed matplotlib's mathtext parser.
+    status = status_by("office", [name, "Oslo"], [0.2, 0.1])
+    grid = pd.DataFrame({"office": [name, "Oslo"], "platform": ["iOS", "macOS"], "devices": [2, 3],
+                         "outdated_rate": [0.5, 0.0]})
+    history = pd.DataFrame({"as_of": list(WEEKS) * 2, "office": [name] * 3 + ["Oslo"] * 3,
+                            "devices": [4] * 6, "outdated_rate": [0.5, 0.4, 0.3, 0.2, 0.2, 0.1]})
+    for fig in (plots.rates(status, "office"), plots.verdict_mix(status, "office"),
+                plots.heatmap(grid), plots.office_trend(history)):
+        assert plots.to_png(fig).startswith(b"\x89PNG")
+        shown = [text.get_text() for ax in fig.axes for text in
+                 ax.get_yticklabels() + ax.get_xticklabels() + ax.texts]
+        legend = fig.axes[0].get_legend()
+        shown += [text.get_text() for text in legend.get_texts()] if legend else []
+        assert any(text.replace("\\$", "$") == name for text in shown), shown
+        assert name in plots.alt_text(fig)
+
+
+def test_office_trend_leaves_out_the_unknown_office_and_fits_the_axis():
+    history = pd.concat([history_by_office(), pd.DataFrame({
+        "as_of": WEEKS, "office": "Unknown office", "outdated_rate": [0.0, 0.4, 0.0], "devices": 5})])
+    fig = plots.office_trend(history)
+    assert "Unknown office" not in [line.get_label() for line in fig.axes[0].get_lines()]
+    assert fig.axes[0].get_ylim()[1] == pytest.approx(0.6)
 
 
 def test_rates_sort_worst_on_top_and_leave_out_total_and_unjudged_groups():
@@ -113,6 +160,6 @@ def test_img_tag_escapes_office_names_in_the_alt_text():
 def test_empty_frames_still_give_a_figure():
     empty = pd.DataFrame({"as_of": pd.Series([], dtype="datetime64[us]"),
                           "outdated_rate": pd.Series([], dtype="float64")})
-    assert plots.alt_text(plots.trend(empty)) == "Share of devices up to date: no data."
+    assert plots.alt_text(plots.trend(empty)) == "Share of judged devices behind: no data."
     patches = pd.DataFrame({"days": pd.Series([], dtype="int64"), "patched": pd.Series([], dtype="bool")})
     assert "no updates seen" in plots.alt_text(plots.time_to_patch(patches))

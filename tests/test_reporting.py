@@ -9,6 +9,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import nbformat
+import pandas as pd
 import pytest
 
 from fleetanalysis import cli, config, reporting
@@ -51,6 +52,13 @@ def active_markup(page: str) -> tuple[int, set, list]:
     return scripts, handlers, links
 
 
+def _problem(err: str) -> str:
+    """What a run said on stderr, less its progress lines (one per stage)."""
+    return "\n".join(line for line in err.strip().splitlines()
+                     if not line.startswith(("fleetanalysis: running ", "fleetanalysis: writing ",
+                                             "fleetanalysis: updating ")))
+
+
 @pytest.fixture(scope="module")
 def published(tmp_path_factory):
     """One benign and one hostile run of the headline fixture, into one reports folder."""
@@ -67,7 +75,8 @@ def test_run_writes_html_and_executed_notebook_under_the_date(published):
     # With no as_of given, the folder is named after the as_of the notebook recorded.
     assert hostile == out / "2026-01-11" / "headline.html"
     executed = nbformat.read(out / "2026-01-04" / "headline.ipynb", as_version=4)
-    assert reporting.read_headline(executed) == {"share": 0.75, "as_of": "2026-01-04", "devices": 3}
+    assert reporting.read_headline(executed) == {"share": 0.75, "as_of": "2026-01-04", "devices": 3,
+                                                 "behind": None, "names": False}
     assert not list(out.rglob(".*.tmp")), "temporary files left behind"
 
 
@@ -115,7 +124,7 @@ def test_a_failing_cell_exits_1_keeps_the_notebook_and_leaves_reports_alone(publ
     before = {path: path.read_bytes() for path in out.rglob("*") if path.is_file()}
     link = os.readlink(out / "latest")
     status = cli.main(["report", "--notebook", str(FAILS), "--out", str(out), "--as-of", "2026-02-01"])
-    said = capsys.readouterr().err.strip()
+    said = _problem(capsys.readouterr().err)
     assert status == 1 and len(said.splitlines()) == 1
     assert "cell 4 (In [" in said and "raised ValueError: the store is empty" in said
     kept = out / "failed" / "2026-02-01-fails.ipynb"
@@ -245,7 +254,7 @@ def test_cli_report_names_a_missing_store_and_exits_2(tmp_path, capsys):
 def test_bad_input_raised_in_the_notebook_exits_2_and_keeps_the_notebook(tmp_path, capsys):
     status = cli.main(["report", "--notebook", str(FIXTURES / "bad_input.ipynb"), "--out", str(tmp_path),
                        "--as-of", "2026-05-03"])
-    said = capsys.readouterr().err.strip()
+    said = _problem(capsys.readouterr().err)
     assert status == 2 and len(said.splitlines()) == 1
     assert said.startswith("fleetanalysis: directory.csv: record 3: no office (in bad_input.ipynb;")
     assert (tmp_path / "failed" / "2026-05-03-bad_input.ipynb").is_file()
@@ -278,3 +287,64 @@ def test_a_report_run_leaves_no_kernel_warning_on_stderr(tmp_path, capfd):
     assert cli.main(["report", "--notebook", str(HEADLINE), "--out", str(tmp_path), "--as-of", "2026-03-08"]) == 0
     err = capfd.readouterr().err
     assert "without encryption" not in err and "WARNING" not in err, err
+
+
+def test_pages_load_no_script_or_stylesheet_from_the_network(published):
+    # Issue 16: nbconvert's lab template loaded require.js and MathJax from a CDN.
+    _, benign, _ = published
+    page = benign.read_text(encoding="utf-8")
+    parsed = elements(page)
+    assert not [attrs for tag, attrs in parsed.tags if tag == "script" and attrs.get("src")]
+    assert not [attrs for tag, attrs in parsed.tags if tag == "link"]
+    assert "cdnjs" not in page and "mathjax" not in page.lower() and "require.js" not in page
+    assert "@media print" in page  # printable: one file, page breaks kept out of charts and tables
+
+
+def test_pages_that_name_people_stay_out_of_the_index(tmp_path):
+    out = tmp_path / "reports"
+    reporting.run(HEADLINE, out, date(2026, 1, 4), {"share": 0.7})
+    named = FIXTURES / "headline.ipynb"
+    notebook = nbformat.read(named, as_version=4)
+    for cell in notebook.cells:
+        cell.source = cell.source.replace("reporting.record_headline(share, as_of, devices=3)",
+                                          "reporting.record_headline(share, as_of, devices=3, names=True)")
+    assert "names=True" in "".join(cell.source for cell in notebook.cells)
+    with_names = tmp_path / "named.ipynb"
+    nbformat.write(notebook, with_names)
+    page = reporting.run(with_names, out, date(2026, 1, 11), {"share": 0.9})
+    index = (out / "index.html").read_text(encoding="utf-8")
+    assert page.is_file() and "named.html" not in index and "headline.html" in index
+    assert os.readlink(out / "latest") == "2026-01-04"
+    assert reporting.reports(out)["names"].tolist() == [True, False]
+
+
+def test_unknown_parameters_are_refused_before_the_kernel_starts(tmp_path, capsys):
+    status = cli.main(["report", "--notebook", str(HEADLINE), "--out", str(tmp_path), "-p", "ofice", "Lima"])
+    said = capsys.readouterr().err
+    assert status == 2 and "headline.ipynb: -p ofice: no such parameter (did you mean office?" in said
+    assert not list(tmp_path.iterdir())
+
+
+def test_report_says_each_stage_on_stderr(tmp_path, capsys):
+    assert cli.main(["report", "--notebook", str(HEADLINE), "--out", str(tmp_path), "--as-of", "2026-03-15"]) == 0
+    said = capsys.readouterr().err.splitlines()
+    assert [line.split(" ")[1] for line in said if line.startswith("fleetanalysis: ")] == ["running", "writing", "updating"]
+
+
+def test_tidy_tables_read_as_words():
+    frame = pd.DataFrame({"office": ["Oslo"], "share": [0.9312], "change": [-0.021],
+                          "last_seen": pd.to_datetime(["2026-06-30 13:14:15+00:00"]), "median_days": [float("nan")]})
+    shown = reporting.tidy(frame, percent=["share"], changes=["change"], dates=["last_seen"], decimals=1)
+    assert list(shown.columns) == ["Office", "Share up to date", "Change since last week", "Last seen",
+                                   "Median days to install"]
+    assert shown.iloc[0].tolist() == ["Oslo", "93.1%", "-2.1 pts", "2026-06-30", "–"]
+
+
+def test_product_ids_are_written_as_vendors_write_them():
+    assert reporting.product_names("macos 14; ipados 17.5, slack-android 24.1") == \
+        "macOS 14; iPadOS 17.5, Slack for Android 24.1"
+    assert reporting.product_names("chromeos and iosevka") == "chromeos and iosevka"
+
+
+def test_markdown_escapes_dollar_signs():
+    assert reporting.escape_text(r"$\something$") == r"\$\\something\$"

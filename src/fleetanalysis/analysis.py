@@ -20,8 +20,8 @@ Examples:
     >>> sorted(set(run.devices["verdict"]) - {"current", "grace", "outdated", "unsupported", "unknown"})
     []
     >>> weekly = run.timeline(weeks=2)["as_of"]
-    >>> bool(weekly.max() <= run.as_of and weekly.dt.day_name().eq("Sunday").all())
-    True
+    >>> [day.date() == (run.as_of - pd.Timedelta(days=days)).date() for day, days in zip(weekly.unique(), (7, 0))]
+    [True, True]
 """
 
 from __future__ import annotations
@@ -98,11 +98,18 @@ class Analysis:
                          f"(refresh it with 'fleetanalysis catalog update', or add releases under [data] catalog)")
         return lines
 
-    def timeline(self, weeks: int = 26, freq: str = "W-SUN") -> pd.DataFrame:
-        """Weekly snapshots over the ``weeks`` before ``as_of``, with an ``as_of`` column."""
-        start = self.as_of - pd.Timedelta(weeks=weeks)
+    def timeline(self, weeks: int = 26, freq: str | None = None) -> pd.DataFrame:
+        """Snapshots on ``weeks`` dates a week apart, the last on ``as_of``, with an ``as_of`` column.
+
+        Counting the weeks back from ``as_of`` makes the newest point of every trend the
+        date of the headline, so a report's figures agree. ``freq`` (e.g. ``"W-SUN"``)
+        takes the dates of that pandas frequency over the same span instead.
+        """
+        if isinstance(weeks, bool) or not isinstance(weeks, int) or weeks < 1:
+            raise BadInput("weeks", f"must be a whole number of weeks, 1 or more, not {weeks!r}")
+        start = self.as_of - pd.Timedelta(weeks=weeks - 1)
         stacked = fleet.timeline(self.sightings, self.catalog, self.policy, start, self.as_of,
-                                 freq=freq, window_days=self.window_days)
+                                 freq=freq or "7D", window_days=self.window_days)
         return org.assign(stacked, self.directory, self.networks)
 
 

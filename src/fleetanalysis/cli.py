@@ -318,6 +318,8 @@ def _run_ingest(args) -> int:
               f"in {config.DEMO_DIR}", file=sys.stderr)
         if not any(config.DEMO_DIR.glob("slack/*.json")):
             demo.write(check_folder(config.DEMO_DIR, "demo folder"))
+            print(f"wrote demo data (a synthetic organisation: Slack access logs, directory, networks) "
+                  f"to {config.DEMO_DIR}", file=sys.stderr)
     # Chunked: a log bigger than memory streams into the store (same store as sources.load + merge).
     counts, problems = store.ingest(store_path, paths, args.format, user_column=args.user_column,
                                     time_column=args.time_column, ua_column=args.ua_column, progress=True)
@@ -405,7 +407,7 @@ def _add_report(commands) -> None:
 
 
 def _run_report(args) -> int:
-    from fleetanalysis import reporting
+    from fleetanalysis import config, reporting
     from fleetanalysis.writing import check_folder
 
     # Before the notebook runs for minutes: an unwritable --out fails now.
@@ -420,8 +422,20 @@ def _run_report(args) -> int:
     if args.names:
         parameters["names"] = True
     parameters.update({name: reporting.parameter_value(value) for name, value in args.parameter})
+
+    def stage(line: str) -> None:
+        print(f"fleetanalysis: {_printable(line)}", file=sys.stderr, flush=True)
+
+    reporting.check_parameters(args.notebook, parameters)
+    settings = _settings()
+    if args.store is None and settings.demo and not settings.store.exists():
+        from fleetanalysis import demo
+
+        stage(f"no logs configured: writing demo data (a synthetic organisation) to {config.DEMO_DIR} "
+              f"and ingesting it into {settings.store}")
+        demo.ensure_store()
     page = reporting.run(args.notebook, args.out, args.as_of, parameters,
-                         progress=sys.stderr.isatty())
+                         progress=sys.stderr.isatty(), stages=stage)
     print(page)
     return 0
 

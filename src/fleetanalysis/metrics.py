@@ -24,7 +24,7 @@ import pandas as pd
 
 from fleetanalysis import catalog as releases
 from fleetanalysis import fleet
-from fleetanalysis.org import value_codes
+from fleetanalysis.org import UNKNOWN_OFFICE, value_codes
 
 VERDICTS = ["current", "grace", "outdated", "unsupported", "unknown"]
 STATUS_COLUMNS = ["devices", *VERDICTS, "outdated_rate"]
@@ -157,20 +157,23 @@ def exempt(devices: pd.DataFrame) -> pd.DataFrame:
     return devices[devices["exempt"].fillna(False).astype(bool)].reset_index(drop=True)
 
 
-def league(timeline: pd.DataFrame, as_of=None) -> pd.DataFrame:
+def league(timeline: pd.DataFrame, as_of=None, unplaced: str = UNKNOWN_OFFICE) -> pd.DataFrame:
     """Offices ranked by the share of judged devices up to date (current or grace).
 
     At ``as_of`` (default: the newest date of the timeline), with ``change`` = the share
     now minus the share at the timeline's previous date (NaN for an office absent then).
-    Columns ``rank, office, devices, judged, up_to_date, share, change``. A snapshot
-    (no ``as_of`` column) gives ``change`` NaN throughout. Exempt devices are left out.
+    Columns ``rank, office, devices, judged, up_to_date, behind, share, change``; ``share``
+    is ``1 - outdated_rate`` of ``status(..., by="office")`` on the same date. The
+    ``unplaced`` office (devices no directory or network placed) is listed last with no
+    rank: it is not an office anyone can lead. A snapshot (no ``as_of`` column) gives
+    ``change`` NaN throughout. Exempt devices are left out.
 
     Examples:
-        >>> weeks = pd.DataFrame({"as_of": pd.to_datetime(["2026-01-04"] * 2 + ["2026-01-11"] * 3),
-        ...     "office": ["Oslo", "Lima", "Oslo", "Lima", "Lima"],
-        ...     "verdict": ["outdated", "current", "current", "current", "outdated"]})
+        >>> weeks = pd.DataFrame({"as_of": pd.to_datetime(["2026-01-04"] * 2 + ["2026-01-11"] * 4),
+        ...     "office": ["Oslo", "Lima", "Oslo", "Lima", "Lima", "Unknown office"],
+        ...     "verdict": ["outdated", "current", "current", "current", "outdated", "current"]})
         >>> league(weeks)[["rank", "office", "share", "change"]].values.tolist()
-        [[1, 'Oslo', 1.0, 1.0], [2, 'Lima', 0.5, -0.5]]
+        [[1, 'Oslo', 1.0, 1.0], [2, 'Lima', 0.5, -0.5], [<NA>, 'Unknown office', 1.0, nan]]
     """
     frame = timeline if "as_of" in timeline else timeline.assign(as_of=pd.Timestamp(0))
     counted = frame["as_of"][_counted(frame)]
@@ -181,17 +184,203 @@ def league(timeline: pd.DataFrame, as_of=None) -> pd.DataFrame:
     table = table[table["office"] != TOTAL]
     table["judged"] = table["devices"] - table["unknown"]
     table["up_to_date"] = table["current"] + table["grace"]
+    table["behind"] = table["outdated"] + table["unsupported"]
     table["share"] = table["up_to_date"] / table["judged"].where(table["judged"] > 0)
     now = table[table["as_of"] == when].set_index("office")
     before = (table[table["as_of"] == earlier.iloc[-1]].set_index("office")["share"]
               if len(earlier) else pd.Series(dtype="float64"))
     now["change"] = now["share"] - before.reindex(now.index)
-    now = now.sort_values(["share", "judged"], ascending=[False, False], na_position="last")
-    now["rank"] = now["share"].rank(method="min", ascending=False).astype("Int64")
+    now["_apart"] = now.index == unplaced
+    now = now.sort_values(["_apart", "share", "judged"], ascending=[True, False, False],
+                          na_position="last")
+    ranked = now["share"].where(~now["_apart"])
+    now["rank"] = ranked.rank(method="min", ascending=False).astype("Int64")
     now = now.reset_index()
-    return now[["rank", "office", "devices", "judged", "up_to_date", "share", "change"]].astype(
-        {"devices": "int64", "judged": "int64", "up_to_date": "int64", "share": "float64",
-         "change": "float64"})
+    return now[["rank", "office", "devices", "judged", "up_to_date", "behind", "share", "change"]].astype(
+        {"devices": "int64", "judged": "int64", "up_to_date": "int64", "behind": "int64",
+         "share": "float64", "change": "float64"})
+
+
+def headline(history: pd.DataFrame) -> pd.Series:
+    """The figures of a report's first line: devices behind now, and a week and a month ago.
+
+    ``history`` is ``status(timeline, by=["as_of"])`` (one ``Total`` row per date); the
+    newest date is "now". ``behind`` = outdated + unsupported, ``behind_share`` =
+    ``outdated_rate`` (behind over judged devices), and ``share_up_to_date`` its
+    complement. ``change_week`` and ``change_month`` are ``behind_share`` now minus on the
+    date 7 and 28 days earlier (NaN when the history has no such date or nothing was
+    judged then), so a change always compares two dates of one timeline.
+
+    Examples:
+        >>> history = pd.DataFrame({"as_of": pd.to_datetime(["2026-01-04", "2026-01-25", "2026-02-01"]),
+        ...     "devices": [10, 10, 12], "unknown": [0, 0, 2], "outdated": [3, 2, 1],
+        ...     "unsupported": [0, 0, 0], "outdated_rate": [0.3, 0.2, 0.1]})
+        >>> figures = headline(history)
+        >>> figures[["devices", "judged", "behind", "behind_share"]].tolist()
+        [12, 10, 1, 0.1]
+        >>> round(figures["change_week"], 3), round(figures["change_month"], 3)
+        (-0.1, -0.2)
+    """
+    dated = history.assign(as_of=pd.to_datetime(history["as_of"])).set_index("as_of").sort_index()
+    now = dated.iloc[-1]
+    rate = dated["outdated_rate"].astype("float64")
+
+    def change(days: int) -> float:
+        then = now.name - pd.Timedelta(days=days)
+        return float(rate.iloc[-1] - rate[then]) if then in rate.index else float("nan")
+
+    behind = int(now["outdated"] + now["unsupported"])
+    return pd.Series({
+        "as_of": now.name, "devices": int(now["devices"]), "judged": int(now["devices"] - now["unknown"]),
+        "behind": behind, "behind_share": float(rate.iloc[-1]), "share_up_to_date": float(1 - rate.iloc[-1]),
+        "change_week": change(7), "change_month": change(28)}, dtype="object")
+
+
+def projection(history: pd.DataFrame, recent: int = 8) -> pd.Series:
+    """How long until no judged device is behind, at the pace of the last ``recent`` points.
+
+    ``history`` as for :func:`headline`. The pace is the least-squares slope of
+    ``outdated_rate`` per week over the newest ``recent`` dates that have a rate.
+    Returns ``points`` (dates with a rate: the points a trend chart draws), ``used``
+    (those the pace is fitted on), ``per_week`` (change of the behind share per week),
+    ``weeks`` (to reach zero, rounded up; 0 when nothing is behind, NaN when the share is
+    not falling or fewer than 3 points are known) and ``improving``.
+
+    Examples:
+        >>> history = pd.DataFrame({"as_of": pd.date_range("2026-01-04", periods=4, freq="7D"),
+        ...                         "outdated_rate": [0.20, 0.17, 0.14, 0.11]})
+        >>> found = projection(history)
+        >>> int(found["points"]), int(found["weeks"]), bool(found["improving"])
+        (4, 4, True)
+        >>> bool(projection(history.assign(outdated_rate=[0.1, 0.1, 0.12, 0.12]))["improving"])
+        False
+    """
+    dated = history.assign(as_of=pd.to_datetime(history["as_of"])).sort_values("as_of")
+    known = dated[dated["outdated_rate"].notna()]
+    used = known.tail(recent)
+    rate = used["outdated_rate"].to_numpy(dtype="float64")
+    per_week, weeks = float("nan"), float("nan")
+    if len(used) >= 2:
+        elapsed = (used["as_of"] - used["as_of"].iloc[0]).dt.days.to_numpy(dtype="float64") / 7
+        per_week = float(np.polyfit(elapsed, rate, 1)[0])
+    if len(rate) and rate[-1] == 0:
+        weeks = 0.0
+    elif len(used) >= 3 and per_week < -1e-9:
+        weeks = float(np.ceil(rate[-1] / -per_week))
+    return pd.Series({"points": len(known), "used": len(used), "per_week": per_week,
+                      "weeks": weeks, "improving": bool(weeks == weeks)}, dtype="object")
+
+
+def fixes(devices: pd.DataFrame, top: int = 5) -> pd.DataFrame:
+    """The updates that would bring the most devices that are behind up to date.
+
+    Reads ``target`` (``fleet.snapshot``: the versions to install for the parts that gave
+    a device its verdict, e.g. ``iOS 26.5.2; Chrome 149``) of the outdated and unsupported
+    devices, and groups the wanted versions by product (the name the user agent gives:
+    ``macOS``, ``Safari``, ``Chrome``) and major version, naming the newest version
+    wanted in the group: installing it satisfies every device of the group. Columns
+    ``product, version, devices`` (behind devices wanting it), ``covered`` (behind devices
+    every one of whose wanted updates is in this row or a row above) and ``behind`` (all
+    behind devices), the ``top`` groups wanting most devices first. Exempt devices are
+    left out; a behind device without a target is in ``behind`` only.
+
+    Examples:
+        >>> devices = pd.DataFrame({"verdict": ["outdated", "outdated", "unsupported", "current"],
+        ...     "target": ["Safari 26.5", "Safari 26.5.2; iOS 26.5", "Chrome 149", None]})
+        >>> fixes(devices).values.tolist()
+        [['Safari', '26.5.2', 2, 1, 3], ['Chrome', '149', 1, 2, 3], ['iOS', '26.5', 1, 3, 3]]
+    """
+    behind = devices[_counted(devices) & devices["verdict"].isin(BEHIND).to_numpy(dtype=bool)]
+    wanted = (behind["target"].astype("str").str.split("; ").explode().dropna()
+              .str.strip().str.extract(r"^(?P<product>.+?) (?P<version>\d[^ ]*)$").dropna())
+    wanted["device"] = wanted.index
+    wanted = wanted.reset_index(drop=True)
+    wanted["major"] = wanted["version"].str.split(".").str[0]
+    wanted["key"] = releases.version_key(wanted["version"])
+    groups = wanted.groupby(["product", "major"], sort=False)
+    table = groups.agg(devices=("device", "nunique")).reset_index()
+    newest = wanted.sort_values("key", na_position="first").groupby(["product", "major"]).tail(1)
+    table = table.merge(newest[["product", "major", "version"]], on=["product", "major"])
+    table = table.sort_values(["devices", "product", "major"], ascending=[False, True, True],
+                              kind="stable").head(top).reset_index(drop=True)
+    needs = wanted.groupby("device")[["product", "major"]].apply(
+        lambda rows: set(zip(rows["product"], rows["major"])))
+    covered, chosen = [], set()
+    for product, major in zip(table["product"], table["major"]):
+        chosen.add((product, major))
+        covered.append(int(sum(need <= chosen for need in needs)))
+    table["covered"] = covered
+    table["behind"] = len(behind)
+    return table[["product", "version", "devices", "covered", "behind"]].astype(
+        {"product": "str", "version": "str", "devices": "int64", "covered": "int64", "behind": "int64"})
+
+
+def select(devices: pd.DataFrame, **criteria) -> pd.DataFrame:
+    """The devices matching every criterion given (``None`` matches all), compared as text.
+
+    Criteria name columns (``platform``, ``office``, ``department``, ``user``, ``verdict``);
+    ``verdict="behind"`` means outdated or unsupported.
+
+    Examples:
+        >>> devices = pd.DataFrame({"platform": ["iOS", "iPadOS", "iOS"], "office": ["Oslo", "Oslo", "Lima"],
+        ...                         "verdict": ["outdated", "outdated", "current"]})
+        >>> select(devices, platform="iOS", office=None, verdict="behind").index.tolist()
+        [0]
+    """
+    keep = pd.Series(True, index=devices.index)
+    for column, wanted in criteria.items():
+        if wanted is None:
+            continue
+        values = devices[column].astype("str")
+        keep &= values.isin(BEHIND) if column == "verdict" and wanted == "behind" else values.eq(str(wanted))
+    return devices[keep.to_numpy(dtype=bool)]
+
+
+def on_version(devices: pd.DataFrame, version: str) -> pd.DataFrame:
+    """The devices running one product's version: ``"iOS 17.5"`` or ``"Chrome 124"``.
+
+    The product is a platform (then ``os_version`` must equal the version: iPadOS 17.5 is
+    not iOS 17.5) or a browser or app as ``clients`` names it (``Chrome 124; Slack 4.38``).
+
+    Examples:
+        >>> devices = pd.DataFrame({"platform": ["iOS", "iPadOS", "macOS"], "os_version": ["17.5", "17.5", "14"],
+        ...                         "clients": ["Slack 24.05", None, "Chrome 124; Safari 17.5"]})
+        >>> on_version(devices, "iOS 17.5").index.tolist(), on_version(devices, "Safari 17.5").index.tolist()
+        ([0], [2])
+    """
+    product, _, number = str(version).strip().rpartition(" ")
+    on_os = devices["platform"].astype("str").eq(product) & devices["os_version"].astype("str").eq(number)
+    listed = "; " + devices["clients"].astype("str").fillna("") + ";"
+    in_clients = listed.str.contains(f"; {product} {number};", regex=False)
+    return devices[(on_os | in_clients).fillna(False).to_numpy(dtype=bool)]
+
+
+def version_history(sightings: pd.DataFrame, user: str) -> pd.DataFrame:
+    """One person's versions over time: when each device of theirs ran each OS and client version.
+
+    ``user`` is matched against ``user`` or ``user_id`` of ``fleet.sightings`` rows.
+    Columns ``platform, device_class, os_version, client, first_day, last_day``, one row per
+    distinct (device, OS version, client version), in the order they were first seen.
+
+    Examples:
+        >>> seen = pd.DataFrame({"user": ["ana@x.org"] * 3, "user_id": ["U1"] * 3, "platform": ["iOS"] * 3,
+        ...     "device_class": ["phone"] * 3, "os_version": ["17.4", "17.4", "17.5"],
+        ...     "client_product": ["slack-ios"] * 3, "client_version": ["24.04", "24.04", "24.05"],
+        ...     "first_day": pd.to_datetime(["2024-04-01", "2024-04-09", "2024-05-20"]),
+        ...     "last_day": pd.to_datetime(["2024-04-08", "2024-05-19", "2024-06-01"])})
+        >>> version_history(seen, "U1")[["os_version", "client", "first_day"]].astype("str").values.tolist()
+        [['17.4', 'slack-ios 24.04', '2024-04-01'], ['17.5', 'slack-ios 24.05', '2024-05-20']]
+    """
+    mine = sightings[sightings["user"].astype("str").eq(user) | sightings["user_id"].astype("str").eq(user)]
+    client = (mine["client_product"].astype("str") + " " + mine["client_version"].astype("str")).where(
+        mine["client_product"].notna() & mine["client_version"].notna())
+    rows = pd.DataFrame({"platform": mine["platform"].astype("str"), "device_class": mine["device_class"].astype("str"),
+                         "os_version": mine["os_version"].astype("str"), "client": client.astype("str"),
+                         "first_day": mine["first_day"], "last_day": mine["last_day"]})
+    keys = ["platform", "device_class", "os_version", "client"]
+    spans = rows.groupby(keys, dropna=False, sort=False).agg(first_day=("first_day", "min"),
+                                                            last_day=("last_day", "max")).reset_index()
+    return spans.sort_values(["first_day", *keys], kind="stable", ignore_index=True)
 
 
 def stuck_versions(devices: pd.DataFrame, top: int = 10) -> pd.DataFrame:

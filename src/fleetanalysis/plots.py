@@ -105,39 +105,78 @@ def _percent(value: float) -> str:
     return "no judged devices" if pd.isna(value) else f"{value:.0%}"
 
 
-def trend(history: pd.DataFrame, goal: float = 1.0) -> Figure:
-    """The share of judged devices up to date over time, with a dashed goal line.
-
-    ``history`` has ``as_of`` and ``outdated_rate`` (one row per date, e.g.
-    ``metrics.status(timeline, by=["as_of"])``); up to date is ``1 - outdated_rate``.
+def _label(name: object) -> str:
+    r"""A name as matplotlib text: a ``$`` would start mathtext (and ``$\x$`` fail to draw).
 
     Examples:
-        >>> history = pd.DataFrame({"as_of": pd.to_datetime(["2026-01-04", "2026-01-11"]),
-        ...                         "outdated_rate": [0.3, 0.2]})
+        >>> _label("$\\something$ office")
+        '\\$\\something\\$ office'
+    """
+    return str(name).replace("$", r"\$")
+
+
+def _rate_limit(worst: float) -> float:
+    """The top of a rate axis: a little above the worst value, on a round step, at most 100%.
+
+    Examples:
+        >>> _rate_limit(0.13), _rate_limit(0.02), _rate_limit(0.96), _rate_limit(float("nan"))
+        (0.15, 0.05, 1.0, 0.05)
+    """
+    if not worst == worst or worst <= 0:
+        return 0.05
+    step = 0.05 if worst < 0.3 else 0.1
+    return round(min(1.0, float(np.ceil(worst * 1.1 / step - 1e-9)) * step), 2)
+
+
+def _date_ticks(ax, dates: pd.Series) -> None:
+    """Put the x ticks on the dates drawn (every k-th when there are many), as day and month."""
+    shown = pd.DatetimeIndex(pd.Series(dates).drop_duplicates().sort_values())
+    if not len(shown):
+        return
+    every = int(np.ceil(len(shown) / 8))
+    # Keep the newest date labelled: it is the report's as-of date.
+    picked = shown[::-1][::every][::-1]
+    ax.set_xticks(picked, [f"{day:%-d %b}" for day in picked])
+    ax.set_xlim(shown[0] - pd.Timedelta(days=3), shown[-1] + pd.Timedelta(days=3))
+
+
+def trend(history: pd.DataFrame, goal: float = 0.0) -> Figure:
+    """The share of judged devices behind (outdated or unsupported) week by week, goal dashed.
+
+    ``history`` has ``as_of`` and ``outdated_rate`` (one row per date, e.g.
+    ``metrics.status(timeline, by=["as_of"])``). A point is drawn for every date with a
+    rate (the alt text counts them, as ``metrics.projection``'s ``points`` does); ticks
+    sit on the points and the axis ends a little above the worst week.
+
+    Examples:
+        >>> history = pd.DataFrame({"as_of": pd.to_datetime(["2026-01-04", "2026-01-11", "2026-01-18"]),
+        ...                         "outdated_rate": [0.3, float("nan"), 0.2]})
         >>> alt_text(trend(history))
-        'Share of devices up to date: 70% on 2026-01-04, 80% on 2026-01-11; goal 100%.'
+        'Share of judged devices behind, 2 weekly points: 30% on 2026-01-04, 20% on 2026-01-18; goal 0%.'
     """
     dated = _dates(history)
-    share = 1 - dated["outdated_rate"].astype("float64")
-    fig = Figure(figsize=(8, 3.6), layout="constrained")
+    dated = dated[dated["outdated_rate"].notna()]
+    behind = dated["outdated_rate"].astype("float64")
+    fig = Figure(figsize=(8, 3.2), layout="constrained")
     ax = fig.add_subplot()
-    ax.plot(dated["as_of"], share, marker="o", markersize=3, color=VERDICT_COLOURS["current"],
-            label="up to date")
+    ax.plot(dated["as_of"], behind, marker="o", markersize=4, color=VERDICT_COLOURS["outdated"],
+            label="behind")
     ax.axhline(goal, color=GOAL_COLOUR, linestyle="--", linewidth=1, label=f"goal {goal:.0%}")
-    ax.set_ylim(min(0.5, float(np.nanmin(share)) - 0.05) if share.notna().any() else 0, 1.02)
-    ax.yaxis.set_major_formatter(PercentFormatter(1.0))
-    ax.set(title="Devices up to date", xlabel="week ending", ylabel="share of judged devices")
+    ax.set_ylim(0, _rate_limit(float(behind.max()) if len(behind) else float("nan")))
+    ax.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
+    ax.set(title="Devices behind on updates", xlabel="week ending",
+           ylabel="share of judged devices")
+    _date_ticks(ax, dated["as_of"])
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False)
     ax.grid(axis="y", alpha=0.3)
-    fig.autofmt_xdate()
     if len(dated):
         first, last = dated.iloc[0], dated.iloc[-1]
         fig.set_label(
-            f"Share of devices up to date: {_percent(1 - first['outdated_rate'])} on "
-            f"{first['as_of']:%Y-%m-%d}, {_percent(1 - last['outdated_rate'])} on "
-            f"{last['as_of']:%Y-%m-%d}; goal {goal:.0%}.")
+            f"Share of judged devices behind, {len(dated)} weekly point{'s' if len(dated) != 1 else ''}: "
+            f"{_percent(first['outdated_rate'])} on {first['as_of']:%Y-%m-%d}, "
+            f"{_percent(last['outdated_rate'])} on {last['as_of']:%Y-%m-%d}; goal {goal:.0%}.")
     else:
-        fig.set_label("Share of devices up to date: no data.")
+        fig.set_label("Share of judged devices behind: no data.")
     return fig
 
 
@@ -155,14 +194,15 @@ def rates(status: pd.DataFrame, by: str) -> Figure:
     rows = _groups(status, by).sort_values("outdated_rate", ascending=True)
     fig = Figure(figsize=(7, 0.6 + 0.38 * max(len(rows), 2)), layout="constrained")
     ax = fig.add_subplot()
-    labels = rows[by].astype("str").tolist()
+    labels = [_label(name) for name in rows[by].astype("str")]
     bars = ax.barh(labels, rows["outdated_rate"].astype("float64"), color=VERDICT_COLOURS["outdated"])
     ax.bar_label(bars, labels=[f"{rate:.0%}  ({n:,} devices)" for rate, n in
                                zip(rows["outdated_rate"], rows["devices"])], padding=3, fontsize=8)
-    ax.set_xlim(0, max(1.0, float(rows["outdated_rate"].max() if len(rows) else 0)) * 1.15)
-    ax.xaxis.set_major_formatter(PercentFormatter(1.0))
-    ax.set(title=f"Outdated rate by {by}", xlabel="outdated or unsupported, of judged devices",
-           ylabel=by)
+    # Room on the right for the labels; the axis follows the worst group, not 100%.
+    ax.set_xlim(0, _rate_limit(float(rows["outdated_rate"].max()) if len(rows) else float("nan")) * 1.3)
+    ax.xaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
+    ax.set(title=f"Devices behind by {by}", xlabel="share of judged devices outdated or unsupported",
+           ylabel=by.capitalize())
     ax.grid(axis="x", alpha=0.3)
     worst = rows.iloc[::-1]
     fig.set_label(f"Outdated rate by {by}, worst first: " + ", ".join(
@@ -171,11 +211,12 @@ def rates(status: pd.DataFrame, by: str) -> Figure:
     return fig
 
 
-def office_trend(history: pd.DataFrame, top: int = 8) -> Figure:
+def office_trend(history: pd.DataFrame, top: int = 8, leave_out: tuple = ("Unknown office",)) -> Figure:
     """The outdated rate over time, one line per office (the ``top`` offices by devices).
 
     ``history`` has ``as_of``, ``office``, ``outdated_rate`` and ``devices``
-    (``metrics.status(timeline, by=["as_of", "office"])``).
+    (``metrics.status(timeline, by=["as_of", "office"])``). ``leave_out`` offices (devices
+    no directory or network placed: few, and their rate jumps) are not drawn.
 
     Examples:
         >>> history = pd.DataFrame({"as_of": pd.to_datetime(["2026-01-04"] * 2 + ["2026-01-11"] * 2),
@@ -184,7 +225,8 @@ def office_trend(history: pd.DataFrame, top: int = 8) -> Figure:
         'Outdated rate by office from 2026-01-04 to 2026-01-11: Oslo 50% to 25%, Lima 20% to 10%.'
     """
     dated = _dates(history)
-    dated = dated[dated["office"].astype("str") != TOTAL_LABEL]
+    dated = dated[~dated["office"].astype("str").isin([TOTAL_LABEL, *leave_out])
+                  & dated["outdated_rate"].notna()]
     largest = (dated.groupby("office", observed=True)["devices"].max()
                .sort_values(ascending=False).head(top).index)
     fig = Figure(figsize=(8, 4), layout="constrained")
@@ -192,17 +234,19 @@ def office_trend(history: pd.DataFrame, top: int = 8) -> Figure:
     words = []
     for office in largest:
         line = dated[dated["office"] == office]
-        ax.plot(line["as_of"], line["outdated_rate"].astype("float64"), marker="o", markersize=2,
-                label=str(office))
+        ax.plot(line["as_of"], line["outdated_rate"].astype("float64"), marker="o", markersize=3,
+                label=_label(office))
         words.append(f"{office} {_percent(line['outdated_rate'].iloc[0])} to "
                      f"{_percent(line['outdated_rate'].iloc[-1])}")
     ax.axhline(0, color=GOAL_COLOUR, linestyle="--", linewidth=1, label="goal 0%")
-    ax.yaxis.set_major_formatter(PercentFormatter(1.0))
-    ax.set(title="Outdated rate by office over time", xlabel="week ending",
-           ylabel="outdated or unsupported")
+    shown = dated[dated["office"].isin(largest)]
+    ax.set_ylim(0, _rate_limit(float(shown["outdated_rate"].max()) if len(shown) else float("nan")))
+    ax.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
+    ax.set(title="Devices behind by office over time", xlabel="week ending",
+           ylabel="share of judged devices behind")
+    _date_ticks(ax, dated["as_of"])
     ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False, fontsize=8)
     ax.grid(axis="y", alpha=0.3)
-    fig.autofmt_xdate()
     span = (f" from {dated['as_of'].min():%Y-%m-%d} to {dated['as_of'].max():%Y-%m-%d}"
             if len(dated) else "")
     fig.set_label(f"Outdated rate by office{span}: " + (", ".join(words) or "no data") + ".")
@@ -239,10 +283,10 @@ def heatmap(status: pd.DataFrame) -> Figure:
         middle = not np.isnan(value) and 0.3 < value / top < 0.75  # amber: dark text reads better
         ax.text(j, i, "–" if np.isnan(value) else f"{value:.0%}", ha="center", va="center",
                 fontsize=8, color="black" if middle else "white")
-    ax.set_xticks(range(grid.shape[1]), [str(name) for name in grid.columns], rotation=30, ha="right")
-    ax.set_yticks(range(grid.shape[0]), [str(name) for name in grid.index])
-    ax.set(title="Outdated rate by office and platform", xlabel="platform", ylabel="office")
-    fig.colorbar(image, ax=ax, format=PercentFormatter(1.0, decimals=0), label="outdated rate")
+    ax.set_xticks(range(grid.shape[1]), [_label(name) for name in grid.columns], rotation=30, ha="right")
+    ax.set_yticks(range(grid.shape[0]), [_label(name) for name in grid.index])
+    ax.set(title="Devices behind by office and platform", xlabel="Platform", ylabel="Office")
+    fig.colorbar(image, ax=ax, format=PercentFormatter(1.0, decimals=0), label="share behind")
     ranked = rows.dropna(subset=["outdated_rate"]).sort_values("outdated_rate", ascending=False).head(5)
     fig.set_label("Outdated rate by office and platform; highest: " + (", ".join(
         f"{office} {platform} {_percent(rate)}" for office, platform, rate in
@@ -300,12 +344,12 @@ def verdict_mix(status: pd.DataFrame, by: str) -> Figure:
     fig = Figure(figsize=(7, 0.8 + 0.38 * max(len(rows), 2)), layout="constrained")
     ax = fig.add_subplot()
     left = np.zeros(len(rows))
-    labels = rows[by].astype("str").tolist()
+    labels = [_label(name) for name in rows[by].astype("str")]
     for verdict, colour in VERDICT_COLOURS.items():
         counts = rows[verdict].astype("float64").fillna(0).to_numpy()
         ax.barh(labels, counts, left=left, color=colour, label=verdict)
         left += counts
-    ax.set(title=f"Devices by verdict and {by}", xlabel="devices", ylabel=by)
+    ax.set(title=f"Devices by verdict and {by}", xlabel="devices", ylabel=by.capitalize())
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.legend(loc="lower right", frameon=False, fontsize=8)
     fig.set_label(f"Devices by verdict and {by}: " + "; ".join(

@@ -39,7 +39,9 @@ HEADLINE_KEY = "fleetanalysis"
 HEADLINE_MIME = "application/json"
 # Cells with this tag are left out of the HTML (papermill's own markers, helper cells).
 HIDDEN_TAGS = {"remove-cell", "papermill-error-cell-tag"}
-_MARKDOWN_PUNCTUATION = re.compile(r"([\\`*_{}\[\]()#+\-!|~])")
+TEMPLATES = config.PACKAGE_DATA / "templates"
+OFFLINE_TEMPLATE = "offline"
+_MARKDOWN_PUNCTUATION = re.compile(r"([\\`*_{}\[\]()#+\-!|~$])")
 _DATE_FOLDER = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 # Terminal control characters in an exception message (which may quote log text) are dropped.
 _HEADING = re.compile(r"^ {0,3}#{1,6}[ \t]+(.+?)(?:[ \t]+#+)?[ \t]*$", re.MULTILINE)
@@ -125,15 +127,17 @@ def parameter_value(text: str):
     return value if isinstance(value, (int, float, bool)) or value is None else text
 
 
-def record_headline(share: float | None, as_of, devices: int | None = None) -> None:
+def record_headline(share: float | None, as_of, devices: int | None = None, *,
+                    behind: int | None = None, names: bool = False) -> None:
     """Display the headline bundle a notebook leaves for the index (call it in the notebook).
 
     ``share`` is the share of judged devices that are up to date (0..1), ``as_of`` the
-    date the report describes.
+    date the report describes, ``behind`` the devices outdated or unsupported, and
+    ``names`` whether the page names people: such a page is never listed in the index.
 
     Examples:
-        >>> record_headline(0.91, "2026-06-28", 120)
-        {'application/json': {'share': 0.91, 'as_of': '2026-06-28', 'devices': 120}}
+        >>> record_headline(0.91, "2026-06-28", 120, behind=9)
+        {'application/json': {'share': 0.91, 'as_of': '2026-06-28', 'devices': 120, 'behind': 9, 'names': False}}
     """
     from IPython.display import display
 
@@ -141,6 +145,8 @@ def record_headline(share: float | None, as_of, devices: int | None = None) -> N
         "share": None if share is None or pd.isna(share) else float(share),
         "as_of": pd.Timestamp(as_of).date().isoformat(),
         "devices": None if devices is None else int(devices),
+        "behind": None if behind is None else int(behind),
+        "names": bool(names),
     }
     display({HEADLINE_MIME: figures}, raw=True,
             metadata={HEADLINE_KEY: "headline"})
@@ -149,7 +155,8 @@ def record_headline(share: float | None, as_of, devices: int | None = None) -> N
 def escape_text(value: object) -> str:
     r"""Make log text inert in Markdown: HTML-escaped, and Markdown's punctuation backslashed.
 
-    html.escape alone leaves ``[x](javascript:...)`` links and emphasis live.
+    html.escape alone leaves ``[x](javascript:...)`` links and emphasis live, and a ``$``
+    would start TeX math in JupyterLab.
 
     Examples:
         >>> print(escape_text("<b>[x](javascript:alert(1))</b>"))
@@ -174,8 +181,143 @@ def say(template: str, **values) -> None:
     display(Markdown(template.format(**safe)))
 
 
+# Column names as a reader says them; a column not listed is shown with its first letter
+# capitalised and underscores as spaces.
+HEADERS = {
+    "rank": "Rank", "office": "Office", "department": "Department", "platform": "Platform",
+    "devices": "Devices", "judged": "Judged", "up_to_date": "Up to date", "behind": "Behind",
+    "share": "Share up to date", "change": "Change since last week", "os_version": "OS version",
+    "os_verdict": "OS verdict", "clients": "Browsers and apps", "verdict": "Verdict",
+    "reason": "Why", "target": "Update to", "last_seen": "Last seen", "user": "Person",
+    "needed": "Updates needed", "patched": "Installed", "median_days": "Median days to install",
+    "within_grace": "Installed within grace", "outdated_rate": "Share behind", "current": "Current",
+    "grace": "In grace", "outdated": "Outdated", "unsupported": "Unsupported", "unknown": "Unknown",
+    "first_seen": "First seen", "source": "Log", "product": "Product", "version": "Version",
+}
+# Catalog product ids as their vendors write the product.
+PRODUCT_NAMES = {
+    "ios": "iOS", "ipados": "iPadOS", "macos": "macOS", "android": "Android", "windows": "Windows",
+    "chrome": "Chrome", "firefox-esr": "Firefox ESR", "firefox": "Firefox", "safari": "Safari",
+    "edge": "Edge", "slack-desktop": "Slack desktop", "slack-ios": "Slack for iOS",
+    "slack-android": "Slack for Android",
+}
+_PRODUCT_ID = re.compile(r"(?<![\w.-])(" + "|".join(sorted(map(re.escape, PRODUCT_NAMES), key=len, reverse=True))
+                         + r")(?![\w-])")
+
+
+def product_names(text: object) -> str:
+    """Text with catalog product ids (``macos 14``) written as vendors write them (``macOS 14``).
+
+    Examples:
+        >>> product_names("catalog covers ios only until 2025-08-31; firefox-esr 115 and slack-ios")
+        'catalog covers iOS only until 2025-08-31; Firefox ESR 115 and Slack for iOS'
+    """
+    return _PRODUCT_ID.sub(lambda found: PRODUCT_NAMES[found[1]], str(text))
+
+
+def tidy(frame: pd.DataFrame, *, percent=(), changes=(), dates=(), decimals: int = 0,
+         headers: dict | None = None) -> pd.DataFrame:
+    """A frame for reading: rates as ``12%``, changes as ``+3 pts``, dates as ``2026-06-30``,
+    no NaN (``–``), and column headers in words (``HEADERS``, then ``headers``).
+
+    Examples:
+        >>> frame = pd.DataFrame({"office": ["Oslo", "Lima"], "share": [0.931, float("nan")],
+        ...     "change": [0.02, float("nan")], "last_seen": pd.to_datetime(["2026-06-30 10:12", None])})
+        >>> tidy(frame, percent=["share"], changes=["change"], dates=["last_seen"]).values.tolist()
+        [['Oslo', '93%', '+2.0 pts', '2026-06-30'], ['Lima', '–', '–', '–']]
+        >>> list(tidy(frame).columns)
+        ['Office', 'Share up to date', 'Change since last week', 'Last seen']
+    """
+    shown = frame.copy()
+    for column in percent:
+        shown[column] = shown[column].astype("float64").map(
+            lambda value: "–" if pd.isna(value) else f"{value:.{decimals}%}")
+    for column in changes:
+        shown[column] = shown[column].astype("float64").map(lambda value: "–" if pd.isna(value) else points(value))
+    for column in dates:
+        when = pd.to_datetime(shown[column], utc=True, errors="coerce")
+        shown[column] = when.dt.strftime("%Y-%m-%d").fillna("–")
+    shown = shown.astype(object).where(shown.notna(), "–")
+    names = {**HEADERS, **(headers or {})}
+    return shown.rename(columns=lambda column: names.get(column, str(column).replace("_", " ").capitalize()))
+
+
+def points(change: float) -> str:
+    """A change of a share in percentage points, as a reader says it.
+
+    Examples:
+        >>> points(0.0123), points(-0.0004), points(float("nan"))
+        ('+1.2 pts', 'no change', 'no data')
+    """
+    if pd.isna(change):
+        return "no data"
+    return "no change" if round(change * 100, 1) == 0 else f"{change * 100:+.1f} pts"
+
+
+def behind_change(change: float) -> str:
+    """A change of the share of devices behind, saying which way is better.
+
+    Examples:
+        >>> behind_change(-0.018), behind_change(0.004), behind_change(0.0), behind_change(float("nan"))
+        ('down 1.8 pts (better)', 'up 0.4 pts (worse)', 'no change', 'no data')
+    """
+    said = points(change)
+    if said in {"no change", "no data"}:
+        return said
+    return f"down {said[1:]} (better)" if change < 0 else f"up {said[1:]} (worse)"
+
+
+def pace_words(pace: pd.Series) -> str:
+    """The projection of ``metrics.projection`` as a sentence.
+
+    Examples:
+        >>> pace_words(pd.Series({"weeks": 6.0, "used": 8, "improving": True}))
+        'At the pace of the last 8 weeks, every judged device is up to date in about 6 weeks.'
+        >>> pace_words(pd.Series({"weeks": float("nan"), "used": 8, "improving": False}))
+        'Not improving: the share behind has not fallen over the last 8 weeks.'
+        >>> pace_words(pd.Series({"weeks": float("nan"), "used": 2, "improving": False}))
+        'Too few weeks of history (2) to project a trend.'
+    """
+    if pace["weeks"] == 0:
+        return "Every judged device is up to date."
+    if pace["improving"]:
+        weeks = int(pace["weeks"])
+        return (f"At the pace of the last {pace['used']} weeks, every judged device is up to date "
+                f"in about {weeks} week{'s' if weeks != 1 else ''}.")
+    if pace["used"] < 3:
+        return f"Too few weeks of history ({pace['used']}) to project a trend."
+    return f"Not improving: the share behind has not fallen over the last {pace['used']} weeks."
+
+
+def interactive(frame: pd.DataFrame, **options) -> None:
+    """Display a frame as a table readers can sort, search and page (itables, offline).
+
+    The DataTables code is embedded in the notebook (``connected=False``), so the exported
+    HTML works without the network; cells are HTML-escaped (itables' default).
+
+    Examples:
+        >>> interactive(pd.DataFrame({"office": ["<b>Oslo</b>"]}))  # doctest: +ELLIPSIS
+        <IPython.core.display.HTML object>
+        ...
+    """
+    import itables
+
+    global _ITABLES_READY
+    if not _ITABLES_READY:
+        itables.init_notebook_mode(all_interactive=False, connected=False)
+        _ITABLES_READY = True
+    itables.show(frame, display_logo_when_loading=False, showIndex=False,
+                 **{"lengthMenu": [10, 25, 100], **options})
+
+
+_ITABLES_READY = False
+
+
 def table(frame: pd.DataFrame, **to_html) -> None:
     """Display a frame as an HTML table with every cell escaped (log text is attacker-shaped).
+
+    Pass a :func:`tidy` frame for people to read; ``to_html`` options go to pandas
+    (``table_id`` names the table for tests and styles).
 
     Examples:
         >>> table(pd.DataFrame({"office": ["<script>x</script>"]}))
@@ -183,7 +325,7 @@ def table(frame: pd.DataFrame, **to_html) -> None:
     """
     from IPython.display import HTML, display
 
-    options = {"index": False, "na_rep": "", "border": 0, **to_html, "escape": True}
+    options = {"index": False, "na_rep": "–", "border": 0, **to_html, "escape": True}
     display(HTML(frame.to_html(**options)))
 
 
@@ -270,7 +412,10 @@ def title(notebook: nbformat.NotebookNode, as_of=None) -> str:
 def to_html(notebook: nbformat.NotebookNode, as_of=None) -> str:
     """Export an executed notebook as a stand-alone HTML page without code or prompts.
 
-    The page's ``<title>`` is :func:`title` (escaped by the export).
+    The page's ``<title>`` is :func:`title` (escaped by the export). The template
+    (``data/templates/offline``) is JupyterLab's without the scripts nbconvert loads from
+    a CDN (require.js, MathJax, mermaid), with print styles: images are inline PNG, so
+    the one file opens offline, in a mail viewer and on paper.
 
     Examples:
         >>> page = to_html(nbformat.v4.new_notebook(cells=[
@@ -278,6 +423,8 @@ def to_html(notebook: nbformat.NotebookNode, as_of=None) -> str:
         ...     as_of="2026-01-04")
         >>> "Fleet" in page, "secret" in page, "<title>Fleet &lt;b&gt;, 2026-01-04</title>" in page
         (True, False, True)
+        >>> re.search(r"<script[^>]+src=|<link[^>]+stylesheet|@import", page) is None
+        True
     """
     from nbconvert import HTMLExporter
     from traitlets.config import Config
@@ -286,7 +433,8 @@ def to_html(notebook: nbformat.NotebookNode, as_of=None) -> str:
     settings.TagRemovePreprocessor.enabled = True
     settings.TagRemovePreprocessor.remove_cell_tags = set(HIDDEN_TAGS)
     exporter = HTMLExporter(config=settings, exclude_input=True, exclude_input_prompt=True,
-                            exclude_output_prompt=True)
+                            exclude_output_prompt=True, template_name=OFFLINE_TEMPLATE,
+                            extra_template_basedirs=[str(TEMPLATES)])
     shown = copy.deepcopy(notebook)
     # nbconvert titles the page with metadata.title, else the word "Notebook".
     shown.metadata["title"] = title(notebook, as_of)
@@ -319,8 +467,66 @@ def _parameter(value):
     return value
 
 
+# Parameters whose values the notebooks cannot use outside these bounds (inclusive).
+PARAMETER_BOUNDS = {"weeks": (1, 520), "window_days": (0, 3650)}
+
+
+def check_parameters(notebook: str | os.PathLike, values: dict) -> dict:
+    """Refuse, before anything runs, a parameter the notebook does not declare or cannot use.
+
+    Names are checked against the notebook's ``parameters`` cell (papermill reads it); a
+    value must have the type of the declared default when that is a number or a boolean
+    (``weeks = 26`` takes whole numbers, ``names = False`` true or false) and lie within
+    ``PARAMETER_BOUNDS``. Raises ``BadInput`` naming the notebook, the parameter and the
+    problem (with the nearest declared name for a typo); returns the declared parameters.
+
+    Examples:
+        >>> sorted(check_parameters("report", {"weeks": 8}))[:3]
+        ['as_of', 'directory', 'names']
+        >>> check_parameters("report", {"week": 8})  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        fleetanalysis.errors.BadInput: report.ipynb: -p week: no such parameter (did you mean weeks? ...
+        >>> check_parameters("report", {"weeks": -5})
+        Traceback (most recent call last):
+        ...
+        fleetanalysis.errors.BadInput: report.ipynb: -p weeks: -5 is out of range (1 to 520)
+    """
+    import ast
+    import difflib
+
+    import papermill
+
+    source = notebook_path(notebook)
+    declared = papermill.inspect_notebook(str(source))
+    for name, value in values.items():
+        where = f"-p {name}"
+        if name not in declared:
+            near = difflib.get_close_matches(name, declared, n=1)
+            hint = f"did you mean {near[0]}? " if near else ""
+            raise BadInput(source.name, where, f"no such parameter ({hint}the notebook takes "
+                                               f"{', '.join(sorted(declared))})")
+        try:
+            default = ast.literal_eval(str(declared[name].get("default")))
+        except (ValueError, SyntaxError):
+            default = None
+        if isinstance(default, bool):
+            if not isinstance(value, bool):
+                raise BadInput(source.name, where, f"{value!r} is not true or false")
+        elif isinstance(default, int) and (isinstance(value, bool) or not isinstance(value, int)):
+            raise BadInput(source.name, where, f"{value!r} is not a whole number")
+        elif isinstance(default, float) and (isinstance(value, bool) or not isinstance(value, (int, float))):
+            raise BadInput(source.name, where, f"{value!r} is not a number")
+        if name == "as_of" and value is not None:
+            _as_date(value)
+        low, high = PARAMETER_BOUNDS.get(name, (None, None))
+        if low is not None and isinstance(value, (int, float)) and not low <= value <= high:
+            raise BadInput(source.name, where, f"{value!r} is out of range ({low} to {high})")
+    return declared
+
+
 def run(notebook: str | os.PathLike, out_dir: Path, as_of: date | None = None,
-        parameters: dict | None = None, *, progress: bool = False) -> Path:
+        parameters: dict | None = None, *, progress: bool = False, stages=None) -> Path:
     """Execute ``notebook`` with papermill and publish it as ``<out_dir>/<as-of>/<name>.html``.
 
     ``as_of`` is passed to the notebook as the ``as_of`` parameter (ISO text); when it is
@@ -329,6 +535,9 @@ def run(notebook: str | os.PathLike, out_dir: Path, as_of: date | None = None,
     ``JobFailed`` naming the cell and the error (``BadInput`` when the package raised it:
     the user's file was unusable), after keeping the executed notebook as
     ``<out_dir>/failed/<as-of>-<name>.ipynb``; earlier reports and the index stay as they were.
+    Parameters are checked (:func:`check_parameters`) before the kernel starts. ``stages``,
+    when given, is called with one line per stage (for a progress line on stderr);
+    ``progress`` shows papermill's bar over the cells.
 
     Examples:
         >>> run("no-such-notebook", Path("."))  # doctest: +ELLIPSIS
@@ -349,7 +558,12 @@ def run(notebook: str | os.PathLike, out_dir: Path, as_of: date | None = None,
     values = {name: _parameter(value) for name, value in (parameters or {}).items()}
     if as_of is not None:
         values["as_of"] = as_of.isoformat()
+    tell = stages or (lambda line: None)
+    check_parameters(source, values)
     label = as_of.isoformat() if as_of else "newest"
+    cells = sum(1 for cell in nbformat.read(source, as_version=4).cells if cell.cell_type == "code")
+    tell(f"running {source.name} ({cells} code cells: reading the store, judging devices, "
+         f"weekly history, charts)")
     with tempfile.TemporaryDirectory(prefix="fleetanalysis-report-") as scratch:
         executed_path = Path(scratch) / source.name
         try:
@@ -382,8 +596,10 @@ def run(notebook: str | os.PathLike, out_dir: Path, as_of: date | None = None,
     if folder_date is None:
         raise JobFailed(f"{source.name}: the notebook recorded no as_of date; pass --as-of")
     folder = _own_folder(out_dir, folder_date.isoformat())
+    tell(f"writing {folder / source.stem}.html")
     write_text(folder / source.name, nbformat.writes(executed))
     page = write_text(folder / f"{source.stem}.html", to_html(executed, folder_date))
+    tell(f"updating {out_dir / 'index.html'}")
     rebuild_index(out_dir)
     return page
 
@@ -416,11 +632,11 @@ def reports(out_dir: Path) -> pd.DataFrame:
 
     Columns: ``as_of`` (datetime64), ``notebook`` (str), ``html`` (str, path relative to
     ``out_dir``), ``share`` (float, share of devices up to date, NA when not recorded),
-    ``devices`` (Int64).
+    ``devices`` (Int64), ``names`` (bool: the page names people, as its headline says).
 
     Examples:
         >>> reports(Path(tempfile.mkdtemp())).columns.tolist()
-        ['as_of', 'notebook', 'html', 'share', 'devices']
+        ['as_of', 'notebook', 'html', 'share', 'devices', 'names']
     """
     rows = []
     folders = [path for path in Path(out_dir).glob("*") if path.is_dir() and not path.is_symlink()]
@@ -439,10 +655,11 @@ def reports(out_dir: Path) -> pd.DataFrame:
                     figures = {}
             rows.append({"as_of": folder.name, "notebook": page.stem,
                          "html": page.relative_to(out_dir).as_posix(),
-                         "share": figures.get("share"), "devices": figures.get("devices")})
-    table = pd.DataFrame(rows, columns=["as_of", "notebook", "html", "share", "devices"])
+                         "share": figures.get("share"), "devices": figures.get("devices"),
+                         "names": figures.get("names") is True})
+    table = pd.DataFrame(rows, columns=["as_of", "notebook", "html", "share", "devices", "names"])
     table = table.astype({"as_of": "datetime64[us]", "notebook": "str", "html": "str",
-                          "share": "Float64", "devices": "Int64"})
+                          "share": "Float64", "devices": "Int64", "names": "bool"})
     table["share"] = table["share"].astype("float64")
     return table.sort_values(["as_of", "notebook"], ascending=[False, True], ignore_index=True)
 
@@ -450,7 +667,8 @@ def reports(out_dir: Path) -> pd.DataFrame:
 def rebuild_index(out_dir: Path) -> Path:
     """Write ``<out_dir>/index.html`` listing every report; point ``latest`` at the newest.
 
-    ``latest`` is a relative symlink to the newest date folder, replaced atomically;
+    Pages that name people (run with ``--names``) are left out of the index and never
+    become ``latest``: the index is what management is sent. ``latest`` is a relative symlink to the newest date folder, replaced atomically;
     ``latest.html`` redirects to the newest report for systems without symlinks.
 
     Examples:
@@ -460,6 +678,7 @@ def rebuild_index(out_dir: Path) -> Path:
     """
     out_dir = Path(out_dir)
     table = reports(out_dir)
+    table = table[~table["names"]]
     rows = "\n".join(
         "<tr><td>{date}</td><td><a href=\"{href}\">{name}</a></td><td>{share}</td><td>{devices}</td></tr>".format(
             date=row.as_of.date().isoformat(), href=html.escape(row.html, quote=True),
@@ -471,7 +690,7 @@ def rebuild_index(out_dir: Path) -> Path:
         "<a href=\"latest.html\">Newest report</a>.</p>\n"
         "<table>\n<thead><tr><th>As of</th><th>Report</th><th>Up to date</th><th>Devices</th></tr></thead>\n"
         f"<tbody>\n{rows}\n</tbody>\n</table>") if len(table) else
-        "<h1>Fleet reports</h1>\n<p>No reports yet: run <code>fleetanalysis report</code>.</p>")
+        "<h1>Fleet reports</h1>\n<p>No reports yet.</p>")
     written = write_text(out_dir / "index.html", index)
     if len(table):
         _point_latest(out_dir, table)
