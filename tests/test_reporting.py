@@ -12,7 +12,7 @@ import nbformat
 import pandas as pd
 import pytest
 
-from fleetanalysis import cli, config, reporting
+from fleetanalysis import cli, config, reporting, schedule
 from fleetanalysis.errors import BadInput
 
 FIXTURES = Path(__file__).parent / "notebooks"
@@ -222,7 +222,7 @@ def test_report_notebook_hides_names_unless_asked():
 @pytest.mark.parametrize("weekday, at, expected", [("mon", "06:00", "0 6 * * 1 "),
                                                     ("Sunday", "23:59", "59 23 * * 0 ")])
 def test_cron_entry_runs_make_weekly_with_absolute_paths(weekday, at, expected, tmp_path):
-    line = reporting.cron_entry(weekday, at, tmp_path / "env")
+    line = schedule.cron_entry(weekday, at, tmp_path / "env")
     assert line.startswith(expected) and "\n" not in line
     assert f"make -C {config.PROJECT_ROOT} weekly" in line
     assert f". {tmp_path / 'env'}" in line
@@ -241,7 +241,7 @@ def test_schedule_rejects_a_bad_day_with_exit_2(capsys):
     assert cli.main(["schedule", "--print", "cron", "--weekday", "someday"]) == 2
     assert "--weekday" in capsys.readouterr().err
     with pytest.raises(BadInput):
-        reporting.cron_entry("mon", "6pm")
+        schedule.cron_entry("mon", "6pm")
 
 
 def test_cli_report_names_a_missing_store_and_exits_2(tmp_path, capsys):

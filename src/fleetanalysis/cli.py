@@ -441,7 +441,7 @@ def _run_report(args) -> int:
 
 
 def _add_schedule(commands) -> None:
-    from fleetanalysis import reporting
+    from fleetanalysis import schedule
 
     parser = commands.add_parser(
         "schedule", help="print a weekly cron line or systemd units for fetch, ingest and report",
@@ -459,18 +459,18 @@ def _add_schedule(commands) -> None:
                         help="day of the week: mon, tue, wed, thu, fri, sat or sun (default: mon)")
     parser.add_argument("--time", default="06:00", metavar="HH:MM",
                         help="local time of day, 24-hour (default: 06:00)")
-    parser.add_argument("--env-file", type=Path, default=reporting.DEFAULT_ENV_FILE, metavar="FILE",
-                        help=f"environment file holding the tokens (default: {reporting.DEFAULT_ENV_FILE})")
+    parser.add_argument("--env-file", type=Path, default=schedule.DEFAULT_ENV_FILE, metavar="FILE",
+                        help=f"environment file holding the tokens (default: {schedule.DEFAULT_ENV_FILE})")
     parser.set_defaults(run=_run_schedule)
 
 
 def _run_schedule(args) -> int:
-    from fleetanalysis import reporting
+    from fleetanalysis import schedule
 
     if args.kind == "cron":
-        print(reporting.cron_entry(args.weekday, args.time, args.env_file))
+        print(schedule.cron_entry(args.weekday, args.time, args.env_file))
         return 0
-    for name, unit in reporting.systemd_units(args.weekday, args.time, args.env_file).items():
+    for name, unit in schedule.systemd_units(args.weekday, args.time, args.env_file).items():
         print(f"# ~/.config/systemd/user/{name}")
         print(unit)
     return 0

@@ -1,0 +1,97 @@
+"""When the weekly job runs: a crontab line or systemd units for ``make weekly``.
+
+``make weekly`` fetches the Slack access logs, ingests every configured log and writes the
+report; this module only prints what to install, with absolute paths, and installs
+nothing. Tokens stay in an environment file read at run time, never in a unit or a line.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+import shutil
+from pathlib import Path
+
+from fleetanalysis import config
+from fleetanalysis.errors import BadInput
+
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+DEFAULT_ENV_FILE = Path("~/.config/fleetanalysis/env")
+
+
+def _schedule_parts(weekday: str, at: str) -> tuple[str, int, int]:
+    day = weekday.strip().lower()[:3]
+    match = re.fullmatch(r"([01]?\d|2[0-3]):([0-5]\d)", at.strip())
+    if day not in WEEKDAYS:
+        raise BadInput("--weekday", repr(weekday), f"not a weekday (use one of {', '.join(WEEKDAYS)})")
+    if match is None:
+        raise BadInput("--time", repr(at), "not a time of day (use HH:MM, 24-hour)")
+    return day, int(match[1]), int(match[2])
+
+
+def _weekly_command() -> list[str]:
+    return [shutil.which("make") or "/usr/bin/make", "-C", str(config.PROJECT_ROOT), "weekly"]
+
+
+def cron_entry(weekday: str = "mon", at: str = "06:00", env_file: Path = DEFAULT_ENV_FILE) -> str:
+    """A crontab line that runs ``make weekly`` (fetch, ingest, report) in this checkout.
+
+    The tokens come from ``env_file`` (``NAME=value`` lines, mode 600), read at run time;
+    the line itself holds no secret. Output goes to ``reports/weekly.log``.
+
+    Examples:
+        >>> line = cron_entry("wed", "7:30", Path("/home/ana/.config/fleetanalysis/env"))
+        >>> line.split(" ")[:5]
+        ['30', '7', '*', '*', '3']
+        >>> "/home/ana/.config/fleetanalysis/env" in line and line.endswith("2>&1")
+        True
+    """
+    day, hour, minute = _schedule_parts(weekday, at)
+    quote = shlex.quote
+    env_file = Path(env_file).expanduser()
+    venv_bin = Path(config.PROJECT_ROOT) / ".venv" / "bin"
+    log = config.REPORTS_DIR / "weekly.log"
+    # cron runs /bin/sh with a bare PATH; `set -a` exports what the env file sets.
+    job = (f"mkdir -p {quote(str(log.parent))} && cd {quote(str(config.PROJECT_ROOT))} && set -a && . {quote(str(env_file))} && set +a"
+           f" && PATH={quote(str(venv_bin))}:/usr/local/bin:/usr/bin:/bin"
+           f" {' '.join(quote(part) for part in _weekly_command())}"
+           f" >> {quote(str(log))} 2>&1")
+    return f"{minute} {hour} * * {(WEEKDAYS.index(day) + 1) % 7} {job}"
+
+
+def systemd_units(weekday: str = "mon", at: str = "06:00",
+                  env_file: Path = DEFAULT_ENV_FILE) -> dict[str, str]:
+    """A systemd service and timer (by file name) that run ``make weekly`` in this checkout.
+
+    ``Persistent=true`` runs a missed week at the next boot; the service reads the tokens
+    from ``EnvironmentFile=`` so no secret is in the unit.
+
+    Examples:
+        >>> units = systemd_units("mon", "06:00", Path("/etc/fleetanalysis.env"))
+        >>> sorted(units)
+        ['fleetanalysis-weekly.service', 'fleetanalysis-weekly.timer']
+        >>> "OnCalendar=Mon *-*-* 06:00:00" in units["fleetanalysis-weekly.timer"]
+        True
+    """
+    day, hour, minute = _schedule_parts(weekday, at)
+    env_file = Path(env_file).expanduser()
+    venv_bin = Path(config.PROJECT_ROOT) / ".venv" / "bin"
+    service = (
+        "[Unit]\n"
+        "Description=fleetanalysis weekly fetch, ingest and report\n"
+        "Wants=network-online.target\nAfter=network-online.target\n\n"
+        "[Service]\n"
+        "Type=oneshot\n"
+        f"WorkingDirectory={config.PROJECT_ROOT}\n"
+        f"EnvironmentFile={env_file}\n"
+        f"Environment=PATH={venv_bin}:/usr/local/bin:/usr/bin:/bin\n"
+        f"ExecStart={shlex.join(_weekly_command())}\n")
+    timer = (
+        "[Unit]\n"
+        "Description=Run fleetanalysis weekly\n\n"
+        "[Timer]\n"
+        f"OnCalendar={day.capitalize()} *-*-* {hour:02d}:{minute:02d}:00\n"
+        "Persistent=true\n\n"
+        "[Install]\n"
+        "WantedBy=timers.target\n")
+    return {"fleetanalysis-weekly.service": service, "fleetanalysis-weekly.timer": timer}
