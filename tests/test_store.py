@@ -121,7 +121,10 @@ def test_a_failed_write_leaves_the_previous_store_intact(tmp_path, monkeypatch):
     with pytest.raises(KeyboardInterrupt):
         store.merge(target, sources.load([export(tmp_path / "b.json", login("U2"))]))
     assert target.read_bytes() == before
-    assert sorted(path.name for path in tmp_path.iterdir()) == ["a.json", "access.parquet", "b.json"]
+    # The lock file stays (removing it on release would let a waiting run lock a new file
+    # while another still holds the old one); no temporary file does.
+    assert sorted(path.name for path in tmp_path.iterdir()) == [".access.parquet.lock", "a.json",
+                                                                 "access.parquet", "b.json"]
 
 
 def test_cli_ingest_prints_counts_per_file(tmp_path, capsys):
