@@ -329,7 +329,7 @@ def _spans_lines(frame: pd.DataFrame) -> bool:
     the rows after it (no user, time, address or user agent has one).
 
     Examples:
-        >>> _spans_lines(pd.DataFrame({"ua": ['Mozilla/5.0\nbo,2024-05-01,curl/8']})), _spans_lines(pd.DataFrame({"ua": ["x"]}))
+        >>> _spans_lines(pd.DataFrame({"ua": ['Mozilla/5.0\\nbo,2024-05-01,curl/8']})), _spans_lines(pd.DataFrame({"ua": ["x"]}))
         (True, False)
     """
     for column in frame.columns:
@@ -349,7 +349,7 @@ def _read_lines(text: str, header: list[str]) -> tuple[pd.DataFrame, pd.DataFram
     value; here it costs its own line only, and every line is counted.
 
     Examples:
-        >>> frame, bad = _read_lines('user,time,ua\nann,1,"Mozilla/5.0 (X11\nbo,2,curl/8\n', ["user", "time", "ua"])
+        >>> frame, bad = _read_lines('user,time,ua\\nann,1,"Mozilla/5.0 (X11\\nbo,2,curl/8\\n', ["user", "time", "ua"])
         >>> frame["user"].tolist(), bad.values.tolist()
         (['bo'], [['line 2', 'unterminated quote: the field runs past the end of its line', 'ann,1,"Mozilla/5.0 (X11']])
     """
