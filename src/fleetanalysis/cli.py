@@ -223,8 +223,8 @@ def _print_merge(counts, problems, store_path) -> None:
     for problem in problems:
         print(f"fleetanalysis: {_printable(problem)}", file=sys.stderr)
     for row in counts[counts["conflicts"] > 0].itertuples(index=False):
-        print(f"fleetanalysis: {_printable(row.file)}: {row.conflicts} id conflicts: rows that reuse the event "
-              "id of a different event, kept as separate events", file=sys.stderr)
+        print(f"{_printable(row.file)}: {row.conflicts} id conflicts (rows reusing the event id of a "
+              "different event, kept as separate events)", file=sys.stderr)
     if counts["rejected"].sum():
         print(f"rejected rows and reasons: {store.rejected_path(store_path)}", file=sys.stderr)
 

@@ -113,7 +113,7 @@ def locked(target: str | os.PathLike, *, wait: float | None = None,
                 raise BadInput(target, f"another fleetanalysis run kept it locked for {wait:g} s "
                                f"({path}); try again when that run has finished") from None
     except OSError as error:
-        raise BadInput(target, f"cannot lock for writing ({error.strerror or error})") from None
+        raise BadInput(target, f"cannot create its lock file {path.name} ({error.strerror or error})") from None
     try:
         remove_temporaries(target)
         yield path

@@ -319,7 +319,9 @@ def _read_csv(text: str, file: str, ua_column: str | None = None) -> tuple[pd.Da
                                           min(len(data) + 1, 2**31 - 1))
     except pyarrow.ArrowInvalid as error:
         raise BadInput(file, f"not a readable CSV ({str(error).splitlines()[0]})") from None
-    if _spans_lines(frame):
+    # Quotes come in pairs ("" inside a value too): an odd count is a quote left open, and a
+    # value spanning lines is then the rows it swallowed, not a quoted line break.
+    if text.count('"') % 2 and _spans_lines(frame):
         return _read_lines(text, header)
     return frame, _malformed(malformed)
 
@@ -578,7 +580,7 @@ def _csv_chunks(path: Path, format: str | None, chunk_bytes: int, on_bytes, csv_
             for batch in reader:
                 frame = pyarrow.Table.from_batches([batch]).to_pandas()
                 if _spans_lines(frame):
-                    # An unterminated quote, perhaps: load_file reads the file line by line.
+                    # An unterminated quote, perhaps: load_file reads the text and tells.
                     raise NotStreamable(name)
                 access, rejected = _screen_items(frame, "csv", format, name, csv_options,
                                                  _malformed(malformed[taken:], taken + 1), _NO_ROWS, rows + 1)
@@ -648,7 +650,7 @@ def _csv_whole(path: Path, format: str | None, csv_options: dict) -> tuple[pd.Da
         # Arrow's gzip reader reports a file cut short or corrupt as an OSError.
         raise NotStreamable(str(path)) from None
     if _spans_lines(items):
-        # An unterminated quote, perhaps: load_file reads the file line by line.
+        # An unterminated quote, perhaps: load_file reads the text and tells.
         raise NotStreamable(str(path))
     access, rejected = _screen_items(items, "csv", format, str(path), csv_options, _malformed(malformed), _NO_ROWS)
     return access, rejected, format
