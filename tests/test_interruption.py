@@ -1,6 +1,6 @@
 """Killing an ingest or a report midway (SIGKILL: no cleanup code runs) leaves the previous
 store and reports readable and byte-identical, promotes no temporary file, and the next
-run succeeds.
+run succeeds and removes the killed run's temporary files.
 """
 
 from __future__ import annotations
@@ -134,8 +134,13 @@ def test_killing_an_ingest_midway_changes_nothing_and_the_next_run_succeeds(prev
     files, _ = sources.expand([folder])
     assert not [path for path in files if path.name.startswith(".")]
 
+    leftovers = [path for path in folder.iterdir() if path.name.endswith(".tmp")]
+    assert leftovers, "the killed run left no temporary file"
+
     done = finish("ingest", big_csv, "--store", access, cwd=tmp_path)
     assert f"read {ROWS}, loaded {ROWS}, rejected 0, duplicates 0" in done.stdout
+    # The next run (holding the store's lock, so no live writer owns them) removed them.
+    assert not [path for path in folder.iterdir() if path.name.endswith(".tmp")]
     assert len(store.read(access)) == len(pd.read_parquet(access))
     assert store.rejected_path(access).read_bytes() == before["access-rejected.csv"]
 

@@ -174,3 +174,51 @@ def test_csv_rows_of_the_wrong_width_and_a_cut_off_last_row_are_rejected(tmp_pat
     assert result.access["user"].tolist() == ["ann", "cy"]
     assert result.rejected["reason"].tolist() == ["expected 3 fields, found 4", "expected 3 fields, found 1"]
     assert result.counts[["read", "loaded", "rejected"]].values.tolist() == [[4, 2, 2]]
+
+
+def unterminated_quote(path, rows=3):
+    """A CSV export whose second line opens a quote it never closes (the agent cut short)."""
+    firefox = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"
+    lines = ["email,timestamp,user_agent", 'ann@example.com,2024-05-01T10:00:00Z,"Mozilla/5.0 (X11; Linux x86_64']
+    lines += [f'user{number}@example.com,2024-05-01T11:00:00Z,"{firefox}"' for number in range(rows - 1)]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_an_unterminated_quote_costs_its_own_line_only(tmp_path, capsys):
+    # Before: the open quote swallowed every later row into one user agent (read 1, loaded 1).
+    path = unterminated_quote(tmp_path / "signins.csv")
+    assert main(["ingest", str(path), "--store", str(tmp_path / "s.parquet")]) == 0
+    out, _ = capsys.readouterr()
+    assert "read 3, loaded 2, rejected 1, duplicates 0" in out
+    rejected = pd.read_csv(tmp_path / "s-rejected.csv", dtype=str)
+    assert rejected[["record", "reason"]].values.tolist() == [
+        ["line 2", "unterminated quote: the field runs past the end of its line"]]
+    assert not pd.read_parquet(tmp_path / "s.parquet")["user_agent"].astype(str).str.contains("\n").any()
+
+
+def test_an_unterminated_quote_in_a_streamed_file_is_read_line_by_line(tmp_path):
+    from fleetanalysis import store
+
+    path = unterminated_quote(tmp_path / "big.csv", rows=2000)
+    counts, problems = store.ingest(tmp_path / "s.parquet", [path], chunk_bytes=4096)
+    assert counts[["read", "loaded", "rejected"]].values.tolist() == [[2000, 1999, 1]] and not problems
+    assert sources.load([path]).counts[["read", "loaded", "rejected"]].values.tolist() == [[2000, 1999, 1]]
+
+
+def test_a_header_only_csv_exits_2_every_time_never_aborts(tmp_path):
+    # Arrow's threaded reader, failing on the header alone, was sometimes let go by one of
+    # its I/O threads during interpreter shutdown: SIGABRT (exit 134) after the message.
+    import subprocess
+    import sys
+
+    path = tmp_path / "header.csv"
+    path.write_text("email,timestamp,user_agent")
+    runs = []
+    for batch in range(10):
+        started = [subprocess.Popen([sys.executable, "-m", "fleetanalysis.cli", "ingest", str(path), "--store",
+                                     str(tmp_path / f"s{batch}-{n}.parquet")], stdout=subprocess.PIPE,
+                                    stderr=subprocess.PIPE, text=True) for n in range(4)]
+        runs += [(run.wait(timeout=120), run.stderr.read()) for run in started]
+    assert [status for status, _ in runs] == [2] * len(runs), [err for status, err in runs if status != 2]
+    assert all(err.count("\n") == 1 and "header.csv" in err for _, err in runs)

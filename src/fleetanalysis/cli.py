@@ -289,6 +289,9 @@ def _print_merge(counts, problems, store_path) -> None:
               f"rejected {total['rejected']}, duplicates {total['duplicates']} -> {store_path}")
     for problem in problems:
         print(f"fleetanalysis: {_printable(problem)}", file=sys.stderr)
+    for row in counts[counts["conflicts"] > 0].itertuples(index=False):
+        print(f"{_printable(row.file)}: {row.conflicts} id conflicts (rows reusing the event id of a "
+              "different event, kept as separate events)", file=sys.stderr)
     if counts["rejected"].sum():
         print(f"rejected rows and reasons: {store.rejected_path(store_path)}", file=sys.stderr)
 

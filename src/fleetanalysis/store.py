@@ -1,12 +1,17 @@
 """The Parquet access store: every ingest merges into it without double counting.
 
-Dedupe rule (docs/pipeline.md, section 1): rows with an ``event_id`` are unique by
-``(source, event_id)``; rows without one are unique by ``(source, user_id, user, ip,
-user_agent)``. A Slack access row is an aggregate whose ``date_last`` and ``count`` grow
-between fetches, so the newest wins: ``first_seen`` is the earliest, ``last_seen`` the
-latest, and ``count`` and the other columns come from the row with the newest
-``last_seen``. Rejected rows go to ``<store stem>-rejected.csv`` beside the store,
-merged across runs without duplicates. Both writes are atomic.
+Dedupe rule (docs/pipeline.md, section 1): two rows are the same evidence only when
+they are the same event. Rows with an ``event_id`` are unique by ``(source, event_id,
+user_id, user, ip, user_agent, first_seen)``: exports merged from several tenants, test
+tenants and tools that re-number reuse ids, so rows that share an id but differ are
+both kept and counted as id conflicts (``id_conflicts`` lists them). Rows without an id
+are unique by ``(source, user_id, user, ip, user_agent)``. A Slack access row is an
+aggregate whose ``date_last`` and ``count`` grow between fetches, so the newest wins:
+``first_seen`` is the earliest, ``last_seen`` the latest, and ``count`` and the other
+columns come from the row with the newest ``last_seen``. Rejected rows go to
+``<store stem>-rejected.csv`` beside the store, merged across runs without duplicates.
+Both writes are atomic, and one run at a time reads, merges and writes the store
+(``writing.locked``), so two ingests at once both land.
 
 Examples:
     >>> import pathlib, tempfile
@@ -17,8 +22,8 @@ Examples:
     >>> first = LoadResult(access=conform(pd.DataFrame([row])),
     ...     counts=pd.DataFrame([{"file": "a.json", "format": "slack_access", "read": 1, "loaded": 1, "rejected": 0}]))
     >>> path = pathlib.Path(tempfile.mkdtemp()) / "access.parquet"
-    >>> merge(path, first)[["loaded", "duplicates"]].to_dict("records")
-    [{'loaded': 1, 'duplicates': 0}]
+    >>> merge(path, first)[["loaded", "duplicates", "conflicts"]].to_dict("records")
+    [{'loaded': 1, 'duplicates': 0, 'conflicts': 0}]
     >>> newer = LoadResult(access=conform(pd.DataFrame([{**row, "last_seen": "2024-05-09T00:00:00Z", "count": 9}])),
     ...     counts=first.counts)
     >>> merge(path, newer)[["loaded", "duplicates"]].to_dict("records")
@@ -35,15 +40,21 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyarrow
+import pyarrow.parquet
 from tqdm import tqdm
 
 from fleetanalysis import sources
 from fleetanalysis.errors import BadInput
 from fleetanalysis.sources import LoadResult
 from fleetanalysis.sources.schema import COLUMNS, REJECTED_COLUMNS, conform, empty_access
-from fleetanalysis.writing import neutralise_formulas, write_csv, write_parquet
+from fleetanalysis.writing import locked, neutralise_formulas, remove_temporaries, write_csv, write_parquet
 
-MERGE_COLUMNS = ["file", "format", "read", "loaded", "rejected", "duplicates"]
+MERGE_COLUMNS = ["file", "format", "read", "loaded", "rejected", "duplicates", "conflicts"]
+# What makes two rows with the same event id the same event; other columns (the OS a
+# source reports, a count) describe the event and may be filled in by a later export.
+EVENT_IDENTITY = ["source", "event_id", "user_id", "user", "ip", "user_agent", "first_seen"]
+# A file needs these to be a store; every column it has must be an access column.
+STORE_CORE = {"source", "first_seen", "last_seen", "user_agent"}
 
 
 def read(path: str | os.PathLike) -> pd.DataFrame:
@@ -57,8 +68,15 @@ def read(path: str | os.PathLike) -> pd.DataFrame:
     if not path.exists():
         return empty_access()
     try:
+        columns = set(pyarrow.parquet.read_schema(path).names)
+        if not STORE_CORE <= columns or not columns <= set(COLUMNS):
+            # Refused, never overwritten: --store pointed at someone's other Parquet file.
+            raise BadInput(path, "a Parquet file but not a fleetanalysis access store (its columns are "
+                           f"{', '.join(sorted(columns))[:200]}); choose another --store")
         return conform(pd.read_parquet(path))
     except (OSError, ValueError, pyarrow.ArrowException) as error:
+        if isinstance(error, BadInput):
+            raise
         raise BadInput(path, f"not a readable access store ({str(error).splitlines()[0]})") from None
 
 
@@ -76,46 +94,78 @@ def rejected_path(store_path: str | os.PathLike) -> Path:
 def keys(access: pd.DataFrame) -> pd.Series:
     """The dedupe key of each access row as an integer: equal keys mean the same evidence.
 
-    Rows with an ``event_id`` are keyed by ``(source, event_id)``, the others by
-    ``(source, user_id, user, ip, user_agent)``, missing values included.
+    Rows with an ``event_id`` are keyed by ``EVENT_IDENTITY`` (the id and who, where,
+    with what and when), the others by ``(source, user_id, user, ip, user_agent)``,
+    missing values included.
 
     Examples:
-        >>> frame = conform(pd.DataFrame({"source": ["okta", "okta", "okta", "csv"],
-        ...     "event_id": ["e1", "e1", None, None], "ip": ["192.0.2.1", "192.0.2.2", None, None],
-        ...     "user": ["ann"] * 4, "user_agent": ["UA"] * 4}))
+        >>> frame = conform(pd.DataFrame({"source": ["okta", "okta", "okta", "okta", "csv"],
+        ...     "event_id": ["e1", "e1", "e1", None, None], "ip": ["192.0.2.1", "192.0.2.1", "192.0.2.2", None, None],
+        ...     "user": ["ann"] * 5, "user_agent": ["UA"] * 5}))
         >>> keys(frame).tolist()
-        [0, 0, 1, 2]
+        [0, 0, 1, 2, 3]
     """
     by_event = access["event_id"].notna().to_numpy()
-    codes = {"source": pd.factorize(access["source"], use_na_sentinel=True)[0]}
-    for column in ("event_id", "user_id", "user", "ip", "user_agent"):
+    codes = {}
+    for column in EVENT_IDENTITY:
         found = pd.factorize(access[column], use_na_sentinel=True)[0]
-        # Each kind of row is keyed only by its own columns; the others are blanked.
-        codes[column] = np.where(by_event if column != "event_id" else ~by_event, -2, found)
-    codes_frame = pd.DataFrame(codes, index=access.index)
+        # Rows without an id are keyed by who, where and with what alone: their time grows.
+        codes[column] = np.where(~by_event, -2, found) if column in ("event_id", "first_seen") else found
+    return _group_codes(codes, access.index)
+
+
+def _id_keys(access: pd.DataFrame) -> pd.Series:
+    """``(source, event_id)`` of each row as an integer; -1 for rows without an id."""
+    codes = {column: pd.factorize(access[column], use_na_sentinel=True)[0] for column in ("source", "event_id")}
+    return _group_codes(codes, access.index).where(access["event_id"].notna().to_numpy(), -1)
+
+
+def _group_codes(codes: dict[str, np.ndarray], index: pd.Index) -> pd.Series:
+    """One integer per distinct combination of the integer ``codes`` columns."""
+    codes_frame = pd.DataFrame(codes, index=index)
     return codes_frame.groupby(list(codes), sort=False).ngroup().astype("int64")
 
 
-def combine(existing: pd.DataFrame, new: pd.DataFrame) -> tuple[pd.DataFrame, pd.Series]:
-    """Merge ``new`` access rows into ``existing``: ``(merged, duplicate)``.
+def id_conflicts(access: pd.DataFrame) -> pd.DataFrame:
+    """The access rows that share ``(source, event_id)`` with a row of another event.
+
+    Both rows are kept in the store (nothing is lost); this lists them for data
+    quality, sorted by ``source, event_id, first_seen``.
+
+    Examples:
+        >>> frame = conform(pd.DataFrame({"source": ["okta"] * 3, "event_id": ["e1", "e1", "e2"],
+        ...     "user": ["ann@example.com", "bo@example.com", "ann@example.com"], "user_agent": ["UA"] * 3,
+        ...     "first_seen": ["2024-05-01T10:00:00Z"] * 3}))
+        >>> id_conflicts(frame)[["event_id", "user"]].values.tolist()
+        [['e1', 'ann@example.com'], ['e1', 'bo@example.com']]
+    """
+    ids = _id_keys(access)
+    shared = ids.ne(-1) & ids.duplicated(keep=False)
+    return access[shared.to_numpy()].sort_values(["source", "event_id", "first_seen"], kind="stable")
+
+
+def combine(existing: pd.DataFrame, new: pd.DataFrame) -> tuple[pd.DataFrame, pd.Series, pd.Series]:
+    """Merge ``new`` access rows into ``existing``: ``(merged, duplicate, conflict)``.
 
     ``duplicate`` (aligned with ``new``) is True for rows that merged into an existing
-    row or an earlier row of the same batch.
+    row or an earlier row of the same batch; ``conflict`` for rows kept although an
+    existing or earlier row has their event id (a different event reusing it).
 
     Examples:
         >>> old = conform(pd.DataFrame({"source": ["okta"], "event_id": ["e1"], "user_agent": ["UA"],
         ...     "first_seen": ["2024-05-01T00:00:00Z"], "last_seen": ["2024-05-01T00:00:00Z"]}))
-        >>> merged, duplicate = combine(old, pd.concat([old, old], ignore_index=True))
-        >>> len(merged), duplicate.tolist()
-        (1, [True, True])
+        >>> other = old.assign(user="bo@example.com")
+        >>> merged, duplicate, conflict = combine(old, pd.concat([old, other], ignore_index=True))
+        >>> len(merged), duplicate.tolist(), conflict.tolist()
+        (2, [True, False], [False, True])
     """
     existing, new = conform(existing), conform(new)
     both = pd.concat([existing, new], ignore_index=True)
     both["_order"] = np.arange(len(both))
-    merged, duplicate = _newest(both)
+    merged, duplicate, conflict = _newest(both)
     merged = merged.sort_values(["first_seen", "_order"], kind="stable")
-    return _sorted_categories(conform(merged.drop(columns="_order"))), \
-        duplicate.iloc[len(existing):].reset_index(drop=True)
+    return (_sorted_categories(conform(merged.drop(columns="_order"))),
+            duplicate.iloc[len(existing):].reset_index(drop=True), conflict.iloc[len(existing):].reset_index(drop=True))
 
 
 def _sorted_categories(access: pd.DataFrame) -> pd.DataFrame:
@@ -128,22 +178,26 @@ def _sorted_categories(access: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def _newest(both: pd.DataFrame) -> tuple[pd.DataFrame, pd.Series]:
-    """One row per dedupe key of ``both`` (access rows plus their ``_order``): ``(rows, duplicate)``.
+def _newest(both: pd.DataFrame) -> tuple[pd.DataFrame, pd.Series, pd.Series]:
+    """One row per dedupe key of ``both`` (access rows plus their ``_order``): ``(rows,
+    duplicate, conflict)``.
 
     The newest row by ``(last_seen, _order)`` wins, with the key's earliest
-    ``first_seen``; ``duplicate`` flags rows whose key came earlier in ``both``. Both
+    ``first_seen``; ``duplicate`` flags rows whose key came earlier in ``both``, and
+    ``conflict`` rows that are kept although an earlier row had their event id. Both
     rules are associative, so merging chunk by chunk gives what merging once gives.
     """
     key = keys(both)
     duplicate = key.duplicated(keep="first").reset_index(drop=True)
+    ids = _id_keys(both).reset_index(drop=True)
+    conflict = ids.ne(-1) & ids.duplicated(keep="first") & ~duplicate
     both = both.assign(_key=key)
     earliest = both.groupby("_key", sort=False)["first_seen"].min()
     # On equal last_seen the later row (the newer export) wins.
     newest = both.sort_values(["_key", "last_seen", "_order"], kind="stable").drop_duplicates("_key", keep="last")
     # reindex, not map: map of an empty datetime Series tries to cast it to float and fails.
     newest["first_seen"] = earliest.reindex(newest["_key"].to_numpy()).to_numpy()
-    return newest.drop(columns="_key"), duplicate
+    return newest.drop(columns="_key"), duplicate, conflict
 
 
 def _merge_rejected(path: Path, rejected: pd.DataFrame) -> None:
@@ -163,22 +217,27 @@ def _merge_rejected(path: Path, rejected: pd.DataFrame) -> None:
 def merge(store_path: str | os.PathLike, result: LoadResult) -> pd.DataFrame:
     """Merge a ``sources.load`` result into the store; per-file counts with duplicates.
 
-    Returns ``file, format, read, loaded, rejected, duplicates`` where ``loaded`` counts
-    new rows only, so ``read == loaded + rejected + duplicates`` for every file. The access
-    rows of ``result`` are in the order of ``result.counts``, as ``load`` returns them.
+    Returns ``file, format, read, loaded, rejected, duplicates, conflicts`` where
+    ``loaded`` counts new rows only, so ``read == loaded + rejected + duplicates`` for
+    every file; ``conflicts`` counts the loaded rows that reuse the event id of a
+    different event. The access rows of ``result`` are in the order of
+    ``result.counts``, as ``load`` returns them. Holds the store's lock throughout.
     """
     store_path = Path(store_path)
     counts = result.counts.reset_index(drop=True)
-    merged, duplicate = combine(read(store_path), result.access)
     origin = np.repeat(np.arange(len(counts)), counts["loaded"].astype("int64").to_numpy())
     if len(origin) != len(result.access):
         raise ValueError("LoadResult.counts does not add up to its access rows")
-    duplicates = np.bincount(origin[duplicate.to_numpy(dtype=bool)], minlength=len(counts))
-    # Rejected rows first: an unreadable rejected file then stops the run before the store
-    # changes, and a rerun after a crash in between adds nothing twice (rows are kept once).
-    _merge_rejected(rejected_path(store_path), result.rejected)
-    write_parquet(merged, store_path)
-    out = counts.assign(duplicates=duplicates)
+    with locked(store_path):
+        remove_temporaries(rejected_path(store_path))
+        merged, duplicate, conflict = combine(read(store_path), result.access)
+        duplicates = np.bincount(origin[duplicate.to_numpy(dtype=bool)], minlength=len(counts))
+        conflicts = np.bincount(origin[conflict.to_numpy(dtype=bool)], minlength=len(counts))
+        # Rejected rows first: an unreadable rejected file then stops the run before the store
+        # changes, and a rerun after a crash in between adds nothing twice (rows are kept once).
+        _merge_rejected(rejected_path(store_path), result.rejected)
+        write_parquet(merged, store_path)
+    out = counts.assign(duplicates=duplicates, conflicts=conflicts)
     out["loaded"] = out["loaded"].astype("int64") - out["duplicates"]
     return out[MERGE_COLUMNS]
 
@@ -192,7 +251,9 @@ def ingest(store_path: str | os.PathLike, paths, format: str | None = None, *,
     The same store as ``merge(store_path, sources.load(paths, ...))``, in bounded memory:
     each chunk of ``chunk_bytes`` is merged into the deduplicated table as it is read, so
     memory holds one chunk plus the store, never the whole file. The store is written
-    once, at the end. Returns ``(counts, problems)``: counts as ``merge`` gives them, and
+    once, at the end; the store's lock is held from reading it to writing it, so a second
+run waits and then merges into what this one wrote. Returns ``(counts, problems)``:
+counts as ``merge`` gives them, and
     one line per file that could not be read (a file that fails midway adds nothing).
     ``progress`` shows the bytes read when stderr is a terminal. Raises ``BadInput``
     only when no file could be read.
@@ -203,14 +264,36 @@ def ingest(store_path: str | os.PathLike, paths, format: str | None = None, *,
         >>> _ = (folder / "log.csv").write_text("time,user,user_agent\\n"
         ...     + "2024-05-01T10:00:00Z,ann@example.com,curl/8.4.0\\n" * 30 + "2024-05-02T10:00:00Z,bo,\\n")
         >>> counts, problems = ingest(folder / "access.parquet", [folder / "log.csv"], chunk_bytes=400)
-        >>> counts[["read", "loaded", "rejected", "duplicates"]].values.tolist(), len(read(folder / "access.parquet"))
-        ([[31, 1, 1, 29]], 1)
+        >>> counts[["read", "loaded", "rejected", "duplicates", "conflicts"]].values.tolist()
+        [[31, 1, 1, 29, 0]]
+        >>> len(read(folder / "access.parquet"))
+        1
     """
     store_path = Path(store_path)
     files, problems = sources.expand(paths)
-    options = {"user_column": user_column, "time_column": time_column, "ua_column": ua_column}
-    merged = read(store_path)
-    merged["_order"] = np.arange(len(merged))
+    with locked(store_path):
+        remove_temporaries(rejected_path(store_path))
+        merged, counts, rejects = _read_into(read(store_path), files, problems, format, chunk_bytes, progress,
+                                             {"user_column": user_column, "time_column": time_column,
+                                              "ua_column": ua_column})
+        if not counts:
+            raise BadInput(problems[0] if problems else "no input files given")
+        merged = merged.sort_values(["first_seen", "_order"], kind="stable").drop(columns="_order")
+        _merge_rejected(rejected_path(store_path), pd.concat(rejects, ignore_index=True))
+        write_parquet(_sorted_categories(conform(merged)), store_path)
+    table = pd.DataFrame(counts, columns=MERGE_COLUMNS)
+    return table, problems
+
+
+def _read_into(merged: pd.DataFrame, files: list[Path], problems: list[str], format: str | None,
+               chunk_bytes: int, progress: bool, options: dict) -> tuple[pd.DataFrame, list[tuple], list]:
+    """``ingest``'s reading: each file's chunks merged into the store's rows as they come.
+
+    Returns ``(merged, counts, rejects)``: the merged rows with their ``_order``, one
+    ``MERGE_COLUMNS`` tuple per file read, the rejected frames; files that fail are
+    added to ``problems`` and leave ``merged`` as it was.
+    """
+    merged = merged.assign(_order=np.arange(len(merged)))
     counts, rejects = [], []
     sizes = [file.stat().st_size for file in files]
     taken = len(merged)
@@ -227,14 +310,15 @@ def ingest(store_path: str | os.PathLike, paths, format: str | None = None, *,
 
             def read_file(pieces) -> tuple:
                 nonlocal merged
-                merged, tally, found, file_rejects = before, np.zeros(4, dtype="int64"), None, []
+                merged, tally, found, file_rejects = before, np.zeros(5, dtype="int64"), None, []
                 for access, rejected, found in pieces:
                     # Each row keeps its position in the whole ingest, so the order the
                     # store is written in is the one a single merge gives.
                     access = conform(access).assign(_order=np.arange(len(access)) + next_order(len(access)))
-                    merged, duplicate = _newest(sources.concat_access([merged, access]))
-                    dupes = int(duplicate.iloc[len(duplicate) - len(access):].sum())
-                    tally += [len(access) + len(rejected), len(access) - dupes, len(rejected), dupes]
+                    merged, duplicate, conflict = _newest(sources.concat_access([merged, access]))
+                    fresh = slice(len(duplicate) - len(access), None)
+                    dupes, conflicts = int(duplicate.iloc[fresh].sum()), int(conflict.iloc[fresh].sum())
+                    tally += [len(access) + len(rejected), len(access) - dupes, len(rejected), dupes, conflicts]
                     file_rejects.append(rejected)
                 return tally, found, file_rejects
 
@@ -255,10 +339,4 @@ def ingest(store_path: str | os.PathLike, paths, format: str | None = None, *,
                 bar.update(start + size - bar.n)
             counts.append((str(path), found, *tally.tolist()))
             rejects.extend(file_rejects)
-    if not counts:
-        raise BadInput(problems[0] if problems else "no input files given")
-    merged = merged.sort_values(["first_seen", "_order"], kind="stable").drop(columns="_order")
-    _merge_rejected(rejected_path(store_path), pd.concat(rejects, ignore_index=True))
-    write_parquet(_sorted_categories(conform(merged)), store_path)
-    table = pd.DataFrame(counts, columns=["file", "format", "read", "loaded", "rejected", "duplicates"])
-    return table[MERGE_COLUMNS], problems
+    return merged, counts, rejects

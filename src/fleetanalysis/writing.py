@@ -1,8 +1,10 @@
-"""Writing files safely: atomically (temporary name, then rename) and formula-safe CSV.
+"""Writing files safely: one writer at a time, atomically, and formula-safe CSV.
 
 Every edge that writes a file goes through here, so that nobody ever opens a
-half-written store or report, and a CSV exported from attacker-shaped log text
-cannot run a formula in a spreadsheet.
+half-written store or report, two runs never overwrite each other's work
+(``locked``: an inter-process lock held across read, merge and write), a killed
+run's temporary files are cleaned by the next (``remove_temporaries``), and a CSV
+exported from attacker-shaped log text cannot run a formula in a spreadsheet.
 
 Examples:
     >>> import pandas as pd
@@ -13,12 +15,15 @@ Examples:
 from __future__ import annotations
 
 import contextlib
+import glob
 import os
 import re
+import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import filelock
 import pandas as pd
 
 from fleetanalysis.errors import BadInput
@@ -40,6 +45,108 @@ CONTROL_IN_LINE = re.compile(f"[\t\n{_INVISIBLE}]")
 # mkstemp makes private (0600) files; a finished file gets the mode open() would give it.
 _UMASK = os.umask(0)
 os.umask(_UMASK)
+
+# How long a run waits for another run writing the same file: a scheduled ingest of a
+# big export takes minutes, a person starting one by hand should not wait for hours.
+LOCK_WAIT_SECONDS = 600.0
+LOCK_WAIT_VARIABLE = "FLEETANALYSIS_LOCK_WAIT"
+
+
+def lock_path(target: str | os.PathLike) -> Path:
+    """The lock file guarding ``target``: hidden, beside it (so folder reads skip it).
+
+    >>> lock_path("data/processed/access.parquet").name
+    '.access.parquet.lock'
+    """
+    target = Path(target)
+    return target.with_name(f".{target.name}.lock")
+
+
+def _say_waiting(message: str) -> None:
+    print(f"fleetanalysis: {message}", file=sys.stderr, flush=True)
+
+
+def lock_wait() -> float:
+    """Seconds to wait for another writer: ``$FLEETANALYSIS_LOCK_WAIT``, else ``LOCK_WAIT_SECONDS``.
+
+    >>> lock_wait() > 0
+    True
+    """
+    text = os.environ.get(LOCK_WAIT_VARIABLE, "").strip()
+    if not text:
+        return LOCK_WAIT_SECONDS
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = -1.0
+    if not 0 <= seconds < float("inf"):
+        raise BadInput(f"${LOCK_WAIT_VARIABLE}", f"{text!r} is not a number of seconds >= 0")
+    return seconds
+
+
+@contextlib.contextmanager
+def locked(target: str | os.PathLike, *, wait: float | None = None,
+           on_wait: Callable[[str], None] = _say_waiting) -> Iterator[Path]:
+    """Hold the inter-process lock of ``target`` (its ``lock_path``) for the body.
+
+    Use it around every read-merge-write of a file that several runs may update (the
+    access store, the nudge state, the reports folder), so that the second run merges
+    into what the first wrote instead of overwriting it. When another process holds
+    the lock, ``on_wait`` gets one line and the run waits up to ``wait`` seconds
+    (default ``lock_wait()``); then ``BadInput`` naming ``target``. Once held, the
+    temporary files a killed writer of ``target`` left are removed. The operating
+    system drops the lock of a process that dies, so a killed run never blocks the next.
+    Yields the lock file's path.
+
+    >>> import pathlib, tempfile
+    >>> store = pathlib.Path(tempfile.mkdtemp()) / "access.parquet"
+    >>> with locked(store):
+    ...     _ = write_text(store, "merged")
+    >>> store.read_text()
+    'merged'
+    """
+    target = Path(target)
+    wait = lock_wait() if wait is None else wait
+    path = lock_path(target)
+    lock = filelock.FileLock(path)
+    try:
+        try:
+            lock.acquire(timeout=0)
+        except filelock.Timeout:
+            on_wait(f"{target}: another fleetanalysis run is writing it; waiting up to {wait:g} s")
+            try:
+                lock.acquire(timeout=wait)
+            except filelock.Timeout:
+                raise BadInput(target, f"another fleetanalysis run kept it locked for {wait:g} s "
+                               f"({path}); try again when that run has finished") from None
+    except OSError as error:
+        raise BadInput(target, f"cannot create its lock file {path.name} ({error.strerror or error})") from None
+    try:
+        remove_temporaries(target)
+        yield path
+    finally:
+        lock.release()
+
+
+def remove_temporaries(target: str | os.PathLike) -> list[Path]:
+    """Remove the temporary files ``atomic_path`` left beside ``target``; return them.
+
+    Only while holding ``locked(target)`` (or the lock that guards every writer of
+    ``target``): then no live process is writing one, so each is a killed run's.
+
+    >>> import pathlib, tempfile
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> _ = (folder / ".access.parquet.k3j9.tmp").write_bytes(b"PAR1")
+    >>> [path.name for path in remove_temporaries(folder / "access.parquet")]
+    ['.access.parquet.k3j9.tmp']
+    """
+    target = Path(target)
+    removed = []
+    for leftover in target.parent.glob(f".{glob.escape(target.name)}.*.tmp"):
+        with contextlib.suppress(FileNotFoundError):
+            leftover.unlink()
+            removed.append(leftover)
+    return removed
 
 
 @contextlib.contextmanager

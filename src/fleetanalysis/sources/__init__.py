@@ -30,6 +30,8 @@ import gzip
 import io
 import json
 import os
+import sys
+import time
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -59,6 +61,8 @@ _SNIFF_BYTES = 1 << 16
 # few enough that the per-block user-agent dictionaries are quick to unify.
 _WHOLE_BLOCK_BYTES = 16 * 2**20
 _NO_ROWS = pd.DataFrame({"record": [], "reason": [], "raw": []})
+# How long to wait for Arrow's threads to let go of a reader (normally a millisecond).
+_RELEASE_SECONDS = 10.0
 
 
 @dataclass
@@ -240,6 +244,22 @@ def _malformed(rows: list[tuple[str, str]], first: int = 1) -> pd.DataFrame:
                          "reason": [reason for reason, _ in rows], "raw": [raw for _, raw in rows]})
 
 
+def _await_release(thing: object, own_references: int) -> None:
+    """Wait (at most ``_RELEASE_SECONDS``) until Arrow's threads hold no reference to ``thing``.
+
+    Arrow's CSV readers finish in the background: after an error, or when a stream is
+    dropped midway, an Arrow I/O thread may still hold the reader, and with it the Python
+    row handler and file it was given. Were that thread to let go of them while the
+    interpreter shuts down (a run that exits 2 right after), taking the GIL would end it
+    inside C++ and abort the process ("terminate called without an active exception",
+    exit 134). ``own_references`` counts the caller's own names for ``thing``.
+    """
+    deadline = time.monotonic() + _RELEASE_SECONDS
+    # Two more: this function's parameter and getrefcount's argument.
+    while sys.getrefcount(thing) > own_references + 2 and time.monotonic() < deadline:
+        time.sleep(0.001)
+
+
 def _csv_frame(open_source, header: list[str], ua_column: str | None,
                block_size: int) -> tuple[pd.DataFrame, list[tuple[str, str]]]:
     """A whole CSV read on every core: its rows and its rows of the wrong width, in file order.
@@ -257,10 +277,16 @@ def _csv_frame(open_source, header: list[str], ua_column: str | None,
 
     for threads in (True, False):
         malformed.clear()
-        with open_source() as source:
-            table = pyarrow_csv.read_csv(
-                source, read_options=pyarrow_csv.ReadOptions(block_size=block_size, use_threads=threads),
-                **_csv_options(header, reject, ua_column))
+        try:
+            with open_source() as source:
+                table = pyarrow_csv.read_csv(
+                    source, read_options=pyarrow_csv.ReadOptions(block_size=block_size, use_threads=threads),
+                    **_csv_options(header, reject, ua_column))
+        except pyarrow.ArrowInvalid as error:
+            # The traceback's frames would keep ``reject`` referenced while we wait.
+            error.__traceback__ = None
+            _await_release(reject, 1)
+            raise error from None
         if not malformed:
             break
     frame = table.to_pandas()
@@ -283,17 +309,72 @@ def _read_csv(text: str, file: str, ua_column: str | None = None) -> tuple[pd.Da
     data = text.encode("utf-8")
     try:
         try:
-            frame, malformed = _csv_frame(lambda: io.BytesIO(data), header, ua_column, 1 << 20)
+            frame, malformed = _csv_frame(lambda: pyarrow.BufferReader(data), header, ua_column, 1 << 20)
         except pyarrow.ArrowInvalid as error:
             # A row longer than a block (a megabytes-long hostile field) must not cost the
             # good rows: read again in one block; screen() then rejects the long field.
             if "straddl" not in str(error):
                 raise
-            frame, malformed = _csv_frame(lambda: io.BytesIO(data), header, ua_column,
+            frame, malformed = _csv_frame(lambda: pyarrow.BufferReader(data), header, ua_column,
                                           min(len(data) + 1, 2**31 - 1))
     except pyarrow.ArrowInvalid as error:
         raise BadInput(file, f"not a readable CSV ({str(error).splitlines()[0]})") from None
+    # Quotes come in pairs ("" inside a value too): an odd count is a quote left open, and a
+    # value spanning lines is then the rows it swallowed, not a quoted line break.
+    if text.count('"') % 2 and _spans_lines(frame):
+        return _read_lines(text, header)
     return frame, _malformed(malformed)
+
+
+def _spans_lines(frame: pd.DataFrame) -> bool:
+    """Whether a value of ``frame`` holds a line break: what an unterminated quote does to
+    the rows after it (no user, time, address or user agent has one).
+
+    Examples:
+        >>> _spans_lines(pd.DataFrame({"ua": ['Mozilla/5.0\\nbo,2024-05-01,curl/8']})), _spans_lines(pd.DataFrame({"ua": ["x"]}))
+        (True, False)
+    """
+    for column in frame.columns:
+        values = frame[column]
+        if isinstance(values.dtype, pd.CategoricalDtype):
+            values = pd.Series(values.cat.categories)
+        if values.astype("str").str.contains(r"[\r\n]", regex=True, na=False).any():
+            return True
+    return False
+
+
+def _read_lines(text: str, header: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """CSV text whose quotes cannot be trusted, read one line per row: rows as text, and
+    the lines that do not split into the header's fields, as ``record, reason, raw``.
+
+    A quote left open would otherwise run on and swallow every row after it into one
+    value; here it costs its own line only, and every line is counted.
+
+    Examples:
+        >>> frame, bad = _read_lines('user,time,ua\\nann,1,"Mozilla/5.0 (X11\\nbo,2,curl/8\\n', ["user", "time", "ua"])
+        >>> frame["user"].tolist(), bad.values.tolist()
+        (['bo'], [['line 2', 'unterminated quote: the field runs past the end of its line', 'ann,1,"Mozilla/5.0 (X11']])
+    """
+    rows, bad = [], []
+    for number, line in enumerate(text.split("\n")[1:], start=2):
+        line = line.removesuffix("\r")
+        if not line.strip():
+            continue
+        try:
+            [fields] = stdlib_csv.reader([line], strict=True)
+        except stdlib_csv.Error as error:
+            reason = ("unterminated quote: the field runs past the end of its line"
+                      if "end of data" in str(error) else f"cannot split into fields ({error})")
+            bad.append((f"line {number}", reason, line))
+            continue
+        if len(fields) != len(header):
+            bad.append((f"line {number}", f"expected {len(header)} fields, found {len(fields)}", line))
+            continue
+        rows.append(fields)
+    frame = pd.DataFrame(rows, columns=header, dtype="str")
+    # Empty fields are missing, as Arrow reads them.
+    frame = frame.mask(frame.eq(""))
+    return frame, pd.DataFrame(bad, columns=["record", "reason", "raw"])
 
 
 def load_file(path: Path, format: str | None = None, **csv_options) -> tuple[pd.DataFrame, pd.DataFrame, str]:
@@ -495,12 +576,16 @@ def _csv_chunks(path: Path, format: str | None, chunk_bytes: int, on_bytes, csv_
             return "skip"
 
         rows = taken = 0
+        reader = None
         try:
             reader = pyarrow_csv.open_csv(
                 stream, read_options=pyarrow_csv.ReadOptions(block_size=chunk_bytes, use_threads=False),
                 **_csv_options(header, reject, csv_options.get("ua_column")))
             for batch in reader:
                 frame = pyarrow.Table.from_batches([batch]).to_pandas()
+                if _spans_lines(frame):
+                    # An unterminated quote, perhaps: load_file reads the text and tells.
+                    raise NotStreamable(name)
                 access, rejected = _screen_items(frame, "csv", format, name, csv_options,
                                                  _malformed(malformed[taken:], taken + 1), _NO_ROWS, rows + 1)
                 rows, taken = rows + len(frame), len(malformed)
@@ -510,6 +595,15 @@ def _csv_chunks(path: Path, format: str | None, chunk_bytes: int, on_bytes, csv_
         except pyarrow.ArrowInvalid:
             # A row longer than a block, or bytes that are not UTF-8.
             raise NotStreamable(name) from None
+        finally:
+            # However the reading ends (done, bad input, the consumer gone), the reader
+            # is closed and let go by Arrow's threads before the file is.
+            if reader is not None:
+                reader.close()
+                del reader
+            _await_release(reject, 1)
+            # Our names for the file: ``stream``, and ``handle`` with its ``with`` when the same.
+            _await_release(stream, 1 + 2 * (stream is handle))
     if taken < len(malformed):
         early = _malformed(malformed[taken:], taken + 1)
         early = pd.DataFrame({"file": name, "record": early["record"], "reason": early["reason"],
@@ -569,6 +663,9 @@ def _csv_whole(path: Path, format: str | None, csv_options: dict) -> tuple[pd.Da
     except (pyarrow.ArrowInvalid, OSError):
         # Arrow's gzip reader reports a file cut short or corrupt as an OSError.
         raise NotStreamable(str(path)) from None
+    if _spans_lines(items):
+        # An unterminated quote, perhaps: load_file reads the text and tells.
+        raise NotStreamable(str(path))
     access, rejected = _screen_items(items, "csv", format, str(path), csv_options, _malformed(malformed), _NO_ROWS)
     return access, rejected, format
 
