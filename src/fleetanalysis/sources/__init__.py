@@ -583,8 +583,9 @@ def _csv_chunks(path: Path, format: str | None, chunk_bytes: int, on_bytes, csv_
                 **_csv_options(header, reject, csv_options.get("ua_column")))
             for batch in reader:
                 frame = pyarrow.Table.from_batches([batch]).to_pandas()
-                if _spans_lines(frame):
-                    # An unterminated quote, perhaps: load_file reads the text and tells.
+                if _spans_lines(frame.tail(1)):
+                    # Perhaps a quote left open, running to the end of the file: load_file
+                    # reads the text and tells.
                     raise NotStreamable(name)
                 access, rejected = _screen_items(frame, "csv", format, name, csv_options,
                                                  _malformed(malformed[taken:], taken + 1), _NO_ROWS, rows + 1)
@@ -663,8 +664,9 @@ def _csv_whole(path: Path, format: str | None, csv_options: dict) -> tuple[pd.Da
     except (pyarrow.ArrowInvalid, OSError):
         # Arrow's gzip reader reports a file cut short or corrupt as an OSError.
         raise NotStreamable(str(path)) from None
-    if _spans_lines(items):
-        # An unterminated quote, perhaps: load_file reads the text and tells.
+    if _spans_lines(items.tail(1)):
+        # A quote left open runs to the end of the file, swallowing the rows after it into
+        # the last value: load_file reads the text and tells (quoted line breaks elsewhere stay).
         raise NotStreamable(str(path))
     access, rejected = _screen_items(items, "csv", format, str(path), csv_options, _malformed(malformed), _NO_ROWS)
     return access, rejected, format
