@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 
 from fleetanalysis import cli, nudges
+from fleetanalysis.errors import BadInput
 
 TOKEN = "xoxb-111-222-NeverWriteThisTokenAnywhere"
 DAY0 = pd.Timestamp("2026-05-04 09:00", tz="UTC")
@@ -457,7 +458,7 @@ def test_league_posts_once_per_iso_week(slack, tmp_path):
 def test_state_file_that_is_not_sqlite_is_bad_input(tmp_path):
     broken = tmp_path / "nudges.sqlite"
     broken.write_text("not a database, just text that is long enough to have a header" * 4)
-    with pytest.raises(nudges.BadInput):
+    with pytest.raises(BadInput):
         nudges.State(broken)
 
 

@@ -9,7 +9,6 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import nbformat
-import pandas as pd
 import pytest
 
 from fleetanalysis import cli, config, reporting, schedule
@@ -306,8 +305,8 @@ def test_pages_that_name_people_stay_out_of_the_index(tmp_path):
     named = FIXTURES / "headline.ipynb"
     notebook = nbformat.read(named, as_version=4)
     for cell in notebook.cells:
-        cell.source = cell.source.replace("reporting.record_headline(share, as_of, devices=3)",
-                                          "reporting.record_headline(share, as_of, devices=3, names=True)")
+        cell.source = cell.source.replace("show.record_headline(share, as_of, devices=3)",
+                                          "show.record_headline(share, as_of, devices=3, names=True)")
     assert "names=True" in "".join(cell.source for cell in notebook.cells)
     with_names = tmp_path / "named.ipynb"
     nbformat.write(notebook, with_names)
@@ -329,22 +328,3 @@ def test_report_says_each_stage_on_stderr(tmp_path, capsys):
     assert cli.main(["report", "--notebook", str(HEADLINE), "--out", str(tmp_path), "--as-of", "2026-03-15"]) == 0
     said = capsys.readouterr().err.splitlines()
     assert [line.split(" ")[1] for line in said if line.startswith("fleetanalysis: ")] == ["running", "writing", "updating"]
-
-
-def test_tidy_tables_read_as_words():
-    frame = pd.DataFrame({"office": ["Oslo"], "share": [0.9312], "change": [-0.021],
-                          "last_seen": pd.to_datetime(["2026-06-30 13:14:15+00:00"]), "median_days": [float("nan")]})
-    shown = reporting.tidy(frame, percent=["share"], changes=["change"], dates=["last_seen"], decimals=1)
-    assert list(shown.columns) == ["Office", "Share up to date", "Change since last week", "Last seen",
-                                   "Median days to install"]
-    assert shown.iloc[0].tolist() == ["Oslo", "93.1%", "-2.1 pts", "2026-06-30", "–"]
-
-
-def test_product_ids_are_written_as_vendors_write_them():
-    assert reporting.product_names("macos 14; ipados 17.5, slack-android 24.1") == \
-        "macOS 14; iPadOS 17.5, Slack for Android 24.1"
-    assert reporting.product_names("chromeos and iosevka") == "chromeos and iosevka"
-
-
-def test_markdown_escapes_dollar_signs():
-    assert reporting.escape_text(r"$\something$") == r"\$\\something\$"

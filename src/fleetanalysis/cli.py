@@ -64,11 +64,28 @@ def _printable(text: object) -> str:
     return escape_controls(str(text), one_line=True)
 
 
-def _print_json(table) -> None:
-    """``table`` on stdout as a JSON list of objects, null for missing, safe on a terminal."""
-    from fleetanalysis.writing import json_text
+def _write_table(table, style: str) -> None:
+    r"""``table`` on stdout, the one writer of the commands' tables: ``json`` (a list of
+    objects, null for missing), ``csv`` (formula-safe) or ``table`` (aligned text); in
+    every style text from the logs or the directory cannot act on the terminal.
 
-    sys.stdout.write(json_text(table.astype(object).where(table.notna(), None).to_dict("records")))
+    >>> import pandas as pd
+    >>> _write_table(pd.DataFrame({"office": ["=1+1", "Oslo"], "n": [1, None]}), "csv")
+    office,n
+    '=1+1,1.0
+    Oslo,
+    >>> _write_table(pd.DataFrame({"office": ["\x1b[2J"]}), "table")
+     office
+    \x1b[2J
+    """
+    from fleetanalysis.writing import escape_controls, json_text, neutralise_formulas
+
+    if style == "json":
+        sys.stdout.write(json_text(table.astype(object).where(table.notna(), None).to_dict("records")))
+    elif style == "csv":
+        neutralise_formulas(table).to_csv(sys.stdout, index=False)
+    else:
+        print(table.map(lambda cell: escape_controls(cell) if isinstance(cell, str) else cell).to_string(index=False))
 
 
 def _whole_number(low: int, high: int, unit: str = ""):
@@ -238,7 +255,6 @@ def _add_ua(commands) -> None:
 
 def _run_ua(args) -> int:
     from fleetanalysis import clients
-    from fleetanalysis.writing import neutralise_formulas
 
     try:
         # Bytes, not the text stream: under a C locale a bad byte would hide as a surrogate.
@@ -249,10 +265,7 @@ def _run_ua(args) -> int:
                        f"not UTF-8 (byte 0x{error.object[error.start]:02x}); pass UTF-8 text") from None
     lines = [line.removesuffix("\r") for line in text.split("\n")]
     table = clients.lookup(lines[:-1] if lines[-1] == "" else lines, progress=True)
-    if args.format == "json":
-        _print_json(table)
-    else:
-        neutralise_formulas(table).to_csv(sys.stdout, index=False)
+    _write_table(table, args.format)
     return 0
 
 def _add_ingest(commands) -> None:
@@ -695,25 +708,19 @@ def _add_status(commands) -> None:
 
 def _run_status(args) -> int:
     from fleetanalysis import metrics
-    from fleetanalysis.writing import escape_controls, neutralise_formulas
 
     run = _fleet_at(args)
     devices, day = run.devices, run.as_of
     table = metrics.status(devices, by=args.by.split(","))
     header = (f"devices seen in the {args.window_days} days before {day:%Y-%m-%d}: "
               f"{len(devices)} ({len(metrics.exempt(devices))} exempt, left out)")
-    if args.format == "json":
-        print(header, file=sys.stderr)
-        _print_json(table)
-    elif args.format == "csv":
-        print(header, file=sys.stderr)
-        neutralise_formulas(table).to_csv(sys.stdout, index=False)
-    else:
-        shown = table.assign(outdated_rate=table["outdated_rate"].map(
-            lambda rate: "n/a" if rate != rate else f"{rate:.1%}"))
+    if args.format == "table":
         print(header)
-        # Office and department names come from the directory file: no terminal escapes.
-        print(shown.map(lambda cell: escape_controls(cell) if isinstance(cell, str) else cell).to_string(index=False))
+        table = table.assign(outdated_rate=table["outdated_rate"].map(
+            lambda rate: "n/a" if rate != rate else f"{rate:.1%}"))
+    else:
+        print(header, file=sys.stderr)
+    _write_table(table, args.format)
     return 0
 
 
@@ -730,8 +737,6 @@ def _add_devices(commands) -> None:
 
 
 def _run_devices(args) -> int:
-    from fleetanalysis.writing import neutralise_formulas
-
     run = _fleet_at(args)
     devices, day = run.devices, run.as_of
     columns = ["user", "user_id", "office", "department", "platform", "device_class", "os_version",
@@ -739,10 +744,7 @@ def _run_devices(args) -> int:
     table = devices[columns].assign(last_seen=devices["last_seen"].dt.strftime("%Y-%m-%d"))
     print(f"devices seen in the {args.window_days} days before {day:%Y-%m-%d}: {len(table)}",
           file=sys.stderr)
-    if args.format == "json":
-        _print_json(table)
-    else:
-        neutralise_formulas(table).to_csv(sys.stdout, index=False)
+    _write_table(table, args.format)
     return 0
 
 

@@ -1,4 +1,4 @@
-"""Reports: run a notebook with papermill, export it as HTML without code, keep an index.
+"""Publishing reports: run a notebook with papermill, export it as HTML without code, keep an index.
 
 A run writes ``<out>/<as-of>/<notebook>.html`` and the executed ``<notebook>.ipynb``
 beside it, each under a temporary name renamed on success, then rebuilds
@@ -7,7 +7,12 @@ beside it, each under a temporary name renamed on success, then rebuilds
 keeps the executed notebook in ``<out>/failed/`` and touches nothing else.
 
 The notebook tells the index its headline figure by displaying a JSON bundle with
-:func:`record_headline`; :func:`read_headline` finds it in the executed notebook.
+:func:`fleetanalysis.show.record_headline`; :func:`read_headline` finds it in the executed
+notebook. The display helpers the notebooks call live in ``show``; the weekly schedule in
+``schedule``. The index and redirect pages are Jinja2 templates (``data/templates/pages``)
+with autoescape on, so a notebook or folder name cannot become markup.
+(About 540 lines, over the project's ~450: one job, publishing, whose parameter checks,
+failure messages and atomic writes each carry a doctest.)
 
 Examples:
     >>> kernel_name() in {"fleetanalysis", "python3"}
@@ -19,7 +24,6 @@ Examples:
 from __future__ import annotations
 
 import copy
-import html
 import json
 import os
 import re
@@ -32,18 +36,14 @@ import pandas as pd
 
 from fleetanalysis import config
 from fleetanalysis.errors import BadInput, JobFailed
+from fleetanalysis.show import HEADLINE_KEY, HEADLINE_MIME
 from fleetanalysis.writing import check_folder, strip_controls, write_text
 
-# The output metadata key that marks the headline bundle among a notebook's outputs.
-HEADLINE_KEY = "fleetanalysis"
-HEADLINE_MIME = "application/json"
 # Cells with this tag are left out of the HTML (papermill's own markers, helper cells).
 HIDDEN_TAGS = {"remove-cell", "papermill-error-cell-tag"}
 TEMPLATES = config.PACKAGE_DATA / "templates"
 OFFLINE_TEMPLATE = "offline"
-_MARKDOWN_PUNCTUATION = re.compile(r"([\\`*_{}\[\]()#+\-!|~$])")
 _DATE_FOLDER = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-# Terminal control characters in an exception message (which may quote log text) are dropped.
 _HEADING = re.compile(r"^ {0,3}#{1,6}[ \t]+(.+?)(?:[ \t]+#+)?[ \t]*$", re.MULTILINE)
 
 
@@ -127,208 +127,6 @@ def parameter_value(text: str):
     return value if isinstance(value, (int, float, bool)) or value is None else text
 
 
-def record_headline(share: float | None, as_of, devices: int | None = None, *,
-                    behind: int | None = None, names: bool = False) -> None:
-    """Display the headline bundle a notebook leaves for the index (call it in the notebook).
-
-    ``share`` is the share of judged devices that are up to date (0..1), ``as_of`` the
-    date the report describes, ``behind`` the devices outdated or unsupported, and
-    ``names`` whether the page names people: such a page is never listed in the index.
-
-    Examples:
-        >>> record_headline(0.91, "2026-06-28", 120, behind=9)
-        {'application/json': {'share': 0.91, 'as_of': '2026-06-28', 'devices': 120, 'behind': 9, 'names': False}}
-    """
-    from IPython.display import display
-
-    figures = {
-        "share": None if share is None or pd.isna(share) else float(share),
-        "as_of": pd.Timestamp(as_of).date().isoformat(),
-        "devices": None if devices is None else int(devices),
-        "behind": None if behind is None else int(behind),
-        "names": bool(names),
-    }
-    display({HEADLINE_MIME: figures}, raw=True,
-            metadata={HEADLINE_KEY: "headline"})
-
-
-def escape_text(value: object) -> str:
-    r"""Make log text inert in Markdown: HTML-escaped, and Markdown's punctuation backslashed.
-
-    html.escape alone leaves ``[x](javascript:...)`` links and emphasis live, and a ``$``
-    would start TeX math in JupyterLab.
-
-    Examples:
-        >>> print(escape_text("<b>[x](javascript:alert(1))</b>"))
-        &lt;b&gt;\[x\]\(javascript:alert\(1\)\)&lt;/b&gt;
-    """
-    return _MARKDOWN_PUNCTUATION.sub(r"\\\1", html.escape(str(value), quote=True))
-
-
-def say(template: str, **values) -> None:
-    """Display a Markdown sentence in a notebook, with every text value escaped.
-
-    Numbers keep their format specs (``{share:.0%}``); strings go through :func:`escape_text`.
-
-    Examples:
-        >>> say("**{share:.0%}** of devices in {office} are up to date.", share=0.5, office="<Oslo>")
-        <IPython.core.display.Markdown object>
-    """
-    from IPython.display import Markdown, display
-
-    safe = {name: escape_text(value) if isinstance(value, str) else value
-            for name, value in values.items()}
-    display(Markdown(template.format(**safe)))
-
-
-# Column names as a reader says them; a column not listed is shown with its first letter
-# capitalised and underscores as spaces.
-HEADERS = {
-    "rank": "Rank", "office": "Office", "department": "Department", "platform": "Platform",
-    "devices": "Devices", "judged": "Judged", "up_to_date": "Up to date", "behind": "Behind",
-    "share": "Share up to date", "change": "Change since last week", "os_version": "OS version",
-    "os_verdict": "OS verdict", "clients": "Browsers and apps", "verdict": "Verdict",
-    "reason": "Why", "target": "Update to", "last_seen": "Last seen", "user": "Person",
-    "needed": "Updates needed", "patched": "Installed", "median_days": "Median days to install",
-    "within_grace": "Installed within grace", "outdated_rate": "Share behind", "current": "Current",
-    "grace": "In grace", "outdated": "Outdated", "unsupported": "Unsupported", "unknown": "Unknown",
-    "first_seen": "First seen", "source": "Log", "product": "Product", "version": "Version",
-}
-# Catalog product ids as their vendors write the product.
-PRODUCT_NAMES = {
-    "ios": "iOS", "ipados": "iPadOS", "macos": "macOS", "android": "Android", "windows": "Windows",
-    "chrome": "Chrome", "firefox-esr": "Firefox ESR", "firefox": "Firefox", "safari": "Safari",
-    "edge": "Edge", "slack-desktop": "Slack desktop", "slack-ios": "Slack for iOS",
-    "slack-android": "Slack for Android",
-}
-_PRODUCT_ID = re.compile(r"(?<![\w.-])(" + "|".join(sorted(map(re.escape, PRODUCT_NAMES), key=len, reverse=True))
-                         + r")(?![\w-])")
-
-
-def product_names(text: object) -> str:
-    """Text with catalog product ids (``macos 14``) written as vendors write them (``macOS 14``).
-
-    Examples:
-        >>> product_names("catalog covers ios only until 2025-08-31; firefox-esr 115 and slack-ios")
-        'catalog covers iOS only until 2025-08-31; Firefox ESR 115 and Slack for iOS'
-    """
-    return _PRODUCT_ID.sub(lambda found: PRODUCT_NAMES[found[1]], str(text))
-
-
-def tidy(frame: pd.DataFrame, *, percent=(), changes=(), dates=(), decimals: int = 0,
-         headers: dict | None = None) -> pd.DataFrame:
-    """A frame for reading: rates as ``12%``, changes as ``+3 pts``, dates as ``2026-06-30``,
-    no NaN (``–``), and column headers in words (``HEADERS``, then ``headers``).
-
-    Examples:
-        >>> frame = pd.DataFrame({"office": ["Oslo", "Lima"], "share": [0.931, float("nan")],
-        ...     "change": [0.02, float("nan")], "last_seen": pd.to_datetime(["2026-06-30 10:12", None])})
-        >>> tidy(frame, percent=["share"], changes=["change"], dates=["last_seen"]).values.tolist()
-        [['Oslo', '93%', '+2.0 pts', '2026-06-30'], ['Lima', '–', '–', '–']]
-        >>> list(tidy(frame).columns)
-        ['Office', 'Share up to date', 'Change since last week', 'Last seen']
-    """
-    shown = frame.copy()
-    for column in percent:
-        shown[column] = shown[column].astype("float64").map(
-            lambda value: "–" if pd.isna(value) else f"{value:.{decimals}%}")
-    for column in changes:
-        shown[column] = shown[column].astype("float64").map(lambda value: "–" if pd.isna(value) else points(value))
-    for column in dates:
-        when = pd.to_datetime(shown[column], utc=True, errors="coerce")
-        shown[column] = when.dt.strftime("%Y-%m-%d").fillna("–")
-    shown = shown.astype(object).where(shown.notna(), "–")
-    names = {**HEADERS, **(headers or {})}
-    return shown.rename(columns=lambda column: names.get(column, str(column).replace("_", " ").capitalize()))
-
-
-def points(change: float) -> str:
-    """A change of a share in percentage points, as a reader says it.
-
-    Examples:
-        >>> points(0.0123), points(-0.0004), points(float("nan"))
-        ('+1.2 pts', 'no change', 'no data')
-    """
-    if pd.isna(change):
-        return "no data"
-    return "no change" if round(change * 100, 1) == 0 else f"{change * 100:+.1f} pts"
-
-
-def behind_change(change: float) -> str:
-    """A change of the share of devices behind, saying which way is better.
-
-    Examples:
-        >>> behind_change(-0.018), behind_change(0.004), behind_change(0.0), behind_change(float("nan"))
-        ('down 1.8 pts (better)', 'up 0.4 pts (worse)', 'no change', 'no data')
-    """
-    said = points(change)
-    if said in {"no change", "no data"}:
-        return said
-    return f"down {said[1:]} (better)" if change < 0 else f"up {said[1:]} (worse)"
-
-
-def pace_words(pace: pd.Series) -> str:
-    """The projection of ``metrics.projection`` as a sentence.
-
-    Examples:
-        >>> pace_words(pd.Series({"weeks": 6.0, "used": 8, "improving": True}))
-        'At the pace of the last 8 weeks, every judged device is up to date in about 6 weeks.'
-        >>> pace_words(pd.Series({"weeks": float("nan"), "used": 8, "improving": False}))
-        'Not improving: the share behind has not fallen over the last 8 weeks.'
-        >>> pace_words(pd.Series({"weeks": float("nan"), "used": 2, "improving": False}))
-        'Too few weeks of history (2) to project a trend.'
-    """
-    if pace["weeks"] == 0:
-        return "Every judged device is up to date."
-    if pace["improving"]:
-        weeks = int(pace["weeks"])
-        return (f"At the pace of the last {pace['used']} weeks, every judged device is up to date "
-                f"in about {weeks} week{'s' if weeks != 1 else ''}.")
-    if pace["used"] < 3:
-        return f"Too few weeks of history ({pace['used']}) to project a trend."
-    return f"Not improving: the share behind has not fallen over the last {pace['used']} weeks."
-
-
-def interactive(frame: pd.DataFrame, **options) -> None:
-    """Display a frame as a table readers can sort, search and page (itables, offline).
-
-    The DataTables code is embedded in the notebook (``connected=False``), so the exported
-    HTML works without the network; cells are HTML-escaped (itables' default).
-
-    Examples:
-        >>> interactive(pd.DataFrame({"office": ["<b>Oslo</b>"]}))  # doctest: +ELLIPSIS
-        <IPython.core.display.HTML object>
-        ...
-    """
-    import itables
-
-    global _ITABLES_READY
-    if not _ITABLES_READY:
-        itables.init_notebook_mode(all_interactive=False, connected=False)
-        _ITABLES_READY = True
-    itables.show(frame, display_logo_when_loading=False, showIndex=False,
-                 **{"lengthMenu": [10, 25, 100], **options})
-
-
-_ITABLES_READY = False
-
-
-def table(frame: pd.DataFrame, **to_html) -> None:
-    """Display a frame as an HTML table with every cell escaped (log text is attacker-shaped).
-
-    Pass a :func:`tidy` frame for people to read; ``to_html`` options go to pandas
-    (``table_id`` names the table for tests and styles).
-
-    Examples:
-        >>> table(pd.DataFrame({"office": ["<script>x</script>"]}))
-        <IPython.core.display.HTML object>
-    """
-    from IPython.display import HTML, display
-
-    options = {"index": False, "na_rep": "–", "border": 0, **to_html, "escape": True}
-    display(HTML(frame.to_html(**options)))
-
-
 def read_headline(notebook: nbformat.NotebookNode) -> dict:
     """The headline bundle recorded in an executed notebook, or ``{}`` when there is none.
 
@@ -379,6 +177,31 @@ def failure(notebook: nbformat.NotebookNode) -> str | None:
         said = strip_controls(f"{name}: {message}" if message else name)
         return f"{where} raised {said[:500]}"
     return None
+
+
+def _raised(error, executed: nbformat.NotebookNode | None) -> str:
+    """Say papermill's ``PapermillExecutionError`` as :func:`failure` says a failed cell.
+
+    The exception carries the cell, its execution count, ``ename`` and ``evalue``; its
+    ``cell_index`` counts papermill's injected parameters cell, so the executed notebook
+    (less the error cells papermill adds after raising) only maps it to the source's numbering.
+
+    Examples:
+        >>> from papermill import PapermillExecutionError
+        >>> injected = nbformat.v4.new_code_cell("x = 2", metadata={"tags": ["injected-parameters"]})
+        >>> executed = nbformat.v4.new_notebook(cells=[injected, nbformat.v4.new_code_cell("1 / 0")])
+        >>> _raised(PapermillExecutionError(1, 2, "1 / 0", "ZeroDivisionError", "division by zero", []), executed)
+        'cell 1 (In [2]) raised ZeroDivisionError: division by zero'
+    """
+    cells = [cell for cell in (executed.cells if executed is not None else [])
+             if "papermill-error-cell-tag" not in cell.get("metadata", {}).get("tags", [])]
+    injected = sum(1 for cell in cells[:error.cell_index]
+                   if "injected-parameters" in cell.get("metadata", {}).get("tags", []))
+    name, message = error.ename or "Error", error.evalue or ""
+    if name == "CellExecutionError" and not message:
+        message = "the cell did not finish"
+    said = strip_controls(f"{name}: {message}" if message else name)
+    return f"cell {error.cell_index + 1 - injected} (In [{error.exec_count or ' '}]) raised {said[:500]}"
 
 
 def title(notebook: nbformat.NotebookNode, as_of=None) -> str:
@@ -571,24 +394,25 @@ def run(notebook: str | os.PathLike, out_dir: Path, as_of: date | None = None,
                 str(source), str(executed_path), parameters=values, kernel_name=kernel_name(),
                 progress_bar=progress, cwd=str(source.parent), log_output=False, config=kernel_settings())
             problem = None
-        except papermill.PapermillExecutionError:
-            problem = "a cell raised"
+        except papermill.PapermillExecutionError as raised:
+            problem = raised
         except NoSuchKernel as missing:
             raise JobFailed(f"{source.name}: no Jupyter kernel {missing} (run make install)") from None
         except Exception as stopped:  # noqa: BLE001 - a dead or timed-out kernel is the job failing
             problem = f"{type(stopped).__name__}: {strip_controls(str(stopped))[:500]}"
         executed = nbformat.read(executed_path, as_version=4) if executed_path.exists() else None
         if problem is not None:
-            said = (failure(executed) if executed is not None else None) or problem
+            if isinstance(problem, papermill.PapermillExecutionError):
+                said = _raised(problem, executed)
+            else:
+                said = (failure(executed) if executed is not None else None) or problem
             if executed is not None:
                 kept = _own_folder(out_dir, "failed") / f"{label}-{source.stem}.ipynb"
                 write_text(kept, nbformat.writes(executed))
                 said += f"; executed notebook kept in {kept}"
-                errors = [out for cell in executed.cells for out in cell.get("outputs", [])
-                          if out.get("output_type") == "error"]
-                if errors and errors[0].get("ename") == "BadInput":
+                if isinstance(problem, papermill.PapermillExecutionError) and problem.ename == "BadInput":
                     # The package refused the user's input inside the notebook: exit 2, not 1.
-                    said = strip_controls(errors[0].get("evalue", ""))[:500]
+                    said = strip_controls(problem.evalue or "")[:500]
                     raise BadInput(f"{said} (in {source.name}; executed notebook kept in {kept})")
             raise JobFailed(f"{source.name}: {said}")
     recorded = read_headline(executed).get("as_of")
@@ -679,18 +503,11 @@ def rebuild_index(out_dir: Path) -> Path:
     out_dir = Path(out_dir)
     table = reports(out_dir)
     table = table[~table["names"]]
-    rows = "\n".join(
-        "<tr><td>{date}</td><td><a href=\"{href}\">{name}</a></td><td>{share}</td><td>{devices}</td></tr>".format(
-            date=row.as_of.date().isoformat(), href=html.escape(row.html, quote=True),
-            name=html.escape(row.notebook), share="" if pd.isna(row.share) else f"{row.share:.1%}",
-            devices="" if pd.isna(row.devices) else f"{row.devices:,}")
-        for row in table.itertuples())
-    index = _page(title="Fleet reports", body=(
-        "<h1>Fleet reports</h1>\n<p>Share of judged devices up to date, per report. "
-        "<a href=\"latest.html\">Newest report</a>.</p>\n"
-        "<table>\n<thead><tr><th>As of</th><th>Report</th><th>Up to date</th><th>Devices</th></tr></thead>\n"
-        f"<tbody>\n{rows}\n</tbody>\n</table>") if len(table) else
-        "<h1>Fleet reports</h1>\n<p>No reports yet.</p>")
+    rows = [{"as_of": row.as_of.date().isoformat(), "href": row.html, "notebook": row.notebook,
+             "share": "" if pd.isna(row.share) else f"{row.share:.1%}",
+             "devices": "" if pd.isna(row.devices) else f"{row.devices:,}"}
+            for row in table.itertuples()]
+    index = _page("index.html.j2", title="Fleet reports", rows=rows)
     written = write_text(out_dir / "index.html", index)
     if len(table):
         _point_latest(out_dir, table)
@@ -701,11 +518,7 @@ def _point_latest(out_dir: Path, table: pd.DataFrame) -> None:
     newest = table[table["as_of"] == table["as_of"].max()]
     preferred = newest[newest["notebook"] == "report"]
     target = (preferred if len(preferred) else newest)["html"].iloc[0]
-    href = html.escape(target, quote=True)
-    write_text(out_dir / "latest.html", _page(
-        title="Newest fleet report",
-        body=f'<p>The newest report is <a href="{href}">{href}</a>.</p>',
-        head=f'<meta http-equiv="refresh" content="0; url={href}">'))
+    write_text(out_dir / "latest.html", _page("latest.html.j2", title="Newest fleet report", href=target))
     link = out_dir / "latest"
     if link.exists() and not link.is_symlink():
         return  # a real folder of that name belongs to someone else: leave it
@@ -719,24 +532,10 @@ def _point_latest(out_dir: Path, table: pd.DataFrame) -> None:
         temporary.unlink(missing_ok=True)
 
 
-_PAGE = """<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<title>{title}</title>
-{head}
-<style>
-body {{ font-family: system-ui, sans-serif; margin: 2em auto; max-width: 50em; color: #222; }}
-table {{ border-collapse: collapse; width: 100%; }}
-th, td {{ text-align: left; padding: 0.3em 0.8em; border-bottom: 1px solid #ddd; }}
-</style>
-</head>
-<body>
-{body}
-</body>
-</html>
-"""
+def _page(template: str, **values) -> str:
+    """Render one of ``data/templates/pages`` with every value HTML-escaped (Jinja2 autoescape)."""
+    import jinja2
 
-
-def _page(title: str, body: str, head: str = "") -> str:
-    return _PAGE.format(title=title, body=body, head=head)
+    pages = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES / "pages"),
+                               autoescape=True, keep_trailing_newline=True, undefined=jinja2.StrictUndefined)
+    return pages.get_template(template).render(**values)

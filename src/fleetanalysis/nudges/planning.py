@@ -1,0 +1,505 @@
+"""Nudge planning, pure: who to nudge, the message text and its Block Kit blocks.
+
+``plan`` turns the devices frame and the message history into one row per person (no
+I/O, no Slack); ``message`` and ``league_message`` write what Slack will show, with
+Block Kit built by ``slack_sdk.models.blocks`` (which checks Slack's limits) and every
+log-borne text escaped for mrkdwn by ``escape_mrkdwn``. ``read_table``,
+``read_opt_out`` and ``render`` are the command's edges: the tables read in and the
+plan written out. (About 500 lines, over the project's ~450: half of it is the update
+steps per platform and app and the doctests of each function; it is one job.)
+
+Examples:
+    >>> text, blocks = league_message(pd.DataFrame({"office": ["Oslo"], "rank": [1], "share": [1.0],
+    ...     "change": [0.0]}))
+    >>> text.splitlines()[1], [block["type"] for block in blocks]
+    ('1. Oslo: 100% (no change)', ['header', 'section', 'context'])
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from collections.abc import Iterable
+from pathlib import Path
+
+import pandas as pd
+from slack_sdk.models.blocks import ContextBlock, HeaderBlock, MarkdownTextObject, PlainTextObject, SectionBlock
+
+from fleetanalysis.errors import BadInput
+from fleetanalysis.writing import escape_controls
+
+NEEDS_UPDATE = ("outdated", "unsupported")
+PLAN_COLUMNS = ["user_id", "user", "devices", "text", "blocks", "fingerprint", "action", "skip_reason"]
+
+# Slack member ids start with U (or W on Enterprise Grid); Okta and Entra ids do not look like this.
+SLACK_ID = re.compile(r"^[UW][A-Z0-9]{6,}$")
+# Block Kit refuses a message with more than 50 blocks; leave room for header and context.
+MAX_DEVICE_BLOCKS = 40
+# Versions and client names come from user agents; nobody needs more than this to recognise one.
+MAX_FIELD = 120
+
+OS_STEPS = {
+    "iOS": "Connect to Wi-Fi and charge, then open Settings > General > Software Update.",
+    "iPadOS": "Connect to Wi-Fi and charge, then open Settings > General > Software Update.",
+    "Android": "Open Settings > System > Software update (the menu name varies by maker). "
+               "Your phone's maker decides when an update reaches it; if none is offered, "
+               "check again in a few days.",
+    "macOS": "Open System Settings > General > Software Update (on older Macs: System "
+             "Preferences > Software Update).",
+    "Windows": "Open Settings > Windows Update and select Check for updates, then restart.",
+    "ChromeOS": "Open Settings > About ChromeOS > Check for updates, then restart.",
+    "Linux": "Install your distribution's security updates with its package manager or "
+             "software centre, then reboot.",
+}
+CLIENT_STEPS = {
+    "Chrome": "Chrome updates itself; relaunch it to finish. To check: menu > Help > About Google Chrome.",
+    "Edge": "Edge updates itself; relaunch it to finish. To check: menu > Help and feedback > About Microsoft Edge.",
+    "Firefox": "Firefox updates itself; restart it to finish. To check: menu > Help > About Firefox.",
+    "Safari": "Safari is updated together with the operating system: use Software Update.",
+    "Samsung Internet": "Update Samsung Internet from the Galaxy Store or Google Play.",
+    "Opera": "Opera updates itself; restart it to finish. To check: menu > Update & Recovery.",
+    "Chromium": "Update Chromium from wherever you installed it, then relaunch it.",
+    "Slack desktop": "Quit and reopen Slack to apply a downloaded update, or use Help > Check for "
+                     "Updates (on a Mac: the Slack menu > Check for Updates).",
+    "Slack mobile": "Update Slack from the App Store (iPhone, iPad) or Google Play (Android).",
+}
+# Distribution Chromium packages trail upstream because each distribution rebuilds and tests
+# every release; the fix is either those security updates or a build that tracks upstream.
+LINUX_CHROMIUM_STEPS = (
+    "Chromium packaged by a Linux distribution often lags the upstream release while the "
+    "distribution rebuilds and tests it. Install your distribution's security updates, or "
+    "switch to a build that tracks upstream: Google Chrome from Google's own package "
+    "repository, or the Chromium Flatpak from Flathub."
+)
+PLATFORM_LABEL = {"iOS": "iPhone", "iPadOS": "iPad", "Android": "Android", "macOS": "Mac",
+                  "Windows": "Windows PC", "Linux": "Linux computer", "ChromeOS": "Chromebook"}
+
+
+def escape_mrkdwn(text: object, limit: int | None = MAX_FIELD) -> str:
+    """Text made inert for Slack mrkdwn: ``&``, ``<`` and ``>`` escaped, length capped.
+
+    Slack reads ``<...>`` as links and mentions (``<!channel>``), so attacker-shaped text
+    must never reach it raw; control characters are shown as ``\\xNN`` because the same
+    text is printed to a terminal by a dry run.
+
+    Examples:
+        >>> escape_mrkdwn("<!channel> & <https://evil.example|click>")
+        '&lt;!channel&gt; &amp; &lt;https://evil.example|click&gt;'
+        >>> escape_mrkdwn(None)
+        ''
+    """
+    if text is None or text is pd.NA or (isinstance(text, float) and text != text):
+        return ""
+    text = escape_controls(str(text))
+    if limit is not None and len(text) > limit:
+        text = text[: limit - 1] + "…"
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def client_families(clients: object) -> list[str]:
+    """The client names in a devices ``clients`` cell (``"Chrome 124; Slack 4.38"``).
+
+    Examples:
+        >>> client_families("Chrome 124.0.6367; Samsung Internet 24.0; Slack")
+        ['Chrome', 'Samsung Internet', 'Slack']
+        >>> client_families("Chromium 120.0 <!channel>")
+        ['Chromium']
+        >>> client_families(pd.NA)
+        []
+    """
+    if not isinstance(clients, str):
+        return []
+    families = []
+    for part in clients.split(";"):
+        # The name is everything before the version; anything after it is not ours to trust.
+        words = []
+        for word in part.strip().split(" "):
+            if word[:1].isdigit():
+                break
+            words.append(word)
+        name = " ".join(words).strip()
+        if name:
+            families.append(name)
+    return families
+
+
+def update_steps(device: dict) -> list[str]:
+    """How to update one device: steps for its OS and/or its clients, whichever is behind.
+
+    Uses ``os_verdict``/``client_verdict`` when the devices frame has them; otherwise
+    gives the steps for the OS and every named client.
+
+    Examples:
+        >>> update_steps({"platform": "Linux", "device_class": "desktop", "clients": "Chromium 120",
+        ...               "os_verdict": "current", "client_verdict": "outdated"})[0][:33]
+        'Chromium packaged by a Linux dist'
+        >>> update_steps({"platform": "iOS", "device_class": "phone", "clients": "Slack 24.01",
+        ...               "os_verdict": "outdated", "client_verdict": "current"})
+        ['Connect to Wi-Fi and charge, then open Settings > General > Software Update.']
+        >>> update_steps({"platform": "macOS", "clients": "Chrome 131; Slack 4.20.0", "target": "Chrome 138.0",
+        ...               "os_verdict": "unknown", "client_verdict": "unsupported"})[0][:24]
+        'Chrome updates itself; r'
+    """
+    platform = device.get("platform")
+    os_behind = _behind(device.get("os_verdict"))
+    client_behind = _behind(device.get("client_verdict"))
+    steps = []
+    if os_behind is not False and platform in OS_STEPS:
+        steps.append(OS_STEPS[platform])
+    if client_behind is not False:
+        mobile = device.get("device_class") in ("phone", "tablet") or platform in ("iOS", "iPadOS", "Android")
+        families = client_families(device.get("clients"))
+        # The target names the client to update ("Chrome 138.0..."): steps for the others are noise.
+        named = [family for family in client_families(device.get("target")) if family in families]
+        for family in named or families:
+            if family == "Chromium" and platform == "Linux":
+                step = LINUX_CHROMIUM_STEPS
+            elif family.startswith("Slack"):
+                step = CLIENT_STEPS["Slack mobile" if mobile else "Slack desktop"]
+            else:
+                step = CLIENT_STEPS.get(family)
+            if step and step not in steps:
+                steps.append(step)
+    return steps
+
+
+def _behind(verdict: object) -> bool | None:
+    """True/False when a part verdict is known, None when the frame does not say."""
+    if not isinstance(verdict, str):
+        return None
+    return verdict in NEEDS_UPDATE
+
+
+def fingerprint(devices: list[dict]) -> str:
+    """A short hash of a person's sorted outdated devices (records) and their versions.
+
+    The target is left out on purpose: a new release alone is no reason to write again
+    within the cooldown; a device updated, added or gone is.
+
+    Examples:
+        >>> one = [{"device_id": "a", "os_version": "1", "clients": "x"}, {"device_id": "b", "os_version": "2"}]
+        >>> fingerprint(one) == fingerprint(one[::-1])
+        True
+        >>> fingerprint(one) == fingerprint([one[0], {"device_id": "b", "os_version": "3"}])
+        False
+    """
+    lines = sorted(
+        "|".join("" if row.get(column) is None else str(row[column])
+                 for column in ("device_id", "os_version", "clients"))
+        for row in devices
+    )
+    return hashlib.sha256("\n".join(lines).encode("utf-8")).hexdigest()[:16]
+
+
+def message(devices: list[dict]) -> tuple[str, list[dict]]:
+    """The plain-text fallback and Block Kit blocks asking one person to update
+    ``devices`` (records of the devices frame, None for missing values).
+
+    Examples:
+        >>> text, blocks = message([{"platform": "macOS", "device_class": "desktop",
+        ...     "os_version": "13.1", "clients": "Chrome <b>", "verdict": "outdated",
+        ...     "reason": "behind 13.7", "target": "13.7.8"}])
+        >>> [block["type"] for block in blocks]
+        ['header', 'section', 'section', 'context']
+        >>> "Chrome &lt;b&gt;" in text
+        True
+    """
+    count = len(devices)
+    noun = "device needs" if count == 1 else f"{count} devices need"
+    intro = (f"Hi! Your {noun} an update. Updates close security holes that attackers "
+             "already know about, and take a few minutes:")
+    blocks = [HeaderBlock(text=PlainTextObject(text="Time for a quick update")),
+              SectionBlock(text=MarkdownTextObject(text=intro))]
+    lines = [intro]
+    reasons = []
+    for row in devices[:MAX_DEVICE_BLOCKS]:
+        name = PLATFORM_LABEL.get(row.get("platform"), escape_mrkdwn(row.get("platform")) or "Device")
+        running = " ".join(part for part in (escape_mrkdwn(row.get("platform")),
+                                             escape_mrkdwn(row.get("os_version"))) if part)
+        clients = escape_mrkdwn(row.get("clients"))
+        target = escape_mrkdwn(row.get("target")) or "the latest version"
+        # Menu paths read better with an arrow than with an escaped ">".
+        steps = " ".join(update_steps(row)).replace(" > ", " › ") or "Install the latest updates offered for it."
+        steps = escape_mrkdwn(steps, limit=None)
+        fields = [MarkdownTextObject(text=f"*{name}*\n{running or 'version unknown'}"),
+                  MarkdownTextObject(text=f"*Update to*\n{target}")]
+        if clients:
+            fields.append(MarkdownTextObject(text=f"*Apps seen*\n{clients}"))
+        blocks.append(SectionBlock(fields=fields, text=MarkdownTextObject(text=steps)))
+        lines.append(f"- {name} ({running}{'; ' + clients if clients else ''}): update to {target}. "
+                     f"{steps}")
+        if isinstance(row.get("reason"), str):
+            reasons.append(escape_mrkdwn(row["reason"]))
+    if count > MAX_DEVICE_BLOCKS:
+        more = f"…and {count - MAX_DEVICE_BLOCKS} more devices."
+        blocks.append(SectionBlock(text=MarkdownTextObject(text=more)))
+        lines.append(more)
+    why = ("Why: this device" if count == 1 else "Why: these devices") + \
+        " signed in to work apps recently on a version that is behind. "
+    why += ("; ".join(list(dict.fromkeys(reasons))[:10]) + ". " if reasons else "")
+    why += "Thank you!"
+    blocks.append(ContextBlock(elements=[MarkdownTextObject(text=why)]))
+    lines.append(why)
+    # to_dict() checks each block against Slack's limits (SlackObjectFormationError).
+    return "\n".join(lines), [block.to_dict() for block in blocks]
+
+
+def read_opt_out(path: str | os.PathLike) -> set[str]:
+    """User ids and emails (one a line, ``#`` comments) of people who asked not to be nudged.
+
+    Examples:
+        >>> import pathlib, tempfile
+        >>> path = pathlib.Path(tempfile.mkdtemp()) / "opt-out.txt"
+        >>> _ = path.write_text("# on leave\\nU0ANA0001\\nBo@X.io  # ceo\\n")
+        >>> sorted(read_opt_out(path))
+        ['bo@x.io', 'u0ana0001']
+    """
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise BadInput(path, "cannot read the opt-out list", type(error).__name__) from None
+    return {line.split("#", 1)[0].strip().lower() for line in text.splitlines()} - {""}
+
+
+def people(devices: pd.DataFrame) -> pd.DataFrame:
+    """One row per person owning an outdated-past-grace device, and those devices.
+
+    A person is their email when known (so Slack and Okta rows of one person meet),
+    else their user id. Returns ``person, user_id`` (a Slack member id or NA), ``user``,
+    ``exempt`` (all their outdated devices are exempt) and ``rows`` (the non-exempt
+    devices as records, None for missing values; all of them when everything is exempt).
+
+    Examples:
+        >>> devices = pd.DataFrame({"device_id": ["1", "2", "3"], "user_id": ["00u9", "U0ANA0001", pd.NA],
+        ...     "user": ["Ana@x.io", "ana@x.io", pd.NA], "verdict": ["unsupported", "outdated", "outdated"],
+        ...     "exempt": [False, True, False]})
+        >>> found = people(devices)
+        >>> found[["person", "user_id", "exempt"]].values.tolist(), len(found["rows"][0])
+        ([['ana@x.io', 'U0ANA0001', False]], 1)
+    """
+    columns = ["person", "user_id", "user", "exempt", "rows"]
+    behind = devices[devices["verdict"].isin(NEEDS_UPDATE).fillna(False).astype(bool)]
+    if behind.empty:
+        return pd.DataFrame(columns=columns)
+    user = behind["user"].astype("string").str.strip()
+    user_id = behind["user_id"].astype("string").str.strip()
+    email = user.str.lower().where(user.str.contains("@", regex=False).fillna(False))
+    person = email.fillna(user_id).fillna(user)
+    behind = behind.assign(_person=person, _slack=user_id.where(user_id.str.match(SLACK_ID).fillna(False)))
+    behind = behind[behind["_person"].notna()]
+    exempt = behind.get("exempt", pd.Series(False, index=behind.index)).astype("boolean").fillna(False)
+    behind = behind.assign(_exempt=exempt.astype(bool))
+    # Records once, then plain Python per person: per-person DataFrame slicing costs
+    # milliseconds each, which thousands of people turn into minutes.
+    fields = [column for column in behind.columns if column not in ("_person", "_slack", "_exempt")]
+    records = behind[fields].astype(object).where(behind[fields].notna(), None).to_dict("records")
+    slack_ids = behind["_slack"].astype(object).where(behind["_slack"].notna(), None).tolist()
+    exempts = behind["_exempt"].tolist()
+    found = []
+    for key, positions in sorted(behind.groupby("_person", sort=False).indices.items()):
+        keep = [records[at] for at in positions if not exempts[at]]
+        slack = [slack_ids[at] for at in positions if slack_ids[at] is not None]
+        names = [records[at]["user"] for at in positions if records[at]["user"] is not None]
+        found.append({
+            "person": key,
+            "user_id": slack[0] if slack else pd.NA,
+            "user": names[0] if names else pd.NA,
+            "exempt": not keep,
+            "rows": keep or [records[at] for at in positions],
+        })
+    return pd.DataFrame(found, columns=columns)
+
+
+def plan(devices: pd.DataFrame, state: pd.DataFrame | None, as_of: pd.Timestamp,
+         cooldown_days: int = 7, max_messages: int = 50,
+         opt_out: Iterable[str] | None = None) -> pd.DataFrame:
+    """Plan one message per person with a device outdated past grace (dry run, no I/O).
+
+    ``devices`` is the devices frame of docs/pipeline.md (sections 5-6); ``state`` is
+    ``State.history()`` (or None for no history). Only ``outdated`` and ``unsupported``
+    devices count: never ``unknown``, never ``grace``, never ``exempt``. Returns
+    ``user_id, user, devices, text, blocks (JSON), fingerprint, action (send|skip),
+    skip_reason`` (``exempt``, ``opt-out``, ``no-slack-id``, ``unconfirmed`` — a
+    message whose delivery a crash left unknown, treated as sent —, ``cooldown``,
+    ``max``), plus ``person`` and ``device_ids`` (JSON list). Unsupported devices and
+    people with more devices go first when ``max_messages`` cuts the run.
+
+    Examples:
+        >>> devices = pd.DataFrame({"device_id": ["d1"], "user_id": ["U0ANA0001"], "user": ["ana@x.io"],
+        ...     "platform": ["Windows"], "device_class": ["desktop"], "os_version": ["10.0.19045"],
+        ...     "clients": ["Edge 120"], "verdict": ["unsupported"], "reason": ["Windows 10 ended"],
+        ...     "target": ["10.0.26100"], "exempt": [False]})
+        >>> first = plan(devices, None, pd.Timestamp("2026-05-01", tz="UTC"))
+        >>> first[["action", "skip_reason"]].values.tolist()
+        [['send', <NA>]]
+        >>> history = pd.DataFrame({"person": ["ana@x.io"], "fingerprint": first["fingerprint"],
+        ...     "status": ["sent"], "created": [pd.Timestamp("2026-04-28", tz="UTC")]})
+        >>> plan(devices, history, pd.Timestamp("2026-05-01", tz="UTC"))["skip_reason"].tolist()
+        ['cooldown']
+        >>> plan(devices, history, pd.Timestamp("2026-05-06", tz="UTC"))["action"].tolist()
+        ['send']
+    """
+    as_of = utc(as_of)
+    opted_out = {item.strip().lower() for item in (opt_out or ())}
+    found = people(devices)
+    rows = []
+    for person in found.to_dict("records"):
+        owned = person["rows"]
+        text, blocks = message(owned)
+        rows.append({
+            "person": person["person"],
+            "user_id": person["user_id"],
+            "user": person["user"],
+            "devices": len(owned),
+            "text": text,
+            "blocks": json.dumps(blocks, ensure_ascii=False),
+            "fingerprint": fingerprint(owned),
+            "device_ids": json.dumps([str(row["device_id"]) for row in owned], ensure_ascii=False),
+            "exempt": person["exempt"],
+            "_unsupported": any(row["verdict"] == "unsupported" for row in owned),
+        })
+    columns = PLAN_COLUMNS + ["person", "device_ids"]
+    if not rows:
+        return _typed_plan(pd.DataFrame(columns=columns))
+    planned = pd.DataFrame(rows)
+    reason = pd.Series(pd.NA, index=planned.index, dtype="string")
+
+    def skip(mask: pd.Series, why: str) -> None:
+        reason.loc[mask & reason.isna()] = why
+
+    skip(planned["exempt"], "exempt")
+    ids = planned["user_id"].astype("string").str.lower()
+    skip(planned["person"].str.lower().isin(opted_out) | ids.isin(opted_out).fillna(False), "opt-out")
+    skip(planned["user_id"].isna() & ~planned["person"].str.contains("@", regex=False), "no-slack-id")
+    # The same list within the cooldown was already asked about; a changed list is news.
+    recent = _recent_messages(state, as_of - pd.Timedelta(days=cooldown_days))
+    key = pd.MultiIndex.from_frame(planned[["person", "fingerprint"]].astype("string"))
+    sent = pd.MultiIndex.from_frame(recent[["person", "fingerprint"]])
+    unsure = pd.MultiIndex.from_frame(
+        recent.loc[recent["status"].isin(["sending", "unconfirmed"]), ["person", "fingerprint"]])
+    skip(pd.Series(key.isin(unsure), index=planned.index), "unconfirmed")
+    skip(pd.Series(key.isin(sent), index=planned.index), "cooldown")
+    order = planned.assign(_free=reason.isna()).sort_values(
+        ["_free", "_unsupported", "devices", "person"], ascending=[False, False, False, True])
+    free = order.index[order["_free"]]
+    skip(planned.index.isin(free[max(max_messages, 0):]), "max")
+    planned = planned.assign(action=reason.isna().map({True: "send", False: "skip"}), skip_reason=reason)
+    planned = planned.loc[order.index].reset_index(drop=True)
+    return _typed_plan(planned[columns])
+
+
+def _typed_plan(planned: pd.DataFrame) -> pd.DataFrame:
+    """The plan with its documented dtypes, also when empty."""
+    return planned.astype({"user_id": "string", "user": "string", "devices": "int64", "text": "string",
+                           "blocks": "string", "fingerprint": "string", "action": "string",
+                           "skip_reason": "string", "person": "string", "device_ids": "string"})
+
+
+def utc(moment: object) -> pd.Timestamp:
+    """A timestamp in UTC; naive dates are taken as UTC."""
+    moment = pd.Timestamp(moment)
+    return moment.tz_localize("UTC") if moment.tzinfo is None else moment.tz_convert("UTC")
+
+
+def _recent_messages(state: pd.DataFrame | None, since: pd.Timestamp) -> pd.DataFrame:
+    """The direct messages since ``since`` that may have reached someone: ``person,
+    fingerprint, status``.
+
+    Failed messages never reached anyone; ``sending`` and ``unconfirmed`` ones may have
+    (a crash or a lost answer hid the outcome).
+    """
+    if state is None or len(state) == 0:
+        return pd.DataFrame({"person": [], "fingerprint": [], "status": []}, dtype="string")
+    recent = state[state["status"].isin(["sent", "sending", "unconfirmed"])]
+    recent = recent[pd.to_datetime(recent["created"], utc=True) > since]
+    if "kind" in recent:
+        recent = recent[recent["kind"].fillna("dm") == "dm"]
+    return recent[["person", "fingerprint", "status"]].astype("string")
+
+
+def league_message(league: pd.DataFrame, title: str = "Office league: devices up to date") -> tuple[str, list[dict]]:
+    """The text and blocks of the office league: offices ranked by share of devices up to date.
+
+    ``league`` is ``metrics.league()``: ``rank`` (NA when nothing was judged), ``office``,
+    ``share`` (0-1) and ``change`` (since the previous period, 0-1 scale, NaN when new).
+
+    Examples:
+        >>> text, blocks = league_message(pd.DataFrame({"office": ["Oslo", "<!here>"], "rank": [1, 2],
+        ...     "share": [0.97, 0.8], "change": [0.05, pd.NA]}))
+        >>> print(text)
+        Office league: devices up to date
+        1. Oslo: 97% (+5 pts)
+        2. &lt;!here&gt;: 80% (new)
+    """
+    lines = []
+    for row in league.sort_values("rank", na_position="last").to_dict("records"):
+        share = row["share"]
+        change = row.get("change")
+        if change is None or pd.isna(change):
+            delta = "new"
+        else:
+            points = round(float(change) * 100)
+            delta = "no change" if points == 0 else f"{points:+d} pts"
+        shown = "n/a" if pd.isna(share) else f"{float(share):.0%}"
+        place = "-" if pd.isna(row["rank"]) else str(int(row["rank"]))
+        lines.append(f"{place}. {escape_mrkdwn(row['office'])}: {shown} ({delta})")
+    body = "\n".join(lines) or "No judged devices this week."
+    # Slack refuses a header over 150 characters and a section over 3000 (slack_sdk checks
+    # it); a long league is cut rather than refused.
+    blocks = [
+        HeaderBlock(text=PlainTextObject(text=title[:HeaderBlock.text_max_length])),
+        SectionBlock(text=MarkdownTextObject(text=body[:SectionBlock.text_max_length])),
+        ContextBlock(elements=[MarkdownTextObject(
+            text="Share of each office's devices on a current release (or within its grace period). "
+                 "Change is since the previous week.")]),
+    ]
+    return f"{title}\n{body}", [block.to_dict() for block in blocks]
+
+
+def read_table(path: str | os.PathLike, what: str = "devices") -> pd.DataFrame:
+    """A devices or league table saved as Parquet or CSV (``BadInput`` when unreadable).
+
+    Examples:
+        >>> read_table("no-such-file.parquet")
+        Traceback (most recent call last):
+        ...
+        fleetanalysis.errors.BadInput: no-such-file.parquet: cannot read the devices table: FileNotFoundError
+    """
+    path = Path(path)
+    try:
+        if path.suffix.lower() in (".csv", ".txt"):
+            table = pd.read_csv(path)
+        else:
+            table = pd.read_parquet(path)
+    except (OSError, ValueError, ImportError) as error:
+        raise BadInput(path, f"cannot read the {what} table", type(error).__name__) from None
+    needed = {"devices": ["device_id", "user_id", "user", "verdict"],
+              "league": ["office", "rank", "share"]}[what]
+    missing = [column for column in needed if column not in table.columns]
+    if missing:
+        raise BadInput(path, f"not a {what} table", f"missing columns {', '.join(missing)}")
+    return table
+
+
+def render(result: pd.DataFrame, style: str = "table") -> str:
+    """The plan (or send result) as a table, JSON records or formula-safe CSV.
+
+    Examples:
+        >>> print(render(pd.DataFrame({"user_id": ["=1+1"], "user": ["a"], "devices": [1],
+        ...     "action": ["send"], "skip_reason": [pd.NA], "fingerprint": ["ab"]}), "csv"), end="")
+        user_id,user,devices,action,skip_reason,fingerprint
+        '=1+1,a,1,send,,ab
+    """
+    from fleetanalysis.writing import neutralise_formulas
+
+    shown = ["user_id", "user", "devices", "action", "skip_reason", "fingerprint", "outcome", "error"]
+    if style == "json":
+        return result.drop(columns=["person"], errors="ignore").to_json(orient="records", indent=1) + "\n"
+    if style == "csv":
+        return neutralise_formulas(result.drop(columns=["person"], errors="ignore")).to_csv(index=False)
+    # User names are attacker-shaped text: the terminal must not act on escapes in them.
+    table = result[[column for column in shown if column in result.columns]].astype("string").fillna("").map(
+        escape_controls)
+    return ("No one to nudge." if table.empty else table.to_string(index=False)) + "\n"

@@ -1,0 +1,26 @@
+"""Notebook display helpers: tables in words, product names as vendors write them, inert Markdown."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from fleetanalysis import show
+
+
+def test_tidy_tables_read_as_words():
+    frame = pd.DataFrame({"office": ["Oslo"], "share": [0.9312], "change": [-0.021],
+                          "last_seen": pd.to_datetime(["2026-06-30 13:14:15+00:00"]), "median_days": [float("nan")]})
+    shown = show.tidy(frame, percent=["share"], changes=["change"], dates=["last_seen"], decimals=1)
+    assert list(shown.columns) == ["Office", "Share up to date", "Change since last week", "Last seen",
+                                   "Median days to install"]
+    assert shown.iloc[0].tolist() == ["Oslo", "93.1%", "-2.1 pts", "2026-06-30", "–"]
+
+
+def test_product_ids_are_written_as_vendors_write_them():
+    assert show.product_names("macos 14; ipados 17.5, slack-android 24.1") == \
+        "macOS 14; iPadOS 17.5, Slack for Android 24.1"
+    assert show.product_names("chromeos and iosevka") == "chromeos and iosevka"
+
+
+def test_markdown_escapes_dollar_signs():
+    assert show.escape_text(r"$\something$") == r"\$\\something\$"
