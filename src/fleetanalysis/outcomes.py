@@ -1,0 +1,213 @@
+"""Do nudges work? What happened to each nudged device, against devices nobody nudged.
+
+A nudge is a ``sent`` direct message of the nudge state (``nudges.State.history()``);
+each device it named is followed in the devices' verdict history (``fleet.timeline``
+with ``org.assign``'s ``office``, ideally one date a day) until the first later date on
+which it is ``current`` or ``grace``. ``unknown`` is never counted as updated, nor is a
+device that simply stopped being seen: both stay "still behind".
+
+Days to update are whole days from the nudge's day to that first later date (an update
+on the nudge's own day shows as 1 on a daily history; a weekly history rounds up to
+weeks). Shares "updated within k days" only count devices whose fate at k days is
+known: followed for k days or more, or updated by then; a nudge sent 4 days before the
+end of the history says nothing yet about 7 days (its share is NA, not 0).
+
+The comparison group is observational, not an experiment: for each wave (the ISO week
+of a nudge, starting on its first nudge's day) the devices behind on that day that no
+DM named within ``COMPARISON_GAP_DAYS`` either side (left out by cooldown, the run's
+cap, an opt-out, or no Slack account) are followed from that day the same way. They
+differ from nudged devices in more than the nudge, so the difference is a hint, not
+a measured effect.
+
+Examples:
+    >>> messages = pd.DataFrame({"kind": ["dm"], "person": ["ana@x.io"], "status": ["sent"],
+    ...     "devices": ['["a"]'], "created": [pd.Timestamp("2026-03-02 09:00", tz="UTC")]})
+    >>> history = pd.DataFrame({"as_of": pd.to_datetime(["2026-03-02", "2026-03-03", "2026-03-04"]),
+    ...     "device_id": ["a", "a", "a"], "verdict": ["outdated", "outdated", "current"],
+    ...     "office": ["Oslo"] * 3})
+    >>> found = follow(messages, history)
+    >>> found[["group", "wave", "device_id", "nth", "updated_after_days", "followup_days"]].values.tolist()
+    [['nudged', '2026-W10', 'a', '1st', 2, 2]]
+    >>> summarise(found, ["group"])[["group", "devices", "updated", "within_3d", "median_days"]].values.tolist()
+    [['nudged', 1, 1, 1.0, 2.0]]
+"""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+
+BEHIND = ("outdated", "unsupported")
+UP_TO_DATE = ("current", "grace")
+WITHIN_DAYS = (3, 7, 14)
+# A device named in a DM this close to a wave's day is not a fair "not nudged" example.
+COMPARISON_GAP_DAYS = 14
+NUDGED = "nudged"
+NOT_NUDGED = "not nudged (observational)"
+FOLLOW_COLUMNS = ["group", "wave", "day", "person", "device_id", "office", "nth",
+                  "updated_after_days", "followup_days"]
+BREAKDOWNS = {"all": [], "wave": ["wave"], "office": ["office"], "nth nudge": ["nth"]}
+
+
+def nudged_devices(messages: pd.DataFrame) -> pd.DataFrame:
+    """One row per device named in a sent DM: ``person, device_id, day`` (naive UTC
+    day), ``nth`` (``1st``, ``2nd``, ``3rd+``: the how-manyth sent DM this person got).
+
+    Failed, unconfirmed and league messages are not nudges: nobody is sure they arrived.
+
+    Examples:
+        >>> messages = pd.DataFrame({"kind": ["dm", "dm", "dm", "league"],
+        ...     "person": ["ana@x.io", "ana@x.io", "ana@x.io", None], "status": ["sent", "failed", "sent", "sent"],
+        ...     "devices": ['["a", "b"]', '["a"]', '["a"]', None],
+        ...     "created": pd.to_datetime(["2026-03-02 09:00", "2026-03-03 08:00", "2026-03-09 10:00", "2026-03-02 09:00"], utc=True)})
+        >>> nudged_devices(messages)[["device_id", "day", "nth"]].astype(str).values.tolist()
+        [['a', '2026-03-02', '1st'], ['b', '2026-03-02', '1st'], ['a', '2026-03-09', '2nd']]
+    """
+    columns = ["person", "device_id", "day", "nth"]
+    if messages is None or messages.empty:
+        return pd.DataFrame({column: pd.Series(dtype="datetime64[us]" if column == "day" else "string")
+                             for column in columns})
+    sent = messages[(messages["kind"].fillna("dm") == "dm") & (messages["status"] == "sent")].copy()
+    sent["created"] = pd.to_datetime(sent["created"], utc=True, format="ISO8601")
+    sent = sent.sort_values(["created"], kind="stable")
+    number = sent.groupby("person", sort=False).cumcount() + 1
+    sent["nth"] = number.map(lambda n: {1: "1st", 2: "2nd"}.get(n, "3rd+"))
+    sent["day"] = sent["created"].dt.tz_localize(None).dt.floor("D").astype("datetime64[us]")
+    sent["device_id"] = sent["devices"].map(lambda text: json.loads(text) if isinstance(text, str) else [])
+    rows = sent.explode("device_id").dropna(subset=["device_id"])
+    return rows[columns].astype({"person": "string", "device_id": "string", "nth": "string"}).reset_index(drop=True)
+
+
+def follow(messages: pd.DataFrame, history: pd.DataFrame, end: object = None) -> pd.DataFrame:
+    """Each nudged device, and each comparison device, followed in the verdict history.
+
+    ``messages`` is ``nudges.State.history()``; ``history`` has ``as_of`` (a day),
+    ``device_id``, ``verdict`` and ``office`` (optional). ``end`` (default: the last
+    ``as_of``) is the last day anything is known. Returns ``group`` (``nudged`` or
+    ``not nudged (observational)``), ``wave`` (ISO week of the nudge, e.g. ``2026-W10``),
+    ``day`` (followed from), ``person`` (NA in the comparison group), ``device_id``,
+    ``office`` (at that day; NA when unplaced), ``nth`` (NA in the comparison group),
+    ``updated_after_days`` (Int64, NA: still behind) and ``followup_days``.
+    """
+    history = _days(history)
+    end = history["as_of"].max() if end is None else pd.Timestamp(end).tz_localize(None).floor("D")
+    nudges = nudged_devices(messages).assign(group=NUDGED)
+    nudges["wave"] = nudges["day"].map(_iso_week).astype("string")
+    comparison = _not_nudged(nudges, history)
+    rows = pd.concat([nudges, comparison], ignore_index=True)
+    if rows.empty:
+        return pd.DataFrame({column: pd.Series(dtype="string") for column in FOLLOW_COLUMNS})
+    rows["day"] = rows["day"].astype("datetime64[us]")
+    office = history[["as_of", "device_id", "office"]].sort_values("as_of")
+    rows = rows.reset_index(names="_row").sort_values("day")
+    rows = pd.merge_asof(rows, office, left_on="day", right_on="as_of", by="device_id",
+                         direction="backward").drop(columns="as_of")
+    updated = history.loc[history["verdict"].isin(UP_TO_DATE), ["as_of", "device_id"]].sort_values("as_of")
+    rows = pd.merge_asof(rows, updated.rename(columns={"as_of": "_updated"}), left_on="day",
+                         right_on="_updated", by="device_id", direction="forward", allow_exact_matches=False)
+    rows = rows.sort_values("_row")
+    rows["updated_after_days"] = (rows["_updated"] - rows["day"]).dt.days.astype("Int64")
+    rows.loc[rows["_updated"] > end, "updated_after_days"] = pd.NA
+    rows["followup_days"] = (end - rows["day"]).dt.days.astype("int64")
+    typed = rows[FOLLOW_COLUMNS].astype({"group": "string", "wave": "string", "person": "string",
+                                         "device_id": "string", "office": "string", "nth": "string"})
+    return typed.reset_index(drop=True)
+
+
+def _days(history: pd.DataFrame) -> pd.DataFrame:
+    """The history's needed columns, ``as_of`` as naive days and text as plain strings."""
+    days = pd.to_datetime(history["as_of"])
+    if days.dt.tz is not None:
+        days = days.dt.tz_convert("UTC").dt.tz_localize(None)
+    office = history["office"] if "office" in history else pd.Series(pd.NA, index=history.index)
+    return pd.DataFrame({"as_of": days.dt.floor("D").astype("datetime64[us]"),
+                         "device_id": history["device_id"].astype("string"),
+                         "verdict": history["verdict"].astype("string"),
+                         "office": office.astype("string")})
+
+
+def _iso_week(day: pd.Timestamp) -> str:
+    year, week, _ = day.isocalendar()
+    return f"{year}-W{week:02d}"
+
+
+def _not_nudged(nudges: pd.DataFrame, history: pd.DataFrame) -> pd.DataFrame:
+    """Per wave, the devices behind on its first nudge's day (the last history date up
+    to it) that no DM named within ``COMPARISON_GAP_DAYS`` of that day."""
+    gap = pd.Timedelta(days=COMPARISON_GAP_DAYS)
+    dates = history["as_of"].drop_duplicates().sort_values()
+    found = []
+    for wave, day in nudges.groupby("wave")["day"].min().items():
+        known = dates[dates <= day]
+        if known.empty:
+            continue
+        seen = history[(history["as_of"] == known.iloc[-1]) & history["verdict"].isin(BEHIND)]
+        near = nudges.loc[(nudges["day"] >= day - gap) & (nudges["day"] <= day + gap), "device_id"]
+        left_out = seen.loc[~seen["device_id"].isin(near), ["device_id"]].drop_duplicates()
+        found.append(left_out.assign(day=day, wave=wave, group=NOT_NUDGED, person=pd.NA, nth=pd.NA))
+    if not found:
+        return pd.DataFrame(columns=["device_id", "day", "wave", "group", "person", "nth"])
+    return pd.concat(found, ignore_index=True)
+
+
+def summarise(followed: pd.DataFrame, by: list[str]) -> pd.DataFrame:
+    """Outcomes per group of ``followed`` (``follow``'s frame) rows: ``by`` columns, then
+    ``devices`` (followed device-nudges), ``updated`` (seen up to date by the end),
+    ``within_3d``/``within_7d``/``within_14d`` (share 0-1 of those whose fate at that
+    many days is known; NA when none is) and ``median_days`` (median days to update of
+    those that updated; NA when none did).
+
+    Examples:
+        >>> followed = pd.DataFrame({"group": ["nudged"] * 3, "updated_after_days": pd.array([2, 9, pd.NA], "Int64"),
+        ...                          "followup_days": [20, 20, 5]})
+        >>> summarise(followed, ["group"]).round(3).to_dict("records")
+        [{'group': 'nudged', 'devices': 3, 'updated': 2, 'within_3d': 0.333, 'within_7d': 0.5, 'within_14d': 1.0, 'median_days': 5.5}]
+    """
+    days = followed["updated_after_days"].astype("Float64")
+    parts = {"devices": pd.Series(1, index=followed.index), "updated": days.notna().astype("int64")}
+    for within in WITHIN_DAYS:
+        done = (days <= within).fillna(False).astype(bool)
+        known = done | (followed["followup_days"] >= within)
+        parts[f"done_{within}"] = done.astype("int64")
+        parts[f"known_{within}"] = known.astype("int64")
+    frame = pd.DataFrame(parts).assign(_days=days)
+    keys = [followed[column].fillna("unknown") for column in by] if by else [pd.Series("", index=followed.index)]
+    grouped = frame.groupby(keys, sort=True, dropna=False)
+    table = grouped[list(parts)].sum()
+    table["median_days"] = grouped["_days"].median().astype("Float64")
+    for within in WITHIN_DAYS:
+        known = table[f"known_{within}"]
+        table[f"within_{within}d"] = (table[f"done_{within}"] / known.where(known > 0)).astype("Float64")
+    columns = ["devices", "updated", *[f"within_{within}d" for within in WITHIN_DAYS], "median_days"]
+    table = table[columns].reset_index()
+    if not by:
+        table = table.drop(columns=table.columns[0])
+    else:
+        table.columns = [*by, *columns]
+    return table
+
+
+def breakdown(followed: pd.DataFrame) -> pd.DataFrame:
+    """Every view the report and ``fleetanalysis nudges outcomes`` show, as one frame:
+    ``breakdown`` (``all``, ``wave``, ``office``, ``nth nudge``), ``value`` (the wave,
+    office or nth; empty for ``all``), ``group``, then ``summarise``'s figures. The
+    comparison group has no ``nth nudge`` rows. No person is named.
+
+    Examples:
+        >>> followed = pd.DataFrame({"group": ["nudged", "not nudged (observational)"], "wave": ["2026-W10"] * 2,
+        ...     "office": ["Oslo", pd.NA], "nth": ["1st", pd.NA], "updated_after_days": pd.array([2, pd.NA], "Int64"),
+        ...     "followup_days": [20, 20]})
+        >>> breakdown(followed)[["breakdown", "value", "group", "devices", "updated"]].values.tolist()[-2:]
+        [['office', 'unknown', 'not nudged (observational)', 1, 0], ['nth nudge', '1st', 'nudged', 1, 1]]
+    """
+    tables = []
+    for name, by in BREAKDOWNS.items():
+        rows = followed if name != "nth nudge" else followed[followed["group"] == NUDGED]
+        table = summarise(rows, [*by, "group"])
+        value = table[by[0]].astype("string") if by else pd.Series("", index=table.index, dtype="string")
+        tables.append(table.drop(columns=by).assign(breakdown=name, value=value))
+    joined = pd.concat(tables, ignore_index=True)
+    ordered = ["breakdown", "value", "group", *[column for column in joined.columns
+                                              if column not in ("breakdown", "value", "group")]]
+    return joined[ordered].astype({"breakdown": "string", "group": "string"})

@@ -1,0 +1,130 @@
+"""Nudge outcomes on a hand-built month where every figure is worked out by hand.
+
+March 2026, one verdict a day (1st to 31st; the history ends on the 31st):
+- A1 (ana, Oslo): unsupported to the 3rd, current from the 4th.
+- A2 (ana, Oslo): outdated to the 20th, current from the 21st.
+- B1 (bo, Lima): outdated to the 9th, grace from the 10th (grace counts as updated).
+- B2 (bo, Lima): outdated all month.
+- C1 (cy, Oslo): outdated to the 4th, current from the 5th; cy's DM failed, so never nudged.
+- D1 (dee, Lima): outdated to the 19th, unknown from the 20th (unknown is not updated).
+
+Sent DMs: ana [A1] on Mon 2 Mar (W10, her 1st), bo [B1, B2] on 2 Mar (W10, his 1st),
+ana [A2] on 9 Mar (W11, 2nd), ana [A2] on 16 Mar (W12, 3rd), bo [B2] on 27 Mar (W13, 2nd).
+
+Nudged rows (days to update / days followed): A1 2/29, B1 8/29, B2 -/29, A2@9th 12/22,
+A2@16th 5/15, B2@27th -/4.
+Comparison (behind on the wave's first day, no DM within 14 days either side):
+W10 (2nd): C1 3/29, D1 -/29; W11 (9th): D1 -/22; W12 (16th): D1 -/15;
+W13 (27th): nobody (D1 is unknown by then, B2 was nudged).
+"""
+
+import json
+
+import pandas as pd
+import pytest
+
+from fleetanalysis import cli, nudges, outcomes
+
+DAYS = pd.date_range("2026-03-01", "2026-03-31", freq="D")
+NOT_NUDGED = "not nudged (observational)"
+
+
+def verdicts(device, office, changes):
+    """One row a day for ``device``: ``changes`` maps a first day (of March) to the verdict from then on."""
+    rows = []
+    for day in DAYS:
+        verdict = [value for first, value in sorted(changes.items()) if day.day >= first][-1]
+        rows.append({"as_of": day, "device_id": device, "verdict": verdict, "office": office})
+    return rows
+
+
+HISTORY = pd.DataFrame(
+    verdicts("A1", "Oslo", {1: "unsupported", 4: "current"})
+    + verdicts("A2", "Oslo", {1: "outdated", 21: "current"})
+    + verdicts("B1", "Lima", {1: "outdated", 10: "grace"})
+    + verdicts("B2", "Lima", {1: "outdated"})
+    + verdicts("C1", "Oslo", {1: "outdated", 5: "current"})
+    + verdicts("D1", "Lima", {1: "outdated", 20: "unknown"}))
+
+
+def messages():
+    sent = [("ana@x.io", ["A1"], "2026-03-02 09:00", "sent"),
+            ("bo@x.io", ["B1", "B2"], "2026-03-02 09:01", "sent"),
+            ("cy@x.io", ["C1"], "2026-03-02 09:02", "failed"),
+            ("ana@x.io", ["A2"], "2026-03-09 09:00", "sent"),
+            ("ana@x.io", ["A2"], "2026-03-16 09:00", "sent"),
+            ("bo@x.io", ["B2"], "2026-03-27 09:00", "sent")]
+    return pd.DataFrame({"kind": "dm", "person": [row[0] for row in sent],
+                         "devices": [json.dumps(row[1]) for row in sent],
+                         "created": pd.to_datetime([row[2] for row in sent], utc=True),
+                         "status": [row[3] for row in sent]})
+
+
+def followed():
+    return outcomes.follow(messages(), HISTORY)
+
+
+def test_each_nudged_device_is_followed_to_its_first_day_up_to_date():
+    rows = followed()
+    nudged = rows[rows["group"] == "nudged"]
+    assert [(row.device_id, row.wave, row.nth, row.office,
+             None if pd.isna(row.updated_after_days) else int(row.updated_after_days), row.followup_days)
+            for row in nudged.itertuples()] == [
+        ("A1", "2026-W10", "1st", "Oslo", 2, 29),
+        ("B1", "2026-W10", "1st", "Lima", 8, 29),
+        ("B2", "2026-W10", "1st", "Lima", None, 29),
+        ("A2", "2026-W11", "2nd", "Oslo", 12, 22),
+        ("A2", "2026-W12", "3rd+", "Oslo", 5, 15),
+        ("B2", "2026-W13", "2nd", "Lima", None, 4),
+    ]
+
+
+def test_comparison_group_is_devices_behind_and_not_nudged_near_the_wave():
+    rows = followed()
+    comparison = rows[rows["group"] == NOT_NUDGED]
+    assert [(row.device_id, row.wave, None if pd.isna(row.updated_after_days) else int(row.updated_after_days),
+             row.followup_days) for row in comparison.itertuples()] == [
+        ("C1", "2026-W10", 3, 29), ("D1", "2026-W10", None, 29),
+        ("D1", "2026-W11", None, 22), ("D1", "2026-W12", None, 15)]
+    assert comparison["person"].isna().all() and comparison["nth"].isna().all()
+
+
+def figures(table, breakdown, value, group="nudged"):
+    row = table[(table["breakdown"] == breakdown) & (table["value"] == value) & (table["group"] == group)]
+    assert len(row) == 1, (breakdown, value, group)
+    return [None if pd.isna(item) else round(float(item), 4)
+            for item in row.iloc[0][["devices", "updated", "within_3d", "within_7d", "within_14d", "median_days"]]]
+
+
+def test_figures_per_group_wave_office_and_nth_nudge():
+    table = outcomes.breakdown(followed())
+    # within 3 days: 1 of 6 known; 7 days: B2@27th (followed 4 days) unknown -> 2 of 5;
+    # 14 days: 4 of 5; median of 2, 8, 12, 5 = 6.5.
+    assert figures(table, "all", "") == [6, 4, 0.1667, 0.4, 0.8, 6.5]
+    # C1 in 3 days; D1 thrice never; D1's W12 row is followed 15 days, so all four count.
+    assert figures(table, "all", "", NOT_NUDGED) == [4, 1, 0.25, 0.25, 0.25, 3.0]
+    assert figures(table, "wave", "2026-W10") == [3, 2, 0.3333, 0.3333, 0.6667, 5.0]
+    assert figures(table, "wave", "2026-W11") == [1, 1, 0.0, 0.0, 1.0, 12.0]
+    assert figures(table, "wave", "2026-W12") == [1, 1, 0.0, 1.0, 1.0, 5.0]
+    # Followed 4 days and not updated: nothing is known yet about 7 or 14 days.
+    assert figures(table, "wave", "2026-W13") == [1, 0, 0.0, None, None, None]
+    assert figures(table, "office", "Oslo") == [3, 3, 0.3333, 0.6667, 1.0, 5.0]
+    assert figures(table, "office", "Lima") == [3, 1, 0.0, 0.0, 0.5, 8.0]
+    assert figures(table, "office", "Oslo", NOT_NUDGED) == [1, 1, 1.0, 1.0, 1.0, 3.0]
+    assert figures(table, "nth nudge", "1st") == [3, 2, 0.3333, 0.3333, 0.6667, 5.0]
+    assert figures(table, "nth nudge", "2nd") == [2, 1, 0.0, 0.0, 1.0, 12.0]
+    assert figures(table, "nth nudge", "3rd+") == [1, 1, 0.0, 1.0, 1.0, 5.0]
+    assert not ((table["breakdown"] == "nth nudge") & (table["group"] == NOT_NUDGED)).any()
+
+
+def test_a_weekly_history_rounds_days_up_to_its_dates():
+    weekly = HISTORY[HISTORY["as_of"].dt.day_of_week == 0]  # Mondays: 2, 9, 16, 23, 30 March
+    rows = outcomes.follow(messages(), weekly)
+    nudged = rows[rows["group"] == "nudged"]
+    assert nudged["updated_after_days"].tolist()[:2] == [7, 14]
+
+
+def test_no_messages_gives_an_empty_breakdown():
+    empty = messages().iloc[0:0]
+    assert outcomes.follow(empty, HISTORY).empty
+    assert outcomes.breakdown(outcomes.follow(empty, HISTORY)).empty
