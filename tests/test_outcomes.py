@@ -128,3 +128,79 @@ def test_no_messages_gives_an_empty_breakdown():
     empty = messages().iloc[0:0]
     assert outcomes.follow(empty, HISTORY).empty
     assert outcomes.breakdown(outcomes.follow(empty, HISTORY)).empty
+
+
+def write_state(path):
+    """The hand-built messages, recorded through the real state file."""
+    with nudges.State(path) as state:
+        for row in messages().itertuples():
+            fields = {"person": row.person, "user_id": "U0TEST0001", "channel": "D1", "fingerprint": "f",
+                      "devices": row.devices}
+            if row.status == "sent":
+                state.record_sent(state.record_sending("dm", row.created, **fields), "1.0", row.created)
+            else:
+                state.record_not_sent("dm", row.created, "channel_not_found", **fields)
+
+
+def test_cli_prints_the_figures_as_csv_and_json_without_names(tmp_path, capsys):
+    write_state(tmp_path / "nudges.sqlite")
+    HISTORY.to_csv(tmp_path / "history.csv", index=False)
+    base = ["nudges", "outcomes", "--state", str(tmp_path / "nudges.sqlite"), "--history", str(tmp_path / "history.csv")]
+    assert cli.main([*base, "--format", "json"]) == 0
+    records = json.loads(capsys.readouterr().out)
+    first = [row for row in records if row["breakdown"] == "nth nudge" and row["value"] == "1st"]
+    assert [(row["devices"], row["updated"], row["within_14d"], row["median_days"]) for row in first] == [
+        (3, 2, pytest.approx(2 / 3), 5.0)]
+    assert cli.main([*base, "--format", "csv"]) == 0
+    text = capsys.readouterr().out
+    assert text.splitlines()[0] == ("breakdown,value,group,devices,updated,within_3d,within_7d,within_14d,"
+                                    "median_days")
+    assert "all,,nudged,6,4," in text and "ana@x.io" not in text
+    assert cli.main(base) == 0
+    table = capsys.readouterr().out
+    assert "not nudged (observational)" in table and "17%" in table and "ana" not in table
+
+
+def test_cli_without_state_or_with_a_bad_history_is_one_line_exit_2(tmp_path, capsys):
+    assert cli.main(["nudges", "outcomes", "--state", str(tmp_path / "none.sqlite")]) == 2
+    assert "none.sqlite: no nudge state yet" in capsys.readouterr().err
+    write_state(tmp_path / "nudges.sqlite")
+    (tmp_path / "history.csv").write_text("as_of,device_id,verdict\n2026-03-02,A1,outdated\n2026-13-45,A1,current\n")
+    assert cli.main(["nudges", "outcomes", "--state", str(tmp_path / "nudges.sqlite"),
+                     "--history", str(tmp_path / "history.csv")]) == 2
+    err = capsys.readouterr().err
+    assert "history.csv: row 3: as_of is not a date: '2026-13-45'" in err and len(err.strip().splitlines()) == 1
+
+
+def test_cli_judges_the_store_once_a_day_since_the_first_nudge(tmp_path, capsys):
+    from fleetanalysis import analysis, demo, sources, store
+
+    _ = demo.write(tmp_path, users=20, weeks=6, seed=1)
+    _ = store.merge(tmp_path / "access.parquet", sources.load([tmp_path / "slack"]))
+    files = ["--store", str(tmp_path / "access.parquet"), "--directory", str(tmp_path / "directory.csv"),
+             "--networks", str(tmp_path / "networks.csv")]
+    run = analysis.prepare(*[tmp_path / name for name in ("access.parquet", "directory.csv", "networks.csv")])
+    day = run.as_of - pd.Timedelta(days=21)
+    early = run.devices_at(day)
+    behind = early.loc[early["verdict"].isin(nudges.NEEDS_UPDATE), "device_id"].astype(str).head(3).tolist()
+    assert behind
+    with nudges.State(tmp_path / "nudges.sqlite") as state:
+        for device in behind:
+            row = state.record_sending("dm", day.tz_localize("UTC"), person=device.split("|")[0],
+                                       devices=json.dumps([device]), fingerprint="f")
+            state.record_sent(row, "1.0", day.tz_localize("UTC"))
+    assert cli.main(["nudges", "outcomes", *files, "--state", str(tmp_path / "nudges.sqlite"), "--format", "json"]) == 0
+    records = json.loads(capsys.readouterr().out)
+    overall = [row for row in records if row["breakdown"] == "all" and row["group"] == "nudged"]
+    assert overall[0]["devices"] == len(behind)
+    # A daily history: days to update are whole days within the 21 followed, not multiples of 7.
+    followed = outcomes.follow(nudges.read_history(tmp_path / "nudges.sqlite"),
+                               outcomes_history(run, day))
+    assert followed["followup_days"].max() == 21
+
+
+def outcomes_history(run, start):
+    from fleetanalysis import fleet, org
+
+    return org.assign(fleet.timeline(run.sightings, run.catalog, run.policy, start, run.as_of, freq="D",
+                                     window_days=run.window_days), run.directory, run.networks)

@@ -138,10 +138,18 @@ def _add_nudges(commands) -> None:
                     "recording every message in a SQLite state file before and after sending, so "
                     "nobody is messaged twice within the cooldown unless their device list changed. "
                     "--as-of also sets the cooldown's clock (default: now). The Slack token is read "
-                    "from the environment variable --token-env names.")
+                    "from the environment variable --token-env names. `nudges outcomes` prints, "
+                    "instead, what the nudges recorded in the state achieved: share of nudged devices "
+                    "updated within 3, 7 and 14 days and median days to update, per wave, office and "
+                    "nth nudge, beside behind devices nobody nudged (an observational comparison).")
+    parser.add_argument("action", nargs="?", choices=["plan", "outcomes"], default="plan",
+                        help="plan (default: plan, or send with --send) or outcomes (no names are printed)")
     _fleet_options(parser)
     parser.add_argument("--devices", type=Path, metavar="FILE",
                         help="devices table (Parquet or CSV, docs/pipeline.md 5-6) instead of the store")
+    parser.add_argument("--history", type=Path, metavar="FILE",
+                        help="outcomes: verdict history (Parquet or CSV: as_of, device_id, verdict[, office]) "
+                             "instead of judging the store once a day since the first nudge")
     parser.add_argument("--send", action="store_true", help="send the messages (default: dry run)")
     parser.add_argument("--state", type=Path, metavar="FILE",
                         help="SQLite state file (default: data/processed/nudges.sqlite)")
@@ -174,12 +182,36 @@ def _nudges_league(run):
                                      run.devices.assign(as_of=run.as_of)], ignore_index=True))
 
 
+def _run_nudge_outcomes(args) -> int:
+    from fleetanalysis import fleet, nudges, org, outcomes
+
+    state_path = args.state or nudges.DEFAULT_STATE
+    messages = nudges.read_history(state_path)
+    if messages is None:
+        raise BadInput(state_path, "no nudge state yet (send nudges with `fleetanalysis nudges --send` first)")
+    if args.history is not None:
+        history = outcomes.read_history(args.history)
+    else:
+        run = _fleet_at(args)
+        sent = messages.loc[(messages["status"] == "sent") & (messages["kind"] == "dm"), "created"]
+        start = sent.min().tz_localize(None).floor("D") if len(sent) else run.as_of
+        # One judgement a day, so that "updated within 3 days" means days, not weeks.
+        history = org.assign(fleet.timeline(run.sightings, run.catalog, run.policy, min(start, run.as_of),
+                                            run.as_of, freq="D", window_days=run.window_days),
+                             run.directory, run.networks)
+    table = outcomes.breakdown(outcomes.follow(messages, history))
+    sys.stdout.write(outcomes.render(table, args.format))
+    return 0
+
+
 def _run_nudges(args) -> int:
     import pandas as pd
 
     from fleetanalysis import nudges
     from fleetanalysis.writing import check_writable
 
+    if args.action == "outcomes":
+        return _run_nudge_outcomes(args)
     now = pd.Timestamp.now(tz="UTC")
     state_path = args.state or nudges.DEFAULT_STATE
     if args.send:

@@ -35,8 +35,13 @@ Examples:
 from __future__ import annotations
 
 import json
+import os
+from pathlib import Path
 
 import pandas as pd
+
+from fleetanalysis.errors import BadInput
+from fleetanalysis.writing import escape_controls, neutralise_formulas
 
 BEHIND = ("outdated", "unsupported")
 UP_TO_DATE = ("current", "grace")
@@ -211,3 +216,56 @@ def breakdown(followed: pd.DataFrame) -> pd.DataFrame:
     ordered = ["breakdown", "value", "group", *[column for column in joined.columns
                                               if column not in ("breakdown", "value", "group")]]
     return joined[ordered].astype({"breakdown": "string", "group": "string"})
+
+
+def read_history(path: str | os.PathLike) -> pd.DataFrame:
+    """A verdict history saved as Parquet or CSV (``as_of, device_id, verdict``, optional
+    ``office``); ``BadInput`` naming the file, and the row, when it is unusable.
+
+    Examples:
+        >>> import pathlib, tempfile
+        >>> path = pathlib.Path(tempfile.mkdtemp()) / "history.csv"
+        >>> _ = path.write_text("as_of,device_id,verdict\\n2026-03-02,a,outdated\\nyesterday,a,current\\n")
+        >>> read_history(path)
+        Traceback (most recent call last):
+        ...
+        fleetanalysis.errors.BadInput: ...history.csv: row 3: as_of is not a date: 'yesterday'
+    """
+    path = Path(path)
+    try:
+        table = pd.read_csv(path, dtype=str) if path.suffix.lower() in (".csv", ".txt") else pd.read_parquet(path)
+    except (OSError, ValueError, ImportError) as error:
+        raise BadInput(path, "cannot read the verdict history", type(error).__name__) from None
+    missing = [column for column in ("as_of", "device_id", "verdict") if column not in table.columns]
+    if missing:
+        raise BadInput(path, "not a verdict history", f"missing columns {', '.join(missing)}")
+    days = pd.to_datetime(table["as_of"], errors="coerce", utc=True, format="ISO8601")
+    bad = days.isna()
+    if bad.any():
+        first = int(bad.to_numpy().argmax())
+        # Row numbers as a spreadsheet shows them: the header is row 1.
+        raise BadInput(path, f"row {first + 2}", f"as_of is not a date: {table['as_of'].iloc[first]!r}")
+    return table.assign(as_of=days.dt.tz_localize(None))
+
+
+def render(table: pd.DataFrame, style: str = "table") -> str:
+    """``breakdown``'s frame as an aligned table, JSON records or formula-safe CSV.
+
+    Examples:
+        >>> print(render(pd.DataFrame({"breakdown": ["office"], "value": ["=HYPERLINK()"], "group": ["nudged"],
+        ...     "devices": [2], "within_3d": pd.array([0.5], "Float64")}), "csv"), end="")
+        breakdown,value,group,devices,within_3d
+        office,'=HYPERLINK(),nudged,2,0.5
+    """
+    if style == "json":
+        return table.to_json(orient="records", indent=1) + "\n"
+    if style == "csv":
+        return neutralise_formulas(table).to_csv(index=False)
+    if table.empty:
+        return "No sent nudges to follow.\n"
+    shown = table.copy()
+    for column in shown.columns:
+        if column.startswith("within_"):
+            shown[column] = shown[column].map(lambda share: "n/a" if pd.isna(share) else f"{share:.0%}")
+    # Office names are directory text: the terminal must not act on escapes in them.
+    return shown.astype("string").fillna("n/a").map(escape_controls).to_string(index=False) + "\n"
