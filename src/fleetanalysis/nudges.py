@@ -51,6 +51,7 @@ from pathlib import Path
 
 import pandas as pd
 from slack_sdk.errors import SlackApiError
+from slack_sdk.models.blocks import ActionsBlock, ButtonElement
 
 from fleetanalysis import slack
 from fleetanalysis.config import PROCESSED_DIR
@@ -75,6 +76,11 @@ CLOCK_SKEW = pd.Timedelta(minutes=15)
 HISTORY_PAGES = 20
 # How long a send run waits for another one holding the state file.
 LOCK_WAIT = 600.0
+# The buttons on each DM (answered through `fleetanalysis slack-events`, module answers).
+ANSWER_ACTIONS = {"fleetanalysis_updated": "updated", "fleetanalysis_snooze": "snooze",
+                  "fleetanalysis_not_mine": "not_mine"}
+# Slack refuses a button value longer than this; such a device gets no "Not my device" button.
+MAX_BUTTON_VALUE = 2000
 
 OS_STEPS = {
     "iOS": "Connect to Wi-Fi and charge, then open Settings > General > Software Update.",
@@ -238,7 +244,9 @@ def message(devices: list[dict]) -> tuple[str, list[dict]]:
         ...     "os_version": "13.1", "clients": "Chrome <b>", "verdict": "outdated",
         ...     "reason": "behind 13.7", "target": "13.7.8"}])
         >>> [block["type"] for block in blocks]
-        ['header', 'section', 'section', 'context']
+        ['header', 'section', 'section', 'actions', 'context']
+        >>> [element["text"]["text"] for element in blocks[3]["elements"]]
+        ['Updated', 'Remind me in 3 days']
         >>> "Chrome &lt;b&gt;" in text
         True
     """
@@ -267,8 +275,12 @@ def message(devices: list[dict]) -> tuple[str, list[dict]]:
         ]
         if clients:
             fields.append({"type": "mrkdwn", "text": f"*Apps seen*\n{clients}"})
-        blocks.append({"type": "section", "fields": fields,
-                       "text": {"type": "mrkdwn", "text": steps}})
+        section = {"type": "section", "fields": fields, "text": {"type": "mrkdwn", "text": steps}}
+        device_id = row.get("device_id")
+        if isinstance(device_id, str) and 0 < len(device_id) <= MAX_BUTTON_VALUE:
+            section["accessory"] = ButtonElement(text="Not my device", action_id="fleetanalysis_not_mine",
+                                                 value=device_id).to_dict()
+        blocks.append(section)
         lines.append(f"- {name} ({running}{'; ' + clients if clients else ''}): update to {target}. "
                      f"{steps}")
         if isinstance(row.get("reason"), str):
@@ -281,6 +293,10 @@ def message(devices: list[dict]) -> tuple[str, list[dict]]:
         " signed in to work apps recently on a version that is behind. "
     why += ("; ".join(list(dict.fromkeys(reasons))[:10]) + ". " if reasons else "")
     why += "Thank you!"
+    blocks.append(ActionsBlock(block_id="fleetanalysis_answer", elements=[
+        ButtonElement(text="Updated", action_id="fleetanalysis_updated", value="updated", style="primary"),
+        ButtonElement(text="Remind me in 3 days", action_id="fleetanalysis_snooze", value="snooze"),
+    ]).to_dict())
     blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": why}]})
     lines.append(why)
     return "\n".join(lines), blocks
@@ -354,7 +370,7 @@ def people(devices: pd.DataFrame) -> pd.DataFrame:
 
 def plan(devices: pd.DataFrame, state: pd.DataFrame | None, as_of: pd.Timestamp,
          cooldown_days: int = 7, max_messages: int = 50,
-         opt_out: Iterable[str] | None = None) -> pd.DataFrame:
+         opt_out: Iterable[str] | None = None, answers: pd.DataFrame | None = None) -> pd.DataFrame:
     """Plan one message per person with a device outdated past grace (dry run, no I/O).
 
     ``devices`` is the devices frame of docs/pipeline.md (sections 5-6); ``state`` is
@@ -363,8 +379,11 @@ def plan(devices: pd.DataFrame, state: pd.DataFrame | None, as_of: pd.Timestamp,
     ``user_id, user, devices, text, blocks (JSON), fingerprint, action (send|skip),
     skip_reason`` (``exempt``, ``opt-out``, ``no-slack-id``, ``unconfirmed`` — a
     message whose delivery a crash left unknown, treated as sent —, ``cooldown``,
-    ``max``), plus ``person`` and ``device_ids`` (JSON list). Unsupported devices and
-    people with more devices go first when ``max_messages`` cuts the run.
+    ``max``, ``snoozed``, ``not-my-device``), plus ``person`` and ``device_ids`` (JSON
+    list). Unsupported devices and people with more devices go first when
+    ``max_messages`` cuts the run. ``answers`` is ``State.answers()``: a person who
+    pressed "Remind me in 3 days" is ``snoozed`` until then; a device they called "Not
+    my device" is left out of their messages (all of them: ``not-my-device``).
 
     Examples:
         >>> devices = pd.DataFrame({"device_id": ["d1"], "user_id": ["U0ANA0001"], "user": ["ana@x.io"],
@@ -383,10 +402,13 @@ def plan(devices: pd.DataFrame, state: pd.DataFrame | None, as_of: pd.Timestamp,
     """
     as_of = _utc(as_of)
     opted_out = {item.strip().lower() for item in (opt_out or ())}
+    snoozed, not_mine = _answered(answers, as_of)
     found = people(devices)
     rows = []
     for person in found.to_dict("records"):
-        owned = person["rows"]
+        owned = [row for row in person["rows"] if (person["person"], str(row["device_id"])) not in not_mine]
+        disowned = not owned
+        owned = owned or person["rows"]
         text, blocks = message(owned)
         rows.append({
             "person": person["person"],
@@ -398,6 +420,7 @@ def plan(devices: pd.DataFrame, state: pd.DataFrame | None, as_of: pd.Timestamp,
             "fingerprint": fingerprint(owned),
             "device_ids": json.dumps([str(row["device_id"]) for row in owned], ensure_ascii=False),
             "exempt": person["exempt"],
+            "_disowned": disowned,
             "_unsupported": any(row["verdict"] == "unsupported" for row in owned),
         })
     columns = PLAN_COLUMNS + ["person", "device_ids"]
@@ -413,6 +436,8 @@ def plan(devices: pd.DataFrame, state: pd.DataFrame | None, as_of: pd.Timestamp,
     ids = planned["user_id"].astype("string").str.lower()
     skip(planned["person"].str.lower().isin(opted_out) | ids.isin(opted_out).fillna(False), "opt-out")
     skip(planned["user_id"].isna() & ~planned["person"].str.contains("@", regex=False), "no-slack-id")
+    skip(planned["_disowned"], "not-my-device")
+    skip(planned["person"].isin(snoozed), "snoozed")
     # The same list within the cooldown was already asked about; a changed list is news.
     recent = _recent_messages(state, as_of - pd.Timedelta(days=cooldown_days))
     key = pd.MultiIndex.from_frame(planned[["person", "fingerprint"]].astype("string"))
@@ -428,6 +453,17 @@ def plan(devices: pd.DataFrame, state: pd.DataFrame | None, as_of: pd.Timestamp,
     planned = planned.assign(action=reason.isna().map({True: "send", False: "skip"}), skip_reason=reason)
     planned = planned.loc[order.index].reset_index(drop=True)
     return _typed_plan(planned[columns])
+
+
+def _answered(answers: pd.DataFrame | None, as_of: pd.Timestamp) -> tuple[set[str], set[tuple[str, str]]]:
+    """From ``State.answers()``: people snoozed past ``as_of``, and (person, device id)
+    pairs the person said are not theirs."""
+    if answers is None or len(answers) == 0:
+        return set(), set()
+    until = pd.to_datetime(answers["snooze_until"], utc=True, format="ISO8601")
+    snoozed = set(answers.loc[(answers["action"] == "snooze") & (until > as_of), "person"])
+    disowned = answers[answers["action"] == "not_mine"]
+    return snoozed, set(zip(disowned["person"], disowned["device_id"]))
 
 
 def _typed_plan(planned: pd.DataFrame) -> pd.DataFrame:
@@ -484,7 +520,20 @@ CREATE TABLE messages (
 );
 CREATE INDEX messages_person ON messages (person, created);
 """
-SCHEMA = MESSAGES + """
+ANSWERS = """
+CREATE TABLE IF NOT EXISTS answers (
+    id INTEGER PRIMARY KEY,
+    message_id INTEGER NOT NULL REFERENCES messages (id),
+    person TEXT NOT NULL,          -- the person the message was planned for
+    user_id TEXT NOT NULL,         -- Slack member id who pressed the button
+    action TEXT NOT NULL CHECK (action IN ('updated', 'snooze', 'not_mine')),
+    device_id TEXT NOT NULL DEFAULT '',  -- the device called "not my device"; '' otherwise
+    answered TEXT NOT NULL,        -- UTC time the answer arrived
+    snooze_until TEXT,             -- for a snooze: no message to the person before this
+    UNIQUE (message_id, action, device_id)
+);
+"""
+SCHEMA = MESSAGES + ANSWERS + """
 CREATE TABLE lookups (
     email TEXT PRIMARY KEY,
     user_id TEXT,                  -- NULL when Slack knows no such user
@@ -564,6 +613,9 @@ class State:
         found = self._db.execute("SELECT sql FROM sqlite_master WHERE name = 'messages'").fetchone()
         if found is None:
             raise sqlite3.DatabaseError("no messages table")
+        # Files from before issue 19 have no answers table; it is only ever added to.
+        if self._db.execute("SELECT 1 FROM sqlite_master WHERE name = 'answers'").fetchone() is None:
+            self._db.executescript(ANSWERS)
         if "'unconfirmed'" in found[0]:
             return
         columns = ", ".join(row[1] for row in self._db.execute("PRAGMA table_info(messages)"))
@@ -677,6 +729,29 @@ class State:
         with self._transaction():
             self._db.execute("INSERT OR REPLACE INTO lookups VALUES (?, ?, ?)",
                              [email.lower(), user_id, _stamp(at)])
+
+    def sent_message(self, channel: str, ts: str) -> dict | None:
+        """The sent DM Slack knows as ``ts`` in ``channel``: ``id, person, user_id, devices``."""
+        found = self._db.execute(
+            "SELECT id, person, user_id, devices FROM messages WHERE kind = 'dm' AND status = 'sent' "
+            "AND channel = ? AND ts = ? ORDER BY id DESC LIMIT 1", [channel, ts]).fetchone()
+        return None if found is None else dict(zip(["id", "person", "user_id", "devices"], found))
+
+    def record_answer(self, message_id: int, person: str, user_id: str, action: str, at: pd.Timestamp,
+                      device_id: str = "", snooze_until: pd.Timestamp | None = None) -> bool:
+        """Record a button press once; False when that answer to that message was already recorded."""
+        with self._transaction():
+            cursor = self._db.execute(
+                "INSERT OR IGNORE INTO answers (message_id, person, user_id, action, device_id, answered, "
+                "snooze_until) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [message_id, person, user_id, action, device_id, _stamp(at),
+                 None if snooze_until is None else _stamp(snooze_until)])
+        return cursor.rowcount == 1
+
+    def answers(self) -> pd.DataFrame:
+        """Every recorded answer: ``id, message_id, person, user_id, action, device_id,
+        answered, snooze_until`` (times as UTC text)."""
+        return pd.read_sql_query("SELECT * FROM answers ORDER BY id", self._db)
 
     def league_posted(self, channel: str, week: str) -> str | None:
         """The status of this week's league post to ``channel`` (None when never tried or failed)."""
@@ -1001,6 +1076,15 @@ def read_history(path: str | os.PathLike) -> pd.DataFrame | None:
         return None
     with State(path, lock=False) as state:
         return state.history()
+
+
+def read_answers(path: str | os.PathLike) -> pd.DataFrame | None:
+    """The answers in the state file at ``path`` (``State.answers()``), or None when there
+    is no state file yet."""
+    if not Path(path).exists():
+        return None
+    with State(path, lock=False) as state:
+        return state.answers()
 
 
 def render(result: pd.DataFrame, style: str = "table") -> str:
