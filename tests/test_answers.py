@@ -208,3 +208,21 @@ def test_slack_events_without_a_secret_is_one_line_exit_2(tmp_path, capsys, monk
     assert cli.main(["slack-events", "--port", "8080", "--state", str(tmp_path / "n.sqlite")]) == 2
     error = capsys.readouterr().err
     assert "$SLACK_SIGNING_SECRET: no Slack signing secret" in error and error.count("\n") == 1
+
+
+def test_stop_after_n_unanswered_nudges_and_start_again_after_an_answer(endpoint):
+    post, recorded, path, _ = endpoint
+    with nudges.State(path) as state:  # a 2nd DM a week later, with no answer to either
+        later = SENT_AT + pd.Timedelta(days=7)
+        row = state.record_sending("dm", later, person="ana@x.io", user_id="U0ANA0001", channel="D0ANA0001",
+                                   fingerprint="g", devices=json.dumps([PHONE]), nudge_id="n2")
+        state.record_sent(row, "1777890000.000100", later)
+    when = SENT_AT + pd.Timedelta(days=20)
+    plan = lambda answered, stop: nudges.plan(DEVICES, nudges.read_history(path), when, answers=answered,  # noqa: E731
+                                              stop_after=stop)
+    assert plan(None, 2)["skip_reason"].tolist() == ["unanswered"]
+    assert plan(None, 3)["action"].tolist() == ["send"]
+    assert plan(None, None)["action"].tolist() == ["send"]
+    body = press("fleetanalysis_updated", "updated", ts="1777890000.000100")  # answers the 2nd
+    assert post(body, signed(body)) == 200
+    assert plan(recorded(), 1)["action"].tolist() == ["send"]

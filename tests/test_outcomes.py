@@ -154,8 +154,8 @@ def test_cli_prints_the_figures_as_csv_and_json_without_names(tmp_path, capsys):
     assert cli.main([*base, "--format", "csv"]) == 0
     text = capsys.readouterr().out
     assert text.splitlines()[0] == ("breakdown,value,group,devices,updated,within_3d,within_7d,within_14d,"
-                                    "median_days")
-    assert "all,,nudged,6,4," in text and "ana@x.io" not in text
+                                    "median_days,said_updated,said_updated_seen,snoozed,not_mine")
+    assert "all,,nudged,6,4,0.1666" in text and "ana@x.io" not in text
     assert cli.main(base) == 0
     table = capsys.readouterr().out
     assert "not nudged (observational)" in table and "17%" in table and "ana" not in table
@@ -204,3 +204,28 @@ def outcomes_history(run, start):
 
     return org.assign(fleet.timeline(run.sightings, run.catalog, run.policy, start, run.as_of, freq="D",
                                      window_days=run.window_days), run.directory, run.networks)
+
+
+def test_answers_are_kept_beside_what_the_logs_showed():
+    """ana said "Updated" to her 1st and 3rd nudges (logs: updated after 2 and 5 days), bo
+    said "Updated" to his 1st (B1 updated after 8 days, B2 never: said, not seen), then
+    "Not my device" about B2 on his 2nd, and snoozed his 1st too (the stronger answer wins)."""
+    given = pd.DataFrame({"message_id": [1, 2, 2, 5, 6], "action": ["updated", "updated", "snooze", "updated", "not_mine"],
+                          "device_id": ["", "", "", "", "B2"]})
+    rows = outcomes.follow(messages().assign(id=range(1, 7)), HISTORY, answers=given)
+    nudged = rows[rows["group"] == "nudged"]
+    assert nudged["answer"].tolist() == ["updated", "updated", "updated", pd.NA, "updated", "not_mine"]
+    table = outcomes.breakdown(rows)
+    overall = table[(table["breakdown"] == "all") & (table["group"] == "nudged")].iloc[0]
+    assert [int(overall[name]) for name in ("said_updated", "said_updated_seen", "snoozed", "not_mine")] == [4, 3, 0, 1]
+    assert rows.loc[rows["group"] == NOT_NUDGED, "answer"].isna().all()
+
+
+def test_habituation_is_warned_only_when_later_nudges_work_markedly_worse():
+    table = outcomes.breakdown(followed())
+    # 1st: 1 of 3 within 7 days; 2nd: 0 of 1 known (33 points lower); 3rd+: 1 of 1.
+    assert outcomes.habituation(table, min_devices=1) == (
+        "later nudges work markedly worse: updated within 7 days after a 1st nudge 33% (3 devices), after a "
+        "2nd 0% (2 devices); consider fewer messages, another channel, or a person to talk to")
+    assert outcomes.habituation(table, within=14, min_devices=1) is None  # 67% then 100%, 100%
+    assert outcomes.habituation(table) is None  # too few devices to call it

@@ -160,6 +160,8 @@ def _add_nudges(commands) -> None:
                         help="send at most N messages (default: 50)")
     parser.add_argument("--cooldown-days", type=_whole_number(0, MAX_DAYS, " days"), default=7, metavar="D",
                         help="no second message within D days unless the device list changed (default: 7)")
+    parser.add_argument("--stop-after", type=_whole_number(1, 1000), metavar="N",
+                        help="send no more to a person after N DMs they did not answer (default: no limit)")
     parser.add_argument("--opt-out", type=Path, metavar="FILE",
                         help="text file of user ids / emails never to message, one a line, # comments")
     parser.add_argument("--format", choices=["table", "json", "csv"], default="table",
@@ -199,8 +201,11 @@ def _run_nudge_outcomes(args) -> int:
         history = org.assign(fleet.timeline(run.sightings, run.catalog, run.policy, min(start, run.as_of),
                                             run.as_of, freq="D", window_days=run.window_days),
                              run.directory, run.networks)
-    table = outcomes.breakdown(outcomes.follow(messages, history))
+    table = outcomes.breakdown(outcomes.follow(messages, history, answers=nudges.read_answers(state_path)))
     sys.stdout.write(outcomes.render(table, args.format))
+    warning = outcomes.habituation(table)
+    if warning:
+        print(f"fleetanalysis: warning: {warning}", file=sys.stderr)
     return 0
 
 
@@ -232,7 +237,8 @@ def _run_nudges(args) -> int:
     as_of = now if args.as_of is None else args.as_of.tz_localize("UTC")
     if not args.send:
         planned = nudges.plan(devices, nudges.read_history(state_path), as_of,
-                              args.cooldown_days, args.max, opt_out, nudges.read_answers(state_path))
+                              args.cooldown_days, args.max, opt_out, nudges.read_answers(state_path),
+                              args.stop_after)
         sys.stdout.write(nudges.render(planned, args.format))
         if args.league_channel:
             print(nudges.league_message(league)[0], file=sys.stderr)
@@ -246,7 +252,7 @@ def _run_nudges(args) -> int:
             print("earlier unconfirmed messages: " + ", ".join(f"{outcome} {count}" for outcome, count
                                                                in resolved.items()), file=sys.stderr)
         planned = nudges.plan(devices, state.history(), as_of, args.cooldown_days, args.max, opt_out,
-                              state.answers())
+                              state.answers(), args.stop_after)
         result = nudges.send(planned, client, state, now, args.cooldown_days, progress=None)
         sys.stdout.write(nudges.render(result, args.format))
         if args.league_channel:

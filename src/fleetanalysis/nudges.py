@@ -370,7 +370,8 @@ def people(devices: pd.DataFrame) -> pd.DataFrame:
 
 def plan(devices: pd.DataFrame, state: pd.DataFrame | None, as_of: pd.Timestamp,
          cooldown_days: int = 7, max_messages: int = 50,
-         opt_out: Iterable[str] | None = None, answers: pd.DataFrame | None = None) -> pd.DataFrame:
+         opt_out: Iterable[str] | None = None, answers: pd.DataFrame | None = None,
+         stop_after: int | None = None) -> pd.DataFrame:
     """Plan one message per person with a device outdated past grace (dry run, no I/O).
 
     ``devices`` is the devices frame of docs/pipeline.md (sections 5-6); ``state`` is
@@ -383,7 +384,10 @@ def plan(devices: pd.DataFrame, state: pd.DataFrame | None, as_of: pd.Timestamp,
     list). Unsupported devices and people with more devices go first when
     ``max_messages`` cuts the run. ``answers`` is ``State.answers()``: a person who
     pressed "Remind me in 3 days" is ``snoozed`` until then; a device they called "Not
-    my device" is left out of their messages (all of them: ``not-my-device``).
+    my device" is left out of their messages (all of them: ``not-my-device``). With
+    ``stop_after`` N, a person sent N DMs since their last answer (or ever, when they
+    never answered) is not sent another (``unanswered``): habituation has set in, and
+    someone should talk to them instead.
 
     Examples:
         >>> devices = pd.DataFrame({"device_id": ["d1"], "user_id": ["U0ANA0001"], "user": ["ana@x.io"],
@@ -438,6 +442,8 @@ def plan(devices: pd.DataFrame, state: pd.DataFrame | None, as_of: pd.Timestamp,
     skip(planned["user_id"].isna() & ~planned["person"].str.contains("@", regex=False), "no-slack-id")
     skip(planned["_disowned"], "not-my-device")
     skip(planned["person"].isin(snoozed), "snoozed")
+    if stop_after is not None:
+        skip(planned["person"].map(_unanswered(state, answers)).fillna(0) >= stop_after, "unanswered")
     # The same list within the cooldown was already asked about; a changed list is news.
     recent = _recent_messages(state, as_of - pd.Timedelta(days=cooldown_days))
     key = pd.MultiIndex.from_frame(planned[["person", "fingerprint"]].astype("string"))
@@ -464,6 +470,19 @@ def _answered(answers: pd.DataFrame | None, as_of: pd.Timestamp) -> tuple[set[st
     snoozed = set(answers.loc[(answers["action"] == "snooze") & (until > as_of), "person"])
     disowned = answers[answers["action"] == "not_mine"]
     return snoozed, set(zip(disowned["person"], disowned["device_id"]))
+
+
+def _unanswered(state: pd.DataFrame | None, answers: pd.DataFrame | None) -> dict[str, int]:
+    """Per person, the DMs sent to them after their last answer (all, when none)."""
+    if state is None or len(state) == 0:
+        return {}
+    sent = state[(state["kind"].fillna("dm") == "dm") & (state["status"] == "sent")]
+    created = pd.to_datetime(sent["created"], utc=True, format="ISO8601")
+    last = {}
+    if answers is not None and len(answers):
+        last = pd.to_datetime(answers["answered"], utc=True, format="ISO8601").groupby(answers["person"]).max().to_dict()
+    later = [person not in last or moment > last[person] for person, moment in zip(sent["person"], created)]
+    return sent[later].groupby("person").size().to_dict()
 
 
 def _typed_plan(planned: pd.DataFrame) -> pd.DataFrame:

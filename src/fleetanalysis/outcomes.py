@@ -51,7 +51,11 @@ COMPARISON_GAP_DAYS = 14
 NUDGED = "nudged"
 NOT_NUDGED = "not nudged (observational)"
 FOLLOW_COLUMNS = ["group", "wave", "day", "person", "device_id", "office", "nth",
-                  "updated_after_days", "followup_days"]
+                  "updated_after_days", "followup_days", "answer"]
+# What a person's answer to a nudge says about one device it named, strongest first.
+ANSWER_ORDER = ("not_mine", "updated", "snooze")
+# Later nudges "work markedly worse" when their 7-day share is this much below the first's.
+HABITUATION_DROP = 0.15
 BREAKDOWNS = {"all": [], "wave": ["wave"], "office": ["office"], "nth nudge": ["nth"]}
 
 
@@ -69,11 +73,12 @@ def nudged_devices(messages: pd.DataFrame) -> pd.DataFrame:
         >>> nudged_devices(messages)[["device_id", "day", "nth"]].astype(str).values.tolist()
         [['a', '2026-03-02', '1st'], ['b', '2026-03-02', '1st'], ['a', '2026-03-09', '2nd']]
     """
-    columns = ["person", "device_id", "day", "nth"]
+    columns = ["message_id", "person", "device_id", "day", "nth"]
     if messages is None or messages.empty:
         return pd.DataFrame({column: pd.Series(dtype="datetime64[us]" if column == "day" else "string")
                              for column in columns})
     sent = messages[(messages["kind"].fillna("dm") == "dm") & (messages["status"] == "sent")].copy()
+    sent["message_id"] = sent["id"] if "id" in sent else sent.index
     sent["created"] = pd.to_datetime(sent["created"], utc=True, format="ISO8601")
     sent = sent.sort_values(["created"], kind="stable")
     number = sent.groupby("person", sort=False).cumcount() + 1
@@ -81,10 +86,12 @@ def nudged_devices(messages: pd.DataFrame) -> pd.DataFrame:
     sent["day"] = sent["created"].dt.tz_localize(None).dt.floor("D").astype("datetime64[us]")
     sent["device_id"] = sent["devices"].map(lambda text: json.loads(text) if isinstance(text, str) else [])
     rows = sent.explode("device_id").dropna(subset=["device_id"])
-    return rows[columns].astype({"person": "string", "device_id": "string", "nth": "string"}).reset_index(drop=True)
+    return rows[columns].astype({"message_id": "int64", "person": "string", "device_id": "string",
+                                 "nth": "string"}).reset_index(drop=True)
 
 
-def follow(messages: pd.DataFrame, history: pd.DataFrame, end: object = None) -> pd.DataFrame:
+def follow(messages: pd.DataFrame, history: pd.DataFrame, end: object = None,
+           answers: pd.DataFrame | None = None) -> pd.DataFrame:
     """Each nudged device, and each comparison device, followed in the verdict history.
 
     ``messages`` is ``nudges.State.history()``; ``history`` has ``as_of`` (a day),
@@ -93,11 +100,14 @@ def follow(messages: pd.DataFrame, history: pd.DataFrame, end: object = None) ->
     ``not nudged (observational)``), ``wave`` (ISO week of the nudge, e.g. ``2026-W10``),
     ``day`` (followed from), ``person`` (NA in the comparison group), ``device_id``,
     ``office`` (at that day; NA when unplaced), ``nth`` (NA in the comparison group),
-    ``updated_after_days`` (Int64, NA: still behind) and ``followup_days``.
+    ``updated_after_days`` (Int64, NA: still behind), ``followup_days`` and ``answer``:
+    what the person answered to that nudge about that device (``nudges.State.answers()``:
+    ``not_mine`` for the device they disowned, else ``updated`` or ``snooze``; NA), kept
+    beside what the logs showed, so "said updated" can be checked against the evidence.
     """
     history = _days(history)
     end = history["as_of"].max() if end is None else pd.Timestamp(end).tz_localize(None).floor("D")
-    nudges = nudged_devices(messages).assign(group=NUDGED)
+    nudges = _with_answers(nudged_devices(messages), answers).assign(group=NUDGED)
     nudges["wave"] = nudges["day"].map(_iso_week).astype("string")
     comparison = _not_nudged(nudges, history)
     rows = pd.concat([nudges, comparison], ignore_index=True)
@@ -116,8 +126,26 @@ def follow(messages: pd.DataFrame, history: pd.DataFrame, end: object = None) ->
     rows.loc[rows["_updated"] > end, "updated_after_days"] = pd.NA
     rows["followup_days"] = (end - rows["day"]).dt.days.astype("int64")
     typed = rows[FOLLOW_COLUMNS].astype({"group": "string", "wave": "string", "person": "string",
-                                         "device_id": "string", "office": "string", "nth": "string"})
+                                         "device_id": "string", "office": "string", "nth": "string",
+                                         "answer": "string"})
     return typed.reset_index(drop=True)
+
+
+def _with_answers(nudges: pd.DataFrame, answers: pd.DataFrame | None) -> pd.DataFrame:
+    """``nudges`` plus ``answer``: the strongest answer (``ANSWER_ORDER``) to its message
+    that concerns its device."""
+    nudges = nudges.assign(answer=pd.Series(pd.NA, index=nudges.index, dtype="string"))
+    if answers is None or len(answers) == 0 or nudges.empty:
+        return nudges
+    for action in reversed(ANSWER_ORDER):
+        given = answers[answers["action"] == action]
+        if action == "not_mine":
+            keys = set(zip(given["message_id"].astype("int64"), given["device_id"].astype(str)))
+            hit = [(message, str(device)) in keys for message, device in zip(nudges["message_id"], nudges["device_id"])]
+        else:
+            hit = nudges["message_id"].isin(given["message_id"].astype("int64")).tolist()
+        nudges.loc[hit, "answer"] = action
+    return nudges
 
 
 def _days(history: pd.DataFrame) -> pd.DataFrame:
@@ -150,9 +178,9 @@ def _not_nudged(nudges: pd.DataFrame, history: pd.DataFrame) -> pd.DataFrame:
         seen = history[(history["as_of"] == known.iloc[-1]) & history["verdict"].isin(BEHIND)]
         near = nudges.loc[(nudges["day"] >= day - gap) & (nudges["day"] <= day + gap), "device_id"]
         left_out = seen.loc[~seen["device_id"].isin(near), ["device_id"]].drop_duplicates()
-        found.append(left_out.assign(day=day, wave=wave, group=NOT_NUDGED, person=pd.NA, nth=pd.NA))
+        found.append(left_out.assign(day=day, wave=wave, group=NOT_NUDGED, person=pd.NA, nth=pd.NA, answer=pd.NA))
     if not found:
-        return pd.DataFrame(columns=["device_id", "day", "wave", "group", "person", "nth"])
+        return pd.DataFrame(columns=["device_id", "day", "wave", "group", "person", "nth", "answer"])
     return pd.concat(found, ignore_index=True)
 
 
@@ -161,7 +189,9 @@ def summarise(followed: pd.DataFrame, by: list[str]) -> pd.DataFrame:
     ``devices`` (followed device-nudges), ``updated`` (seen up to date by the end),
     ``within_3d``/``within_7d``/``within_14d`` (share 0-1 of those whose fate at that
     many days is known; NA when none is) and ``median_days`` (median days to update of
-    those that updated; NA when none did).
+    those that updated; NA when none did); with an ``answer`` column also
+    ``said_updated`` (answered "Updated"), ``said_updated_seen`` (of those, seen up to
+    date in the logs by the end), ``snoozed`` and ``not_mine``.
 
     Examples:
         >>> followed = pd.DataFrame({"group": ["nudged"] * 3, "updated_after_days": pd.array([2, 9, pd.NA], "Int64"),
@@ -176,6 +206,12 @@ def summarise(followed: pd.DataFrame, by: list[str]) -> pd.DataFrame:
         known = done | (followed["followup_days"] >= within)
         parts[f"done_{within}"] = done.astype("int64")
         parts[f"known_{within}"] = known.astype("int64")
+    if "answer" in followed:
+        answer = followed["answer"].astype("string")
+        parts["said_updated"] = answer.eq("updated").fillna(False).astype("int64")
+        parts["said_updated_seen"] = (parts["said_updated"] & parts["updated"]).astype("int64")
+        parts["snoozed"] = answer.eq("snooze").fillna(False).astype("int64")
+        parts["not_mine"] = answer.eq("not_mine").fillna(False).astype("int64")
     frame = pd.DataFrame(parts).assign(_days=days)
     keys = [followed[column].fillna("unknown") for column in by] if by else [pd.Series("", index=followed.index)]
     grouped = frame.groupby(keys, sort=True, dropna=False)
@@ -184,7 +220,8 @@ def summarise(followed: pd.DataFrame, by: list[str]) -> pd.DataFrame:
     for within in WITHIN_DAYS:
         known = table[f"known_{within}"]
         table[f"within_{within}d"] = (table[f"done_{within}"] / known.where(known > 0)).astype("Float64")
-    columns = ["devices", "updated", *[f"within_{within}d" for within in WITHIN_DAYS], "median_days"]
+    columns = ["devices", "updated", *[f"within_{within}d" for within in WITHIN_DAYS], "median_days",
+               *[name for name in ("said_updated", "said_updated_seen", "snoozed", "not_mine") if name in parts]]
     table = table[columns].reset_index()
     if not by:
         table = table.drop(columns=table.columns[0])
@@ -269,3 +306,34 @@ def render(table: pd.DataFrame, style: str = "table") -> str:
             shown[column] = shown[column].map(lambda share: "n/a" if pd.isna(share) else f"{share:.0%}")
     # Office names are directory text: the terminal must not act on escapes in them.
     return shown.astype("string").fillna("n/a").map(escape_controls).to_string(index=False) + "\n"
+
+
+def habituation(table: pd.DataFrame, within: int = 7, min_devices: int = 10) -> str | None:
+    """A warning when later nudges work markedly worse than first ones, else None.
+
+    Compares the share updated within ``within`` days after a person's ``2nd`` and
+    ``3rd+`` nudges with their ``1st`` (``breakdown``'s ``nth nudge`` rows); each needs
+    ``min_devices`` nudged devices, so noise from a handful is not called a trend.
+
+    Examples:
+        >>> table = pd.DataFrame({"breakdown": ["nth nudge"] * 3, "value": ["1st", "2nd", "3rd+"],
+        ...     "group": ["nudged"] * 3, "devices": [40, 25, 12], "within_7d": [0.6, 0.5, 0.3]})
+        >>> habituation(table)
+        'later nudges work markedly worse: updated within 7 days after a 1st nudge 60% (40 devices), after a 3rd+ 30% (12 devices); consider fewer messages, another channel, or a person to talk to'
+        >>> habituation(table.assign(within_7d=[0.6, 0.55, 0.5])) is None
+        True
+    """
+    rows = table[(table["breakdown"] == "nth nudge") & (table["group"] == NUDGED)].set_index("value")
+    column = f"within_{within}d"
+    if "1st" not in rows.index or pd.isna(rows.loc["1st", column]) or rows.loc["1st", "devices"] < min_devices:
+        return None
+    first = float(rows.loc["1st", column])
+    worse = [(nth, float(rows.loc[nth, column]), int(rows.loc[nth, "devices"])) for nth in ("2nd", "3rd+")
+             if nth in rows.index and pd.notna(rows.loc[nth, column]) and rows.loc[nth, "devices"] >= min_devices
+             and float(rows.loc[nth, column]) <= first - HABITUATION_DROP]
+    if not worse:
+        return None
+    nth, share, devices = min(worse, key=lambda item: item[1])
+    return (f"later nudges work markedly worse: updated within {within} days after a 1st nudge {first:.0%} "
+            f"({int(rows.loc['1st', 'devices'])} devices), after a {nth} {share:.0%} ({devices} devices); "
+            "consider fewer messages, another channel, or a person to talk to")
