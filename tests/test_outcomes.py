@@ -229,3 +229,55 @@ def test_habituation_is_warned_only_when_later_nudges_work_markedly_worse():
         "2nd 0% (2 devices); consider fewer messages, another channel, or a person to talk to")
     assert outcomes.habituation(table, within=14, min_devices=1) is None  # 67% then 100%, 100%
     assert outcomes.habituation(table) is None  # too few devices to call it
+
+
+def test_the_report_shows_do_nudges_work_without_names(tmp_path):
+    from fleetanalysis import analysis, demo, reporting, sources, store
+
+    _ = demo.write(tmp_path, users=20, weeks=6, seed=1)
+    _ = store.merge(tmp_path / "access.parquet", sources.load([tmp_path / "slack"]))
+    files = {"store": tmp_path / "access.parquet", "directory": tmp_path / "directory.csv",
+             "networks": tmp_path / "networks.csv"}
+    run = analysis.prepare(*files.values())
+    day = run.as_of - pd.Timedelta(days=21)
+    early = run.devices_at(day)
+    behind = early.loc[early["verdict"].isin(nudges.NEEDS_UPDATE), ["device_id", "user"]].astype(str).head(3)
+    with nudges.State(tmp_path / "nudges.sqlite") as state:
+        for device, user in behind.values.tolist():
+            row = state.record_sending("dm", day.tz_localize("UTC"), person=user, devices=json.dumps([device]),
+                                       fingerprint="f", channel="D1", user_id="U0TEST0001")
+            state.record_sent(row, f"1.{row}", day.tz_localize("UTC"))
+        state.record_answer(1, behind["user"].iloc[0], "U0TEST0001", "not_mine", day.tz_localize("UTC"),
+                            behind["device_id"].iloc[0])
+    page = reporting.run("report", tmp_path / "reports", None,
+                         {**files, "weeks": 4, "nudge_state": tmp_path / "nudges.sqlite"})
+    shown = visible_text(page.read_text(encoding="utf-8"))
+    assert "Do nudges work?" in shown and "Within 7 days" in shown and "not nudged (observational)" in shown
+    assert '1 answers received; 1 devices flagged "not my device" for review.' in shown
+    for user in behind["user"]:
+        assert user not in shown
+    assert "median_days" not in shown and "NaN" not in shown
+
+
+def visible_text(page: str) -> str:
+    """The text a reader sees on an HTML page (images and scripts left out)."""
+    from html.parser import HTMLParser
+
+    class Text(HTMLParser):
+        def __init__(self):
+            super().__init__()
+            self.parts, self.skip = [], 0
+
+        def handle_starttag(self, tag, attrs):
+            self.skip += tag in ("script", "style")
+
+        def handle_endtag(self, tag):
+            self.skip -= tag in ("script", "style")
+
+        def handle_data(self, data):
+            if not self.skip:
+                self.parts.append(data)
+
+    parser = Text()
+    parser.feed(page)
+    return " ".join(" ".join(parser.parts).split())

@@ -185,7 +185,7 @@ def _nudges_league(run):
 
 
 def _run_nudge_outcomes(args) -> int:
-    from fleetanalysis import fleet, nudges, org, outcomes
+    from fleetanalysis import nudges, outcomes
 
     state_path = args.state or nudges.DEFAULT_STATE
     messages = nudges.read_history(state_path)
@@ -194,13 +194,7 @@ def _run_nudge_outcomes(args) -> int:
     if args.history is not None:
         history = outcomes.read_history(args.history)
     else:
-        run = _fleet_at(args)
-        sent = messages.loc[(messages["status"] == "sent") & (messages["kind"] == "dm"), "created"]
-        start = sent.min().tz_localize(None).floor("D") if len(sent) else run.as_of
-        # One judgement a day, so that "updated within 3 days" means days, not weeks.
-        history = org.assign(fleet.timeline(run.sightings, run.catalog, run.policy, min(start, run.as_of),
-                                            run.as_of, freq="D", window_days=run.window_days),
-                             run.directory, run.networks)
+        history = outcomes.daily_history(_fleet_at(args), messages)
     table = outcomes.breakdown(outcomes.follow(messages, history, answers=nudges.read_answers(state_path)))
     sys.stdout.write(outcomes.render(table, args.format))
     warning = outcomes.habituation(table)

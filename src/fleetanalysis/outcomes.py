@@ -108,6 +108,7 @@ def follow(messages: pd.DataFrame, history: pd.DataFrame, end: object = None,
     history = _days(history)
     end = history["as_of"].max() if end is None else pd.Timestamp(end).tz_localize(None).floor("D")
     nudges = _with_answers(nudged_devices(messages), answers).assign(group=NUDGED)
+    nudges = nudges[nudges["day"] <= end]  # sent after the history ends: nothing known yet
     nudges["wave"] = nudges["day"].map(_iso_week).astype("string")
     comparison = _not_nudged(nudges, history)
     rows = pd.concat([nudges, comparison], ignore_index=True)
@@ -253,6 +254,22 @@ def breakdown(followed: pd.DataFrame) -> pd.DataFrame:
     ordered = ["breakdown", "value", "group", *[column for column in joined.columns
                                               if column not in ("breakdown", "value", "group")]]
     return joined[ordered].astype({"breakdown": "string", "group": "string"})
+
+
+def daily_history(run, messages: pd.DataFrame) -> pd.DataFrame:
+    """The fleet of ``run`` (``analysis.Analysis``) judged once a day from the first sent
+    DM in ``messages`` to ``run.as_of``, with offices: ``follow``'s ``history``.
+
+    One judgement a day, so that "updated within 3 days" means days, not weeks.
+    """
+    from fleetanalysis import fleet, org
+
+    sent = messages.loc[(messages["status"] == "sent") & (messages["kind"].fillna("dm") == "dm"), "created"]
+    start = pd.to_datetime(sent, utc=True, format="ISO8601").min() if len(sent) else None
+    start = run.as_of if start is None else min(start.tz_localize(None).floor("D"), run.as_of)
+    judged = fleet.timeline(run.sightings, run.catalog, run.policy, start, run.as_of, freq="D",
+                            window_days=run.window_days)
+    return org.assign(judged, run.directory, run.networks)
 
 
 def read_history(path: str | os.PathLike) -> pd.DataFrame:
