@@ -183,7 +183,7 @@ def test_message_names_devices_steps_and_escapes_attacker_text():
     text, blocks = planned.loc["ana@x.io", "text"], json.loads(planned.loc["ana@x.io", "blocks"])
     assert "Settings › General › Software Update" in text and "17.5.1" in text
     assert "Flatpak" in text and "distribution" in text  # Linux Chromium advice
-    assert [block["type"] for block in blocks] == ["header", "section", "section", "section", "context"]
+    assert [block["type"] for block in blocks] == ["header", "section", "section", "section", "actions", "context"]
     everything = text + json.dumps(blocks)
     assert "<!channel>" not in everything and "&lt;!channel&gt;" in everything
     assert "<@U0BOSS>" not in everything and "&lt;@U0BOSS&gt;" in everything

@@ -38,19 +38,19 @@ Examples:
 from __future__ import annotations
 
 from fleetanalysis.nudges.planning import (
-    MAX_DEVICE_BLOCKS, MAX_FIELD, NEEDS_UPDATE, PLAN_COLUMNS, SLACK_ID, client_families, escape_mrkdwn,
+    ANSWER_ACTIONS, MAX_BUTTON_VALUE, MAX_DEVICE_BLOCKS, MAX_FIELD, NEEDS_UPDATE, PLAN_COLUMNS, SLACK_ID, client_families, escape_mrkdwn,
     fingerprint, league_message, message, people, plan, read_opt_out, read_table, render, update_steps,
 )
-from fleetanalysis.nudges.state import DEFAULT_STATE, LOCK_WAIT, SCHEMA, State, read_history
+from fleetanalysis.nudges.state import ANSWERS, DEFAULT_STATE, LOCK_WAIT, SCHEMA, State, read_answers, read_history
 from fleetanalysis.nudges.delivery import (
     CLOCK_SKEW, DEFAULT_TOKEN_ENV, EVENT_TYPE, HISTORY_PAGES, find_posted, iso_week, post_league, resolve, send,
     slack_client,
 )
 
 __all__ = [
-    "CLOCK_SKEW", "DEFAULT_STATE", "DEFAULT_TOKEN_ENV", "EVENT_TYPE", "HISTORY_PAGES", "LOCK_WAIT",
+    "ANSWER_ACTIONS", "ANSWERS", "MAX_BUTTON_VALUE", "CLOCK_SKEW", "DEFAULT_STATE", "DEFAULT_TOKEN_ENV", "EVENT_TYPE", "HISTORY_PAGES", "LOCK_WAIT",
     "MAX_DEVICE_BLOCKS", "MAX_FIELD", "NEEDS_UPDATE", "PLAN_COLUMNS", "SCHEMA", "SLACK_ID", "State",
     "client_families", "escape_mrkdwn", "find_posted", "fingerprint", "iso_week", "league_message", "message",
-    "people", "plan", "post_league", "read_history", "read_opt_out", "read_table", "render", "resolve", "send",
+    "people", "plan", "post_league", "read_answers", "read_history", "read_opt_out", "read_table", "render", "resolve", "send",
     "slack_client", "update_steps",
 ]

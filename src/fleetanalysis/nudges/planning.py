@@ -25,7 +25,9 @@ from collections.abc import Iterable
 from pathlib import Path
 
 import pandas as pd
-from slack_sdk.models.blocks import ContextBlock, HeaderBlock, MarkdownTextObject, PlainTextObject, SectionBlock
+from slack_sdk.models.blocks import (
+    ActionsBlock, ButtonElement, ContextBlock, HeaderBlock, MarkdownTextObject, PlainTextObject, SectionBlock,
+)
 
 from fleetanalysis.errors import BadInput
 from fleetanalysis.writing import escape_controls
@@ -37,6 +39,11 @@ PLAN_COLUMNS = ["user_id", "user", "devices", "text", "blocks", "fingerprint", "
 SLACK_ID = re.compile(r"^[UW][A-Z0-9]{6,}$")
 # Block Kit refuses a message with more than 50 blocks; leave room for header and context.
 MAX_DEVICE_BLOCKS = 40
+# The buttons on each DM (answered through `fleetanalysis slack-events`, module answers).
+ANSWER_ACTIONS = {"fleetanalysis_updated": "updated", "fleetanalysis_snooze": "snooze",
+                  "fleetanalysis_not_mine": "not_mine"}
+# Slack refuses a button value longer than this; such a device gets no "Not my device" button.
+MAX_BUTTON_VALUE = 2000
 # Versions and client names come from user agents; nobody needs more than this to recognise one.
 MAX_FIELD = 120
 
@@ -202,7 +209,9 @@ def message(devices: list[dict]) -> tuple[str, list[dict]]:
         ...     "os_version": "13.1", "clients": "Chrome <b>", "verdict": "outdated",
         ...     "reason": "behind 13.7", "target": "13.7.8"}])
         >>> [block["type"] for block in blocks]
-        ['header', 'section', 'section', 'context']
+        ['header', 'section', 'section', 'actions', 'context']
+        >>> [element["text"]["text"] for element in blocks[3]["elements"]]
+        ['Updated', 'Remind me in 3 days']
         >>> "Chrome &lt;b&gt;" in text
         True
     """
@@ -227,7 +236,10 @@ def message(devices: list[dict]) -> tuple[str, list[dict]]:
                   MarkdownTextObject(text=f"*Update to*\n{target}")]
         if clients:
             fields.append(MarkdownTextObject(text=f"*Apps seen*\n{clients}"))
-        blocks.append(SectionBlock(fields=fields, text=MarkdownTextObject(text=steps)))
+        device_id = row.get("device_id")
+        disown = (ButtonElement(text="Not my device", action_id="fleetanalysis_not_mine", value=device_id)
+                  if isinstance(device_id, str) and 0 < len(device_id) <= MAX_BUTTON_VALUE else None)
+        blocks.append(SectionBlock(fields=fields, text=MarkdownTextObject(text=steps), accessory=disown))
         lines.append(f"- {name} ({running}{'; ' + clients if clients else ''}): update to {target}. "
                      f"{steps}")
         if isinstance(row.get("reason"), str):
@@ -240,6 +252,10 @@ def message(devices: list[dict]) -> tuple[str, list[dict]]:
         " signed in to work apps recently on a version that is behind. "
     why += ("; ".join(list(dict.fromkeys(reasons))[:10]) + ". " if reasons else "")
     why += "Thank you!"
+    blocks.append(ActionsBlock(block_id="fleetanalysis_answer", elements=[
+        ButtonElement(text="Updated", action_id="fleetanalysis_updated", value="updated", style="primary"),
+        ButtonElement(text="Remind me in 3 days", action_id="fleetanalysis_snooze", value="snooze"),
+    ]))
     blocks.append(ContextBlock(elements=[MarkdownTextObject(text=why)]))
     lines.append(why)
     # to_dict() checks each block against Slack's limits (SlackObjectFormationError).
@@ -314,7 +330,8 @@ def people(devices: pd.DataFrame) -> pd.DataFrame:
 
 def plan(devices: pd.DataFrame, state: pd.DataFrame | None, as_of: pd.Timestamp,
          cooldown_days: int = 7, max_messages: int = 50,
-         opt_out: Iterable[str] | None = None) -> pd.DataFrame:
+         opt_out: Iterable[str] | None = None, answers: pd.DataFrame | None = None,
+         stop_after: int | None = None) -> pd.DataFrame:
     """Plan one message per person with a device outdated past grace (dry run, no I/O).
 
     ``devices`` is the devices frame of docs/pipeline.md (sections 5-6); ``state`` is
@@ -323,8 +340,14 @@ def plan(devices: pd.DataFrame, state: pd.DataFrame | None, as_of: pd.Timestamp,
     ``user_id, user, devices, text, blocks (JSON), fingerprint, action (send|skip),
     skip_reason`` (``exempt``, ``opt-out``, ``no-slack-id``, ``unconfirmed`` — a
     message whose delivery a crash left unknown, treated as sent —, ``cooldown``,
-    ``max``), plus ``person`` and ``device_ids`` (JSON list). Unsupported devices and
-    people with more devices go first when ``max_messages`` cuts the run.
+    ``max``, ``snoozed``, ``not-my-device``, ``unanswered``), plus ``person`` and
+    ``device_ids`` (JSON list). Unsupported devices and people with more devices go first
+    when ``max_messages`` cuts the run. ``answers`` is ``State.answers()``: a person who
+    pressed "Remind me in 3 days" is ``snoozed`` until then; a device they called "Not
+    my device" is left out of their messages (all of them: ``not-my-device``). With
+    ``stop_after`` N, a person sent N DMs since their last answer (or ever, when they
+    never answered) is not sent another (``unanswered``): habituation has set in, and
+    someone should talk to them instead.
 
     Examples:
         >>> devices = pd.DataFrame({"device_id": ["d1"], "user_id": ["U0ANA0001"], "user": ["ana@x.io"],
@@ -343,10 +366,13 @@ def plan(devices: pd.DataFrame, state: pd.DataFrame | None, as_of: pd.Timestamp,
     """
     as_of = utc(as_of)
     opted_out = {item.strip().lower() for item in (opt_out or ())}
+    snoozed, not_mine = _answered(answers, as_of)
     found = people(devices)
     rows = []
     for person in found.to_dict("records"):
-        owned = person["rows"]
+        owned = [row for row in person["rows"] if (person["person"], str(row["device_id"])) not in not_mine]
+        disowned = not owned
+        owned = owned or person["rows"]
         text, blocks = message(owned)
         rows.append({
             "person": person["person"],
@@ -358,6 +384,7 @@ def plan(devices: pd.DataFrame, state: pd.DataFrame | None, as_of: pd.Timestamp,
             "fingerprint": fingerprint(owned),
             "device_ids": json.dumps([str(row["device_id"]) for row in owned], ensure_ascii=False),
             "exempt": person["exempt"],
+            "_disowned": disowned,
             "_unsupported": any(row["verdict"] == "unsupported" for row in owned),
         })
     columns = PLAN_COLUMNS + ["person", "device_ids"]
@@ -373,6 +400,10 @@ def plan(devices: pd.DataFrame, state: pd.DataFrame | None, as_of: pd.Timestamp,
     ids = planned["user_id"].astype("string").str.lower()
     skip(planned["person"].str.lower().isin(opted_out) | ids.isin(opted_out).fillna(False), "opt-out")
     skip(planned["user_id"].isna() & ~planned["person"].str.contains("@", regex=False), "no-slack-id")
+    skip(planned["_disowned"], "not-my-device")
+    skip(planned["person"].isin(snoozed), "snoozed")
+    if stop_after is not None:
+        skip(planned["person"].map(_unanswered(state, answers)).fillna(0) >= stop_after, "unanswered")
     # The same list within the cooldown was already asked about; a changed list is news.
     recent = _recent_messages(state, as_of - pd.Timedelta(days=cooldown_days))
     key = pd.MultiIndex.from_frame(planned[["person", "fingerprint"]].astype("string"))
@@ -388,6 +419,30 @@ def plan(devices: pd.DataFrame, state: pd.DataFrame | None, as_of: pd.Timestamp,
     planned = planned.assign(action=reason.isna().map({True: "send", False: "skip"}), skip_reason=reason)
     planned = planned.loc[order.index].reset_index(drop=True)
     return _typed_plan(planned[columns])
+
+
+def _answered(answers: pd.DataFrame | None, as_of: pd.Timestamp) -> tuple[set[str], set[tuple[str, str]]]:
+    """From ``State.answers()``: people snoozed past ``as_of``, and (person, device id)
+    pairs the person said are not theirs."""
+    if answers is None or len(answers) == 0:
+        return set(), set()
+    until = pd.to_datetime(answers["snooze_until"], utc=True, format="ISO8601")
+    snoozed = set(answers.loc[(answers["action"] == "snooze") & (until > as_of), "person"])
+    disowned = answers[answers["action"] == "not_mine"]
+    return snoozed, set(zip(disowned["person"], disowned["device_id"]))
+
+
+def _unanswered(state: pd.DataFrame | None, answers: pd.DataFrame | None) -> dict[str, int]:
+    """Per person, the DMs sent to them after their last answer (all, when none)."""
+    if state is None or len(state) == 0:
+        return {}
+    sent = state[(state["kind"].fillna("dm") == "dm") & (state["status"] == "sent")]
+    created = pd.to_datetime(sent["created"], utc=True, format="ISO8601")
+    last = {}
+    if answers is not None and len(answers):
+        last = pd.to_datetime(answers["answered"], utc=True, format="ISO8601").groupby(answers["person"]).max().to_dict()
+    later = [person not in last or moment > last[person] for person, moment in zip(sent["person"], created)]
+    return sent[later].groupby("person").size().to_dict()
 
 
 def _typed_plan(planned: pd.DataFrame) -> pd.DataFrame:

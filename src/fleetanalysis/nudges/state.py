@@ -54,7 +54,20 @@ CREATE TABLE messages (
 );
 CREATE INDEX messages_person ON messages (person, created);
 """
-SCHEMA = MESSAGES + """
+ANSWERS = """
+CREATE TABLE IF NOT EXISTS answers (
+    id INTEGER PRIMARY KEY,
+    message_id INTEGER NOT NULL REFERENCES messages (id),
+    person TEXT NOT NULL,          -- the person the message was planned for
+    user_id TEXT NOT NULL,         -- Slack member id who pressed the button
+    action TEXT NOT NULL CHECK (action IN ('updated', 'snooze', 'not_mine')),
+    device_id TEXT NOT NULL DEFAULT '',  -- the device called "not my device"; '' otherwise
+    answered TEXT NOT NULL,        -- UTC time the answer arrived
+    snooze_until TEXT,             -- for a snooze: no message to the person before this
+    UNIQUE (message_id, action, device_id)
+);
+"""
+SCHEMA = MESSAGES + ANSWERS + """
 CREATE TABLE lookups (
     email TEXT PRIMARY KEY,
     user_id TEXT,                  -- NULL when Slack knows no such user
@@ -134,6 +147,9 @@ class State:
         found = self._db.execute("SELECT sql FROM sqlite_master WHERE name = 'messages'").fetchone()
         if found is None:
             raise sqlite3.DatabaseError("no messages table")
+        # Files from before issue 19 have no answers table; it is only ever added to.
+        if self._db.execute("SELECT 1 FROM sqlite_master WHERE name = 'answers'").fetchone() is None:
+            self._db.executescript(ANSWERS)
         if "'unconfirmed'" in found[0]:
             return
         columns = ", ".join(row[1] for row in self._db.execute("PRAGMA table_info(messages)"))
@@ -248,6 +264,29 @@ class State:
             self._db.execute("INSERT OR REPLACE INTO lookups VALUES (?, ?, ?)",
                              [email.lower(), user_id, _stamp(at)])
 
+    def sent_message(self, channel: str, ts: str) -> dict | None:
+        """The sent DM Slack knows as ``ts`` in ``channel``: ``id, person, user_id, devices``."""
+        found = self._db.execute(
+            "SELECT id, person, user_id, devices FROM messages WHERE kind = 'dm' AND status = 'sent' "
+            "AND channel = ? AND ts = ? ORDER BY id DESC LIMIT 1", [channel, ts]).fetchone()
+        return None if found is None else dict(zip(["id", "person", "user_id", "devices"], found))
+
+    def record_answer(self, message_id: int, person: str, user_id: str, action: str, at: pd.Timestamp,
+                      device_id: str = "", snooze_until: pd.Timestamp | None = None) -> bool:
+        """Record a button press once; False when that answer to that message was already recorded."""
+        with self._transaction():
+            cursor = self._db.execute(
+                "INSERT OR IGNORE INTO answers (message_id, person, user_id, action, device_id, answered, "
+                "snooze_until) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [message_id, person, user_id, action, device_id, _stamp(at),
+                 None if snooze_until is None else _stamp(snooze_until)])
+        return cursor.rowcount == 1
+
+    def answers(self) -> pd.DataFrame:
+        """Every recorded answer: ``id, message_id, person, user_id, action, device_id,
+        answered, snooze_until`` (times as UTC text)."""
+        return pd.read_sql_query("SELECT * FROM answers ORDER BY id", self._db)
+
     def league_posted(self, channel: str, week: str) -> str | None:
         """The status of this week's league post to ``channel`` (None when never tried or failed)."""
         found = self._db.execute(
@@ -263,3 +302,12 @@ def read_history(path: str | os.PathLike) -> pd.DataFrame | None:
         return None
     with State(path, lock=False) as state:
         return state.history()
+
+
+def read_answers(path: str | os.PathLike) -> pd.DataFrame | None:
+    """The answers in the state file at ``path`` (``State.answers()``), or None when there
+    is no state file yet."""
+    if not Path(path).exists():
+        return None
+    with State(path, lock=False) as state:
+        return state.answers()
