@@ -213,10 +213,10 @@ def test_a_report_date_folder_link_found_after_the_run_is_refused_before_publish
     outside.mkdir(), out.mkdir()
     (out / "2026-01-05").symlink_to(outside)
     with pytest.raises(cli.BadInput, match="is a symbolic link"):
-        reporting._own_folder(out, "2026-01-05")
+        reporting.own_folder(out, "2026-01-05")
     (out / "failed").symlink_to(outside)
     with pytest.raises(cli.BadInput, match="failed: is a symbolic link"):
-        reporting._own_folder(out, "failed")
+        reporting.own_folder(out, "failed")
     assert list(outside.iterdir()) == []
 
 

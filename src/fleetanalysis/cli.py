@@ -504,8 +504,11 @@ def _run_report(args) -> int:
     from fleetanalysis import config, reporting
     from fleetanalysis.writing import check_folder
 
-    # Before the notebook runs for minutes: an unwritable --out fails now.
+    # Before the notebook runs for minutes (or demo data is written): an unwritable --out,
+    # or a date folder that is a link, fails now.
     check_folder(args.out, "reports folder")
+    if args.as_of is not None:
+        reporting.own_folder(args.out, f"{args.as_of:%Y-%m-%d}")
 
     chosen = {"store": args.store, "directory": args.directory, "networks": args.networks,
               "policy": args.policy}

@@ -377,7 +377,7 @@ def run(notebook: str | os.PathLike, out_dir: Path, as_of: date | None = None,
     # Paths first: a report that cannot be published must fail before the notebook runs.
     check_folder(out_dir, "reports folder")
     if as_of is not None:
-        _own_folder(out_dir, as_of.isoformat())
+        own_folder(out_dir, as_of.isoformat())
     values = {name: _parameter(value) for name, value in (parameters or {}).items()}
     if as_of is not None:
         values["as_of"] = as_of.isoformat()
@@ -407,7 +407,7 @@ def run(notebook: str | os.PathLike, out_dir: Path, as_of: date | None = None,
             else:
                 said = (failure(executed) if executed is not None else None) or problem
             if executed is not None:
-                kept = _own_folder(out_dir, "failed") / f"{label}-{source.stem}.ipynb"
+                kept = own_folder(out_dir, "failed") / f"{label}-{source.stem}.ipynb"
                 write_text(kept, nbformat.writes(executed))
                 said += f"; executed notebook kept in {kept}"
                 if isinstance(problem, papermill.PapermillExecutionError) and problem.ename == "BadInput":
@@ -419,7 +419,7 @@ def run(notebook: str | os.PathLike, out_dir: Path, as_of: date | None = None,
     folder_date = as_of or _as_date(recorded)
     if folder_date is None:
         raise JobFailed(f"{source.name}: the notebook recorded no as_of date; pass --as-of")
-    folder = _own_folder(out_dir, folder_date.isoformat())
+    folder = own_folder(out_dir, folder_date.isoformat())
     tell(f"writing {folder / source.stem}.html")
     write_text(folder / source.name, nbformat.writes(executed))
     page = write_text(folder / f"{source.stem}.html", to_html(executed, folder_date))
@@ -428,7 +428,7 @@ def run(notebook: str | os.PathLike, out_dir: Path, as_of: date | None = None,
     return page
 
 
-def _own_folder(out_dir: Path, name: str) -> Path:
+def own_folder(out_dir: Path, name: str) -> Path:
     """``out_dir / name`` once it is sure to be a real folder inside ``out_dir``.
 
     A symbolic link there (planted, or left by hand) would make the report be written
@@ -437,7 +437,7 @@ def _own_folder(out_dir: Path, name: str) -> Path:
     >>> import tempfile
     >>> out = Path(tempfile.mkdtemp())
     >>> (out / "2026-01-05").symlink_to("/tmp")
-    >>> _own_folder(out, "2026-01-05")  # doctest: +ELLIPSIS
+    >>> own_folder(out, "2026-01-05")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
     fleetanalysis.errors.BadInput: .../2026-01-05: is a symbolic link (to /tmp): not writing through it; remove the link
