@@ -378,18 +378,19 @@ def ingest(store_path: str | os.PathLike, paths, format: str | None = None, *,
     with locked(store_path):
         remove_temporaries(rejected_path(store_path))
         remove_temporaries(manifest_path(store_path))
-        ingested = {} if rescan else read_manifest(store_path)
+        ingested = read_manifest(store_path)
         rows, entries, to_read = {}, {}, []
         for path in files:
             name = str(path.resolve())
             try:
-                same, entries[name] = _unchanged(path, ingested.get(name), options)
+                same, entries[name] = _unchanged(path, None if rescan else ingested.get(name), options)
             except OSError as error:
                 problems.append(str(BadInput(path, f"cannot be read ({error.strerror or error})")))
                 continue
             if same:
-                old = ingested[name]
-                rows[str(path)] = (str(path), old.get("format"), 0, 0, 0, 0, 0, True)
+                # Touched but the same bytes: the entry takes the new size and mtime.
+                ingested[name] = {**ingested[name], **entries[name]}
+                rows[str(path)] = (str(path), ingested[name].get("format"), 0, 0, 0, 0, 0, True)
             else:
                 to_read.append(path)
         if to_read:
@@ -405,10 +406,6 @@ def ingest(store_path: str | os.PathLike, paths, format: str | None = None, *,
             name = str(Path(row[0]).resolve())
             entries[name].update(zip(MERGE_COLUMNS[1:], row[1:]))
             ingested[name] = entries[name]
-        for path in files:
-            name = str(path.resolve())
-            if rows.get(str(path), (False,))[-1] is True:
-                ingested[name] = {**ingested[name], **entries[name]}
         if counts:
             merged = merged.sort_values(["first_seen", "_order"], kind="stable").drop(columns="_order")
             _merge_rejected(rejected_path(store_path), pd.concat(rejects, ignore_index=True))
