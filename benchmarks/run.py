@@ -15,10 +15,16 @@ reports its own time and peak memory (``ru_maxrss``):
 - ``chunked``: the same status table in bounded memory: per 64 MiB chunk
   (``sources.chunks``) facts, sightings and ``scale.reduce_sightings``, then the
   per-device stages on the reduced sightings (what the Dask path does per partition);
-- ``naive``: ``Series.apply(ua_parser.parse)`` on a sample of rows, extrapolated.
+- ``naive``: ``Series.apply(ua_parser.parse)`` on a sample of rows, extrapolated;
+- ``incremental``: the log cut into 52 weekly CSV files; ``store.ingest`` of the newest
+  week into a store holding the 51 before it, against the same week into an empty store,
+  and a re-ingest of all 52 files with nothing new (the manifest skips them unread).
+
+Also ``cli_start_s``: wall time of ``fleetanalysis --version`` as a subprocess, median of 5.
 
 Prints one JSON line with every time, each stage's peak memory, the ratios
-``pipeline/read``, ``pipeline/duckdb``, ``naive/pipeline`` and ``timeline/snapshot``
+``pipeline/read``, ``pipeline/duckdb``, ``naive/pipeline``, ``timeline/snapshot`` and
+``incremental_vs_fresh``
 and the devices each side counted. No stage is timed by a test: this is a measurement.
 
     .venv/bin/python benchmarks/run.py                 # 10 million rows (takes minutes)
@@ -237,8 +243,53 @@ def stage_naive(data: Path, end: pd.Timestamp, sample: int = 200_000, rows: int 
             "sample_seconds": round(seconds, 2)}
 
 
+def stage_incremental(data: Path, end: pd.Timestamp) -> dict:
+    """The newest week into a store of the 51 weeks before it, against into an empty one."""
+    import pyarrow.compute
+    import pyarrow.csv
+
+    from fleetanalysis import store
+
+    events = pyarrow.csv.read_csv(data / "events.csv", convert_options=pyarrow.csv.ConvertOptions(
+        column_types={"time": pyarrow.string()}))
+    times = pd.to_datetime(events.column("time").to_pandas(), utc=True)
+    # Week 0 is the newest; older events than 52 weeks go to the oldest week file.
+    week = ((end.tz_localize("UTC") if end.tzinfo is None else end) - times).dt.days.floordiv(7).clip(0, 51)
+    weeks = data / "weeks"
+    weeks.mkdir(exist_ok=True)
+    files = []
+    for number in range(51, -1, -1):
+        path = weeks / f"week-{number:02d}.csv"
+        pyarrow.csv.write_csv(events.filter(pyarrow.array((week == number).to_numpy())), path)
+        files.append(path)
+    clock = Clock()
+    history, empty = data / "history.parquet", data / "fresh.parquet"
+    clock("51 weeks (setup)", lambda: store.ingest(history, files[:-1]))
+    clock("newest week into 51 weeks", lambda: store.ingest(history, files[-1:]))
+    clock("newest week into empty", lambda: store.ingest(empty, files[-1:]))
+    counts = clock("52 weeks again, nothing new", lambda: store.ingest(history, files))[0]
+    assert counts["unchanged"].all()
+    return {"seconds": clock.seconds["newest week into 51 weeks"],
+            "fresh_seconds": clock.seconds["newest week into empty"],
+            "unchanged_seconds": clock.seconds["52 weeks again, nothing new"],
+            "steps": clock.seconds, "newest_week_rows": int((week == 0).sum()), "store_rows": len(store.read(history))}
+
+
+def cli_start_seconds(repeats: int = 5) -> float:
+    """Median wall time of ``fleetanalysis --version`` as a subprocess."""
+    script = Path(sys.executable).with_name("fleetanalysis")
+    command = [str(script)] if script.exists() else [sys.executable, "-c",
+                                                     "import sys; from fleetanalysis.cli import main; sys.exit(main())"]
+    seconds = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        subprocess.run([*command, "--version"], capture_output=True, check=True)
+        seconds.append(time.perf_counter() - started)
+    return round(sorted(seconds)[len(seconds) // 2], 3)
+
+
 STAGES = {"read": stage_read, "pipeline": stage_pipeline, "chunked": stage_chunked, "duckdb": stage_duckdb,
-          "naive": stage_naive}
+          "naive": stage_naive, "incremental": stage_incremental}
 
 
 def run_stage(name: str, data: Path, end: str) -> dict:
@@ -271,6 +322,7 @@ def main() -> None:
         written = generate.write(folder, args.rows, args.agents, args.users, args.seed)
         generated = round(time.perf_counter() - started, 1)
         results = {name: run_stage(name, folder, written["end"]) for name in STAGES if name not in args.skip}
+        cli_start = cli_start_seconds()
     finally:
         if args.out is None:
             shutil.rmtree(folder, ignore_errors=True)
@@ -289,6 +341,8 @@ def main() -> None:
         "chunked/read": ratio("chunked", "read"),
         "naive/pipeline": ratio("naive", "pipeline"),
         "timeline/snapshot": ratio("pipeline", "pipeline", "timeline_seconds", "snapshot_seconds"),
+        "incremental_vs_fresh": ratio("incremental", "incremental", "seconds", "fresh_seconds"),
+        "cli_start_s": cli_start,
         "peak_mb": max(result["peak_mb"] for result in results.values()),
     }))
 

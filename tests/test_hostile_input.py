@@ -285,7 +285,12 @@ def test_all_hostile_files_at_once_in_a_subprocess_add_up(tmp_path):
         assert (f"read {sums['read']}, loaded {sums['loaded']}, rejected {sums['rejected']}, "
                 f"duplicates {sums['duplicates']}") in totals[0]
     # Ingesting the same files again loads nothing new: every row is a duplicate or rejected again.
+    # Unchanged files are skipped unread (the store's manifest); --rescan reads them all.
     again = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert again.returncode == 0
+    skipped = [line for line in again.stdout.splitlines() if line.endswith(": unchanged, skipped (read 0 this run)")]
+    assert len(skipped) == len(rows), again.stdout
+    again = subprocess.run([*command, "--rescan"], capture_output=True, text=True, timeout=120)
     assert again.returncode == 0
     assert sum(row["loaded"] for row in counts_of(again.stdout)) == 0
     assert len(rejected_rows(store_path)) == sum(row["rejected"] for row in rows)
@@ -317,6 +322,8 @@ def test_a_damaged_store_is_one_line_exit_2_and_left_as_it_is(tmp_path, capsys, 
     assert ingest(capsys, logs, store_path=store_path)[0] == 0
     target = tmp_path / damaged
     target.write_bytes(b"\x00PAR1 garbage \xff" * 10 if damaged.endswith("parquet") else b'"unclosed\n')
+    # A changed log, so the run has rows to merge (an unchanged one is skipped unread).
+    logs.write_text(logs.read_text() + "\n")
     before = {path.name: path.read_bytes() for path in tmp_path.iterdir() if path.is_file()}
     status, out, err = ingest(capsys, logs, store_path=store_path)
     assert status == 2 and err.count("\n") == 1 and expected in err, err

@@ -355,7 +355,9 @@ def _add_ingest(commands) -> None:
                     "mobile, GitHub audit, any CSV with user, time and user agent; gzip, folders and "
                     "globs accepted) and merge them into the access store without double counting. "
                     "Prints rows read, loaded, rejected and merged as duplicates per file; rejected "
-                    "rows and their reasons go to <store stem>-rejected.csv beside the store.")
+                    "rows and their reasons go to <store stem>-rejected.csv beside the store. A file "
+                    "already ingested and unchanged since (size and mtime, else content hash, in "
+                    "<store stem>-manifest.json) is skipped without being read.")
     parser.add_argument("paths", nargs="*", metavar="PATH",
                         help="log file, folder or glob (default: the logs in fleetanalysis.toml, or the "
                              "demo organisation under data/demo, written first if missing)")
@@ -365,18 +367,25 @@ def _add_ingest(commands) -> None:
     parser.add_argument("--user-column", metavar="NAME", help="CSV: column holding the user (default: guessed)")
     parser.add_argument("--time-column", metavar="NAME", help="CSV: column holding the time (default: guessed)")
     parser.add_argument("--ua-column", metavar="NAME", help="CSV: column holding the user agent (default: guessed)")
+    parser.add_argument("--rescan", action="store_true",
+                        help="read every file, also those the manifest lists as unchanged")
     parser.set_defaults(run=_run_ingest)
 
 
 def _print_merge(counts, problems, store_path) -> None:
     from fleetanalysis import store
 
-    for row in counts.itertuples(index=False):
+    unchanged = counts["unchanged"].tolist() if "unchanged" in counts else [False] * len(counts)
+    for row, skipped in zip(counts.itertuples(index=False), unchanged):
+        if skipped:
+            print(f"{_printable(row.file)}: {row.format}: unchanged, skipped (read 0 this run)")
+            continue
         print(f"{_printable(row.file)}: {row.format}: read {row.read}, loaded {row.loaded}, "
               f"rejected {row.rejected}, duplicates {row.duplicates}")
     if len(counts) > 1:
         total = counts[["read", "loaded", "rejected", "duplicates"]].sum()
-        print(f"total: {len(counts)} files: read {total['read']}, loaded {total['loaded']}, "
+        skipped = f" ({sum(unchanged)} unchanged, skipped)" if any(unchanged) else ""
+        print(f"total: {len(counts)} files{skipped}: read {total['read']}, loaded {total['loaded']}, "
               f"rejected {total['rejected']}, duplicates {total['duplicates']} -> {store_path}")
     for problem in problems:
         print(f"fleetanalysis: {_printable(problem)}", file=sys.stderr)
@@ -416,7 +425,8 @@ def _run_ingest(args) -> int:
                   f"to {config.DEMO_DIR}", file=sys.stderr)
     # Chunked: a log bigger than memory streams into the store (same store as sources.load + merge).
     counts, problems = store.ingest(store_path, paths, args.format, user_column=args.user_column,
-                                    time_column=args.time_column, ua_column=args.ua_column, progress=True)
+                                    time_column=args.time_column, ua_column=args.ua_column, progress=True,
+                                    rescan=args.rescan)
     _print_merge(counts, problems, store_path)
     return 0
 

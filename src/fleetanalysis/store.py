@@ -11,7 +11,11 @@ aggregate whose ``date_last`` and ``count`` grow between fetches, so the newest 
 columns come from the row with the newest ``last_seen``. Rejected rows go to
 ``<store stem>-rejected.csv`` beside the store, merged across runs without duplicates.
 Both writes are atomic, and one run at a time reads, merges and writes the store
-(``writing.locked``), so two ingests at once both land.
+(``writing.locked``), so two ingests at once both land. ``<store stem>-manifest.json``
+beside the store lists the input files ``ingest`` read (path, size, mtime, BLAKE2b hash,
+options, counts): a file still matching its entry is skipped without being read, which is
+safe because merging the same rows again changes nothing. The manifest names the store
+file it describes (size, mtime, inode); a store deleted or replaced makes it void.
 
 Examples:
     >>> import pathlib, tempfile
@@ -34,6 +38,8 @@ Examples:
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 from pathlib import Path
 
@@ -47,7 +53,8 @@ from fleetanalysis import sources
 from fleetanalysis.errors import BadInput
 from fleetanalysis.sources import LoadResult
 from fleetanalysis.sources.schema import COLUMNS, REJECTED_COLUMNS, conform, empty_access
-from fleetanalysis.writing import locked, neutralise_formulas, remove_temporaries, write_csv, write_parquet
+from fleetanalysis.writing import (locked, neutralise_formulas, remove_temporaries, write_csv, write_parquet,
+                                  write_text)
 
 MERGE_COLUMNS = ["file", "format", "read", "loaded", "rejected", "duplicates", "conflicts"]
 # What makes two rows with the same event id the same event; other columns (the OS a
@@ -55,6 +62,9 @@ MERGE_COLUMNS = ["file", "format", "read", "loaded", "rejected", "duplicates", "
 EVENT_IDENTITY = ["source", "event_id", "user_id", "user", "ip", "user_agent", "first_seen"]
 # A file needs these to be a store; every column it has must be an access column.
 STORE_CORE = {"source", "first_seen", "last_seen", "user_agent"}
+# ingest's summary: MERGE_COLUMNS plus whether the file was skipped, unchanged since it was read.
+INGEST_COLUMNS = [*MERGE_COLUMNS, "unchanged"]
+MANIFEST_VERSION = 1
 
 
 def read(path: str | os.PathLike) -> pd.DataFrame:
@@ -89,6 +99,86 @@ def rejected_path(store_path: str | os.PathLike) -> Path:
     """
     store_path = Path(store_path)
     return store_path.with_name(f"{store_path.stem}-rejected.csv")
+
+
+def manifest_path(store_path: str | os.PathLike) -> Path:
+    """Where the manifest of ingested files is kept: ``<store stem>-manifest.json`` beside it.
+
+    Examples:
+        >>> manifest_path("data/processed/access.parquet").name
+        'access-manifest.json'
+    """
+    store_path = Path(store_path)
+    return store_path.with_name(f"{store_path.stem}-manifest.json")
+
+
+def _identity(path: Path) -> dict | None:
+    """What tells this file from a replaced one without reading it: size, mtime, inode."""
+    try:
+        found = path.stat()
+    except FileNotFoundError:
+        return None
+    return {"size": found.st_size, "mtime_ns": found.st_mtime_ns, "inode": found.st_ino}
+
+
+def file_hash(path: str | os.PathLike) -> str:
+    """BLAKE2b of the file's bytes, read 1 MiB at a time.
+
+    Examples:
+        >>> import pathlib, tempfile
+        >>> log = pathlib.Path(tempfile.mkdtemp()) / "log.csv"
+        >>> _ = log.write_text("time,user,user_agent\\n")
+        >>> len(file_hash(log))
+        32
+    """
+    digest = hashlib.blake2b(digest_size=16)
+    with open(path, "rb") as handle:
+        while block := handle.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def read_manifest(store_path: str | os.PathLike) -> dict[str, dict]:
+    """The manifest entries of the store at ``store_path``, by resolved input path.
+
+    Empty when there is no manifest (a store from before manifests: the next ingest
+    reads every file and writes one), when it is unreadable, or when it describes
+    another store file (the store was deleted, replaced or written without it).
+
+    Examples:
+        >>> read_manifest("/nonexistent/fleetanalysis/access.parquet")
+        {}
+    """
+    store_path = Path(store_path)
+    try:
+        manifest = json.loads(manifest_path(store_path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    if (not isinstance(manifest, dict) or manifest.get("version") != MANIFEST_VERSION
+            or manifest.get("store") != _identity(store_path) or not isinstance(manifest.get("files"), dict)):
+        return {}
+    return manifest["files"]
+
+
+def _write_manifest(store_path: Path, files: dict[str, dict]) -> None:
+    """Write the manifest for the store file now at ``store_path`` (hold its lock)."""
+    write_text(manifest_path(store_path), json.dumps(
+        {"version": MANIFEST_VERSION, "store": _identity(store_path), "files": files}, indent=1, sort_keys=True))
+
+
+def _unchanged(path: Path, entry: dict | None, options: dict) -> tuple[bool, dict]:
+    """Whether ``path`` still is what its manifest ``entry`` recorded; and its identity now.
+
+    Size and mtime equal: unchanged, not hashed. Otherwise the file is hashed, and the
+    same bytes (a file touched or copied back) still count as unchanged.
+    """
+    found = path.stat()
+    now = {"size": found.st_size, "mtime_ns": found.st_mtime_ns, "options": options}
+    known = entry is not None and entry.get("options") == options and entry.get("hash")
+    if known and entry.get("size") == now["size"] and entry.get("mtime_ns") == now["mtime_ns"]:
+        return True, {**now, "hash": entry["hash"]}
+    now["hash"] = file_hash(path)
+    return bool(known) and entry.get("hash") == now["hash"], now
 
 
 def keys(access: pd.DataFrame) -> pd.Series:
@@ -230,6 +320,8 @@ def merge(store_path: str | os.PathLike, result: LoadResult) -> pd.DataFrame:
         raise ValueError("LoadResult.counts does not add up to its access rows")
     with locked(store_path):
         remove_temporaries(rejected_path(store_path))
+        remove_temporaries(manifest_path(store_path))
+        ingested = read_manifest(store_path)
         merged, duplicate, conflict = combine(read(store_path), result.access)
         duplicates = np.bincount(origin[duplicate.to_numpy(dtype=bool)], minlength=len(counts))
         conflicts = np.bincount(origin[conflict.to_numpy(dtype=bool)], minlength=len(counts))
@@ -237,6 +329,9 @@ def merge(store_path: str | os.PathLike, result: LoadResult) -> pd.DataFrame:
         # changes, and a rerun after a crash in between adds nothing twice (rows are kept once).
         _merge_rejected(rejected_path(store_path), result.rejected)
         write_parquet(merged, store_path)
+        if ingested:
+            # The files ingest read are still merged in: the manifest follows the new store file.
+            _write_manifest(store_path, ingested)
     out = counts.assign(duplicates=duplicates, conflicts=conflicts)
     out["loaded"] = out["loaded"].astype("int64") - out["duplicates"]
     return out[MERGE_COLUMNS]
@@ -245,18 +340,23 @@ def merge(store_path: str | os.PathLike, result: LoadResult) -> pd.DataFrame:
 def ingest(store_path: str | os.PathLike, paths, format: str | None = None, *,
            chunk_bytes: int = sources.DEFAULT_CHUNK_BYTES, user_column: str | None = None,
            time_column: str | None = None, ua_column: str | None = None,
-           progress: bool = False) -> tuple[pd.DataFrame, list[str]]:
+           progress: bool = False, rescan: bool = False) -> tuple[pd.DataFrame, list[str]]:
     """Read logs piece by piece (``sources.chunks``) and merge them into the store.
 
     The same store as ``merge(store_path, sources.load(paths, ...))``, in bounded memory:
     each chunk of ``chunk_bytes`` is merged into the deduplicated table as it is read, so
     memory holds one chunk plus the store, never the whole file. The store is written
     once, at the end; the store's lock is held from reading it to writing it, so a second
-run waits and then merges into what this one wrote. Returns ``(counts, problems)``:
-counts as ``merge`` gives them, and
+    run waits and then merges into what this one wrote.
+
+    A file the store's manifest (``manifest_path``) lists with the same size and mtime,
+    or else the same hash, and the same options is not opened: it is already merged in.
+    With nothing to read, the store is neither read nor written. ``rescan`` reads every
+    file. Returns ``(counts, problems)``: ``INGEST_COLUMNS``, counts as ``merge`` gives
+    them for the files read and zeros with ``unchanged`` True for the files skipped, and
     one line per file that could not be read (a file that fails midway adds nothing).
     ``progress`` shows the bytes read when stderr is a terminal. Raises ``BadInput``
-    only when no file could be read.
+    only when no file could be read or skipped.
 
     Examples:
         >>> import pathlib, tempfile
@@ -264,24 +364,57 @@ counts as ``merge`` gives them, and
         >>> _ = (folder / "log.csv").write_text("time,user,user_agent\\n"
         ...     + "2024-05-01T10:00:00Z,ann@example.com,curl/8.4.0\\n" * 30 + "2024-05-02T10:00:00Z,bo,\\n")
         >>> counts, problems = ingest(folder / "access.parquet", [folder / "log.csv"], chunk_bytes=400)
-        >>> counts[["read", "loaded", "rejected", "duplicates", "conflicts"]].values.tolist()
-        [[31, 1, 1, 29, 0]]
+        >>> counts[["read", "loaded", "rejected", "duplicates", "conflicts", "unchanged"]].values.tolist()
+        [[31, 1, 1, 29, 0, False]]
         >>> len(read(folder / "access.parquet"))
         1
+        >>> counts, problems = ingest(folder / "access.parquet", [folder / "log.csv"])
+        >>> counts[["read", "loaded", "unchanged"]].values.tolist()
+        [[0, 0, True]]
     """
     store_path = Path(store_path)
     files, problems = sources.expand(paths)
+    options = {"format": format, "user_column": user_column, "time_column": time_column, "ua_column": ua_column}
     with locked(store_path):
         remove_temporaries(rejected_path(store_path))
-        merged, counts, rejects = _read_into(read(store_path), files, problems, format, chunk_bytes, progress,
-                                             {"user_column": user_column, "time_column": time_column,
-                                              "ua_column": ua_column})
-        if not counts:
+        remove_temporaries(manifest_path(store_path))
+        ingested = read_manifest(store_path)
+        rows, entries, to_read = {}, {}, []
+        for path in files:
+            name = str(path.resolve())
+            try:
+                same, entries[name] = _unchanged(path, None if rescan else ingested.get(name), options)
+            except OSError as error:
+                problems.append(str(BadInput(path, f"cannot be read ({error.strerror or error})")))
+                continue
+            if same:
+                # Touched but the same bytes: the entry takes the new size and mtime.
+                ingested[name] = {**ingested[name], **entries[name]}
+                rows[str(path)] = (str(path), ingested[name].get("format"), 0, 0, 0, 0, 0, True)
+            else:
+                to_read.append(path)
+        if to_read:
+            merged, counts, rejects = _read_into(read(store_path), to_read, problems, format, chunk_bytes, progress,
+                                                 {"user_column": user_column, "time_column": time_column,
+                                                  "ua_column": ua_column})
+        else:
+            counts = []
+        if not counts and not rows:
             raise BadInput(problems[0] if problems else "no input files given")
-        merged = merged.sort_values(["first_seen", "_order"], kind="stable").drop(columns="_order")
-        _merge_rejected(rejected_path(store_path), pd.concat(rejects, ignore_index=True))
-        write_parquet(_sorted_categories(conform(merged)), store_path)
-    table = pd.DataFrame(counts, columns=MERGE_COLUMNS)
+        for row in counts:
+            rows[row[0]] = (*row, False)
+            name = str(Path(row[0]).resolve())
+            entries[name].update(zip(MERGE_COLUMNS[1:], row[1:]))
+            ingested[name] = entries[name]
+        if counts:
+            merged = merged.sort_values(["first_seen", "_order"], kind="stable").drop(columns="_order")
+            _merge_rejected(rejected_path(store_path), pd.concat(rejects, ignore_index=True))
+            write_parquet(_sorted_categories(conform(merged)), store_path)
+        # After the store: a run killed in between leaves a manifest naming the old store
+        # file, which is then void, so the next run reads everything again.
+        if counts or ingested != read_manifest(store_path):
+            _write_manifest(store_path, ingested)
+    table = pd.DataFrame([rows[str(path)] for path in files if str(path) in rows], columns=INGEST_COLUMNS)
     return table, problems
 
 
