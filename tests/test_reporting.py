@@ -328,3 +328,28 @@ def test_report_says_each_stage_on_stderr(tmp_path, capsys):
     assert cli.main(["report", "--notebook", str(HEADLINE), "--out", str(tmp_path), "--as-of", "2026-03-15"]) == 0
     said = capsys.readouterr().err.splitlines()
     assert [line.split(" ")[1] for line in said if line.startswith("fleetanalysis: ")] == ["running", "writing", "updating"]
+
+
+def test_a_second_publisher_waits_for_the_first_and_both_pages_are_listed(tmp_path, capfd):
+    """A real second process holds the reports folder's lock (as a run publishing at the
+    same moment would): publishing waits for it, says so, then the index lists both days."""
+    import subprocess
+    import sys
+    import time
+
+    from fleetanalysis.writing import lock_path
+
+    reporting.publish(nbformat.v4.new_notebook(), "report.ipynb", tmp_path, date(2026, 1, 4))
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import filelock, time\n"
+         f"lock = filelock.FileLock({str(lock_path(tmp_path / 'index.html'))!r}); lock.acquire()\n"
+         "print('held', flush=True); time.sleep(1.5)"],
+        stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline().strip() == "held"
+    started = time.monotonic()
+    reporting.publish(nbformat.v4.new_notebook(), "report.ipynb", tmp_path, date(2026, 1, 11))
+    assert time.monotonic() - started > 1.0, "published while another process held the lock"
+    assert holder.wait(timeout=30) == 0
+    assert "another fleetanalysis run is writing it" in capfd.readouterr().err
+    index = (tmp_path / "index.html").read_text(encoding="utf-8")
+    assert "2026-01-04" in index and "2026-01-11" in index

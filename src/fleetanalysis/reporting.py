@@ -37,7 +37,7 @@ import pandas as pd
 from fleetanalysis import config
 from fleetanalysis.errors import BadInput, JobFailed
 from fleetanalysis.show import HEADLINE_KEY, HEADLINE_MIME
-from fleetanalysis.writing import check_folder, strip_controls, write_text
+from fleetanalysis.writing import check_folder, locked, strip_controls, write_text
 
 # Cells with this tag are left out of the HTML (papermill's own markers, helper cells).
 HIDDEN_TAGS = {"remove-cell", "papermill-error-cell-tag"}
@@ -419,12 +419,32 @@ def run(notebook: str | os.PathLike, out_dir: Path, as_of: date | None = None,
     folder_date = as_of or _as_date(recorded)
     if folder_date is None:
         raise JobFailed(f"{source.name}: the notebook recorded no as_of date; pass --as-of")
-    folder = own_folder(out_dir, folder_date.isoformat())
-    tell(f"writing {folder / source.stem}.html")
-    write_text(folder / source.name, nbformat.writes(executed))
-    page = write_text(folder / f"{source.stem}.html", to_html(executed, folder_date))
-    tell(f"updating {out_dir / 'index.html'}")
-    rebuild_index(out_dir)
+    return publish(executed, source.name, out_dir, folder_date, tell)
+
+
+def publish(executed: nbformat.NotebookNode, name: str, out_dir: Path, as_of: date,
+            tell=lambda line: None) -> Path:
+    """Write the executed notebook ``name`` and its HTML page into ``out_dir/<as_of>/`` and
+    rebuild the index; returns the page.
+
+    Two runs publishing at once (the scheduled job and a manual report) take turns on
+    the reports folder's lock, so neither index loses the other's page.
+
+    Examples:
+        >>> out = Path(tempfile.mkdtemp())
+        >>> page = publish(nbformat.v4.new_notebook(), "report.ipynb", out, date(2026, 1, 4))
+        >>> page.relative_to(out).as_posix(), (out / "index.html").exists()
+        ('2026-01-04/report.html', True)
+    """
+    out_dir = Path(out_dir)
+    stem = Path(name).stem
+    with locked(out_dir / "index.html"):
+        folder = own_folder(out_dir, as_of.isoformat())
+        tell(f"writing {folder / stem}.html")
+        write_text(folder / name, nbformat.writes(executed))
+        page = write_text(folder / f"{stem}.html", to_html(executed, as_of))
+        tell(f"updating {out_dir / 'index.html'}")
+        rebuild_index(out_dir)
     return page
 
 
