@@ -12,7 +12,7 @@ import pytest
 from fleetanalysis import sources
 from fleetanalysis.cli import main
 from fleetanalysis.errors import BadInput
-from fleetanalysis.sources.schema import MAX_USER_AGENT
+from fleetanalysis.sources.schema import MAX_FIELD, MAX_USER_AGENT
 
 T0 = 1714521600
 UA = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36"
@@ -222,3 +222,19 @@ def test_a_header_only_csv_exits_2_every_time_never_aborts(tmp_path):
         runs += [(run.wait(timeout=120), run.stderr.read()) for run in started]
     assert [status for status, _ in runs] == [2] * len(runs), [err for status, err in runs if status != 2]
     assert all(err.count("\n") == 1 and "header.csv" in err for _, err in runs)
+
+
+def test_a_field_over_the_limit_is_rejected_and_the_counts_add_up(tmp_path):
+    """A user or address thousands of characters long is a broken export, not a person."""
+    path = tmp_path / "signins.csv"
+    agent = "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:124.0) Gecko/20100101 Firefox/124.0"
+    path.write_text("email,timestamp,ip,user_agent\n"
+                    f"ann@example.com,2024-05-01T00:00:00Z,192.0.2.1,{agent}\n"
+                    f"{'b' * (MAX_FIELD + 1)}@example.com,2024-05-01T00:00:00Z,192.0.2.2,{agent}\n"
+                    f"cy@example.com,2024-05-01T00:00:00Z,{'9' * 5000},{agent}\n")
+    result = sources.load([path])
+    assert result.access["user"].tolist() == ["ann@example.com"]
+    assert sorted(result.rejected["reason"]) == [f"ip is 5000 characters (limit {MAX_FIELD})",
+                                                f"user is {MAX_FIELD + 13} characters (limit {MAX_FIELD})"]
+    count = result.counts.iloc[0]
+    assert (count["read"], count["loaded"], count["rejected"]) == (3, 1, 2)

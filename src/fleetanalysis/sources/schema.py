@@ -74,6 +74,9 @@ REJECTED_COLUMNS = ["file", "record", "reason", "raw"]
 
 # A real user agent is a few hundred characters; megabytes of text is an attack or a bug.
 MAX_USER_AGENT = 4096
+# An e-mail address is at most 254 characters and vendor ids far less: a longer user, id
+# or address is a broken export (a quote that ran on), never a person.
+MAX_FIELD = 1024
 RAW_LIMIT = 200
 # Beyond 2**53 a count cannot even be held exactly; no real log reports that many sightings.
 MAX_COUNT = 2**53
@@ -220,8 +223,9 @@ def screen(candidates: pd.DataFrame, file: str, *,
 
     A row is rejected when its loader already found a ``problem``, or it has no usable
     date, a date before 2000 or more than a day in the future, a count below 1, neither
-    a user agent nor a reported OS or browser, NUL bytes in the user agent or user, or a user agent over
-    ``MAX_USER_AGENT`` characters. The first reason found is kept.
+    a user agent nor a reported OS or browser, NUL bytes in the user agent or user, a user agent over
+    ``MAX_USER_AGENT`` characters, or a user, user id, event id or IP address over
+    ``MAX_FIELD``. The first reason found is kept.
 
     Examples:
         >>> rows = pd.DataFrame({"source": ["okta", "okta"], "record": ["record 1", "record 2"],
@@ -287,6 +291,10 @@ def screen(candidates: pd.DataFrame, file: str, *,
          | pick(candidates, "user").str.contains("\x00", regex=False), "contains NUL bytes")
     flag(per_row(length > MAX_USER_AGENT, False),
          lambda: "user agent is " + per_row(length, pd.NA).astype("str") + f" characters (limit {MAX_USER_AGENT})")
+    for column in ("user", "user_id", "event_id", "ip"):
+        size = pick(candidates, column).str.len()
+        flag(size > MAX_FIELD,
+             lambda column=column, size=size: f"{column} is " + size.astype("str") + f" characters (limit {MAX_FIELD})")
     bad = reason.notna()
     flagged = candidates[bad]
     rejected = pd.DataFrame({
