@@ -24,3 +24,10 @@ def test_product_ids_are_written_as_vendors_write_them():
 
 def test_markdown_escapes_dollar_signs():
     assert show.escape_text(r"$\something$") == r"\$\\something\$"
+
+
+def test_every_catalog_product_has_a_name_people_read():
+    from fleetanalysis.catalog import PRODUCTS
+
+    assert [product for product in PRODUCTS if product not in show.PRODUCT_NAMES] == []
+    assert show.product_names("edge-legacy 18 and edge 120") == "Edge Legacy (EdgeHTML) 18 and Edge 120"

@@ -96,7 +96,8 @@ PRODUCT_NAMES = {
     "ios": "iOS", "ipados": "iPadOS", "macos": "macOS", "android": "Android", "windows": "Windows",
     "chrome": "Chrome", "firefox-esr": "Firefox ESR", "firefox": "Firefox", "safari": "Safari",
     "edge": "Edge", "slack-desktop": "Slack desktop", "slack-ios": "Slack for iOS",
-    "slack-android": "Slack for Android",
+    "slack-android": "Slack for Android", "edge-legacy": "Edge Legacy (EdgeHTML)",
+    "internet-explorer": "Internet Explorer",
 }
 _PRODUCT_ID = re.compile(r"(?<![\w.-])(" + "|".join(sorted(map(re.escape, PRODUCT_NAMES), key=len, reverse=True))
                          + r")(?![\w-])")
