@@ -181,6 +181,44 @@ def test_unknown_says_why(judged_cases, product, version, evidence, as_of, reaso
     assert pd.isna(judged["target"])
 
 
+# Pairs of overrides a row can meet at once; the later row of policy.OVERRIDES must win.
+PRECEDENCE = [
+    (("ios", "17.3.1", "frozen", None), "frozen", "version frozen in the user agent"),
+    (("ios", None, "absent", None), "no_version", "no version in the evidence"),
+    ((None, "17.3.1", "exact", None), "no_date", "no date for the evidence"),
+    ((None, "17.3.1", "exact", "2024-04-10"), "no_product", "no product to judge against"),
+    (("opera", "beta", "exact", "2024-04-10"), "no_policy", "no policy for opera"),
+    (("ios", "beta", "exact", "2026-06-01"), "unreadable", "cannot read a version in 'beta'"),
+    (("ios", "99.0", "exact", "2026-06-01"), "past_coverage", "catalog covers ios only until 2025-12-31"),
+    (("ios", "99.0", "lower-bound", "2024-04-10"), "newer_than_catalog",
+     "ios 99.0 is newer than anything the catalog knows"),
+]
+
+
+@pytest.mark.parametrize(("row", "winner", "reason"), PRECEDENCE)
+def test_the_later_override_wins(catalog, rules, row, winner, reason):
+    judged = _judge(catalog, rules, *row)
+    assert (judged["verdict"], judged["reason"]) == ("unknown", reason)
+    names = [override.when for override in policy.OVERRIDES]
+    assert winner in names
+
+
+def test_the_table_order_decides(catalog, rules, monkeypatch):
+    """Reversed, the table lets the least fundamental check speak: its order is what decides."""
+    monkeypatch.setattr(policy.verdicts, "OVERRIDES", policy.OVERRIDES[::-1])
+    reversed_reason = _judge(catalog, rules, "ios", "17.3.1", "frozen", None)["reason"]
+    assert reversed_reason == "the catalog lists no ios release before 2023-06-21"
+
+
+def test_an_override_leaves_the_verdicts_it_does_not_replace(catalog, rules):
+    """Past the catalog's coverage a device already behind stays outdated (past_coverage replaces
+    only unknown, current and grace); a lower bound only unsettles outdated and unsupported."""
+    behind = _judge(catalog, rules, "ios", "16.5.1", "exact", "2026-06-01")
+    assert behind["verdict"] == "outdated"
+    assert _judge(catalog, rules, "ios", "17.4.1", "lower-bound", "2024-04-10")["verdict"] == "current"
+    assert {override.verdict for override in policy.OVERRIDES} == {"unknown", "current"}
+
+
 def test_product_missing_from_catalog(catalog, rules):
     empty = catalog[catalog["product"] != "edge"]
     judged = _judge(empty, rules, "edge", "124.0.2478.51", "exact", "2024-05-01")
@@ -335,8 +373,8 @@ def test_every_day_of_an_epoch_gets_the_answer_of_its_first_day():
     parts = pd.concat(rows, ignore_index=True)
     settled = parts.assign(as_of=policy.equivalent_day(parts["product"], parts["as_of"], shipped, rules))
     assert settled["as_of"].nunique() < days.size / 2  # the point: far fewer days to judge
-    on_the_day = policy._judge_distinct(parts, shipped, rules)
-    on_the_first_day = policy._judge_distinct(settled, shipped, rules)
+    on_the_day = policy.verdicts._judge_distinct(parts, shipped, rules)
+    on_the_first_day = policy.verdicts._judge_distinct(settled, shipped, rules)
     pd.testing.assert_frame_equal(on_the_day, on_the_first_day)
 
 
@@ -366,8 +404,8 @@ def test_versions_judged_alike_get_the_same_answer_on_every_day(tmp_path, chrome
     parts = versions.merge(days.rename("as_of"), how="cross")
     alike = parts.assign(version=policy.equivalent_version(parts, shipped, rules))
     assert alike["version"].nunique() < versions["version"].nunique()
-    pd.testing.assert_frame_equal(policy._judge_distinct(parts, shipped, rules),
-                                  policy._judge_distinct(alike, shipped, rules))
+    pd.testing.assert_frame_equal(policy.verdicts._judge_distinct(parts, shipped, rules),
+                                  policy.verdicts._judge_distinct(alike, shipped, rules))
 
 
 # The hand-worked scenarios of issue 14, on the shipped catalog. Dates from firefox.csv,

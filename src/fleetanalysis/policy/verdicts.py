@@ -1,0 +1,350 @@
+"""The verdicts: ``judge`` applies the rules to dated versions, then the override table.
+
+A verdict is worked out in two steps. First the rule: current, grace, outdated or
+unsupported against the releases listed by the evidence date. Then ``OVERRIDES``, in order:
+each row replaces the verdict where the evidence cannot carry it (or where a version is
+newer than the catalog lists), and a later row wins over an earlier one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from string import Formatter
+
+import numpy as np
+import pandas as pd
+
+from fleetanalysis.catalog import coverage, shorten_key, version_depth, version_key
+from fleetanalysis.policy.placing import (
+    _MAX_DEPTH,
+    _day,
+    _newest,
+    _prefix,
+    _releases,
+    _version_facts,
+    equivalent_day,
+    equivalent_version,
+    shown_depth,
+)
+from fleetanalysis.policy.rules import Policy
+
+EVIDENCE = ("exact", "frozen", "lower-bound", "absent", "major")
+# Ascending severity: worst() keeps the highest; unknown only wins when nothing was judged.
+VERDICTS = ("unknown", "current", "grace", "outdated", "unsupported")
+VERDICT_DTYPE = pd.CategoricalDtype(VERDICTS, ordered=True)
+# Rolling products: the vendor supports only the newest release and offers it to every
+# device, so a line "ends" the day the next major ships. An older major is then simply
+# behind (grace, then outdated, as any release falls due), never "unsupported": that word
+# is kept for lines a vendor ended with nothing to update to within them (an OS line, an
+# ESR, legacy EdgeHTML Edge, Internet Explorer), whose end the catalog's ``eol`` records.
+ROLLING = ("chrome", "edge", "firefox", "slack-desktop", "slack-ios", "slack-android")
+
+
+@dataclass(frozen=True)
+class Override:
+    """One row of the override table: where condition ``when`` holds and the verdict so far
+    is one of ``replaces``, the verdict becomes ``verdict`` with ``reason`` and no target.
+
+    ``reason`` names the row's facts in braces: ``product``, ``version``, ``minimum``,
+    ``newest`` and ``newest_released`` (the newest release listed by then),
+    ``first_release``, ``covered_until``.
+    """
+
+    when: str
+    verdict: str
+    reason: str
+    replaces: tuple[str, ...] = VERDICTS
+
+
+# Later rows win: they run from the least to the most fundamental. Reasons name catalog
+# facts, never the evidence date itself: an answer is shared by every day of an epoch.
+OVERRIDES = (
+    Override("ambiguous", "unknown", "only the major version is known; the minimum is {minimum}"),
+    Override("lower_bound", "unknown", "only a lower bound is known (at least {product} {version})",
+             replaces=("outdated", "unsupported")),
+    Override("major_in_line", "unknown", "only the major version is known"),
+    Override("build_in_line", "unknown", "only {product} {version} is known, not the update it runs"),
+    Override("unplaced", "unknown", "the catalog does not place {product} {version} in a line"),
+    # A line its vendor ended takes no new releases that could help: a build newer than
+    # the catalog lists on such a line is still out of support.
+    Override("newer_than_listed_by_then", "current",
+             "newer than {product} {newest} ({newest_released}), the newest {product} release the catalog lists by then",
+             replaces=("unknown", "current", "grace", "outdated")),
+    Override("before_first_release", "unknown", "the catalog lists no {product} release before {first_release}"),
+    Override("newer_than_catalog", "unknown", "{product} {version} is newer than anything the catalog knows",
+             replaces=("unknown", "current", "grace", "outdated")),
+    # Past the date through which the catalog is complete a release may be missing. A
+    # missing release can only hide that a device is behind, never make it behind: verdicts
+    # that rest on a release the catalog does list (outdated, unsupported) stand.
+    Override("past_coverage", "unknown", "catalog covers {product} only until {covered_until}",
+             replaces=("unknown", "current", "grace")),
+    Override("unreadable", "unknown", "cannot read a version in '{version}'"),
+    Override("not_in_catalog", "unknown", "{product} is not in the catalog"),
+    Override("no_policy", "unknown", "no policy for {product}"),
+    Override("no_product", "unknown", "no product to judge against"),
+    Override("no_date", "unknown", "no date for the evidence"),
+    Override("no_version", "unknown", "no version in the evidence"),
+    Override("frozen", "unknown", "version frozen in the user agent"),
+)
+
+
+def judge(parts: pd.DataFrame, catalog: pd.DataFrame, policy: Policy) -> pd.DataFrame:
+    """Judge each row's version against the releases available on its ``as_of`` date.
+
+    ``parts`` has ``product``, ``version``, ``evidence`` (exact, frozen, lower-bound, absent,
+    major) and ``as_of``. Returns, with the same index, ``verdict`` (current, grace,
+    outdated, unsupported, unknown; ordered categorical), ``reason`` (why, or NA when
+    current), ``target`` (the version to install, NA when current or unknown) and
+    ``released_target`` (its release date). Each distinct row is judged once.
+
+    Examples:
+        >>> from fleetanalysis import catalog as releases
+        >>> from fleetanalysis.policy import load
+        >>> catalog = releases.load_releases_csv(releases._EXAMPLE, name="ios.csv")
+        >>> parts = pd.DataFrame({"product": ["ios", "ios", "chrome"], "version": ["17.3.1", "17.0", "124"],
+        ...                       "evidence": ["exact", "frozen", "major"],
+        ...                       "as_of": pd.to_datetime(["2024-03-10", "2024-03-10", "2024-03-10"])})
+        >>> judge(parts, catalog, load())[["verdict", "reason"]].values.tolist()  # doctest: +NORMALIZE_WHITESPACE
+        [['grace', 'ios 17.4 released 2024-03-05, within the 7-day grace'],
+         ['unknown', 'version frozen in the user agent'],
+         ['unknown', 'chrome is not in the catalog']]
+    """
+    frame = pd.DataFrame({
+        "product": parts["product"].astype("str"),
+        "version": parts["version"].astype("str"),
+        "evidence": parts["evidence"].astype("str"),
+        "as_of": _day(parts["as_of"]),
+    })
+    if frame.empty:
+        return _result(pd.DataFrame(index=parts.index, columns=["verdict", "reason", "target", "released_target"]))
+    # Days between two catalog events get the same answer: judge each epoch once.
+    frame["as_of"] = equivalent_day(frame["product"], frame["as_of"], catalog, policy)
+    frame["version"] = equivalent_version(frame, catalog, policy)
+    codes = frame.groupby(list(frame.columns), dropna=False, sort=False).ngroup().to_numpy()
+    distinct = frame.drop_duplicates(ignore_index=True)
+    judged = _judge_distinct(distinct, catalog, policy)
+    return _result(judged.iloc[codes].set_axis(parts.index))
+
+
+
+def _result(frame: pd.DataFrame) -> pd.DataFrame:
+    return pd.DataFrame({
+        "verdict": frame["verdict"].astype(VERDICT_DTYPE),
+        "reason": frame["reason"].astype("str"),
+        "target": frame["target"].astype("str"),
+        "released_target": frame["released_target"].astype("datetime64[us]"),
+    }, index=frame.index)
+
+
+def _judge_distinct(rows: pd.DataFrame, catalog: pd.DataFrame, policy: Policy) -> pd.DataFrame:
+    """Verdicts for distinct (product, version, evidence, as_of) rows; index 0..n-1."""
+    count = len(rows)
+    product = rows["product"].to_numpy(dtype=object)
+    as_of = rows["as_of"]
+    evidence = rows["evidence"].fillna("absent")
+    rules = policy.rules().reindex(rows["product"])
+    rule = rules["rule"].fillna("").to_numpy(dtype=object)
+    releases = _releases(catalog, policy)
+    per_version = rows[["product", "version", "evidence"]]
+    first = per_version.groupby(list(per_version.columns), dropna=False, sort=False).ngroup().to_numpy()
+    facts = _version_facts(per_version.drop_duplicates(ignore_index=True), releases, policy).iloc[first]
+    key = facts["key"].reset_index(drop=True)
+    line = facts["line"].reset_index(drop=True)
+    at_most, below_key = facts["at_most"].to_numpy(), facts["below_key"].to_numpy()
+    top_rank = facts["top_rank"].to_numpy()
+    below_minimum, ambiguous = facts["below_minimum"].to_numpy(), facts["ambiguous"].to_numpy()
+    minimum_key = facts["minimum_key"].to_numpy(dtype=object)
+    spans, shown = facts["spans"].to_numpy(dtype=bool), facts["shown"].to_numpy()
+
+    scope_product = _newest(releases, rows.assign(line=line), ["product"])
+    scope_line = _newest(releases, rows.assign(line=line), ["product", "line"])
+    in_line = rule == "latest-in-line"
+    rel_rank = np.where(in_line, scope_line["released_rank"], scope_product["released_rank"])
+    due_rank = np.where(in_line, scope_line["due_rank"], scope_product["due_rank"])
+    newest_rank = scope_product["released_rank"]
+
+    by_rank = releases.drop_duplicates(["product", "rank"]).set_index(["product", "rank"])
+    eols = releases.drop_duplicates(["product", "line"]).set_index(["product", "line"])["eol"]
+    line_eol = eols.reindex(pd.MultiIndex.from_arrays([product, line.fillna("")])).to_numpy()
+    eol_passed = pd.notna(line_eol) & (line_eol <= as_of.to_numpy()) & ~np.isin(product, ROLLING)
+
+    def lookup(ranks, column):
+        index = pd.MultiIndex.from_arrays([product, pd.array(ranks, dtype="Int64").fillna(-1).astype(int)])
+        return by_rank[column].reindex(index).to_numpy()
+
+    has_rel = ~np.isnan(rel_rank)
+    ge_rel = ~has_rel | (at_most >= np.nan_to_num(rel_rank, nan=-1))
+    ge_due = np.isnan(due_rank) | (at_most >= np.nan_to_num(due_rank, nan=-1))
+    verdict = np.where(ge_rel, "current", np.where(ge_due, "grace", "outdated")).astype(object)
+    verdict[rule == "supported"] = "current"
+
+    minimum = rules["minimum"].to_numpy(dtype=object)
+    is_minimum = rule == "minimum"
+    verdict[is_minimum] = np.where(below_minimum[is_minimum], "outdated", "current")
+
+    unsupported = eol_passed & ((rule != "latest") | (verdict == "outdated"))
+    verdict[unsupported] = "unsupported"
+
+    target = np.full(count, None, dtype=object)
+    target_rank = np.where(verdict == "unsupported", newest_rank, rel_rank)
+    released_target = np.full(count, np.datetime64("NaT"), dtype="datetime64[us]")
+    # A product its vendor ended (legacy Edge) has nothing to update to: no target.
+    target_eol = eols.reindex(pd.MultiIndex.from_arrays([product, pd.Series(lookup(target_rank, "line")).fillna("")]))
+    ended = pd.notna(target_eol.to_numpy()) & (target_eol.to_numpy() <= as_of.to_numpy()) & ~np.isin(product, ROLLING)
+    judged = (verdict != "current") & ~((verdict == "unsupported") & ended)
+    target[judged] = lookup(target_rank, "version")[judged]
+    released_target[judged] = lookup(target_rank, "released")[judged]
+
+    versions = rows["version"].to_numpy(dtype=object)
+    name = _text(product)
+    reason = np.full(count, None, dtype=object)
+    reasons = {
+        "grace": name + " " + _text(lookup(rel_rank, "version")) + " released " + _day_text(lookup(rel_rank, "released"))
+        + ", within the " + _text(lookup(rel_rank, "grace")) + "-day grace",
+        "outdated": name + " " + _text(lookup(due_rank, "version")) + " released " + _day_text(lookup(due_rank, "released"))
+        + ", due after " + _text(lookup(due_rank, "grace")) + " days",
+        "unsupported": name + " " + _text(line) + " out of support since " + _day_text(line_eol),
+    }
+    for outcome, text in reasons.items():
+        chosen = verdict == outcome
+        reason[chosen] = text.to_numpy(dtype=object)[chosen]
+    below = is_minimum & (verdict == "outdated")
+    reason[below] = ("below the minimum " + name + " " + _text(minimum)).to_numpy(dtype=object)[below]
+    target[below] = minimum[below]
+    minimum_released = releases.groupby(["product", "key"])["released"].min()
+    released_target[below] = minimum_released.reindex(pd.MultiIndex.from_arrays([product, minimum_key]))[below]
+
+    # Every condition an override may test, by the name the table uses; rows as in ``rows``.
+    covered_until = coverage(catalog).reindex(product).to_numpy()
+    # Within a line, a version that shows only its major (or a build without its revision)
+    # could be any release of it: the line's end can still be told, its patch level cannot.
+    imprecise = in_line & spans & ~eol_passed
+    conditions = {
+        "ambiguous": ambiguous,
+        "lower_bound": evidence.eq("lower-bound").to_numpy(),
+        "major_in_line": imprecise & (shown == 1),
+        "build_in_line": imprecise & (shown > 1),
+        "unplaced": (in_line | (rule == "supported")) & line.isna().to_numpy(),
+        "newer_than_listed_by_then": ~is_minimum & ~np.isnan(newest_rank)
+        & (below_key > np.nan_to_num(newest_rank, nan=-1)),
+        "before_first_release": ~is_minimum & np.isnan(newest_rank),
+        "newer_than_catalog": ~is_minimum & ~np.isnan(top_rank) & (below_key > np.nan_to_num(top_rank, nan=-1)),
+        "past_coverage": pd.notna(covered_until) & (as_of.to_numpy() > covered_until),
+        "unreadable": key.isna().to_numpy(),
+        "not_in_catalog": ~is_minimum & np.isnan(top_rank),
+        "no_policy": rule == "",
+        "no_product": rows["product"].isna().to_numpy(),
+        "no_date": as_of.isna().to_numpy(),
+        "no_version": rows["version"].isna().to_numpy() | evidence.eq("absent").to_numpy(),
+        "frozen": evidence.eq("frozen").to_numpy(),
+    }
+    fields = {
+        "product": lambda: name, "version": lambda: _text(versions), "minimum": lambda: _text(minimum),
+        "newest": lambda: _text(lookup(newest_rank, "version")),
+        "newest_released": lambda: _day_text(lookup(newest_rank, "released")),
+        "first_release": lambda: _day_text(releases.groupby("product")["released"].min().reindex(product).to_numpy()),
+        "covered_until": lambda: _day_text(covered_until),
+    }
+    for override in OVERRIDES:
+        chosen = np.asarray(conditions[override.when], dtype=bool) & np.isin(verdict, override.replaces)
+        if chosen.any():
+            verdict[chosen] = override.verdict
+            reason[chosen] = _fill(override.reason, fields, count)[chosen]
+            target[chosen] = None
+            released_target[chosen] = np.datetime64("NaT")
+    return pd.DataFrame({"verdict": verdict, "reason": reason, "target": target, "released_target": released_target})
+
+
+def _fill(template: str, fields: dict, count: int) -> np.ndarray:
+    """``template`` with each ``{name}`` replaced by that field's text, row by row.
+
+    Examples:
+        >>> _fill("{product} {version}!", {"product": lambda: pd.Series(["ios", "?"]),
+        ...                                "version": lambda: pd.Series(["17.4", "1"])}, 2).tolist()
+        ['ios 17.4!', '? 1!']
+    """
+    text = ""
+    for literal, field, _, _ in Formatter().parse(template):
+        text = text + literal
+        if field is not None:
+            text = text + fields[field]()
+    return text.to_numpy(dtype=object) if isinstance(text, pd.Series) else np.full(count, text, dtype=object)
+
+
+def _text(values) -> pd.Series:
+    """Values as text for building reasons, whole numbers without a decimal point."""
+    series = pd.Series(values)
+    if pd.api.types.is_float_dtype(series):
+        series = series.astype("Int64")
+    return series.astype("str").fillna("?").reset_index(drop=True)
+
+
+def _day_text(values) -> pd.Series:
+    return pd.Series(pd.to_datetime(pd.Series(values))).dt.strftime("%Y-%m-%d").fillna("?").reset_index(drop=True)
+
+
+def worst(verdicts: pd.DataFrame) -> pd.Series:
+    """Per row, the worst verdict across the columns: unsupported > outdated > grace > current.
+
+    ``unknown`` (or NA) only wins when no column was judged.
+
+    Examples:
+        >>> frame = pd.DataFrame({"os_verdict": ["current", "unknown", None, "grace"],
+        ...                       "client_verdict": ["outdated", "current", None, "unsupported"]})
+        >>> worst(frame).tolist()
+        ['outdated', 'current', 'unknown', 'unsupported']
+    """
+    if verdicts.shape[1] == 0:
+        codes = np.zeros(len(verdicts), dtype=np.int8)
+    else:
+        stacked = np.column_stack([
+            pd.Categorical(verdicts[column].astype("str"), categories=VERDICTS).codes
+            for column in verdicts.columns
+        ])
+        codes = np.maximum(stacked, 0).max(axis=1)
+    return pd.Series(pd.Categorical.from_codes(codes, dtype=VERDICT_DTYPE), index=verdicts.index, name="verdict")
+
+
+def stale_versions(parts: pd.DataFrame, catalog: pd.DataFrame) -> pd.DataFrame:
+    """The (product, version) pairs newer than anything the catalog knows: a sign the catalog is stale.
+
+    ``parts`` has ``product``, ``version`` and ``evidence`` as for ``judge``. Frozen and
+    absent versions are skipped; a version that shows only a prefix (``shown_depth``)
+    counts when its prefix is newer. A product whose every line has ended (legacy Edge)
+    gets no new releases, so a version the catalog lacks there is no sign of staleness.
+    Returns ``product, version, newest_known, rows`` (rows: how many input rows), sorted.
+
+    Examples:
+        >>> from fleetanalysis import catalog as releases
+        >>> from fleetanalysis.policy import load
+        >>> catalog = releases.load_releases_csv(releases._EXAMPLE, name="ios.csv")
+        >>> parts = pd.DataFrame({"product": ["ios", "ios", "ios", "ios"], "version": ["17.5", "17.5", "17.4", "26.0"],
+        ...                       "evidence": ["exact", "exact", "exact", "frozen"]})
+        >>> stale_versions(parts, catalog).values.tolist()
+        [['ios', '17.5', '17.4', 2]]
+    """
+    frame = pd.DataFrame({
+        "product": parts["product"].astype("str"),
+        "version": parts["version"].astype("str"),
+        "evidence": parts["evidence"].astype("str").fillna("absent"),
+    })
+    frame = frame[~frame["evidence"].isin(["frozen", "absent"])].dropna(subset=["product", "version"])
+    lines_end = catalog["eol"].notna().groupby(catalog["product"].astype("str")).all()
+    frame = frame[~frame["product"].isin(lines_end.index[lines_end])]
+    counted = frame.value_counts(dropna=False).rename("rows").reset_index()
+    counted["key"] = version_key(counted["version"])
+    known = catalog[["product", "version"]].astype("str").assign(key=version_key(catalog["version"])).dropna()
+    newest = known.sort_values("key").drop_duplicates("product", keep="last").set_index("product")
+    top_key = newest["key"].reindex(counted["product"]).to_numpy(dtype=object)
+    shown = shown_depth(counted)
+    depth = version_depth(known["version"]).groupby(known["product"]).max().reindex(counted["product"]).fillna(_MAX_DEPTH)
+    listed = shorten_key(counted["key"], depth.astype(int).to_numpy())
+    # A version that shows only a prefix is newer only when its prefix is.
+    mine = np.where(shown > 0, _prefix(counted["key"], shown), listed.to_numpy(dtype=object))
+    top_key = pd.Series(top_key, dtype="str")
+    theirs = np.where(shown > 0, _prefix(top_key, shown), top_key.to_numpy(dtype=object))
+    newer = np.array([isinstance(a, str) and isinstance(b, str) and a > b for a, b in zip(mine, theirs, strict=True)], dtype=bool)
+    stale = counted[newer].assign(newest_known=newest["version"].reindex(counted["product"][newer]).to_numpy())
+    stale = stale.groupby(["product", "version", "newest_known"], as_index=False)["rows"].sum()
+    return stale[["product", "version", "newest_known", "rows"]].sort_values(["product", "version"], ignore_index=True)
+
