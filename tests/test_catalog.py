@@ -192,3 +192,12 @@ def test_coverage_table_names_each_product_and_whether_a_source_vouches(shipped,
     assert table.loc["slack-ios"].tolist() == [pd.Timestamp("2025-10-07"), False, "25.10.10",
                                                pd.Timestamp("2025-10-07")]
     assert table["complete_until"].dtype == "datetime64[us]" and table["stated"].dtype == bool
+
+
+def test_as_of_counts_a_moment_by_its_utc_day():
+    # iOS 17.4 came out on 2024-03-05 (Apple's security releases page); 08:00 in Tokyo that
+    # day is still 2024-03-04 in UTC, the day every verdict is dated by.
+    rows = catalog.load_releases_csv(catalog._EXAMPLE, name="ios.csv")
+    tokyo_morning = pd.Timestamp("2024-03-05 08:00", tz="Asia/Tokyo")
+    assert catalog.as_of(rows, tokyo_morning)["latest"].tolist() == ["17.3.1"]
+    assert catalog.as_of(rows, tokyo_morning.tz_convert("UTC") + pd.Timedelta(hours=1))["latest"].tolist() == ["17.4"]

@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 
 from fleetanalysis.config import PACKAGE_DATA, PROCESSED_DIR
+from fleetanalysis.days import utc_day
 from fleetanalysis.errors import BadInput
 
 PRODUCTS = (
@@ -373,7 +374,7 @@ def coverage_table(catalog: pd.DataFrame | None = None) -> pd.DataFrame:
 
 
 def as_of(catalog: pd.DataFrame, date) -> pd.DataFrame:
-    """Per product line, the newest version released on or before ``date`` and whether the line was supported.
+    """Per product line, the newest version released on or before ``date`` (its UTC day) and whether the line was supported.
 
     Columns ``product, line, latest, released, supported``; lines with no release yet on
     that date are left out; lines are listed newest first within each product.
@@ -385,7 +386,7 @@ def as_of(catalog: pd.DataFrame, date) -> pd.DataFrame:
         >>> as_of(rows.assign(eol=pd.Timestamp("2024-04-01")), "2024-04-01")["supported"].tolist()
         [False]
     """
-    date = pd.Timestamp(date).tz_localize(None) if pd.Timestamp(date).tzinfo else pd.Timestamp(date)
+    date = utc_day(date)
     released = catalog[catalog["released"] <= date].copy()
     released["_key"] = version_key(released["version"])
     newest = released.sort_values("_key").drop_duplicates(["product", "line"], keep="last")

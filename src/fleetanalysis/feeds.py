@@ -51,6 +51,7 @@ import pandas as pd
 
 from fleetanalysis import __version__
 from fleetanalysis.catalog import PRODUCTS, UPDATES_FILE, load_releases_csv, version_key
+from fleetanalysis.days import utc_day
 from fleetanalysis.errors import BadInput, JobFailed
 from fleetanalysis.writing import write_csv
 
@@ -150,8 +151,8 @@ def _fetch(url: str, timeout: float, accept: str) -> bytes:
 def _frame(records: list[dict], source: str, checked: pd.Timestamp | None) -> pd.DataFrame:
     """Feed records as overlay rows, dropping any whose version or date cannot be read."""
     frame = pd.DataFrame(records, columns=["product", "version", "released", "line", "eol", "exploited"])
-    frame["released"] = pd.to_datetime(frame["released"], errors="coerce", utc=True, format="ISO8601").dt.tz_localize(None).dt.normalize()
-    frame["eol"] = pd.to_datetime(frame["eol"], errors="coerce", utc=True, format="ISO8601").dt.tz_localize(None).dt.normalize()
+    for column in ("released", "eol"):
+        frame[column] = utc_day(pd.to_datetime(frame[column], errors="coerce", utc=True, format="ISO8601"))
     frame = frame.astype({"product": "str", "version": "str", "line": "str", "exploited": "boolean",
                           "released": "datetime64[us]", "eol": "datetime64[us]"})
     frame = frame[version_key(frame["version"]).notna() & frame["released"].notna() & frame["line"].notna()]
@@ -388,10 +389,7 @@ def refresh(products: Iterable[str] | None = None, base_urls: dict[str, str] | N
     if budget is not None and not budget > 0:
         raise BadInput("--budget", "", f"must be more than 0 seconds, not {budget}")
     bases = {**DEFAULT_BASE_URLS, **{k: v for k, v in (base_urls or {}).items() if v}}
-    checked = pd.Timestamp(today) if today is not None else pd.Timestamp.now(tz="UTC")
-    if checked.tzinfo is not None:
-        checked = checked.tz_convert("UTC").tz_localize(None)
-    checked = checked.normalize()
+    checked = utc_day(pd.Timestamp(today) if today is not None else pd.Timestamp.now(tz="UTC"))
     deadline = None if budget is None else time.monotonic() + budget
     fetched: dict[str, object] = {}
 

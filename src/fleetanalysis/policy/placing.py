@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from fleetanalysis.catalog import coverage, shorten_key, version_depth, version_key
+from fleetanalysis.days import utc_day
 from fleetanalysis.policy.rules import Policy
 
 _MAX_DEPTH = 6
@@ -22,14 +23,6 @@ _ZEROS_AFTER_MAJOR = ("chrome", "edge", "firefox", "firefox-esr")
 # A Windows build as apps state it without its revision (``10.0.26100``) stands for every
 # monthly update of that build.
 _BUILD_WITHOUT_REVISION = ("windows",)
-
-
-def _day(values: pd.Series) -> pd.Series:
-    """Evidence dates as naive calendar days (UTC), so a release date compares as a date."""
-    stamps = pd.to_datetime(values)
-    if getattr(stamps.dt, "tz", None) is not None:
-        stamps = stamps.dt.tz_convert("UTC").dt.tz_localize(None)
-    return stamps.dt.normalize().astype("datetime64[us]")
 
 
 def equivalent_day(products, days, catalog: pd.DataFrame, policy: Policy) -> np.ndarray:
@@ -54,7 +47,7 @@ def equivalent_day(products, days, catalog: pd.DataFrame, policy: Policy) -> np.
         >>> [str(day)[:10] for day in equivalent_day(pd.Series(["opera"]), pd.Series(days[:1]), catalog, load())]
         ['1970-01-01']
     """
-    days = _day(pd.Series(np.asarray(days))).to_numpy("datetime64[us]")
+    days = utc_day(pd.Series(np.asarray(days))).to_numpy("datetime64[us]")
     products = pd.Series(np.asarray(products, dtype=object), dtype="str")
     releases = _releases(catalog, policy)
     one_day = pd.Timedelta(days=1)

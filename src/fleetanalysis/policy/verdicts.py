@@ -15,9 +15,9 @@ import numpy as np
 import pandas as pd
 
 from fleetanalysis.catalog import coverage, shorten_key, version_depth, version_key
+from fleetanalysis.days import utc_day
 from fleetanalysis.policy.placing import (
     _MAX_DEPTH,
-    _day,
     _newest,
     _prefix,
     _releases,
@@ -113,7 +113,7 @@ def judge(parts: pd.DataFrame, catalog: pd.DataFrame, policy: Policy) -> pd.Data
         "product": parts["product"].astype("str"),
         "version": parts["version"].astype("str"),
         "evidence": parts["evidence"].astype("str"),
-        "as_of": _day(parts["as_of"]),
+        "as_of": utc_day(parts["as_of"]),
     })
     if frame.empty:
         return _result(pd.DataFrame(index=parts.index, columns=["verdict", "reason", "target", "released_target"]))
