@@ -28,14 +28,13 @@ version,released,line,eol,exploited
 
 
 @pytest.fixture
-def shipped(tmp_path, monkeypatch):
+def shipped(tmp_path, monkeypatch, no_settings):
     folder = tmp_path / "catalog"
     folder.mkdir()
     (folder / "ios.csv").write_text(IOS)
     (folder / "chrome.csv").write_text(CHROME)
     monkeypatch.setattr(catalog, "CATALOG_DIR", folder)
     monkeypatch.setattr(catalog, "UPDATES_FILE", tmp_path / "processed" / "catalog-updates.csv")
-    monkeypatch.setenv("FLEETANALYSIS_CONFIG", str(tmp_path / "no-settings.toml"))
     return folder
 
 

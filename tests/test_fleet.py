@@ -58,11 +58,6 @@ def catalog():
 
 
 @pytest.fixture(scope="module")
-def rules():
-    return policy.load()
-
-
-@pytest.fixture(scope="module")
 def seen():
     facts = pd.DataFrame(ROWS, columns=COLUMNS).astype({column: "str" for column in COLUMNS[:10]})
     facts["ip"] = facts["ip"].astype("str")

@@ -63,11 +63,6 @@ def catalog(tmp_path_factory):
     return releases.load(extra=path, updates=False, files=[])
 
 
-@pytest.fixture(scope="module")
-def rules():
-    return policy.load()
-
-
 def _judge(catalog, rules, product, version, evidence, as_of):
     parts = pd.DataFrame({"product": [product], "version": [version], "evidence": [evidence],
                           "as_of": pd.to_datetime([as_of])})
@@ -342,11 +337,10 @@ def test_a_version_older_than_the_catalog_is_not_called_current(catalog, rules):
     assert (judged["verdict"], judged["reason"]) == ("unknown", "the catalog does not place android 6.0.1 in a line")
 
 
-def test_the_shipped_catalog_dates_the_issue_example(rules):
-    shipped = releases.load(updates=False)
+def test_the_shipped_catalog_dates_the_issue_example(shipped_catalog, rules):
     parts = pd.DataFrame({"product": "ios", "version": "17.3.1", "evidence": "exact",
                           "as_of": pd.to_datetime(["2024-02-20", "2024-04-15"])})
-    assert policy.judge(parts, shipped, rules)["verdict"].tolist() == ["current", "outdated"]
+    assert policy.judge(parts, shipped_catalog, rules)["verdict"].tolist() == ["current", "outdated"]
 
 
 def test_past_the_catalogs_coverage_only_proven_verdicts_stand(catalog, rules):
@@ -358,10 +352,10 @@ def test_past_the_catalogs_coverage_only_proven_verdicts_stand(catalog, rules):
     assert (newest["verdict"], newest["reason"]) == ("unknown", "catalog covers ios only until 2025-12-31")
 
 
-def test_every_day_of_an_epoch_gets_the_answer_of_its_first_day():
+def test_every_day_of_an_epoch_gets_the_answer_of_its_first_day(shipped_catalog, rules):
     """The invariant that lets judge() judge one day per epoch: on the shipped catalog and
     policy, a version judged on any day is judged exactly as on its ``equivalent_day``."""
-    shipped, rules = releases.load(updates=False), policy.load()
+    shipped = shipped_catalog
     days = pd.date_range("2023-06-01", "2026-12-31", freq="D")
     rows = []
     for product, listed in shipped.groupby(shipped["product"].astype("str"))["version"]:
@@ -412,47 +406,42 @@ def test_versions_judged_alike_get_the_same_answer_on_every_day(tmp_path, chrome
 # chrome.csv, macos.csv, edge-legacy.csv: Firefox 124.0 2024-03-19, 124.0.1 03-22, 124.0.2
 # 04-02, 125.0.1 2024-04-16; Chrome 121 2024-01-23, 122 2024-02-20 (not flagged exploited,
 # so the 14-day grace applies); macOS 12's end 2024-09-16; EdgeHTML's end 2021-03-09.
-@pytest.fixture(scope="module")
-def shipped():
-    return releases.load(updates=False)
-
-
 def _on(catalog, rules, product, version, evidence, days):
     parts = pd.DataFrame({"product": product, "version": version, "evidence": evidence,
                           "as_of": pd.to_datetime(days)})
     return policy.judge(parts, catalog, rules)
 
 
-def test_firefox_124_0_stays_current_after_124_0_1(shipped, rules):
+def test_firefox_124_0_stays_current_after_124_0_1(shipped_catalog, rules):
     # Firefox's agent says Firefox/124.0 on 124.0, 124.0.1 and 124.0.2 alike.
-    judged = _on(shipped, rules, "firefox", "124.0", "exact",
+    judged = _on(shipped_catalog, rules, "firefox", "124.0", "exact",
                  ["2024-03-23", "2024-04-15", "2024-04-16", "2024-04-30", "2024-05-01"])
     assert judged["verdict"].tolist() == ["current", "current", "grace", "grace", "outdated"]
     assert judged["reason"].iloc[-1] == "firefox 125.0.1 released 2024-04-16, due after 14 days"
 
 
-def test_chrome_previous_major_is_grace_then_outdated_never_unsupported(shipped, rules):
+def test_chrome_previous_major_is_grace_then_outdated_never_unsupported(shipped_catalog, rules):
     days = pd.date_range("2024-02-20", "2024-04-30")
     for version, evidence in (("121", "major"), ("121.0.6167.184", "exact")):
-        judged = _on(shipped, rules, "chrome", version, evidence, days).set_index(days)["verdict"]
+        judged = _on(shipped_catalog, rules, "chrome", version, evidence, days).set_index(days)["verdict"]
         assert judged["2024-02-27"] == "grace"  # a week after 122: within the 14-day grace
         assert judged["2024-03-05"] == "grace"  # day 14
         assert judged["2024-03-06"] == "outdated"  # day 15
         assert "unsupported" not in set(judged)
 
 
-def test_no_old_major_of_a_rolling_product_is_unsupported(shipped, rules):
+def test_no_old_major_of_a_rolling_product_is_unsupported(shipped_catalog, rules):
     """The class, not the example: every listed release of every rolling product, judged
     after each of its successors shipped, is never called unsupported."""
-    listed = shipped[shipped["product"].astype("str").isin(policy.ROLLING)]
+    listed = shipped_catalog[shipped_catalog["product"].astype("str").isin(policy.ROLLING)]
     parts = listed[["product", "version"]].astype("str").assign(evidence="exact")
     days = pd.Series(pd.date_range("2019-01-01", "2026-09-01", periods=30)).rename("as_of")
-    judged = policy.judge(parts.merge(days, how="cross"), shipped, rules)
+    judged = policy.judge(parts.merge(days, how="cross"), shipped_catalog, rules)
     assert judged["verdict"].isin(["outdated"]).any() and not judged["verdict"].eq("unsupported").any()
 
 
-def test_an_os_line_past_its_end_is_unsupported(shipped, rules, catalog):
-    mac = _on(shipped, rules, "macos", "12.7.6", "exact", ["2024-09-15", "2024-09-16"])
+def test_an_os_line_past_its_end_is_unsupported(shipped_catalog, rules, catalog):
+    mac = _on(shipped_catalog, rules, "macos", "12.7.6", "exact", ["2024-09-15", "2024-09-16"])
     assert mac["verdict"].tolist() == ["current", "unsupported"]
     assert mac["reason"].iloc[1] == "macos 12 out of support since 2024-09-16"
     # Apple still ships 15.8.x, so the shipped catalog records no end for iOS 15; where a
@@ -470,21 +459,21 @@ def test_an_os_line_past_its_end_is_unsupported(shipped, rules, catalog):
     ("internet-explorer", "11.0", "2022-06-15", "internet-explorer 11 out of support since 2022-06-15"),
     ("internet-explorer", "10.0", "2020-01-01", "internet-explorer 10 out of support since 2016-01-12"),
 ])
-def test_ended_microsoft_browsers_are_unsupported_with_the_date(shipped, rules, product, version, day, reason):
-    judged = _on(shipped, rules, product, version, "exact", [day]).iloc[0]
+def test_ended_microsoft_browsers_are_unsupported_with_the_date(shipped_catalog, rules, product, version, day, reason):
+    judged = _on(shipped_catalog, rules, product, version, "exact", [day]).iloc[0]
     assert (judged["verdict"], judged["reason"]) == ("unsupported", reason)
     # IE 10 in 2020 could still move to IE 11; once the product ended there is nothing to update to.
     assert judged["target"] == "11.0" if version == "10.0" else pd.isna(judged["target"])
 
 
-def test_an_ended_product_never_makes_the_catalog_look_stale(shipped):
+def test_an_ended_product_never_makes_the_catalog_look_stale(shipped_catalog):
     parts = pd.DataFrame({"product": ["edge-legacy", "chrome"], "version": ["18.19043", "999"],
                           "evidence": ["exact", "major"]})
-    assert policy.stale_versions(parts, shipped)["product"].tolist() == ["chrome"]
+    assert policy.stale_versions(parts, shipped_catalog)["product"].tolist() == ["chrome"]
 
 
-def test_legacy_edge_before_its_end_is_current(shipped, rules):
-    judged = _on(shipped, rules, "edge-legacy", "18.19042", "exact", ["2021-03-08"]).iloc[0]
+def test_legacy_edge_before_its_end_is_current(shipped_catalog, rules):
+    judged = _on(shipped_catalog, rules, "edge-legacy", "18.19042", "exact", ["2021-03-08"]).iloc[0]
     assert judged["verdict"] == "current"
 
 
@@ -510,9 +499,9 @@ def test_a_bare_windows_build_is_judged_within_its_line_never_outdated(tmp_path,
     assert (stated["verdict"], stated["target"]) == ("outdated", "10.0.26100.3775")
 
 
-def test_a_bare_build_against_a_build_level_catalog_is_judged_as_before(shipped, rules):
+def test_a_bare_build_against_a_build_level_catalog_is_judged_as_before(shipped_catalog, rules):
     # windows.csv lists feature updates only: there the bare build is all the catalog tells apart.
-    judged = _on(shipped, rules, "windows", "10.0.26100", "exact", ["2025-06-01"]).iloc[0]
+    judged = _on(shipped_catalog, rules, "windows", "10.0.26100", "exact", ["2025-06-01"]).iloc[0]
     assert judged["verdict"] == "current"
 
 
