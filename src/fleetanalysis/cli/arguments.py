@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from fleetanalysis.config import MAX_DAYS
+from fleetanalysis.config import DEFAULT_WINDOW_DAYS, MAX_DAYS
 from fleetanalysis.errors import BadInput
 
 
@@ -84,18 +84,35 @@ def parse_seconds(text: str) -> float:
 
 
 def fleet_options(parser) -> None:
-    """The options every command that judges the fleet from the store shares."""
-    parser.add_argument("--store", type=Path, metavar="FILE",
-                        help="Parquet access store (default: the settings' store)")
-    parser.add_argument("--as-of", type=parse_date, metavar="DATE",
-                        help="the date to judge, YYYY-MM-DD (default: the newest last_seen in the store)")
-    parser.add_argument("--directory", type=Path, metavar="FILE",
-                        help="directory CSV: user_id, email, office, department[, ownership][, exempt_until]")
-    parser.add_argument("--networks", type=Path, metavar="FILE", help="CSV of cidr, office (fallback by IP)")
-    parser.add_argument("--policy", type=Path, metavar="FILE", help="policy TOML read over the shipped one")
-    parser.add_argument("--window-days", type=DAYS, default=30, metavar="N",
-                        help="a device counts when seen in the N days before the date, 1 to 36500 "
-                             "(default: 30)")
+    """The options of every command that judges the fleet (``status``, ``devices``, ``nudges``,
+    ``report``), declared once: an option added here reaches them all, and
+    ``config.fleet_inputs`` (or the report notebook's parameter of the same name) takes it.
+    Each defaults to None, meaning the settings' value (``fleetanalysis.toml``, else the demo).
+    """
+    group = parser.add_argument_group(
+        "fleet options", "what to judge, and when (each defaults to fleetanalysis.toml's, else the demo "
+                         "organisation's)")
+    group.add_argument("--store", type=Path, metavar="FILE", help="Parquet access store")
+    group.add_argument("--as-of", type=parse_date, metavar="DATE",
+                       help="the date to judge, YYYY-MM-DD (default: the newest last_seen in the store)")
+    group.add_argument("--directory", type=Path, metavar="FILE",
+                       help="directory CSV: user_id, email, office, department[, ownership][, exempt_until]")
+    group.add_argument("--networks", type=Path, metavar="FILE", help="CSV of cidr, office (fallback by IP)")
+    group.add_argument("--policy", type=Path, metavar="FILE", help="policy TOML read over the shipped one")
+    group.add_argument("--catalog", type=Path, metavar="FILE",
+                       help="your own releases CSV, read over the shipped catalog")
+    group.add_argument("--window-days", type=DAYS, metavar="N",
+                       help=f"a device counts when seen in the N days before the date, 1 to {MAX_DAYS} "
+                            f"(default: {DEFAULT_WINDOW_DAYS})")
+
+
+# The destinations of ``fleet_options``: the keyword arguments of ``config.fleet_inputs``.
+FLEET_OPTIONS = ("store", "as_of", "directory", "networks", "policy", "catalog", "window_days")
+
+
+def given_fleet_options(args) -> dict:
+    """The fleet options given on the command line, by name (those left out are absent)."""
+    return {name: getattr(args, name) for name in FLEET_OPTIONS if getattr(args, name) is not None}
 
 
 def active_settings():

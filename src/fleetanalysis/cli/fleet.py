@@ -4,21 +4,41 @@ from __future__ import annotations
 
 import sys
 
-from fleetanalysis.cli.arguments import fleet_options
-from fleetanalysis.cli.output import write_table
+from fleetanalysis.cli.arguments import active_settings, fleet_options, given_fleet_options
+from fleetanalysis.cli.output import printable, write_table
+
+
+def fleet_inputs(args):
+    """The run's ``config.FleetInputs``: the fleet options given over the settings, checked."""
+    from fleetanalysis import config
+
+    return config.fleet_inputs(**given_fleet_options(args), settings=active_settings())
+
+
+def write_missing_demo(inputs) -> None:
+    """Write and ingest the demo organisation, saying so, when it is the store and missing
+    (a fresh clone): the one place a command makes demo data for a run."""
+    from fleetanalysis import config, demo
+
+    if inputs.demo and not inputs.store.exists():
+        print(f"fleetanalysis: no logs configured: writing demo data (a synthetic organisation) to "
+              f"{printable(config.DEMO_DIR)} and ingesting it into {printable(inputs.store)}",
+              file=sys.stderr, flush=True)
+        demo.ensure_store(config.DEMO_DIR, inputs.store)
 
 
 def fleet_at(args):
     """The run's ``analysis.Analysis`` from the shared fleet options."""
     from fleetanalysis import analysis
 
+    inputs = fleet_inputs(args)
+    write_missing_demo(inputs)
     if getattr(args, "engine", "pandas") == "dask":
         from fleetanalysis import scale
 
-        return scale.prepare(args.store, args.directory, args.networks, args.policy, args.as_of,
-                             args.window_days, scheduler=args.scheduler, progress=True)
-    run = analysis.prepare(args.store, args.directory, args.networks, args.policy, args.as_of,
-                           args.window_days, progress=True)
+        return scale.prepare(inputs.store, inputs.directory, inputs.networks, inputs.policy, inputs.as_of,
+                             inputs.window_days, inputs.catalog, scheduler=args.scheduler, progress=True)
+    run = analysis.prepare(inputs, progress=True)
     for warning in run.stale_warnings():
         print(f"fleetanalysis: warning: {warning}", file=sys.stderr)
     return run
@@ -54,7 +74,7 @@ def _run_status(args) -> int:
     run = fleet_at(args)
     devices, day = run.devices, run.as_of
     table = metrics.status(devices, by=args.by.split(","))
-    header = (f"devices seen in the {args.window_days} days before {day:%Y-%m-%d}: "
+    header = (f"devices seen in the {run.window_days} days before {day:%Y-%m-%d}: "
               f"{len(devices)} ({len(metrics.exempt(devices))} exempt, left out)")
     if args.format == "table":
         print(header)
@@ -84,7 +104,7 @@ def _run_devices(args) -> int:
     columns = ["user", "user_id", "office", "department", "platform", "device_class", "os_version",
                "os_evidence", "clients", "verdict", "reason", "target", "last_seen", "exempt"]
     table = devices[columns].assign(last_seen=devices["last_seen"].dt.strftime("%Y-%m-%d"))
-    print(f"devices seen in the {args.window_days} days before {day:%Y-%m-%d}: {len(table)}",
+    print(f"devices seen in the {run.window_days} days before {day:%Y-%m-%d}: {len(table)}",
           file=sys.stderr)
     write_table(table, args.format)
     return 0

@@ -107,7 +107,7 @@ def _run_nudges(args) -> int:
         devices, day = run.devices, run.as_of
         if args.league_channel and league is None:
             league = _nudges_league(run)
-        print(f"devices seen in the {args.window_days} days before {day:%Y-%m-%d}: {len(devices)}",
+        print(f"devices seen in the {run.window_days} days before {day:%Y-%m-%d}: {len(devices)}",
               file=sys.stderr)
     opt_out = nudges.read_opt_out(args.opt_out) if args.opt_out else None
     as_of = now if args.as_of is None else args.as_of.tz_localize("UTC")

@@ -5,9 +5,9 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from fleetanalysis.cli.arguments import active_settings, parse_date
+from fleetanalysis.cli.arguments import fleet_options, given_fleet_options
+from fleetanalysis.cli.fleet import fleet_inputs, write_missing_demo
 from fleetanalysis.cli.output import printable
-from fleetanalysis.errors import BadInput
 
 
 def add_report(commands) -> None:
@@ -22,13 +22,7 @@ def add_report(commands) -> None:
                     "policy default to fleetanalysis.toml, else to the demo data. A failing cell "
                     "exits 1 naming the cell and keeps the executed notebook in <out>/failed/; "
                     "earlier reports are left untouched. The last line printed is the HTML path.")
-    parser.add_argument("--as-of", type=parse_date, metavar="DATE",
-                        help="the date the report describes, YYYY-MM-DD (default: the newest evidence)")
-    parser.add_argument("--store", type=Path, metavar="FILE", help="Parquet access store to report on")
-    parser.add_argument("--directory", type=Path, metavar="FILE",
-                        help="directory CSV: user_id, email, office, department")
-    parser.add_argument("--networks", type=Path, metavar="FILE", help="CSV of cidr, office")
-    parser.add_argument("--policy", type=Path, metavar="FILE", help="policy TOML read over the shipped one")
+    fleet_options(parser)
     parser.add_argument("--out", type=Path, default=config.REPORTS_DIR, metavar="DIR",
                         help=f"folder of the reports (default: {config.REPORTS_DIR})")
     parser.add_argument("--notebook", default="report", metavar="NAME",
@@ -42,7 +36,7 @@ def add_report(commands) -> None:
 
 
 def _run_report(args) -> int:
-    from fleetanalysis import config, reporting
+    from fleetanalysis import reporting
     from fleetanalysis.writing import check_folder
 
     # Before the notebook runs for minutes (or demo data is written): an unwritable --out,
@@ -51,28 +45,22 @@ def _run_report(args) -> int:
     if args.as_of is not None:
         reporting.own_folder(args.out, f"{args.as_of:%Y-%m-%d}")
 
-    chosen = {"store": args.store, "directory": args.directory, "networks": args.networks,
-              "policy": args.policy}
-    parameters = {name: value for name, value in chosen.items() if value is not None}
-    for name, path in parameters.items():
-        if not path.exists():
-            raise BadInput(path, f"no such {name} file")
+    # The fleet options reach the notebook's parameters of the same names; those left out
+    # are resolved in the notebook, from the same settings (config.fleet_inputs).
+    inputs = fleet_inputs(args)
+    parameters = given_fleet_options(args)
+    as_of = parameters.pop("as_of", None)
     if args.names:
         parameters["names"] = True
     parameters.update({name: reporting.parameter_value(value) for name, value in args.parameter})
+    reporting.check_parameters(args.notebook, parameters)
+    if "store" not in parameters:
+        write_missing_demo(inputs)
 
     def stage(line: str) -> None:
         print(f"fleetanalysis: {printable(line)}", file=sys.stderr, flush=True)
 
-    reporting.check_parameters(args.notebook, parameters)
-    settings = active_settings()
-    if args.store is None and settings.demo and not settings.store.exists():
-        from fleetanalysis import demo
-
-        stage(f"no logs configured: writing demo data (a synthetic organisation) to {config.DEMO_DIR} "
-              f"and ingesting it into {settings.store}")
-        demo.ensure_store()
-    page = reporting.run(args.notebook, args.out, args.as_of, parameters,
+    page = reporting.run(args.notebook, args.out, as_of, parameters,
                          progress=sys.stderr.isatty(), stages=stage)
     print(page)
     return 0
