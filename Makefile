@@ -39,7 +39,8 @@ report: $(STAMP)  ## refresh the catalog if online, ingest the logs (demo data w
 test: $(STAMP)  ## run the whole suite: unit tests, doctests and the notebooks
 	$(BIN)/pytest
 
-lab: $(STAMP)  ## JupyterLab on the notebooks, with the project's own kernel
+lab: $(STAMP)  ## JupyterLab on the notebooks, with the project's own kernel (ingests the logs first)
+	@$(FA) ingest >/dev/null
 	$(BIN)/jupyter lab notebooks/ $$([ "$$(id -u)" = 0 ] && echo --allow-root)
 
 demo: $(STAMP)  ## (re)write the synthetic demo organisation under data/demo

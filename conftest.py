@@ -2,7 +2,8 @@
 
 The suite never reads a developer's real data: ``FLEETANALYSIS_CONFIG`` points at a
 settings file that does not exist, so every default resolves to the demo organisation
-(written and ingested on first use), and ``FLEETANALYSIS_HOME`` makes this checkout the
+(written and ingested before the notebooks run, as ``make report`` does: ``analysis``
+never writes it), and ``FLEETANALYSIS_HOME`` makes this checkout the
 project root (else the settings file's folder would be). The fixture notebooks under tests/notebooks are data
 for the reporting tests, not notebooks for nbval to run.
 """
@@ -15,3 +16,12 @@ os.environ["FLEETANALYSIS_HOME"] = str(Path(__file__).resolve().parent)
 os.environ["FLEETANALYSIS_CONFIG"] = str(Path(tempfile.gettempdir()) / "fleetanalysis-tests-no-settings.toml")
 
 collect_ignore_glob = ["tests/notebooks/*", "benchmarks/*", ".venv/*"]
+
+
+def pytest_collection_modifyitems(session, config, items):
+    """The notebooks run on their defaults, the demo organisation: write it first if missing."""
+    if any(Path(str(item.fspath)).suffix == ".ipynb" for item in items):
+        from fleetanalysis import config as project
+        from fleetanalysis.cli.fleet import write_missing_demo
+
+        write_missing_demo(project.fleet_inputs())

@@ -48,3 +48,21 @@ def test_missing_files_are_bad_input_naming_the_file(organisation, tmp_path):
         analysis.prepare(tmp_path / "nowhere.parquet")
     with pytest.raises(BadInput, match="no-directory.csv"):
         analysis.prepare(organisation / "access.parquet", tmp_path / "no-directory.csv")
+
+
+def test_prepare_reads_no_settings_and_writes_no_demo(organisation, monkeypatch):
+    # The middle takes resolved inputs: the settings and the demo belong to the edge.
+    def refuse(*args, **kwargs):
+        raise AssertionError("analysis reached for the settings or the demo")
+
+    from fleetanalysis import config
+
+    for name in ("active_settings", "load_settings", "settings_path"):
+        monkeypatch.setattr(config, name, refuse)
+    for name in ("write", "ensure_store"):
+        monkeypatch.setattr(demo, name, refuse)
+    run = _prepare(organisation)
+    assert len(run.devices)
+    inputs = config.FleetInputs(organisation / "access.parquet", directory=organisation / "directory.csv",
+                                window_days=14, as_of="2024-01-01")
+    assert analysis.prepare(inputs).as_of == pd.Timestamp("2024-01-01")

@@ -81,3 +81,24 @@ def test_an_option_value_out_of_range_is_one_line_before_any_work(argv, capsys, 
     error = capsys.readouterr().err
     assert error.count("\n") == 1 and "Traceback" not in error
     assert argv[-2] in error  # names the option
+
+
+def test_building_the_parser_imports_nothing_heavy():
+    # --help and --version start instantly only while the parser needs no pandas (0.3-0.4 s
+    # to import here); a fresh interpreter, as the console script is.
+    heavy = ("pandas", "numpy", "pyarrow", "slack_sdk", "nbformat", "papermill", "ua_parser")
+    code = ("import sys; from fleetanalysis import cli; cli.build_parser(); "
+            "print(' '.join(sorted({name.split('.')[0] for name in sys.modules})))")
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert not set(heavy) & set(loaded)
+
+
+def test_the_parsers_copies_of_shared_names_equal_their_owners():
+    from fleetanalysis import catalog, feeds, fetch, sources
+    from fleetanalysis.cli import choices
+
+    assert choices.FORMATS == tuple(sources.FORMATS)
+    assert choices.PRODUCTS == catalog.PRODUCTS
+    assert choices.CATALOG_UPDATES_FILE == catalog.UPDATES_FILE
+    assert choices.FEED_BASE_URLS == feeds.DEFAULT_BASE_URLS
+    assert choices.SLACK_MAX_PAGES == fetch.MAX_PAGES

@@ -1,11 +1,14 @@
 """The `status` and `devices` commands, run on a small Parquet store built here."""
 
 import json
+from pathlib import Path
 
 import pandas as pd
 import pytest
 
 from fleetanalysis import cli
+from fleetanalysis.cli.arguments import FLEET_OPTIONS
+from fleetanalysis.errors import BadInput
 from fleetanalysis.sources.schema import conform
 from fleetanalysis.writing import write_parquet
 
@@ -75,3 +78,49 @@ def test_bad_directory_exits_2(paths, tmp_path, capsys):
     options = ["--store", paths["store"], "--directory", str(broken)]
     assert cli.main(["devices", *options]) == 2
     assert "broken.csv: header: missing column 'office'" in capsys.readouterr().err
+
+
+FLEET_COMMANDS = ["status", "devices", "nudges", "report"]
+
+
+def _fleet_option_values(paths, tmp_path):
+    catalog = tmp_path / "releases.csv"
+    catalog.write_text("product,version,released\n")  # only its existence is checked here
+    policy = tmp_path / "policy.toml"
+    policy.write_text("")
+    return {"store": (paths["store"], Path(paths["store"])),
+            "as_of": ("2024-05-25", pd.Timestamp("2024-05-25")),
+            "directory": (paths["directory"], Path(paths["directory"])),
+            "networks": (paths["networks"], Path(paths["networks"])),
+            "policy": (str(policy), policy),
+            "catalog": (str(catalog), catalog),
+            "window_days": ("45", 45)}
+
+
+def test_the_fleet_options_are_the_ones_the_parameters_test_knows():
+    assert set(FLEET_OPTIONS) == {"store", "as_of", "directory", "networks", "policy", "catalog", "window_days"}
+
+
+@pytest.mark.parametrize("option", FLEET_OPTIONS)
+@pytest.mark.parametrize("command", FLEET_COMMANDS)
+def test_every_fleet_option_reaches_every_fleet_command(command, option, paths, tmp_path, monkeypatch):
+    from fleetanalysis import analysis, reporting
+
+    given, expected = _fleet_option_values(paths, tmp_path)[option]
+    seen = {}
+
+    def judged(inputs, **_):
+        seen.update(vars(inputs))
+        raise BadInput("stop here")
+
+    def published(notebook, out, as_of, parameters, **_):
+        seen.update(parameters, as_of=as_of)
+        return tmp_path / "page.html"
+
+    monkeypatch.setattr(analysis, "prepare", judged)
+    monkeypatch.setattr(reporting, "run", published)
+    argv = [command, "--store", paths["store"], f"--{option.replace('_', '-')}", given]
+    if command == "report":
+        argv += ["--out", str(tmp_path / "reports")]
+    assert cli.main(argv) == (0 if command == "report" else 2)
+    assert seen[option] == expected

@@ -6,9 +6,10 @@
                -> fleet.snapshot / fleet.timeline -> org.assign
 
 returning an ``Analysis`` whose ``devices`` (the snapshot at ``as_of``) and
-``timeline(weeks)`` carry the office columns. Anything not given comes from
-``config.active_settings()``: the configured real data, or else the demo organisation,
-which is written and ingested on first use so that a fresh clone runs end to end.
+``timeline(weeks)`` carry the office columns. It takes resolved inputs: a
+``config.FleetInputs`` (``config.fleet_inputs`` reads the settings, at the edge) or the
+files themselves; it never reads the settings or the environment, and never writes
+(the demo organisation is written by ``fleetanalysis ingest``/``report`` and ``make``).
 
 Examples:
     >>> import tempfile, pathlib
@@ -113,78 +114,93 @@ class Analysis:
         return org.assign(stacked, self.directory, self.networks)
 
 
-def prepare(store: str | os.PathLike | None = None, directory: str | os.PathLike | None = None,
+def prepare(store: config.FleetInputs | str | os.PathLike, directory: str | os.PathLike | None = None,
             networks: str | os.PathLike | None = None, policy: str | os.PathLike | None = None,
-            as_of=None, window_days: int = 30, catalog: str | os.PathLike | None = None,
-            progress: bool = False) -> Analysis:
+            as_of=None, window_days: int = config.DEFAULT_WINDOW_DAYS,
+            catalog: str | os.PathLike | None = None, progress: bool = False) -> Analysis:
     """Read the store and organisation files and make the run's ``Analysis``.
 
-    ``as_of`` defaults to the day of the newest evidence in the store (not today: a
-    report on last month's export is about last month). Raises ``BadInput`` naming the
-    file when the store is missing or empty, or an organisation file is unusable.
+    ``store`` is the run's ``config.FleetInputs`` (then the other arguments are ignored),
+    or the store file, with the other files given beside it (a file left out is not used: the
+    shipped policy and catalog alone, no directory, no networks). ``as_of`` defaults to
+    the day of the newest evidence in the store (not today: a report on last month's
+    export is about last month). Raises ``BadInput`` naming the file when the store is
+    missing or empty, or an organisation file is unusable.
     """
-    store = locate_store(store, window_days)
+    inputs = given(store, directory, networks, policy, as_of, window_days, catalog)
+    store = locate_store(inputs.store, inputs.window_days)
     access = access_store.read(store)
     if access.empty:
         raise BadInput(store, "no sign-in rows (run `fleetanalysis ingest` first)")
     sightings = fleet.sightings(org.resolve_people(clients.facts(access, progress=progress),
-                                                  people_directory(directory)))
+                                                  people_directory(inputs.directory)))
     rejected_file = access_store.rejected_path(store)
     rejected = pd.read_csv(rejected_file, dtype="str") if rejected_file.exists() else None
     return assemble(store, sightings, access["last_seen"].max(), access=access, rejected=rejected,
-                    directory=directory, networks=networks, policy=policy, as_of=as_of,
-                    window_days=window_days, catalog=catalog)
+                    directory=inputs.directory, networks=inputs.networks, policy=inputs.policy,
+                    as_of=inputs.as_of, window_days=inputs.window_days, catalog=inputs.catalog)
 
 
-def locate_store(store: str | os.PathLike | None, window_days: int = 30) -> Path:
-    """The store a run reads: the caller's, else the settings' (the demo's is made on first use).
+def given(inputs, directory=None, networks=None, policy=None, as_of=None,
+          window_days: int = config.DEFAULT_WINDOW_DAYS, catalog=None) -> config.FleetInputs:
+    """``inputs`` if it is a ``config.FleetInputs``, else one made of exactly the files given.
 
-    Raises ``BadInput`` when it does not exist or ``window_days`` is negative.
+    >>> given("nowhere.parquet")
+    Traceback (most recent call last):
+    ...
+    fleetanalysis.errors.BadInput: nowhere.parquet: no such store file (run `fleetanalysis ingest` first)
     """
-    settings = config.active_settings()
-    if store is None and settings.demo and not settings.store.exists():
-        from fleetanalysis import demo
+    if isinstance(inputs, config.FleetInputs):
+        return inputs
+    if inputs is None:
+        raise BadInput("store", "none given (config.fleet_inputs() gives the configured one)")
+    return config.fleet_inputs(inputs, directory, networks, policy, as_of, window_days, catalog,
+                               settings=config.Settings())
 
-        demo.ensure_store()
-    store = Path(store or settings.store)
+
+def locate_store(store: str | os.PathLike | None, window_days: int = config.DEFAULT_WINDOW_DAYS) -> Path:
+    """The store a run reads, once it exists. Raises ``BadInput`` when it does not exist or
+    ``window_days`` is negative."""
+    if store is None:
+        raise BadInput("store", "none given (config.fleet_inputs() gives the configured one)")
+    store = Path(store)
     if not store.exists():
-        raise BadInput(store, "no such store (run `fleetanalysis ingest` first)")
+        raise BadInput(store, "no such store file (run `fleetanalysis ingest` first)")
     if window_days < 0:
         raise BadInput("window_days", f"must be 0 or more, not {window_days}")
     return store
 
 
 def people_directory(directory: str | os.PathLike | None = None) -> pd.DataFrame | None:
-    """The directory that resolves people across sources: the caller's file, else the
-    configured one if it exists, else None (then e-mail and source ids alone decide)."""
-    chosen = _existing(directory, config.active_settings().directory)
+    """The directory that resolves people across sources, or None (then e-mail and source
+    ids alone decide)."""
+    chosen = _existing(directory)
     return org.load_directory(chosen) if chosen else None
 
 
 def assemble(store: Path, sightings: pd.DataFrame, newest: pd.Timestamp, *,
              access: pd.DataFrame | None = None, rejected: pd.DataFrame | None = None,
-             directory=None, networks=None, policy=None, as_of=None, window_days: int = 30,
-             catalog=None) -> Analysis:
+             directory=None, networks=None, policy=None, as_of=None,
+             window_days: int = config.DEFAULT_WINDOW_DAYS, catalog=None) -> Analysis:
     """An ``Analysis`` from sightings already made (here, or per partition on Dask).
 
     ``newest`` is the newest ``last_seen`` of the evidence, the default ``as_of`` day;
-    the organisation, policy and catalog files resolve as in ``prepare``.
+    the organisation, policy and catalog files are used when given (they must exist).
     """
     from fleetanalysis.sources.schema import empty_access, empty_rejected
 
     if sightings.empty:
         raise BadInput(store, "no rows from people's devices (only scripts, bots or unnamed users)")
-    settings = config.active_settings()
-    directory = _existing(directory, settings.directory)
-    networks = _existing(networks, settings.networks)
+    directory = _existing(directory)
+    networks = _existing(networks)
     newest = pd.Timestamp(newest).tz_convert("UTC").tz_localize(None).normalize()
     return Analysis(
         store=store,
         access=empty_access() if access is None else access,
         rejected=empty_rejected() if rejected is None else rejected,
         sightings=sightings,
-        catalog=releases_catalog.load(extra=_existing(catalog, settings.catalog)),
-        policy=patch_policy.load(_existing(policy, settings.policy)),
+        catalog=releases_catalog.load(extra=_existing(catalog)),
+        policy=patch_policy.load(_existing(policy)),
         directory=org.load_directory(directory) if directory else None,
         networks=org.load_networks(networks) if networks else None,
         as_of=newest if as_of is None else pd.Timestamp(as_of).tz_localize(None).normalize(),
@@ -192,10 +208,10 @@ def assemble(store: Path, sightings: pd.DataFrame, newest: pd.Timestamp, *,
     )
 
 
-def _existing(chosen, configured) -> Path | None:
-    """The file the caller chose (which must exist), else the configured one if it exists."""
-    if chosen is not None:
-        if not Path(chosen).exists():
-            raise BadInput(chosen, "no such file")
-        return Path(chosen)
-    return Path(configured) if configured is not None and Path(configured).exists() else None
+def _existing(chosen) -> Path | None:
+    """The file given, which must exist; None when none was."""
+    if chosen is None:
+        return None
+    if not Path(chosen).exists():
+        raise BadInput(chosen, "no such file")
+    return Path(chosen)

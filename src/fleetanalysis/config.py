@@ -25,6 +25,11 @@ Relative paths are taken from the folder that holds the file. The file is valida
 (``validation.SettingsFile``): a wrong type or an unknown key is ``BadInput`` naming the
 file and the key.
 
+A run's inputs are resolved once, here, by ``fleet_inputs``: the values a caller gives
+(command-line options, a notebook's parameters) over the settings file over the demo
+organisation, checked, into one ``FleetInputs`` that the rest of the package is handed.
+Nothing below the edge reads the settings or the environment again.
+
 Examples:
     >>> from fleetanalysis import config
     >>> (config.PROJECT_ROOT / "data") == config.DATA_DIR
@@ -82,6 +87,7 @@ KERNEL_NAME = "fleetanalysis"
 # The longest grace, window or cooldown in days: longer is a typing slip, and much longer
 # overflows the day arithmetic pandas can do (its Timedelta stops at about 292 years).
 MAX_DAYS = 36_500
+DEFAULT_WINDOW_DAYS = 30
 
 
 @dataclass(frozen=True)
@@ -161,3 +167,84 @@ def active_settings(path: Path | None = None) -> Settings:
         store=DEMO_STORE,
         demo=True,
     )
+
+
+@dataclass(frozen=True)
+class FleetInputs:
+    """One run's inputs, resolved and checked: what ``analysis.prepare`` is handed.
+
+    ``as_of`` is a date (text, ``datetime`` or ``Timestamp``) or None for the day of the
+    newest evidence; ``demo`` says the store is the demo organisation's, which the edge
+    (``fleetanalysis ingest``/``report``, ``make``) writes when it is missing.
+
+    >>> FleetInputs(Path("access.parquet"), window_days=-1)
+    Traceback (most recent call last):
+    ...
+    fleetanalysis.errors.BadInput: window_days: must be a whole number of days from 0 to 36500, not -1
+    """
+
+    store: Path
+    directory: Path | None = None
+    networks: Path | None = None
+    policy: Path | None = None
+    catalog: Path | None = None
+    as_of: object = None
+    window_days: int = DEFAULT_WINDOW_DAYS
+    demo: bool = False
+
+    def __post_init__(self) -> None:
+        from fleetanalysis.errors import BadInput
+
+        days = self.window_days
+        if isinstance(days, bool) or not isinstance(days, int) or not 0 <= days <= MAX_DAYS:
+            raise BadInput("window_days", f"must be a whole number of days from 0 to {MAX_DAYS}, not {days!r}")
+        for name in FILE_INPUTS:
+            value = getattr(self, name)
+            if value is not None and not isinstance(value, Path):
+                object.__setattr__(self, name, Path(value))
+
+
+# The inputs that are files, in the order the commands' --help lists them.
+FILE_INPUTS = ("store", "directory", "networks", "policy", "catalog")
+
+
+def fleet_inputs(store: str | os.PathLike | None = None, directory: str | os.PathLike | None = None,
+                 networks: str | os.PathLike | None = None, policy: str | os.PathLike | None = None,
+                 as_of=None, window_days: int | None = None, catalog: str | os.PathLike | None = None, *,
+                 settings: Settings | None = None) -> FleetInputs:
+    """The run's inputs: each value given (an option, a notebook parameter) over the settings.
+
+    A file given must exist (``BadInput`` naming it otherwise); a file left out is the
+    configured one when that exists (``active_settings``: the settings file, else the demo
+    organisation), else none. The store left out is the configured one, which need not
+    exist yet when it is the demo's.
+
+    >>> import tempfile
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> empty = Settings(store=folder / "access.parquet")
+    >>> fleet_inputs(window_days=14, settings=empty).window_days
+    14
+    >>> fleet_inputs(folder / "nowhere.parquet", settings=empty)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    fleetanalysis.errors.BadInput: ...nowhere.parquet: no such store file (run `fleetanalysis ingest` first)
+    """
+    from fleetanalysis.errors import BadInput
+
+    settings = active_settings() if settings is None else settings
+    given = {"store": store, "directory": directory, "networks": networks, "policy": policy,
+             "catalog": catalog}
+    chosen = {}
+    for name, value in given.items():
+        if value is not None:
+            if not Path(value).exists():
+                later = " (run `fleetanalysis ingest` first)" if name == "store" else ""
+                raise BadInput(value, f"no such {name} file{later}")
+            chosen[name] = Path(value)
+        else:
+            configured = getattr(settings, name)
+            usable = configured is not None and (name == "store" or Path(configured).exists())
+            chosen[name] = Path(configured) if usable else None
+    return FleetInputs(**chosen, as_of=as_of,
+                       window_days=DEFAULT_WINDOW_DAYS if window_days is None else window_days,
+                       demo=store is None and settings.demo)

@@ -1,0 +1,91 @@
+"""The ``fleetanalysis`` command: one subcommand per job, each a thin call into the package.
+
+One module per group of commands, in the order data flows: ``logs`` (demo, ingest, fetch,
+ua), ``releases`` (catalog), ``fleet`` (status, devices), ``reports`` (report, schedule) and
+``nudging`` (nudges, slack-events); ``arguments`` holds the option types and the fleet
+options they share, ``output`` what they print. Building the parser imports no pandas:
+each command imports what it needs when it runs, so ``--help`` and ``--version`` are instant.
+
+Exit status: 0 on success, 1 when a job fails, 2 on bad usage or unusable input, with a
+one-line message naming the file and the problem (never a traceback for a user's mistake).
+
+Examples:
+    >>> main(["--version"])  # doctest: +ELLIPSIS
+    fleetanalysis ...
+    0
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+
+from fleetanalysis import __version__
+from fleetanalysis.cli import fleet, logs, nudging, releases, reports
+from fleetanalysis.cli.arguments import Parser
+from fleetanalysis.cli.output import printable
+from fleetanalysis.errors import BadInput, JobFailed, filesystem_problem
+
+# Each job adds its own subcommand with an ``add_<name>(commands)`` function that sets
+# ``run=`` to the function doing the work; ``COMMANDS`` lists them in ``--help`` order.
+
+
+def _add_version(commands) -> None:
+    parser = commands.add_parser("version", help="print the version and exit")
+    parser.set_defaults(run=lambda args: print(f"fleetanalysis {__version__}"))
+
+
+COMMANDS: list[Callable] = [
+    # In the order data flows: logs in, client facts, releases, the fleet, reports, nudges.
+    logs.add_demo, logs.add_ingest, logs.add_fetch, logs.add_ua, releases.add_catalog, fleet.add_status,
+    fleet.add_devices, reports.add_report, reports.add_schedule, nudging.add_nudges, nudging.add_slack_events,
+    _add_version,
+]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full argument parser, with ``--help`` on every subcommand."""
+    parser = Parser(
+        prog="fleetanalysis",
+        description="Find outdated devices in SaaS sign-in logs: verdicts, fleet rates, reports, nudges.",
+    )
+    parser.add_argument("--version", action="version", version=f"fleetanalysis {__version__}")
+    commands = parser.add_subparsers(title="commands", metavar="COMMAND", parser_class=Parser)
+    for add in COMMANDS:
+        add(commands)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line and return its exit status."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as stop:
+        return int(stop.code or 0)
+    if not hasattr(args, "run"):
+        parser.print_help()
+        return 2
+    try:
+        status = args.run(args)
+    except BadInput as problem:
+        print(f"fleetanalysis: {printable(problem)}", file=sys.stderr)
+        return 2
+    except JobFailed as failure:
+        print(f"fleetanalysis: {printable(failure)}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("fleetanalysis: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+    except OSError as error:
+        # Disk full, read-only, no permission, a folder for a file: the user's to fix.
+        problem = filesystem_problem(error)
+        if problem is None:
+            raise
+        print(f"fleetanalysis: {printable(problem)}", file=sys.stderr)
+        return 2
+    return int(status or 0)
+

@@ -1,0 +1,110 @@
+"""The fleet from the store: ``status`` and ``devices`` (and the run ``nudges`` judges)."""
+
+from __future__ import annotations
+
+import sys
+
+from fleetanalysis.cli.arguments import active_settings, fleet_options, given_fleet_options
+from fleetanalysis.cli.output import printable, write_table
+
+
+def fleet_inputs(args):
+    """The run's ``config.FleetInputs``: the fleet options given over the settings, checked."""
+    from fleetanalysis import config
+
+    return config.fleet_inputs(**given_fleet_options(args), settings=active_settings())
+
+
+def write_missing_demo(inputs) -> None:
+    """Write and ingest the demo organisation, saying so, when it is the store and missing
+    (a fresh clone): the one place a command makes demo data for a run."""
+    from fleetanalysis import config, demo
+
+    if inputs.demo and not inputs.store.exists():
+        print(f"fleetanalysis: no logs configured: writing demo data (a synthetic organisation) to "
+              f"{printable(config.DEMO_DIR)} and ingesting it into {printable(inputs.store)}",
+              file=sys.stderr, flush=True)
+        demo.ensure_store(config.DEMO_DIR, inputs.store)
+
+
+def fleet_at(args):
+    """The run's ``analysis.Analysis`` from the shared fleet options."""
+    from fleetanalysis import analysis
+
+    inputs = fleet_inputs(args)
+    write_missing_demo(inputs)
+    if getattr(args, "engine", "pandas") == "dask":
+        from fleetanalysis import scale
+
+        return scale.prepare(inputs.store, inputs.directory, inputs.networks, inputs.policy, inputs.as_of,
+                             inputs.window_days, inputs.catalog, scheduler=args.scheduler, progress=True)
+    run = analysis.prepare(inputs, progress=True)
+    for warning in run.stale_warnings():
+        print(f"fleetanalysis: warning: {warning}", file=sys.stderr)
+    return run
+
+
+def add_status(commands) -> None:
+    parser = commands.add_parser(
+        "status", help="share of devices current, grace, outdated, unsupported, unknown per group",
+        description="Count devices (not log rows) seen in the window before the date, by verdict, "
+                    "per platform, office, department or platform x office, with a Total row. "
+                    "outdated_rate is (outdated + unsupported) over the devices that could be "
+                    "judged; exempt devices are left out. JSON is a list of objects with the group "
+                    "keys and devices, current, grace, outdated, unsupported, unknown, outdated_rate.")
+    fleet_options(parser)
+    parser.add_argument("--by", default="platform",
+                        choices=["platform", "office", "department", "platform,office"],
+                        help="group devices by (default: platform)")
+    parser.add_argument("--format", choices=["table", "csv", "json"], default="table",
+                        help="output format (default: table)")
+    parser.add_argument("--engine", choices=["pandas", "dask"], default="pandas",
+                        help="pandas (default) or dask: read the store (a Parquet file, a folder of "
+                             "Parquet access tables or raw logs) per partition on a Dask cluster "
+                             "(needs pip install 'fleetanalysis[scale]')")
+    parser.add_argument("--scheduler", metavar="ADDRESS",
+                        help="with --engine dask: the Dask scheduler, e.g. tcp://10.0.0.5:8786 "
+                             "(default: a local cluster of 2 workers)")
+    parser.set_defaults(run=_run_status)
+
+
+def _run_status(args) -> int:
+    from fleetanalysis import metrics
+
+    run = fleet_at(args)
+    devices, day = run.devices, run.as_of
+    table = metrics.status(devices, by=args.by.split(","))
+    header = (f"devices seen in the {run.window_days} days before {day:%Y-%m-%d}: "
+              f"{len(devices)} ({len(metrics.exempt(devices))} exempt, left out)")
+    if args.format == "table":
+        print(header)
+        table = table.assign(outdated_rate=table["outdated_rate"].map(
+            lambda rate: "n/a" if rate != rate else f"{rate:.1%}"))
+    else:
+        print(header, file=sys.stderr)
+    write_table(table, args.format)
+    return 0
+
+
+def add_devices(commands) -> None:
+    parser = commands.add_parser(
+        "devices", help="one row per device: user, office, platform, versions, verdict, reason",
+        description="List the devices seen in the window before the date, each at its newest "
+                    "versions: user, office, platform, OS version, clients, verdict, reason and the "
+                    "version to install. CSV is formula-safe; JSON is a list of objects.")
+    fleet_options(parser)
+    parser.add_argument("--format", choices=["csv", "json"], default="csv",
+                        help="csv (formula-safe, default) or json (null for missing)")
+    parser.set_defaults(run=_run_devices)
+
+
+def _run_devices(args) -> int:
+    run = fleet_at(args)
+    devices, day = run.devices, run.as_of
+    columns = ["user", "user_id", "office", "department", "platform", "device_class", "os_version",
+               "os_evidence", "clients", "verdict", "reason", "target", "last_seen", "exempt"]
+    table = devices[columns].assign(last_seen=devices["last_seen"].dt.strftime("%Y-%m-%d"))
+    print(f"devices seen in the {run.window_days} days before {day:%Y-%m-%d}: {len(table)}",
+          file=sys.stderr)
+    write_table(table, args.format)
+    return 0

@@ -1,0 +1,185 @@
+"""Slack nudges: ``nudges`` (plan, send, outcomes) and ``slack-events`` (the buttons' answers)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from fleetanalysis.cli.arguments import fleet_options, parse_url, whole_number
+from fleetanalysis.cli.fleet import fleet_at
+from fleetanalysis.config import MAX_DAYS
+from fleetanalysis.errors import BadInput
+
+
+def add_nudges(commands) -> None:
+    parser = commands.add_parser(
+        "nudges", help="plan (or --send) Slack DMs asking owners of outdated devices to update",
+        description="Plan one Slack message per person whose devices are outdated past grace "
+                    "(never unknown, grace or exempt), naming each device, the version to install "
+                    "and how. A dry run printing the plan is the default; --send delivers it, "
+                    "recording every message in a SQLite state file before and after sending, so "
+                    "nobody is messaged twice within the cooldown unless their device list changed. "
+                    "--as-of also sets the cooldown's clock (default: now). The Slack token is read "
+                    "from the environment variable --token-env names. `nudges outcomes` prints, "
+                    "instead, what the nudges recorded in the state achieved: share of nudged devices "
+                    "updated within 3, 7 and 14 days and median days to update, per wave, office and "
+                    "nth nudge, beside behind devices nobody nudged (an observational comparison).")
+    parser.add_argument("action", nargs="?", choices=["plan", "outcomes"], default="plan",
+                        help="plan (default: plan, or send with --send) or outcomes (no names are printed)")
+    fleet_options(parser)
+    parser.add_argument("--devices", type=Path, metavar="FILE",
+                        help="devices table (Parquet or CSV, docs/pipeline.md 5-6) instead of the store")
+    parser.add_argument("--history", type=Path, metavar="FILE",
+                        help="outcomes: verdict history (Parquet or CSV: as_of, device_id, verdict[, office]) "
+                             "instead of judging the store once a day since the first nudge")
+    parser.add_argument("--send", action="store_true", help="send the messages (default: dry run)")
+    parser.add_argument("--state", type=Path, metavar="FILE",
+                        help="SQLite state file (default: data/processed/nudges.sqlite)")
+    parser.add_argument("--token-env", default="SLACK_BOT_TOKEN", metavar="NAME",
+                        help="environment variable holding the Slack bot token (default: %(default)s)")
+    parser.add_argument("--base-url", type=parse_url, metavar="URL", help="Slack Web API base URL (default: Slack's)")
+    parser.add_argument("--max", type=whole_number(0, 1_000_000), default=50, metavar="N",
+                        help="send at most N messages (default: 50)")
+    parser.add_argument("--cooldown-days", type=whole_number(0, MAX_DAYS, " days"), default=7, metavar="D",
+                        help="no second message within D days unless the device list changed (default: 7)")
+    parser.add_argument("--stop-after", type=whole_number(1, 1000), metavar="N",
+                        help="send no more to a person after N DMs they did not answer (default: no limit)")
+    parser.add_argument("--opt-out", type=Path, metavar="FILE",
+                        help="text file of user ids / emails never to message, one a line, # comments")
+    parser.add_argument("--format", choices=["table", "json", "csv"], default="table",
+                        help="table (default), json, or formula-safe csv")
+    parser.add_argument("--league-channel", metavar="ID", help="post the office league here once per ISO week")
+    parser.add_argument("--league", type=Path, metavar="FILE",
+                        help="league table (Parquet or CSV, metrics.league) to post (default: this "
+                             "week against the week before, from the store)")
+    parser.set_defaults(run=_run_nudges)
+
+
+def _nudges_league(run):
+    """metrics.league of the office shares at the run's date against a week before."""
+    import pandas as pd
+
+    from fleetanalysis import metrics
+
+    week_before = run.as_of - pd.Timedelta(days=7)
+    return metrics.league(pd.concat([run.devices_at(week_before).assign(as_of=week_before),
+                                     run.devices.assign(as_of=run.as_of)], ignore_index=True))
+
+
+def _run_nudge_outcomes(args) -> int:
+    from fleetanalysis import nudges, outcomes
+
+    state_path = args.state or nudges.DEFAULT_STATE
+    messages = nudges.read_history(state_path)
+    if messages is None:
+        raise BadInput(state_path, "no nudge state yet (send nudges with `fleetanalysis nudges --send` first)")
+    if args.history is not None:
+        history = outcomes.read_history(args.history)
+    else:
+        history = outcomes.daily_history(fleet_at(args), messages)
+    table = outcomes.breakdown(outcomes.follow(messages, history, answers=nudges.read_answers(state_path)))
+    sys.stdout.write(outcomes.render(table, args.format))
+    warning = outcomes.habituation(table)
+    if warning:
+        print(f"fleetanalysis: warning: {warning}", file=sys.stderr)
+    return 0
+
+
+def _run_nudges(args) -> int:
+    import pandas as pd
+
+    from fleetanalysis import nudges
+    from fleetanalysis.writing import check_writable
+
+    if args.action == "outcomes":
+        return _run_nudge_outcomes(args)
+    now = pd.Timestamp.now(tz="UTC")
+    state_path = args.state or nudges.DEFAULT_STATE
+    if args.send:
+        check_writable(state_path, "nudge state")
+    league = nudges.read_table(args.league, "league") if args.league is not None else None
+    if args.devices is not None:
+        devices = nudges.read_table(args.devices)
+        if args.league_channel and league is None:
+            raise BadInput("--league", "give the league table to post with --league-channel and --devices")
+    else:
+        run = fleet_at(args)
+        devices, day = run.devices, run.as_of
+        if args.league_channel and league is None:
+            league = _nudges_league(run)
+        print(f"devices seen in the {run.window_days} days before {day:%Y-%m-%d}: {len(devices)}",
+              file=sys.stderr)
+    opt_out = nudges.read_opt_out(args.opt_out) if args.opt_out else None
+    as_of = now if args.as_of is None else args.as_of.tz_localize("UTC")
+    if not args.send:
+        planned = nudges.plan(devices, nudges.read_history(state_path), as_of,
+                              args.cooldown_days, args.max, opt_out, nudges.read_answers(state_path),
+                              args.stop_after)
+        sys.stdout.write(nudges.render(planned, args.format))
+        if args.league_channel:
+            print(nudges.league_message(league)[0], file=sys.stderr)
+        print(f"dry run: {planned['action'].eq('send').sum()} to send, "
+              f"{planned['action'].eq('skip').sum()} skipped; add --send to deliver", file=sys.stderr)
+        return 0
+    client = nudges.slack_client(args.token_env, args.base_url)
+    with nudges.State(state_path) as state:
+        resolved = nudges.resolve(client, state, now)
+        if any(resolved.values()):
+            print("earlier unconfirmed messages: " + ", ".join(f"{outcome} {count}" for outcome, count
+                                                               in resolved.items()), file=sys.stderr)
+        planned = nudges.plan(devices, state.history(), as_of, args.cooldown_days, args.max, opt_out,
+                              state.answers(), args.stop_after)
+        result = nudges.send(planned, client, state, now, args.cooldown_days, progress=None)
+        sys.stdout.write(nudges.render(result, args.format))
+        if args.league_channel:
+            print(f"league: {nudges.post_league(league, client, state, args.league_channel, now)}",
+                  file=sys.stderr)
+    counts = result["outcome"].value_counts()
+    print(", ".join(f"{outcome} {counts.get(outcome, 0)}"
+                    for outcome in ("sent", "failed", "unconfirmed", "skipped")), file=sys.stderr)
+    return 1 if counts.get("failed", 0) or counts.get("unconfirmed", 0) else 0
+
+
+def add_slack_events(commands) -> None:
+    parser = commands.add_parser(
+        "slack-events", help="receive Slack button presses on nudges (Updated, snooze, Not my device)",
+        description="Serve Slack's interactivity requests: point the Slack app's Interactivity Request "
+                    "URL at this address (behind your HTTPS proxy). Every request must carry a valid "
+                    "signature (the app's signing secret, read from the environment variable "
+                    "--secret-env names) no older than five minutes and never seen before; answers are "
+                    "recorded once in the nudge state, which the next plan honours. Stop with Ctrl-C.")
+    parser.add_argument("--port", type=whole_number(1, 65535), required=True, metavar="N", help="TCP port")
+    parser.add_argument("--host", default="127.0.0.1", metavar="ADDRESS",
+                        help="address to listen on (default: %(default)s; a proxy forwards Slack's requests)")
+    parser.add_argument("--state", type=Path, metavar="FILE",
+                        help="SQLite nudge state (default: data/processed/nudges.sqlite)")
+    parser.add_argument("--secret-env", default="SLACK_SIGNING_SECRET", metavar="NAME",
+                        help="environment variable holding the app's signing secret (default: %(default)s)")
+    parser.set_defaults(run=_run_slack_events)
+
+
+def _run_slack_events(args) -> int:
+    import os
+
+    from fleetanalysis import answers, nudges
+
+    secret = os.environ.get(args.secret_env, "").strip()
+    if not secret:
+        raise BadInput(f"${args.secret_env}", "no Slack signing secret",
+                       "set it to the app's Signing Secret (Basic Information page)")
+    state_path = args.state or nudges.DEFAULT_STATE
+    with nudges.State(state_path, lock=False):
+        pass  # created (or upgraded) now, so that a bad path is one line before serving
+    try:
+        server = answers.server(state_path, secret, args.host, args.port)
+    except OSError as error:
+        raise BadInput(f"{args.host}:{args.port}", "cannot listen", error.strerror or type(error).__name__) from None
+    print(f"slack-events: listening on http://{args.host}:{server.server_address[1]}/ "
+          f"for Slack interactivity requests (Ctrl-C stops)", file=sys.stderr, flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+    return 0
