@@ -27,6 +27,10 @@ from fleetanalysis.writing import atomic_path
 DEFAULT_STATE = PROCESSED_DIR / "nudges.sqlite"
 # How long a send run waits for another one holding the state file.
 LOCK_WAIT = 600.0
+# What makes two messages "the same" for State.claim: a first DM is the same person and
+# device list; a ladder step the same person (or office) and step, whatever the list.
+CLAIM_MATCH = ("person", "fingerprint")
+MATCHABLE = {"person", "fingerprint", "step"}
 
 
 def _stamp(moment: object) -> str:
@@ -37,7 +41,7 @@ def _stamp(moment: object) -> str:
 MESSAGES = """
 CREATE TABLE messages (
     id INTEGER PRIMARY KEY,
-    kind TEXT NOT NULL,            -- 'dm' to a person, 'league' to a channel
+    kind TEXT NOT NULL,            -- 'dm' to a person, 'league' or 'office' to a channel
     person TEXT,                   -- email or user id the plan grouped by
     user_id TEXT,                  -- Slack member id messaged
     channel TEXT,                  -- Slack channel (DM or league channel)
@@ -50,7 +54,8 @@ CREATE TABLE messages (
     status TEXT NOT NULL CHECK (status IN ('sending', 'unconfirmed', 'sent', 'failed')),
     ts TEXT,                       -- Slack's message timestamp once sent
     error TEXT,
-    nudge_id TEXT                  -- carried in the message's metadata, found again in history
+    nudge_id TEXT,                 -- carried in the message's metadata, found again in history
+    step TEXT                      -- the ladder step of a dm: 'first' (NULL in older files) or 'reminder'
 );
 CREATE INDEX messages_person ON messages (person, created);
 """
@@ -150,8 +155,19 @@ class State:
         # Files from before issue 19 have no answers table; it is only ever added to.
         if self._db.execute("SELECT 1 FROM sqlite_master WHERE name = 'answers'").fetchone() is None:
             self._db.executescript(ANSWERS)
-        if "'unconfirmed'" in found[0]:
-            return
+        if "'unconfirmed'" not in found[0]:
+            self._rebuild()
+        # Files from before the escalation ladder have no step column (their DMs were all first).
+        if "step" not in self._columns():
+            with self._transaction():  # checked again under the write lock: another process may have added it
+                if "step" not in self._columns():
+                    self._db.execute("ALTER TABLE messages ADD COLUMN step TEXT")
+
+    def _columns(self) -> set[str]:
+        return {row[1] for row in self._db.execute("PRAGMA table_info(messages)")}
+
+    def _rebuild(self) -> None:
+        """The messages table rebuilt with this version's CHECK, keeping every row."""
         columns = ", ".join(row[1] for row in self._db.execute("PRAGMA table_info(messages)"))
         with self._transaction():
             self._db.execute("ALTER TABLE messages RENAME TO messages_before")
@@ -201,9 +217,12 @@ class State:
         """Record a message about to be sent; return its row id (committed before sending)."""
         return self.claim(kind, at, None, **fields)
 
-    def claim(self, kind: str, at: pd.Timestamp, since: pd.Timestamp | None, **fields: object) -> int | None:
-        """Record a message about to be sent, unless the same ``person`` and ``fingerprint``
-        were sent (or left unconfirmed) after ``since``; return its row id, or None.
+    def claim(self, kind: str, at: pd.Timestamp, since: pd.Timestamp | None, match: tuple[str, ...] = CLAIM_MATCH,
+              **fields: object) -> int | None:
+        """Record a message about to be sent, unless one of the same ``kind`` with the same
+        ``match`` fields (default ``person`` and ``fingerprint``; a ladder step matches
+        ``person`` and ``step``) was sent, or left unconfirmed, after ``since``; return its
+        row id, or None.
 
         Checked and written in one transaction, so two runs at once cannot both send.
         """
@@ -211,11 +230,17 @@ class State:
         when = _stamp(at)
         names = ", ".join(["kind", "created", "updated", "status", *fields])
         marks = ", ".join("?" * (4 + len(fields)))
+        unknown = set(match) - MATCHABLE
+        if unknown:
+            raise ValueError(f"cannot match messages on {sorted(unknown)}")
+        # A dm from before the ladder (step NULL) was a first one.
+        same = " ".join(f"AND coalesce({name}, 'first') = ?" if name == "step" else f"AND {name} = ?"
+                        for name in match)
+        values = [fields.get(name) or ("first" if name == "step" else None) for name in match]
         with self._transaction():
             if since is not None and self._db.execute(
-                    "SELECT 1 FROM messages WHERE kind = ? AND person = ? AND fingerprint = ? "
-                    "AND status != 'failed' AND created > ? LIMIT 1",
-                    [kind, fields.get("person"), fields.get("fingerprint"), _stamp(since)]).fetchone():
+                    f"SELECT 1 FROM messages WHERE kind = ? {same} AND status != 'failed' AND created > ? LIMIT 1",
+                    [kind, *values, _stamp(since)]).fetchone():
                 return None
             cursor = self._db.execute(f"INSERT INTO messages ({names}) VALUES ({marks})",
                                       [kind, when, when, "sending", *fields.values()])
