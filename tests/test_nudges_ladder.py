@@ -223,3 +223,21 @@ def test_the_dry_run_shows_each_step_from_the_policy(slack, tmp_path, capsys):
     rows = json.loads(capsys.readouterr().out)
     assert sorted((row["user"], row["step"], row["action"]) for row in rows if row["step"] == "reminder") == [
         ("ana@x.io", "reminder", "send"), ("bo@x.io", "reminder", "send")]
+
+
+def test_the_policy_stops_nudging_after_n_unanswered_dms_and_the_flag_overrides_it(slack, tmp_path, capsys):
+    state_path = tmp_path / "nudges.sqlite"
+    with nudges.State(state_path) as state:
+        run(devices(), state, DAY0, slack)
+    fleet = tmp_path / "devices.csv"
+    devices().to_csv(fleet, index=False)
+    mine = tmp_path / "policy.toml"
+    mine.write_text("[nudges]\nstop_after_unanswered = 1\n[nudges.reminder]\nenabled = false\n")
+    options = ["nudges", "--devices", str(fleet), "--policy", str(mine), "--state", str(state_path),
+               "--as-of", f"{DAY0 + pd.Timedelta(days=9):%Y-%m-%d}", "--format", "json"]
+    assert cli.main(options) == 0
+    rows = {row["user"]: row for row in json.loads(capsys.readouterr().out)}
+    assert rows["ana@x.io"]["skip_reason"] == rows["bo@x.io"]["skip_reason"] == "unanswered"
+    assert cli.main([*options, "--stop-after", "2"]) == 0
+    rows = {row["user"]: row for row in json.loads(capsys.readouterr().out)}
+    assert rows["ana@x.io"]["action"] == rows["bo@x.io"]["action"] == "send"
