@@ -204,17 +204,17 @@ def test_cli_judges_the_store_once_a_day_since_the_first_nudge(tmp_path, capsys)
     early = run.devices_at(day)
     behind = early.loc[early["verdict"].isin(nudges.NEEDS_UPDATE), "device_id"].astype(str).head(3).tolist()
     assert behind
-    with nudges.State(tmp_path / "nudges.sqlite") as state:
+    with nudges.State(tmp_path / "hand-built.sqlite") as state:
         for device in behind:
             row = state.record_sending("dm", day.tz_localize("UTC"), person=device.split("|")[0],
                                        devices=json.dumps([device]), fingerprint="f")
             state.record_sent(row, "1.0", day.tz_localize("UTC"))
-    assert cli.main(["nudges", "outcomes", *files, "--state", str(tmp_path / "nudges.sqlite"), "--format", "json"]) == 0
+    assert cli.main(["nudges", "outcomes", *files, "--state", str(tmp_path / "hand-built.sqlite"), "--format", "json"]) == 0
     records = json.loads(capsys.readouterr().out)
     overall = [row for row in records if row["breakdown"] == "all" and row["group"] == "nudged"]
     assert overall[0]["devices"] == len(behind)
     # A daily history: days to update are whole days within the 21 followed, not multiples of 7.
-    followed = outcomes.follow(nudges.read_history(tmp_path / "nudges.sqlite"),
+    followed = outcomes.follow(nudges.read_history(tmp_path / "hand-built.sqlite"),
                                outcomes_history(run, day))
     assert followed["followup_days"].max() == 21
 
@@ -262,7 +262,7 @@ def test_the_report_shows_do_nudges_work_without_names(tmp_path):
     day = run.as_of - pd.Timedelta(days=21)
     early = run.devices_at(day)
     behind = early.loc[early["verdict"].isin(nudges.NEEDS_UPDATE), ["device_id", "user"]].astype(str).head(3)
-    with nudges.State(tmp_path / "nudges.sqlite") as state:
+    with nudges.State(tmp_path / "hand-built.sqlite") as state:
         for device, user in behind.values.tolist():
             row = state.record_sending("dm", day.tz_localize("UTC"), person=user, devices=json.dumps([device]),
                                        fingerprint="f", channel="D1", user_id="U0TEST0001")
@@ -270,7 +270,7 @@ def test_the_report_shows_do_nudges_work_without_names(tmp_path):
         state.record_answer(1, behind["user"].iloc[0], "U0TEST0001", "not_mine", day.tz_localize("UTC"),
                             behind["device_id"].iloc[0])
     page = reporting.run("report", tmp_path / "reports", None,
-                         {**files, "weeks": 4, "nudge_state": tmp_path / "nudges.sqlite"})
+                         {**files, "weeks": 4, "nudge_state": tmp_path / "hand-built.sqlite"})
     shown = visible_text(page.read_text(encoding="utf-8"))
     assert "Do nudges work?" in shown and "Within 7 days" in shown and "not nudged (observational)" in shown
     assert '1 answers received; 1 devices flagged "not my device" for review.' in shown

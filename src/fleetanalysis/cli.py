@@ -207,7 +207,7 @@ def _nudges_league(run):
 def _run_nudge_outcomes(args) -> int:
     from fleetanalysis import nudges, outcomes
 
-    state_path = args.state or nudges.DEFAULT_STATE
+    state_path = args.state or nudges.default_state(args.store)
     messages = nudges.read_history(state_path)
     if messages is None:
         raise BadInput(state_path, "no nudge state yet (send nudges with `fleetanalysis nudges --send` first)")

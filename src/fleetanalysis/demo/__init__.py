@@ -54,7 +54,7 @@ Examples:
     >>> import pathlib, tempfile
     >>> written = write(pathlib.Path(tempfile.mkdtemp()), users=8, weeks=2, seed=1)
     >>> sorted(written)
-    ['directory', 'networks', 'readme', 'slack']
+    ['directory', 'networks', 'nudges', 'readme', 'slack']
     >>> import json
     >>> page = json.loads(written["slack"][0].read_text())
     >>> sorted(page), sorted(page["paging"])
@@ -73,13 +73,18 @@ from tqdm import tqdm
 
 from fleetanalysis import catalog as releases
 from fleetanalysis.config import DEMO_DIR, DEMO_STORE
+from fleetanalysis.demo import nudging
 from fleetanalysis.demo.logs import (
     CORE, PRODUCTS, SHAPES_SINCE, SYNTHETIC, _events, _logins, _os_versions, _scripts, _tracks, _user_agents,
     _versions, access_log_pages, synthetic_track,
 )
 from fleetanalysis.demo.people import DAY, OFFICES, OS_PRODUCT, _clients, _devices, _directory, _people
 from fleetanalysis.errors import BadInput
+from fleetanalysis.nudges.state import write_history
 from fleetanalysis.writing import write_csv, write_text
+
+# The campaign's nudge state, beside the logs it explains.
+NUDGE_STATE = "nudges.sqlite"
 
 __all__ = ["CORE", "OS_PRODUCT", "PRODUCTS", "SYNTHETIC", "Organisation", "access_log_pages", "default_end",
            "ensure_store", "simulate", "synthetic_track", "write"]
@@ -97,7 +102,9 @@ class Organisation:
     nudge) and ``os_at_start``, ``os_at_end``: the OS version it ran on the first and
     last day (None for laptops, whose user agents never show it).
     ``omitted`` names products left out because the catalog is not complete to ``end``;
-    ``synthetic`` those whose versions come from ``synthetic_track`` instead.
+    ``synthetic`` those whose versions come from ``synthetic_track`` instead. ``nudges``
+    and ``answers`` are the nudge campaign's messages and answers (``nudging``), as rows
+    of the nudge state's tables.
     """
 
     directory: pd.DataFrame
@@ -110,6 +117,8 @@ class Organisation:
     seed: int
     omitted: tuple[str, ...] = ()
     synthetic: tuple[str, ...] = ()
+    nudges: pd.DataFrame | None = None
+    answers: pd.DataFrame | None = None
 
 
 def default_end(catalog: pd.DataFrame) -> pd.Timestamp:
@@ -178,8 +187,12 @@ def simulate(users: int = 300, weeks: int = 26, seed: int = 7, end=None,
     omitted = tuple(product for product in PRODUCTS if (product, "main") not in tracks)
     devices = _devices(rng, people, tracks, start)
     clients = _clients(rng, devices, tracks)
+    # Its own random stream, so that the campaign leaves every other draw as it was.
+    ran = nudging.campaign(np.random.default_rng([seed, 19]), devices.assign(seen=devices.index.isin(clients["device"])),
+                           nudge, end)
+    devices["update_day"], devices["os_lag_after"] = ran.update_day, ran.os_lag_after
     events = _events(rng, people, devices, clients, start, end)
-    events = _versions(events, devices, clients, tracks, nudge)
+    events = _versions(events, devices, clients, tracks)
     events = pd.concat([events, _scripts(rng, people, start, end)], ignore_index=True)
     events["user_agent"] = _user_agents(events, devices, tracks, rng)
     logins = _logins(events, people, rng)
@@ -192,19 +205,23 @@ def simulate(users: int = 300, weeks: int = 26, seed: int = 7, end=None,
     devices["os_at_start"] = _os_versions(tracks, kind, devices["held"].to_numpy(),
                                           np.full(len(devices), int(start.timestamp()) // DAY),
                                           devices["os_lag"].to_numpy())
-    devices["os_at_end"] = _os_versions(tracks, kind, devices["held_after"].to_numpy(),
-                                        np.full(len(devices), int(end.timestamp()) // DAY),
-                                        devices["os_lag_after"].to_numpy())
+    end_day = int(end.timestamp()) // DAY
+    updated = devices["update_day"].to_numpy() <= end_day
+    devices["os_at_end"] = _os_versions(tracks, kind, np.where(updated, devices["held_after"], devices["held"]),
+                                        np.full(len(devices), end_day),
+                                        np.where(updated, devices["os_lag_after"], devices["os_lag"]))
     devices = devices[["device_id", "user_id", "office", "kind", "held", "held_after", "os_at_start", "os_at_end"]]
-    return Organisation(directory, networks, devices, logins, start, end, nudge, seed, omitted, synthetic)
+    return Organisation(directory, networks, devices, logins, start, end, nudge, seed, omitted, synthetic,
+                        ran.messages, ran.answers)
 
 
 def write(out: Path, users: int = 300, weeks: int = 26, seed: int = 7, end=None,
           catalog: pd.DataFrame | None = None) -> dict:
     """Simulate the organisation and write its files under ``out``; return the paths written.
 
-    Keys: ``slack`` (list of page paths), ``directory``, ``networks``, ``readme``. Pages
-    left from an earlier, larger run are removed so the folder holds one consistent log.
+    Keys: ``slack`` (list of page paths), ``directory``, ``networks``, ``nudges`` (the
+    campaign's nudge state, ``nudges.sqlite``), ``readme``. Pages left from an earlier,
+    larger run are removed so the folder holds one consistent log.
 
     Examples:
         >>> import pathlib, tempfile
@@ -229,6 +246,7 @@ def write(out: Path, users: int = 300, weeks: int = 26, seed: int = 7, end=None,
         "slack": pages,
         "directory": write_csv(org.directory, out / "directory.csv"),
         "networks": write_csv(org.networks, out / "networks.csv"),
+        "nudges": write_history(out / NUDGE_STATE, org.nudges, org.answers),
         "readme": write_text(out / "README.md", _readme(org, users, weeks, len(pages))),
     }
 
@@ -261,9 +279,13 @@ are from the documentation ranges (RFC 5737, RFC 3849), e-mail addresses use
   pages, {len(org.logins)} logins from {org.start.date()} to {org.end.date()}, newest first.
 - `directory.csv`: user id, e-mail, office, department, ownership, exemption.
 - `networks.csv`: the offices' networks.
+- `nudges.sqlite`: the nudge campaign's state: {0 if org.nudges is None else int((org.nudges["kind"] == "dm").sum())} DMs and
+  {0 if org.answers is None else len(org.answers)} button answers (`fleetanalysis nudges outcomes --state` measures it).
 
 Offices: London, Berlin, New York, Singapore, São Paulo, plus remote staff. A nudge
-campaign ran on {org.nudge.date()}; after it most laggards updated within days. Every
+campaign began on {org.nudge.date()}: a Slack bot asked owners of lagging iPhones and iPads
+every morning, reminded them, and told their office; people answered a first request more
+often than a third (module `fleetanalysis.demo.nudging`). Every
 version in a user agent{", but the synthetic Slack app versions below," if org.synthetic else ""} is a release
 listed in the package's release catalog on or before the day of the sign-in.
 

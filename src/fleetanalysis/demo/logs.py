@@ -196,12 +196,12 @@ def _events(rng: np.random.Generator, people: pd.DataFrame, devices: pd.DataFram
     return events[events["day"].between(days[0], days[-1])].reset_index(drop=True)
 
 
-def _versions(events: pd.DataFrame, devices: pd.DataFrame, clients: pd.DataFrame, tracks: dict,
-              nudge: pd.Timestamp) -> pd.DataFrame:
-    """The OS and client version each event ran: the newest release its delay lets it have."""
+def _versions(events: pd.DataFrame, devices: pd.DataFrame, clients: pd.DataFrame, tracks: dict) -> pd.DataFrame:
+    """The OS and client version each event ran: the newest release its delay lets it have,
+    the delay after the nudge campaign from the device's ``update_day`` on."""
     day = events["day"].to_numpy()
-    after = day >= int(nudge.timestamp()) // DAY
     device = events["device"].to_numpy()
+    after = day >= devices["update_day"].to_numpy()[device]
     kind = devices["kind"].to_numpy()[device]
     held = np.where(after, devices["held_after"].to_numpy()[device], devices["held"].to_numpy()[device])
     os_lag = np.where(after, devices["os_lag_after"].to_numpy()[device], devices["os_lag"].to_numpy()[device])

@@ -158,6 +158,7 @@ def _devices(rng: np.random.Generator, people: pd.DataFrame, tracks: dict, start
     laggard = rng.random(count) < 0.2 * factor / np.average(OFFICES["lag_factor"], weights=OFFICES["share"])
     tail = rng.lognormal(np.log(25), 0.8, count)
     devices["os_lag"] = np.where(laggard, behind + tail, np.minimum(quick, behind - 1))
+    devices["laggard"] = laggard
     # After the nudge campaign most laggards update within days; some never respond.
     responds = rng.random(count) < np.where(kind == "android", 0.5, 0.85)
     devices["os_lag_after"] = np.where(responds, np.minimum(devices["os_lag"], rng.uniform(2, 10, count)),

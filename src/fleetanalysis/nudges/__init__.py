@@ -43,16 +43,18 @@ from fleetanalysis.nudges.planning import (
     fingerprint, league_message, message, people, plan, read_opt_out, read_table, render, update_steps,
 )
 from fleetanalysis.nudges.ladder import office_message
-from fleetanalysis.nudges.state import ANSWERS, DEFAULT_STATE, LOCK_WAIT, SCHEMA, State, read_answers, read_history
+from fleetanalysis.nudges.state import (
+    ANSWERS, DEFAULT_STATE, DEMO_STATE, LOCK_WAIT, SCHEMA, State, default_state, read_answers, read_history, write_history,
+)
 from fleetanalysis.nudges.delivery import (
     CLOCK_SKEW, DEFAULT_TOKEN_ENV, EVENT_TYPE, HISTORY_PAGES, find_posted, iso_week, post_league, resolve, send,
     slack_client,
 )
 
 __all__ = [
-    "ANSWER_ACTIONS", "ANSWERS", "LADDER_COLUMNS", "MAX_BUTTON_VALUE", "CLOCK_SKEW", "DEFAULT_STATE", "DEFAULT_TOKEN_ENV", "EVENT_TYPE", "HISTORY_PAGES", "LOCK_WAIT",
+    "ANSWER_ACTIONS", "ANSWERS", "LADDER_COLUMNS", "MAX_BUTTON_VALUE", "CLOCK_SKEW", "DEFAULT_STATE", "DEFAULT_TOKEN_ENV", "DEMO_STATE", "EVENT_TYPE", "HISTORY_PAGES", "LOCK_WAIT",
     "MAX_DEVICE_BLOCKS", "MAX_FIELD", "NEEDS_UPDATE", "PLAN_COLUMNS", "SCHEMA", "SLACK_ID", "State",
-    "client_families", "escape_mrkdwn", "find_posted", "fingerprint", "iso_week", "league_message", "message",
+    "client_families", "default_state", "escape_mrkdwn", "find_posted", "fingerprint", "iso_week", "league_message", "message",
     "office_message", "people", "plan", "post_league", "read_answers", "read_history", "read_opt_out", "read_table", "render", "resolve", "send",
-    "slack_client", "update_steps",
+    "slack_client", "update_steps", "write_history",
 ]

@@ -19,12 +19,14 @@ from pathlib import Path
 
 import pandas as pd
 
-from fleetanalysis.config import PROCESSED_DIR
+from fleetanalysis.config import DEMO_DIR, DEMO_STORE, PROCESSED_DIR
 from fleetanalysis.errors import BadInput, JobFailed
 from fleetanalysis.nudges.planning import utc
 from fleetanalysis.writing import atomic_path
 
 DEFAULT_STATE = PROCESSED_DIR / "nudges.sqlite"
+# The demo organisation's simulated campaign (``fleetanalysis demo``), beside its logs.
+DEMO_STATE = DEMO_DIR / "nudges.sqlite"
 # How long a send run waits for another one holding the state file.
 LOCK_WAIT = 600.0
 # What makes two messages "the same" for State.claim: a first DM is the same person and
@@ -318,6 +320,55 @@ class State:
             "SELECT status FROM messages WHERE kind = 'league' AND channel = ? AND week = ? "
             "AND status != 'failed' ORDER BY id DESC LIMIT 1", [channel, week]).fetchone()
         return None if found is None else found[0]
+
+
+def default_state(store: str | os.PathLike | None = None) -> Path:
+    """The nudge state whose outcomes a report or ``nudges outcomes`` measures: the demo
+    campaign's when ``store`` is the demo store (with no ``store``: when no real logs are
+    configured, so the demo is what runs), else ``DEFAULT_STATE``.
+
+    Examples:
+        >>> default_state("data/processed/access.parquet") == DEFAULT_STATE
+        True
+    """
+    if store is None:
+        from fleetanalysis.config import active_settings
+
+        return DEMO_STATE if active_settings().demo else DEFAULT_STATE
+    return DEMO_STATE if Path(store).resolve() == DEMO_STORE.resolve() else DEFAULT_STATE
+
+
+def write_history(path: str | os.PathLike, messages: pd.DataFrame, answers: pd.DataFrame | None = None) -> Path:
+    """A new state file at ``path`` holding ``messages`` and ``answers`` (rows in the
+    tables' columns; times as timestamps), replacing any file there in one rename: for
+    a simulated campaign (``fleetanalysis demo``), never for a live one.
+
+    Examples:
+        >>> import pathlib, tempfile
+        >>> path = pathlib.Path(tempfile.mkdtemp()) / "nudges.sqlite"
+        >>> _ = write_history(path, pd.DataFrame({"id": [1], "kind": ["dm"], "person": ["U0ANA0001"],
+        ...     "status": ["sent"], "step": ["first"], "created": [pd.Timestamp("2026-05-01 09:00", tz="UTC")]}))
+        >>> read_history(path)[["person", "status", "step"]].values.tolist()
+        [['U0ANA0001', 'sent', 'first']]
+    """
+    tables = {"messages": messages, "answers": answers if answers is not None else pd.DataFrame()}
+    times = {"created", "updated", "answered", "snooze_until"}
+    with atomic_path(path) as temporary:
+        with contextlib.closing(sqlite3.connect(temporary)) as db:
+            db.executescript(SCHEMA)
+            for table, frame in tables.items():
+                if frame.empty:
+                    continue
+                if table == "messages" and "updated" not in frame:
+                    frame = frame.assign(updated=frame["created"])
+                rows = frame.astype(object).where(frame.notna(), None)
+                for column in times & set(rows.columns):
+                    rows[column] = [None if value is None else _stamp(value) for value in rows[column]]
+                names = ", ".join(rows.columns)
+                db.executemany(f"INSERT INTO {table} ({names}) VALUES ({', '.join('?' * len(rows.columns))})",
+                               rows.itertuples(index=False, name=None))
+            db.commit()
+    return Path(path)
 
 
 def read_history(path: str | os.PathLike) -> pd.DataFrame | None:
