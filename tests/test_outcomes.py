@@ -9,7 +9,8 @@ March 2026, one verdict a day (1st to 31st; the history ends on the 31st):
 - D1 (dee, Lima): outdated to the 19th, unknown from the 20th (unknown is not updated).
 
 Sent DMs: ana [A1] on Mon 2 Mar (W10, her 1st), bo [B1, B2] on 2 Mar (W10, his 1st),
-ana [A2] on 9 Mar (W11, 2nd), ana [A2] on 16 Mar (W12, 3rd), bo [B2] on 27 Mar (W13, 2nd).
+ana [A2] on 9 Mar (W11, 2nd), ana [A2] on 16 Mar (W12, 3rd: the ladder's reminder of the
+9th), bo [B2] on 27 Mar (W13, 2nd); the other steps are first DMs.
 
 Nudged rows (days to update / days followed): A1 2/29, B1 8/29, B2 -/29, A2@9th 12/22,
 A2@16th 5/15, B2@27th -/4.
@@ -48,16 +49,16 @@ HISTORY = pd.DataFrame(
 
 
 def messages():
-    sent = [("ana@x.io", ["A1"], "2026-03-02 09:00", "sent"),
-            ("bo@x.io", ["B1", "B2"], "2026-03-02 09:01", "sent"),
-            ("cy@x.io", ["C1"], "2026-03-02 09:02", "failed"),
-            ("ana@x.io", ["A2"], "2026-03-09 09:00", "sent"),
-            ("ana@x.io", ["A2"], "2026-03-16 09:00", "sent"),
-            ("bo@x.io", ["B2"], "2026-03-27 09:00", "sent")]
+    sent = [("ana@x.io", ["A1"], "2026-03-02 09:00", "sent", "first"),
+            ("bo@x.io", ["B1", "B2"], "2026-03-02 09:01", "sent", "first"),
+            ("cy@x.io", ["C1"], "2026-03-02 09:02", "failed", "first"),
+            ("ana@x.io", ["A2"], "2026-03-09 09:00", "sent", "first"),
+            ("ana@x.io", ["A2"], "2026-03-16 09:00", "sent", "reminder"),
+            ("bo@x.io", ["B2"], "2026-03-27 09:00", "sent", "first")]
     return pd.DataFrame({"kind": "dm", "person": [row[0] for row in sent],
                          "devices": [json.dumps(row[1]) for row in sent],
                          "created": pd.to_datetime([row[2] for row in sent], utc=True),
-                         "status": [row[3] for row in sent]})
+                         "status": [row[3] for row in sent], "step": [row[4] for row in sent]})
 
 
 def followed():
@@ -115,6 +116,25 @@ def test_figures_per_group_wave_office_and_nth_nudge():
     assert figures(table, "nth nudge", "2nd") == [2, 1, 0.0, 0.0, 1.0, 12.0]
     assert figures(table, "nth nudge", "3rd+") == [1, 1, 0.0, 1.0, 1.0, 5.0]
     assert not ((table["breakdown"] == "nth nudge") & (table["group"] == NOT_NUDGED)).any()
+    # First DMs: A1 2/29, B1 8/29, B2 -/29, A2@9th 12/22, B2@27th -/4. Within 3 days 1 of 5;
+    # 7 days 1 of 4 (B2@27th unknown); 14 days 3 of 4; median of 2, 8, 12 = 8.
+    assert figures(table, "ladder step", "first") == [5, 3, 0.2, 0.25, 0.75, 8.0]
+    assert figures(table, "ladder step", "reminder") == [1, 1, 0.0, 1.0, 1.0, 5.0]
+    assert not ((table["breakdown"] == "ladder step") & (table["group"] == NOT_NUDGED)).any()
+
+
+def test_a_state_from_before_the_ladder_counts_every_dm_as_a_first_one():
+    table = outcomes.breakdown(outcomes.follow(messages().drop(columns="step"), HISTORY))
+    assert figures(table, "ladder step", "first") == [6, 4, 0.1667, 0.4, 0.8, 6.5]
+    assert "reminder" not in table.loc[table["breakdown"] == "ladder step", "value"].tolist()
+
+
+def test_the_nth_nudge_buckets_put_a_fourth_and_later_in_3rd_plus():
+    extra = pd.DataFrame({"kind": "dm", "person": "ana@x.io", "devices": json.dumps(["A2"]), "status": "sent",
+                          "step": "first", "created": pd.to_datetime(["2026-03-18 09:00"], utc=True)})
+    found = outcomes.nudged_devices(pd.concat([messages(), extra], ignore_index=True))
+    assert found.loc[found["person"] == "ana@x.io", "nth"].tolist() == ["1st", "2nd", "3rd+", "3rd+"]
+    assert found.loc[found["person"] == "ana@x.io", "step"].tolist() == ["first", "first", "reminder", "first"]
 
 
 def test_a_weekly_history_rounds_days_up_to_its_dates():
@@ -184,17 +204,17 @@ def test_cli_judges_the_store_once_a_day_since_the_first_nudge(tmp_path, capsys)
     early = run.devices_at(day)
     behind = early.loc[early["verdict"].isin(nudges.NEEDS_UPDATE), "device_id"].astype(str).head(3).tolist()
     assert behind
-    with nudges.State(tmp_path / "nudges.sqlite") as state:
+    with nudges.State(tmp_path / "hand-built.sqlite") as state:
         for device in behind:
             row = state.record_sending("dm", day.tz_localize("UTC"), person=device.split("|")[0],
                                        devices=json.dumps([device]), fingerprint="f")
             state.record_sent(row, "1.0", day.tz_localize("UTC"))
-    assert cli.main(["nudges", "outcomes", *files, "--state", str(tmp_path / "nudges.sqlite"), "--format", "json"]) == 0
+    assert cli.main(["nudges", "outcomes", *files, "--state", str(tmp_path / "hand-built.sqlite"), "--format", "json"]) == 0
     records = json.loads(capsys.readouterr().out)
     overall = [row for row in records if row["breakdown"] == "all" and row["group"] == "nudged"]
     assert overall[0]["devices"] == len(behind)
     # A daily history: days to update are whole days within the 21 followed, not multiples of 7.
-    followed = outcomes.follow(nudges.read_history(tmp_path / "nudges.sqlite"),
+    followed = outcomes.follow(nudges.read_history(tmp_path / "hand-built.sqlite"),
                                outcomes_history(run, day))
     assert followed["followup_days"].max() == 21
 
@@ -242,7 +262,7 @@ def test_the_report_shows_do_nudges_work_without_names(tmp_path):
     day = run.as_of - pd.Timedelta(days=21)
     early = run.devices_at(day)
     behind = early.loc[early["verdict"].isin(nudges.NEEDS_UPDATE), ["device_id", "user"]].astype(str).head(3)
-    with nudges.State(tmp_path / "nudges.sqlite") as state:
+    with nudges.State(tmp_path / "hand-built.sqlite") as state:
         for device, user in behind.values.tolist():
             row = state.record_sending("dm", day.tz_localize("UTC"), person=user, devices=json.dumps([device]),
                                        fingerprint="f", channel="D1", user_id="U0TEST0001")
@@ -250,7 +270,7 @@ def test_the_report_shows_do_nudges_work_without_names(tmp_path):
         state.record_answer(1, behind["user"].iloc[0], "U0TEST0001", "not_mine", day.tz_localize("UTC"),
                             behind["device_id"].iloc[0])
     page = reporting.run("report", tmp_path / "reports", None,
-                         {**files, "weeks": 4, "nudge_state": tmp_path / "nudges.sqlite"})
+                         {**files, "weeks": 4, "nudge_state": tmp_path / "hand-built.sqlite"})
     shown = visible_text(page.read_text(encoding="utf-8"))
     assert "Do nudges work?" in shown and "Within 7 days" in shown and "not nudged (observational)" in shown
     assert '1 answers received; 1 devices flagged "not my device" for review.' in shown

@@ -50,18 +50,22 @@ WITHIN_DAYS = (3, 7, 14)
 COMPARISON_GAP_DAYS = 14
 NUDGED = "nudged"
 NOT_NUDGED = "not nudged (observational)"
-FOLLOW_COLUMNS = ["group", "wave", "day", "person", "device_id", "office", "nth",
+FOLLOW_COLUMNS = ["group", "wave", "day", "person", "device_id", "office", "nth", "step",
                   "updated_after_days", "followup_days", "answer"]
 # What a person's answer to a nudge says about one device it named, strongest first.
 ANSWER_ORDER = ("not_mine", "updated", "snooze")
 # Later nudges "work markedly worse" when their 7-day share is this much below the first's.
 HABITUATION_DROP = 0.15
-BREAKDOWNS = {"all": [], "wave": ["wave"], "office": ["office"], "nth nudge": ["nth"]}
+BREAKDOWNS = {"all": [], "wave": ["wave"], "office": ["office"], "nth nudge": ["nth"], "ladder step": ["step"]}
+# Breakdowns that only the nudged have (the comparison group got no nudge to count).
+NUDGED_ONLY = ("nth nudge", "ladder step")
 
 
 def nudged_devices(messages: pd.DataFrame) -> pd.DataFrame:
     """One row per device named in a sent DM: ``person, device_id, day`` (naive UTC
-    day), ``nth`` (``1st``, ``2nd``, ``3rd+``: the how-manyth sent DM this person got).
+    day), ``nth`` (``1st``, ``2nd``, ``3rd+``: the how-manyth sent DM this person got),
+    ``step`` (the escalation ladder's ``first`` or ``reminder``; ``first`` in state files
+    from before the ladder).
 
     Failed, unconfirmed and league messages are not nudges: nobody is sure they arrived.
 
@@ -73,7 +77,7 @@ def nudged_devices(messages: pd.DataFrame) -> pd.DataFrame:
         >>> nudged_devices(messages)[["device_id", "day", "nth"]].astype(str).values.tolist()
         [['a', '2026-03-02', '1st'], ['b', '2026-03-02', '1st'], ['a', '2026-03-09', '2nd']]
     """
-    columns = ["message_id", "person", "device_id", "day", "nth"]
+    columns = ["message_id", "person", "device_id", "day", "nth", "step"]
     if messages is None or messages.empty:
         return pd.DataFrame({column: pd.Series(dtype="datetime64[us]" if column == "day" else "string")
                              for column in columns})
@@ -83,11 +87,13 @@ def nudged_devices(messages: pd.DataFrame) -> pd.DataFrame:
     sent = sent.sort_values(["created"], kind="stable")
     number = sent.groupby("person", sort=False).cumcount() + 1
     sent["nth"] = number.map(lambda n: {1: "1st", 2: "2nd"}.get(n, "3rd+"))
+    step = sent["step"] if "step" in sent else pd.Series(None, index=sent.index, dtype=object)
+    sent["step"] = step.fillna("first")
     sent["day"] = sent["created"].dt.tz_localize(None).dt.floor("D").astype("datetime64[us]")
     sent["device_id"] = sent["devices"].map(lambda text: json.loads(text) if isinstance(text, str) else [])
     rows = sent.explode("device_id").dropna(subset=["device_id"])
     return rows[columns].astype({"message_id": "int64", "person": "string", "device_id": "string",
-                                 "nth": "string"}).reset_index(drop=True)
+                                 "nth": "string", "step": "string"}).reset_index(drop=True)
 
 
 def follow(messages: pd.DataFrame, history: pd.DataFrame, end: object = None,
@@ -99,7 +105,7 @@ def follow(messages: pd.DataFrame, history: pd.DataFrame, end: object = None,
     ``as_of``) is the last day anything is known. Returns ``group`` (``nudged`` or
     ``not nudged (observational)``), ``wave`` (ISO week of the nudge, e.g. ``2026-W10``),
     ``day`` (followed from), ``person`` (NA in the comparison group), ``device_id``,
-    ``office`` (at that day; NA when unplaced), ``nth`` (NA in the comparison group),
+    ``office`` (at that day; NA when unplaced), ``nth`` and ``step`` (NA in the comparison group),
     ``updated_after_days`` (Int64, NA: still behind), ``followup_days`` and ``answer``:
     what the person answered to that nudge about that device (``nudges.State.answers()``:
     ``not_mine`` for the device they disowned, else ``updated`` or ``snooze``; NA), kept
@@ -128,7 +134,7 @@ def follow(messages: pd.DataFrame, history: pd.DataFrame, end: object = None,
     rows["followup_days"] = (end - rows["day"]).dt.days.astype("int64")
     typed = rows[FOLLOW_COLUMNS].astype({"group": "string", "wave": "string", "person": "string",
                                          "device_id": "string", "office": "string", "nth": "string",
-                                         "answer": "string"})
+                                         "step": "string", "answer": "string"})
     return typed.reset_index(drop=True)
 
 
@@ -179,9 +185,10 @@ def _not_nudged(nudges: pd.DataFrame, history: pd.DataFrame) -> pd.DataFrame:
         seen = history[(history["as_of"] == known.iloc[-1]) & history["verdict"].isin(BEHIND)]
         near = nudges.loc[(nudges["day"] >= day - gap) & (nudges["day"] <= day + gap), "device_id"]
         left_out = seen.loc[~seen["device_id"].isin(near), ["device_id"]].drop_duplicates()
-        found.append(left_out.assign(day=day, wave=wave, group=NOT_NUDGED, person=pd.NA, nth=pd.NA, answer=pd.NA))
+        found.append(left_out.assign(day=day, wave=wave, group=NOT_NUDGED, person=pd.NA, nth=pd.NA, step=pd.NA,
+                                     answer=pd.NA))
     if not found:
-        return pd.DataFrame(columns=["device_id", "day", "wave", "group", "person", "nth", "answer"])
+        return pd.DataFrame(columns=["device_id", "day", "wave", "group", "person", "nth", "step", "answer"])
     return pd.concat(found, ignore_index=True)
 
 
@@ -233,9 +240,10 @@ def summarise(followed: pd.DataFrame, by: list[str]) -> pd.DataFrame:
 
 def breakdown(followed: pd.DataFrame) -> pd.DataFrame:
     """Every view the report and ``fleetanalysis nudges outcomes`` show, as one frame:
-    ``breakdown`` (``all``, ``wave``, ``office``, ``nth nudge``), ``value`` (the wave,
-    office or nth; empty for ``all``), ``group``, then ``summarise``'s figures. The
-    comparison group has no ``nth nudge`` rows. No person is named.
+    ``breakdown`` (``all``, ``wave``, ``office``, ``nth nudge``, ``ladder step``),
+    ``value`` (the wave, office, nth or step; empty for ``all``), ``group``, then
+    ``summarise``'s figures. The comparison group has no ``nth nudge`` or ``ladder
+    step`` rows. No person is named.
 
     Examples:
         >>> followed = pd.DataFrame({"group": ["nudged", "not nudged (observational)"], "wave": ["2026-W10"] * 2,
@@ -246,7 +254,9 @@ def breakdown(followed: pd.DataFrame) -> pd.DataFrame:
     """
     tables = []
     for name, by in BREAKDOWNS.items():
-        rows = followed if name != "nth nudge" else followed[followed["group"] == NUDGED]
+        if by and by[0] not in followed:  # a frame from before the ladder has no step
+            continue
+        rows = followed if name not in NUDGED_ONLY else followed[followed["group"] == NUDGED]
         table = summarise(rows, [*by, "group"])
         value = table[by[0]].astype("string") if by else pd.Series("", index=table.index, dtype="string")
         tables.append(table.drop(columns=by).assign(breakdown=name, value=value))

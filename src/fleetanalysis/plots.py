@@ -356,3 +356,39 @@ def verdict_mix(status: pd.DataFrame, by: str) -> Figure:
         f"{row[by]} " + ", ".join(f"{int(row[verdict])} {verdict}" for verdict in VERDICT_COLOURS)
         for _, row in rows.iloc[::-1].iterrows()) + ".")
     return fig
+
+
+def nudge_effect(table: pd.DataFrame, within: int = 7) -> Figure:
+    """Bars of the share of devices updated within ``within`` days after a nudge: by the
+    nth nudge a person had (habituation shows as shorter bars), beside devices nobody nudged.
+
+    ``table`` is ``outcomes.breakdown(...)``; a share nothing is known about yet is left out.
+
+    Examples:
+        >>> table = pd.DataFrame({"breakdown": ["all", "nth nudge", "nth nudge"], "value": ["", "1st", "2nd"],
+        ...     "group": ["not nudged (observational)", "nudged", "nudged"], "devices": [9, 5, 4],
+        ...     "within_7d": [0.2, 0.6, 0.25]})
+        >>> alt_text(nudge_effect(table))
+        'Updated within 7 days: after a 1st nudge 60% (5 devices), after a 2nd nudge 25% (4 devices), not nudged 20% (9 devices).'
+    """
+    column = f"within_{within}d"
+    nth = table[(table["breakdown"] == "nth nudge") & (table["group"] == "nudged")]
+    control = table[(table["breakdown"] == "all") & (table["group"] != "nudged")]
+    labels = [f"after a {value} nudge" for value in nth["value"]] + ["not nudged"] * len(control)
+    rows = pd.DataFrame({"label": labels, "share": pd.concat([nth[column], control[column]]).astype("float64").to_numpy(),
+                         "devices": pd.concat([nth["devices"], control["devices"]]).to_numpy()}).dropna()
+    fig = Figure(figsize=(7, 0.8 + 0.45 * max(len(rows), 2)), layout="constrained")
+    ax = fig.add_subplot()
+    colours = [VERDICT_COLOURS["unknown"] if label == "not nudged" else VERDICT_COLOURS["current"]
+               for label in rows["label"]]
+    bars = ax.barh(rows["label"][::-1], rows["share"][::-1], color=colours[::-1])
+    ax.bar_label(bars, labels=[f"{share:.0%}  ({n:,} devices)" for share, n in
+                               zip(rows["share"][::-1], rows["devices"][::-1])], padding=3, fontsize=8)
+    ax.set_xlim(0, 1.25)
+    ax.xaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
+    ax.set(title=f"Devices updated within {within} days of a nudge", xlabel=f"share updated within {within} days")
+    ax.grid(axis="x", alpha=0.3)
+    fig.set_label(f"Updated within {within} days: " + ", ".join(
+        f"{label} {_percent(share)} ({n:,} devices)" for label, share, n in
+        zip(rows["label"], rows["share"], rows["devices"])) + ".")
+    return fig

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import re
 import tomllib
 from pathlib import Path
 from typing import Annotated, Literal
@@ -103,11 +104,54 @@ PolicyProducts = create_model(
     **{name.replace("-", "_"): (ProductTable | None, Field(None, alias=name)) for name in PRODUCTS})
 
 
+# Channel (C, G) or member (U, W) ids; a member id means a DM to the office's lead.
+SLACK_TARGET = re.compile(r"^[CGUW][A-Z0-9]{6,}$")
+
+
+def _slack_target(text: str) -> str:
+    if not SLACK_TARGET.match(text):
+        raise ValueError(f"not a Slack channel id (C...) or member id (U...): {text!r}")
+    return text
+
+Messages = Annotated[int, Field(ge=0, le=100_000)]
+SlackTarget = Annotated[str, AfterValidator(_slack_target)]
+
+
+class ReminderStep(_Table):
+    """``[nudges.reminder]``: the second, more urgent DM after a first one went unheeded."""
+
+    enabled: bool = True
+    after_days: Days = 5
+    cooldown_days: Days = 7
+    max_messages: Messages = 50
+
+
+class OfficeStep(_Table):
+    """``[nudges.office]``: device counts (never names) to an office's channel or lead."""
+
+    enabled: bool = False
+    after_days: Days = 7
+    cooldown_days: Days = 7
+    max_messages: Messages = 10
+    channels: dict[str, SlackTarget] = {}
+
+
+class NudgesTable(_Table):
+    """``[nudges]`` of a policy file: the first DM, then the escalation ladder."""
+
+    cooldown_days: Days = 7
+    max_messages: Messages = 50
+    stop_after_unanswered: Annotated[int, Field(ge=1, le=1000)] | None = None
+    reminder: ReminderStep = ReminderStep()
+    office: OfficeStep = OfficeStep()
+
+
 class PolicyFile(_Table):
     """A whole policy file (the shipped one or the user's, read over it)."""
 
     defaults: PolicyDefaults = PolicyDefaults()
     products: PolicyProducts = PolicyProducts()  # type: ignore[valid-type]
+    nudges: NudgesTable = NudgesTable()
 
 
 def read_toml(path: str | os.PathLike, what: str) -> dict:
@@ -197,12 +241,14 @@ def _problem(model: type[BaseModel], error: dict) -> str:
                 else f"unknown {noun} (one of {', '.join(known)})")
     if kind in ("model_type", "model_attributes_type", "dict_type"):
         return f"must be a TOML table, not {value!r}"
+    # Most keys are days; the nudges' message caps and counts are not.
+    unit = " days" if str(error["loc"][-1]).endswith("days") else ""
     if kind == "less_than_equal":
-        return f"must be at most {error['ctx']['le']} days, not {value!r}"
+        return f"must be at most {error['ctx']['le']}{unit}, not {value!r}"
     if kind == "greater_than_equal":
-        return f"must be a whole number of days >= {error['ctx']['ge']}, not {value!r}"
+        return f"must be a whole number{' of days' if unit else ''} >= {error['ctx']['ge']}, not {value!r}"
     if kind in ("int_type", "int_from_float"):
-        return f"must be a whole number of days, not {value!r}"
+        return f"must be a whole number{' of days' if unit else ''}, not {value!r}"
     if kind == "string_too_short":
         return "must not be empty"
     if kind == "literal_error":
@@ -216,6 +262,35 @@ def _problem(model: type[BaseModel], error: dict) -> str:
 def read_settings(path: str | os.PathLike) -> SettingsFile:
     """``fleetanalysis.toml`` read and validated (relative paths are left as written)."""
     return check(SettingsFile, read_toml(path, "settings file"), path)
+
+
+def read_nudges(path: str | os.PathLike | None = None, settings: bool = False) -> NudgesTable:
+    """The ``[nudges]`` settings of the shipped policy with the user's file at ``path`` read
+    over it (only the keys it sets), validated as one ``NudgesTable``; with ``settings``
+    and no ``path``, the policy ``fleetanalysis.toml`` names, if any.
+
+    >>> import pathlib, tempfile
+    >>> mine = pathlib.Path(tempfile.mkdtemp()) / "policy.toml"
+    >>> _ = mine.write_text('[nudges.reminder]\\nafter_days = 3\\n')
+    >>> settings = read_nudges(mine)
+    >>> settings.reminder.after_days, settings.reminder.cooldown_days, settings.office.enabled
+    (3, 7, False)
+    >>> _ = mine.write_text('[nudges.reminder]\\nafter_dayz = 3\\n')
+    >>> read_nudges(mine)
+    Traceback (most recent call last):
+    ...
+    fleetanalysis.errors.BadInput: ...policy.toml: nudges.reminder.after_dayz: unknown key (did you mean 'after_days'?)
+    """
+    from fleetanalysis.config import active_settings
+    from fleetanalysis.policy import POLICY_FILE
+
+    if path is None and settings:
+        path = active_settings().policy
+    merged = read_policy(POLICY_FILE).get("nudges", {})
+    if path is not None:
+        for key, value in read_policy(path).get("nudges", {}).items():
+            merged[key] = {**merged.get(key, {}), **value} if isinstance(value, dict) else value
+    return check(NudgesTable, merged, path if path is not None else POLICY_FILE)
 
 
 def read_policy(path: str | os.PathLike) -> dict:

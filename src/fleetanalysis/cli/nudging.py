@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 from fleetanalysis.cli.arguments import fleet_options, parse_url, whole_number
-from fleetanalysis.cli.fleet import fleet_at
+from fleetanalysis.cli.fleet import fleet_at, fleet_inputs
 from fleetanalysis.config import MAX_DAYS
 from fleetanalysis.errors import BadInput
 
@@ -38,12 +38,15 @@ def add_nudges(commands) -> None:
     parser.add_argument("--token-env", default="SLACK_BOT_TOKEN", metavar="NAME",
                         help="environment variable holding the Slack bot token (default: %(default)s)")
     parser.add_argument("--base-url", type=parse_url, metavar="URL", help="Slack Web API base URL (default: Slack's)")
-    parser.add_argument("--max", type=whole_number(0, 1_000_000), default=50, metavar="N",
-                        help="send at most N messages (default: 50)")
-    parser.add_argument("--cooldown-days", type=whole_number(0, MAX_DAYS, " days"), default=7, metavar="D",
-                        help="no second message within D days unless the device list changed (default: 7)")
+    parser.add_argument("--max", type=whole_number(0, 1_000_000), metavar="N",
+                        help="send at most N first DMs (default: the policy's [nudges] max_messages, 50)")
+    parser.add_argument("--cooldown-days", type=whole_number(0, MAX_DAYS, " days"), metavar="D",
+                        help="no second message within D days unless the device list changed "
+                             "(default: the policy's [nudges] cooldown_days, 7)")
     parser.add_argument("--stop-after", type=whole_number(1, 1000), metavar="N",
-                        help="send no more to a person after N DMs they did not answer (default: no limit)")
+                        help="send no more to a person after N DMs they did not answer (default: the "
+                             "policy's [nudges] stop_after_unanswered, no limit); the reminder and "
+                             "office steps of the escalation ladder are set in the policy's [nudges]")
     parser.add_argument("--opt-out", type=Path, metavar="FILE",
                         help="text file of user ids / emails never to message, one a line, # comments")
     parser.add_argument("--format", choices=["table", "json", "csv"], default="table",
@@ -69,7 +72,7 @@ def _nudges_league(run):
 def _run_nudge_outcomes(args) -> int:
     from fleetanalysis import nudges, outcomes
 
-    state_path = args.state or nudges.DEFAULT_STATE
+    state_path = args.state or nudges.default_state(fleet_inputs(args).store)
     messages = nudges.read_history(state_path)
     if messages is None:
         raise BadInput(state_path, "no nudge state yet (send nudges with `fleetanalysis nudges --send` first)")
@@ -88,7 +91,7 @@ def _run_nudge_outcomes(args) -> int:
 def _run_nudges(args) -> int:
     import pandas as pd
 
-    from fleetanalysis import nudges
+    from fleetanalysis import nudges, validation
     from fleetanalysis.writing import check_writable
 
     if args.action == "outcomes":
@@ -111,10 +114,14 @@ def _run_nudges(args) -> int:
               file=sys.stderr)
     opt_out = nudges.read_opt_out(args.opt_out) if args.opt_out else None
     as_of = now if args.as_of is None else args.as_of.tz_localize("UTC")
+    ladder = validation.read_nudges(args.policy, settings=True)
+    args.cooldown_days = ladder.cooldown_days if args.cooldown_days is None else args.cooldown_days
+    args.max = ladder.max_messages if args.max is None else args.max
+    args.stop_after = ladder.stop_after_unanswered if args.stop_after is None else args.stop_after
     if not args.send:
         planned = nudges.plan(devices, nudges.read_history(state_path), as_of,
                               args.cooldown_days, args.max, opt_out, nudges.read_answers(state_path),
-                              args.stop_after)
+                              args.stop_after, ladder)
         sys.stdout.write(nudges.render(planned, args.format))
         if args.league_channel:
             print(nudges.league_message(league)[0], file=sys.stderr)
@@ -128,7 +135,7 @@ def _run_nudges(args) -> int:
             print("earlier unconfirmed messages: " + ", ".join(f"{outcome} {count}" for outcome, count
                                                                in resolved.items()), file=sys.stderr)
         planned = nudges.plan(devices, state.history(), as_of, args.cooldown_days, args.max, opt_out,
-                              state.answers(), args.stop_after)
+                              state.answers(), args.stop_after, ladder)
         result = nudges.send(planned, client, state, now, args.cooldown_days, progress=None)
         sys.stdout.write(nudges.render(result, args.format))
         if args.league_channel:

@@ -14,8 +14,9 @@ it (then it ``failed`` and may be sent again). One send run at a time holds the 
 file (``State`` locks it), so a run never mistakes another's message in flight for a
 lost one.
 
-The package keeps the three jobs apart: ``planning`` is pure (devices + message history
--> one row per person, the message text and its Block Kit); ``state`` is the SQLite
+The package keeps the jobs apart: ``planning`` is pure (devices + message history
+-> one row per person, the message text and its Block Kit); ``ladder``, pure too, the
+escalation steps after a first DM (a reminder, then counts to the office); ``state`` is the SQLite
 file (``State``); ``delivery`` (``resolve``, ``send``, ``post_league``) talks to Slack
 through ``fleetanalysis.slack.client``. This face re-exports their public names, so
 ``nudges.plan`` and ``nudges.State`` read as before.
@@ -38,19 +39,22 @@ Examples:
 from __future__ import annotations
 
 from fleetanalysis.nudges.planning import (
-    ANSWER_ACTIONS, MAX_BUTTON_VALUE, MAX_DEVICE_BLOCKS, MAX_FIELD, NEEDS_UPDATE, PLAN_COLUMNS, SLACK_ID, client_families, escape_mrkdwn,
+    ANSWER_ACTIONS, LADDER_COLUMNS, MAX_BUTTON_VALUE, MAX_DEVICE_BLOCKS, MAX_FIELD, NEEDS_UPDATE, PLAN_COLUMNS, SLACK_ID, client_families, escape_mrkdwn,
     fingerprint, league_message, message, people, plan, read_opt_out, read_table, render, update_steps,
 )
-from fleetanalysis.nudges.state import ANSWERS, DEFAULT_STATE, LOCK_WAIT, SCHEMA, State, read_answers, read_history
+from fleetanalysis.nudges.ladder import office_message
+from fleetanalysis.nudges.state import (
+    ANSWERS, DEFAULT_STATE, DEMO_STATE, LOCK_WAIT, SCHEMA, State, default_state, read_answers, read_history, write_history,
+)
 from fleetanalysis.nudges.delivery import (
     CLOCK_SKEW, DEFAULT_TOKEN_ENV, EVENT_TYPE, HISTORY_PAGES, find_posted, iso_week, post_league, resolve, send,
     slack_client,
 )
 
 __all__ = [
-    "ANSWER_ACTIONS", "ANSWERS", "MAX_BUTTON_VALUE", "CLOCK_SKEW", "DEFAULT_STATE", "DEFAULT_TOKEN_ENV", "EVENT_TYPE", "HISTORY_PAGES", "LOCK_WAIT",
+    "ANSWER_ACTIONS", "ANSWERS", "LADDER_COLUMNS", "MAX_BUTTON_VALUE", "CLOCK_SKEW", "DEFAULT_STATE", "DEFAULT_TOKEN_ENV", "DEMO_STATE", "EVENT_TYPE", "HISTORY_PAGES", "LOCK_WAIT",
     "MAX_DEVICE_BLOCKS", "MAX_FIELD", "NEEDS_UPDATE", "PLAN_COLUMNS", "SCHEMA", "SLACK_ID", "State",
-    "client_families", "escape_mrkdwn", "find_posted", "fingerprint", "iso_week", "league_message", "message",
-    "people", "plan", "post_league", "read_answers", "read_history", "read_opt_out", "read_table", "render", "resolve", "send",
-    "slack_client", "update_steps",
+    "client_families", "default_state", "escape_mrkdwn", "find_posted", "fingerprint", "iso_week", "league_message", "message",
+    "office_message", "people", "plan", "post_league", "read_answers", "read_history", "read_opt_out", "read_table", "render", "resolve", "send",
+    "slack_client", "update_steps", "write_history",
 ]

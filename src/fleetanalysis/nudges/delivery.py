@@ -16,7 +16,7 @@ from slack_sdk.errors import SlackApiError
 
 from fleetanalysis import slack
 from fleetanalysis.errors import JobFailed
-from fleetanalysis.nudges.planning import league_message, utc
+from fleetanalysis.nudges.planning import SLACK_ID, league_message, utc
 from fleetanalysis.nudges.state import State
 
 DEFAULT_TOKEN_ENV = "SLACK_BOT_TOKEN"
@@ -75,6 +75,14 @@ def _resolve(row: dict, client, state: State, at: pd.Timestamp) -> str | None:
         user_id = None
     state.remember_lookup(email, user_id, at)
     return user_id
+
+
+def _office_channel(target: str, client) -> tuple[str | None, str]:
+    """``(member id or None, channel)`` for an office step's target: a channel id as it is,
+    a lead's member id through conversations.open (their DM with the bot)."""
+    if SLACK_ID.match(target):
+        return target, slack.field(client.conversations_open(users=target), "conversations.open", "channel", "id")
+    return None, target
 
 
 def _metadata(nudge_id: str) -> dict:
@@ -182,6 +190,11 @@ def send(planned: pd.DataFrame, client, state: State, at: pd.Timestamp | None = 
          cooldown_days: int = 7, progress: bool | None = None) -> pd.DataFrame:
     """Send the planned messages (``action == "send"``), recording each before and after.
 
+    Rows of the escalation ladder (``step`` ``reminder`` or ``office``) are claimed as
+    that step for that person or office since the plan's ``since``: a second run, a re-run
+    after a crash or a run racing this one finds the claim and skips (``cooldown``). An
+    office row goes to its ``target``: a channel, or its lead's DM.
+
     Returns ``planned`` plus ``outcome`` (``sent``, ``failed``, ``skipped``, or
     ``unconfirmed`` when Slack answered 5xx or the answer was lost), ``channel``, ``ts``
     and ``error``. A message is claimed as ``sending`` (with a fresh nudge id, carried in
@@ -211,22 +224,32 @@ def send(planned: pd.DataFrame, client, state: State, at: pd.Timestamp | None = 
     due = planned.index[planned["action"] == "send"]
     for index in tqdm(due, desc="nudges", unit="message", disable=None if progress is None else not progress):
         row = planned.loc[index].to_dict()
-        person = {"person": row["person"], "fingerprint": row["fingerprint"], "devices": row["device_ids"]}
+        step = row["step"] if isinstance(row.get("step"), str) else "first"
+        kind = "office" if step == "office" else "dm"
+        person = {"person": row["person"], "fingerprint": row["fingerprint"], "devices": row["device_ids"],
+                  "step": step}
         user_id = channel = None
         try:
-            user_id = _resolve(row, client, state, at)
-            if user_id is None:
-                skipped.loc[index] = "no-slack-id"
-                continue
-            channel = slack.field(client.conversations_open(users=user_id), "conversations.open", "channel", "id")
+            if kind == "office":
+                user_id, channel = _office_channel(row["target"], client)
+            else:
+                user_id = _resolve(row, client, state, at)
+                if user_id is None:
+                    skipped.loc[index] = "no-slack-id"
+                    continue
+                channel = slack.field(client.conversations_open(users=user_id), "conversations.open",
+                                      "channel", "id")
         except slack.FAILURES as error:
             problem = _slack_error(error, client)
-            state.record_not_sent("dm", at, problem, user_id=user_id, **person)
+            state.record_not_sent(kind, at, problem, user_id=user_id, channel=channel, **person)
             outcome.loc[index, ["outcome", "error"]] = ["failed", problem]
             continue
         nudge_id = uuid.uuid4().hex
-        record = state.claim("dm", at, at - pd.Timedelta(days=cooldown_days), user_id=user_id, channel=channel,
-                             nudge_id=nudge_id, **person)
+        if step == "first":
+            since, match = at - pd.Timedelta(days=cooldown_days), ("person", "fingerprint")
+        else:  # a ladder step is sent once per person (or office) and step since the plan's moment
+            since, match = utc(row["since"]), ("person", "step")
+        record = state.claim(kind, at, since, match, user_id=user_id, channel=channel, nudge_id=nudge_id, **person)
         if record is None:  # another run sent it since this plan was made
             skipped.loc[index] = "cooldown"
             continue

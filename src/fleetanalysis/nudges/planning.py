@@ -34,6 +34,9 @@ from fleetanalysis.writing import escape_controls
 
 NEEDS_UPDATE = ("outdated", "unsupported")
 PLAN_COLUMNS = ["user_id", "user", "devices", "text", "blocks", "fingerprint", "action", "skip_reason"]
+# With the escalation ladder: the step, an office row's channel or lead, and since when an
+# equal message would be a double.
+LADDER_COLUMNS = ["step", "target", "since"]
 
 # Slack member ids start with U (or W on Enterprise Grid); Okta and Entra ids do not look like this.
 SLACK_ID = re.compile(r"^[UW][A-Z0-9]{6,}$")
@@ -200,9 +203,10 @@ def fingerprint(devices: list[dict]) -> str:
     return hashlib.sha256("\n".join(lines).encode("utf-8")).hexdigest()[:16]
 
 
-def message(devices: list[dict]) -> tuple[str, list[dict]]:
+def message(devices: list[dict], reminder: bool = False) -> tuple[str, list[dict]]:
     """The plain-text fallback and Block Kit blocks asking one person to update
-    ``devices`` (records of the devices frame, None for missing values).
+    ``devices`` (records of the devices frame, None for missing values); with
+    ``reminder``, the ladder's second, more urgent DM about devices still behind.
 
     Examples:
         >>> text, blocks = message([{"platform": "macOS", "device_class": "desktop",
@@ -219,7 +223,13 @@ def message(devices: list[dict]) -> tuple[str, list[dict]]:
     noun = "device needs" if count == 1 else f"{count} devices need"
     intro = (f"Hi! Your {noun} an update. Updates close security holes that attackers "
              "already know about, and take a few minutes:")
-    blocks = [HeaderBlock(text=PlainTextObject(text="Time for a quick update")),
+    header = "Time for a quick update"
+    if reminder:
+        noun = "device is" if count == 1 else f"{count} devices are"
+        intro = (f"A reminder: your {noun} still behind, days after we first asked. Attackers "
+                 "target known holes soonest after they are published; please update today:")
+        header = "Reminder: your update is still waiting"
+    blocks = [HeaderBlock(text=PlainTextObject(text=header)),
               SectionBlock(text=MarkdownTextObject(text=intro))]
     lines = [intro]
     reasons = []
@@ -331,7 +341,7 @@ def people(devices: pd.DataFrame) -> pd.DataFrame:
 def plan(devices: pd.DataFrame, state: pd.DataFrame | None, as_of: pd.Timestamp,
          cooldown_days: int = 7, max_messages: int = 50,
          opt_out: Iterable[str] | None = None, answers: pd.DataFrame | None = None,
-         stop_after: int | None = None) -> pd.DataFrame:
+         stop_after: int | None = None, ladder=None) -> pd.DataFrame:
     """Plan one message per person with a device outdated past grace (dry run, no I/O).
 
     ``devices`` is the devices frame of docs/pipeline.md (sections 5-6); ``state`` is
@@ -348,6 +358,18 @@ def plan(devices: pd.DataFrame, state: pd.DataFrame | None, as_of: pd.Timestamp,
     ``stop_after`` N, a person sent N DMs since their last answer (or ever, when they
     never answered) is not sent another (``unanswered``): habituation has set in, and
     someone should talk to them instead.
+
+    ``ladder`` (``validation.NudgesTable``, the policy's ``[nudges]``) adds the
+    escalation steps (module ``ladder``): a person whose last first DM was sent at least
+    ``reminder.after_days`` ago and still owns devices it named gets a ``reminder`` DM
+    about those instead (one per first DM, none within ``reminder.cooldown_days`` of the
+    last, at most ``reminder.max_messages`` a run; ``answered`` when they pressed
+    "Updated" on it; before it is due the first DM's cooldown applies, so ``after_days``
+    should be shorter than ``cooldown_days``); then one ``office`` row per office
+    with devices behind ``office.after_days`` after a reminder (module ``ladder``). The
+    plan then has ``step`` (``first``, ``reminder``, ``office``), ``target`` (an office
+    row's channel or lead) and ``since`` (a message of the same step claimed after it
+    would be a double, ``State.claim``).
 
     Examples:
         >>> devices = pd.DataFrame({"device_id": ["d1"], "user_id": ["U0ANA0001"], "user": ["ana@x.io"],
@@ -368,26 +390,38 @@ def plan(devices: pd.DataFrame, state: pd.DataFrame | None, as_of: pd.Timestamp,
     opted_out = {item.strip().lower() for item in (opt_out or ())}
     snoozed, not_mine = _answered(answers, as_of)
     found = people(devices)
+    waiting = _ladder().pending(state, answers) if ladder is not None and ladder.reminder.enabled else None
     rows = []
     for person in found.to_dict("records"):
         owned = [row for row in person["rows"] if (person["person"], str(row["device_id"])) not in not_mine]
         disowned = not owned
         owned = owned or person["rows"]
-        text, blocks = message(owned)
+        step, since, named = "first", as_of - pd.Timedelta(days=cooldown_days), owned
+        if waiting is not None and person["person"] in waiting.index and not disowned:
+            first = waiting.loc[person["person"]]
+            still = [row for row in owned if str(row["device_id"]) in set(first["devices"])]
+            # Until the reminder is due, the first DM's own rules (cooldown, news) apply.
+            if still and first["first_created"] <= as_of - pd.Timedelta(days=ladder.reminder.after_days):
+                step, named = "reminder", still
+                since = min(first["first_created"], as_of - pd.Timedelta(days=ladder.reminder.cooldown_days))
+        text, blocks = message(named, reminder=step == "reminder")
         rows.append({
             "person": person["person"],
             "user_id": person["user_id"],
             "user": person["user"],
-            "devices": len(owned),
+            "devices": len(named),
             "text": text,
             "blocks": json.dumps(blocks, ensure_ascii=False),
-            "fingerprint": fingerprint(owned),
-            "device_ids": json.dumps([str(row["device_id"]) for row in owned], ensure_ascii=False),
+            "fingerprint": fingerprint(named),
+            "device_ids": json.dumps([str(row["device_id"]) for row in named], ensure_ascii=False),
             "exempt": person["exempt"],
+            "step": step,
+            "since": since,
             "_disowned": disowned,
-            "_unsupported": any(row["verdict"] == "unsupported" for row in owned),
+            "_unsupported": any(row["verdict"] == "unsupported" for row in named),
+            "_rows": owned,
         })
-    columns = PLAN_COLUMNS + ["person", "device_ids"]
+    columns = PLAN_COLUMNS + ["person", "device_ids"] + (LADDER_COLUMNS if ladder is not None else [])
     if not rows:
         return _typed_plan(pd.DataFrame(columns=columns))
     planned = pd.DataFrame(rows)
@@ -404,21 +438,46 @@ def plan(devices: pd.DataFrame, state: pd.DataFrame | None, as_of: pd.Timestamp,
     skip(planned["person"].isin(snoozed), "snoozed")
     if stop_after is not None:
         skip(planned["person"].map(_unanswered(state, answers)).fillna(0) >= stop_after, "unanswered")
+    stopped = set(planned.loc[reason.eq("unanswered").fillna(False), "person"])
+    reminder = planned["step"] == "reminder"
+    if waiting is not None and reminder.any():
+        first = waiting.reindex(planned["person"])
+        skip(reminder & first["answered_updated"].fillna(False).to_numpy(), "answered")
+        last = _ladder().last_step(state, "dm", "reminder").reindex(planned["person"])
+        recent = (last["created"] > pd.Timestamp(as_of - pd.Timedelta(days=ladder.reminder.cooldown_days))).fillna(False)
+        skip(reminder & recent.to_numpy() & last["status"].eq("sent").fillna(False).to_numpy(), "cooldown")
+        skip(reminder & recent.to_numpy(), "unconfirmed")
     # The same list within the cooldown was already asked about; a changed list is news.
     recent = _recent_messages(state, as_of - pd.Timedelta(days=cooldown_days))
     key = pd.MultiIndex.from_frame(planned[["person", "fingerprint"]].astype("string"))
     sent = pd.MultiIndex.from_frame(recent[["person", "fingerprint"]])
     unsure = pd.MultiIndex.from_frame(
         recent.loc[recent["status"].isin(["sending", "unconfirmed"]), ["person", "fingerprint"]])
-    skip(pd.Series(key.isin(unsure), index=planned.index), "unconfirmed")
-    skip(pd.Series(key.isin(sent), index=planned.index), "cooldown")
+    first_step = planned["step"] == "first"
+    skip(first_step & key.isin(unsure), "unconfirmed")
+    skip(first_step & key.isin(sent), "cooldown")
     order = planned.assign(_free=reason.isna()).sort_values(
         ["_free", "_unsupported", "devices", "person"], ascending=[False, False, False, True])
-    free = order.index[order["_free"]]
-    skip(planned.index.isin(free[max(max_messages, 0):]), "max")
+    cap = {"first": max_messages, "reminder": ladder.reminder.max_messages if ladder is not None else 0}
+    for step, limit in cap.items():
+        free = order.index[order["_free"] & (order["step"] == step)]
+        skip(planned.index.isin(free[max(limit, 0):]), "max")
     planned = planned.assign(action=reason.isna().map({True: "send", False: "skip"}), skip_reason=reason)
-    planned = planned.loc[order.index].reset_index(drop=True)
-    return _typed_plan(planned[columns])
+    behind = planned.loc[order.index]
+    planned = behind.reset_index(drop=True)
+    if ladder is not None and ladder.office.enabled:
+        excused = ~behind["skip_reason"].isin(["exempt", "not-my-device"]).fillna(False)
+        offices = _ladder().office_plan(behind.loc[excused, ["person"]].assign(rows=behind.loc[excused, "_rows"]),
+                                        state, as_of, ladder.office, stopped)
+        planned = pd.concat([planned, offices], ignore_index=True)
+    return _typed_plan(planned.reindex(columns=columns))
+
+
+def _ladder():
+    """The ladder module, imported when used: it builds on this one's messages."""
+    from fleetanalysis.nudges import ladder
+
+    return ladder
 
 
 def _answered(answers: pd.DataFrame | None, as_of: pd.Timestamp) -> tuple[set[str], set[tuple[str, str]]]:
@@ -447,9 +506,11 @@ def _unanswered(state: pd.DataFrame | None, answers: pd.DataFrame | None) -> dic
 
 def _typed_plan(planned: pd.DataFrame) -> pd.DataFrame:
     """The plan with its documented dtypes, also when empty."""
-    return planned.astype({"user_id": "string", "user": "string", "devices": "int64", "text": "string",
-                           "blocks": "string", "fingerprint": "string", "action": "string",
-                           "skip_reason": "string", "person": "string", "device_ids": "string"})
+    types = {"user_id": "string", "user": "string", "devices": "int64", "text": "string",
+             "blocks": "string", "fingerprint": "string", "action": "string",
+             "skip_reason": "string", "person": "string", "device_ids": "string",
+             "step": "string", "target": "string", "since": "datetime64[ns, UTC]"}
+    return planned.astype({column: kind for column, kind in types.items() if column in planned})
 
 
 def utc(moment: object) -> pd.Timestamp:
@@ -549,9 +610,9 @@ def render(result: pd.DataFrame, style: str = "table") -> str:
     """
     from fleetanalysis.writing import neutralise_formulas
 
-    shown = ["user_id", "user", "devices", "action", "skip_reason", "fingerprint", "outcome", "error"]
+    shown = ["user_id", "user", "step", "devices", "action", "skip_reason", "fingerprint", "outcome", "error"]
     if style == "json":
-        return result.drop(columns=["person"], errors="ignore").to_json(orient="records", indent=1) + "\n"
+        return result.drop(columns=["person"], errors="ignore").to_json(orient="records", indent=1, date_format="iso") + "\n"
     if style == "csv":
         return neutralise_formulas(result.drop(columns=["person"], errors="ignore")).to_csv(index=False)
     # User names are attacker-shaped text: the terminal must not act on escapes in them.

@@ -19,14 +19,20 @@ from pathlib import Path
 
 import pandas as pd
 
-from fleetanalysis.config import PROCESSED_DIR
+from fleetanalysis.config import DEMO_DIR, DEMO_STORE, PROCESSED_DIR
 from fleetanalysis.errors import BadInput, JobFailed
 from fleetanalysis.nudges.planning import utc
 from fleetanalysis.writing import atomic_path
 
 DEFAULT_STATE = PROCESSED_DIR / "nudges.sqlite"
+# The demo organisation's simulated campaign (``fleetanalysis demo``), beside its logs.
+DEMO_STATE = DEMO_DIR / "nudges.sqlite"
 # How long a send run waits for another one holding the state file.
 LOCK_WAIT = 600.0
+# What makes two messages "the same" for State.claim: a first DM is the same person and
+# device list; a ladder step the same person (or office) and step, whatever the list.
+CLAIM_MATCH = ("person", "fingerprint")
+MATCHABLE = {"person", "fingerprint", "step"}
 
 
 def _stamp(moment: object) -> str:
@@ -37,7 +43,7 @@ def _stamp(moment: object) -> str:
 MESSAGES = """
 CREATE TABLE messages (
     id INTEGER PRIMARY KEY,
-    kind TEXT NOT NULL,            -- 'dm' to a person, 'league' to a channel
+    kind TEXT NOT NULL,            -- 'dm' to a person, 'league' or 'office' to a channel
     person TEXT,                   -- email or user id the plan grouped by
     user_id TEXT,                  -- Slack member id messaged
     channel TEXT,                  -- Slack channel (DM or league channel)
@@ -50,7 +56,8 @@ CREATE TABLE messages (
     status TEXT NOT NULL CHECK (status IN ('sending', 'unconfirmed', 'sent', 'failed')),
     ts TEXT,                       -- Slack's message timestamp once sent
     error TEXT,
-    nudge_id TEXT                  -- carried in the message's metadata, found again in history
+    nudge_id TEXT,                 -- carried in the message's metadata, found again in history
+    step TEXT                      -- the ladder step of a dm: 'first' (NULL in older files) or 'reminder'
 );
 CREATE INDEX messages_person ON messages (person, created);
 """
@@ -150,8 +157,19 @@ class State:
         # Files from before issue 19 have no answers table; it is only ever added to.
         if self._db.execute("SELECT 1 FROM sqlite_master WHERE name = 'answers'").fetchone() is None:
             self._db.executescript(ANSWERS)
-        if "'unconfirmed'" in found[0]:
-            return
+        if "'unconfirmed'" not in found[0]:
+            self._rebuild()
+        # Files from before the escalation ladder have no step column (their DMs were all first).
+        if "step" not in self._columns():
+            with self._transaction():  # checked again under the write lock: another process may have added it
+                if "step" not in self._columns():
+                    self._db.execute("ALTER TABLE messages ADD COLUMN step TEXT")
+
+    def _columns(self) -> set[str]:
+        return {row[1] for row in self._db.execute("PRAGMA table_info(messages)")}
+
+    def _rebuild(self) -> None:
+        """The messages table rebuilt with this version's CHECK, keeping every row."""
         columns = ", ".join(row[1] for row in self._db.execute("PRAGMA table_info(messages)"))
         with self._transaction():
             self._db.execute("ALTER TABLE messages RENAME TO messages_before")
@@ -201,9 +219,12 @@ class State:
         """Record a message about to be sent; return its row id (committed before sending)."""
         return self.claim(kind, at, None, **fields)
 
-    def claim(self, kind: str, at: pd.Timestamp, since: pd.Timestamp | None, **fields: object) -> int | None:
-        """Record a message about to be sent, unless the same ``person`` and ``fingerprint``
-        were sent (or left unconfirmed) after ``since``; return its row id, or None.
+    def claim(self, kind: str, at: pd.Timestamp, since: pd.Timestamp | None, match: tuple[str, ...] = CLAIM_MATCH,
+              **fields: object) -> int | None:
+        """Record a message about to be sent, unless one of the same ``kind`` with the same
+        ``match`` fields (default ``person`` and ``fingerprint``; a ladder step matches
+        ``person`` and ``step``) was sent, or left unconfirmed, after ``since``; return its
+        row id, or None.
 
         Checked and written in one transaction, so two runs at once cannot both send.
         """
@@ -211,11 +232,17 @@ class State:
         when = _stamp(at)
         names = ", ".join(["kind", "created", "updated", "status", *fields])
         marks = ", ".join("?" * (4 + len(fields)))
+        unknown = set(match) - MATCHABLE
+        if unknown:
+            raise ValueError(f"cannot match messages on {sorted(unknown)}")
+        # A dm from before the ladder (step NULL) was a first one.
+        same = " ".join(f"AND coalesce({name}, 'first') = ?" if name == "step" else f"AND {name} = ?"
+                        for name in match)
+        values = [fields.get(name) or ("first" if name == "step" else None) for name in match]
         with self._transaction():
             if since is not None and self._db.execute(
-                    "SELECT 1 FROM messages WHERE kind = ? AND person = ? AND fingerprint = ? "
-                    "AND status != 'failed' AND created > ? LIMIT 1",
-                    [kind, fields.get("person"), fields.get("fingerprint"), _stamp(since)]).fetchone():
+                    f"SELECT 1 FROM messages WHERE kind = ? {same} AND status != 'failed' AND created > ? LIMIT 1",
+                    [kind, *values, _stamp(since)]).fetchone():
                 return None
             cursor = self._db.execute(f"INSERT INTO messages ({names}) VALUES ({marks})",
                                       [kind, when, when, "sending", *fields.values()])
@@ -293,6 +320,55 @@ class State:
             "SELECT status FROM messages WHERE kind = 'league' AND channel = ? AND week = ? "
             "AND status != 'failed' ORDER BY id DESC LIMIT 1", [channel, week]).fetchone()
         return None if found is None else found[0]
+
+
+def default_state(store: str | os.PathLike | None = None) -> Path:
+    """The nudge state whose outcomes a report or ``nudges outcomes`` measures: the demo
+    campaign's when ``store`` is the demo store (with no ``store``: when no real logs are
+    configured, so the demo is what runs), else ``DEFAULT_STATE``.
+
+    Examples:
+        >>> default_state("data/processed/access.parquet") == DEFAULT_STATE
+        True
+    """
+    if store is None:
+        from fleetanalysis.config import active_settings
+
+        return DEMO_STATE if active_settings().demo else DEFAULT_STATE
+    return DEMO_STATE if Path(store).resolve() == DEMO_STORE.resolve() else DEFAULT_STATE
+
+
+def write_history(path: str | os.PathLike, messages: pd.DataFrame, answers: pd.DataFrame | None = None) -> Path:
+    """A new state file at ``path`` holding ``messages`` and ``answers`` (rows in the
+    tables' columns; times as timestamps), replacing any file there in one rename: for
+    a simulated campaign (``fleetanalysis demo``), never for a live one.
+
+    Examples:
+        >>> import pathlib, tempfile
+        >>> path = pathlib.Path(tempfile.mkdtemp()) / "nudges.sqlite"
+        >>> _ = write_history(path, pd.DataFrame({"id": [1], "kind": ["dm"], "person": ["U0ANA0001"],
+        ...     "status": ["sent"], "step": ["first"], "created": [pd.Timestamp("2026-05-01 09:00", tz="UTC")]}))
+        >>> read_history(path)[["person", "status", "step"]].values.tolist()
+        [['U0ANA0001', 'sent', 'first']]
+    """
+    tables = {"messages": messages, "answers": answers if answers is not None else pd.DataFrame()}
+    times = {"created", "updated", "answered", "snooze_until"}
+    with atomic_path(path) as temporary:
+        with contextlib.closing(sqlite3.connect(temporary)) as db:
+            db.executescript(SCHEMA)
+            for table, frame in tables.items():
+                if frame.empty:
+                    continue
+                if table == "messages" and "updated" not in frame:
+                    frame = frame.assign(updated=frame["created"])
+                rows = frame.astype(object).where(frame.notna(), None)
+                for column in times & set(rows.columns):
+                    rows[column] = [None if value is None else _stamp(value) for value in rows[column]]
+                names = ", ".join(rows.columns)
+                db.executemany(f"INSERT INTO {table} ({names}) VALUES ({', '.join('?' * len(rows.columns))})",
+                               rows.itertuples(index=False, name=None))
+            db.commit()
+    return Path(path)
 
 
 def read_history(path: str | os.PathLike) -> pd.DataFrame | None:
