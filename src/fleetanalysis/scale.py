@@ -54,6 +54,7 @@ import numpy as np
 import pandas as pd
 
 from fleetanalysis import clients, fleet, org, sources
+from fleetanalysis.codes import combine, firsts
 from fleetanalysis.errors import BadInput
 from fleetanalysis.sources.schema import conform
 
@@ -113,16 +114,8 @@ def reduce_sightings(sightings: pd.DataFrame) -> pd.DataFrame:
     # Integer codes in sorted order (NA first) stand for the text: grouping and sorting
     # them costs far less than hashing and comparing strings row by row.
     codes = {column: pd.factorize(sightings[column], sort=True)[0] for column in keys}
-    group, size = np.zeros(len(sightings), dtype="int64"), 1
-    for column in keys:
-        width = int(codes[column].max()) + 2
-        # Pack columns into one integer while they fit; hash only when they would not.
-        if size * width >= 2**62:
-            group = pd.factorize(group)[0]
-            size = int(group.max()) + 1
-        group, size = group * width + codes[column] + 1, size * width
-    group = pd.factorize(group)[0]
-    row = np.unique(group, return_index=True)[1]
+    group = combine(list(codes.values()), sort=False)
+    row = firsts(group)
     out = sightings.iloc[row].reset_index(drop=True)
     times = sightings[TIME_COLUMNS].reset_index(drop=True).groupby(group)
     out["first_seen"] = times["first_seen"].min().reset_index(drop=True)
