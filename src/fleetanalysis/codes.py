@@ -87,6 +87,20 @@ class Coded:
         """The values of ``rows`` as ``str``, gathered from the distinct values (one small array)."""
         return pd.array(self.values, dtype="str").take(self.codes[rows], allow_fill=True)
 
+    def merged(self) -> Coded:
+        """The same column with equal values under one code (``map`` may give many codes
+        one value).
+
+        Examples:
+            >>> kind = Coded(pd.Series(["124.0", "125", "126.1"])).map(lambda v: "exact" if "." in v else "major")
+            >>> merged = kind.merged()
+            >>> merged.codes.tolist(), merged.values.tolist()
+            ([0, 1, 0], ['exact', 'major', None])
+        """
+        value_code, uniques = pd.factorize(self.values[:-1])
+        codes = np.append(value_code, -1)[self.codes]
+        return Coded(codes=codes, values=np.array([*np.asarray(uniques, dtype=object), None], dtype=object))
+
     def map(self, function) -> Coded:
         """``function`` of each distinct present value (NA stays NA)."""
         return Coded(codes=self.codes,

@@ -468,12 +468,14 @@ class _Parts:
     def __init__(self, device, slot, row, day, product: Coded, version: Coded, evidence: Coded,
                  label: Coded, catalog: pd.DataFrame, policy):
         self.device, self.slot = device, slot
+        evidence = evidence.merged()
         codes = [column.codes[row] for column in (product, version, evidence)]
         epoch, start = _epochs(codes[0], product, day, catalog, policy)
-        self.key = combine([*codes, epoch], sort=False)
+        alike, alike_names = _alike_versions(codes, row, product, version, evidence, catalog, policy)
+        self.key = combine([codes[0], alike, codes[2], epoch], sort=False)
         self.distinct = firsts(self.key)
         at = row[self.distinct]
-        self.frame = pd.DataFrame({"product": product.text(at), "version": version.text(at),
+        self.frame = pd.DataFrame({"product": product.text(at), "version": alike_names.take(alike[self.distinct], allow_fill=True),
                                    "evidence": evidence.text(at), "as_of": start[self.distinct]})
         self.label = label.codes[row]
         self.label_names = label.values[:-1]
@@ -481,6 +483,25 @@ class _Parts:
         first = firsts(self.shown)
         self.shown_names = [f"{name} {number}" for name, number in
                             zip(self.label_names[self.label[first]], version.values[codes[1][first]])]
+
+
+def _alike_versions(codes: list[np.ndarray], row: np.ndarray, product: Coded, version: Coded, evidence: Coded,
+                    catalog: pd.DataFrame, policy) -> tuple[np.ndarray, pd.api.extensions.ExtensionArray]:
+    """Per part, a code of the version ``policy.judge`` answers it exactly like on every day
+    (``policy.equivalent_version``), and those versions' text.
+
+    Builds between the same two releases of a line are judged alike, so parts that differ
+    only in such a build are judged once: thousands of Chrome builds times dozens of
+    epochs come down to a few hundred judgements. Worked out per distinct (product,
+    version, evidence), not per part.
+    """
+    triple = combine(codes, sort=False)
+    first = firsts(triple)
+    at = row[first]
+    alike = verdicts.equivalent_version(pd.DataFrame({"product": product.text(at), "version": version.text(at),
+                                                      "evidence": evidence.text(at)}), catalog, policy)
+    alike_codes, names = pd.factorize(alike, use_na_sentinel=True)
+    return alike_codes[triple], pd.array(np.asarray(names, dtype=object), dtype="str")
 
 
 def _epochs(product_codes: np.ndarray, product: Coded, day: np.ndarray, catalog: pd.DataFrame,
