@@ -50,6 +50,7 @@ import generate
 WINDOW_DAYS = 30
 TIMELINE_WEEKS = 52
 BY = ["platform", "office"]
+STORE = "store.parquet"
 
 
 def _peak_mb() -> float:
@@ -139,6 +140,28 @@ def stage_chunked(data: Path, end: pd.Timestamp) -> dict:
 
 
 def stage_duckdb(data: Path, end: pd.Timestamp) -> dict:
+    """DuckDB's status table from the raw CSV file."""
+    return _duckdb_status(data, end, f"""
+        CREATE TABLE events AS SELECT CAST("time" AS TIMESTAMPTZ) AS t, "user", ip, user_agent
+        FROM read_csv('{data / "events.csv"}', header = true, all_varchar = true)""")
+
+
+def stage_duckdb_status(data: Path, end: pd.Timestamp) -> dict:
+    """DuckDB's status table from the Parquet store our ingest wrote (the stage ``ingest``),
+    reading the rows of the window, as ours does (a row stands for every moment from its
+    first to its last sighting)."""
+    from fleetanalysis import scale
+
+    files = ", ".join(f"'{file}'" for file in scale.store_files(data / STORE))
+    since = end - pd.Timedelta(days=WINDOW_DAYS)
+    return _duckdb_status(data, end, f"""
+        CREATE TABLE events AS SELECT last_seen AS t, "user", ip, CAST(user_agent AS VARCHAR) AS user_agent
+        FROM read_parquet([{files}])
+        WHERE last_seen >= TIMESTAMPTZ '{since:%Y-%m-%d} 00:00:00+00'
+          AND first_seen < TIMESTAMPTZ '{end + pd.Timedelta(days=1):%Y-%m-%d} 00:00:00+00'""")
+
+
+def _duckdb_status(data: Path, end: pd.Timestamp, read_sql: str) -> dict:
     import duckdb
 
     from fleetanalysis import catalog, clients, fleet, org, policy
@@ -147,9 +170,7 @@ def stage_duckdb(data: Path, end: pd.Timestamp) -> dict:
     clock = Clock()
     db = duckdb.connect()
     day = f"{end:%Y-%m-%d}"
-    clock("read", lambda: db.execute(f"""
-        CREATE TABLE events AS SELECT CAST("time" AS TIMESTAMPTZ) AS t, "user", ip, user_agent
-        FROM read_csv('{data / "events.csv"}', header = true, all_varchar = true)"""))
+    clock("read", lambda: db.execute(read_sql))
 
     def describe_distinct() -> pd.DataFrame:
         agents = db.execute("SELECT DISTINCT user_agent FROM events WHERE user_agent IS NOT NULL").df()["user_agent"]
@@ -229,6 +250,60 @@ def stage_duckdb(data: Path, end: pd.Timestamp) -> dict:
             "outdated_rate": round(float(behind / judged_devices), 4) if judged_devices else None}
 
 
+def stage_ingest(data: Path, end: pd.Timestamp) -> dict:
+    """``store.ingest`` of the raw file into an empty store (kept for the stages after it)."""
+    from fleetanalysis import store
+
+    target = data / STORE
+    shutil.rmtree(target, ignore_errors=True) if target.is_dir() else target.unlink(missing_ok=True)
+    store.manifest_path(target).unlink(missing_ok=True)
+    clock = Clock()
+    counts = clock("store.ingest", lambda: store.ingest(target, [data / "events.csv"]))[0]
+    return {"seconds": clock.seconds["store.ingest"], "loaded": int(counts["loaded"].sum()),
+            "store_mb": round(sum(file.stat().st_size for file in _files(target)) / 2**20, 1)}
+
+
+def stage_duckdb_ingest(data: Path, end: pd.Timestamp) -> dict:
+    """DuckDB copying the same raw file into one Parquet file, times cast as ours are."""
+    import duckdb
+
+    target = data / "duckdb-events.parquet"
+    clock = Clock()
+    clock("COPY", lambda: duckdb.connect().execute(f"""
+        COPY (SELECT CAST("time" AS TIMESTAMPTZ) AS first_seen, CAST("time" AS TIMESTAMPTZ) AS last_seen,
+                     "user", ip, user_agent
+              FROM read_csv('{data / "events.csv"}', header = true, all_varchar = true))
+        TO '{target}' (FORMAT parquet)"""))
+    size = target.stat().st_size
+    target.unlink()
+    return {"seconds": clock.seconds["COPY"], "parquet_mb": round(size / 2**20, 1)}
+
+
+def stage_status(data: Path, end: pd.Timestamp) -> dict:
+    """Our status table from the store: the rows of the window, the analysis columns only."""
+    from fleetanalysis import catalog, clients, fleet, metrics, org, policy, scale
+
+    releases, rules = catalog.load(updates=False), policy.load()
+    clock = Clock()
+    access = clock("scale.read_store", lambda: scale.read_store(
+        data / STORE, since=end - pd.Timedelta(days=WINDOW_DAYS), until=end, columns=scale.ANALYSIS_COLUMNS))
+    facts = clock("clients.facts", lambda: clients.facts(access))
+    seen = clock("fleet.sightings", lambda: fleet.sightings(facts))
+    devices = clock("fleet.snapshot", lambda: fleet.snapshot(seen, releases, rules, end, WINDOW_DAYS))
+    directory = clock("org.load_directory", lambda: org.load_directory(data / "directory.csv"))
+    status = clock("org.assign + metrics.status",
+                   lambda: metrics.status(org.assign(devices, directory, as_of=end), by=BY))
+    total = status[status["platform"] == "Total"].iloc[0]
+    return {"seconds": round(sum(clock.seconds.values()), 3), "steps": clock.seconds, "rows_read": len(access),
+            "devices": int(total["devices"]), "outdated_rate": round(float(total["outdated_rate"]), 4)}
+
+
+def _files(store: Path) -> list[Path]:
+    from fleetanalysis import scale
+
+    return scale.store_files(store)
+
+
 def stage_naive(data: Path, end: pd.Timestamp, sample: int = 200_000, rows: int = 0) -> dict:
     import pyarrow.csv
     import ua_parser
@@ -288,8 +363,10 @@ def cli_start_seconds(repeats: int = 5) -> float:
     return round(sorted(seconds)[len(seconds) // 2], 3)
 
 
-STAGES = {"read": stage_read, "pipeline": stage_pipeline, "chunked": stage_chunked, "duckdb": stage_duckdb,
-          "naive": stage_naive, "incremental": stage_incremental}
+# In this order: the status stages read the store the ingest stage writes.
+STAGES = {"read": stage_read, "ingest": stage_ingest, "duckdb_ingest": stage_duckdb_ingest,
+          "status": stage_status, "duckdb_status": stage_duckdb_status, "pipeline": stage_pipeline,
+          "chunked": stage_chunked, "duckdb": stage_duckdb, "naive": stage_naive, "incremental": stage_incremental}
 
 
 def run_stage(name: str, data: Path, end: str) -> dict:
@@ -337,6 +414,9 @@ def main() -> None:
         "file_mb": round(written["bytes"] / 2**20, 1), "as_of": written["end"], "generate_seconds": generated,
         **{name: result for name, result in results.items()},
         "pipeline/read": ratio("pipeline", "read"),
+        "status_vs_duckdb": ratio("status", "duckdb_status"),
+        "ingest_vs_duckdb": ratio("ingest", "duckdb_ingest"),
+        "timeline_vs_snapshot": ratio("pipeline", "pipeline", "timeline_seconds", "snapshot_seconds"),
         "pipeline/duckdb": ratio("pipeline", "duckdb"),
         "chunked/read": ratio("chunked", "read"),
         "naive/pipeline": ratio("naive", "pipeline"),

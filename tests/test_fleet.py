@@ -330,3 +330,54 @@ def test_legacy_edge_makes_its_device_unsupported_with_the_date():
     assert device["reason"] == ("edge-legacy 18 out of support since 2021-03-09; "
                                 "Windows not judged: version frozen in the user agent")
     assert pd.isna(device["target"])
+
+
+def _stacked_snapshots(seen, catalog, rules, dates, window_days=30) -> pd.DataFrame:
+    """``snapshot`` called once per date, stacked as ``timeline`` stacks them."""
+    stacked = pd.concat([fleet.snapshot(seen, catalog, rules, day, window_days=window_days).assign(as_of=day)
+                         for day in dates], ignore_index=True)
+    stacked["as_of"] = stacked["as_of"].astype("datetime64[us]")
+    return stacked[["as_of", *fleet.DEVICE_COLUMNS]]
+
+
+def test_timeline_of_the_demo_organisation_equals_a_snapshot_per_week(tmp_path):
+    from fleetanalysis import clients, demo, sources
+
+    shipped = releases.load(updates=False)
+    written = demo.write(tmp_path, users=40, weeks=12, seed=3, catalog=shipped)
+    seen = fleet.sightings(clients.facts(sources.load(written["slack"]).access))
+    end = fleet._day(seen["last_seen"].max())
+    dates = pd.date_range(end - pd.Timedelta(weeks=14), end, freq="W-SUN")
+    weeks = fleet.timeline(seen, shipped, policy.load(), dates[0], dates[-1], window_days=30)
+    assert weeks["as_of"].nunique() > 10 and weeks["verdict"].nunique() >= 3
+    pd.testing.assert_frame_equal(_as_text(weeks), _stacked_snapshots(seen, shipped, policy.load(), dates))
+
+
+# Chrome builds of one major are judged alike (policy.equivalent_version): a history of
+# stable builds around the 124 -> 125 release, and a reduced agent's bare major.
+# Build numbers and dates from Chrome's stable channel as listed in data/catalog/chrome.csv
+# (124 on 2024-04-16, 124.0.6367.201 on 2024-05-09, 125 on 2024-05-14, 125.0.6422.76 on 2024-05-21).
+CHROME_BUILDS = [
+    ("U9", "ivy@example.org", "Windows", "desktop", "10.0", "frozen", "browser", "Chrome", "chrome",
+     "124.0.6367.60", "2024-04-17 08:00", "2024-04-30 09:00", "10.9.1.1"),
+    ("U9", "ivy@example.org", "Windows", "desktop", "10.0", "frozen", "browser", "Chrome", "chrome",
+     "124.0.6367.91", "2024-05-01 08:00", "2024-05-12 09:00", "10.9.1.1"),
+    ("U9", "ivy@example.org", "Windows", "desktop", "10.0", "frozen", "browser", "Chrome", "chrome",
+     "124.0.6367.201", "2024-05-13 08:00", "2024-06-02 09:00", "10.9.1.2"),
+    ("U9", "ivy@example.org", "Windows", "desktop", "10.0", "frozen", "browser", "Chrome", "chrome",
+     "125.0.6422.76", "2024-06-03 08:00", "2024-06-20 09:00", "10.9.1.2"),
+    ("U10", "jon@example.org", "Windows", "desktop", "10.0", "frozen", "browser", "Chrome", "chrome",
+     "124", "2024-04-20 08:00", "2024-06-10 09:00", "10.9.2.1"),
+    ("U10", "jon@example.org", "Windows", "desktop", "10.0", "frozen", "browser", "Chrome", "chrome",
+     "124.0.6367.118", "2024-05-05 08:00", "2024-05-25 09:00", "10.9.2.1"),
+]
+
+
+def test_timeline_of_chrome_builds_across_releases_equals_the_snapshots():
+    shipped = releases.load(updates=False)
+    seen = fleet.sightings(_facts(ROWS + CHROME_BUILDS))
+    dates = pd.date_range("2024-04-14", "2024-07-14", freq="5D")
+    weeks = fleet.timeline(seen, shipped, policy.load(), dates[0], dates[-1], freq="5D", window_days=30)
+    ivy = weeks[weeks["device_id"] == "U9|Windows|desktop"].set_index("as_of")
+    assert {"current", "grace", "outdated"} <= set(ivy["verdict"])
+    pd.testing.assert_frame_equal(_as_text(weeks), _stacked_snapshots(seen, shipped, policy.load(), dates))

@@ -52,6 +52,7 @@ import pandas as pd
 from tqdm import tqdm
 from ua_parser import Domain
 
+from fleetanalysis.codes import combine, firsts, value_codes
 from fleetanalysis.config import PACKAGE_DATA
 
 PLATFORMS = ["iOS", "iPadOS", "Android", "macOS", "Windows", "Linux", "ChromeOS", "other"]
@@ -577,24 +578,10 @@ def facts(access: pd.DataFrame, *, progress: bool = False) -> pd.DataFrame:
     table, agent_codes = _distinct(access["user_agent"], progress)
     # The outcome depends only on the agent and the report columns: fold the reports in
     # once per distinct combination, then take back to rows. Categorical columns give their
-    # codes for free; the packed key is refactorised only when it would overflow.
+    # codes for free.
     present = [column for column in _REPORT_COLUMNS if column in access]
-    key, bound = agent_codes.astype(np.int64), len(table)
-    for column in present:
-        values = access[column]
-        if isinstance(values.dtype, pd.CategoricalDtype):
-            codes, size = values.cat.codes.to_numpy(), len(values.cat.categories)
-        else:
-            codes, found = pd.factorize(values, use_na_sentinel=True)
-            size = len(found)
-        if bound * (size + 1) >= 2**62:
-            key, found = pd.factorize(key)
-            bound = len(found)
-        key, bound = key * (size + 1) + np.where(codes < 0, size, codes), bound * (size + 1)
-    key = pd.factorize(key)[0]
-    # Codes are numbered in order of first appearance: a combination's first row is where
-    # the running maximum of the codes grows.
-    first = np.flatnonzero(np.diff(np.maximum.accumulate(key), prepend=-1) > 0) if len(key) else key
+    key = combine([agent_codes.astype(np.int64), *(value_codes(access[column])[0] for column in present)], sort=False)
+    first = firsts(key)
     reports = pd.DataFrame({column: (access[column].iloc[first].astype(object).to_numpy() if column in access
                                      else np.full(len(first), None, dtype=object)) for column in _REPORT_COLUMNS})
     reports = reports.where(reports.notna(), None)

@@ -52,6 +52,7 @@ import pandas as pd
 
 from fleetanalysis import catalog as releases
 from fleetanalysis import policy as verdicts
+from fleetanalysis.codes import Coded, best_rows, category, code_type, combine, dense, firsts, row_combinations
 
 # Catalog ids of each platform's OS. Linux and ChromeOS have no catalog: their OS part
 # goes to policy under the platform's own name, which policy leaves unknown with its
@@ -84,19 +85,19 @@ def device_ids(facts: pd.DataFrame) -> pd.Series:
         ...     "platform": ["Android"], "device_class": ["phone"]})).tolist()
         ['b@x.org|Android|phone']
     """
-    codes, names = _device_codes(_person(facts), _Coded(facts["platform"]), _Coded(facts["device_class"]))
+    codes, names = _device_codes(_person(facts), Coded(facts["platform"]), Coded(facts["device_class"]))
     return pd.Series(names.take(codes, allow_fill=True), index=facts.index, name="device_id")
 
 
-def _person(facts: pd.DataFrame) -> _Coded:
+def _person(facts: pd.DataFrame) -> Coded:
     """Who each row is: the resolved ``person`` when given, else ``user_id``, else ``user``."""
     if "person" in facts:
-        return _Coded(facts["person"])
-    return _Coded(facts["user_id"]).fill(_Coded(facts["user"]))
+        return Coded(facts["person"])
+    return Coded(facts["user_id"]).fill(Coded(facts["user"]))
 
 
-def _device_codes(person: _Coded, platform: _Coded,
-                  device_class: _Coded) -> tuple[np.ndarray, pd.api.extensions.ExtensionArray]:
+def _device_codes(person: Coded, platform: Coded,
+                  device_class: Coded) -> tuple[np.ndarray, pd.api.extensions.ExtensionArray]:
     """Per row, the rank of its device id among the distinct ids (sorted, -1 naming nobody); and those ids."""
     platform = platform.fill_text("other")
     device_class = device_class.fill_text("unknown")
@@ -158,7 +159,7 @@ def sightings(facts: pd.DataFrame) -> pd.DataFrame:
     person = _person(facts)
     named = person.codes >= 0
     kept = np.flatnonzero(human & named)
-    coded = {column: _Coded(facts[column]) for column in SIGHTING_COLUMNS
+    coded = {column: Coded(facts[column]) for column in SIGHTING_COLUMNS
              if column in facts.columns and column not in TIME_COLUMNS}
     device, names = _device_codes(person, coded["platform"], coded["device_class"])
     device = device[kept]
@@ -169,7 +170,7 @@ def sightings(facts: pd.DataFrame) -> pd.DataFrame:
     at = kept[order]
     platform = coded["platform"]
     coded["os_product"] = platform.map(OS_PRODUCT.get)
-    coded["device_id"] = _Coded(codes=device[order], values=np.array([*names, None], dtype=object))
+    coded["device_id"] = Coded(codes=device[order], values=np.array([*names, None], dtype=object))
     seen = pd.DataFrame({"device_id": coded["device_id"].categorical(slice(None))})
     for column in SIGHTING_COLUMNS[1:]:
         if column in TIME_COLUMNS:
@@ -213,11 +214,6 @@ def concat_sightings(pieces) -> pd.DataFrame:
                       for piece in pieces], ignore_index=True)
 
 
-def _code_type(categories: int) -> type:
-    """The integer type pandas keeps categorical codes in for this many categories."""
-    return next(kind for kind in (np.int8, np.int16, np.int32, np.int64) if categories < np.iinfo(kind).max)
-
-
 def _device_order(device: np.ndarray, first: np.ndarray, n_devices: int) -> np.ndarray:
     """The stable order of rows by device, then first sighting (``np.lexsort`` order).
 
@@ -231,67 +227,6 @@ def _device_order(device: np.ndarray, first: np.ndarray, n_devices: int) -> np.n
     if span * max(n_devices, 1) >= 2**63:
         return np.lexsort((first, device))
     return np.argsort(device * span + (first - low), kind="stable")
-
-
-class _Coded:
-    """A column as integer codes (-1 for NA) and its distinct values, NA last.
-
-    ``values[codes]`` is the column again, ``None`` where it was missing; work done on
-    ``values`` is done once per distinct value.
-    """
-
-    def __init__(self, column=None, *, sort: bool = False, codes=None, values=None):
-        if column is not None and isinstance(column.dtype, pd.CategoricalDtype) and not sort:
-            # The categories are the distinct values already (perhaps some unused): no hashing.
-            codes, uniques = column.cat.codes.to_numpy(), column.cat.categories
-        elif column is not None:
-            codes, uniques = pd.factorize(column, sort=sort)
-        if column is not None:
-            values = np.array([*np.asarray(uniques, dtype=object), None], dtype=object)
-        self.codes, self.values = np.asarray(codes, dtype="int64"), values
-
-    def fill(self, other: _Coded) -> _Coded:
-        """``self`` where present, else ``other``."""
-        size = len(self.values) - 1
-        codes = self.codes.copy()
-        # Only the (usually few) missing rows are looked at a second time.
-        missing = np.flatnonzero(codes < 0)
-        fallback = other.codes[missing]
-        codes[missing] = np.where(fallback >= 0, fallback + size, -1)
-        return _Coded(codes=codes, values=np.concatenate([self.values[:-1], other.values]))
-
-    def fill_text(self, text: str) -> _Coded:
-        """``self`` where present, else ``text``."""
-        size = len(self.values) - 1
-        return _Coded(codes=np.where(self.codes >= 0, self.codes, size),
-                      values=np.array([*self.values[:-1], text, None], dtype=object))
-
-    def categorical(self, rows, order=None) -> pd.Categorical:
-        """The values of ``rows`` (taken in ``order``, if given) as a categorical of ``str``:
-        its categories the values used there, sorted, so equal text gives equal categories
-        whatever the input held. Reordering the narrow final codes rather than the wide
-        input codes keeps the one random-access pass over millions of rows cheap."""
-        codes = self.codes[rows]
-        used = np.flatnonzero(np.bincount(codes + 1, minlength=len(self.values))[1:])
-        text = pd.Series(self.values[used], dtype="object").astype("str")
-        # Distinct values may still be equal as text (1 and "1"): factorizing merges them.
-        ranks, categories = pd.factorize(text, sort=True)
-        # Codes go straight into the narrowest integer type pandas would pick; they are
-        # valid by construction, so skipping the check saves two passes over every row.
-        lookup = np.full(len(self.values), -1, dtype=_code_type(len(categories)))
-        lookup[used] = ranks
-        codes = lookup[codes] if order is None else lookup[codes][order]
-        return pd.Categorical.from_codes(codes, dtype=pd.CategoricalDtype(pd.Index(categories, dtype="str")),
-                                         validate=False)
-
-    def text(self, rows) -> pd.api.extensions.ExtensionArray:
-        """The values of ``rows`` as ``str``, gathered from the distinct values (one small array)."""
-        return pd.array(self.values, dtype="str").take(self.codes[rows], allow_fill=True)
-
-    def map(self, function) -> _Coded:
-        """``function`` of each distinct present value (NA stays NA)."""
-        return _Coded(codes=self.codes,
-                      values=np.array([*(function(value) for value in self.values[:-1]), None], dtype=object))
 
 
 def _day(moments) -> pd.Series:
@@ -401,7 +336,7 @@ def _dominant(sightings: pd.DataFrame, rows: np.ndarray, low: np.ndarray, high: 
     its group on; it keeps only the dates before. A device signing in daily on one
     version thus expands to one row per date, not to every event of the window.
     """
-    group = _combine([pd.factorize(sightings[column])[0][rows] for column in RANKED_BY], sort=False)
+    group = combine([pd.factorize(sightings[column])[0][rows] for column in RANKED_BY], sort=False)
     size = len(seen_rank) + 1
     # Best first within each group: seen_rank is unique, so the order is total.
     order = np.argsort(group * size + size - 1 - seen_rank[rows])
@@ -431,48 +366,29 @@ def _seen_rank(sightings: pd.DataFrame, rows: np.ndarray) -> np.ndarray:
     return rank
 
 
-def _best_rows(groups: np.ndarray, n_groups: int, rows: np.ndarray, *ranks: np.ndarray) -> np.ndarray:
-    """Per group, the sightings row that is greatest by ``ranks`` (most significant first).
-
-    ``ranks`` are small non-negative integers per sightings row; ties go to the later
-    row. The ranks are packed into one int64 per pair and reduced with one unordered
-    maximum, so no sort over the pairs is needed.
-    """
-    n_rows = len(ranks[0]) if ranks else 1
-    key = np.zeros(len(rows), dtype="int64")
-    for rank, size in [*((rank[rows], int(rank.max(initial=0)) + 1) for rank in ranks), (rows, n_rows)]:
-        if (int(key.max(initial=0)) + 1) * size >= 2**63:
-            # Re-rank densely (order kept) rather than overflow on a very large store.
-            key = pd.factorize(key, sort=True)[0]
-        key = key * size + rank
-    best = np.full(n_groups, -1, dtype="int64")
-    np.maximum.at(best, groups, key)
-    return best % n_rows
-
-
 def _devices(sightings: pd.DataFrame, rows: np.ndarray, ks: np.ndarray, dates: pd.DatetimeIndex,
              catalog: pd.DataFrame, policy, seen_rank: np.ndarray, categorical: bool = False) -> pd.DataFrame:
     """Devices per (device, date) from active (row, date-index) pairs; ``as_of`` first.
 
     Works on integer codes of the sightings' text, so that strings are built once per
     distinct value and per distinct combination of a device's parts, not per row or device.
-    With ``categorical`` the text columns are categoricals (``_category``), else ``str``.
+    With ``categorical`` the text columns are categoricals (``category``), else ``str``.
     """
     def text(codes: np.ndarray, values) -> pd.api.extensions.ExtensionArray:
         if categorical:
-            return _category(codes, values)
+            return category(codes, values)
         return pd.array(np.asarray(values, dtype=object), dtype="str").take(codes, allow_fill=True)
 
     device_codes, device_names = pd.factorize(sightings["device_id"], sort=True)
     n_devices = max(len(device_names), 1)
-    dd, keys = _dense(ks * n_devices + device_codes[rows], len(dates) * n_devices)
+    dd, keys = dense(ks * n_devices + device_codes[rows], len(dates) * n_devices)
     n = len(keys)
 
-    newest = _best_rows(dd, n, rows, seen_rank)
+    newest = best_rows(dd, n, rows, seen_rank)
     as_of = dates[keys // n_devices]
     devices = pd.DataFrame({"as_of": as_of.astype("datetime64[us]")})
     devices["device_id"] = text(keys % n_devices, device_names)
-    coded = {column: _Coded(sightings[column]) for column in ("user_id", "user", "platform", "device_class",
+    coded = {column: Coded(sightings[column]) for column in ("user_id", "user", "platform", "device_class",
                                                               "os_version", "client_version", "ip")}
     for column in ("user_id", "user", "platform", "device_class"):
         devices[column] = text(coded[column].codes[newest], coded[column].values)
@@ -486,85 +402,52 @@ def _devices(sightings: pd.DataFrame, rows: np.ndarray, ks: np.ndarray, dates: p
     evidence_day = np.minimum(as_of.to_numpy("datetime64[us]"), last_day)
 
     platform, os_version = coded["platform"], coded["os_version"]
-    os_evidence = _Coded(sightings["os_evidence"]).fill_text("absent")
+    os_evidence = Coded(sightings["os_evidence"]).fill_text("absent")
     evidence = np.array([*(EVIDENCE_RANK.get(value, 0) for value in os_evidence.values[:-1]), 0])
     os_rank = _ranks(os_version, rows)
-    os_row = _best_rows(dd, n, rows, evidence[os_evidence.codes], os_rank, seen_rank)
+    os_row = best_rows(dd, n, rows, evidence[os_evidence.codes], os_rank, seen_rank)
     devices["os_version"] = text(os_version.codes[os_row], os_version.values)
     devices["os_evidence"] = text(os_evidence.codes[os_row], os_evidence.values)
 
     # Sorted, so that a device's clients read in product order.
-    product = _Coded(sightings["client_product"], sort=True)
+    product = Coded(sightings["client_product"], sort=True)
     products = product.values[:-1]
     product_codes = product.codes
     client_version = coded["client_version"]
     has_client = (product_codes[rows] >= 0) & (client_version.codes[rows] >= 0)
     client_rows = rows[has_client]
     client_group, groups = pd.factorize(dd[has_client] * max(len(products), 1) + product_codes[client_rows])
-    client_row = _best_rows(client_group, len(groups), client_rows, _ranks(client_version, client_rows), seen_rank)
+    client_row = best_rows(client_group, len(groups), client_rows, _ranks(client_version, client_rows), seen_rank)
     client_device = np.asarray(groups, dtype="int64") // max(len(products), 1)
 
-    os_product = _Coded(sightings["os_product"]).fill(platform.map(str.lower))
+    os_product = Coded(sightings["os_product"]).fill(platform.map(str.lower))
     # A bare major (Chromium's reduced user agent) can only be judged as a major.
     client_evidence = client_version.map(lambda version: "exact" if "." in version else "major")
     parts = [
         _Parts(np.arange(n), np.zeros(n, dtype="int64"), os_row, evidence_day,
                os_product, os_version, os_evidence, platform, catalog, policy),
         _Parts(client_device, 1 + product_codes[client_row], client_row, evidence_day[client_device],
-               product, client_version, client_evidence, _Coded(sightings["client_family"]).fill(product),
+               product, client_version, client_evidence, Coded(sightings["client_family"]).fill(product),
                catalog, policy),
     ]
     judged, results = _judge_distinct(parts, catalog, policy)
     width = 1 + len(products)
 
-    combo, grid = _row_combinations(n, width, [(part.device, part.slot, result)
+    combo, grid = row_combinations(n, width, [(part.device, part.slot, result)
                                                for part, result in zip(parts, results)])
     summary = _summarise(grid, judged)
     for column in ("os_verdict", "os_reason", "client_verdict", "verdict", "reason", "target"):
         devices[column] = text(combo, summary[column])
 
     client_part = parts[1]
-    combo, grid = _row_combinations(n, width, [(client_part.device, client_part.slot, client_part.shown)])
+    combo, grid = row_combinations(n, width, [(client_part.device, client_part.slot, client_part.shown)])
     names = client_part.shown_names
     labels = ["; ".join(names[code] for code in row if code >= 0) or None for row in grid.tolist()]
     devices["clients"] = text(combo, labels)
     return devices[["as_of", *DEVICE_COLUMNS]]
 
 
-def _category(codes: np.ndarray, values) -> pd.Categorical:
-    """``values[codes]`` as a categorical (code -1 or a ``None`` value: NA) whose categories
-    are the distinct texts used, sorted: text held once per distinct value, not per row.
-
-    Examples:
-        >>> _category(np.array([2, 0, -1, 2]), ["b", None, "a"]).tolist()
-        ['a', 'b', nan, 'a']
-    """
-    values = np.asarray(values, dtype=object)
-    used = np.bincount(codes[codes >= 0], minlength=len(values)) > 0
-    used &= np.array([isinstance(value, str) for value in values], dtype=bool)
-    categories = np.unique(values[used].astype(str))
-    position = np.full(len(values) + 1, -1, dtype=_code_type(len(categories)))  # the last slot answers code -1
-    position[:-1][used] = np.searchsorted(categories, values[used].astype(str))
-    return pd.Categorical.from_codes(position[codes], dtype=pd.CategoricalDtype(pd.Index(categories, dtype="str")),
-                                     validate=False)
-
-
-def _dense(key: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
-    """``pd.factorize(key, sort=True)`` of non-negative ``key`` below ``size``.
-
-    Where ``size`` is not much more than the number of keys (dates x devices of a
-    timeline), marking the keys present in an array of that size sorts them with no
-    hashing and no comparison sort.
-    """
-    if size > 4 * len(key) + 1024:
-        return pd.factorize(key, sort=True)
-    present = np.zeros(size, dtype=bool)
-    present[key] = True
-    code = np.cumsum(present) - 1
-    return code[key], np.flatnonzero(present)
-
-
-def _ranks(versions: _Coded, rows: np.ndarray) -> np.ndarray:
+def _ranks(versions: Coded, rows: np.ndarray) -> np.ndarray:
     """Per row, 1 + the rank of its version among those of ``rows`` in ``version_rank``
     order (0 for NA, and for versions only other rows hold), ranked per distinct version."""
     used = np.flatnonzero(np.bincount(versions.codes[rows] + 1, minlength=len(versions.values))[1:])
@@ -582,25 +465,46 @@ class _Parts:
     text naming it (``Chrome 124``).
     """
 
-    def __init__(self, device, slot, row, day, product: _Coded, version: _Coded, evidence: _Coded,
-                 label: _Coded, catalog: pd.DataFrame, policy):
+    def __init__(self, device, slot, row, day, product: Coded, version: Coded, evidence: Coded,
+                 label: Coded, catalog: pd.DataFrame, policy):
         self.device, self.slot = device, slot
+        evidence = evidence.merged()
         codes = [column.codes[row] for column in (product, version, evidence)]
         epoch, start = _epochs(codes[0], product, day, catalog, policy)
-        self.key = _combine([*codes, epoch], sort=False)
-        self.distinct = _firsts(self.key)
+        alike, alike_names = _alike_versions(codes, row, product, version, evidence, catalog, policy)
+        self.key = combine([codes[0], alike, codes[2], epoch], sort=False)
+        self.distinct = firsts(self.key)
         at = row[self.distinct]
-        self.frame = pd.DataFrame({"product": product.text(at), "version": version.text(at),
+        self.frame = pd.DataFrame({"product": product.text(at), "version": alike_names.take(alike[self.distinct], allow_fill=True),
                                    "evidence": evidence.text(at), "as_of": start[self.distinct]})
         self.label = label.codes[row]
         self.label_names = label.values[:-1]
-        self.shown = _combine([self.label, codes[1]], sort=False)
-        first = _firsts(self.shown)
+        self.shown = combine([self.label, codes[1]], sort=False)
+        first = firsts(self.shown)
         self.shown_names = [f"{name} {number}" for name, number in
                             zip(self.label_names[self.label[first]], version.values[codes[1][first]])]
 
 
-def _epochs(product_codes: np.ndarray, product: _Coded, day: np.ndarray, catalog: pd.DataFrame,
+def _alike_versions(codes: list[np.ndarray], row: np.ndarray, product: Coded, version: Coded, evidence: Coded,
+                    catalog: pd.DataFrame, policy) -> tuple[np.ndarray, pd.api.extensions.ExtensionArray]:
+    """Per part, a code of the version ``policy.judge`` answers it exactly like on every day
+    (``policy.equivalent_version``), and those versions' text.
+
+    Builds between the same two releases of a line are judged alike, so parts that differ
+    only in such a build are judged once: thousands of Chrome builds times dozens of
+    epochs come down to a few hundred judgements. Worked out per distinct (product,
+    version, evidence), not per part.
+    """
+    triple = combine(codes, sort=False)
+    first = firsts(triple)
+    at = row[first]
+    alike = verdicts.equivalent_version(pd.DataFrame({"product": product.text(at), "version": version.text(at),
+                                                      "evidence": evidence.text(at)}), catalog, policy)
+    alike_codes, names = pd.factorize(alike, use_na_sentinel=True)
+    return alike_codes[triple], pd.array(np.asarray(names, dtype=object), dtype="str")
+
+
+def _epochs(product_codes: np.ndarray, product: Coded, day: np.ndarray, catalog: pd.DataFrame,
             policy) -> tuple[np.ndarray, np.ndarray]:
     """Per part, a code of the epoch its evidence day falls in and that epoch's first day.
 
@@ -613,70 +517,12 @@ def _epochs(product_codes: np.ndarray, product: _Coded, day: np.ndarray, catalog
     number = day.astype("datetime64[D]").astype("int64")
     known = ~np.isnat(day)
     number = np.where(known, number - (number[known].min() if known.any() else 0), -1)
-    pair = _combine([product_codes, number], sort=False)
-    first = _firsts(pair)
+    pair = combine([product_codes, number], sort=False)
+    first = firsts(pair)
     names = pd.array(product.values[product_codes[first]], dtype="str")
     start = verdicts.equivalent_day(names, day[first], catalog, policy)
     epoch = pd.factorize(start, use_na_sentinel=False)[0]
     return epoch[pair], start[pair]
-
-
-def _combine(codes: list[np.ndarray], sort: bool = True) -> np.ndarray:
-    """One dense code per distinct tuple of integer codes (NA codes -1 allowed); in tuple
-    order with ``sort``, else in any order (cheaper).
-
-    The columns are packed into one int64 and hashed once; only a packing that would
-    overflow is re-coded densely first, and a packing into a range not much larger than
-    the rows is coded without hashing (see ``_dense``).
-    """
-    key = np.zeros(len(codes[0]) if codes else 0, dtype="int64")
-    size = 1
-    for column in codes:
-        width = int(column.max(initial=0)) + 2
-        if size * width >= 2**63:
-            key = pd.factorize(key, sort=sort)[0]
-            size = int(key.max(initial=0)) + 1
-        key = key * width + column + 1
-        size *= width
-    return _dense(key, size)[0] if sort or size <= 4 * len(key) + 1024 else pd.factorize(key)[0]
-
-
-def _firsts(codes: np.ndarray) -> np.ndarray:
-    """The index of the first row holding each dense code, in code order."""
-    first = np.full(int(codes.max(initial=-1)) + 1, len(codes), dtype="int64")
-    np.minimum.at(first, codes, np.arange(len(codes)))
-    return first
-
-
-def _row_combinations(n: int, width: int, cells) -> tuple[np.ndarray, np.ndarray]:
-    """Per row of an ``n`` x ``width`` grid of codes, the code of its distinct row; and the
-    distinct rows (in code order).
-
-    ``cells`` are ``(row, column, code)`` arrays, -1 where no cell is given. The grid
-    itself is never built (a timeline has millions of rows and mostly empty client
-    columns): each column's codes are packed into one int64 per row where given.
-    """
-    key, size = np.zeros(n, dtype="int64"), 1
-    for column in range(width):
-        given = [(row[slot == column], code[slot == column]) for row, slot, code in cells]
-        width_here = max([int(code.max(initial=0)) for _, code in given] + [0]) + 2
-        if size * width_here >= 2**63:
-            key = pd.factorize(key)[0]
-            size = int(key.max(initial=0)) + 1
-        key *= width_here
-        for row, code in given:
-            key[row] += code + 1
-        size *= width_here
-    combo = pd.factorize(key)[0]
-    first = _firsts(combo)
-    # The distinct rows' cells: each row of the grid to its place among them, if any.
-    place = np.full(n, -1, dtype="int64")
-    place[first] = np.arange(len(first))
-    grid = np.full((len(first), width), -1, dtype="int64")
-    for row, slot, code in cells:
-        at = place[row]
-        grid[at[at >= 0], slot[at >= 0]] = code[at >= 0]
-    return combo, grid
 
 
 def _judge_distinct(parts: list[_Parts], catalog: pd.DataFrame, policy) -> tuple[pd.DataFrame, list]:
@@ -699,9 +545,9 @@ def _judge_distinct(parts: list[_Parts], catalog: pd.DataFrame, policy) -> tuple
         offset += len(part.frame)
     at, label = np.concatenate(judged_at), np.concatenate(labels)
     # Parts judged in different epochs mostly get the same answer: code the answers.
-    answer = _combine([pd.factorize(judged[column])[0] for column in judged.columns], sort=False)
-    codes = _combine([answer[at], label], sort=False)
-    first = _firsts(codes)
+    answer = combine([pd.factorize(judged[column])[0] for column in judged.columns], sort=False)
+    codes = combine([answer[at], label], sort=False)
+    first = firsts(codes)
     ends = np.cumsum([len(part.key) for part in parts])
     results = np.split(codes, ends[:-1])
     found = judged.take(at[first]).reset_index(drop=True)

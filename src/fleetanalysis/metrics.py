@@ -24,7 +24,8 @@ import pandas as pd
 
 from fleetanalysis import catalog as releases
 from fleetanalysis import fleet
-from fleetanalysis.org import UNKNOWN_OFFICE, value_codes
+from fleetanalysis.codes import combine, firsts, value_codes
+from fleetanalysis.org import UNKNOWN_OFFICE
 
 VERDICTS = ["current", "grace", "outdated", "unsupported", "unknown"]
 STATUS_COLUMNS = ["devices", *VERDICTS, "outdated_rate"]
@@ -100,16 +101,10 @@ def _verdict_counts(devices: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
     kept = _counted(devices) & (verdict >= 0)
     for codes, _ in columns:
         kept &= codes >= 0
-    # One integer per group: fold the key columns in one at a time, renumbering densely
-    # after each, so codes stay below rows x distinct values and never overflow.
-    group = np.zeros(int(kept.sum()), dtype="int64")
-    labels: list[pd.Index] = []
-    size = 1
-    for codes, values in columns:
-        group, pairs = pd.factorize(group * len(values) + codes[kept])
-        labels = [label.take(pairs // len(values)) for label in labels]
-        labels.append(values.take(pairs % len(values)))
-        size = len(pairs)
+    group = combine([codes[kept] for codes, _ in columns], sort=False) if keys else np.zeros(int(kept.sum()), "int64")
+    first = firsts(group)
+    labels = [values.take(codes[kept][first]) for codes, values in columns]
+    size = len(first) if keys else 1
     counts = np.bincount(group * len(VERDICTS) + verdict[kept], minlength=size * len(VERDICTS))
     table = pd.DataFrame(counts.reshape(size, len(VERDICTS)), columns=VERDICTS, dtype="int64")
     for column, label in zip(keys, labels):
@@ -560,7 +555,7 @@ def _needed(runs: pd.DataFrame, due: pd.DataFrame, people: int, window_days: int
     seen, seen_major, major_only = (runs[column].to_numpy() for column in ("rank", "major", "major_only"))
     device = runs["device"].to_numpy()
     reach = (runs["last_day"] + pd.Timedelta(days=window_days)).to_numpy().view("int64")
-    span_run, span_begin, span_end = _spans(_fold([products, device, seen, major_only.astype("int64")]),
+    span_run, span_begin, span_end = _spans(combine([products, device, seen, major_only.astype("int64")], sort=False),
                                             runs["first_day"].to_numpy().view("int64"), reach)
     pair_release, pair_run = [np.zeros(0, dtype="int64")], [np.zeros(0, dtype="int64")]
     for product in range(len(names)):
@@ -595,15 +590,6 @@ def _first_patch(runs: pd.DataFrame, due: pd.DataFrame, need_release: np.ndarray
                                due[column].to_numpy()[need_release])
                 for rows, column in ((~major_only, "rank"), (major_only, "major"))]
     return np.minimum(*earliest)
-
-
-def _fold(codes: list[np.ndarray]) -> np.ndarray:
-    """One dense code per distinct combination of several code arrays (all of one length)."""
-    combined = np.zeros(len(codes[0]), dtype="int64")
-    for column in codes:
-        # Renumbering after each step keeps the product of the distinct counts small.
-        combined, _ = pd.factorize(combined * (int(column.max(initial=0)) + 1) + column)
-    return combined
 
 
 def _spans(kind: np.ndarray, begin: np.ndarray, end: np.ndarray) -> tuple[np.ndarray, ...]:

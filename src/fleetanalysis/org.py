@@ -30,6 +30,7 @@ import os
 import numpy as np
 import pandas as pd
 
+from fleetanalysis.codes import combine, firsts, value_codes
 from fleetanalysis.errors import BadInput
 
 UNKNOWN_OFFICE = "Unknown office"
@@ -207,15 +208,11 @@ def _distinct_people(devices: pd.DataFrame,
 
     Works for text and categorical columns; NA is a value of its own.
     """
-    codes = np.zeros(len(devices), dtype="int64")
-    columns = []
-    for column in names:
-        column_codes, values = value_codes(devices[column])
-        # Combining two columns' codes stays below len(devices) ** 2, far from overflow.
-        codes, pairs = pd.factorize(codes * len(values) + column_codes)
-        columns = [kept.take(pairs // len(values)) for kept in columns]
-        columns.append(np.asarray(values.astype("str"), dtype=object).take(pairs % len(values)))
-    people = pd.DataFrame(dict(zip(names, columns)), dtype="str")
+    coded = [value_codes(devices[column]) for column in names]
+    codes = combine([column_codes for column_codes, _ in coded], sort=False)
+    first = firsts(codes)
+    people = pd.DataFrame({column: np.asarray(values.astype("str"), dtype=object).take(column_codes[first])
+                           for column, (column_codes, values) in zip(names, coded)}, dtype="str")
     return codes, people
 
 
@@ -268,24 +265,6 @@ def resolve_people(facts: pd.DataFrame, directory: pd.DataFrame | None = None) -
         listed = user_id.map(by_id).fillna(email.map(by_email))
         person = listed.fillna(person)
     return facts.assign(person=pd.Series(person.astype("str").array.take(codes), index=facts.index))
-
-
-def value_codes(column: pd.Series) -> tuple[np.ndarray, pd.Index]:
-    """Each row's code and the distinct values it points to, NA being a value of its own.
-
-    A categorical column answers from its codes, without hashing a row of text, so later
-    stages (here and in ``metrics``) can work per distinct value of text or categoricals.
-
-    Examples:
-        >>> codes, values = value_codes(pd.Series(["Oslo", None, "Oslo"], dtype="category"))
-        >>> codes.tolist(), values.tolist()
-        ([0, 1, 0], ['Oslo', None])
-    """
-    if not isinstance(column.dtype, pd.CategoricalDtype):
-        return pd.factorize(column, use_na_sentinel=False)
-    codes = column.cat.codes.to_numpy().astype("int64")
-    values = column.cat.categories.astype(object)
-    return np.where(codes < 0, len(values), codes), values.insert(len(values), None)
 
 
 def _place(people: pd.DataFrame, directory: pd.DataFrame | None,
