@@ -46,8 +46,8 @@ def hostile_csv(rows: int = 3000) -> tuple[str, list[str]]:
 def small_chunks(monkeypatch):
     """Chunks of 4 KiB and blocks of 8 KiB, so that a small file takes the big-file path
     and its read is split over many blocks (and threads)."""
-    monkeypatch.setattr(sources, "DEFAULT_CHUNK_BYTES", 4096)
-    monkeypatch.setattr(sources, "_WHOLE_BLOCK_BYTES", 8192)
+    monkeypatch.setattr(sources.reader, "DEFAULT_CHUNK_BYTES", 4096)
+    monkeypatch.setattr(sources.reader, "_WHOLE_BLOCK_BYTES", 8192)
 
 
 def _never(*args, **kwargs):
@@ -59,9 +59,9 @@ def test_a_big_csv_read_whole_holds_the_rows_labels_and_reasons_of_one_piece(tmp
     text, malformed = hostile_csv()
     log.write_text(text, encoding="utf-8")
     expected_access, expected_rejected, _ = sources.load_file(log)
-    assert sources.streamable(log, sources.DEFAULT_CHUNK_BYTES) == "csv"
-    monkeypatch.setattr(sources, "load_file", _never)
-    monkeypatch.setattr(sources, "chunks", _never)
+    assert sources.streamable(log, sources.reader.DEFAULT_CHUNK_BYTES) == "csv"
+    monkeypatch.setattr(sources.reader, "load_file", _never)
+    monkeypatch.setattr(sources.reader, "chunks", _never)
 
     result = sources.load([log])
 
@@ -85,7 +85,7 @@ def test_a_big_gzip_csv_gives_the_rows_of_the_plain_file(tmp_path, small_chunks)
     plain, packed = tmp_path / "events.csv", tmp_path / "events.csv.gz"
     plain.write_text(text, encoding="utf-8")
     packed.write_bytes(gzip.compress(text.encode("utf-8")))
-    assert sources.streamable(packed, sources.DEFAULT_CHUNK_BYTES) == "csv"
+    assert sources.streamable(packed, sources.reader.DEFAULT_CHUNK_BYTES) == "csv"
     from_plain, from_packed = sources.load([plain]), sources.load([packed])
     pd.testing.assert_frame_equal(from_packed.access, from_plain.access)
     assert from_packed.rejected["record"].tolist() == from_plain.rejected["record"].tolist()
@@ -150,7 +150,7 @@ def test_a_big_gzip_csv_cut_short_is_a_problem_line_not_a_crash(tmp_path, small_
     good.write_text(text, encoding="utf-8")
     packed = gzip.compress(text.encode("utf-8"))
     cut.write_bytes(packed[:len(packed) * 3 // 4])
-    assert sources.streamable(cut, sources.DEFAULT_CHUNK_BYTES) == "csv"
+    assert sources.streamable(cut, sources.reader.DEFAULT_CHUNK_BYTES) == "csv"
     result = sources.load([cut, good])
     assert result.problems == [f"{cut}: truncated or corrupt gzip (Compressed file ended before the "
                                "end-of-stream marker was reached)"]

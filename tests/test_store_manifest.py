@@ -66,8 +66,8 @@ def forbid_reading(monkeypatch, *paths):
             return real(path, *args, **kwargs)
         return wrapped
 
-    monkeypatch.setattr(store.sources, "chunks", guard(sources.chunks))
-    monkeypatch.setattr(store.sources, "load_file", guard(sources.load_file))
+    monkeypatch.setattr(sources.reader, "chunks", guard(sources.chunks))
+    monkeypatch.setattr(sources.reader, "load_file", guard(sources.load_file))
     monkeypatch.setattr(store, "file_hash", guard(store.file_hash))
 
 

@@ -441,7 +441,8 @@ def _read_into(merged: pd.DataFrame, files: list[Path], problems: list[str], for
         for path, size in zip(files, sizes):
             before, start = merged, bar.n
 
-            def read_file(pieces) -> tuple:
+            def fold(pieces) -> tuple:
+                # Called afresh when the file is read again whole: it starts from ``before``.
                 nonlocal merged
                 merged, tally, found, file_rejects = before, np.zeros(5, dtype="int64"), None, []
                 for access, rejected, found in pieces:
@@ -459,11 +460,8 @@ def _read_into(merged: pd.DataFrame, files: list[Path], problems: list[str], for
                 bar.update(start + position - bar.n)
 
             try:
-                try:
-                    tally, found, file_rejects = read_file(sources.chunks(
-                        path, format, chunk_bytes=chunk_bytes, on_bytes=moved, **options))
-                except sources.NotStreamable:
-                    tally, found, file_rejects = read_file([sources.load_file(path, format, **options)])
+                tally, found, file_rejects = sources.read_file(path, fold, format, chunk_bytes=chunk_bytes,
+                                                               on_bytes=moved, **options)
             except BadInput as problem:
                 merged = before
                 problems.append(str(problem))
