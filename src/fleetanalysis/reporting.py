@@ -11,7 +11,7 @@ The notebook tells the index its headline figure by displaying a JSON bundle wit
 notebook. The display helpers the notebooks call live in ``show``; the weekly schedule in
 ``schedule``. The index and redirect pages are Jinja2 templates (``data/templates/pages``)
 with autoescape on, so a notebook or folder name cannot become markup.
-(About 540 lines, over the project's ~450: one job, publishing, whose parameter checks,
+(About 560 lines, over the project's ~450: one job, publishing, whose parameter checks,
 failure messages and atomic writes each carry a doctest.)
 
 Examples:
