@@ -92,17 +92,15 @@ class Batch:
     def _stored_hashes(self, source: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Key hashes, id hashes and month of every stored row of ``source`` (read once)."""
         if source not in self._index:
-            keys, ids, months = [np.zeros(0, dtype="uint64")], [np.zeros(0, dtype="uint64")], [np.zeros(0, dtype=object)]
-            for month, part_source in sorted(self.stored):
-                if part_source != source:
-                    continue
-                # The key columns as the store wrote them: the dtypes ``conform`` gives.
-                rows = dataset.read_parts(self.store, [(month, source)], EVENT_IDENTITY)
-                key, ids_found = key_hashes(rows)
-                keys.append(key)
-                ids.append(ids_found)
-                months.append(np.full(len(rows), month, dtype=object))
-            self._index[source] = (np.concatenate(keys), np.concatenate(ids), np.concatenate(months))
+            chosen = sorted(part for part in self.stored if part[1] == source)
+            if not chosen:
+                self._index[source] = (np.zeros(0, dtype="uint64"),) * 2 + (np.zeros(0, dtype=object),)
+                return self._index[source]
+            # The key columns as the store wrote them (the dtypes ``conform`` gives), in one
+            # read; a row's partition is its month and source.
+            rows = dataset.read_parts(self.store, chosen, EVENT_IDENTITY)
+            key, ids = key_hashes(rows)
+            self._index[source] = (key, ids, dataset.month_of(rows["first_seen"]).to_numpy(dtype=object))
         return self._index[source]
 
     def _load(self, parts: set[dataset.Part]) -> None:

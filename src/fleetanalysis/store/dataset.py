@@ -44,6 +44,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import quote, unquote
 
+import numpy as np
 import pandas as pd
 import pyarrow
 import pyarrow.dataset
@@ -99,8 +100,11 @@ def month_of(times: pd.Series) -> pd.Series:
         >>> month_of(pd.Series(pd.to_datetime(["2026-06-30T23:59:59Z", None], utc=True))).tolist()
         ['2026-06', 'unknown']
     """
-    months = times.dt.tz_convert("UTC").dt.strftime("%Y-%m")
-    return months.fillna("unknown").astype("str")
+    # Per distinct month, not per row: formatting every time would cost a string each.
+    months = times.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy().astype("datetime64[M]")
+    codes, distinct = pd.factorize(months)
+    names = np.array([str(month)[:7] for month in distinct] + ["unknown"], dtype=object)
+    return pd.Series(names[codes], index=times.index, dtype="str")
 
 
 def split(access: pd.DataFrame) -> Iterator[tuple[Part, pd.DataFrame]]:
