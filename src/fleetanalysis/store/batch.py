@@ -71,6 +71,9 @@ class Batch:
         held_key, held_id = key_hashes(self.merged)
         meets = np.isin(held_key, key) | ((held_id != 0) & np.isin(held_id, ids[ids != 0]))
         merged, duplicate, conflict = _newest(concat_access([self.merged[meets], access]))
+        # Back to the access dtypes (the merged first_seen comes as Timestamps), so that the
+        # rows hash and write as stored rows do.
+        merged = conform(merged).assign(_order=merged["_order"].to_numpy())
         self.merged = concat_access([self.merged[~meets], merged])
         fresh = slice(len(duplicate) - len(access), None)
         return duplicate.iloc[fresh].reset_index(drop=True), conflict.iloc[fresh].reset_index(drop=True)
