@@ -18,7 +18,8 @@ reports its own time and peak memory (``ru_maxrss``):
 - ``naive``: ``Series.apply(ua_parser.parse)`` on a sample of rows, extrapolated;
 - ``incremental``: the log cut into 52 weekly CSV files; ``store.ingest`` of the newest
   week into a store holding the 51 before it, against the same week into an empty store,
-  and a re-ingest of all 52 files with nothing new (the manifest skips them unread).
+  and a re-ingest of all 52 files with nothing new (the manifest skips them unread); how
+  many of the store's month x source partitions the newest week rewrote.
 
 Also ``cli_start_s``: wall time of ``fleetanalysis --version`` as a subprocess, median of 5.
 
@@ -340,14 +341,22 @@ def stage_incremental(data: Path, end: pd.Timestamp) -> dict:
     clock = Clock()
     history, empty = data / "history.parquet", data / "fresh.parquet"
     clock("51 weeks (setup)", lambda: store.ingest(history, files[:-1]))
+
+    def written() -> dict:
+        # The partition files of the store (month x source) and when each was last replaced.
+        return {path: path.stat().st_mtime_ns for path in history.glob("month=*/log=*/part-*.parquet")}
+
+    before = written()
     clock("newest week into 51 weeks", lambda: store.ingest(history, files[-1:]))
+    after = written()
     clock("newest week into empty", lambda: store.ingest(empty, files[-1:]))
     counts = clock("52 weeks again, nothing new", lambda: store.ingest(history, files))[0]
     assert counts["unchanged"].all()
     return {"seconds": clock.seconds["newest week into 51 weeks"],
             "fresh_seconds": clock.seconds["newest week into empty"],
             "unchanged_seconds": clock.seconds["52 weeks again, nothing new"],
-            "steps": clock.seconds, "newest_week_rows": int((week == 0).sum()), "store_rows": len(store.read(history))}
+            "steps": clock.seconds, "newest_week_rows": int((week == 0).sum()), "store_rows": len(store.read(history)),
+            "partitions": len(after), "partitions_rewritten": sum(after[path] != before.get(path) for path in after)}
 
 
 def cli_start_seconds(repeats: int = 5) -> float:

@@ -47,7 +47,9 @@ def one_line_error(capsys) -> str:
 
 
 def contents(folder: Path) -> dict[str, bytes]:
-    return {path.name: path.read_bytes() for path in sorted(folder.iterdir()) if path.is_file()}
+    # Recursive: the store is a folder of partitions.
+    return {path.relative_to(folder).as_posix(): path.read_bytes() for path in sorted(folder.rglob("*"))
+            if path.is_file()}
 
 
 @pytest.fixture
@@ -129,7 +131,8 @@ def test_a_full_disk_leaves_the_previous_store_intact(tmp_path, tmpfs, capsys, p
     assert line.startswith(f"fleetanalysis: {folder}/access") and line.endswith(
         "no space left on the device (free some space and run again)"), line
     assert contents(folder) == before  # no half-written file, no temporary left behind
-    assert sorted(path.name for path in folder.iterdir()) == sorted(before)
+    assert sorted(path.relative_to(folder).as_posix() for path in folder.rglob("*") if not path.is_dir()) == sorted(
+        before)
 
 
 @pytest.mark.parametrize("fault", [errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EDQUOT])
@@ -167,7 +170,7 @@ def test_arrow_s_write_error_without_a_file_name_names_the_store(tmp_path, capsy
 
 def test_a_store_path_that_is_a_folder_is_refused(tmp_path, capsys, previous):
     assert cli.main(["ingest", str(previous), "--store", str(tmp_path)]) == 2
-    assert one_line_error(capsys) == f"fleetanalysis: {tmp_path}: is a folder, not a store file"
+    assert one_line_error(capsys).startswith(f"fleetanalysis: {tmp_path}: a folder but not a fleetanalysis access store")
 
 
 def test_a_store_path_under_a_file_is_refused(tmp_path, capsys, previous):

@@ -320,14 +320,15 @@ def test_a_damaged_store_is_one_line_exit_2_and_left_as_it_is(tmp_path, capsys, 
     logs.write_text(slack_page(login(), login(2, date_first=0)))
     store_path = tmp_path / "access.parquet"
     assert ingest(capsys, logs, store_path=store_path)[0] == 0
-    target = tmp_path / damaged
+    # The store is a folder: damage its partition file.
+    target = next(store_path.rglob("part-0.parquet")) if damaged.endswith("parquet") else tmp_path / damaged
     target.write_bytes(b"\x00PAR1 garbage \xff" * 10 if damaged.endswith("parquet") else b'"unclosed\n')
     # A changed log, so the run has rows to merge (an unchanged one is skipped unread).
     logs.write_text(logs.read_text() + "\n")
-    before = {path.name: path.read_bytes() for path in tmp_path.iterdir() if path.is_file()}
+    before = {path: path.read_bytes() for path in tmp_path.rglob("*") if path.is_file()}
     status, out, err = ingest(capsys, logs, store_path=store_path)
     assert status == 2 and err.count("\n") == 1 and expected in err, err
-    assert {path.name: path.read_bytes() for path in tmp_path.iterdir() if path.is_file()} == before
+    assert {path: path.read_bytes() for path in tmp_path.rglob("*") if path.is_file()} == before
 
 
 @pytest.mark.parametrize(("option", "content", "expected"), [

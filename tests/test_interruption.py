@@ -110,7 +110,10 @@ def test_killing_an_ingest_midway_changes_nothing_and_the_next_run_succeeds(prev
     shutil.copytree(previous["store"].parent, folder)
     access = folder / "access.parquet"
     before = snapshot(folder)
-    assert set(before) == {"access.parquet", "access-rejected.csv", "access-manifest.json"}
+    # The store is a folder of partitions and its manifest (store.dataset).
+    assert {name for name in before if not name.startswith("access.parquet/month=")} == {
+        "access.parquet/_manifest.json", "access-rejected.csv"}
+    assert any(name.endswith("/part-0.parquet") for name in before)
 
     # While reading: well before the big file can have been merged.
     reading = start("ingest", big_csv, "--store", access, cwd=tmp_path)
@@ -119,12 +122,12 @@ def test_killing_an_ingest_midway_changes_nothing_and_the_next_run_succeeds(prev
     kill(reading)
     assert snapshot(folder) == before
 
-    # While writing: the moment a temporary file appears beside the store.
+    # While writing: the moment a partition's temporary file appears in the store.
     writing = start("ingest", big_csv, "--store", access, cwd=tmp_path)
     deadline = time.monotonic() + 120
     while writing.poll() is None and time.monotonic() < deadline:
-        # The store's own temporary file: the rejected CSV's is renamed too fast to be caught.
-        if any(path.name.startswith(".access.parquet.") and path.name.endswith(".tmp") for path in folder.iterdir()):
+        # The store's own temporary files: the rejected CSV's is renamed too fast to be caught.
+        if any(path.name.endswith(".pending") for path in access.glob("month=*/log=*/.*")):
             break
         time.sleep(0.002)
     assert writing.poll() is None, "the ingest finished before a temporary file was seen"
@@ -145,6 +148,7 @@ def test_killing_an_ingest_midway_changes_nothing_and_the_next_run_succeeds(prev
     assert f"read {ROWS}, loaded {ROWS}, rejected 0, duplicates 0" in done.stdout
     # The next run (holding the store's lock, so no live writer owns them) removed them.
     assert not [path for path in folder.iterdir() if path.name.endswith(".tmp")]
+    assert not list(access.rglob(".*"))
     assert len(store.read(access)) == len(pd.read_parquet(access))
     assert store.rejected_path(access).read_bytes() == before["access-rejected.csv"]
 

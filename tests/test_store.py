@@ -42,6 +42,12 @@ def okta(path, *ids, user="ann@example.com", published="2024-05-01T10:00:00Z"):
     return path
 
 
+def contents(store_path):
+    """Every file of a store folder, by its path inside it, with its bytes."""
+    return {path.relative_to(store_path).as_posix(): path.read_bytes()
+            for path in sorted(store_path.rglob("*")) if path.is_file()}
+
+
 def ingest(store_path, *paths):
     counts = store.merge(store_path, sources.load(list(paths)))
     assert (counts["read"] == counts["loaded"] + counts["rejected"] + counts["duplicates"]).all(), counts
@@ -117,21 +123,23 @@ def test_rejected_rows_are_formula_safe_and_kept_once(tmp_path):
 def test_a_failed_write_leaves_the_previous_store_intact(tmp_path, monkeypatch):
     target = tmp_path / "access.parquet"
     ingest(target, export(tmp_path / "a.json", login("U1")))
-    before = target.read_bytes()
+    before = contents(target)
 
     def killed(frame, path, *args, **kwargs):
         with open(path, "wb") as half:
             half.write(b"PAR1 half")
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(pd.DataFrame, "to_parquet", killed)
-    with pytest.raises(KeyboardInterrupt):
-        store.merge(target, sources.load([export(tmp_path / "b.json", login("U2"))]))
-    assert target.read_bytes() == before
+    with monkeypatch.context() as patched:
+        patched.setattr(pd.DataFrame, "to_parquet", killed)
+        with pytest.raises(KeyboardInterrupt):
+            store.merge(target, sources.load([export(tmp_path / "b.json", login("U1", last=T0 + 99), login("U2"))]))
+    assert contents(target) == before
     # The lock file stays (removing it on release would let a waiting run lock a new file
     # while another still holds the old one); no temporary file does.
     assert sorted(path.name for path in tmp_path.iterdir()) == [".access.parquet.lock", "a.json",
                                                                  "access.parquet", "b.json"]
+    assert store.read(target)["user_id"].tolist() == ["U1"]
 
 
 def test_cli_ingest_prints_counts_per_file(tmp_path, capsys):
@@ -226,7 +234,7 @@ def test_two_ingests_at_once_lose_nothing(tmp_path):
 def test_a_second_writer_waits_then_fails_in_one_line_leaving_the_first_writers_files(tmp_path):
     target = tmp_path / "access.parquet"
     ingest(target, okta(tmp_path / "a.ndjson", "e1"))
-    before = target.read_bytes()
+    before = contents(target)
     with writing.locked(target):
         # What the lock holder is writing at this moment: not the waiting run's to remove.
         live = tmp_path / ".access.parquet.w1x2.tmp"
@@ -239,7 +247,7 @@ def test_a_second_writer_waits_then_fails_in_one_line_leaving_the_first_writers_
         assert "another fleetanalysis run is writing it; waiting up to 1 s" in lines[0]
         assert lines[1].startswith(f"fleetanalysis: {target}: another fleetanalysis run kept it locked for 1 s")
         assert live.exists()
-    assert target.read_bytes() == before
+    assert contents(target) == before
 
 
 def test_a_waiting_writer_goes_on_when_the_first_finishes(tmp_path):

@@ -105,7 +105,7 @@ def test_an_unchanged_file_is_not_opened_and_the_store_not_rewritten(tmp_path, m
     files = logs(tmp_path)
     target = tmp_path / "access.parquet"
     first, _ = store.ingest(target, list(files.values()))
-    written = os.stat(target).st_mtime_ns, target.read_bytes()
+    written = {path: (path.stat().st_mtime_ns, path.read_bytes()) for path in target.rglob("*") if path.is_file()}
     forbid_reading(monkeypatch, *files.values())
     monkeypatch.setattr(store, "read", lambda path: pytest.fail("the store was read with nothing new"))
     again, problems = store.ingest(target, list(files.values()))
@@ -113,7 +113,8 @@ def test_an_unchanged_file_is_not_opened_and_the_store_not_rewritten(tmp_path, m
     assert again["unchanged"].all()
     assert again[["read", "loaded", "rejected", "duplicates", "conflicts"]].to_numpy().sum() == 0
     assert again["format"].tolist() == first["format"].tolist()
-    assert (os.stat(target).st_mtime_ns, target.read_bytes()) == written
+    assert {path: (path.stat().st_mtime_ns, path.read_bytes())
+            for path in target.rglob("*") if path.is_file()} == written
 
 
 def test_a_new_file_is_read_and_the_unchanged_ones_are_not(tmp_path, monkeypatch):
@@ -156,13 +157,15 @@ def test_a_deleted_or_replaced_store_voids_the_manifest(tmp_path, change):
     store.ingest(target, list(files.values()))
     expected = rows(target)
     if change == "deleted":
-        target.unlink()
+        shutil.rmtree(target)
     else:
+        # Another store put in its place comes with its own manifest, naming c only.
         other = tmp_path / "other.parquet"
         store.ingest(other, [files["c"]])
-        shutil.copy(other, target)
+        shutil.rmtree(target)
+        shutil.copytree(other, target)
     counts, _ = store.ingest(target, list(files.values()))
-    assert not counts["unchanged"].any()
+    assert counts["unchanged"].tolist() == [False, False, change == "replaced"]
     pd.testing.assert_frame_equal(rows(target), expected)
 
 
@@ -170,7 +173,7 @@ def test_a_store_without_a_manifest_gets_one_on_the_next_ingest(tmp_path, monkey
     files = logs(tmp_path)
     target = tmp_path / "access.parquet"
     store.merge(target, sources.load([files["a"]]))
-    assert not store.manifest_path(target).exists()
+    assert store.read_manifest(target) == {}
     counts, _ = store.ingest(target, [files["a"]])
     assert counts[["read", "loaded", "duplicates", "unchanged"]].values.tolist() == [[3, 0, 2, False]]
     forbid_reading(monkeypatch, files["a"])
@@ -188,8 +191,8 @@ def test_a_merge_between_ingests_keeps_the_manifest_valid(tmp_path, monkeypatch)
     assert set(store.read(target)["user_id"].dropna()) == {"U1", "U2", "U4", "00u1"}
 
 
-@pytest.mark.parametrize("killed", ["writing the store", "writing the manifest"])
-def test_an_interrupted_ingest_is_read_again_by_the_next(tmp_path, monkeypatch, killed):
+@pytest.mark.parametrize("killed", ["writing a partition", "swapping partitions in"])
+def test_an_interrupted_ingest_is_read_again_or_finished_by_the_next(tmp_path, monkeypatch, killed):
     files = logs(tmp_path)
     target, full = tmp_path / "access.parquet", tmp_path / "full.parquet"
     store.ingest(target, [files["a"]])
@@ -199,21 +202,19 @@ def test_an_interrupted_ingest_is_read_again_by_the_next(tmp_path, monkeypatch, 
         raise KeyboardInterrupt
 
     with monkeypatch.context() as patched:
-        if killed == "writing the store":
-            patched.setattr(store, "write_parquet", interrupt)
-        else:
-            patched.setattr(store, "_write_manifest", interrupt)
+        patched.setattr(store.dataset, "_write_part" if killed == "writing a partition" else "_swap_in", interrupt)
         with pytest.raises(KeyboardInterrupt):
             store.ingest(target, [files["a"], files["b"]])
-    if killed == "writing the store":
-        assert store.manifest_path(target).read_bytes() == manifest
+    # Either way the manifest is the one before: it is written last.
+    assert store.manifest_path(target).read_bytes() == manifest
     counts, _ = store.ingest(target, [files["a"], files["b"]])
-    # Killed before the store was written: b was never merged, a still is. Killed after:
-    # the manifest names the old store file, so both are read again.
-    assert counts["unchanged"].tolist() == ([True, False] if killed == "writing the store" else [False, False])
+    # Killed before the commit: b was never merged, a still is. Killed after: the next run
+    # finishes the committed write first, and then b is merged in, unchanged.
+    assert counts["unchanged"].tolist() == ([True, False] if killed == "writing a partition" else [True, True])
     store.ingest(full, [files["a"], files["b"]])
     pd.testing.assert_frame_equal(rows(target), rows(full))
-    assert store.ingest(target, [files["a"], files["b"]])[0]["unchanged"].all()
+    assert store.read_manifest(target).keys() == store.read_manifest(full).keys()
+    assert not list(target.rglob(".*")) and not (target / "_journal.json").exists()
 
 
 def test_cli_says_unchanged_skipped_and_rescan_reads_again(tmp_path, capsys):

@@ -45,8 +45,7 @@ def _run_demo(args) -> int:
     if args.out.resolve() == config.DEMO_DIR.resolve():
         # The demo store is derived from these files: a new organisation must not be merged
         # into the old one's rows, so it is rebuilt by the next ingest.
-        for derived in (config.DEMO_STORE, store.rejected_path(config.DEMO_STORE)):
-            derived.unlink(missing_ok=True)
+        store.remove(config.DEMO_STORE)
     return 0
 
 
@@ -79,7 +78,7 @@ def check_store(store_path: Path) -> Path:
     from fleetanalysis import store
     from fleetanalysis.writing import check_writable
 
-    check_writable(store_path, "store")
+    store.check_writable(store_path)
     check_writable(store.rejected_path(store_path), "rejected-rows CSV")
     return store_path
 

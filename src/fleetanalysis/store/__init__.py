@@ -1,0 +1,451 @@
+"""The access store: every ingest merges into it without double counting.
+
+The store is a folder of Parquet files partitioned by month and source
+(``store.dataset``: ``<store>/month=2026-06/log=okta/part-0.parquet``); ``read`` gives
+the whole access table, ``partitions`` one partition at a time.
+
+Dedupe rule (docs/pipeline.md, section 1; ``store.dedupe``): two rows are the same
+evidence only when they are the same event. Rows with an ``event_id`` are unique by
+``(source, event_id, user_id, user, ip, user_agent, first_seen)``: exports merged from
+several tenants, test tenants and tools that re-number reuse ids, so rows that share an
+id but differ are both kept and counted as id conflicts (``id_conflicts`` lists them).
+Rows without an id are unique by ``(source, user_id, user, ip, user_agent)``. A Slack
+access row is an aggregate whose ``date_last`` and ``count`` grow between fetches, so the
+newest wins: ``first_seen`` is the earliest, ``last_seen`` the latest, and ``count`` and
+the other columns come from the row with the newest ``last_seen``. A write reads and
+rewrites only the partitions its new rows meet (``store.batch``). Rejected rows go to
+``<store stem>-rejected.csv`` beside the store, merged across runs without duplicates.
+Writes go to temporary names then renames, committed by a journal (``store.dataset``),
+and one run at a time reads, merges and writes the store (``writing.locked``), so two
+ingests at once both land and a killed one leaves the store readable and whole.
+``<store>/_manifest.json`` lists the input files ``ingest`` read (path, size, mtime,
+BLAKE2b hash, options, counts): a file still matching its entry is skipped without
+being read, which is safe because merging the same rows again changes nothing. A store
+from before partitions (one Parquet file) is migrated by its next write, with one line
+on stderr; until then it is read as it is.
+
+Examples:
+    >>> import pathlib, tempfile
+    >>> from fleetanalysis.sources import LoadResult
+    >>> from fleetanalysis.sources.schema import conform
+    >>> row = {"source": "slack_access", "user_id": "U1", "ip": "192.0.2.1", "user_agent": "Mozilla/5.0",
+    ...        "first_seen": "2024-05-01T00:00:00Z", "last_seen": "2024-05-02T00:00:00Z", "count": 3}
+    >>> first = LoadResult(access=conform(pd.DataFrame([row])),
+    ...     counts=pd.DataFrame([{"file": "a.json", "format": "slack_access", "read": 1, "loaded": 1, "rejected": 0}]))
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "access.parquet"
+    >>> merge(path, first)[["loaded", "duplicates", "conflicts"]].to_dict("records")
+    [{'loaded': 1, 'duplicates': 0, 'conflicts': 0}]
+    >>> newer = LoadResult(access=conform(pd.DataFrame([{**row, "last_seen": "2024-05-09T00:00:00Z", "count": 9}])),
+    ...     counts=first.counts)
+    >>> merge(path, newer)[["loaded", "duplicates"]].to_dict("records")
+    [{'loaded': 0, 'duplicates': 1}]
+    >>> read(path)[["count", "last_seen"]].astype(str).to_dict("records")
+    [{'count': '9', 'last_seen': '2024-05-09 00:00:00+00:00'}]
+    >>> sorted(path.glob("month=*/log=*"))[0].relative_to(path).as_posix()
+    'month=2024-05/log=slack_access'
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow
+import pyarrow.dataset
+from tqdm import tqdm
+
+from fleetanalysis import sources
+from fleetanalysis.errors import BadInput
+from fleetanalysis.sources import LoadResult
+from fleetanalysis.sources.schema import REJECTED_COLUMNS, conform, empty_access
+from fleetanalysis.store import dataset
+from fleetanalysis.store.batch import Batch
+from fleetanalysis.store.dedupe import EVENT_IDENTITY, _sorted_categories, combine, id_conflicts, keys
+from fleetanalysis.writing import _check_creatable
+from fleetanalysis.writing import check_writable as _check_file
+from fleetanalysis.writing import locked, neutralise_formulas, remove_temporaries, write_csv
+
+__all__ = ["EVENT_IDENTITY", "INGEST_COLUMNS", "MERGE_COLUMNS", "check_writable", "combine", "file_hash",
+           "id_conflicts", "ingest", "keys", "manifest_path", "merge", "partitions", "read", "read_manifest",
+           "rejected_path", "remove"]
+
+MERGE_COLUMNS = ["file", "format", "read", "loaded", "rejected", "duplicates", "conflicts"]
+# ingest's summary: MERGE_COLUMNS plus whether the file was skipped, unchanged since it was read.
+INGEST_COLUMNS = [*MERGE_COLUMNS, "unchanged"]
+MANIFEST_VERSION = 2
+
+
+def read(path: str | os.PathLike, columns: list[str] | None = None) -> pd.DataFrame:
+    """The access table in the store at ``path``; ``empty_access()`` when there is none yet.
+
+    Every partition at once, in ``first_seen`` order, its categoricals holding the values
+    used, sorted. ``columns`` reads only those. A store from before partitions (one
+    Parquet file) is read as it is.
+
+    Examples:
+        >>> len(read("/nonexistent/fleetanalysis/access.parquet"))
+        0
+    """
+    path = Path(path)
+    if path.is_file():
+        access = dataset.read_file(path)
+    elif not _is_store(path) or not dataset.parts(path):
+        access = empty_access()
+    else:
+        files = [str(dataset.part_file(path, part)) for part in dataset.parts(path)]
+        try:
+            table = pyarrow.dataset.dataset(files, format="parquet", schema=dataset.SCHEMA).to_table(columns=columns)
+        except (OSError, ValueError, pyarrow.ArrowException) as error:
+            raise BadInput(path, f"not a readable access store ({str(error).splitlines()[0]})") from None
+        access = conform(table.to_pandas())
+        del table
+        # Partitions come month by month, each sorted: only several sources in a month need sorting.
+        if not access["first_seen"].is_monotonic_increasing:
+            access = access.sort_values("first_seen", kind="stable", ignore_index=True)
+        access = _sorted_categories(access)
+    return access if columns is None else access[columns]
+
+
+def partitions(path: str | os.PathLike) -> Iterator[pd.DataFrame]:
+    """The access rows of the store at ``path``, one partition (month and source) at a time.
+
+    For readers that work partition by partition in bounded memory; together they hold
+    the rows ``read`` gives. A store from before partitions comes as one piece.
+
+    Examples:
+        >>> list(partitions("/nonexistent/fleetanalysis/access.parquet"))
+        []
+    """
+    path = Path(path)
+    if path.is_file():
+        yield dataset.read_file(path)
+    elif _is_store(path):
+        for part in dataset.parts(path):
+            yield dataset.read_part(path, part)
+
+
+def _is_store(path: Path) -> bool:
+    """Whether ``path`` is a partitioned store folder; ``BadInput`` for another folder."""
+    if not path.is_dir():
+        return False
+    if (path / dataset.MANIFEST).exists() or (path / dataset.JOURNAL).exists() or any(path.glob("month=*")):
+        return True
+    if any(child for child in path.iterdir() if not child.name.startswith(".")):
+        raise BadInput(path, "a folder but not a fleetanalysis access store (no month=... partitions, no "
+                       f"{dataset.MANIFEST}); choose another --store")
+    return False
+
+
+def check_writable(store_path: str | os.PathLike) -> Path:
+    """``store_path`` if a store can be written there; else ``BadInput`` naming it and why.
+
+    Examples:
+        >>> check_writable("/nonexistent/fleetanalysis/access.parquet").name
+        'access.parquet'
+    """
+    store_path = Path(store_path)
+    if not store_path.is_dir():
+        return _check_file(store_path, "store")
+    _is_store(store_path)
+    # Its lock and rejected rows are beside it, its partitions in it.
+    for folder in (store_path.parent, store_path):
+        _check_creatable(folder, f"the store {store_path}")
+    return store_path
+
+
+def remove(store_path: str | os.PathLike) -> None:
+    """Delete the store at ``store_path`` (folder or single file) and its rejected rows, under
+    its lock: a derived store to be rebuilt from its logs.
+
+    Examples:
+        >>> remove("/nonexistent/fleetanalysis/access.parquet")
+    """
+    store_path = Path(store_path)
+    if not store_path.exists() and not rejected_path(store_path).exists():
+        return
+    with locked(store_path):
+        if store_path.is_dir():
+            _is_store(store_path)
+            shutil.rmtree(store_path)
+        else:
+            store_path.unlink(missing_ok=True)
+        rejected_path(store_path).unlink(missing_ok=True)
+
+
+def rejected_path(store_path: str | os.PathLike) -> Path:
+    """Where the rejected rows of a store are kept: ``<store stem>-rejected.csv`` beside it.
+
+    Examples:
+        >>> rejected_path("data/processed/access.parquet").name
+        'access-rejected.csv'
+    """
+    store_path = Path(store_path)
+    return store_path.with_name(f"{store_path.stem}-rejected.csv")
+
+
+def manifest_path(store_path: str | os.PathLike) -> Path:
+    """Where the manifest of ingested files is kept: ``_manifest.json`` in the store folder.
+
+    Examples:
+        >>> manifest_path("data/processed/access.parquet").as_posix()
+        'data/processed/access.parquet/_manifest.json'
+    """
+    return Path(store_path) / dataset.MANIFEST
+
+
+def _legacy_manifest_path(store_path: Path) -> Path:
+    """Where a store from before partitions kept its manifest: beside it."""
+    return store_path.with_name(f"{store_path.stem}-manifest.json")
+
+
+def _identity(path: Path) -> dict | None:
+    """What tells this file from a replaced one without reading it: size, mtime, inode."""
+    try:
+        found = path.stat()
+    except FileNotFoundError:
+        return None
+    return {"size": found.st_size, "mtime_ns": found.st_mtime_ns, "inode": found.st_ino}
+
+
+def file_hash(path: str | os.PathLike) -> str:
+    """BLAKE2b of the file's bytes, read 1 MiB at a time.
+
+    Examples:
+        >>> import pathlib, tempfile
+        >>> log = pathlib.Path(tempfile.mkdtemp()) / "log.csv"
+        >>> _ = log.write_text("time,user,user_agent\\n")
+        >>> len(file_hash(log))
+        32
+    """
+    digest = hashlib.blake2b(digest_size=16)
+    with open(path, "rb") as handle:
+        while block := handle.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def read_manifest(store_path: str | os.PathLike) -> dict[str, dict]:
+    """The manifest entries of the store at ``store_path``, by resolved input path.
+
+    Empty when there is no manifest (a store written by ``merge`` alone: the next ingest
+    reads every file and records it) or when it is unreadable. A store from before
+    partitions kept its manifest beside it, naming the store file it described.
+
+    Examples:
+        >>> read_manifest("/nonexistent/fleetanalysis/access.parquet")
+        {}
+    """
+    store_path = Path(store_path)
+    legacy = store_path.is_file()
+    try:
+        manifest = json.loads((_legacy_manifest_path(store_path) if legacy else manifest_path(store_path))
+                              .read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(manifest, dict) or not isinstance(manifest.get("files"), dict):
+        return {}
+    if legacy and (manifest.get("version") != 1 or manifest.get("store") != _identity(store_path)):
+        return {}
+    if not legacy and manifest.get("version") != MANIFEST_VERSION:
+        return {}
+    return manifest["files"]
+
+
+def _manifest(files: dict[str, dict]) -> dict:
+    return {"version": MANIFEST_VERSION, "files": files}
+
+
+def _ready(store_path: Path) -> dict[str, dict]:
+    """Under the store's lock: the store as its last write left it, migrated from one file
+    if it is one; its manifest entries."""
+    remove_temporaries(rejected_path(store_path))
+    dataset.recover(store_path)
+    if store_path.is_file():
+        files = read_manifest(store_path)
+        dataset.migrate(store_path, _manifest(files))
+        _legacy_manifest_path(store_path).unlink(missing_ok=True)
+    _is_store(store_path)
+    return read_manifest(store_path)
+
+
+def _unchanged(path: Path, entry: dict | None, options: dict) -> tuple[bool, dict]:
+    """Whether ``path`` still is what its manifest ``entry`` recorded; and its identity now.
+
+    Size and mtime equal: unchanged, not hashed. Otherwise the file is hashed, and the
+    same bytes (a file touched or copied back) still count as unchanged.
+    """
+    found = path.stat()
+    now = {"size": found.st_size, "mtime_ns": found.st_mtime_ns, "options": options}
+    known = entry is not None and entry.get("options") == options and entry.get("hash")
+    if known and entry.get("size") == now["size"] and entry.get("mtime_ns") == now["mtime_ns"]:
+        return True, {**now, "hash": entry["hash"]}
+    now["hash"] = file_hash(path)
+    return bool(known) and entry.get("hash") == now["hash"], now
+
+
+def _merge_rejected(path: Path, rejected: pd.DataFrame) -> None:
+    """Add ``rejected`` rows to the CSV at ``path``, keeping each row once."""
+    fresh = neutralise_formulas(rejected[REJECTED_COLUMNS].astype("str").fillna(""))
+    if path.exists():
+        try:
+            kept = pd.read_csv(path, dtype="str", keep_default_na=False)
+        except (ValueError, pd.errors.ParserError) as error:
+            raise BadInput(path, f"not a readable rejected-rows file ({str(error).splitlines()[0]})") from None
+        fresh = pd.concat([kept.reindex(columns=REJECTED_COLUMNS), fresh], ignore_index=True)
+    elif fresh.empty:
+        return
+    write_csv(fresh.drop_duplicates(ignore_index=True), path)
+
+
+def merge(store_path: str | os.PathLike, result: LoadResult) -> pd.DataFrame:
+    """Merge a ``sources.load`` result into the store; per-file counts with duplicates.
+
+    Returns ``file, format, read, loaded, rejected, duplicates, conflicts`` where
+    ``loaded`` counts new rows only, so ``read == loaded + rejected + duplicates`` for
+    every file; ``conflicts`` counts the loaded rows that reuse the event id of a
+    different event. The access rows of ``result`` are in the order of
+    ``result.counts``, as ``load`` returns them. Holds the store's lock throughout.
+    """
+    store_path = Path(store_path)
+    counts = result.counts.reset_index(drop=True)
+    origin = np.repeat(np.arange(len(counts)), counts["loaded"].astype("int64").to_numpy())
+    if len(origin) != len(result.access):
+        raise ValueError("LoadResult.counts does not add up to its access rows")
+    with locked(store_path):
+        ingested = _ready(store_path)
+        batch = Batch(store_path)
+        duplicate, conflict = batch.add(result.access)
+        duplicates = np.bincount(origin[duplicate.to_numpy(dtype=bool)], minlength=len(counts))
+        conflicts = np.bincount(origin[conflict.to_numpy(dtype=bool)], minlength=len(counts))
+        # Rejected rows first: an unreadable rejected file then stops the run before the store
+        # changes, and a rerun after a crash in between adds nothing twice (rows are kept once).
+        _merge_rejected(rejected_path(store_path), result.rejected)
+        # The files ingest read are still merged in: the manifest carries over.
+        batch.write(_manifest(ingested))
+    out = counts.assign(duplicates=duplicates, conflicts=conflicts)
+    out["loaded"] = out["loaded"].astype("int64") - out["duplicates"]
+    return out[MERGE_COLUMNS]
+
+
+def ingest(store_path: str | os.PathLike, paths, format: str | None = None, *,
+           chunk_bytes: int = sources.DEFAULT_CHUNK_BYTES, user_column: str | None = None,
+           time_column: str | None = None, ua_column: str | None = None,
+           progress: bool = False, rescan: bool = False) -> tuple[pd.DataFrame, list[str]]:
+    """Read logs piece by piece (``sources.chunks``) and merge them into the store.
+
+    The same store as ``merge(store_path, sources.load(paths, ...))``, in bounded memory:
+    each chunk of ``chunk_bytes`` is merged as it is read into the partitions it meets
+    (``store.batch``), so memory holds one chunk plus those partitions, never the whole
+    file. They are written once, at the end; the store's lock is held from reading to
+    writing, so a second run waits and then merges into what this one wrote.
+
+    A file the store's manifest (``manifest_path``) lists with the same size and mtime,
+    or else the same hash, and the same options is not opened: it is already merged in.
+    With nothing to read, the store is neither read nor written. ``rescan`` reads every
+    file. Returns ``(counts, problems)``: ``INGEST_COLUMNS``, counts as ``merge`` gives
+    them for the files read and zeros with ``unchanged`` True for the files skipped, and
+    one line per file that could not be read (a file that fails midway adds nothing).
+    ``progress`` shows the bytes read when stderr is a terminal. Raises ``BadInput``
+    only when no file could be read or skipped.
+
+    Examples:
+        >>> import pathlib, tempfile
+        >>> folder = pathlib.Path(tempfile.mkdtemp())
+        >>> _ = (folder / "log.csv").write_text("time,user,user_agent\\n"
+        ...     + "2024-05-01T10:00:00Z,ann@example.com,curl/8.4.0\\n" * 30 + "2024-05-02T10:00:00Z,bo,\\n")
+        >>> counts, problems = ingest(folder / "access.parquet", [folder / "log.csv"], chunk_bytes=400)
+        >>> counts[["read", "loaded", "rejected", "duplicates", "conflicts", "unchanged"]].values.tolist()
+        [[31, 1, 1, 29, 0, False]]
+        >>> len(read(folder / "access.parquet"))
+        1
+        >>> counts, problems = ingest(folder / "access.parquet", [folder / "log.csv"])
+        >>> counts[["read", "loaded", "unchanged"]].values.tolist()
+        [[0, 0, True]]
+    """
+    store_path = Path(store_path)
+    files, problems = sources.expand(paths)
+    options = {"format": format, "user_column": user_column, "time_column": time_column, "ua_column": ua_column}
+    with locked(store_path):
+        ingested = _ready(store_path)
+        rows, entries, to_read = {}, {}, []
+        for path in files:
+            name = str(path.resolve())
+            try:
+                same, entries[name] = _unchanged(path, None if rescan else ingested.get(name), options)
+            except OSError as error:
+                problems.append(str(BadInput(path, f"cannot be read ({error.strerror or error})")))
+                continue
+            if same:
+                # Touched but the same bytes: the entry takes the new size and mtime.
+                ingested[name] = {**ingested[name], **entries[name]}
+                rows[str(path)] = (str(path), ingested[name].get("format"), 0, 0, 0, 0, 0, True)
+            else:
+                to_read.append(path)
+        batch = Batch(store_path)
+        counts, rejects = _read_into(batch, to_read, problems, format, chunk_bytes, progress,
+                                     {"user_column": user_column, "time_column": time_column,
+                                      "ua_column": ua_column}) if to_read else ([], [])
+        if not counts and not rows:
+            raise BadInput(problems[0] if problems else "no input files given")
+        for row in counts:
+            rows[row[0]] = (*row, False)
+            name = str(Path(row[0]).resolve())
+            entries[name].update(zip(MERGE_COLUMNS[1:], row[1:]))
+            ingested[name] = entries[name]
+        if counts:
+            _merge_rejected(rejected_path(store_path), pd.concat(rejects, ignore_index=True))
+            # The manifest is committed with the partitions: a run killed before the commit
+            # changed nothing, one killed after is finished by the next (``store.dataset``).
+            batch.write(_manifest(ingested))
+        elif ingested != read_manifest(store_path):
+            batch.write(_manifest(ingested))
+    table = pd.DataFrame([rows[str(path)] for path in files if str(path) in rows], columns=INGEST_COLUMNS)
+    return table, problems
+
+
+def _read_into(batch: Batch, files: list[Path], problems: list[str], format: str | None,
+               chunk_bytes: int, progress: bool, options: dict) -> tuple[list[tuple], list]:
+    """``ingest``'s reading: each file's chunks merged into ``batch`` as they come.
+
+    Returns ``(counts, rejects)``: one ``MERGE_COLUMNS`` tuple per file read, the
+    rejected frames; files that fail are added to ``problems`` and leave ``batch`` as it was.
+    """
+    counts, rejects = [], []
+    sizes = [file.stat().st_size for file in files]
+    with tqdm(total=sum(sizes), desc="reading logs", unit="B", unit_scale=True,
+              disable=None if progress else True) as bar:
+        for path, size in zip(files, sizes):
+            before, start = batch.state(), bar.n
+
+            def fold(pieces) -> tuple:
+                # Called afresh when the file is read again whole: it starts from ``before``.
+                batch.restore(before)
+                tally, found, file_rejects = np.zeros(5, dtype="int64"), None, []
+                for access, rejected, found in pieces:
+                    duplicate, conflict = batch.add(access)
+                    dupes, conflicts = int(duplicate.sum()), int(conflict.sum())
+                    tally += [len(access) + len(rejected), len(access) - dupes, len(rejected), dupes, conflicts]
+                    file_rejects.append(rejected)
+                return tally, found, file_rejects
+
+            def moved(position: int) -> None:
+                bar.update(start + position - bar.n)
+
+            try:
+                tally, found, file_rejects = sources.read_file(path, fold, format, chunk_bytes=chunk_bytes,
+                                                               on_bytes=moved, **options)
+            except BadInput as problem:
+                batch.restore(before)
+                problems.append(str(problem))
+                continue
+            finally:
+                bar.update(start + size - bar.n)
+            counts.append((str(path), found, *tally.tolist()))
+            rejects.extend(file_rejects)
+    return counts, rejects

@@ -1,0 +1,122 @@
+"""One write to the store: new rows merged into the partitions they meet, and no others.
+
+A ``Batch`` holds in memory only the partitions a new row can meet: those where a row
+with its dedupe key or its event id already is (found from the key columns of the
+store, hashed by ``dedupe.key_hashes``: a hash match loads the partition, and the merge
+itself compares the real values), and those the new row belongs in. They are loaded
+before the rows that need them are merged, so each piece is merged exactly as it would
+be into the whole store: same rows kept, same duplicates and conflicts counted.
+Existing rows come before every new row (their ``_order`` is negative), as in a merge
+into the whole store.
+
+Examples:
+    >>> import pathlib, tempfile
+    >>> from fleetanalysis.sources.schema import conform
+    >>> store = pathlib.Path(tempfile.mkdtemp()) / "access.parquet"
+    >>> rows = conform(pd.DataFrame({"source": ["csv"] * 2, "user": ["ann"] * 2, "user_agent": ["UA"] * 2,
+    ...     "first_seen": ["2026-05-01T00:00:00Z", "2026-06-01T00:00:00Z"]}))
+    >>> first = Batch(store)
+    >>> first.add(rows[:1])[0].tolist()
+    [False]
+    >>> first.write({})
+    >>> second = Batch(store)
+    >>> second.add(rows[1:])[0].tolist(), sorted(second.loaded)
+    ([True], [('2026-05', 'csv')])
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from fleetanalysis.sources import concat_access
+from fleetanalysis.sources.schema import conform
+from fleetanalysis.store import dataset
+from fleetanalysis.store.dedupe import EVENT_IDENTITY, _newest, key_hashes
+
+# Existing rows are ordered before any new row.
+_EXISTING_ORDER = -(2**62)
+
+
+class Batch:
+    """The rows of one write: loaded partitions plus new rows, deduplicated as they come."""
+
+    def __init__(self, store: Path):
+        self.store = Path(store)
+        self.stored = set(dataset.parts(self.store)) if self.store.is_dir() else set()
+        self.loaded: set[dataset.Part] = set()
+        self.merged = conform(pd.DataFrame()).assign(_order=np.zeros(0, dtype="int64"))
+        self.taken = 0
+        self._existing = _EXISTING_ORDER
+        # Per source: the key and id hashes of the stored rows, and their partitions.
+        self._index: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+
+    def state(self) -> tuple:
+        """What ``restore`` goes back to (a file that fails midway adds nothing)."""
+        return self.merged, set(self.loaded), self.taken
+
+    def restore(self, state: tuple) -> None:
+        self.merged, self.loaded, self.taken = state[0], set(state[1]), state[2]
+
+    def add(self, access: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
+        """Merge ``access`` rows in; ``(duplicate, conflict)`` of each, as ``combine`` gives them."""
+        access = conform(access).assign(_order=np.arange(len(access), dtype="int64") + self.taken)
+        self.taken += len(access)
+        key, ids = key_hashes(access)
+        self._load(self._meets(access, key, ids) - self.loaded)
+        # Only the rows sharing a key or an id hash with the new ones can merge with them or
+        # make them conflicts; the others stay as they are, without the cost of ``_newest``.
+        held_key, held_id = key_hashes(self.merged)
+        meets = np.isin(held_key, key) | ((held_id != 0) & np.isin(held_id, ids[ids != 0]))
+        merged, duplicate, conflict = _newest(concat_access([self.merged[meets], access]))
+        # Back to the access dtypes (the merged first_seen comes as Timestamps), so that the
+        # rows hash and write as stored rows do.
+        merged = conform(merged).assign(_order=merged["_order"].to_numpy())
+        self.merged = concat_access([self.merged[~meets], merged])
+        fresh = slice(len(duplicate) - len(access), None)
+        return duplicate.iloc[fresh].reset_index(drop=True), conflict.iloc[fresh].reset_index(drop=True)
+
+    def _meets(self, access: pd.DataFrame, key: np.ndarray, ids: np.ndarray) -> set[dataset.Part]:
+        """The stored partitions rows of ``access`` (with their ``key_hashes``) may merge
+        with or belong in."""
+        if access.empty or not self.stored:
+            return set()
+        months = dataset.month_of(access["first_seen"])
+        sources = access["source"].astype("str").fillna("unknown")
+        found = {part for part in zip(months, sources) if part in self.stored}
+        for source in pd.unique(sources):
+            stored_key, stored_id, where = self._stored_hashes(source)
+            hit = np.isin(stored_key, key) | ((stored_id != 0) & np.isin(stored_id, ids[ids != 0]))
+            found.update((month, source) for month in pd.unique(where[hit]))
+        return found
+
+    def _stored_hashes(self, source: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Key hashes, id hashes and month of every stored row of ``source`` (read once)."""
+        if source not in self._index:
+            chosen = sorted(part for part in self.stored if part[1] == source)
+            if not chosen:
+                self._index[source] = (np.zeros(0, dtype="uint64"),) * 2 + (np.zeros(0, dtype=object),)
+                return self._index[source]
+            # The key columns as the store wrote them (the dtypes ``conform`` gives), in one
+            # read; a row's partition is its month and source.
+            rows = dataset.read_parts(self.store, chosen, EVENT_IDENTITY)
+            key, ids = key_hashes(rows)
+            self._index[source] = (key, ids, dataset.month_of(rows["first_seen"]).to_numpy(dtype=object))
+        return self._index[source]
+
+    def _load(self, parts: set[dataset.Part]) -> None:
+        if not parts:
+            return
+        existing = conform(dataset.read_parts(self.store, sorted(parts)))
+        existing["_order"] = np.arange(len(existing), dtype="int64") + self._existing
+        self._existing += len(existing)
+        self.merged = concat_access([existing, self.merged])
+        self.loaded |= parts
+
+    def write(self, manifest: dict) -> None:
+        """Commit the loaded partitions, now merged, and ``manifest`` (``dataset.commit``)."""
+        rows = self.merged.sort_values(["first_seen", "_order"], kind="stable").drop(columns="_order")
+        written = dict(dataset.split(rows))
+        dataset.commit(self.store, written, self.loaded - set(written), manifest)

@@ -1,0 +1,279 @@
+"""The access store on disk: a Parquet dataset partitioned by month and source.
+
+Layout (hive style, so DuckDB's ``read_parquet('<store>/*/*/*.parquet',
+hive_partitioning = true)`` and ``pyarrow.dataset.dataset(<store>, partitioning="hive")``
+read it as it is)::
+
+    <store>/month=2026-06/log=okta/part-0.parquet
+    <store>/_manifest.json      the input files ingested (written by the store package)
+    <store>/_journal.json       only while a write is being applied
+
+``month`` is the UTC month of a row's ``first_seen`` and ``log`` its ``source`` (named
+apart from the column, which each file keeps, so that a partition file read alone is a
+whole access table). Names starting with ``.`` or ``_`` are not data: both readers skip
+them.
+
+A write is a transaction. Every partition it changes is first written beside its
+target under a hidden name; then ``_journal.json`` is written (atomically) listing the
+renames, the partitions emptied and the manifest that follows: that is the commit
+point. The renames are applied one by one, then the manifest, then the journal is
+removed. A run killed before the journal leaves hidden files that the next writer
+removes, the store as it was; killed after, the next writer (under the store's lock)
+finishes the renames from the journal. In between, a reader sees each partition whole,
+either before or after.
+
+Examples:
+    >>> import pathlib, tempfile
+    >>> from fleetanalysis.sources.schema import conform
+    >>> store = pathlib.Path(tempfile.mkdtemp()) / "access.parquet"
+    >>> rows = conform(pd.DataFrame({"source": ["okta", "csv"], "user_agent": ["UA", "UA"],
+    ...     "first_seen": ["2026-05-31T23:00:00Z", "2026-06-01T00:00:00Z"]}))
+    >>> commit(store, {part: frame for part, frame in split(rows)}, set(), {})
+    >>> [part_name(part) for part in parts(store)]
+    ['month=2026-05/log=okta', 'month=2026-06/log=csv']
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import quote, unquote
+
+import numpy as np
+import pandas as pd
+import pyarrow
+import pyarrow.dataset
+import pyarrow.parquet
+
+from fleetanalysis.errors import BadInput
+from fleetanalysis.sources.schema import COLUMNS, conform
+from fleetanalysis.writing import write_text
+
+PART_FILE = "part-0.parquet"
+MANIFEST = "_manifest.json"
+JOURNAL = "_journal.json"
+# A file needs these to be a store; every column it has must be an access column.
+STORE_CORE = {"source", "first_seen", "last_seen", "user_agent"}
+# Every partition file has this schema (categoricals as int32 dictionaries), so that a
+# reader of the whole folder meets one schema however few values a partition holds.
+SCHEMA = pyarrow.Schema.from_pandas(conform(pd.DataFrame({name: [] for name in COLUMNS})), preserve_index=False)
+SCHEMA = pyarrow.schema([pyarrow.field(field.name, pyarrow.dictionary(pyarrow.int32(), pyarrow.string()))
+                         if pyarrow.types.is_dictionary(field.type) else field for field in SCHEMA])
+
+Part = tuple[str, str]  # (month, source)
+
+
+def part_name(part: Part) -> str:
+    """The folder of a partition, relative to the store.
+
+    Examples:
+        >>> part_name(("2026-06", "slack_access"))
+        'month=2026-06/log=slack_access'
+    """
+    month, source = part
+    return f"month={quote(month, safe='')}/log={quote(source, safe='')}"
+
+
+def part_file(store: Path, part: Part) -> Path:
+    """The data file of a partition."""
+    return store / part_name(part) / PART_FILE
+
+
+def parts(store: Path) -> list[Part]:
+    """The partitions of the store folder, by month then source."""
+    found = []
+    for file in store.glob(f"month=*/log=*/{PART_FILE}"):
+        found.append((unquote(file.parent.parent.name.removeprefix("month=")),
+                      unquote(file.parent.name.removeprefix("log="))))
+    return sorted(found)
+
+
+def month_of(times: pd.Series) -> pd.Series:
+    """``YYYY-MM`` of each UTC time, ``unknown`` where there is none.
+
+    Examples:
+        >>> month_of(pd.Series(pd.to_datetime(["2026-06-30T23:59:59Z", None], utc=True))).tolist()
+        ['2026-06', 'unknown']
+    """
+    # Per distinct month, not per row: formatting every time would cost a string each.
+    months = times.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy().astype("datetime64[M]")
+    codes, distinct = pd.factorize(months)
+    names = np.array([str(month)[:7] for month in distinct] + ["unknown"], dtype=object)
+    return pd.Series(names[codes], index=times.index, dtype="str")
+
+
+def split(access: pd.DataFrame) -> Iterator[tuple[Part, pd.DataFrame]]:
+    """The rows of ``access`` by the partition they belong in."""
+    if access.empty:
+        return
+    month = month_of(access["first_seen"]).to_numpy()
+    source = access["source"].astype("str").fillna("unknown").to_numpy()
+    for (part_month, part_source), rows in access.groupby([month, source], sort=True, observed=True):
+        yield (part_month, part_source), rows
+
+
+def read_part(store: Path, part: Part, columns: list[str] | None = None) -> pd.DataFrame:
+    """One partition's rows; ``BadInput`` naming the file when it cannot be read."""
+    return read_file(part_file(store, part), columns)
+
+
+def read_file(file: Path, columns: list[str] | None = None) -> pd.DataFrame:
+    """A store file's rows (a partition, or a whole store from before partitions).
+
+    Refused, never overwritten, when its columns are not an access table's: the store
+    setting points at someone else's Parquet file.
+    """
+    try:
+        names = set(pyarrow.parquet.read_schema(file).names)
+        if not STORE_CORE <= names or not names <= set(COLUMNS):
+            raise BadInput(file, "a Parquet file but not a fleetanalysis access store (its columns are "
+                           f"{', '.join(sorted(names))[:200]}); choose another --store")
+        frame = pd.read_parquet(file, columns=columns)
+    except BadInput:
+        raise
+    except (OSError, ValueError, pyarrow.ArrowException) as error:
+        raise BadInput(file, f"not a readable access store ({str(error).splitlines()[0]})") from None
+    return frame if columns is not None else conform(frame)
+
+
+def _write_part(frame: pd.DataFrame, target: Path) -> None:
+    """Write access rows (``conform``'s dtypes already) as a partition file."""
+    frame = frame[list(COLUMNS)].copy()
+    # A partition's dictionaries hold its own values only: merged rows carry the
+    # categories of everything read with them, and each file read would pay for those.
+    for column in frame.columns:
+        if isinstance(frame[column].dtype, pd.CategoricalDtype):
+            frame[column] = frame[column].cat.remove_unused_categories()
+    frame.to_parquet(target, index=False, schema=SCHEMA)
+
+
+def read_parts(store: Path, chosen: list[Part], columns: list[str] | None = None) -> pd.DataFrame:
+    """The rows of the ``chosen`` partitions in one read (no checks: the store's own files)."""
+    files = [str(part_file(store, part)) for part in chosen]
+    try:
+        table = pyarrow.dataset.dataset(files, format="parquet", schema=SCHEMA).to_table(columns=columns)
+    except (OSError, ValueError, pyarrow.ArrowException) as error:
+        raise BadInput(store, f"not a readable access store ({str(error).splitlines()[0]})") from None
+    return table.to_pandas()
+
+
+def _pending(store: Path, part: Part, transaction: str) -> Path:
+    """The hidden name a partition is written under before the commit."""
+    return part_file(store, part).with_name(f".{PART_FILE}.{transaction}.pending")
+
+
+def _swap_in(pending: Path, target: Path) -> None:
+    """One committed partition replaced (a rename: readers see it before or after)."""
+    os.replace(pending, target)
+
+
+def commit(store: Path, written: dict[Part, pd.DataFrame], emptied: set[Part], manifest: dict) -> None:
+    """Replace the partitions ``written``, remove the ``emptied`` ones, then write ``manifest``.
+
+    Hold the store's lock. See the module docstring for what a crash leaves.
+    """
+    created = not store.exists()
+    transaction = secrets.token_hex(6)
+    renames = []
+    try:
+        store.mkdir(parents=True, exist_ok=True)
+        for part, frame in written.items():
+            pending = _pending(store, part, transaction)
+            pending.parent.mkdir(parents=True, exist_ok=True)
+            _write_part(frame, pending)
+            renames.append([part_name(part), pending.name])
+    except BaseException as error:
+        # Before the commit point: what this write made goes, the store stays as it was.
+        if created:
+            shutil.rmtree(store, ignore_errors=True)
+        else:
+            for part in written:
+                _pending(store, part, transaction).unlink(missing_ok=True)
+        if isinstance(error, OSError) and error.filename is None:
+            # Arrow's write errors (a full disk) name no file: name the store.
+            error.filename = str(store)
+        raise
+    write_text(store / JOURNAL, json.dumps({"renames": renames, "emptied": sorted(map(part_name, emptied)),
+                                            "manifest": manifest}))
+    _apply(store)
+
+
+def _apply(store: Path) -> None:
+    """Finish the write ``_journal.json`` describes; nothing to do without one."""
+    try:
+        journal = json.loads((store / JOURNAL).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return
+    except (OSError, ValueError) as error:
+        raise BadInput(store / JOURNAL, f"not a readable store journal ({error}); remove it and ingest again") from None
+    for folder, pending in journal["renames"]:
+        if (store / folder / pending).exists():
+            _swap_in(store / folder / pending, store / folder / PART_FILE)
+    for folder in journal["emptied"]:
+        (store / folder / PART_FILE).unlink(missing_ok=True)
+        for empty in (store / folder, (store / folder).parent):
+            try:
+                empty.rmdir()
+            except OSError:
+                pass
+    write_text(store / MANIFEST, json.dumps(journal["manifest"], indent=1, sort_keys=True))
+    (store / JOURNAL).unlink()
+
+
+def recover(store: Path) -> None:
+    """Leave the store as its last committed write made it (hold its lock).
+
+    A journal is applied; hidden partition files without one (a write killed before its
+    commit) are removed; a migration killed midway is undone, to be done again.
+    """
+    backup, building = _legacy_backup(store), _migrating(store)
+    if building.exists():
+        shutil.rmtree(building)
+    if backup.exists():
+        if store.exists():
+            backup.unlink()
+        else:
+            os.replace(backup, store)
+    if not store.is_dir():
+        return
+    _apply(store)
+    for leftover in store.glob(f"month=*/log=*/.{PART_FILE}.*.pending"):
+        leftover.unlink(missing_ok=True)
+
+
+def _legacy_backup(store: Path) -> Path:
+    return store.with_name(f".{store.name}.single-file")
+
+
+def _migrating(store: Path) -> Path:
+    return store.with_name(f".{store.name}.migrating")
+
+
+def migrate(store: Path, manifest: dict) -> None:
+    """Turn a single-file store (from before partitions) into the partitioned folder, in place.
+
+    Hold the store's lock. ``manifest`` (the old manifest's content, still valid for this
+    file) is carried over. Built in a hidden folder beside, then swapped in: killed midway,
+    ``recover`` puts the single file back.
+    """
+    rows = read_file(store)
+    building = _migrating(store)
+    if building.exists():
+        shutil.rmtree(building)
+    building.mkdir()
+    written = dict(split(rows))
+    for part, frame in written.items():
+        target = part_file(building, part)
+        target.parent.mkdir(parents=True)
+        _write_part(frame, target)
+    write_text(building / MANIFEST, json.dumps(manifest, indent=1, sort_keys=True))
+    os.replace(store, _legacy_backup(store))
+    os.replace(building, store)
+    _legacy_backup(store).unlink()
+    print(f"fleetanalysis: {store}: store migrated from one Parquet file to a folder partitioned by month and "
+          f"source ({len(rows)} rows, {len(written)} partitions)", file=sys.stderr, flush=True)
