@@ -225,7 +225,7 @@ def _duckdb_status(data: Path, end: pd.Timestamp, read_sql: str) -> dict:
         db.register("parts", parts.assign(as_of=pd.to_datetime(parts["as_of"])))
 
     clock("judge distinct parts", judge)
-    directory = org.load_directory(data / "directory.csv")[["email", "office"]]
+    directory = clock("org.load_directory", lambda: org.load_directory(data / "directory.csv")[["email", "office"]])
     db.register("directory", directory)
     verdicts = "['unknown', 'current', 'grace', 'outdated', 'unsupported']"
     table = clock("status", lambda: db.execute(f"""

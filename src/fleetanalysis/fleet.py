@@ -423,12 +423,15 @@ def _devices(sightings: pd.DataFrame, rows: np.ndarray, ks: np.ndarray, dates: p
     os_product = Coded(sightings["os_product"]).fill(platform.map(str.lower))
     # A bare major (Chromium's reduced user agent) can only be judged as a major.
     client_evidence = client_version.map(lambda version: "exact" if "." in version else "major")
+    # Many dates put each version in many epochs: judging each version class once per
+    # epoch then pays; one date has a few evidence days, which judge collapses itself.
+    collapse = len(dates) > 1
     parts = [
         _Parts(np.arange(n), np.zeros(n, dtype="int64"), os_row, evidence_day,
-               os_product, os_version, os_evidence, platform, catalog, policy),
+               os_product, os_version, os_evidence, platform, catalog, policy, collapse),
         _Parts(client_device, 1 + product_codes[client_row], client_row, evidence_day[client_device],
                product, client_version, client_evidence, Coded(sightings["client_family"]).fill(product),
-               catalog, policy),
+               catalog, policy, collapse),
     ]
     judged, results = _judge_distinct(parts, catalog, policy)
     width = 1 + len(products)
@@ -460,18 +463,24 @@ class _Parts:
     """One kind of part (the OS, or the clients) of the devices, as integer codes.
 
     ``device``/``slot`` place each part in the device's row of parts; ``key`` codes the
-    distinct (product, version, evidence, epoch) it is judged as (dense, from 0) and
+    distinct (product, version, evidence, epoch) it is judged as (dense, from 0; with
+    ``collapse``, the version is its class, see ``_alike_versions``) and
     ``frame`` holds one row per key, in key order; ``shown`` codes the
     text naming it (``Chrome 124``).
     """
 
     def __init__(self, device, slot, row, day, product: Coded, version: Coded, evidence: Coded,
-                 label: Coded, catalog: pd.DataFrame, policy):
+                 label: Coded, catalog: pd.DataFrame, policy, collapse: bool):
         self.device, self.slot = device, slot
         evidence = evidence.merged()
         codes = [column.codes[row] for column in (product, version, evidence)]
-        epoch, start = _epochs(codes[0], product, day, catalog, policy)
-        alike, alike_names = _alike_versions(codes, row, product, version, evidence, catalog, policy)
+        if collapse:
+            epoch, start = _epochs(codes[0], product, day, catalog, policy)
+            alike, alike_names = _alike_versions(codes, row, product, version, evidence, catalog, policy)
+        else:
+            # policy.judge finds the epochs of a few hundred distinct days itself.
+            epoch, start = pd.factorize(day, use_na_sentinel=False)[0], day
+            alike, alike_names = codes[1], pd.array(version.values[:-1], dtype="str")
         self.key = combine([codes[0], alike, codes[2], epoch], sort=False)
         self.distinct = firsts(self.key)
         at = row[self.distinct]
