@@ -33,6 +33,7 @@ from fleetanalysis.writing import atomic_path, write_csv
 
 OFFICES = ["Berlin", "Lisbon", "London", "Madrid", "Nairobi", "New York", "Oslo", "Paris", "Singapore",
            "Tokyo"]
+BLOCK_ROWS = 10_000_000
 DEPARTMENTS = ["Engineering", "Finance", "Legal", "Marketing", "Operations", "Sales", "Support"]
 
 
@@ -66,27 +67,34 @@ def write(out: Path, rows: int, distinct_agents: int, users: int, seed: int = 7,
     device_host = rng.integers(1, 250, size=len(device_user))
 
     activity = 1.0 / np.arange(1, len(device_user) + 1) ** 0.5
-    event_device = rng.choice(len(device_user), size=rows, p=activity / activity.sum())
     start = (end - pd.Timedelta(days=365)).value // 10**9
-    seconds = rng.integers(start, end.value // 10**9 + 86_399, size=rows)
-    times = np.datetime_as_string(seconds.astype("datetime64[s]"), unit="s")
-    times = np.char.add(times, "Z")
-
-    user_codes = device_user[event_device]
-    ip_text = np.asarray([f"10.{o}.{h // 250}.{h}" for o, h in zip(office[device_user], device_host)], dtype=object)
-    table = pyarrow.table({
-        "time": pyarrow.array(times),
-        "user": pyarrow.DictionaryArray.from_arrays(pyarrow.array(user_codes, pyarrow.int32()),
-                                                    pyarrow.array(emails)),
-        "ip": pyarrow.DictionaryArray.from_arrays(pyarrow.array(event_device, pyarrow.int32()),
-                                                  pyarrow.array(ip_text)),
-        "user_agent": pyarrow.DictionaryArray.from_arrays(pyarrow.array(device_agent[event_device], pyarrow.int32()),
-                                                          pyarrow.array(pool)),
-    })
-    with atomic_path(out / "events.csv") as target:
-        pyarrow.csv.write_csv(table, target)
+    ip_text = pyarrow.array(np.asarray([f"10.{o}.{h // 250}.{h}" for o, h in zip(office[device_user], device_host)],
+                                       dtype=object))
+    agent_text, email_text = pyarrow.array(pool), pyarrow.array(emails)
+    used_agents, used_users = np.zeros(len(pool), dtype=bool), np.zeros(users, dtype=bool)
+    # Written BLOCK_ROWS at a time, so 100 million rows need no more memory than 10 million
+    # (a file of one block is the one an unblocked run wrote for the seed).
+    with atomic_path(out / "events.csv") as target, pyarrow.csv.CSVWriter(target, pyarrow.schema(
+            [("time", pyarrow.string()), ("user", pyarrow.dictionary(pyarrow.int32(), pyarrow.string())),
+             ("ip", pyarrow.dictionary(pyarrow.int32(), pyarrow.string())),
+             ("user_agent", pyarrow.dictionary(pyarrow.int32(), pyarrow.string()))])) as writer:
+        for offset in range(0, rows, BLOCK_ROWS):
+            size = min(BLOCK_ROWS, rows - offset)
+            event_device = rng.choice(len(device_user), size=size, p=activity / activity.sum())
+            seconds = rng.integers(start, end.value // 10**9 + 86_399, size=size)
+            times = np.char.add(np.datetime_as_string(seconds.astype("datetime64[s]"), unit="s"), "Z")
+            user_codes = device_user[event_device]
+            used_agents[device_agent[event_device]] = True
+            used_users[user_codes] = True
+            writer.write_table(pyarrow.table({
+                "time": pyarrow.array(times),
+                "user": pyarrow.DictionaryArray.from_arrays(pyarrow.array(user_codes, pyarrow.int32()), email_text),
+                "ip": pyarrow.DictionaryArray.from_arrays(pyarrow.array(event_device, pyarrow.int32()), ip_text),
+                "user_agent": pyarrow.DictionaryArray.from_arrays(
+                    pyarrow.array(device_agent[event_device], pyarrow.int32()), agent_text),
+            }))
     return {"events": str(out / "events.csv"), "directory": str(out / "directory.csv"), "rows": rows,
-            "agents": int(len(np.unique(device_agent[event_device]))), "users": int(len(np.unique(user_codes))),
+            "agents": int(used_agents.sum()), "users": int(used_users.sum()),
             "devices": len(device_user), "end": f"{end:%Y-%m-%d}",
             "bytes": (out / "events.csv").stat().st_size}
 

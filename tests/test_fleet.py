@@ -4,7 +4,7 @@ import pandas as pd
 import pytest
 
 from fleetanalysis import catalog as releases
-from fleetanalysis import fleet, metrics, org, policy
+from fleetanalysis import fleet, judging, metrics, org, policy
 
 CATALOG = [
     """# product: ios
@@ -224,7 +224,7 @@ TWINS = [
 
 def test_timeline_dropping_twin_rows_still_equals_the_snapshots(catalog, rules, monkeypatch):
     # Tiny judging batches too: parts are judged on their own, so batches must not matter.
-    monkeypatch.setattr(fleet, "JUDGE_BATCH", 5)
+    monkeypatch.setattr(judging, "JUDGE_BATCH", 5)
     twins = fleet.sightings(_facts(ROWS + TWINS))
     dates = pd.date_range("2024-04-01", "2024-06-20", freq="2D")
     weeks = fleet.timeline(twins, catalog, rules, dates[0], dates[-1], freq="2D", window_days=30)

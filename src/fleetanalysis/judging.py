@@ -1,0 +1,281 @@
+"""The columnar engine under ``fleet.snapshot`` and ``fleet.timeline``: devices per date
+from the (sightings row, date) pairs where rows are active.
+
+Why a module of its own: ``fleet`` states the device rule (what a device is, which rows
+are active, which row speaks for it); this module makes that rule cheap at millions of
+pairs. It works on integer codes (``codes``) so that text is built once per distinct
+value and per distinct combination of a device's parts; each part (the OS, or one
+client) is judged by ``policy.judge`` once per distinct (product, version class,
+evidence, epoch), not per device or date.
+
+Examples:
+    >>> version_rank(pd.Series(["17.4", "17.10", "17.9"])).tolist()
+    [0, 2, 1]
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from fleetanalysis import catalog as releases
+from fleetanalysis import policy as verdicts
+from fleetanalysis.codes import Coded, best_rows, category, combine, dense, firsts, row_combinations
+
+# Better evidence outranks a higher version: an exact 17.4 beats a frozen 10.15.7.
+EVIDENCE_RANK = {"absent": 0, "frozen": 1, "lower-bound": 2, "exact": 3}
+JUDGE_BATCH = 100_000
+DEVICE_COLUMNS = ["device_id", "user_id", "user", "platform", "device_class", "os_version",
+                  "os_evidence", "clients", "os_verdict", "os_reason", "client_verdict", "verdict", "reason",
+                  "target", "last_seen", "ip"]
+
+
+def version_rank(versions: pd.Series) -> pd.Series:
+    """Dense rank of versions in ``catalog.version_key`` order (``4.9 < 4.10``), -1 for NA.
+
+    Text that holds no version ranks -1 with NA, below every version. Each distinct
+    version is ranked once.
+
+    Examples:
+        >>> version_rank(pd.Series(["4.10", "4.9", pd.NA, "17.4.0", "17.4", "junk"])).tolist()
+        [1, 0, -1, 2, 2, -1]
+    """
+    codes, uniques = pd.factorize(versions)
+    ranks, _ = pd.factorize(releases.version_key(pd.Series(uniques, dtype="str")), sort=True)
+    # A trailing -1 answers the missing values (code -1).
+    ranks = np.append(ranks.astype("int64"), -1)
+    return pd.Series(ranks[codes], index=versions.index, dtype="int64")
+
+
+def devices(sightings: pd.DataFrame, rows: np.ndarray, ks: np.ndarray, dates: pd.DatetimeIndex,
+             catalog: pd.DataFrame, policy, seen_rank: np.ndarray, categorical: bool = False) -> pd.DataFrame:
+    """Devices per (device, date) from active (row, date-index) pairs; ``as_of`` first.
+
+    Works on integer codes of the sightings' text, so that strings are built once per
+    distinct value and per distinct combination of a device's parts, not per row or device.
+    With ``categorical`` the text columns are categoricals (``category``), else ``str``.
+    """
+    def text(codes: np.ndarray, values) -> pd.api.extensions.ExtensionArray:
+        if categorical:
+            return category(codes, values)
+        return pd.array(np.asarray(values, dtype=object), dtype="str").take(codes, allow_fill=True)
+
+    device_codes, device_names = pd.factorize(sightings["device_id"], sort=True)
+    n_devices = max(len(device_names), 1)
+    dd, keys = dense(ks * n_devices + device_codes[rows], len(dates) * n_devices)
+    n = len(keys)
+
+    newest = best_rows(dd, n, rows, seen_rank)
+    as_of = dates[keys // n_devices]
+    devices = pd.DataFrame({"as_of": as_of.astype("datetime64[us]")})
+    devices["device_id"] = text(keys % n_devices, device_names)
+    coded = {column: Coded(sightings[column]) for column in ("user_id", "user", "platform", "device_class",
+                                                              "os_version", "client_version", "ip")}
+    for column in ("user_id", "user", "platform", "device_class"):
+        devices[column] = text(coded[column].codes[newest], coded[column].values)
+    # A row seen until July still only speaks for the days up to a June date.
+    day_end = pd.Series(as_of + pd.Timedelta(days=1) - pd.Timedelta(microseconds=1)).dt.tz_localize("UTC")
+    last_seen = sightings["last_seen"].take(newest).reset_index(drop=True)
+    devices["last_seen"] = last_seen.where(last_seen <= day_end, day_end)
+    devices["ip"] = text(coded["ip"].codes[newest], coded["ip"].values)
+    # Dates of evidence: we know a version only up to the device's last sighting.
+    last_day = sightings["last_day"].to_numpy("datetime64[us]")[newest]
+    evidence_day = np.minimum(as_of.to_numpy("datetime64[us]"), last_day)
+
+    platform, os_version = coded["platform"], coded["os_version"]
+    os_evidence = Coded(sightings["os_evidence"]).fill_text("absent")
+    evidence = np.array([*(EVIDENCE_RANK.get(value, 0) for value in os_evidence.values[:-1]), 0])
+    os_rank = _ranks(os_version, rows)
+    os_row = best_rows(dd, n, rows, evidence[os_evidence.codes], os_rank, seen_rank)
+    devices["os_version"] = text(os_version.codes[os_row], os_version.values)
+    devices["os_evidence"] = text(os_evidence.codes[os_row], os_evidence.values)
+
+    # Sorted, so that a device's clients read in product order.
+    product = Coded(sightings["client_product"], sort=True)
+    products = product.values[:-1]
+    product_codes = product.codes
+    client_version = coded["client_version"]
+    has_client = (product_codes[rows] >= 0) & (client_version.codes[rows] >= 0)
+    client_rows = rows[has_client]
+    client_group, groups = pd.factorize(dd[has_client] * max(len(products), 1) + product_codes[client_rows])
+    client_row = best_rows(client_group, len(groups), client_rows, _ranks(client_version, client_rows), seen_rank)
+    client_device = np.asarray(groups, dtype="int64") // max(len(products), 1)
+
+    os_product = Coded(sightings["os_product"]).fill(platform.map(str.lower))
+    # A bare major (Chromium's reduced user agent) can only be judged as a major.
+    client_evidence = client_version.map(lambda version: "exact" if "." in version else "major")
+    # Many dates put each version in many epochs: judging each version class once per
+    # epoch then pays; one date has a few evidence days, which judge collapses itself.
+    collapse = len(dates) > 1
+    parts = [
+        _Parts(np.arange(n), np.zeros(n, dtype="int64"), os_row, evidence_day,
+               os_product, os_version, os_evidence, platform, catalog, policy, collapse),
+        _Parts(client_device, 1 + product_codes[client_row], client_row, evidence_day[client_device],
+               product, client_version, client_evidence, Coded(sightings["client_family"]).fill(product),
+               catalog, policy, collapse),
+    ]
+    judged, results = _judge_distinct(parts, catalog, policy)
+    width = 1 + len(products)
+
+    combo, grid = row_combinations(n, width, [(part.device, part.slot, result)
+                                               for part, result in zip(parts, results)])
+    summary = _summarise(grid, judged)
+    for column in ("os_verdict", "os_reason", "client_verdict", "verdict", "reason", "target"):
+        devices[column] = text(combo, summary[column])
+
+    client_part = parts[1]
+    combo, grid = row_combinations(n, width, [(client_part.device, client_part.slot, client_part.shown)])
+    names = client_part.shown_names
+    labels = ["; ".join(names[code] for code in row if code >= 0) or None for row in grid.tolist()]
+    devices["clients"] = text(combo, labels)
+    return devices[["as_of", *DEVICE_COLUMNS]]
+
+
+def _ranks(versions: Coded, rows: np.ndarray) -> np.ndarray:
+    """Per row, 1 + the rank of its version among those of ``rows`` in ``version_rank``
+    order (0 for NA, and for versions only other rows hold), ranked per distinct version."""
+    used = np.flatnonzero(np.bincount(versions.codes[rows] + 1, minlength=len(versions.values))[1:])
+    ranks = np.zeros(len(versions.values), dtype="int64")
+    ranks[used] = version_rank(pd.Series(versions.values[used], dtype="str")).to_numpy() + 1
+    return ranks[versions.codes]
+
+
+class _Parts:
+    """One kind of part (the OS, or the clients) of the devices, as integer codes.
+
+    ``device``/``slot`` place each part in the device's row of parts; ``key`` codes the
+    distinct (product, version, evidence, epoch) it is judged as (dense, from 0; with
+    ``collapse``, the version is its class, see ``_alike_versions``) and
+    ``frame`` holds one row per key, in key order; ``shown`` codes the
+    text naming it (``Chrome 124``).
+    """
+
+    def __init__(self, device, slot, row, day, product: Coded, version: Coded, evidence: Coded,
+                 label: Coded, catalog: pd.DataFrame, policy, collapse: bool):
+        self.device, self.slot = device, slot
+        evidence = evidence.merged()
+        codes = [column.codes[row] for column in (product, version, evidence)]
+        if collapse:
+            epoch, start = _epochs(codes[0], product, day, catalog, policy)
+            alike, alike_names = _alike_versions(codes, row, product, version, evidence, catalog, policy)
+        else:
+            # policy.judge finds the epochs of a few hundred distinct days itself.
+            epoch, start = pd.factorize(day, use_na_sentinel=False)[0], day
+            alike, alike_names = codes[1], pd.array(version.values[:-1], dtype="str")
+        self.key = combine([codes[0], alike, codes[2], epoch], sort=False)
+        self.distinct = firsts(self.key)
+        at = row[self.distinct]
+        self.frame = pd.DataFrame({"product": product.text(at), "version": alike_names.take(alike[self.distinct], allow_fill=True),
+                                   "evidence": evidence.text(at), "as_of": start[self.distinct]})
+        self.label = label.codes[row]
+        self.label_names = label.values[:-1]
+        self.shown = combine([self.label, codes[1]], sort=False)
+        first = firsts(self.shown)
+        self.shown_names = [f"{name} {number}" for name, number in
+                            zip(self.label_names[self.label[first]], version.values[codes[1][first]])]
+
+
+def _alike_versions(codes: list[np.ndarray], row: np.ndarray, product: Coded, version: Coded, evidence: Coded,
+                    catalog: pd.DataFrame, policy) -> tuple[np.ndarray, pd.api.extensions.ExtensionArray]:
+    """Per part, a code of the version ``policy.judge`` answers it exactly like on every day
+    (``policy.equivalent_version``), and those versions' text.
+
+    Builds between the same two releases of a line are judged alike, so parts that differ
+    only in such a build are judged once: thousands of Chrome builds times dozens of
+    epochs come down to a few hundred judgements. Worked out per distinct (product,
+    version, evidence), not per part.
+    """
+    triple = combine(codes, sort=False)
+    first = firsts(triple)
+    at = row[first]
+    alike = verdicts.equivalent_version(pd.DataFrame({"product": product.text(at), "version": version.text(at),
+                                                      "evidence": evidence.text(at)}), catalog, policy)
+    alike_codes, names = pd.factorize(alike, use_na_sentinel=True)
+    return alike_codes[triple], pd.array(np.asarray(names, dtype=object), dtype="str")
+
+
+def _epochs(product_codes: np.ndarray, product: Coded, day: np.ndarray, catalog: pd.DataFrame,
+            policy) -> tuple[np.ndarray, np.ndarray]:
+    """Per part, a code of the epoch its evidence day falls in and that epoch's first day.
+
+    ``policy.judge`` answers every version of a product alike on all days of an epoch
+    (``policy.equivalent_day``), so parts that differ only in their day within one epoch
+    are judged once: a year of weekly dates comes down to a few epochs per product.
+    Epochs are found per distinct (product, day), a few thousand, not per part.
+    """
+    # Day numbers from the earliest: a small range, coded with no hashing.
+    number = day.astype("datetime64[D]").astype("int64")
+    known = ~np.isnat(day)
+    number = np.where(known, number - (number[known].min() if known.any() else 0), -1)
+    pair = combine([product_codes, number], sort=False)
+    first = firsts(pair)
+    names = pd.array(product.values[product_codes[first]], dtype="str")
+    start = verdicts.equivalent_day(names, day[first], catalog, policy)
+    epoch = pd.factorize(start, use_na_sentinel=False)[0]
+    return epoch[pair], start[pair]
+
+
+def _judge_distinct(parts: list[_Parts], catalog: pd.DataFrame, policy) -> tuple[pd.DataFrame, list]:
+    """Judge every distinct part of every kind with ``policy.judge``, ``JUDGE_BATCH`` at a time.
+
+    Returns the distinct answers (``verdict, reason, target`` and ``label``, the platform
+    or client family naming the target) and, per kind, each part's row among them.
+    """
+    distinct = pd.concat([part.frame for part in parts], ignore_index=True)
+    # Each part is judged on its own, so batches give the same answers; they bound the
+    # memory policy needs for a year of weekly dates to one batch's worth.
+    judged = pd.concat([verdicts.judge(distinct.iloc[start:start + JUDGE_BATCH], catalog, policy)
+                        [["verdict", "reason", "target"]].astype("str")
+                        for start in range(0, max(len(distinct), 1), JUDGE_BATCH)], ignore_index=True)
+    judged_at, labels, label_names, offset = [], [], [], 0
+    for part in parts:
+        judged_at.append(offset + part.key)
+        labels.append(np.maximum(part.label, 0) + len(label_names))
+        label_names.extend(part.label_names)
+        offset += len(part.frame)
+    at, label = np.concatenate(judged_at), np.concatenate(labels)
+    # Parts judged in different epochs mostly get the same answer: code the answers.
+    answer = combine([pd.factorize(judged[column])[0] for column in judged.columns], sort=False)
+    codes = combine([answer[at], label], sort=False)
+    first = firsts(codes)
+    ends = np.cumsum([len(part.key) for part in parts])
+    results = np.split(codes, ends[:-1])
+    found = judged.take(at[first]).reset_index(drop=True)
+    found["label"] = pd.array(np.asarray(label_names, dtype=object)[label[first]], dtype="str")
+    return found, results
+
+
+def _summarise(grid: np.ndarray, judged: pd.DataFrame) -> dict[str, list]:
+    """Verdicts, reason and target of each distinct row of part results (slot 0 is the OS)."""
+    # A trailing None answers the empty cells (code -1).
+    verdict = np.append(judged["verdict"].to_numpy(dtype=object), None)
+    table = pd.DataFrame({f"part{slot}": verdict[grid[:, slot]] for slot in range(grid.shape[1])},
+                         index=range(len(grid)), dtype="object")
+    clients = table.drop(columns="part0")
+    has_client = (grid[:, 1:] >= 0).any(axis=1)
+    worst = verdicts.worst(table).astype("str").to_numpy(dtype=object)
+    reason = [text if isinstance(text, str) else None for text in judged["reason"].to_numpy(dtype=object)]
+    summary = {"os_verdict": table["part0"].tolist(),
+               # Why the OS itself was or wasn't judged, even when a browser or app carried
+               # the device's verdict: the report's data-quality note counts these.
+               "os_reason": np.append(np.asarray(reason, dtype=object), None)[grid[:, 0]].tolist(),
+               "client_verdict": np.where(has_client, verdicts.worst(clients).astype("str")
+                                          .to_numpy(dtype=object), None).tolist(),
+               "verdict": worst.tolist(), "reason": [], "target": []}
+    labels = judged["label"].to_numpy(dtype=object)
+    target = [f"{label} {text}" if isinstance(text, str) else None
+              for label, text in zip(labels, judged["target"].to_numpy(dtype=object))]
+    # A part that could not be judged is named with why, whatever the others say: a device
+    # is never "current" (or only "outdated" for its OS) with its browser silently unjudged.
+    unjudged = [f"{label} not judged: {text}" if isinstance(text, str) else f"{label} not judged"
+                for label, text in zip(labels, reason)]
+    for row, device_verdict in zip(grid.tolist(), worst.tolist()):
+        unknown = device_verdict == "unknown"
+        telling = [code for code in row if code >= 0 and (unknown or verdict[code] == device_verdict)]
+        reasons = dict.fromkeys(reason[code] for code in telling if reason[code] is not None)
+        if not unknown:
+            reasons.update(dict.fromkeys(unjudged[code] for code in row if code >= 0 and verdict[code] == "unknown"))
+        targets = {} if unknown else dict.fromkeys(target[code] for code in telling if target[code] is not None)
+        summary["reason"].append("; ".join(reasons) or None)
+        summary["target"].append("; ".join(targets) or None)
+    return summary
