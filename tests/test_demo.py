@@ -6,6 +6,7 @@ import ipaddress
 import json
 import re
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -346,3 +347,61 @@ def test_cli_writes_the_files_and_clears_stale_pages(tmp_path, capsys):
     networks = pd.read_csv(tmp_path / "networks.csv", dtype=str)
     assert networks.columns.tolist() == ["cidr", "office"]
     assert all(ipaddress.ip_network(cidr) for cidr in networks["cidr"])
+
+
+def test_the_demo_campaign_is_answered_less_the_more_a_person_is_asked(catalog):
+    org = demo.simulate(users=300, weeks=12, seed=7, catalog=catalog)
+    dms = org.nudges[org.nudges["kind"] == "dm"].sort_values("created")
+    assert set(dms["step"]) == {"first", "reminder"} and (org.nudges["kind"] == "office").any()
+    # Ground truth from the simulation: a DM worked when the person's device moved to its
+    # after-campaign delays on a day from that DM up to their next one.
+    named = {device for text in dms["devices"] for device in json.loads(text)}
+    platform = {"iphone": "iOS|phone", "ipad": "iPadOS|tablet"}
+    never = np.iinfo(np.int64).max
+    moved = {}
+    for user, kind, day in org.devices[["user_id", "kind", "update_day"]].values:
+        if f"{user}|{platform.get(kind)}" in named and day != never:
+            moved.setdefault(user, []).append(day)
+    day = (dms["created"] - pd.Timestamp(0, tz="UTC")).dt.days.to_numpy()
+    dms = dms.assign(day=day, nth=dms.groupby("person").cumcount() + 1)
+    dms["next"] = dms.groupby("person")["day"].shift(-1).fillna(day.max() + 1000).astype("int64")
+    dms["worked"] = [any(first <= moment < later for moment in moved.get(person, []))
+                     for person, first, later in zip(dms["person"], dms["day"], dms["next"])]
+    rate = dms.groupby(dms["nth"].clip(upper=3))["worked"].mean()
+    assert rate[1] > rate[2] > rate[3] and rate[1] - rate[3] > 0.25
+    # Each person is asked at most four times, and DMs name the ids the analysis gives devices.
+    assert dms.groupby("person").size().max() <= 4
+    assert all(json.loads(text)[0].split("|")[1] in ("iOS", "iPadOS") for text in dms["devices"])
+    answers = org.answers
+    assert set(answers["action"]) == {"updated", "snooze", "not_mine"}
+    assert answers["message_id"].isin(dms["id"]).all()
+
+
+def test_the_demo_writes_its_campaign_as_a_nudge_state_the_outcomes_measure(tmp_path, capsys):
+    from fleetanalysis import cli, nudges, sources, store
+
+    written = demo.write(tmp_path, users=150, weeks=10, seed=7)
+    assert written["nudges"] == tmp_path / "nudges.sqlite"
+    sent = nudges.read_history(written["nudges"])
+    assert sent["status"].eq("sent").all() and len(nudges.read_answers(written["nudges"])) > 0
+    store.merge(tmp_path / "access.parquet", sources.load([tmp_path / "slack"]))
+    files = ["--store", str(tmp_path / "access.parquet"), "--directory", str(tmp_path / "directory.csv"),
+             "--networks", str(tmp_path / "networks.csv"), "--state", str(written["nudges"])]
+    assert cli.main(["nudges", "outcomes", *files, "--format", "json"]) == 0
+    out = capsys.readouterr().out
+    rows = {(row["breakdown"], row["value"], row["group"]): row for row in json.loads(out)}
+    for key in [("all", "", "nudged"), ("nth nudge", "1st", "nudged"), ("nth nudge", "2nd", "nudged"),
+                ("ladder step", "reminder", "nudged"), ("all", "", "not nudged (observational)")]:
+        assert rows[key]["devices"] > 0, key
+    assert rows[("all", "", "nudged")]["updated"] > 0
+    assert rows[("nth nudge", "1st", "nudged")]["within_14d"] > rows[("nth nudge", "2nd", "nudged")]["within_14d"]
+    directory = pd.read_csv(tmp_path / "directory.csv")
+    for name in list(directory["email"]) + list(directory["user_id"]):
+        assert name.split("@")[0] not in out
+
+
+def test_the_report_measures_the_demo_campaign_when_the_store_is_the_demo():
+    from fleetanalysis import config, nudges
+
+    assert nudges.default_state(config.DEMO_STORE) == config.DEMO_DIR / "nudges.sqlite"
+    assert nudges.default_state(config.PROCESSED_DIR / "access.parquet") == nudges.DEFAULT_STATE

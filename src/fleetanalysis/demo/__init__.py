@@ -100,7 +100,8 @@ class Organisation:
     scripts and bots). ``devices`` has per device ``device_id, user_id, office, kind,
     held`` (kept on the previous OS line), ``held_after`` (still kept there after the
     nudge) and ``os_at_start``, ``os_at_end``: the OS version it ran on the first and
-    last day (None for laptops, whose user agents never show it).
+    last day (None for laptops, whose user agents never show it), ``update_day`` (days
+    since 1970 from which it follows its after-campaign delays; the int64 maximum: never).
     ``omitted`` names products left out because the catalog is not complete to ``end``;
     ``synthetic`` those whose versions come from ``synthetic_track`` instead. ``nudges``
     and ``answers`` are the nudge campaign's messages and answers (``nudging``), as rows
@@ -210,7 +211,8 @@ def simulate(users: int = 300, weeks: int = 26, seed: int = 7, end=None,
     devices["os_at_end"] = _os_versions(tracks, kind, np.where(updated, devices["held_after"], devices["held"]),
                                         np.full(len(devices), end_day),
                                         np.where(updated, devices["os_lag_after"], devices["os_lag"]))
-    devices = devices[["device_id", "user_id", "office", "kind", "held", "held_after", "os_at_start", "os_at_end"]]
+    devices = devices[["device_id", "user_id", "office", "kind", "held", "held_after", "os_at_start", "os_at_end",
+                       "update_day"]]
     return Organisation(directory, networks, devices, logins, start, end, nudge, seed, omitted, synthetic,
                         ran.messages, ran.answers)
 

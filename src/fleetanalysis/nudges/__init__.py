@@ -15,7 +15,8 @@ file (``State`` locks it), so a run never mistakes another's message in flight f
 lost one.
 
 The package keeps the jobs apart: ``planning`` is pure (devices + message history
--> one row per person, the message text and its Block Kit); ``ladder``, pure too, the
+-> one row per person, the message text and its Block Kit); ``advice`` what a message
+says about each device (update steps, mrkdwn escaping); ``ladder``, pure too, the
 escalation steps after a first DM (a reminder, then counts to the office); ``state`` is the SQLite
 file (``State``); ``delivery`` (``resolve``, ``send``, ``post_league``) talks to Slack
 through ``fleetanalysis.slack.client``. This face re-exports their public names, so
@@ -38,11 +39,12 @@ Examples:
 
 from __future__ import annotations
 
-from fleetanalysis.nudges.planning import (
-    ANSWER_ACTIONS, LADDER_COLUMNS, MAX_BUTTON_VALUE, MAX_DEVICE_BLOCKS, MAX_FIELD, NEEDS_UPDATE, PLAN_COLUMNS, SLACK_ID, client_families, escape_mrkdwn,
-    fingerprint, league_message, message, people, plan, read_opt_out, read_table, render, update_steps,
-)
+from fleetanalysis.nudges.advice import MAX_FIELD, NEEDS_UPDATE, client_families, escape_mrkdwn, update_steps
 from fleetanalysis.nudges.ladder import office_message
+from fleetanalysis.nudges.planning import (
+    ANSWER_ACTIONS, LADDER_COLUMNS, MAX_BUTTON_VALUE, MAX_DEVICE_BLOCKS, PLAN_COLUMNS, SLACK_ID, fingerprint,
+    league_message, message, people, plan, read_opt_out, read_table, render,
+)
 from fleetanalysis.nudges.state import (
     ANSWERS, DEFAULT_STATE, DEMO_STATE, LOCK_WAIT, SCHEMA, State, default_state, read_answers, read_history, write_history,
 )

@@ -29,7 +29,7 @@ import json
 import pandas as pd
 from slack_sdk.models.blocks import ContextBlock, HeaderBlock, MarkdownTextObject, PlainTextObject, SectionBlock
 
-from fleetanalysis.nudges.planning import PLATFORM_LABEL, SLACK_ID, escape_mrkdwn
+from fleetanalysis.nudges.advice import PLATFORM_LABEL, escape_mrkdwn
 
 FIRST, REMINDER, OFFICE = "first", "reminder", "office"
 # Messages that may have reached someone: a failed one never did.
@@ -178,7 +178,8 @@ def office_plan(behind: pd.DataFrame, history: pd.DataFrame | None, as_of: pd.Ti
             free += 1
         ids = sorted(str(row["device_id"]) for row in rows)
         planned.append({
-            "person": key, "user_id": target if isinstance(target, str) and SLACK_ID.match(target) else pd.NA,
+            # A member id (U…, W…; validation.SLACK_TARGET) is the lead, messaged directly.
+            "person": key, "user_id": target if isinstance(target, str) and target[:1] in "UW" else pd.NA,
             "user": office, "devices": len(rows), "text": text, "blocks": json.dumps(blocks, ensure_ascii=False),
             "fingerprint": hashlib.sha256("\n".join(ids).encode("utf-8")).hexdigest()[:16],
             "device_ids": json.dumps(ids, ensure_ascii=False), "step": OFFICE, "target": target,

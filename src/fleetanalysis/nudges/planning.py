@@ -5,8 +5,8 @@ I/O, no Slack); ``message`` and ``league_message`` write what Slack will show, w
 Block Kit built by ``slack_sdk.models.blocks`` (which checks Slack's limits) and every
 log-borne text escaped for mrkdwn by ``escape_mrkdwn``. ``read_table``,
 ``read_opt_out`` and ``render`` are the command's edges: the tables read in and the
-plan written out. (About 500 lines, over the project's ~450: half of it is the update
-steps per platform and app and the doctests of each function; it is one job.)
+plan written out. How to update each platform and app, and the mrkdwn escaping, live in
+``advice``; the escalation steps after a first DM in ``ladder``.
 
 Examples:
     >>> text, blocks = league_message(pd.DataFrame({"office": ["Oslo"], "rank": [1], "share": [1.0],
@@ -30,9 +30,10 @@ from slack_sdk.models.blocks import (
 )
 
 from fleetanalysis.errors import BadInput
+from fleetanalysis.nudges import ladder as escalation
+from fleetanalysis.nudges.advice import NEEDS_UPDATE, PLATFORM_LABEL, escape_mrkdwn, update_steps
 from fleetanalysis.writing import escape_controls
 
-NEEDS_UPDATE = ("outdated", "unsupported")
 PLAN_COLUMNS = ["user_id", "user", "devices", "text", "blocks", "fingerprint", "action", "skip_reason"]
 # With the escalation ladder: the step, an office row's channel or lead, and since when an
 # equal message would be a double.
@@ -47,139 +48,6 @@ ANSWER_ACTIONS = {"fleetanalysis_updated": "updated", "fleetanalysis_snooze": "s
                   "fleetanalysis_not_mine": "not_mine"}
 # Slack refuses a button value longer than this; such a device gets no "Not my device" button.
 MAX_BUTTON_VALUE = 2000
-# Versions and client names come from user agents; nobody needs more than this to recognise one.
-MAX_FIELD = 120
-
-OS_STEPS = {
-    "iOS": "Connect to Wi-Fi and charge, then open Settings > General > Software Update.",
-    "iPadOS": "Connect to Wi-Fi and charge, then open Settings > General > Software Update.",
-    "Android": "Open Settings > System > Software update (the menu name varies by maker). "
-               "Your phone's maker decides when an update reaches it; if none is offered, "
-               "check again in a few days.",
-    "macOS": "Open System Settings > General > Software Update (on older Macs: System "
-             "Preferences > Software Update).",
-    "Windows": "Open Settings > Windows Update and select Check for updates, then restart.",
-    "ChromeOS": "Open Settings > About ChromeOS > Check for updates, then restart.",
-    "Linux": "Install your distribution's security updates with its package manager or "
-             "software centre, then reboot.",
-}
-CLIENT_STEPS = {
-    "Chrome": "Chrome updates itself; relaunch it to finish. To check: menu > Help > About Google Chrome.",
-    "Edge": "Edge updates itself; relaunch it to finish. To check: menu > Help and feedback > About Microsoft Edge.",
-    "Firefox": "Firefox updates itself; restart it to finish. To check: menu > Help > About Firefox.",
-    "Safari": "Safari is updated together with the operating system: use Software Update.",
-    "Samsung Internet": "Update Samsung Internet from the Galaxy Store or Google Play.",
-    "Opera": "Opera updates itself; restart it to finish. To check: menu > Update & Recovery.",
-    "Chromium": "Update Chromium from wherever you installed it, then relaunch it.",
-    "Slack desktop": "Quit and reopen Slack to apply a downloaded update, or use Help > Check for "
-                     "Updates (on a Mac: the Slack menu > Check for Updates).",
-    "Slack mobile": "Update Slack from the App Store (iPhone, iPad) or Google Play (Android).",
-}
-# Distribution Chromium packages trail upstream because each distribution rebuilds and tests
-# every release; the fix is either those security updates or a build that tracks upstream.
-LINUX_CHROMIUM_STEPS = (
-    "Chromium packaged by a Linux distribution often lags the upstream release while the "
-    "distribution rebuilds and tests it. Install your distribution's security updates, or "
-    "switch to a build that tracks upstream: Google Chrome from Google's own package "
-    "repository, or the Chromium Flatpak from Flathub."
-)
-PLATFORM_LABEL = {"iOS": "iPhone", "iPadOS": "iPad", "Android": "Android", "macOS": "Mac",
-                  "Windows": "Windows PC", "Linux": "Linux computer", "ChromeOS": "Chromebook"}
-
-
-def escape_mrkdwn(text: object, limit: int | None = MAX_FIELD) -> str:
-    """Text made inert for Slack mrkdwn: ``&``, ``<`` and ``>`` escaped, length capped.
-
-    Slack reads ``<...>`` as links and mentions (``<!channel>``), so attacker-shaped text
-    must never reach it raw; control characters are shown as ``\\xNN`` because the same
-    text is printed to a terminal by a dry run.
-
-    Examples:
-        >>> escape_mrkdwn("<!channel> & <https://evil.example|click>")
-        '&lt;!channel&gt; &amp; &lt;https://evil.example|click&gt;'
-        >>> escape_mrkdwn(None)
-        ''
-    """
-    if text is None or text is pd.NA or (isinstance(text, float) and text != text):
-        return ""
-    text = escape_controls(str(text))
-    if limit is not None and len(text) > limit:
-        text = text[: limit - 1] + "…"
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
-def client_families(clients: object) -> list[str]:
-    """The client names in a devices ``clients`` cell (``"Chrome 124; Slack 4.38"``).
-
-    Examples:
-        >>> client_families("Chrome 124.0.6367; Samsung Internet 24.0; Slack")
-        ['Chrome', 'Samsung Internet', 'Slack']
-        >>> client_families("Chromium 120.0 <!channel>")
-        ['Chromium']
-        >>> client_families(pd.NA)
-        []
-    """
-    if not isinstance(clients, str):
-        return []
-    families = []
-    for part in clients.split(";"):
-        # The name is everything before the version; anything after it is not ours to trust.
-        words = []
-        for word in part.strip().split(" "):
-            if word[:1].isdigit():
-                break
-            words.append(word)
-        name = " ".join(words).strip()
-        if name:
-            families.append(name)
-    return families
-
-
-def update_steps(device: dict) -> list[str]:
-    """How to update one device: steps for its OS and/or its clients, whichever is behind.
-
-    Uses ``os_verdict``/``client_verdict`` when the devices frame has them; otherwise
-    gives the steps for the OS and every named client.
-
-    Examples:
-        >>> update_steps({"platform": "Linux", "device_class": "desktop", "clients": "Chromium 120",
-        ...               "os_verdict": "current", "client_verdict": "outdated"})[0][:33]
-        'Chromium packaged by a Linux dist'
-        >>> update_steps({"platform": "iOS", "device_class": "phone", "clients": "Slack 24.01",
-        ...               "os_verdict": "outdated", "client_verdict": "current"})
-        ['Connect to Wi-Fi and charge, then open Settings > General > Software Update.']
-        >>> update_steps({"platform": "macOS", "clients": "Chrome 131; Slack 4.20.0", "target": "Chrome 138.0",
-        ...               "os_verdict": "unknown", "client_verdict": "unsupported"})[0][:24]
-        'Chrome updates itself; r'
-    """
-    platform = device.get("platform")
-    os_behind = _behind(device.get("os_verdict"))
-    client_behind = _behind(device.get("client_verdict"))
-    steps = []
-    if os_behind is not False and platform in OS_STEPS:
-        steps.append(OS_STEPS[platform])
-    if client_behind is not False:
-        mobile = device.get("device_class") in ("phone", "tablet") or platform in ("iOS", "iPadOS", "Android")
-        families = client_families(device.get("clients"))
-        # The target names the client to update ("Chrome 138.0..."): steps for the others are noise.
-        named = [family for family in client_families(device.get("target")) if family in families]
-        for family in named or families:
-            if family == "Chromium" and platform == "Linux":
-                step = LINUX_CHROMIUM_STEPS
-            elif family.startswith("Slack"):
-                step = CLIENT_STEPS["Slack mobile" if mobile else "Slack desktop"]
-            else:
-                step = CLIENT_STEPS.get(family)
-            if step and step not in steps:
-                steps.append(step)
-    return steps
-
-
-def _behind(verdict: object) -> bool | None:
-    """True/False when a part verdict is known, None when the frame does not say."""
-    if not isinstance(verdict, str):
-        return None
-    return verdict in NEEDS_UPDATE
 
 
 def fingerprint(devices: list[dict]) -> str:
@@ -390,7 +258,7 @@ def plan(devices: pd.DataFrame, state: pd.DataFrame | None, as_of: pd.Timestamp,
     opted_out = {item.strip().lower() for item in (opt_out or ())}
     snoozed, not_mine = _answered(answers, as_of)
     found = people(devices)
-    waiting = _ladder().pending(state, answers) if ladder is not None and ladder.reminder.enabled else None
+    waiting = escalation.pending(state, answers) if ladder is not None and ladder.reminder.enabled else None
     rows = []
     for person in found.to_dict("records"):
         owned = [row for row in person["rows"] if (person["person"], str(row["device_id"])) not in not_mine]
@@ -443,7 +311,7 @@ def plan(devices: pd.DataFrame, state: pd.DataFrame | None, as_of: pd.Timestamp,
     if waiting is not None and reminder.any():
         first = waiting.reindex(planned["person"])
         skip(reminder & first["answered_updated"].fillna(False).to_numpy(), "answered")
-        last = _ladder().last_step(state, "dm", "reminder").reindex(planned["person"])
+        last = escalation.last_step(state, "dm", "reminder").reindex(planned["person"])
         recent = (last["created"] > pd.Timestamp(as_of - pd.Timedelta(days=ladder.reminder.cooldown_days))).fillna(False)
         skip(reminder & recent.to_numpy() & last["status"].eq("sent").fillna(False).to_numpy(), "cooldown")
         skip(reminder & recent.to_numpy(), "unconfirmed")
@@ -467,17 +335,10 @@ def plan(devices: pd.DataFrame, state: pd.DataFrame | None, as_of: pd.Timestamp,
     planned = behind.reset_index(drop=True)
     if ladder is not None and ladder.office.enabled:
         excused = ~behind["skip_reason"].isin(["exempt", "not-my-device"]).fillna(False)
-        offices = _ladder().office_plan(behind.loc[excused, ["person"]].assign(rows=behind.loc[excused, "_rows"]),
+        offices = escalation.office_plan(behind.loc[excused, ["person"]].assign(rows=behind.loc[excused, "_rows"]),
                                         state, as_of, ladder.office, stopped)
         planned = pd.concat([planned, offices], ignore_index=True)
     return _typed_plan(planned.reindex(columns=columns))
-
-
-def _ladder():
-    """The ladder module, imported when used: it builds on this one's messages."""
-    from fleetanalysis.nudges import ladder
-
-    return ladder
 
 
 def _answered(answers: pd.DataFrame | None, as_of: pd.Timestamp) -> tuple[set[str], set[tuple[str, str]]]:

@@ -1,0 +1,149 @@
+"""What a nudge says about a device: how to update it, by platform and app, and text made
+inert for Slack's mrkdwn (versions and client names come from attacker-shaped user agents).
+
+Examples:
+    >>> update_steps({"platform": "iOS", "device_class": "phone", "clients": "Slack 24.01",
+    ...               "os_verdict": "outdated", "client_verdict": "current"})[0][:36]
+    'Connect to Wi-Fi and charge, then op'
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from fleetanalysis.writing import escape_controls
+
+NEEDS_UPDATE = ("outdated", "unsupported")
+# Versions and client names come from user agents; nobody needs more than this to recognise one.
+MAX_FIELD = 120
+
+OS_STEPS = {
+    "iOS": "Connect to Wi-Fi and charge, then open Settings > General > Software Update.",
+    "iPadOS": "Connect to Wi-Fi and charge, then open Settings > General > Software Update.",
+    "Android": "Open Settings > System > Software update (the menu name varies by maker). "
+               "Your phone's maker decides when an update reaches it; if none is offered, "
+               "check again in a few days.",
+    "macOS": "Open System Settings > General > Software Update (on older Macs: System "
+             "Preferences > Software Update).",
+    "Windows": "Open Settings > Windows Update and select Check for updates, then restart.",
+    "ChromeOS": "Open Settings > About ChromeOS > Check for updates, then restart.",
+    "Linux": "Install your distribution's security updates with its package manager or "
+             "software centre, then reboot.",
+}
+CLIENT_STEPS = {
+    "Chrome": "Chrome updates itself; relaunch it to finish. To check: menu > Help > About Google Chrome.",
+    "Edge": "Edge updates itself; relaunch it to finish. To check: menu > Help and feedback > About Microsoft Edge.",
+    "Firefox": "Firefox updates itself; restart it to finish. To check: menu > Help > About Firefox.",
+    "Safari": "Safari is updated together with the operating system: use Software Update.",
+    "Samsung Internet": "Update Samsung Internet from the Galaxy Store or Google Play.",
+    "Opera": "Opera updates itself; restart it to finish. To check: menu > Update & Recovery.",
+    "Chromium": "Update Chromium from wherever you installed it, then relaunch it.",
+    "Slack desktop": "Quit and reopen Slack to apply a downloaded update, or use Help > Check for "
+                     "Updates (on a Mac: the Slack menu > Check for Updates).",
+    "Slack mobile": "Update Slack from the App Store (iPhone, iPad) or Google Play (Android).",
+}
+# Distribution Chromium packages trail upstream because each distribution rebuilds and tests
+# every release; the fix is either those security updates or a build that tracks upstream.
+LINUX_CHROMIUM_STEPS = (
+    "Chromium packaged by a Linux distribution often lags the upstream release while the "
+    "distribution rebuilds and tests it. Install your distribution's security updates, or "
+    "switch to a build that tracks upstream: Google Chrome from Google's own package "
+    "repository, or the Chromium Flatpak from Flathub."
+)
+PLATFORM_LABEL = {"iOS": "iPhone", "iPadOS": "iPad", "Android": "Android", "macOS": "Mac",
+                  "Windows": "Windows PC", "Linux": "Linux computer", "ChromeOS": "Chromebook"}
+
+
+def escape_mrkdwn(text: object, limit: int | None = MAX_FIELD) -> str:
+    """Text made inert for Slack mrkdwn: ``&``, ``<`` and ``>`` escaped, length capped.
+
+    Slack reads ``<...>`` as links and mentions (``<!channel>``), so attacker-shaped text
+    must never reach it raw; control characters are shown as ``\\xNN`` because the same
+    text is printed to a terminal by a dry run.
+
+    Examples:
+        >>> escape_mrkdwn("<!channel> & <https://evil.example|click>")
+        '&lt;!channel&gt; &amp; &lt;https://evil.example|click&gt;'
+        >>> escape_mrkdwn(None)
+        ''
+    """
+    if text is None or text is pd.NA or (isinstance(text, float) and text != text):
+        return ""
+    text = escape_controls(str(text))
+    if limit is not None and len(text) > limit:
+        text = text[: limit - 1] + "…"
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def client_families(clients: object) -> list[str]:
+    """The client names in a devices ``clients`` cell (``"Chrome 124; Slack 4.38"``).
+
+    Examples:
+        >>> client_families("Chrome 124.0.6367; Samsung Internet 24.0; Slack")
+        ['Chrome', 'Samsung Internet', 'Slack']
+        >>> client_families("Chromium 120.0 <!channel>")
+        ['Chromium']
+        >>> client_families(pd.NA)
+        []
+    """
+    if not isinstance(clients, str):
+        return []
+    families = []
+    for part in clients.split(";"):
+        # The name is everything before the version; anything after it is not ours to trust.
+        words = []
+        for word in part.strip().split(" "):
+            if word[:1].isdigit():
+                break
+            words.append(word)
+        name = " ".join(words).strip()
+        if name:
+            families.append(name)
+    return families
+
+
+def update_steps(device: dict) -> list[str]:
+    """How to update one device: steps for its OS and/or its clients, whichever is behind.
+
+    Uses ``os_verdict``/``client_verdict`` when the devices frame has them; otherwise
+    gives the steps for the OS and every named client.
+
+    Examples:
+        >>> update_steps({"platform": "Linux", "device_class": "desktop", "clients": "Chromium 120",
+        ...               "os_verdict": "current", "client_verdict": "outdated"})[0][:33]
+        'Chromium packaged by a Linux dist'
+        >>> update_steps({"platform": "iOS", "device_class": "phone", "clients": "Slack 24.01",
+        ...               "os_verdict": "outdated", "client_verdict": "current"})
+        ['Connect to Wi-Fi and charge, then open Settings > General > Software Update.']
+        >>> update_steps({"platform": "macOS", "clients": "Chrome 131; Slack 4.20.0", "target": "Chrome 138.0",
+        ...               "os_verdict": "unknown", "client_verdict": "unsupported"})[0][:24]
+        'Chrome updates itself; r'
+    """
+    platform = device.get("platform")
+    os_behind = _behind(device.get("os_verdict"))
+    client_behind = _behind(device.get("client_verdict"))
+    steps = []
+    if os_behind is not False and platform in OS_STEPS:
+        steps.append(OS_STEPS[platform])
+    if client_behind is not False:
+        mobile = device.get("device_class") in ("phone", "tablet") or platform in ("iOS", "iPadOS", "Android")
+        families = client_families(device.get("clients"))
+        # The target names the client to update ("Chrome 138.0..."): steps for the others are noise.
+        named = [family for family in client_families(device.get("target")) if family in families]
+        for family in named or families:
+            if family == "Chromium" and platform == "Linux":
+                step = LINUX_CHROMIUM_STEPS
+            elif family.startswith("Slack"):
+                step = CLIENT_STEPS["Slack mobile" if mobile else "Slack desktop"]
+            else:
+                step = CLIENT_STEPS.get(family)
+            if step and step not in steps:
+                steps.append(step)
+    return steps
+
+
+def _behind(verdict: object) -> bool | None:
+    """True/False when a part verdict is known, None when the frame does not say."""
+    if not isinstance(verdict, str):
+        return None
+    return verdict in NEEDS_UPDATE
