@@ -124,3 +124,21 @@ def test_every_fleet_option_reaches_every_fleet_command(command, option, paths, 
         argv += ["--out", str(tmp_path / "reports")]
     assert cli.main(argv) == (0 if command == "report" else 2)
     assert seen[option] == expected
+
+
+def test_a_fresh_project_writes_the_demo_once_saying_so_and_places_its_people(tmp_path):
+    # A fresh clone: no settings, no demo. The command writes the demo visibly, then judges it
+    # with the demo's directory (written in the same run), so the offices are the directory's.
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "FLEETANALYSIS_HOME": str(tmp_path), "FLEETANALYSIS_CONFIG": str(tmp_path / "none.toml")}
+    argv = [sys.executable, "-m", "fleetanalysis.cli", "status", "--by", "office", "--format", "json"]
+    first = subprocess.run(argv, env=env, cwd=tmp_path, capture_output=True, text=True)
+    assert first.returncode == 0, first.stderr
+    assert first.stderr.count("no logs configured: writing demo data") == 1
+    offices = {row["office"] for row in json.loads(first.stdout)} - {"Total", "Unknown office"}
+    assert offices and offices <= set(pd.read_csv(tmp_path / "data" / "demo" / "directory.csv")["office"])
+    again = subprocess.run(argv, env=env, cwd=tmp_path, capture_output=True, text=True)
+    assert "writing demo data" not in again.stderr and json.loads(again.stdout) == json.loads(first.stdout)

@@ -305,7 +305,7 @@ def check_parameters(notebook: str | os.PathLike, values: dict) -> dict:
 
     Examples:
         >>> sorted(check_parameters("report", {"weeks": 8}))[:3]
-        ['as_of', 'directory', 'names']
+        ['as_of', 'catalog', 'directory']
         >>> check_parameters("report", {"week": 8})  # doctest: +ELLIPSIS
         Traceback (most recent call last):
         ...

@@ -15,16 +15,19 @@ def fleet_inputs(args):
     return config.fleet_inputs(**given_fleet_options(args), settings=active_settings())
 
 
-def write_missing_demo(inputs) -> None:
+def write_missing_demo(inputs) -> bool:
     """Write and ingest the demo organisation, saying so, when it is the store and missing
-    (a fresh clone): the one place a command makes demo data for a run."""
+    (a fresh clone): the one place a command makes demo data for a run. True when written
+    (then the inputs are resolved again: the demo's directory and networks exist now)."""
     from fleetanalysis import config, demo
 
-    if inputs.demo and not inputs.store.exists():
-        print(f"fleetanalysis: no logs configured: writing demo data (a synthetic organisation) to "
-              f"{printable(config.DEMO_DIR)} and ingesting it into {printable(inputs.store)}",
-              file=sys.stderr, flush=True)
-        demo.ensure_store(config.DEMO_DIR, inputs.store)
+    if not inputs.demo or inputs.store.exists():
+        return False
+    print(f"fleetanalysis: no logs configured: writing demo data (a synthetic organisation) to "
+          f"{printable(config.DEMO_DIR)} and ingesting it into {printable(inputs.store)}",
+          file=sys.stderr, flush=True)
+    demo.ensure_store(config.DEMO_DIR, inputs.store)
+    return True
 
 
 def fleet_at(args):
@@ -32,7 +35,8 @@ def fleet_at(args):
     from fleetanalysis import analysis
 
     inputs = fleet_inputs(args)
-    write_missing_demo(inputs)
+    if write_missing_demo(inputs):
+        inputs = fleet_inputs(args)
     if getattr(args, "engine", "pandas") == "dask":
         from fleetanalysis import scale
 

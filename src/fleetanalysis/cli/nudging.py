@@ -7,6 +7,7 @@ from pathlib import Path
 
 from fleetanalysis.cli.arguments import fleet_options, parse_url, whole_number
 from fleetanalysis.cli.fleet import fleet_at, fleet_inputs
+from fleetanalysis.cli.output import write_table
 from fleetanalysis.config import MAX_DAYS
 from fleetanalysis.errors import BadInput
 
@@ -69,6 +70,29 @@ def _nudges_league(run):
                                      run.devices.assign(as_of=run.as_of)], ignore_index=True))
 
 
+# The plan's columns a person reads in the table style; JSON and CSV carry every column.
+_PLAN_SHOWN = ["user_id", "user", "devices", "action", "skip_reason", "fingerprint", "outcome", "error"]
+
+
+def _write_plan(result, style: str) -> None:
+    """The plan (or what sending did) through the one table writer, without the ``person`` column."""
+    table = result.drop(columns=["person"], errors="ignore")
+    if style == "table":
+        table = table[[column for column in _PLAN_SHOWN if column in table.columns]].astype("string").fillna("")
+    write_table(table, style, empty="No one to nudge.")
+
+
+def _write_outcomes(table, style: str) -> None:
+    """``outcomes.breakdown``'s table through the one table writer, shares as percentages in text."""
+    import pandas as pd
+
+    if style == "table":
+        table = table.assign(**{column: table[column].map(lambda share: "n/a" if pd.isna(share) else f"{share:.0%}")
+                                for column in table.columns if column.startswith("within_")})
+        table = table.astype("string").fillna("n/a")
+    write_table(table, style, empty="No sent nudges to follow.")
+
+
 def _run_nudge_outcomes(args) -> int:
     from fleetanalysis import nudges, outcomes
 
@@ -81,7 +105,7 @@ def _run_nudge_outcomes(args) -> int:
     else:
         history = outcomes.daily_history(fleet_at(args), messages)
     table = outcomes.breakdown(outcomes.follow(messages, history, answers=nudges.read_answers(state_path)))
-    sys.stdout.write(outcomes.render(table, args.format))
+    _write_outcomes(table, args.format)
     warning = outcomes.habituation(table)
     if warning:
         print(f"fleetanalysis: warning: {warning}", file=sys.stderr)
@@ -122,7 +146,7 @@ def _run_nudges(args) -> int:
         planned = nudges.plan(devices, nudges.read_history(state_path), as_of,
                               args.cooldown_days, args.max, opt_out, nudges.read_answers(state_path),
                               args.stop_after, ladder)
-        sys.stdout.write(nudges.render(planned, args.format))
+        _write_plan(planned, args.format)
         if args.league_channel:
             print(nudges.league_message(league)[0], file=sys.stderr)
         print(f"dry run: {planned['action'].eq('send').sum()} to send, "
@@ -137,7 +161,7 @@ def _run_nudges(args) -> int:
         planned = nudges.plan(devices, state.history(), as_of, args.cooldown_days, args.max, opt_out,
                               state.answers(), args.stop_after, ladder)
         result = nudges.send(planned, client, state, now, args.cooldown_days, progress=None)
-        sys.stdout.write(nudges.render(result, args.format))
+        _write_plan(result, args.format)
         if args.league_channel:
             print(f"league: {nudges.post_league(league, client, state, args.league_channel, now)}",
                   file=sys.stderr)

@@ -19,10 +19,11 @@ def printable(text: object) -> str:
     return escape_controls(str(text), one_line=True)
 
 
-def write_table(table, style: str) -> None:
-    r"""``table`` on stdout, the one writer of the commands' tables: ``json`` (a list of
-    objects, null for missing), ``csv`` (formula-safe) or ``table`` (aligned text); in
-    every style text from the logs or the directory cannot act on the terminal.
+def write_table(table, style: str, empty: str | None = None) -> None:
+    r"""``table`` on stdout, the one writer of every command's table: ``json`` (a list of
+    objects, null for missing), ``csv`` (formula-safe) or ``table`` (aligned text, or
+    ``empty`` when there are no rows and it is given); in every style text from the logs
+    or the directory cannot act on the terminal.
 
     >>> import pandas as pd
     >>> write_table(pd.DataFrame({"office": ["=1+1", "Oslo"], "n": [1, None]}), "csv")
@@ -32,6 +33,8 @@ def write_table(table, style: str) -> None:
     >>> write_table(pd.DataFrame({"office": ["\x1b[2J"]}), "table")
      office
     \x1b[2J
+    >>> write_table(pd.DataFrame({"office": []}), "table", empty="No offices.")
+    No offices.
     """
     from fleetanalysis.writing import escape_controls, json_text, neutralise_formulas
 
@@ -39,6 +42,8 @@ def write_table(table, style: str) -> None:
         sys.stdout.write(json_text(table.astype(object).where(table.notna(), None).to_dict("records")))
     elif style == "csv":
         neutralise_formulas(table).to_csv(sys.stdout, index=False)
+    elif table.empty and empty is not None:
+        print(empty)
     else:
         print(table.map(lambda cell: escape_controls(cell) if isinstance(cell, str) else cell).to_string(index=False))
 

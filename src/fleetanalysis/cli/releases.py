@@ -7,7 +7,7 @@ from pathlib import Path
 
 from fleetanalysis.cli import choices
 from fleetanalysis.cli.arguments import active_settings, parse_date, parse_seconds, parse_url
-from fleetanalysis.cli.output import printable
+from fleetanalysis.cli.output import printable, write_table
 from fleetanalysis.errors import JobFailed
 
 
@@ -67,7 +67,6 @@ def _run_catalog_show(args) -> int:
     import pandas as pd
 
     from fleetanalysis import catalog
-    from fleetanalysis.writing import escape_controls
 
     releases = catalog.load(extra=active_settings().catalog)
     if args.product:
@@ -76,8 +75,13 @@ def _run_catalog_show(args) -> int:
     for product, until in catalog.coverage(releases).items():
         if day > until:
             print(f"fleetanalysis: catalog covers {product} only until {until.date()}", file=sys.stderr)
-    # Versions and lines from the user's own catalog CSV are shown, not acted on, by a terminal.
-    print(escape_controls(catalog.format_lines(catalog.as_of(releases, day), args.format)))
+    lines = catalog.as_of(releases, day)
+    # JSON keeps supported a boolean; text and CSV read "true"/"false".
+    shown = lines.assign(released=lines["released"].dt.strftime("%Y-%m-%d"),
+                         supported=lines["supported"].astype(bool) if args.format == "json" else
+                         lines["supported"].map({True: "true", False: "false"}))
+    write_table(shown[["product", "line", "latest", "released", "supported"]], args.format,
+                empty="(no releases on that date)")
     return 0
 
 
@@ -116,15 +120,8 @@ def _run_catalog_update(args) -> int:
 
 def _run_catalog_coverage(args) -> int:
     from fleetanalysis import catalog
-    from fleetanalysis.writing import neutralise_formulas
 
     table = catalog.coverage_table(catalog.load(extra=active_settings().catalog))
-    text = table.assign(**{column: table[column].dt.strftime("%Y-%m-%d")
-                           for column in ("complete_until", "newest_released")})
-    if args.format == "json":
-        print(text.to_json(orient="records"))
-    elif args.format == "csv":
-        print(neutralise_formulas(text).to_csv(index=False), end="")
-    else:
-        print(text.to_string(index=False))
+    write_table(table.assign(**{column: table[column].dt.strftime("%Y-%m-%d")
+                                for column in ("complete_until", "newest_released")}), args.format)
     return 0
