@@ -105,7 +105,7 @@ def devices(sightings: pd.DataFrame, rows: np.ndarray, ks: np.ndarray, dates: pd
     # A bare major (Chromium's reduced user agent) can only be judged as a major.
     client_evidence = client_version.map(lambda version: "exact" if "." in version else "major")
     # Many dates put each version in many epochs: judging each version class once per
-    # epoch then pays; one date has a few evidence days, which judge collapses itself.
+    # epoch then pays; one date has about one epoch per product, and nothing to gain.
     collapse = len(dates) > 1
     parts = [
         _Parts(np.arange(n), np.zeros(n, dtype="int64"), os_row, evidence_day,
@@ -155,12 +155,10 @@ class _Parts:
         self.device, self.slot = device, slot
         evidence = evidence.merged()
         codes = [column.codes[row] for column in (product, version, evidence)]
+        epoch, start = _epochs(codes[0], product, day, catalog, policy)
         if collapse:
-            epoch, start = _epochs(codes[0], product, day, catalog, policy)
             alike, alike_names = _alike_versions(codes, row, product, version, evidence, catalog, policy)
         else:
-            # policy.judge finds the epochs of a few hundred distinct days itself.
-            epoch, start = pd.factorize(day, use_na_sentinel=False)[0], day
             alike, alike_names = codes[1], pd.array(version.values[:-1], dtype="str")
         self.key = combine([codes[0], alike, codes[2], epoch], sort=False)
         self.distinct = firsts(self.key)
