@@ -405,3 +405,11 @@ def test_the_report_measures_the_demo_campaign_when_the_store_is_the_demo():
 
     assert nudges.default_state(config.DEMO_STORE) == config.DEMO_DIR / "nudges.sqlite"
     assert nudges.default_state(config.PROCESSED_DIR / "access.parquet") == nudges.DEFAULT_STATE
+
+
+def test_a_demo_too_small_to_have_laggards_writes_an_empty_nudge_state(tmp_path):
+    from fleetanalysis import nudges
+
+    written = demo.write(tmp_path, users=10, weeks=2, seed=1)
+    assert nudges.read_history(written["nudges"]).empty
+    assert "0 DMs and\n  0 button answers" in written["readme"].read_text()

@@ -1,6 +1,12 @@
 """The escalation ladder (issue 19, point 4) against the real slack_sdk WebClient and the
 local Slack-shaped server of test_nudges: first DM, a reminder D days later, then counts
-to the office; every step recorded and never sent twice, whatever crashes or re-runs."""
+to the office; every step recorded and never sent twice, whatever crashes or re-runs.
+
+Slack facts used: a message's ``ts`` is the epoch second it was posted (so the local server
+stamps posts with the tests' clock), ``conversations.history`` returns a message's
+``metadata`` with ``include_all_metadata`` (api.slack.com/methods/conversations.history),
+and ids start C (public channel), G (private), D (DM), U/W (member), as the a-sync/slackr
+wiki summarises from api.slack.com/methods/chat.postMessage#channels."""
 
 import json
 

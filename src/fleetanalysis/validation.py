@@ -104,7 +104,9 @@ PolicyProducts = create_model(
     **{name.replace("-", "_"): (ProductTable | None, Field(None, alias=name)) for name in PRODUCTS})
 
 
-# Channel (C, G) or member (U, W) ids; a member id means a DM to the office's lead.
+# Channel (C public, G private) or member (U, W on Enterprise Grid) ids, as Slack's API
+# takes them (names like "#oslo" are no longer accepted; see Slack's 2017 changelog on
+# usernames, summarised in the a-sync/slackr wiki); a member id means a DM to the lead.
 SLACK_TARGET = re.compile(r"^[CGUW][A-Z0-9]{6,}$")
 
 

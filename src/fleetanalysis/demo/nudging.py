@@ -51,6 +51,10 @@ SAID_UPDATED_BUT_DID_NOT = 0.04
 SNOOZED = 0.12
 NOT_MINE = 0.03
 NUDGED_KINDS = {"iphone": ("iOS", "phone"), "ipad": ("iPadOS", "tablet")}
+# The nudge state's columns the campaign fills (nudges.state.SCHEMA).
+MESSAGE_COLUMNS = ["id", "kind", "person", "user_id", "channel", "fingerprint", "devices", "created", "status",
+                   "ts", "nudge_id", "step"]
+ANSWER_COLUMNS = ["message_id", "person", "user_id", "action", "device_id", "answered", "snooze_until"]
 
 
 @dataclass(frozen=True)
@@ -124,7 +128,9 @@ def campaign(rng: np.random.Generator, devices: pd.DataFrame, first_day: pd.Time
                                     open_devices, done))
         if (day - start) % OFFICE_EVERY == OFFICE_EVERY - 1:
             _offices(rng, messages, devices, day, update_day)
-    return Campaign(update_day, lag_after, pd.DataFrame(messages), pd.DataFrame(answers))
+    # A small organisation may have nobody to nudge: the tables still have their columns.
+    return Campaign(update_day, lag_after, pd.DataFrame(messages, columns=MESSAGE_COLUMNS),
+                    pd.DataFrame(answers, columns=ANSWER_COLUMNS))
 
 
 def _message(message_id: int, kind: str, person: str, day: int, order: int, named: list[int],
