@@ -247,3 +247,30 @@ def test_the_policy_stops_nudging_after_n_unanswered_dms_and_the_flag_overrides_
     assert cli.main([*options, "--stop-after", "2"]) == 0
     rows = {row["user"]: row for row in json.loads(capsys.readouterr().out)}
     assert rows["ana@x.io"]["action"] == rows["bo@x.io"]["action"] == "send"
+
+
+def test_a_state_file_from_before_the_ladder_gets_its_step_column_and_its_dms_count_as_first(slack, tmp_path):
+    import sqlite3
+
+    path = tmp_path / "nudges.sqlite"
+    sent = (DAY0 - pd.Timedelta(days=6)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    with sqlite3.connect(path) as old:  # the schema of the files issue 19's answers wrote, before the ladder
+        old.executescript(f"""
+            CREATE TABLE messages (id INTEGER PRIMARY KEY, kind TEXT NOT NULL, person TEXT, user_id TEXT,
+                channel TEXT, fingerprint TEXT, devices TEXT, week TEXT, created TEXT NOT NULL,
+                updated TEXT NOT NULL,
+                status TEXT NOT NULL CHECK (status IN ('sending', 'unconfirmed', 'sent', 'failed')),
+                ts TEXT, error TEXT, nudge_id TEXT);
+            CREATE TABLE lookups (email TEXT PRIMARY KEY, user_id TEXT, looked_up TEXT NOT NULL);
+            INSERT INTO messages VALUES (1, 'dm', 'ana@x.io', 'U0ANA0001', 'DU0ANA0001', 'ab',
+                '["ana@x.io|iOS|phone"]', NULL, '{sent}', '{sent}', 'sent', '1.000100', NULL, 'n0');""")
+    old.close()
+    state = nudges.State(path)
+    assert "step" in state.history().columns and state.history()["step"].isna().all()
+    result = run(devices(), state, DAY0, slack)
+    assert ("ana@x.io", "reminder") in sent_steps(result)
+    ana = result.set_index("person").loc["ana@x.io"]
+    assert json.loads(ana["device_ids"]) == ["ana@x.io|iOS|phone"]  # only what the first DM named
+    steps = state.history().fillna({"step": "(none)"}).groupby("person")["step"].agg(list).to_dict()
+    assert steps == {"ana@x.io": ["(none)", "reminder"], "bo@x.io": ["first"]}
+    state.close()
