@@ -217,9 +217,15 @@ def strip_controls(text: str) -> str:
     return CONTROL.sub("", text)
 
 
+def _json_value(value) -> str:
+    """A value ``json`` cannot write (a timestamp, a date) as ISO 8601 text, else as text."""
+    return value.isoformat() if hasattr(value, "isoformat") else str(value)
+
+
 def json_text(records) -> str:
     r"""``records`` as indented JSON text that is safe on a terminal: the characters
-    ``escape_controls`` shows are written as JSON ``\uNNNN`` escapes (the same value once parsed).
+    ``escape_controls`` shows are written as JSON ``\uNNNN`` escapes (the same value once parsed),
+    and times as ISO 8601 text.
 
     >>> print(json_text([{"office": "Par\u202eis", "n": 1}]), end="")
     [
@@ -228,10 +234,17 @@ def json_text(records) -> str:
       "n": 1
      }
     ]
+    >>> import pandas as pd
+    >>> print(json_text([{"sent": pd.Timestamp("2026-05-01 09:00", tz="UTC")}]), end="")
+    [
+     {
+      "sent": "2026-05-01T09:00:00+00:00"
+     }
+    ]
     """
     import json
 
-    text = json.dumps(records, ensure_ascii=False, indent=1)
+    text = json.dumps(records, ensure_ascii=False, indent=1, default=_json_value)
     return CONTROL.sub(lambda found: f"\\u{ord(found.group()):04x}", text) + "\n"
 
 
