@@ -358,18 +358,15 @@ def test_timeline_of_the_demo_organisation_equals_a_snapshot_per_week(tmp_path):
 # Build numbers and dates from Chrome's stable channel as listed in data/catalog/chrome.csv
 # (124 on 2024-04-16, 124.0.6367.201 on 2024-05-09, 125 on 2024-05-14, 125.0.6422.76 on 2024-05-21).
 CHROME_BUILDS = [
-    ("U9", "ivy@example.org", "Windows", "desktop", "10.0", "frozen", "browser", "Chrome", "chrome",
-     "124.0.6367.60", "2024-04-17 08:00", "2024-04-30 09:00", "10.9.1.1"),
-    ("U9", "ivy@example.org", "Windows", "desktop", "10.0", "frozen", "browser", "Chrome", "chrome",
-     "124.0.6367.91", "2024-05-01 08:00", "2024-05-12 09:00", "10.9.1.1"),
-    ("U9", "ivy@example.org", "Windows", "desktop", "10.0", "frozen", "browser", "Chrome", "chrome",
-     "124.0.6367.201", "2024-05-13 08:00", "2024-06-02 09:00", "10.9.1.2"),
-    ("U9", "ivy@example.org", "Windows", "desktop", "10.0", "frozen", "browser", "Chrome", "chrome",
-     "125.0.6422.76", "2024-06-03 08:00", "2024-06-20 09:00", "10.9.1.2"),
-    ("U10", "jon@example.org", "Windows", "desktop", "10.0", "frozen", "browser", "Chrome", "chrome",
-     "124", "2024-04-20 08:00", "2024-06-10 09:00", "10.9.2.1"),
-    ("U10", "jon@example.org", "Windows", "desktop", "10.0", "frozen", "browser", "Chrome", "chrome",
-     "124.0.6367.118", "2024-05-05 08:00", "2024-05-25 09:00", "10.9.2.1"),
+    (user, email, "Windows", "desktop", "10.0", "frozen", "browser", "Chrome", "chrome", version, first, last, ip)
+    for user, email, version, first, last, ip in [
+        ("U9", "ivy@example.org", "124.0.6367.60", "2024-04-17 08:00", "2024-04-30 09:00", "10.9.1.1"),
+        ("U9", "ivy@example.org", "124.0.6367.91", "2024-05-01 08:00", "2024-05-12 09:00", "10.9.1.1"),
+        ("U9", "ivy@example.org", "124.0.6367.201", "2024-05-13 08:00", "2024-06-02 09:00", "10.9.1.2"),
+        ("U9", "ivy@example.org", "125.0.6422.76", "2024-06-03 08:00", "2024-06-20 09:00", "10.9.1.2"),
+        ("U10", "jon@example.org", "124", "2024-04-20 08:00", "2024-06-10 09:00", "10.9.2.1"),
+        ("U10", "jon@example.org", "124.0.6367.118", "2024-05-05 08:00", "2024-05-25 09:00", "10.9.2.1"),
+    ]
 ]
 
 
