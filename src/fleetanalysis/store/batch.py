@@ -13,15 +13,15 @@ Examples:
     >>> import pathlib, tempfile
     >>> from fleetanalysis.sources.schema import conform
     >>> store = pathlib.Path(tempfile.mkdtemp()) / "access.parquet"
-    >>> rows = conform(pd.DataFrame({"source": ["csv"] * 2, "user": ["ann"] * 2, "user_agent": ["UA"] * 2,
-    ...     "first_seen": ["2026-05-01T00:00:00Z", "2026-06-01T00:00:00Z"]}))
+    >>> rows = conform(pd.DataFrame({"source": ["csv"] * 3, "user": ["ann"] * 3, "user_agent": ["UA"] * 3,
+    ...     "first_seen": ["2026-05-01T00:00:00Z", "2026-05-20T00:00:00Z", "2026-06-01T00:00:00Z"]}))
     >>> first = Batch(store)
     >>> first.add(rows[:1])[0].tolist()
     [False]
     >>> first.write({})
     >>> second = Batch(store)
     >>> second.add(rows[1:])[0].tolist(), sorted(second.loaded)
-    ([True], [('2026-05', 'csv')])
+    ([True, False], [('2026-05', 'csv')])
 """
 
 from __future__ import annotations
