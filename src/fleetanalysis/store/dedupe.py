@@ -62,9 +62,14 @@ def key_hashes(access: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     plain = pd.util.hash_pandas_object(pd.DataFrame({**{name: columns[name] for name in PLAIN_IDENTITY},
                                                      "month": first_months(access)}), index=False).to_numpy()
     event = pd.util.hash_pandas_object(pd.DataFrame(columns), index=False).to_numpy()
-    ids = pd.util.hash_pandas_object(pd.DataFrame({name: columns[name] for name in ("source", "event_id")}),
-                                     index=False).to_numpy()
-    return np.where(by_event, event, plain), np.where(by_event, ids, np.uint64(0))
+    return np.where(by_event, event, plain), id_hashes(access)
+
+
+def id_hashes(access: pd.DataFrame) -> np.ndarray:
+    """The id hash of ``key_hashes`` alone, from ``source`` and ``event_id``: 0 for rows
+    without an id."""
+    ids = pd.util.hash_pandas_object(access[["source", "event_id"]], index=False).to_numpy()
+    return np.where(access["event_id"].notna().to_numpy(), ids, np.uint64(0))
 
 
 def keys(access: pd.DataFrame) -> pd.Series:
