@@ -63,7 +63,7 @@ def signins(path, rng, rows):
     for _ in range(rows):
         when = pd.Timestamp(MAY + rng.randrange(0, 90 * DAY), unit="s", tz="UTC").strftime("%Y-%m-%dT%H:%M:%SZ")
         lines.append(f"user{rng.randrange(6)}@example.com,{when},203.0.113.{rng.randrange(1, 3)},"
-                     f"{rng.choice([UA, PHONE])}")
+                     f"\"{rng.choice([UA, PHONE])}\"")
     path.write_text("\n".join(lines) + "\n")
     return path
 
@@ -208,6 +208,58 @@ def test_a_write_touches_only_the_partitions_its_rows_meet(tmp_path):
         assert (path.stat().st_ino, path.stat().st_mtime_ns) == identity
     assert sorted(path.parent.relative_to(target).as_posix() for path in target.rglob("part-0.parquet")) == [
         "month=2024-05/log=okta", "month=2024-07/log=okta"]
+
+
+def test_an_id_less_device_seen_in_two_months_is_two_rows(tmp_path):
+    # A generic sign-in CSV (no event ids): one device in January and December. One row per
+    # month, each in its month's partition, so the device is not present all year.
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    csv = logs / "signins.csv"
+    csv.write_text("email,timestamp,ip,user_agent\n"
+                   f"ann@example.com,2024-01-03T09:00:00Z,203.0.113.1,\"{UA}\"\n"
+                   f"ann@example.com,2024-01-20T09:00:00Z,203.0.113.1,\"{UA}\"\n"
+                   f"ann@example.com,2024-12-05T09:00:00Z,203.0.113.1,\"{UA}\"\n")
+    target = tmp_path / "access.parquet"
+    summary, problems = store.ingest(target, [csv])
+    assert summary[["loaded", "duplicates"]].values.tolist() == [[2, 1]] and not problems
+    rows = store.read(target)
+    assert rows[["first_seen", "last_seen"]].astype(str).values.tolist() == [
+        ["2024-01-03 09:00:00+00:00", "2024-01-20 09:00:00+00:00"],
+        ["2024-12-05 09:00:00+00:00", "2024-12-05 09:00:00+00:00"]]
+    assert sorted(path.parent.relative_to(target).as_posix() for path in target.rglob("part-0.parquet")) == [
+        "month=2024-01/log=csv", "month=2024-12/log=csv"]
+
+
+def test_a_newest_week_rewrites_only_its_months_partitions(tmp_path):
+    # A year of the same devices in a generic CSV (no event ids), one file a week: the newest
+    # week (late December) meets devices first seen all through the year, but writes only
+    # December's partition; the other months' files are untouched.
+    rng = random.Random(11)
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    start = pd.Timestamp("2024-01-01", tz="UTC")
+    weeks = []
+    for week in range(52):
+        lines = ["email,timestamp,ip,user_agent"]
+        for user in range(4):
+            when = start + pd.Timedelta(days=7 * week + rng.randrange(7), hours=rng.randrange(24))
+            lines.append(f"user{user}@example.com,{when.strftime('%Y-%m-%dT%H:%M:%SZ')},203.0.113.{user},"
+                         f"\"{rng.choice([UA, PHONE])}\"")
+        weeks.append(logs / f"week-{week:02}.csv")
+        weeks[-1].write_text("\n".join(lines) + "\n")
+    target = tmp_path / "access.parquet"
+    store.ingest(target, weeks[:51])
+    before = {path: (path.stat().st_ino, path.stat().st_mtime_ns) for path in target.rglob("part-0.parquet")}
+    assert len(before) == 12
+    store.ingest(target, weeks[51:])
+    rewritten = sorted(path.parent.relative_to(target).as_posix() for path in target.rglob("part-0.parquet")
+                       if before.get(path) != (path.stat().st_ino, path.stat().st_mtime_ns))
+    assert rewritten == ["month=2024-12/log=csv"]
+    # And the same rows as one ingest of all 52 weeks.
+    whole = tmp_path / "whole.parquet"
+    store.ingest(whole, weeks)
+    pd.testing.assert_frame_equal(ordered(store.read(target)), ordered(store.read(whole)))
 
 
 def test_readers_of_the_folder_see_the_rows_read_gives(tmp_path):

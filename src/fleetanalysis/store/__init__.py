@@ -9,9 +9,11 @@ evidence only when they are the same event. Rows with an ``event_id`` are unique
 ``(source, event_id, user_id, user, ip, user_agent, first_seen)``: exports merged from
 several tenants, test tenants and tools that re-number reuse ids, so rows that share an
 id but differ are both kept and counted as id conflicts (``id_conflicts`` lists them).
-Rows without an id are unique by ``(source, user_id, user, ip, user_agent)``. A Slack
-access row is an aggregate whose ``date_last`` and ``count`` grow between fetches, so the
-newest wins: ``first_seen`` is the earliest, ``last_seen`` the latest, and ``count`` and
+Rows without an id are unique by ``(source, user_id, user, ip, user_agent)`` and the UTC
+month of ``first_seen``: one row sums up a device for one month at most and lives in that
+month's partition, so a write of the newest week meets only its own months. A Slack
+access row is an aggregate whose ``date_last`` and ``count`` grow between fetches (its
+``date_first``, so its month, stays), so the newest wins: ``first_seen`` is the earliest, ``last_seen`` the latest, and ``count`` and
 the other columns come from the row with the newest ``last_seen``. A write reads and
 rewrites only the partitions its new rows meet (``store.batch``). Rejected rows go to
 ``<store stem>-rejected.csv`` beside the store, merged across runs without duplicates.

@@ -1,9 +1,10 @@
 """One write to the store: new rows merged into the partitions they meet, and no others.
 
-A ``Batch`` holds in memory only the partitions a new row can meet: those where a row
-with its dedupe key or its event id already is (found from the key columns of the
-store, hashed by ``dedupe.key_hashes``: a hash match loads the partition, and the merge
-itself compares the real values), and those the new row belongs in. They are loaded
+A ``Batch`` holds in memory only the partitions a new row can meet: the one it belongs
+in (its month and source), where any row with its dedupe key is, since the key holds the
+source and the month of ``first_seen``; and those where a row with its event id already
+is (found from the id columns of the store, hashed by ``dedupe.id_hashes``: a hash match
+loads the partition, and the merge itself compares the real values). They are loaded
 before the rows that need them are merged, so each piece is merged exactly as it would
 be into the whole store: same rows kept, same duplicates and conflicts counted.
 Existing rows come before every new row (their ``_order`` is negative), as in a merge
@@ -13,15 +14,15 @@ Examples:
     >>> import pathlib, tempfile
     >>> from fleetanalysis.sources.schema import conform
     >>> store = pathlib.Path(tempfile.mkdtemp()) / "access.parquet"
-    >>> rows = conform(pd.DataFrame({"source": ["csv"] * 2, "user": ["ann"] * 2, "user_agent": ["UA"] * 2,
-    ...     "first_seen": ["2026-05-01T00:00:00Z", "2026-06-01T00:00:00Z"]}))
+    >>> rows = conform(pd.DataFrame({"source": ["csv"] * 3, "user": ["ann"] * 3, "user_agent": ["UA"] * 3,
+    ...     "first_seen": ["2026-05-01T00:00:00Z", "2026-05-20T00:00:00Z", "2026-06-01T00:00:00Z"]}))
     >>> first = Batch(store)
     >>> first.add(rows[:1])[0].tolist()
     [False]
     >>> first.write({})
     >>> second = Batch(store)
     >>> second.add(rows[1:])[0].tolist(), sorted(second.loaded)
-    ([True], [('2026-05', 'csv')])
+    ([True, False], [('2026-05', 'csv')])
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ import pandas as pd
 from fleetanalysis.sources import concat_access
 from fleetanalysis.sources.schema import conform
 from fleetanalysis.store import dataset
-from fleetanalysis.store.dedupe import EVENT_IDENTITY, _newest, key_hashes
+from fleetanalysis.store.dedupe import _newest, id_hashes, key_hashes
 
 # Existing rows are ordered before any new row.
 _EXISTING_ORDER = -(2**62)
@@ -50,8 +51,8 @@ class Batch:
         self.merged = conform(pd.DataFrame()).assign(_order=np.zeros(0, dtype="int64"))
         self.taken = 0
         self._existing = _EXISTING_ORDER
-        # Per source: the key and id hashes of the stored rows, and their partitions.
-        self._index: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+        # Per source: the id hashes of the stored rows, and their months.
+        self._index: dict[str, tuple[np.ndarray, np.ndarray]] = {}
 
     def state(self) -> tuple:
         """What ``restore`` goes back to (a file that fails midway adds nothing)."""
@@ -85,25 +86,27 @@ class Batch:
             return set()
         months = dataset.month_of(access["first_seen"])
         sources = access["source"].astype("str").fillna("unknown")
-        found = {part for part in zip(months, sources) if part in self.stored}
-        for source in pd.unique(sources):
-            stored_key, stored_id, where = self._stored_hashes(source)
-            hit = np.isin(stored_key, key) | ((stored_id != 0) & np.isin(stored_id, ids[ids != 0]))
+        # A row's dedupe key holds its source and the month of its first_seen: rows with
+        # its key are in its own partition. Only its event id may be met in another month.
+        found = {part for part in set(zip(months, sources)) if part in self.stored}
+        with_id = ids != 0
+        for source in pd.unique(sources[with_id]):
+            stored_id, where = self._stored_ids(source)
+            hit = (stored_id != 0) & np.isin(stored_id, ids[with_id])
             found.update((month, source) for month in pd.unique(where[hit]))
         return found
 
-    def _stored_hashes(self, source: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Key hashes, id hashes and month of every stored row of ``source`` (read once)."""
+    def _stored_ids(self, source: str) -> tuple[np.ndarray, np.ndarray]:
+        """Id hashes and month of every stored row of ``source`` (read once)."""
         if source not in self._index:
             chosen = sorted(part for part in self.stored if part[1] == source)
             if not chosen:
-                self._index[source] = (np.zeros(0, dtype="uint64"),) * 2 + (np.zeros(0, dtype=object),)
+                self._index[source] = (np.zeros(0, dtype="uint64"), np.zeros(0, dtype=object))
                 return self._index[source]
-            # The key columns as the store wrote them (the dtypes ``conform`` gives), in one
+            # The id columns as the store wrote them (the dtypes ``conform`` gives), in one
             # read; a row's partition is its month and source.
-            rows = dataset.read_parts(self.store, chosen, EVENT_IDENTITY)
-            key, ids = key_hashes(rows)
-            self._index[source] = (key, ids, dataset.month_of(rows["first_seen"]).to_numpy(dtype=object))
+            rows = dataset.read_parts(self.store, chosen, ["source", "event_id", "first_seen"])
+            self._index[source] = (id_hashes(rows), dataset.month_of(rows["first_seen"]).to_numpy(dtype=object))
         return self._index[source]
 
     def _load(self, parts: set[dataset.Part]) -> None:

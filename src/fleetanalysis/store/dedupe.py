@@ -2,8 +2,9 @@
 
 Two rows are the same evidence only when they are the same event (docs/pipeline.md,
 section 1). Rows with an ``event_id`` are unique by ``EVENT_IDENTITY``; rows without one
-by ``(source, user_id, user, ip, user_agent)``. The newest row by ``last_seen`` wins, with
-the key's earliest ``first_seen``. ``key_hashes`` gives each row's key and id as 64-bit
+by ``(source, user_id, user, ip, user_agent)`` and the UTC month of ``first_seen``, so an
+id-less row sums up one month of a device at most and lives in that month's partition.
+The newest row by ``last_seen`` wins, with the key's earliest ``first_seen``. ``key_hashes`` gives each row's key and id as 64-bit
 hashes that do not depend on the rows around it, so the store can tell which of its
 partitions a new row may meet without reading them.
 
@@ -24,8 +25,22 @@ from fleetanalysis.sources.schema import COLUMNS, conform
 # What makes two rows with the same event id the same event; other columns (the OS a
 # source reports, a count) describe the event and may be filled in by a later export.
 EVENT_IDENTITY = ["source", "event_id", "user_id", "user", "ip", "user_agent", "first_seen"]
-# What makes two rows without an event id the same evidence: their times grow.
+# What makes two rows without an event id the same evidence, with the UTC month of their
+# first_seen (``first_months``): their times grow within it. A Slack aggregate re-fetched
+# keeps its date_first, so its month.
 PLAIN_IDENTITY = ["source", "user_id", "user", "ip", "user_agent"]
+
+
+def first_months(access: pd.DataFrame) -> np.ndarray:
+    """The UTC month of each row's ``first_seen`` as months since 1970 (int64; missing
+    times share the smallest int64).
+
+    Examples:
+        >>> first_months(conform(pd.DataFrame({"first_seen": ["1970-02-28T23:59:59Z", "2026-06-01T00:00:00Z", None]}))).tolist()
+        [1, 677, -9223372036854775808]
+    """
+    times = pd.to_datetime(access["first_seen"], utc=True)
+    return times.dt.tz_localize(None).to_numpy().astype("datetime64[M]").astype("int64")
 
 
 def key_hashes(access: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
@@ -36,28 +51,33 @@ def key_hashes(access: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     compare with the next; two keys may share a hash, never one key two hashes.
 
     Examples:
-        >>> frame = conform(pd.DataFrame({"source": ["csv", "csv"], "user": ["ann", "ann"], "user_agent": ["UA", "UA"],
-        ...     "first_seen": ["2024-05-01T00:00:00Z", "2024-06-01T00:00:00Z"]}))
+        >>> frame = conform(pd.DataFrame({"source": ["csv"] * 3, "user": ["ann"] * 3, "user_agent": ["UA"] * 3,
+        ...     "first_seen": ["2024-05-01T00:00:00Z", "2024-05-31T00:00:00Z", "2024-06-01T00:00:00Z"]}))
         >>> key, ids = key_hashes(frame)
-        >>> bool(key[0] == key[1]), ids.tolist()
-        (True, [0, 0])
+        >>> bool(key[0] == key[1]), bool(key[1] == key[2]), ids.tolist()
+        (True, False, [0, 0, 0])
     """
     by_event = access["event_id"].notna().to_numpy()
     columns = {name: access[name] for name in EVENT_IDENTITY}
-    plain = pd.util.hash_pandas_object(pd.DataFrame({name: columns[name] for name in PLAIN_IDENTITY}),
-                                       index=False).to_numpy()
+    plain = pd.util.hash_pandas_object(pd.DataFrame({**{name: columns[name] for name in PLAIN_IDENTITY},
+                                                     "month": first_months(access)}), index=False).to_numpy()
     event = pd.util.hash_pandas_object(pd.DataFrame(columns), index=False).to_numpy()
-    ids = pd.util.hash_pandas_object(pd.DataFrame({name: columns[name] for name in ("source", "event_id")}),
-                                     index=False).to_numpy()
-    return np.where(by_event, event, plain), np.where(by_event, ids, np.uint64(0))
+    return np.where(by_event, event, plain), id_hashes(access)
+
+
+def id_hashes(access: pd.DataFrame) -> np.ndarray:
+    """The id hash of ``key_hashes`` alone, from ``source`` and ``event_id``: 0 for rows
+    without an id."""
+    ids = pd.util.hash_pandas_object(access[["source", "event_id"]], index=False).to_numpy()
+    return np.where(access["event_id"].notna().to_numpy(), ids, np.uint64(0))
 
 
 def keys(access: pd.DataFrame) -> pd.Series:
     """The dedupe key of each access row as an integer: equal keys mean the same evidence.
 
     Rows with an ``event_id`` are keyed by ``EVENT_IDENTITY`` (the id and who, where,
-    with what and when), the others by ``(source, user_id, user, ip, user_agent)``,
-    missing values included.
+    with what and when), the others by ``(source, user_id, user, ip, user_agent)`` and
+    the UTC month of ``first_seen``, missing values included.
 
     Examples:
         >>> frame = conform(pd.DataFrame({"source": ["okta", "okta", "okta", "okta", "csv"],
@@ -72,6 +92,8 @@ def keys(access: pd.DataFrame) -> pd.Series:
         found = pd.factorize(access[column], use_na_sentinel=True)[0]
         # Rows without an id are keyed by who, where and with what alone: their time grows.
         codes[column] = np.where(~by_event, -2, found) if column in ("event_id", "first_seen") else found
+    # ... within the month of their first sighting, so one row spans a month at most.
+    codes["month"] = np.where(by_event, -2, pd.factorize(first_months(access))[0])
     return _group_codes(codes, access.index)
 
 
