@@ -400,33 +400,3 @@ def as_of(catalog: pd.DataFrame, date) -> pd.DataFrame:
     }).reset_index(drop=True)
 
 
-def format_lines(lines: pd.DataFrame, fmt: str = "table") -> str:
-    """The ``as_of`` table as text: an aligned ``table``, formula-safe ``csv``, or ``json``.
-
-    JSON is a list of objects with exactly the keys product, line, latest, released
-    (YYYY-MM-DD) and supported (true/false).
-
-    Examples:
-        >>> lines = as_of(load_releases_csv(_EXAMPLE, name="ios.csv"), "2024-04-01")
-        >>> print(format_lines(lines, "json"))
-        [{"product": "ios", "line": "17", "latest": "17.4", "released": "2024-03-05", "supported": true}]
-        >>> print(format_lines(lines, "csv"), end="")
-        product,line,latest,released,supported
-        ios,17,17.4,2024-03-05,true
-    """
-    import json
-
-    from fleetanalysis.writing import neutralise_formulas
-
-    text = lines.assign(
-        released=lines["released"].dt.strftime("%Y-%m-%d"),
-        supported=lines["supported"].map({True: "true", False: "false"}),
-    )[["product", "line", "latest", "released", "supported"]]
-    if fmt == "json":
-        records = [{**row, "supported": row["supported"] == "true"} for row in text.to_dict("records")]
-        return json.dumps(records)
-    if fmt == "csv":
-        return neutralise_formulas(text).to_csv(index=False)
-    if fmt == "table":
-        return text.to_string(index=False) if len(text) else "(no releases on that date)"
-    raise ValueError(f"unknown format {fmt!r}")

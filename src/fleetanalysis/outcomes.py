@@ -41,7 +41,6 @@ from pathlib import Path
 import pandas as pd
 
 from fleetanalysis.errors import BadInput
-from fleetanalysis.writing import escape_controls, neutralise_formulas
 
 BEHIND = ("outdated", "unsupported")
 UP_TO_DATE = ("current", "grace")
@@ -310,29 +309,6 @@ def read_history(path: str | os.PathLike) -> pd.DataFrame:
         # Row numbers as a spreadsheet shows them: the header is row 1.
         raise BadInput(path, f"row {first + 2}", f"as_of is not a date: {table['as_of'].iloc[first]!r}")
     return table.assign(as_of=days.dt.tz_localize(None))
-
-
-def render(table: pd.DataFrame, style: str = "table") -> str:
-    """``breakdown``'s frame as an aligned table, JSON records or formula-safe CSV.
-
-    Examples:
-        >>> print(render(pd.DataFrame({"breakdown": ["office"], "value": ["=HYPERLINK()"], "group": ["nudged"],
-        ...     "devices": [2], "within_3d": pd.array([0.5], "Float64")}), "csv"), end="")
-        breakdown,value,group,devices,within_3d
-        office,'=HYPERLINK(),nudged,2,0.5
-    """
-    if style == "json":
-        return table.to_json(orient="records", indent=1) + "\n"
-    if style == "csv":
-        return neutralise_formulas(table).to_csv(index=False)
-    if table.empty:
-        return "No sent nudges to follow.\n"
-    shown = table.copy()
-    for column in shown.columns:
-        if column.startswith("within_"):
-            shown[column] = shown[column].map(lambda share: "n/a" if pd.isna(share) else f"{share:.0%}")
-    # Office names are directory text: the terminal must not act on escapes in them.
-    return shown.astype("string").fillna("n/a").map(escape_controls).to_string(index=False) + "\n"
 
 
 def habituation(table: pd.DataFrame, within: int = 7, min_devices: int = 10) -> str | None:

@@ -43,7 +43,7 @@ from fleetanalysis.nudges.advice import MAX_FIELD, NEEDS_UPDATE, client_families
 from fleetanalysis.nudges.ladder import office_message
 from fleetanalysis.nudges.planning import (
     ANSWER_ACTIONS, LADDER_COLUMNS, MAX_BUTTON_VALUE, MAX_DEVICE_BLOCKS, PLAN_COLUMNS, SLACK_ID, fingerprint,
-    league_message, message, people, plan, read_opt_out, read_table, render,
+    league_message, message, people, plan, read_opt_out, read_table,
 )
 from fleetanalysis.nudges.state import (
     ANSWERS, DEFAULT_STATE, DEMO_STATE, LOCK_WAIT, SCHEMA, State, default_state, read_answers, read_history, write_history,
@@ -57,6 +57,6 @@ __all__ = [
     "ANSWER_ACTIONS", "ANSWERS", "LADDER_COLUMNS", "MAX_BUTTON_VALUE", "CLOCK_SKEW", "DEFAULT_STATE", "DEFAULT_TOKEN_ENV", "DEMO_STATE", "EVENT_TYPE", "HISTORY_PAGES", "LOCK_WAIT",
     "MAX_DEVICE_BLOCKS", "MAX_FIELD", "NEEDS_UPDATE", "PLAN_COLUMNS", "SCHEMA", "SLACK_ID", "State",
     "client_families", "default_state", "escape_mrkdwn", "find_posted", "fingerprint", "iso_week", "league_message", "message",
-    "office_message", "people", "plan", "post_league", "read_answers", "read_history", "read_opt_out", "read_table", "render", "resolve", "send",
+    "office_message", "people", "plan", "post_league", "read_answers", "read_history", "read_opt_out", "read_table", "resolve", "send",
     "slack_client", "update_steps", "write_history",
 ]

@@ -32,7 +32,6 @@ from slack_sdk.models.blocks import (
 from fleetanalysis.errors import BadInput
 from fleetanalysis.nudges import ladder as escalation
 from fleetanalysis.nudges.advice import NEEDS_UPDATE, PLATFORM_LABEL, escape_mrkdwn, update_steps
-from fleetanalysis.writing import escape_controls
 
 PLAN_COLUMNS = ["user_id", "user", "devices", "text", "blocks", "fingerprint", "action", "skip_reason"]
 # With the escalation ladder: the step, an office row's channel or lead, and since when an
@@ -460,23 +459,3 @@ def read_table(path: str | os.PathLike, what: str = "devices") -> pd.DataFrame:
     return table
 
 
-def render(result: pd.DataFrame, style: str = "table") -> str:
-    """The plan (or send result) as a table, JSON records or formula-safe CSV.
-
-    Examples:
-        >>> print(render(pd.DataFrame({"user_id": ["=1+1"], "user": ["a"], "devices": [1],
-        ...     "action": ["send"], "skip_reason": [pd.NA], "fingerprint": ["ab"]}), "csv"), end="")
-        user_id,user,devices,action,skip_reason,fingerprint
-        '=1+1,a,1,send,,ab
-    """
-    from fleetanalysis.writing import neutralise_formulas
-
-    shown = ["user_id", "user", "step", "devices", "action", "skip_reason", "fingerprint", "outcome", "error"]
-    if style == "json":
-        return result.drop(columns=["person"], errors="ignore").to_json(orient="records", indent=1, date_format="iso") + "\n"
-    if style == "csv":
-        return neutralise_formulas(result.drop(columns=["person"], errors="ignore")).to_csv(index=False)
-    # User names are attacker-shaped text: the terminal must not act on escapes in them.
-    table = result[[column for column in shown if column in result.columns]].astype("string").fillna("").map(
-        escape_controls)
-    return ("No one to nudge." if table.empty else table.to_string(index=False)) + "\n"
