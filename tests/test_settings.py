@@ -12,7 +12,7 @@ import sys
 import pandas as pd
 import pytest
 
-from fleetanalysis import cli, config, policy
+from fleetanalysis import cli, config, policy, validation
 from fleetanalysis.catalog import _EXAMPLE, load_releases_csv
 from fleetanalysis.sources.schema import conform
 from fleetanalysis.writing import write_parquet
@@ -181,3 +181,17 @@ def test_the_project_root_is_the_environment_then_the_settings_folder_then_the_w
     assert project_root(elsewhere, FLEETANALYSIS_CONFIG=str(home / "fleetanalysis.toml")) == str(home)
     # Never the folder the package was installed into (site-packages for a wheel install).
     assert project_root(elsewhere) != str(config.PACKAGE_DATA.parents[2])
+
+
+def test_the_settings_and_the_options_bound_days_by_one_figure():
+    # Written twice so config (the package's bottom) imports nothing above it; never apart.
+    assert validation.MAX_DAYS == config.MAX_DAYS
+
+
+def test_validation_stands_below_every_stage():
+    # config imports validation to check a settings file, and every stage imports config:
+    # validation importing a stage (catalog, policy) would close a loop through config.
+    done = subprocess.run([sys.executable, "-c", "import sys, fleetanalysis.validation; "
+                           "print(*sorted(name for name in sys.modules if name.startswith('fleetanalysis.')))"],
+                          capture_output=True, text=True, check=True)
+    assert done.stdout.split() == ["fleetanalysis.errors", "fleetanalysis.validation"]

@@ -1,7 +1,8 @@
 """The settings and policy files, checked at the edge into typed objects.
 
-``fleetanalysis.toml`` and a ``policy.toml`` are read here and validated with pydantic
-models, so a wrong type, an unknown key or an impossible value stops the run with one
+``fleetanalysis.toml`` is read here and validated with pydantic models, as are the
+``[nudges]`` of a policy; the rest of a policy file is modelled where the policy is read
+(``policy.rules``, which knows the catalog's products) with the same ``check``, so a wrong type, an unknown key or an impossible value stops the run with one
 ``BadInput`` line naming the file, the key and the problem (with the nearest valid key
 when a name is misspelt) instead of a traceback somewhere in the middle of the pipeline.
 
@@ -27,14 +28,14 @@ import tomllib
 from pathlib import Path
 from typing import Annotated, Literal
 
-import pandas as pd
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, create_model
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
-from fleetanalysis.catalog import PRODUCTS, version_key
-from fleetanalysis.config import MAX_DAYS
 from fleetanalysis.errors import BadInput
 
-RULES = ("latest-in-line", "latest", "supported", "minimum")
+# The longest span of days a setting takes (a hundred years). config.MAX_DAYS bounds the
+# command-line options with the same figure; a test keeps the two equal. It is written
+# twice so that config, the bottom of the package, imports nothing above it.
+MAX_DAYS = 36_500
 
 
 class _Table(BaseModel):
@@ -52,12 +53,6 @@ def _path_text(text: str) -> str:
 def _listed(value):
     """``logs = "one/path"`` is the same as a list of that one path."""
     return [value] if isinstance(value, str) else value
-
-
-def _version(text: str) -> str:
-    if version_key(pd.Series([text])).isna().iloc[0]:
-        raise ValueError(f"not a version: {text!r}")
-    return text
 
 
 PathText = Annotated[str, Field(min_length=1), AfterValidator(_path_text)]
@@ -79,29 +74,6 @@ class SettingsFile(_Table):
     """The whole ``fleetanalysis.toml``."""
 
     data: DataTable = DataTable()
-
-
-class PolicyDefaults(_Table):
-    """``[defaults]`` of a policy file."""
-
-    grace_days: Days | None = None
-    exploited_grace_days: Days | None = None
-
-
-class ProductTable(_Table):
-    """``[products.<product>]`` of a policy file: only the keys it sets."""
-
-    rule: Literal[RULES] | None = None  # type: ignore[valid-type]
-    grace_days: Days | None = None
-    exploited_grace_days: Days | None = None
-    minimum: Annotated[str, AfterValidator(_version)] | None = None
-
-
-# One optional field per catalog product, so a misspelt product is an unknown key with a
-# suggestion like any other; TOML names such as firefox-esr are the aliases.
-PolicyProducts = create_model(
-    "PolicyProducts", __base__=_Table,
-    **{name.replace("-", "_"): (ProductTable | None, Field(None, alias=name)) for name in PRODUCTS})
 
 
 # Channel (C public, G private) or member (U, W on Enterprise Grid) ids, as Slack's API
@@ -148,14 +120,6 @@ class NudgesTable(_Table):
     office: OfficeStep = OfficeStep()
 
 
-class PolicyFile(_Table):
-    """A whole policy file (the shipped one or the user's, read over it)."""
-
-    defaults: PolicyDefaults = PolicyDefaults()
-    products: PolicyProducts = PolicyProducts()  # type: ignore[valid-type]
-    nudges: NudgesTable = NudgesTable()
-
-
 def read_toml(path: str | os.PathLike, what: str) -> dict:
     """The TOML file at ``path`` as a dict; ``BadInput`` naming the file when it cannot be read.
 
@@ -190,14 +154,14 @@ def read_toml(path: str | os.PathLike, what: str) -> dict:
 def check(model: type[BaseModel], data: dict, path: str | os.PathLike) -> BaseModel:
     """``data`` validated as ``model``; the first problem as ``BadInput(path, key, problem)``.
 
-    >>> check(PolicyFile, {"defaults": {"grace_days": 10 ** 12}}, "policy.toml")
+    >>> check(NudgesTable, {"reminder": {"after_days": 10 ** 12}}, "policy.toml")
     Traceback (most recent call last):
     ...
-    fleetanalysis.errors.BadInput: policy.toml: defaults.grace_days: must be at most 36500 days, not 1000000000000
-    >>> check(PolicyFile, {"products": {"chrom": {"rule": "latest"}}}, "policy.toml")
+    fleetanalysis.errors.BadInput: policy.toml: reminder.after_days: must be at most 36500 days, not 1000000000000
+    >>> check(SettingsFile, {"dta": {}}, "fleetanalysis.toml")
     Traceback (most recent call last):
     ...
-    fleetanalysis.errors.BadInput: policy.toml: products.chrom: unknown product (did you mean 'chrome'?)
+    fleetanalysis.errors.BadInput: fleetanalysis.toml: dta: unknown section (did you mean 'data'?)
     """
     try:
         return model.model_validate(data)
@@ -264,39 +228,3 @@ def _problem(model: type[BaseModel], error: dict) -> str:
 def read_settings(path: str | os.PathLike) -> SettingsFile:
     """``fleetanalysis.toml`` read and validated (relative paths are left as written)."""
     return check(SettingsFile, read_toml(path, "settings file"), path)
-
-
-def read_nudges(path: str | os.PathLike | None = None, settings: bool = False) -> NudgesTable:
-    """The ``[nudges]`` settings of the shipped policy with the user's file at ``path`` read
-    over it (only the keys it sets), validated as one ``NudgesTable``; with ``settings``
-    and no ``path``, the policy ``fleetanalysis.toml`` names, if any.
-
-    >>> import pathlib, tempfile
-    >>> mine = pathlib.Path(tempfile.mkdtemp()) / "policy.toml"
-    >>> _ = mine.write_text('[nudges.reminder]\\nafter_days = 3\\n')
-    >>> settings = read_nudges(mine)
-    >>> settings.reminder.after_days, settings.reminder.cooldown_days, settings.office.enabled
-    (3, 7, False)
-    >>> _ = mine.write_text('[nudges.reminder]\\nafter_dayz = 3\\n')
-    >>> read_nudges(mine)
-    Traceback (most recent call last):
-    ...
-    fleetanalysis.errors.BadInput: ...policy.toml: nudges.reminder.after_dayz: unknown key (did you mean 'after_days'?)
-    """
-    from fleetanalysis.config import active_settings
-    from fleetanalysis.policy import POLICY_FILE
-
-    if path is None and settings:
-        path = active_settings().policy
-    merged = read_policy(POLICY_FILE).get("nudges", {})
-    if path is not None:
-        for key, value in read_policy(path).get("nudges", {}).items():
-            merged[key] = {**merged.get(key, {}), **value} if isinstance(value, dict) else value
-    return check(NudgesTable, merged, path if path is not None else POLICY_FILE)
-
-
-def read_policy(path: str | os.PathLike) -> dict:
-    """A policy file read and validated, as ``{"defaults": {...}, "products": {name: {...}}}``
-    holding only the keys the file sets (so it can be read over another policy)."""
-    policy = check(PolicyFile, read_toml(path, "policy file"), path)
-    return policy.model_dump(by_alias=True, exclude_unset=True)

@@ -27,7 +27,7 @@ Examples:
 """
 
 from fleetanalysis.policy.placing import equivalent_day, equivalent_version, shown_depth
-from fleetanalysis.policy.rules import POLICY_FILE, Policy, ProductPolicy, load
+from fleetanalysis.policy.rules import POLICY_FILE, Policy, ProductPolicy, load, read_nudges
 from fleetanalysis.policy.verdicts import (
     EVIDENCE,
     OVERRIDES,
@@ -41,5 +41,5 @@ from fleetanalysis.policy.verdicts import (
 )
 
 __all__ = ["EVIDENCE", "OVERRIDES", "POLICY_FILE", "ROLLING", "VERDICTS", "VERDICT_DTYPE", "Override", "Policy",
-           "ProductPolicy", "equivalent_day", "equivalent_version", "judge", "load", "shown_depth",
+           "ProductPolicy", "equivalent_day", "equivalent_version", "judge", "load", "read_nudges", "shown_depth",
            "stale_versions", "worst"]
