@@ -322,19 +322,17 @@ class State:
         return None if found is None else found[0]
 
 
-def default_state(store: str | os.PathLike | None = None) -> Path:
-    """The nudge state whose outcomes a report or ``nudges outcomes`` measures: the demo
-    campaign's when ``store`` is the demo store (with no ``store``: when no real logs are
-    configured, so the demo is what runs), else ``DEFAULT_STATE``.
+def default_state(store: str | os.PathLike) -> Path:
+    """The nudge state whose outcomes a report or ``nudges outcomes`` measures for the run
+    on ``store`` (resolved at the edge): the demo campaign's when it is the demo store,
+    else ``DEFAULT_STATE``.
 
     Examples:
         >>> default_state("data/processed/access.parquet") == DEFAULT_STATE
         True
+        >>> default_state(DEMO_STORE) == DEMO_STATE
+        True
     """
-    if store is None:
-        from fleetanalysis.config import active_settings
-
-        return DEMO_STATE if active_settings().demo else DEFAULT_STATE
     return DEMO_STATE if Path(store).resolve() == DEMO_STORE.resolve() else DEFAULT_STATE
 
 
