@@ -18,6 +18,7 @@ Shapes taken from the vendors' documentation (facts only; the values are ours):
 from __future__ import annotations
 
 import json
+import logging
 
 import pandas as pd
 import pytest
@@ -180,25 +181,42 @@ def test_google_login_activities_are_skipped_for_their_reason_not_a_missing_agen
     ("Primary Email,Last sign-in [UTC],User Agent String,Source IP", ("Primary Email", "Last sign-in [UTC]",
                                                                       "User Agent String")),
 ])
-def test_generic_csv_recognises_admin_export_headers_and_says_which(tmp_path, capsys, header, expected):
+def test_generic_csv_recognises_admin_export_headers_and_says_which(tmp_path, capsys, caplog, header, expected):
     file = tmp_path / "export.csv"
     file.write_text(f"{header}\nann@example.com,2024-05-01T10:00:00Z,\"{CHROME_WIN}\",192.0.2.1\n"
                     f"bo@example.com,2024-05-02 11:30:00,\"{CHROME_WIN}\",192.0.2.2\n")
-    result = sources.load([file])
+    with caplog.at_level(logging.INFO, logger="fleetanalysis"):
+        result = sources.load([file])
+    # The library only logs its note; printing it is the command line's job (below).
+    assert "columns picked" not in capsys.readouterr().err
     assert counted(result)[["format", "loaded"]].values.tolist() == [["csv", 2]]
     assert result.access["user"].tolist() == ["ann@example.com", "bo@example.com"]
     assert result.access["ip"].tolist() == ["192.0.2.1", "192.0.2.2"]
-    lines = [line for line in capsys.readouterr().err.splitlines() if "columns picked" in line]
+    lines = [line for line in caplog.messages if "columns picked" in line]
     user, time, agent = expected
     assert len(lines) == 1
     assert f"user {user!r}" in lines[0] and f"time {time!r}" in lines[0] and f"user agent {agent!r}" in lines[0]
 
 
-def test_generic_csv_is_quiet_when_the_options_name_the_columns(tmp_path, capsys):
+def test_generic_csv_is_quiet_when_the_options_name_the_columns(tmp_path, caplog):
     file = tmp_path / "export.csv"
     file.write_text(f"who,when,what\nann@example.com,2024-05-01T10:00:00Z,\"{CHROME_WIN}\"\n")
-    result = sources.load([file], user_column="who", time_column="when", ua_column="what")
+    with caplog.at_level(logging.INFO, logger="fleetanalysis"):
+        result = sources.load([file], user_column="who", time_column="when", ua_column="what")
     assert result.counts["loaded"].tolist() == [1]
+    assert not [line for line in caplog.messages if "columns picked" in line]
+
+
+def test_ingest_prints_the_columns_it_picked_once_and_terminal_safe(tmp_path, capsys):
+    file = tmp_path / "export\x1b[2J.csv"
+    file.write_text(f"Primary Email,Last sign-in [UTC],User Agent String\n"
+                    f"ann@example.com,2024-05-01T10:00:00Z,\"{CHROME_WIN}\"\n")
+    assert cli.main(["ingest", str(file), "--store", str(tmp_path / "store.parquet")]) == 0
+    lines = [line for line in capsys.readouterr().err.splitlines() if "columns picked" in line]
+    assert len(lines) == 1 and "user 'Primary Email'" in lines[0]
+    assert "\x1b" not in lines[0] and "\\x1b[2J" in lines[0]
+    # The command's own handler is gone once it returns: a library call after it prints nothing.
+    sources.load([file])
     assert "columns picked" not in capsys.readouterr().err
 
 

@@ -18,8 +18,10 @@ Examples:
 from __future__ import annotations
 
 import argparse
+import contextlib
+import logging
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 from fleetanalysis import __version__
 from fleetanalysis.cli import fleet, logs, nudging, releases, reports
@@ -67,6 +69,33 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not hasattr(args, "run"):
         parser.print_help()
         return 2
+    with _notes_on_stderr():
+        return _run(args)
+
+
+class _Notes(logging.Handler):
+    """The package's notes (INFO and up: which CSV columns were guessed, ...) on stderr,
+    one terminal-safe line each; the package itself only logs them."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        print(printable(record.getMessage()), file=sys.stderr)
+
+
+@contextlib.contextmanager
+def _notes_on_stderr() -> Iterator[None]:
+    package = logging.getLogger("fleetanalysis")
+    notes, level = _Notes(logging.INFO), package.level
+    package.addHandler(notes)
+    package.setLevel(logging.INFO)
+    try:
+        yield
+    finally:
+        package.removeHandler(notes)
+        package.setLevel(level)
+
+
+def _run(args: argparse.Namespace) -> int:
+    """``args.run(args)``, with the user's mistakes as one line and an exit status."""
     try:
         status = args.run(args)
     except BadInput as problem:

@@ -14,8 +14,8 @@ Examples:
 
 from __future__ import annotations
 
+import logging
 import re
-import sys
 
 import pandas as pd
 import pyarrow
@@ -23,7 +23,8 @@ import pyarrow.compute
 
 from fleetanalysis.errors import BadInput
 from fleetanalysis.sources.schema import COLUMNS, from_iso, from_unix, pick
-from fleetanalysis.writing import escape_controls
+
+_log = logging.getLogger(__name__)
 
 FORMAT = "csv"
 
@@ -168,7 +169,8 @@ def candidates(frame: pd.DataFrame, user_column: str | None = None, time_column:
                ua_column: str | None = None, file: str = "", announce: bool = False) -> pd.DataFrame:
     """Access-table candidates from CSV rows read as text.
 
-    ``announce`` prints the ``picked`` line on stderr when columns were guessed.
+    ``announce`` logs the ``picked`` line (logger ``fleetanalysis.sources.csv``, INFO) when
+    columns were guessed; the command line prints it, a notebook shows it only if asked.
 
     Examples:
         >>> candidates(pd.DataFrame({"user": ["a"], "time": ["x"], "ua": ["y"]}))["first_seen"].isna().tolist()
@@ -178,7 +180,7 @@ def candidates(frame: pd.DataFrame, user_column: str | None = None, time_column:
     fields = mapping(columns, user_column, time_column, ua_column, file)
     line = picked(fields, {"user": user_column, "time": time_column, "user_agent": ua_column}, file)
     if announce and line:
-        print(escape_controls(line, one_line=True), file=sys.stderr)
+        _log.info(line)
     when = parse_times(frame[fields["time"]])
     return pd.DataFrame({
         # Categorical from the start: one string, not one per row.
