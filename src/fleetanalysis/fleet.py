@@ -219,6 +219,23 @@ def _day(moments) -> pd.Series:
     return moments.dt.normalize().astype("datetime64[us]")
 
 
+
+def _example_facts() -> pd.DataFrame:
+    """Client facts of one Mac seen twice, for the examples: macOS 14.4 with Firefox 125.0
+    from 2024-05-01 to 05-19, then 14.5 with Firefox 126.0 from 05-20 to 06-01.
+
+    >>> _example_facts()[["os_version", "client_version"]].values.tolist()
+    [['14.4', '125.0'], ['14.5', '126.0']]
+    """
+    return pd.DataFrame({
+        "user_id": ["U1", "U1"], "user": ["a@x.org"] * 2, "platform": ["macOS"] * 2,
+        "device_class": ["desktop"] * 2, "os_version": ["14.4", "14.5"], "os_evidence": ["exact"] * 2,
+        "client_kind": ["browser"] * 2, "client_family": ["Firefox"] * 2, "client_product": ["firefox"] * 2,
+        "client_version": ["125.0", "126.0"],
+        "first_seen": pd.to_datetime(["2024-05-01", "2024-05-20"], utc=True),
+        "last_seen": pd.to_datetime(["2024-05-19", "2024-06-01"], utc=True),
+        "ip": ["10.0.0.1", "10.0.0.2"]})
+
 def snapshot(sightings: pd.DataFrame, catalog: pd.DataFrame, policy, as_of,
              window_days: int = 30) -> pd.DataFrame:
     """The devices seen in the ``window_days`` before ``as_of``, each at its newest versions.
@@ -231,14 +248,7 @@ def snapshot(sightings: pd.DataFrame, catalog: pd.DataFrame, policy, as_of,
 
     Examples:
         >>> from fleetanalysis import catalog as releases, policy
-        >>> facts = pd.DataFrame({"user_id": ["U1", "U1"], "user": ["a@x.org"] * 2,
-        ...     "platform": ["macOS"] * 2, "device_class": ["desktop"] * 2,
-        ...     "os_version": ["14.4", "14.5"], "os_evidence": ["exact"] * 2,
-        ...     "client_kind": ["browser"] * 2, "client_family": ["Firefox"] * 2,
-        ...     "client_product": ["firefox"] * 2, "client_version": ["125.0", "126.0"],
-        ...     "first_seen": pd.to_datetime(["2024-05-01", "2024-05-20"], utc=True),
-        ...     "last_seen": pd.to_datetime(["2024-05-19", "2024-06-01"], utc=True),
-        ...     "ip": ["10.0.0.1", "10.0.0.2"]})
+        >>> facts = _example_facts()  # one Mac seen on macOS 14.4 with Firefox 125, then 14.5 with 126
         >>> devices = snapshot(sightings(facts), releases.load(), policy.load(), "2024-06-01")
         >>> devices[["device_id", "os_version", "clients", "ip"]].values.tolist()
         [['U1|macOS|desktop', '14.5', 'Firefox 126.0', '10.0.0.2']]
@@ -268,14 +278,7 @@ def timeline(sightings: pd.DataFrame, catalog: pd.DataFrame, policy, start, end,
 
     Examples:
         >>> from fleetanalysis import catalog as releases, policy
-        >>> facts = pd.DataFrame({"user_id": ["U1", "U1"], "user": ["a@x.org"] * 2,
-        ...     "platform": ["macOS"] * 2, "device_class": ["desktop"] * 2,
-        ...     "os_version": ["14.4", "14.5"], "os_evidence": ["exact"] * 2,
-        ...     "client_kind": ["browser"] * 2, "client_family": ["Firefox"] * 2,
-        ...     "client_product": ["firefox"] * 2, "client_version": ["125.0", "126.0"],
-        ...     "first_seen": pd.to_datetime(["2024-05-01", "2024-05-20"], utc=True),
-        ...     "last_seen": pd.to_datetime(["2024-05-19", "2024-06-01"], utc=True),
-        ...     "ip": ["10.0.0.1", "10.0.0.2"]})
+        >>> facts = _example_facts()  # one Mac seen on macOS 14.4 with Firefox 125, then 14.5 with 126
         >>> weeks = timeline(sightings(facts), releases.load(), policy.load(), "2024-05-01", "2024-07-31")
         >>> weeks[["as_of", "os_version"]].astype(str).values.tolist()  # doctest: +NORMALIZE_WHITESPACE
         [['2024-05-05', '14.4'], ['2024-05-12', '14.4'], ['2024-05-19', '14.4'], ['2024-05-26', '14.5'],
