@@ -5,6 +5,7 @@ import pytest
 
 from fleetanalysis import catalog as releases
 from fleetanalysis import fleet, judging, metrics, org, policy
+from fleetanalysis.days import utc_day
 
 CATALOG = [
     """# product: ios
@@ -346,7 +347,7 @@ def test_timeline_of_the_demo_organisation_equals_a_snapshot_per_week(tmp_path):
     shipped = releases.load(updates=False)
     written = demo.write(tmp_path, users=40, weeks=12, seed=3, catalog=shipped)
     seen = fleet.sightings(clients.facts(sources.load(written["slack"]).access))
-    end = fleet._day(seen["last_seen"].max())
+    end = utc_day(seen["last_seen"].max())
     dates = pd.date_range(end - pd.Timedelta(weeks=14), end, freq="W-SUN")
     weeks = fleet.timeline(seen, shipped, policy.load(), dates[0], dates[-1], window_days=30)
     assert weeks["as_of"].nunique() > 10 and weeks["verdict"].nunique() >= 3

@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 
 from fleetanalysis import analysis, cli, demo, metrics, scale, sources, store
+from fleetanalysis.days import utc_day
 from fleetanalysis.errors import BadInput
 from fleetanalysis.writing import write_parquet
 
@@ -111,10 +112,10 @@ def test_read_store_keeps_exactly_the_rows_a_snapshot_can_see(organisation):
     from fleetanalysis import catalog, clients, fleet, policy
 
     access = store.read(organisation["store"])
-    as_of = fleet._day(access["last_seen"].max()) - pd.Timedelta(days=10)
+    as_of = utc_day(access["last_seen"].max()) - pd.Timedelta(days=10)
     since = as_of - pd.Timedelta(days=30)
     window = scale.read_store(organisation["store"], since=since, until=as_of, columns=scale.ANALYSIS_COLUMNS)
-    first, last = fleet._day(window["first_seen"]), fleet._day(window["last_seen"])
+    first, last = utc_day(window["first_seen"]), utc_day(window["last_seen"])
     assert ((first <= as_of) & (last >= since)).all() and 0 < len(window) < len(access)
     releases, rules = catalog.load(updates=False), policy.load()
     whole = fleet.snapshot(fleet.sightings(clients.facts(access)), releases, rules, as_of)

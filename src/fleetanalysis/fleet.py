@@ -51,6 +51,7 @@ import numpy as np
 import pandas as pd
 
 from fleetanalysis.codes import Coded, combine
+from fleetanalysis.days import utc_day
 from fleetanalysis import judging
 # The devices' columns, evidence ranks and version order are part of fleet's contract; the
 # engine that computes them keeps them.
@@ -155,7 +156,7 @@ def sightings(facts: pd.DataFrame) -> pd.DataFrame:
         if column in TIME_COLUMNS:
             seen[column] = facts[column].take(at).reset_index(drop=True)
         elif column in ("first_day", "last_day"):
-            seen[column] = _day(seen[column.replace("day", "seen")])
+            seen[column] = utc_day(seen[column.replace("day", "seen")])
         else:
             seen[column] = coded[column].categorical(kept, order)
     return seen[SIGHTING_COLUMNS]
@@ -208,18 +209,6 @@ def _device_order(device: np.ndarray, first: np.ndarray, n_devices: int) -> np.n
     return np.argsort(device * span + (first - low), kind="stable")
 
 
-def _day(moments) -> pd.Series:
-    """Naive UTC midnight of each moment (or of each date given)."""
-    moments = pd.to_datetime(moments)
-    if isinstance(moments, pd.Timestamp):
-        moments = moments.tz_convert("UTC").tz_localize(None) if moments.tzinfo else moments
-        return moments.normalize().as_unit("us")
-    if getattr(moments.dt, "tz", None) is not None:
-        moments = moments.dt.tz_convert("UTC").dt.tz_localize(None)
-    return moments.dt.normalize().astype("datetime64[us]")
-
-
-
 def _example_facts() -> pd.DataFrame:
     """Client facts of one Mac seen twice, for the examples: macOS 14.4 with Firefox 125.0
     from 2024-05-01 to 05-19, then 14.5 with Firefox 126.0 from 05-20 to 06-01.
@@ -253,7 +242,7 @@ def snapshot(sightings: pd.DataFrame, catalog: pd.DataFrame, policy, as_of,
         >>> devices[["device_id", "os_version", "clients", "ip"]].values.tolist()
         [['U1|macOS|desktop', '14.5', 'Firefox 126.0', '10.0.0.2']]
     """
-    day = _day(pd.Timestamp(as_of))
+    day = utc_day(pd.Timestamp(as_of))
     dates = pd.DatetimeIndex([day]).astype("datetime64[us]")
     active = ((sightings["first_day"] <= day)
               & (sightings["last_day"] >= day - pd.Timedelta(days=window_days))).to_numpy()
@@ -285,7 +274,7 @@ def timeline(sightings: pd.DataFrame, catalog: pd.DataFrame, policy, start, end,
          ['2024-06-02', '14.5'], ['2024-06-09', '14.5'], ['2024-06-16', '14.5'], ['2024-06-23', '14.5'],
          ['2024-06-30', '14.5']]
     """
-    dates = pd.date_range(_day(pd.Timestamp(start)), _day(pd.Timestamp(end)), freq=freq)
+    dates = pd.date_range(utc_day(pd.Timestamp(start)), utc_day(pd.Timestamp(end)), freq=freq)
     dates = pd.DatetimeIndex(dates.normalize()).astype("datetime64[us]")
     stamps = dates.asi8
     first = sightings["first_day"].to_numpy("datetime64[us]").astype("int64")

@@ -35,8 +35,8 @@ Examples:
     >>> rows = pd.DataFrame({"device_id": ["U1|iOS|phone"] * 3, "os_version": ["17.4"] * 3,
     ...     "first_seen": pd.to_datetime(["2024-05-01 08:00", "2024-05-01 17:00", "2024-05-02 09:00"], utc=True)})
     >>> rows["last_seen"] = rows["first_seen"]
-    >>> reduced = reduce_sightings(rows.assign(first_day=fleet._day(rows["first_seen"]),
-    ...                                        last_day=fleet._day(rows["last_seen"])))
+    >>> reduced = reduce_sightings(rows.assign(first_day=utc_day(rows["first_seen"]),
+    ...                                        last_day=utc_day(rows["last_seen"])))
     >>> reduced[["first_seen", "last_seen"]].astype(str).values.tolist()  # doctest: +NORMALIZE_WHITESPACE
     [['2024-05-01 08:00:00+00:00', '2024-05-01 17:00:00+00:00'],
      ['2024-05-02 09:00:00+00:00', '2024-05-02 09:00:00+00:00']]
@@ -55,6 +55,7 @@ import pandas as pd
 
 from fleetanalysis import clients, fleet, org, sources
 from fleetanalysis.codes import combine, firsts
+from fleetanalysis.days import utc_day
 from fleetanalysis.errors import BadInput
 from fleetanalysis.sources.schema import conform
 
