@@ -37,6 +37,7 @@ from fleetanalysis import catalog as releases_catalog
 from fleetanalysis import clients, config, fleet, org
 from fleetanalysis import policy as patch_policy
 from fleetanalysis import store as access_store
+from fleetanalysis.days import utc_day
 from fleetanalysis.errors import BadInput
 
 
@@ -193,7 +194,7 @@ def assemble(store: Path, sightings: pd.DataFrame, newest: pd.Timestamp, *,
         raise BadInput(store, "no rows from people's devices (only scripts, bots or unnamed users)")
     directory = _existing(directory)
     networks = _existing(networks)
-    newest = pd.Timestamp(newest).tz_convert("UTC").tz_localize(None).normalize()
+    newest = utc_day(newest)
     return Analysis(
         store=store,
         access=empty_access() if access is None else access,
@@ -203,7 +204,7 @@ def assemble(store: Path, sightings: pd.DataFrame, newest: pd.Timestamp, *,
         policy=patch_policy.load(_existing(policy)),
         directory=org.load_directory(directory) if directory else None,
         networks=org.load_networks(networks) if networks else None,
-        as_of=newest if as_of is None else pd.Timestamp(as_of).tz_localize(None).normalize(),
+        as_of=newest if as_of is None else utc_day(as_of),
         window_days=window_days,
     )
 

@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 
 from fleetanalysis.codes import combine, firsts, value_codes
+from fleetanalysis.days import utc_day
 from fleetanalysis.errors import BadInput
 
 UNKNOWN_OFFICE = "Unknown office"
@@ -315,7 +316,4 @@ def _frame_dates(devices: pd.DataFrame, as_of) -> np.ndarray:
     else:
         return np.full(len(devices), np.datetime64("NaT"), dtype="datetime64[us]")
     codes, dates = pd.factorize(column, use_na_sentinel=False)
-    dates = pd.to_datetime(pd.Series(dates))
-    if getattr(dates.dt, "tz", None) is not None:
-        dates = dates.dt.tz_convert("UTC").dt.tz_localize(None)
-    return dates.dt.normalize().astype("datetime64[us]").to_numpy().take(codes)
+    return utc_day(pd.Series(dates)).to_numpy().take(codes)

@@ -40,6 +40,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from fleetanalysis.days import utc_day
 from fleetanalysis.errors import BadInput
 
 BEHIND = ("outdated", "unsupported")
@@ -88,7 +89,7 @@ def nudged_devices(messages: pd.DataFrame) -> pd.DataFrame:
     sent["nth"] = number.map(lambda n: {1: "1st", 2: "2nd"}.get(n, "3rd+"))
     step = sent["step"] if "step" in sent else pd.Series(None, index=sent.index, dtype=object)
     sent["step"] = step.fillna("first")
-    sent["day"] = sent["created"].dt.tz_localize(None).dt.floor("D").astype("datetime64[us]")
+    sent["day"] = utc_day(sent["created"])
     sent["device_id"] = sent["devices"].map(lambda text: json.loads(text) if isinstance(text, str) else [])
     rows = sent.explode("device_id").dropna(subset=["device_id"])
     return rows[columns].astype({"message_id": "int64", "person": "string", "device_id": "string",
@@ -111,7 +112,7 @@ def follow(messages: pd.DataFrame, history: pd.DataFrame, end: object = None,
     beside what the logs showed, so "said updated" can be checked against the evidence.
     """
     history = _days(history)
-    end = history["as_of"].max() if end is None else pd.Timestamp(end).tz_localize(None).floor("D")
+    end = history["as_of"].max() if end is None else utc_day(end)
     nudges = _with_answers(nudged_devices(messages), answers).assign(group=NUDGED)
     nudges = nudges[nudges["day"] <= end]  # sent after the history ends: nothing known yet
     nudges["wave"] = nudges["day"].map(_iso_week).astype("string")
@@ -156,11 +157,8 @@ def _with_answers(nudges: pd.DataFrame, answers: pd.DataFrame | None) -> pd.Data
 
 def _days(history: pd.DataFrame) -> pd.DataFrame:
     """The history's needed columns, ``as_of`` as naive days and text as plain strings."""
-    days = pd.to_datetime(history["as_of"])
-    if days.dt.tz is not None:
-        days = days.dt.tz_convert("UTC").dt.tz_localize(None)
     office = history["office"] if "office" in history else pd.Series(pd.NA, index=history.index)
-    return pd.DataFrame({"as_of": days.dt.floor("D").astype("datetime64[us]"),
+    return pd.DataFrame({"as_of": utc_day(history["as_of"]),
                          "device_id": history["device_id"].astype("string"),
                          "verdict": history["verdict"].astype("string"),
                          "office": office.astype("string")})
@@ -275,7 +273,7 @@ def daily_history(run, messages: pd.DataFrame) -> pd.DataFrame:
 
     sent = messages.loc[(messages["status"] == "sent") & (messages["kind"].fillna("dm") == "dm"), "created"]
     start = pd.to_datetime(sent, utc=True, format="ISO8601").min() if len(sent) else None
-    start = run.as_of if start is None else min(start.tz_localize(None).floor("D"), run.as_of)
+    start = run.as_of if start is None else min(utc_day(start), run.as_of)
     judged = fleet.timeline(run.sightings, run.catalog, run.policy, start, run.as_of, freq="D",
                             window_days=run.window_days)
     return org.assign(judged, run.directory, run.networks)
