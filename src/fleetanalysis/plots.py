@@ -297,7 +297,7 @@ def heatmap(status: pd.DataFrame) -> Figure:
 def time_to_patch(patches: pd.DataFrame) -> Figure:
     """A histogram of days from a release to the devices installing it.
 
-    ``patches`` is ``metrics.time_to_patch(...)``: one row per device and release it
+    ``patches`` is ``patching.time_to_patch(...)``: one row per device and release it
     needed, with ``days`` and ``patched`` (bool). Pairs not patched yet are censored:
     counted in the title, not drawn.
 
