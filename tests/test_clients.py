@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 from fleetanalysis import cli, clients
+from fleetanalysis.clients import agents
 
 ACCURACY_SET = Path(__file__).parent / "data" / "user_agents.csv"
 KH = "AppleWebKit/537.36 (KHTML, like Gecko)"
@@ -152,8 +153,8 @@ def test_output_dtypes_index_and_categorical_input():
 
 def test_each_distinct_agent_is_parsed_once(monkeypatch):
     calls = []
-    real = clients._describe_one
-    monkeypatch.setattr(clients, "_describe_one", lambda agent: calls.append(agent) or real(agent))
+    real = agents._describe_one
+    monkeypatch.setattr(agents, "_describe_one", lambda agent: calls.append(agent) or real(agent))
     rows = pd.Series(["curl/8.4.0", "okhttp/4.12.0", None] * 1000, dtype="category")
     found = clients.describe(rows)
     assert sorted(calls) == ["curl/8.4.0", "okhttp/4.12.0"]

@@ -1,0 +1,103 @@
+"""What a source states about a device (Okta, Entra, Google: the OS, its version, the
+browser), folded over the facts its user agent gave where the agent is weak."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pandas as pd
+
+from fleetanalysis.clients.agents import _CHROMIUM, _PLATFORM_DEVICE, _join_reasons
+
+
+def _reported_platform(name) -> str | None:
+    """Our platform name for an OS name a source reports (Okta, Entra, Google); None if none.
+
+    >>> [_reported_platform(name) for name in ("IOS_SYNC", "MacOs", "Windows10", "Tizen", None)]
+    ['iOS', 'macOS', 'Windows', 'other', None]
+    """
+    if not isinstance(name, str):
+        return None
+    key = re.sub(r"[^a-z]", "", name.lower())
+    for token, found in (("ipados", "iPadOS"), ("ipad", "iPadOS"), ("ios", "iOS"), ("iphone", "iOS"),
+                         ("android", "Android"), ("chrome", "ChromeOS"), ("mac", "macOS"),
+                         ("osx", "macOS"), ("windows", "Windows"), ("linux", "Linux")):
+        if token in key:
+            return found
+    return "other"
+
+
+# Browser names sources state (Entra "Edge 80.0.361", Okta "CHROME") -> (client_family,
+# client_kind, client_product), compared in lower case; others keep their name, kind browser.
+_STATED_CLIENTS = {
+    "edge": ("Edge", "browser", "edge"), "microsoft edge": ("Edge", "browser", "edge"),
+    "chrome": ("Chrome", "browser", "chrome"), "chrome mobile": ("Chrome", "browser", "chrome"),
+    "firefox": ("Firefox", "browser", "firefox"), "mobile firefox": ("Firefox", "browser", "firefox"),
+    "safari": ("Safari", "browser", "safari"), "mobile safari": ("Safari", "browser", "safari"),
+    "ie": ("IE", "browser", None), "internet explorer": ("IE", "browser", None),
+    "opera": ("Opera", "browser", None), "samsung browser": ("Samsung Internet", "browser", None),
+    # Entra's name for desktop and mobile apps that sign in without a browser (Office, Outlook).
+    "rich client": ("Rich Client", "app", None),
+}
+_REPORT_COLUMNS = ["source", "reported_os", "reported_os_version", "reported_browser",
+                   "reported_browser_version", "reported_from"]
+
+
+def _stated_client(name, version, platform) -> tuple:
+    """(client_family, client_kind, client_product, client_version, note) for a browser a
+    source states; the version kept at the precision it carries."""
+    family, kind, product = _STATED_CLIENTS.get(str(name).strip().lower(), (name, "browser", None))
+    note = None
+    parts = str(version).split(".") if isinstance(version, str) else []
+    if family in _CHROMIUM and parts and parts[0].isdigit() and int(parts[0]) >= 101 \
+            and all(part == "0" for part in parts[1:]):
+        # Parsed from a reduced agent (Chrome/124.0.0.0): only the major is real.
+        version, note = parts[0], f"{family} reports only its major version"
+    if product == "safari" and platform in ("iOS", "iPadOS"):
+        # As for agents: Safari on iOS is patched with iOS and judged by it.
+        product = None
+    return family, kind, product, version if parts else None, note
+
+
+def _fold_reports(table: pd.DataFrame, reports: pd.DataFrame, agent_missing: np.ndarray) -> pd.DataFrame:
+    """Per distinct (agent, report) row: use what the source states where the agent is
+    missing or less precise (an OS version over a frozen, bounded or absent one; a platform
+    over "other"; a browser where there is no agent), saying so in the reason."""
+    table = table.copy()
+    source = reports["source"].astype(object).where(reports["source"].notna(), "the source").astype(str)
+    reported_platform = reports["reported_os"].map(_reported_platform)
+    reported_version = reports["reported_os_version"]
+    from_fields = reports["reported_from"].astype(object).fillna("").astype(str)
+    frozen = from_fields.str.contains("os_version frozen", regex=False)
+    no_agent = pd.Series(agent_missing) & reported_platform.notna()
+    human = table["client_kind"].isin(["browser", "app", "unknown"])
+    # An agent that names no platform (an unknown native app) takes the one the source states.
+    vague = ~pd.Series(agent_missing) & human & table["platform"].eq("other") & reported_platform.notna() & reported_platform.ne("other")
+    platform = table["platform"].where(~(no_agent | vague), reported_platform)
+    weak = table["os_evidence"].isin(["frozen", "lower-bound", "absent"])
+    usable = weak & human & reported_version.notna() & platform.eq(reported_platform).fillna(False)
+    table["platform"] = platform
+    table["os_version"] = table["os_version"].where(~usable, reported_version)
+    table["os_evidence"] = table["os_evidence"].where(~usable, "exact")
+    table["device_class"] = table["device_class"].where(
+        ~(no_agent | vague), platform.map(_PLATFORM_DEVICE).fillna("unknown"))
+    os_reason = table["os_reason"].where(~usable, "reported by " + source)
+    unstated = no_agent & ~usable
+    table["os_evidence"] = table["os_evidence"].where(~(unstated & frozen), "frozen")
+    os_reason = os_reason.where(~unstated, "no user agent; no OS version reported")
+    os_reason = os_reason.where(~(unstated & frozen), "no user agent; " + source
+                                + " states an OS version copied from a frozen user-agent token")
+    table["os_reason"] = os_reason.where(~(vague & ~usable), "platform reported by " + source)
+    # A browser the source states stands in for the agent's client facts when there is no agent.
+    stated = pd.Series(agent_missing) & reports["reported_browser"].notna()
+    for at in np.flatnonzero(stated.to_numpy()):
+        family, kind, product, version, note = _stated_client(
+            reports["reported_browser"].iloc[at], reports["reported_browser_version"].iloc[at],
+            table["platform"].iloc[at])
+        table.iloc[at, [table.columns.get_loc(column) for column in
+                        ("client_family", "client_kind", "client_product", "client_version", "client_reason")]] = [
+            family, kind, product, version,
+            "; ".join(part for part in (f"browser reported by {source.iloc[at]}", note) if part)]
+    table["reason"] = _join_reasons(table["os_reason"], table["client_reason"])
+    return table
