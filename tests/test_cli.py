@@ -56,7 +56,9 @@ def test_window_days_out_of_range_is_one_line_with_the_range(value, capsys):
     assert "use 1 to 36500 days" in error or "not a whole number" in error
 
 
-@pytest.mark.parametrize("value", ["2024-13-45", "99999-01-01", "NaT", "", "yesterday-ish", "2024-01-01T99:00"])
+@pytest.mark.parametrize("value", ["2024-13-45", "99999-01-01", "NaT", "", "yesterday-ish", "2024-01-01T99:00",
+                                   # Day-first or month-first: which one the user meant cannot be told.
+                                   "01/02/2026", "31/12/2026", "2026-01-02T23:00-05:00"])
 def test_a_date_that_is_not_one_is_one_line(value, capsys):
     assert cli.main(["status", "--as-of", value]) == 2
     error = capsys.readouterr().err

@@ -230,6 +230,15 @@ def test_cli_ua_json_uses_null(monkeypatch, capsys):
     assert set(records[0]) == {"user_agent", *clients.COLUMNS}
 
 
+def test_cli_ua_takes_agents_as_arguments_and_then_leaves_stdin_alone(monkeypatch, capsys):
+    # A new user's first try: the agent on the command line, quoted (found in a first-use trial).
+    monkeypatch.setattr("sys.stdin", io.StringIO("curl/8.4.0\n"))
+    assert cli.main(["ua", MAC_CHROME, "okhttp/4.12.0"]) == 0
+    table = pd.read_csv(io.StringIO(capsys.readouterr().out), dtype=str, keep_default_na=False)
+    assert table["user_agent"].tolist() == [MAC_CHROME, "okhttp/4.12.0"]
+    assert table["os_evidence"].tolist() == ["frozen", "absent"]
+
+
 def test_cli_ua_rejects_an_unknown_format(monkeypatch, capsys):
     monkeypatch.setattr("sys.stdin", io.StringIO("curl/8.4.0\n"))
     assert cli.main(["ua", "--format", "xml"]) == 2

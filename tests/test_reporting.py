@@ -355,3 +355,17 @@ def test_a_second_publisher_waits_for_the_first_and_both_pages_are_listed(tmp_pa
     assert "another fleetanalysis run is writing it" in capfd.readouterr().err
     index = (tmp_path / "index.html").read_text(encoding="utf-8")
     assert "2026-01-04" in index and "2026-01-11" in index
+
+
+def test_report_refuses_a_bad_policy_before_the_notebook_runs(tmp_path, capsys, monkeypatch):
+    # Found in a first-use trial: the notebook ran for seconds, then failed into reports/failed.
+    def never(*args, **kwargs):
+        raise AssertionError("the notebook ran")
+
+    monkeypatch.setattr(reporting, "run", never)
+    mine = tmp_path / "policy.toml"
+    mine.write_text("[nudges.reminder]\nafter_day = 3\n")
+    assert cli.main(["report", "--policy", str(mine), "--out", str(tmp_path / "reports")]) == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and "nudges.reminder.after_day: unknown key" in error
+    assert not (tmp_path / "reports" / "failed").exists()

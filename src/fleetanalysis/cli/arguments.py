@@ -23,10 +23,14 @@ class Parser(argparse.ArgumentParser):
 
 def parse_date(text: str):
     """A YYYY-MM-DD date option, as a UTC midnight timestamp."""
+    import re
+
     import pandas as pd
 
+    if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", text.strip()):
+        raise argparse.ArgumentTypeError(f"not a date: {text!r} (use YYYY-MM-DD, from 1678 to 2261)")
     try:
-        day = pd.Timestamp(text).normalize().tz_localize(None)
+        day = pd.Timestamp(text.strip()).normalize().tz_localize(None)
     except (ValueError, TypeError, OverflowError, AttributeError):  # AttributeError: NaT has no normalize
         day = pd.NaT
     if day is pd.NaT:

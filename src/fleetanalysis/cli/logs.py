@@ -58,7 +58,7 @@ def add_ingest(commands) -> None:
                     "Prints rows read, loaded, rejected and merged as duplicates per file; rejected "
                     "rows and their reasons go to <store stem>-rejected.csv beside the store. A file "
                     "already ingested and unchanged since (size and mtime, else content hash, in "
-                    "<store stem>-manifest.json) is skipped without being read.")
+                    "_manifest.json inside the store folder) is skipped without being read.")
     parser.add_argument("paths", nargs="*", metavar="PATH",
                         help="log file, folder or glob (default: the logs in fleetanalysis.toml, or the "
                              "demo organisation under data/demo, written first if missing)")
@@ -156,10 +156,13 @@ def _run_fetch_slack(args) -> int:
 
 def add_ua(commands) -> None:
     parser = commands.add_parser(
-        "ua", help="describe user agents read from stdin",
-        description="Read user-agent strings, one per line, on stdin and write one row per line, "
-                    "in input order: platform, OS version and how far it can be trusted, client, "
-                    "catalog product, device class, and the reason where something cannot be read.")
+        "ua", help="describe user agents given as arguments or read from stdin",
+        description="Describe user-agent strings given as arguments, or else read one per line on "
+                    "stdin, and write one row per string, in input order: platform, OS version and "
+                    "how far it can be trusted, client, catalog product, device class, and the "
+                    "reason where something cannot be read.")
+    parser.add_argument("agents", nargs="*", metavar="AGENT",
+                        help="user-agent strings (quote each one); none: read stdin")
     parser.add_argument("--format", choices=["csv", "json"], default="csv",
                         help="csv (formula-safe, default) or json (a list of objects, null for missing)")
     parser.set_defaults(run=_run_ua)
@@ -168,6 +171,9 @@ def add_ua(commands) -> None:
 def _run_ua(args) -> int:
     from fleetanalysis import clients
 
+    if args.agents:
+        write_table(clients.lookup(args.agents, progress=True), args.format)
+        return 0
     try:
         # Bytes, not the text stream: under a C locale a bad byte would hide as a surrogate.
         text = sys.stdin.buffer.read().decode("utf-8-sig") if hasattr(sys.stdin, "buffer") else sys.stdin.read()

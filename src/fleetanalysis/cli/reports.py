@@ -36,7 +36,7 @@ def add_report(commands) -> None:
 
 
 def _run_report(args) -> int:
-    from fleetanalysis import reporting
+    from fleetanalysis import policy, reporting
     from fleetanalysis.writing import check_folder
 
     # Before the notebook runs for minutes (or demo data is written): an unwritable --out,
@@ -54,6 +54,8 @@ def _run_report(args) -> int:
         parameters["names"] = True
     parameters.update({name: reporting.parameter_value(value) for name, value in args.parameter})
     reporting.check_parameters(args.notebook, parameters)
+    # A policy file the notebook would refuse after minutes is refused now, as status does.
+    policy.load(inputs.policy)
     if "store" not in parameters:
         write_missing_demo(inputs)
 
