@@ -8,7 +8,7 @@ reports its own time and peak memory (``ru_maxrss``):
 - ``ingest``: ``store.ingest`` of the raw file into an empty store (kept for the stages
   after it), against ``duckdb_ingest``: DuckDB's ``COPY`` of the same file into one
   Parquet file (times cast to timestamps, as ours are);
-- ``status``: the platform x office status table from that store: ``scale.read_store``
+- ``status``: the platform x office status table from that store: ``store.read``
   (the rows of the window, the analysis columns only) -> ``clients.facts ->
   fleet.sightings -> fleet.snapshot -> org.assign -> metrics.status``, against
   ``duckdb_status``: the DuckDB SQL below reading the same store with the same row filter;
@@ -168,9 +168,9 @@ def stage_duckdb_status(data: Path, end: pd.Timestamp) -> dict:
     """DuckDB's status table from the Parquet store our ingest wrote (the stage ``ingest``),
     reading the rows of the window, as ours does (a row stands for every moment from its
     first to its last sighting)."""
-    from fleetanalysis import scale
+    from fleetanalysis import store
 
-    files = ", ".join(f"'{file}'" for file in scale.store_files(data / STORE))
+    files = ", ".join(f"'{file}'" for file in store.files(data / STORE))
     since = end - pd.Timedelta(days=WINDOW_DAYS)
     return _duckdb_status(data, end, f"""
         CREATE TABLE events AS SELECT last_seen AS t, "user", ip, CAST(user_agent AS VARCHAR) AS user_agent
@@ -299,12 +299,12 @@ def stage_duckdb_ingest(data: Path, end: pd.Timestamp) -> dict:
 
 def stage_status(data: Path, end: pd.Timestamp) -> dict:
     """Our status table from the store: the rows of the window, the analysis columns only."""
-    from fleetanalysis import catalog, clients, fleet, metrics, org, policy, scale
+    from fleetanalysis import catalog, clients, fleet, metrics, org, policy, scale, store
 
     releases, rules = catalog.load(updates=False), policy.load()
     clock = Clock()
-    access = clock("scale.read_store", lambda: scale.read_store(
-        data / STORE, since=end - pd.Timedelta(days=WINDOW_DAYS), until=end, columns=scale.ANALYSIS_COLUMNS))
+    access = clock("store.read", lambda: store.read(
+        data / STORE, scale.ANALYSIS_COLUMNS, since=end - pd.Timedelta(days=WINDOW_DAYS), until=end))
     facts = clock("clients.facts", lambda: clients.facts(access))
     seen = clock("fleet.sightings", lambda: fleet.sightings(facts))
     devices = clock("fleet.snapshot", lambda: fleet.snapshot(seen, releases, rules, end, WINDOW_DAYS))
@@ -318,9 +318,9 @@ def stage_status(data: Path, end: pd.Timestamp) -> dict:
 
 
 def _files(store: Path) -> list[Path]:
-    from fleetanalysis import scale
+    from fleetanalysis import store as access_store
 
-    return scale.store_files(store)
+    return access_store.files(store)
 
 
 def stage_naive(data: Path, end: pd.Timestamp, sample: int = 200_000, rows: int = 0) -> dict:

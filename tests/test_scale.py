@@ -8,7 +8,6 @@ import pandas as pd
 import pytest
 
 from fleetanalysis import analysis, cli, demo, metrics, scale, sources, store
-from fleetanalysis.days import utc_day
 from fleetanalysis.errors import BadInput
 from fleetanalysis.writing import write_parquet
 
@@ -98,44 +97,3 @@ def test_a_running_scheduler_is_used_by_its_address(organisation):
     with LocalCluster(n_workers=1, processes=False, dashboard_address=None) as running:
         found = scale.sightings([organisation["parts"]], scheduler=running.scheduler_address)
     pd.testing.assert_frame_equal(found.sightings, scale.sightings([organisation["store"]]).sightings)
-
-
-def _partitioned(access: pd.DataFrame, folder) -> None:
-    """The store as a hive-partitioned folder, ``month=YYYY-MM/source=X/part.parquet``,
-    its files without ``source`` (the folder names it), as a partitioned store keeps it."""
-    month = access["first_seen"].dt.strftime("%Y-%m")
-    for (when, source), rows in access.groupby([month, access["source"].astype("str")], observed=True):
-        write_parquet(rows.drop(columns="source"), folder / f"month={when}" / f"source={source}" / "part.parquet")
-
-
-def test_read_store_keeps_exactly_the_rows_a_snapshot_can_see(organisation):
-    from fleetanalysis import catalog, clients, fleet, policy
-
-    access = store.read(organisation["store"])
-    as_of = utc_day(access["last_seen"].max()) - pd.Timedelta(days=10)
-    since = as_of - pd.Timedelta(days=30)
-    window = scale.read_store(organisation["store"], since=since, until=as_of, columns=scale.ANALYSIS_COLUMNS)
-    first, last = utc_day(window["first_seen"]), utc_day(window["last_seen"])
-    assert ((first <= as_of) & (last >= since)).all() and 0 < len(window) < len(access)
-    releases, rules = catalog.load(updates=False), policy.load()
-    whole = fleet.snapshot(fleet.sightings(clients.facts(access)), releases, rules, as_of)
-    read = fleet.snapshot(fleet.sightings(clients.facts(window)), releases, rules, as_of)
-    pd.testing.assert_frame_equal(read, whole)
-
-
-def test_read_store_reads_a_partitioned_folder_as_the_single_file(organisation, tmp_path):
-    access = store.read(organisation["store"])
-    # Two sources, so that rows come back from several source folders.
-    access.loc[access.index % 3 == 0, "source"] = "okta"
-    write_parquet(access, tmp_path / "access.parquet")
-    _partitioned(access, tmp_path / "store")
-    since, until = access["last_seen"].min() + pd.Timedelta(days=20), access["last_seen"].max() - pd.Timedelta(days=5)
-    order = ["source", "user", "ip", "first_seen", "last_seen"]
-
-    def rows(path) -> pd.DataFrame:
-        found = scale.read_store(path, since=since, until=until)
-        return found.astype({"user_agent": "str", "source": "str"}).sort_values(order, ignore_index=True)
-
-    single, partitioned = rows(tmp_path / "access.parquet"), rows(tmp_path / "store")
-    assert len(scale.store_files(tmp_path / "store")) >= 4 and single["source"].nunique() == 2
-    pd.testing.assert_frame_equal(partitioned, single, check_categorical=False)

@@ -55,7 +55,15 @@ class Analysis:
     networks: pd.DataFrame | None
     as_of: pd.Timestamp
     window_days: int = 30
+    # The first day of evidence read (a run that judges some dates only): None when all of it.
+    read_since: pd.Timestamp | None = None
     _devices: pd.DataFrame | None = field(default=None, repr=False)
+
+    def _check_read(self, day) -> None:
+        """``BadInput`` when judging on ``day`` needs evidence older than what was read."""
+        if self.read_since is not None and pd.Timestamp(day) - pd.Timedelta(days=self.window_days) < self.read_since:
+            raise BadInput(self.store, f"only the evidence from {self.read_since:%Y-%m-%d} was read; "
+                           f"prepare the run with judges=None to judge {pd.Timestamp(day):%Y-%m-%d}")
 
     @property
     def devices(self) -> pd.DataFrame:
@@ -67,6 +75,7 @@ class Analysis:
     def devices_at(self, day) -> pd.DataFrame:
         """The fleet at another date, judged against the releases of that date."""
         day = pd.Timestamp(day)
+        self._check_read(day)
         judged = fleet.snapshot(self.sightings, self.catalog, self.policy, day, self.window_days)
         return org.assign(judged, self.directory, self.networks, as_of=day)
 
@@ -110,6 +119,7 @@ class Analysis:
         if isinstance(weeks, bool) or not isinstance(weeks, int) or weeks < 1:
             raise BadInput("weeks", f"must be a whole number of weeks, 1 or more, not {weeks!r}")
         start = self.as_of - pd.Timedelta(weeks=weeks - 1)
+        self._check_read(start)
         stacked = fleet.timeline(self.sightings, self.catalog, self.policy, start, self.as_of,
                                  freq=freq or "7D", window_days=self.window_days)
         return org.assign(stacked, self.directory, self.networks)
@@ -118,7 +128,7 @@ class Analysis:
 def prepare(store: config.FleetInputs | str | os.PathLike, directory: str | os.PathLike | None = None,
             networks: str | os.PathLike | None = None, policy: str | os.PathLike | None = None,
             as_of=None, window_days: int = config.DEFAULT_WINDOW_DAYS,
-            catalog: str | os.PathLike | None = None, progress: bool = False) -> Analysis:
+            catalog: str | os.PathLike | None = None, progress: bool = False, *, judges=None) -> Analysis:
     """Read the store and organisation files and make the run's ``Analysis``.
 
     ``store`` is the run's ``config.FleetInputs`` (then the other arguments are ignored),
@@ -127,19 +137,51 @@ def prepare(store: config.FleetInputs | str | os.PathLike, directory: str | os.P
     the day of the newest evidence in the store (not today: a report on last month's
     export is about last month). Raises ``BadInput`` naming the file when the store is
     missing or empty, or an organisation file is unusable.
+
+    ``judges`` says which dates the run will judge: None (every date: the whole store is
+    read, for timelines and histories), ``"as_of"`` (the run's date only) or dates. Then
+    only the rows a snapshot on those dates can see are read (``store.read`` with
+    ``since`` = earliest date - ``window_days``, ``until`` = the latest or ``as_of``); the
+    devices are the same, and judging an earlier date raises ``BadInput``.
     """
     inputs = given(store, directory, networks, policy, as_of, window_days, catalog)
     store = locate_store(inputs.store, inputs.window_days)
-    access = access_store.read(store)
-    if access.empty:
-        raise BadInput(store, "no sign-in rows (run `fleetanalysis ingest` first)")
+    access, newest, since = _evidence(store, inputs, judges)
     sightings = fleet.sightings(org.resolve_people(clients.facts(access, progress=progress),
                                                   people_directory(inputs.directory)))
+    if since is not None and sightings.empty:
+        # No device in the window: the whole store says why (no rows, only bots) as before.
+        access, newest, since = _evidence(store, inputs, None)
+        sightings = fleet.sightings(org.resolve_people(clients.facts(access, progress=progress),
+                                                      people_directory(inputs.directory)))
     rejected_file = access_store.rejected_path(store)
     rejected = pd.read_csv(rejected_file, dtype="str") if rejected_file.exists() else None
-    return assemble(store, sightings, access["last_seen"].max(), access=access, rejected=rejected,
-                    directory=inputs.directory, networks=inputs.networks, policy=inputs.policy,
-                    as_of=inputs.as_of, window_days=inputs.window_days, catalog=inputs.catalog)
+    run = assemble(store, sightings, newest, access=access, rejected=rejected,
+                   directory=inputs.directory, networks=inputs.networks, policy=inputs.policy,
+                   as_of=inputs.as_of, window_days=inputs.window_days, catalog=inputs.catalog)
+    run.read_since = since
+    return run
+
+
+def _evidence(store: Path, inputs: config.FleetInputs, judges) -> tuple[pd.DataFrame, pd.Timestamp,
+                                                                        pd.Timestamp | None]:
+    """``prepare``'s read: the access rows the judged dates can see, the newest ``last_seen``
+    in the store and the first day read (None: everything)."""
+    if judges is None:
+        access = access_store.read(store)
+        if access.empty:
+            raise BadInput(store, "no sign-in rows (run `fleetanalysis ingest` first)")
+        return access, access["last_seen"].max(), None
+    newest = access_store.read(store, ["last_seen"])["last_seen"].max()
+    if pd.isna(newest):
+        raise BadInput(store, "no sign-in rows (run `fleetanalysis ingest` first)")
+    day = (pd.Timestamp(newest).tz_convert("UTC").tz_localize(None).normalize() if inputs.as_of is None
+           else pd.Timestamp(inputs.as_of).tz_localize(None).normalize())
+    if isinstance(judges, str):
+        judges = [day if judges == "as_of" else judges]
+    dates = [pd.Timestamp(date).tz_localize(None).normalize() for date in judges]
+    since = min(dates) - pd.Timedelta(days=inputs.window_days)
+    return access_store.read(store, since=since, until=max([*dates, day])), newest, since
 
 
 def given(inputs, directory=None, networks=None, policy=None, as_of=None,

@@ -35,6 +35,7 @@ Examples:
     >>> rows = pd.DataFrame({"device_id": ["U1|iOS|phone"] * 3, "os_version": ["17.4"] * 3,
     ...     "first_seen": pd.to_datetime(["2024-05-01 08:00", "2024-05-01 17:00", "2024-05-02 09:00"], utc=True)})
     >>> rows["last_seen"] = rows["first_seen"]
+    >>> from fleetanalysis.days import utc_day
     >>> reduced = reduce_sightings(rows.assign(first_day=utc_day(rows["first_seen"]),
     ...                                        last_day=utc_day(rows["last_seen"])))
     >>> reduced[["first_seen", "last_seen"]].astype(str).values.tolist()  # doctest: +NORMALIZE_WHITESPACE
@@ -55,7 +56,6 @@ import pandas as pd
 
 from fleetanalysis import clients, fleet, org, sources
 from fleetanalysis.codes import combine, firsts
-from fleetanalysis.days import utc_day
 from fleetanalysis.errors import BadInput
 from fleetanalysis.sources.schema import conform
 
@@ -131,84 +131,6 @@ def reduce_sightings(sightings: pd.DataFrame) -> pd.DataFrame:
              out["last_seen"].to_numpy("datetime64[us]").astype("int64"),
              *[codes[column][row] for column in keys if column != "device_id"]]
     return out.take(np.lexsort(order[::-1])).reset_index(drop=True)
-
-
-def store_files(store: str | os.PathLike) -> list[Path]:
-    """The Parquet files of a store: the file itself, or every ``*.parquet`` below a
-    store folder (``month=YYYY-MM/source=X/...`` partitions), in path order.
-
-    Examples:
-        >>> store_files("/nonexistent/access.parquet")
-        []
-    """
-    store = Path(store)
-    if store.is_dir():
-        # Temporary files of a write in progress are not part of the store yet.
-        return sorted(file for file in store.rglob("*.parquet") if not file.name.startswith("."))
-    return [store] if store.exists() else []
-
-
-def read_store(store: str | os.PathLike, since=None, until=None, columns=None) -> pd.DataFrame:
-    """The access rows of a store that can speak for a day from ``since`` to ``until``.
-
-    A row is kept when ``last_seen >= since`` and ``first_seen`` is before the end of
-    ``until`` (UTC days; either bound may be None), which keeps every row ``fleet``
-    would find active on those days with its window: pass ``since = start - window``.
-    Filtering happens as the files are read (``pyarrow.dataset``: row groups whose
-    statistics fall outside are skipped), and only ``columns`` are read (all by
-    default), so a snapshot of a year-long store reads about a month of it. A store
-    folder's ``source=X`` partition gives ``source`` where its files leave it out.
-    Returns the access table (``schema.conform``); empty when there is no store.
-
-    Examples:
-        >>> import tempfile, pathlib
-        >>> from fleetanalysis.sources.schema import conform
-        >>> from fleetanalysis.writing import write_parquet
-        >>> path = pathlib.Path(tempfile.mkdtemp()) / "access.parquet"
-        >>> times = pd.to_datetime(["2024-01-10", "2024-05-01", "2024-05-30"], utc=True)
-        >>> rows = conform(pd.DataFrame({"source": "csv", "user": ["a", "b", "c"], "user_agent": "curl/8",
-        ...                              "first_seen": times, "last_seen": times}))
-        >>> _ = write_parquet(rows, path)
-        >>> read_store(path, since="2024-04-20", until="2024-05-20")["user"].tolist()
-        ['b']
-    """
-    import pyarrow as pa
-    import pyarrow.dataset as ds
-
-    from fleetanalysis.sources.schema import COLUMNS, empty_access
-
-    files = store_files(store)
-    if not files:
-        return empty_access()
-    dataset = ds.dataset([str(file) for file in files], format="parquet")
-    names = [name for name in (columns or COLUMNS) if name in dataset.schema.names]
-    condition = None
-    if since is not None:
-        condition = ds.field("last_seen") >= pa.scalar(_utc_day(since), pa.timestamp("us", tz="UTC"))
-    if until is not None:
-        before = ds.field("first_seen") < pa.scalar(_utc_day(until) + pd.Timedelta(days=1),
-                                                     pa.timestamp("us", tz="UTC"))
-        condition = before if condition is None else condition & before
-    table = dataset.to_table(columns=names, filter=condition)
-    frame = table.to_pandas()
-    if "source" not in frame and (columns is None or "source" in columns):
-        frame["source"] = _partition_source(files, dataset, condition)
-    return conform(frame)
-
-
-def _utc_day(moment) -> pd.Timestamp:
-    """Midnight UTC of a date or moment."""
-    moment = pd.Timestamp(moment)
-    moment = moment.tz_convert("UTC") if moment.tzinfo else moment.tz_localize("UTC")
-    return moment.normalize()
-
-
-def _partition_source(files: list[Path], dataset, condition) -> np.ndarray:
-    """``source`` of each row from its file's ``source=X`` folder, for stores whose files omit it."""
-    counts = [fragment.count_rows(filter=condition) for fragment in dataset.get_fragments()]
-    names = [next((part.split("=", 1)[1] for part in Path(fragment.path).parts if part.startswith("source=")), None)
-             for fragment in dataset.get_fragments()]
-    return np.repeat(np.asarray(names, dtype=object), counts)
 
 
 def _pieces(paths) -> list[tuple[str, int | None]]:

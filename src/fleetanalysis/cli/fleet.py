@@ -30,8 +30,9 @@ def write_missing_demo(inputs) -> bool:
     return True
 
 
-def fleet_at(args):
-    """The run's ``analysis.Analysis`` from the shared fleet options."""
+def fleet_at(args, judges=None):
+    """The run's ``analysis.Analysis`` from the shared fleet options; ``judges="as_of"``
+    for a command that judges its one date only (then only the rows it can see are read)."""
     from fleetanalysis import analysis
 
     inputs = fleet_inputs(args)
@@ -42,7 +43,7 @@ def fleet_at(args):
 
         return scale.prepare(inputs.store, inputs.directory, inputs.networks, inputs.policy, inputs.as_of,
                              inputs.window_days, inputs.catalog, scheduler=args.scheduler, progress=True)
-    run = analysis.prepare(inputs, progress=True)
+    run = analysis.prepare(inputs, progress=True, judges=judges)
     for warning in run.stale_warnings():
         print(f"fleetanalysis: warning: {warning}", file=sys.stderr)
     return run
@@ -75,7 +76,7 @@ def add_status(commands) -> None:
 def _run_status(args) -> int:
     from fleetanalysis import metrics
 
-    run = fleet_at(args)
+    run = fleet_at(args, judges="as_of")
     devices, day = run.devices, run.as_of
     table = metrics.status(devices, by=args.by.split(","))
     header = (f"devices seen in the {run.window_days} days before {day:%Y-%m-%d}: "
@@ -103,7 +104,7 @@ def add_devices(commands) -> None:
 
 
 def _run_devices(args) -> int:
-    run = fleet_at(args)
+    run = fleet_at(args, judges="as_of")
     devices, day = run.devices, run.as_of
     columns = ["user", "user_id", "office", "department", "platform", "device_class", "os_version",
                "os_evidence", "clients", "verdict", "reason", "target", "last_seen", "exempt"]

@@ -63,6 +63,7 @@ import pyarrow.dataset
 from tqdm import tqdm
 
 from fleetanalysis import sources
+from fleetanalysis.days import utc_day
 from fleetanalysis.errors import BadInput
 from fleetanalysis.sources import LoadResult
 from fleetanalysis.sources.schema import REJECTED_COLUMNS, conform, empty_access
@@ -74,7 +75,7 @@ from fleetanalysis.writing import check_writable as _check_file
 from fleetanalysis.writing import locked, neutralise_formulas, remove_temporaries, write_csv
 
 __all__ = ["EVENT_IDENTITY", "INGEST_COLUMNS", "MERGE_COLUMNS", "check_writable", "combine", "file_hash",
-           "id_conflicts", "ingest", "keys", "manifest_path", "merge", "partitions", "read", "read_manifest",
+           "files", "id_conflicts", "ingest", "keys", "manifest_path", "merge", "partitions", "read", "read_manifest",
            "rejected_path", "remove"]
 
 MERGE_COLUMNS = ["file", "format", "read", "loaded", "rejected", "duplicates", "conflicts"]
@@ -83,35 +84,83 @@ INGEST_COLUMNS = [*MERGE_COLUMNS, "unchanged"]
 MANIFEST_VERSION = 2
 
 
-def read(path: str | os.PathLike, columns: list[str] | None = None) -> pd.DataFrame:
+def read(path: str | os.PathLike, columns: list[str] | None = None, *, since=None, until=None) -> pd.DataFrame:
     """The access table in the store at ``path``; ``empty_access()`` when there is none yet.
 
     Every partition at once, in ``first_seen`` order, its categoricals holding the values
-    used, sorted. ``columns`` reads only those. A store from before partitions (one
-    Parquet file) is read as it is.
+    used, sorted. ``columns`` reads only those. ``since``/``until`` (dates or moments,
+    either may be None) keep only the rows that can speak for a day between them: those
+    with ``last_seen >= since`` and ``first_seen`` before the end of ``until``'s UTC day.
+    A snapshot on ``as_of`` with a window of ``w`` days sees exactly the rows read with
+    ``since = as_of - w`` and ``until = as_of``. The rows are filtered while reading
+    (``pyarrow.dataset``: row groups outside are skipped). A store from before
+    partitions (one Parquet file) is read as it is.
 
     Examples:
         >>> len(read("/nonexistent/fleetanalysis/access.parquet"))
         0
     """
     path = Path(path)
+    condition = _window(since, until)
     if path.is_file():
-        access = dataset.read_file(path)
+        access = dataset.read_file(path) if condition is None else _filtered(path, [str(path)], None, condition,
+                                                                             columns)
     elif not _is_store(path) or not dataset.parts(path):
         access = empty_access()
     else:
-        files = [str(dataset.part_file(path, part)) for part in dataset.parts(path)]
-        try:
-            table = pyarrow.dataset.dataset(files, format="parquet", schema=dataset.SCHEMA).to_table(columns=columns)
-        except (OSError, ValueError, pyarrow.ArrowException) as error:
-            raise BadInput(path, f"not a readable access store ({str(error).splitlines()[0]})") from None
-        access = conform(table.to_pandas())
-        del table
-        # Partitions come month by month, each sorted: only several sources in a month need sorting.
-        if not access["first_seen"].is_monotonic_increasing:
-            access = access.sort_values("first_seen", kind="stable", ignore_index=True)
-        access = _sorted_categories(access)
+        access = _filtered(path, [str(file) for file in files(path)], dataset.SCHEMA, condition, columns)
     return access if columns is None else access[columns]
+
+
+def files(path: str | os.PathLike) -> list[Path]:
+    """The data files of the store at ``path``, for readers outside the package (DuckDB).
+
+    The committed partition files of a store folder (never a write's temporary files),
+    by month then source; the file itself for a store from before partitions; none
+    when there is no store.
+
+    Examples:
+        >>> files("/nonexistent/fleetanalysis/access.parquet")
+        []
+    """
+    path = Path(path)
+    if path.is_file():
+        return [path]
+    if not _is_store(path):
+        return []
+    return [dataset.part_file(path, part) for part in dataset.parts(path)]
+
+
+def _window(since, until):
+    """The ``pyarrow.dataset`` filter of ``read``'s ``since``/``until``, None for neither."""
+    condition = None
+    moment = pyarrow.timestamp("us", tz="UTC")
+    if since is not None:
+        condition = pyarrow.dataset.field("last_seen") >= pyarrow.scalar(utc_day(since).tz_localize("UTC"), moment)
+    if until is not None:
+        before = pyarrow.dataset.field("first_seen") < pyarrow.scalar(utc_day(until).tz_localize("UTC") + pd.Timedelta(days=1), moment)
+        condition = before if condition is None else condition & before
+    return condition
+
+
+def _filtered(path: Path, paths: list[str], schema, condition, columns=None) -> pd.DataFrame:
+    """The rows of the store files ``paths`` that meet ``condition``, as ``read`` gives them."""
+    if schema is None:
+        # A store from before partitions: refused, as a whole read refuses it, when not an access table.
+        dataset.check_file(path)
+    # A file from before partitions may lack columns: it is read whole.
+    wanted = None if schema is None else columns
+    try:
+        table = pyarrow.dataset.dataset(paths, format="parquet", schema=schema).to_table(columns=wanted,
+                                                                                        filter=condition)
+    except (OSError, ValueError, pyarrow.ArrowException) as error:
+        raise BadInput(path, f"not a readable access store ({str(error).splitlines()[0]})") from None
+    access = conform(table.to_pandas())
+    del table
+    # Partitions come month by month, each sorted: only several sources in a month need sorting.
+    if not access["first_seen"].is_monotonic_increasing:
+        access = access.sort_values("first_seen", kind="stable", ignore_index=True)
+    return _sorted_categories(access)
 
 
 def partitions(path: str | os.PathLike) -> Iterator[pd.DataFrame]:

@@ -128,17 +128,23 @@ def read_file(file: Path, columns: list[str] | None = None) -> pd.DataFrame:
     Refused, never overwritten, when its columns are not an access table's: the store
     setting points at someone else's Parquet file.
     """
+    check_file(file)
     try:
-        names = set(pyarrow.parquet.read_schema(file).names)
-        if not STORE_CORE <= names or not names <= set(COLUMNS):
-            raise BadInput(file, "a Parquet file but not a fleetanalysis access store (its columns are "
-                           f"{', '.join(sorted(names))[:200]}); choose another --store")
         frame = pd.read_parquet(file, columns=columns)
-    except BadInput:
-        raise
     except (OSError, ValueError, pyarrow.ArrowException) as error:
         raise BadInput(file, f"not a readable access store ({str(error).splitlines()[0]})") from None
     return frame if columns is not None else conform(frame)
+
+
+def check_file(file: Path) -> None:
+    """``BadInput`` naming ``file`` unless it is a readable Parquet file with an access table's columns."""
+    try:
+        names = set(pyarrow.parquet.read_schema(file).names)
+    except (OSError, ValueError, pyarrow.ArrowException) as error:
+        raise BadInput(file, f"not a readable access store ({str(error).splitlines()[0]})") from None
+    if not STORE_CORE <= names or not names <= set(COLUMNS):
+        raise BadInput(file, "a Parquet file but not a fleetanalysis access store (its columns are "
+                       f"{', '.join(sorted(names))[:200]}); choose another --store")
 
 
 def _write_part(frame: pd.DataFrame, target: Path) -> None:

@@ -1,0 +1,72 @@
+"""``store.read``'s row window (``since``/``until``) and ``store.files``: one reader of the store."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from fleetanalysis import catalog, clients, demo, fleet, policy, sources, store
+from fleetanalysis.days import utc_day
+from fleetanalysis.store import dataset
+from fleetanalysis.writing import write_parquet
+
+# What clients.facts and fleet.sightings read.
+ANALYSIS_COLUMNS = ["source", "user_id", "user", "first_seen", "last_seen", "ip", "user_agent", "reported_os",
+                    "reported_os_version", "reported_browser", "reported_browser_version", "reported_from"]
+
+
+@pytest.fixture(scope="module")
+def organisation(tmp_path_factory):
+    """The demo organisation's Slack pages ingested into a store."""
+    folder = tmp_path_factory.mktemp("demo")
+    written = demo.write(folder, users=60, weeks=8, seed=1)
+    store_path = folder / "access.parquet"
+    store.merge(store_path, sources.load(written["slack"]))
+    return {"folder": folder, "store": store_path, **written}
+
+
+def test_the_window_keeps_exactly_the_rows_a_snapshot_can_see(organisation):
+    access = store.read(organisation["store"])
+    as_of = utc_day(access["last_seen"].max()) - pd.Timedelta(days=10)
+    since = as_of - pd.Timedelta(days=30)
+    window = store.read(organisation["store"], ANALYSIS_COLUMNS, since=since, until=as_of)
+    first, last = utc_day(window["first_seen"]), utc_day(window["last_seen"])
+    assert ((first <= as_of) & (last >= since)).all() and 0 < len(window) < len(access)
+    releases, rules = catalog.load(updates=False), policy.load()
+    whole = fleet.snapshot(fleet.sightings(clients.facts(access)), releases, rules, as_of)
+    read = fleet.snapshot(fleet.sightings(clients.facts(window)), releases, rules, as_of)
+    pd.testing.assert_frame_equal(read, whole)
+
+
+def test_a_partitioned_store_reads_as_the_single_file(organisation, tmp_path):
+    access = store.read(organisation["store"])
+    # Two sources, so that rows come back from several source partitions.
+    access["source"] = access["source"].astype("str")
+    access.loc[access.index % 3 == 0, "source"] = "okta"
+    write_parquet(access, tmp_path / "access.parquet")
+    folder = tmp_path / "store"
+    dataset.commit(folder, dict(dataset.split(access)), set(), {})
+    since, until = access["last_seen"].min() + pd.Timedelta(days=20), access["last_seen"].max() - pd.Timedelta(days=5)
+    order = ["source", "user", "ip", "first_seen", "last_seen"]
+
+    def rows(path) -> pd.DataFrame:
+        found = store.read(path, since=since, until=until)
+        return found.astype({"user_agent": "str", "source": "str"}).sort_values(order, ignore_index=True)
+
+    single, partitioned = rows(tmp_path / "access.parquet"), rows(folder)
+    assert len(store.files(folder)) >= 4 and single["source"].nunique() == 2
+    assert 0 < len(single) < len(access)
+    pd.testing.assert_frame_equal(partitioned, single, check_categorical=False)
+
+
+def test_files_lists_committed_partitions_only(organisation):
+    files = store.files(organisation["store"])
+    assert files and all(file.name == dataset.PART_FILE for file in files)
+    # A write in progress leaves hidden files beside the partitions: never read.
+    hidden = files[0].parent / ".part-0.parquet.pending"
+    hidden.write_bytes(b"PAR1")
+    try:
+        assert store.files(organisation["store"]) == files
+    finally:
+        hidden.unlink()
+    assert store.files(organisation["store"].with_name("none.parquet")) == []
