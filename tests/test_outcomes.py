@@ -273,7 +273,7 @@ def test_the_report_shows_do_nudges_work_without_names(tmp_path):
                          {**files, "weeks": 4, "nudge_state": tmp_path / "hand-built.sqlite"})
     shown = visible_text(page.read_text(encoding="utf-8"))
     assert "Do nudges work?" in shown and "Within 7 days" in shown and "not nudged (observational)" in shown
-    assert '1 answers received; 1 devices flagged "not my device" for review.' in shown
+    assert '1 answer received; 1 device flagged "not my device" for review.' in shown
     for user in behind["user"]:
         assert user not in shown
     assert "median_days" not in shown and "NaN" not in shown
