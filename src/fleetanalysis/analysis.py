@@ -175,11 +175,10 @@ def _evidence(store: Path, inputs: config.FleetInputs, judges) -> tuple[pd.DataF
     newest = access_store.read(store, ["last_seen"])["last_seen"].max()
     if pd.isna(newest):
         raise BadInput(store, "no sign-in rows (run `fleetanalysis ingest` first)")
-    day = (pd.Timestamp(newest).tz_convert("UTC").tz_localize(None).normalize() if inputs.as_of is None
-           else pd.Timestamp(inputs.as_of).tz_localize(None).normalize())
+    day = utc_day(newest if inputs.as_of is None else inputs.as_of)
     if isinstance(judges, str):
         judges = [day if judges == "as_of" else judges]
-    dates = [pd.Timestamp(date).tz_localize(None).normalize() for date in judges]
+    dates = [utc_day(date) for date in judges]
     since = min(dates) - pd.Timedelta(days=inputs.window_days)
     return access_store.read(store, since=since, until=max([*dates, day])), newest, since
 
