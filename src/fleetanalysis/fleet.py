@@ -49,10 +49,11 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from pandas.api.types import union_categoricals
 
+from fleetanalysis import judging
 from fleetanalysis.codes import Coded, combine
 from fleetanalysis.days import utc_day
-from fleetanalysis import judging
 # The devices' columns, evidence ranks and version order are part of fleet's contract; the
 # engine that computes them keeps them.
 from fleetanalysis.judging import DEVICE_COLUMNS, EVIDENCE_RANK, version_rank  # noqa: F401
@@ -184,12 +185,11 @@ def concat_sightings(pieces) -> pd.DataFrame:
         present = [piece[column] for piece in pieces if column in piece.columns]
         if not any(isinstance(values.dtype, pd.CategoricalDtype) for values in present):
             continue
-        used = [values.cat.remove_unused_categories().cat.categories
-                if isinstance(values.dtype, pd.CategoricalDtype) else values.dropna().unique()
-                for values in present]
-        text = pd.Series(np.concatenate([np.asarray(values, dtype=object) for values in used]),
-                         dtype="object").astype("str")
-        shared[column] = pd.CategoricalDtype(pd.Index(pd.factorize(text, sort=True)[1], dtype="str"))
+        # Each piece's values as text categories, then their sorted union.
+        as_text = [pd.Categorical(values.astype("str").where(values.notna()),
+                                  categories=pd.Index(values.dropna().astype("str").unique(), dtype="str"))
+                   for values in present]
+        shared[column] = pd.CategoricalDtype(union_categoricals(as_text, sort_categories=True).categories)
     return pd.concat([piece.astype({column: dtype for column, dtype in shared.items() if column in piece.columns})
                       for piece in pieces], ignore_index=True)
 

@@ -27,8 +27,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
+from pandas.api.types import union_categoricals
 from tqdm import tqdm
 
 from fleetanalysis.errors import BadInput
@@ -149,8 +149,9 @@ def concat_access(frames: list[pd.DataFrame]) -> pd.DataFrame:
         return empty_access()
     categorical = [column for column in frames[0].columns
                    if all(isinstance(frame[column].dtype, pd.CategoricalDtype) for frame in frames)]
+    stacked = pd.concat([frame.drop(columns=categorical) for frame in frames], ignore_index=True)
     for column in categorical:
-        union = pd.Index(pd.unique(np.concatenate([frame[column].cat.categories.to_numpy(dtype=object)
-                                                   for frame in frames])), dtype=frames[0][column].cat.categories.dtype)
-        frames = [frame.assign(**{column: frame[column].cat.set_categories(union)}) for frame in frames]
-    return pd.concat(frames, ignore_index=True)
+        kind = frames[0][column].cat.categories.dtype
+        stacked[column] = union_categoricals(
+            [frame[column].cat.set_categories(frame[column].cat.categories.astype(kind)) for frame in frames])
+    return stacked[list(frames[0].columns)]
