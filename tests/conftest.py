@@ -1,8 +1,9 @@
-"""Fixtures shared by several test files: the shipped policy and catalog, and no settings file."""
+"""Fixtures shared by several test files: the shipped policy and catalog, no settings file,
+and a small demo organisation ingested into a store."""
 
 import pytest
 
-from fleetanalysis import catalog, policy
+from fleetanalysis import catalog, demo, policy, sources, store
 
 
 @pytest.fixture(scope="session")
@@ -21,3 +22,14 @@ def shipped_catalog():
 def no_settings(tmp_path, monkeypatch):
     """No settings file: FLEETANALYSIS_CONFIG names one that does not exist."""
     monkeypatch.setenv("FLEETANALYSIS_CONFIG", str(tmp_path / "no-settings.toml"))
+
+
+@pytest.fixture(scope="session")
+def demo_store(tmp_path_factory):
+    """The demo organisation (60 people, 8 weeks, seed 1) and its Slack pages ingested into a
+    store: the files ``demo.write`` returns, plus ``folder`` and ``store``. Read it, never write it."""
+    folder = tmp_path_factory.mktemp("demo")
+    written = demo.write(folder, users=60, weeks=8, seed=1)
+    store_path = folder / "access.parquet"
+    store.merge(store_path, sources.load(written["slack"]))
+    return {"folder": folder, "store": store_path, **written}

@@ -216,31 +216,29 @@ def test_a_bad_nudges_key_is_one_line_naming_file_and_key_exit_2(tmp_path, capsy
     assert len(err.splitlines()) == 1 and str(mine) in err and f"{key}:" in err and problem in err
 
 
-def test_the_dry_run_shows_each_step_from_the_policy(slack, tmp_path, capsys):
+def _dry_run_after_first_dms(slack, tmp_path, policy: str, days: int) -> list[str]:
+    """The command line of a dry run ``days`` after both people got their first DM, under ``policy``."""
     state_path = tmp_path / "nudges.sqlite"
     with nudges.State(state_path) as state:
         run(devices(), state, DAY0, slack)
     fleet = tmp_path / "devices.csv"
     devices().to_csv(fleet, index=False)
     mine = tmp_path / "policy.toml"
-    mine.write_text("[nudges.reminder]\nafter_days = 2\n")
-    assert cli.main(["nudges", "--devices", str(fleet), "--policy", str(mine), "--state", str(state_path),
-                     "--as-of", f"{DAY0 + pd.Timedelta(days=3):%Y-%m-%d}", "--format", "json"]) == 0
+    mine.write_text(policy)
+    return ["nudges", "--devices", str(fleet), "--policy", str(mine), "--state", str(state_path),
+            "--as-of", f"{DAY0 + pd.Timedelta(days=days):%Y-%m-%d}", "--format", "json"]
+
+
+def test_the_dry_run_shows_each_step_from_the_policy(slack, tmp_path, capsys):
+    assert cli.main(_dry_run_after_first_dms(slack, tmp_path, "[nudges.reminder]\nafter_days = 2\n", days=3)) == 0
     rows = json.loads(capsys.readouterr().out)
     assert sorted((row["user"], row["step"], row["action"]) for row in rows if row["step"] == "reminder") == [
         ("ana@x.io", "reminder", "send"), ("bo@x.io", "reminder", "send")]
 
 
 def test_the_policy_stops_nudging_after_n_unanswered_dms_and_the_flag_overrides_it(slack, tmp_path, capsys):
-    state_path = tmp_path / "nudges.sqlite"
-    with nudges.State(state_path) as state:
-        run(devices(), state, DAY0, slack)
-    fleet = tmp_path / "devices.csv"
-    devices().to_csv(fleet, index=False)
-    mine = tmp_path / "policy.toml"
-    mine.write_text("[nudges]\nstop_after_unanswered = 1\n[nudges.reminder]\nenabled = false\n")
-    options = ["nudges", "--devices", str(fleet), "--policy", str(mine), "--state", str(state_path),
-               "--as-of", f"{DAY0 + pd.Timedelta(days=9):%Y-%m-%d}", "--format", "json"]
+    options = _dry_run_after_first_dms(
+        slack, tmp_path, "[nudges]\nstop_after_unanswered = 1\n[nudges.reminder]\nenabled = false\n", days=9)
     assert cli.main(options) == 0
     rows = {row["user"]: row for row in json.loads(capsys.readouterr().out)}
     assert rows["ana@x.io"]["skip_reason"] == rows["bo@x.io"]["skip_reason"] == "unanswered"

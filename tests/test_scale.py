@@ -7,24 +7,20 @@ import sys
 import pandas as pd
 import pytest
 
-from fleetanalysis import analysis, cli, demo, metrics, scale, sources, store
+from fleetanalysis import analysis, cli, metrics, scale, store
 from fleetanalysis.errors import BadInput
 from fleetanalysis.writing import write_parquet
 
 
 @pytest.fixture(scope="module")
-def organisation(tmp_path_factory):
-    """The demo organisation ingested into a store, and the store split into four Parquet parts."""
-    folder = tmp_path_factory.mktemp("demo")
-    written = demo.write(folder, users=60, weeks=8, seed=1)
-    store_path = folder / "access.parquet"
-    store.merge(store_path, sources.load(written["slack"]))
-    access = store.read(store_path)
-    parts = folder / "parts"
+def organisation(demo_store, tmp_path_factory):
+    """The shared demo store, and the store split into four Parquet parts."""
+    access = store.read(demo_store["store"])
+    parts = tmp_path_factory.mktemp("parts")
     size = -(-len(access) // 4)
     for number, start in enumerate(range(0, len(access), size)):
         write_parquet(access.iloc[start:start + size], parts / f"part-{number}.parquet")
-    return {"folder": folder, "store": store_path, "parts": parts, **written}
+    return {**demo_store, "parts": parts}
 
 
 def test_dask_status_equals_pandas_status_on_the_demo(organisation):

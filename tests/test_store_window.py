@@ -3,33 +3,21 @@
 from __future__ import annotations
 
 import pandas as pd
-import pytest
 
-from fleetanalysis import catalog, clients, demo, fleet, policy, sources, store
+from fleetanalysis import catalog, clients, fleet, policy, scale, store
 from fleetanalysis.days import utc_day
 from fleetanalysis.store import dataset
 from fleetanalysis.writing import write_parquet
 
 # What clients.facts and fleet.sightings read.
-ANALYSIS_COLUMNS = ["source", "user_id", "user", "first_seen", "last_seen", "ip", "user_agent", "reported_os",
-                    "reported_os_version", "reported_browser", "reported_browser_version", "reported_from"]
+ANALYSIS_COLUMNS = scale.ANALYSIS_COLUMNS
 
 
-@pytest.fixture(scope="module")
-def organisation(tmp_path_factory):
-    """The demo organisation's Slack pages ingested into a store."""
-    folder = tmp_path_factory.mktemp("demo")
-    written = demo.write(folder, users=60, weeks=8, seed=1)
-    store_path = folder / "access.parquet"
-    store.merge(store_path, sources.load(written["slack"]))
-    return {"folder": folder, "store": store_path, **written}
-
-
-def test_the_window_keeps_exactly_the_rows_a_snapshot_can_see(organisation):
-    access = store.read(organisation["store"])
+def test_the_window_keeps_exactly_the_rows_a_snapshot_can_see(demo_store):
+    access = store.read(demo_store["store"])
     as_of = utc_day(access["last_seen"].max()) - pd.Timedelta(days=10)
     since = as_of - pd.Timedelta(days=30)
-    window = store.read(organisation["store"], ANALYSIS_COLUMNS, since=since, until=as_of)
+    window = store.read(demo_store["store"], ANALYSIS_COLUMNS, since=since, until=as_of)
     first, last = utc_day(window["first_seen"]), utc_day(window["last_seen"])
     assert ((first <= as_of) & (last >= since)).all() and 0 < len(window) < len(access)
     releases, rules = catalog.load(updates=False), policy.load()
@@ -38,8 +26,8 @@ def test_the_window_keeps_exactly_the_rows_a_snapshot_can_see(organisation):
     pd.testing.assert_frame_equal(read, whole)
 
 
-def test_a_partitioned_store_reads_as_the_single_file(organisation, tmp_path):
-    access = store.read(organisation["store"])
+def test_a_partitioned_store_reads_as_the_single_file(demo_store, tmp_path):
+    access = store.read(demo_store["store"])
     # Two sources, so that rows come back from several source partitions.
     access["source"] = access["source"].astype("str")
     access.loc[access.index % 3 == 0, "source"] = "okta"
@@ -59,14 +47,14 @@ def test_a_partitioned_store_reads_as_the_single_file(organisation, tmp_path):
     pd.testing.assert_frame_equal(partitioned, single, check_categorical=False)
 
 
-def test_files_lists_committed_partitions_only(organisation):
-    files = store.files(organisation["store"])
+def test_files_lists_committed_partitions_only(demo_store):
+    files = store.files(demo_store["store"])
     assert files and all(file.name == dataset.PART_FILE for file in files)
     # A write in progress leaves hidden files beside the partitions: never read.
     hidden = files[0].parent / ".part-0.parquet.pending"
     hidden.write_bytes(b"PAR1")
     try:
-        assert store.files(organisation["store"]) == files
+        assert store.files(demo_store["store"]) == files
     finally:
         hidden.unlink()
-    assert store.files(organisation["store"].with_name("none.parquet")) == []
+    assert store.files(demo_store["store"].with_name("none.parquet")) == []
