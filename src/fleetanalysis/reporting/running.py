@@ -1,18 +1,10 @@
-"""Publishing reports: run a notebook with papermill, export it as HTML without code, keep an index.
+"""Running a report notebook with papermill: the kernel, the parameters, and what failed.
 
-A run writes ``<out>/<as-of>/<notebook>.html`` and the executed ``<notebook>.ipynb``
-beside it, each under a temporary name renamed on success, then rebuilds
-``<out>/index.html`` and points ``<out>/latest`` (a relative symlink) and
-``<out>/latest.html`` (a redirect page) at the newest report. A run whose cell raises
-keeps the executed notebook in ``<out>/failed/`` and touches nothing else.
-
-The notebook tells the index its headline figure by displaying a JSON bundle with
-:func:`fleetanalysis.show.record_headline`; :func:`read_headline` finds it in the executed
-notebook. The display helpers the notebooks call live in ``show``; the weekly schedule in
-``schedule``. The index and redirect pages are Jinja2 templates (``data/templates/pages``)
-with autoescape on, so a notebook or folder name cannot become markup.
-(About 560 lines, over the project's ~450: one job, publishing, whose parameter checks,
-failure messages and atomic writes each carry a doctest.)
+:func:`run` checks the parameters against the notebook's ``parameters`` cell before the
+kernel starts, executes the notebook in a scratch folder and hands the result to
+:func:`fleetanalysis.reporting.folder.publish`. A run whose cell raises keeps the executed
+notebook in ``<out>/failed/`` and touches nothing else; papermill's
+``PapermillExecutionError`` is read by its fields (``cell_index``, ``ename``, ``evalue``).
 
 Examples:
     >>> kernel_name() in {"fleetanalysis", "python3"}
@@ -23,10 +15,8 @@ Examples:
 
 from __future__ import annotations
 
-import copy
 import json
 import os
-import re
 import tempfile
 from datetime import date, datetime
 from pathlib import Path
@@ -36,15 +26,9 @@ import pandas as pd
 
 from fleetanalysis import config
 from fleetanalysis.errors import BadInput, JobFailed
-from fleetanalysis.show import HEADLINE_KEY, HEADLINE_MIME
-from fleetanalysis.writing import check_folder, locked, strip_controls, write_text
-
-# Cells with this tag are left out of the HTML (papermill's own markers, helper cells).
-HIDDEN_TAGS = {"remove-cell", "papermill-error-cell-tag"}
-TEMPLATES = config.PACKAGE_DATA / "templates"
-OFFLINE_TEMPLATE = "offline"
-_DATE_FOLDER = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-_HEADING = re.compile(r"^ {0,3}#{1,6}[ \t]+(.+?)(?:[ \t]+#+)?[ \t]*$", re.MULTILINE)
+from fleetanalysis.reporting.folder import own_folder, publish
+from fleetanalysis.reporting.pages import as_date, read_headline
+from fleetanalysis.writing import check_folder, strip_controls, write_text
 
 
 def kernel_name() -> str:
@@ -127,25 +111,6 @@ def parameter_value(text: str):
     return value if isinstance(value, (int, float, bool)) or value is None else text
 
 
-def read_headline(notebook: nbformat.NotebookNode) -> dict:
-    """The headline bundle recorded in an executed notebook, or ``{}`` when there is none.
-
-    Examples:
-        >>> cell = nbformat.v4.new_code_cell("", outputs=[nbformat.v4.new_output(
-        ...     "display_data", data={HEADLINE_MIME: {"share": 0.5, "as_of": "2026-01-04"}},
-        ...     metadata={HEADLINE_KEY: "headline"})])
-        >>> read_headline(nbformat.v4.new_notebook(cells=[cell]))
-        {'share': 0.5, 'as_of': '2026-01-04'}
-    """
-    for cell in notebook.cells:
-        for output in cell.get("outputs", []):
-            if output.get("metadata", {}).get(HEADLINE_KEY) == "headline":
-                figures = output.get("data", {}).get(HEADLINE_MIME)
-                if isinstance(figures, dict):
-                    return dict(figures)
-    return {}
-
-
 def failure(notebook: nbformat.NotebookNode) -> str | None:
     """Say which cell of an executed notebook failed and why, or ``None`` if none did.
 
@@ -202,81 +167,6 @@ def _raised(error, executed: nbformat.NotebookNode | None) -> str:
         message = "the cell did not finish"
     said = strip_controls(f"{name}: {message}" if message else name)
     return f"cell {error.cell_index + 1 - injected} (In [{error.exec_count or ' '}]) raised {said[:500]}"
-
-
-def title(notebook: nbformat.NotebookNode, as_of=None) -> str:
-    """The report's title: the notebook's first Markdown heading, then the as-of date.
-
-    Falls back to ``Fleet report`` when no shown Markdown cell has a heading. Plain
-    text: the HTML export escapes it.
-
-    Examples:
-        >>> notebook = nbformat.v4.new_notebook(cells=[
-        ...     nbformat.v4.new_markdown_cell("Intro text"),
-        ...     nbformat.v4.new_markdown_cell("# Device fleet report\\n\\nHow many phones...")])
-        >>> title(notebook, "2025-08-31")
-        'Device fleet report, 2025-08-31'
-        >>> title(nbformat.v4.new_notebook())
-        'Fleet report'
-    """
-    heading = "Fleet report"
-    for cell in notebook.cells:
-        if cell.cell_type != "markdown" or set(cell.get("metadata", {}).get("tags", [])) & HIDDEN_TAGS:
-            continue
-        found = _HEADING.search(cell.source)
-        if found:
-            # Markdown's emphasis and escapes mean nothing in a window title.
-            heading = re.sub(r"\\(.)", r"\1", found[1].replace("**", "").replace("`", "")).strip() or heading
-            break
-    day = _as_date(as_of)
-    return f"{heading}, {day.isoformat()}" if day else heading
-
-
-def to_html(notebook: nbformat.NotebookNode, as_of=None) -> str:
-    """Export an executed notebook as a stand-alone HTML page without code or prompts.
-
-    The page's ``<title>`` is :func:`title` (escaped by the export). The template
-    (``data/templates/offline``) is JupyterLab's without the scripts nbconvert loads from
-    a CDN (require.js, MathJax, mermaid), with print styles: images are inline PNG, so
-    the one file opens offline, in a mail viewer and on paper.
-
-    Examples:
-        >>> page = to_html(nbformat.v4.new_notebook(cells=[
-        ...     nbformat.v4.new_markdown_cell("# Fleet <b>"), nbformat.v4.new_code_cell("secret = 1")]),
-        ...     as_of="2026-01-04")
-        >>> "Fleet" in page, "secret" in page, "<title>Fleet &lt;b&gt;, 2026-01-04</title>" in page
-        (True, False, True)
-        >>> re.search(r"<script[^>]+src=|<link[^>]+stylesheet|@import", page) is None
-        True
-    """
-    from nbconvert import HTMLExporter
-    from traitlets.config import Config
-
-    settings = Config()
-    settings.TagRemovePreprocessor.enabled = True
-    settings.TagRemovePreprocessor.remove_cell_tags = set(HIDDEN_TAGS)
-    exporter = HTMLExporter(config=settings, exclude_input=True, exclude_input_prompt=True,
-                            exclude_output_prompt=True, template_name=OFFLINE_TEMPLATE,
-                            extra_template_basedirs=[str(TEMPLATES)])
-    shown = copy.deepcopy(notebook)
-    # nbconvert titles the page with metadata.title, else the word "Notebook".
-    shown.metadata["title"] = title(notebook, as_of)
-    for cell in shown.cells:
-        if "outputs" in cell:
-            # The headline bundle is data for the index, not something to show.
-            cell.outputs = [out for out in cell.outputs
-                            if out.get("metadata", {}).get(HEADLINE_KEY) != "headline"]
-    body, _ = exporter.from_notebook_node(shown)
-    return body
-
-
-def _as_date(value) -> date | None:
-    if value is None or (not isinstance(value, (str, date)) and pd.isna(value)):
-        return None
-    try:
-        return pd.Timestamp(value).date()
-    except (ValueError, TypeError):
-        raise BadInput("as_of", repr(value), "not a date (use YYYY-MM-DD)") from None
 
 
 def _parameter(value):
@@ -341,7 +231,7 @@ def check_parameters(notebook: str | os.PathLike, values: dict) -> dict:
         elif isinstance(default, float) and (isinstance(value, bool) or not isinstance(value, (int, float))):
             raise BadInput(source.name, where, f"{value!r} is not a number")
         if name == "as_of" and value is not None:
-            _as_date(value)
+            as_date(value)
         low, high = PARAMETER_BOUNDS.get(name, (None, None))
         if low is not None and isinstance(value, (int, float)) and not low <= value <= high:
             raise BadInput(source.name, where, f"{value!r} is out of range ({low} to {high})")
@@ -373,7 +263,7 @@ def run(notebook: str | os.PathLike, out_dir: Path, as_of: date | None = None,
 
     source = notebook_path(notebook)
     out_dir = Path(out_dir)
-    as_of = _as_date(as_of)
+    as_of = as_date(as_of)
     # Paths first: a report that cannot be published must fail before the notebook runs.
     check_folder(out_dir, "reports folder")
     if as_of is not None:
@@ -416,146 +306,7 @@ def run(notebook: str | os.PathLike, out_dir: Path, as_of: date | None = None,
                     raise BadInput(f"{said} (in {source.name}; executed notebook kept in {kept})")
             raise JobFailed(f"{source.name}: {said}")
     recorded = read_headline(executed).get("as_of")
-    folder_date = as_of or _as_date(recorded)
+    folder_date = as_of or as_date(recorded)
     if folder_date is None:
         raise JobFailed(f"{source.name}: the notebook recorded no as_of date; pass --as-of")
     return publish(executed, source.name, out_dir, folder_date, tell)
-
-
-def publish(executed: nbformat.NotebookNode, name: str, out_dir: Path, as_of: date,
-            tell=lambda line: None) -> Path:
-    """Write the executed notebook ``name`` and its HTML page into ``out_dir/<as_of>/`` and
-    rebuild the index; returns the page.
-
-    Two runs publishing at once (the scheduled job and a manual report) take turns on
-    the reports folder's lock, so neither index loses the other's page.
-
-    Examples:
-        >>> out = Path(tempfile.mkdtemp())
-        >>> page = publish(nbformat.v4.new_notebook(), "report.ipynb", out, date(2026, 1, 4))
-        >>> page.relative_to(out).as_posix(), (out / "index.html").exists()
-        ('2026-01-04/report.html', True)
-    """
-    out_dir = Path(out_dir)
-    stem = Path(name).stem
-    with locked(out_dir / "index.html"):
-        folder = own_folder(out_dir, as_of.isoformat())
-        tell(f"writing {folder / stem}.html")
-        write_text(folder / name, nbformat.writes(executed))
-        page = write_text(folder / f"{stem}.html", to_html(executed, as_of))
-        tell(f"updating {out_dir / 'index.html'}")
-        rebuild_index(out_dir)
-    return page
-
-
-def own_folder(out_dir: Path, name: str) -> Path:
-    """``out_dir / name`` once it is sure to be a real folder inside ``out_dir``.
-
-    A symbolic link there (planted, or left by hand) would make the report be written
-    wherever it points, outside the reports folder: refused, never followed.
-
-    >>> import tempfile
-    >>> out = Path(tempfile.mkdtemp())
-    >>> (out / "2026-01-05").symlink_to("/tmp")
-    >>> own_folder(out, "2026-01-05")  # doctest: +ELLIPSIS
-    Traceback (most recent call last):
-    ...
-    fleetanalysis.errors.BadInput: .../2026-01-05: is a symbolic link (to /tmp): not writing through it; remove the link
-    """
-    folder = Path(out_dir) / name
-    if folder.is_symlink():
-        raise BadInput(folder, f"is a symbolic link (to {os.readlink(folder)}): not writing through it; "
-                               f"remove the link")
-    if folder.exists() and not folder.is_dir():
-        raise BadInput(folder, "is a file, not a report folder")
-    return folder
-
-
-def reports(out_dir: Path) -> pd.DataFrame:
-    """List the published reports under ``out_dir``, newest first.
-
-    Columns: ``as_of`` (datetime64), ``notebook`` (str), ``html`` (str, path relative to
-    ``out_dir``), ``share`` (float, share of devices up to date, NA when not recorded),
-    ``devices`` (Int64), ``names`` (bool: the page names people, as its headline says).
-
-    Examples:
-        >>> reports(Path(tempfile.mkdtemp())).columns.tolist()
-        ['as_of', 'notebook', 'html', 'share', 'devices', 'names']
-    """
-    rows = []
-    folders = [path for path in Path(out_dir).glob("*") if path.is_dir() and not path.is_symlink()]
-    for folder in folders:
-        if not _DATE_FOLDER.match(folder.name):
-            continue
-        for page in folder.glob("*.html"):
-            if page.name.startswith("."):
-                continue
-            figures = {}
-            executed = page.with_suffix(".ipynb")
-            if executed.is_file():
-                try:
-                    figures = read_headline(nbformat.read(executed, as_version=4))
-                except (ValueError, OSError):
-                    figures = {}
-            rows.append({"as_of": folder.name, "notebook": page.stem,
-                         "html": page.relative_to(out_dir).as_posix(),
-                         "share": figures.get("share"), "devices": figures.get("devices"),
-                         "names": figures.get("names") is True})
-    table = pd.DataFrame(rows, columns=["as_of", "notebook", "html", "share", "devices", "names"])
-    table = table.astype({"as_of": "datetime64[us]", "notebook": "str", "html": "str",
-                          "share": "Float64", "devices": "Int64", "names": "bool"})
-    table["share"] = table["share"].astype("float64")
-    return table.sort_values(["as_of", "notebook"], ascending=[False, True], ignore_index=True)
-
-
-def rebuild_index(out_dir: Path) -> Path:
-    """Write ``<out_dir>/index.html`` listing every report; point ``latest`` at the newest.
-
-    Pages that name people (run with ``--names``) are left out of the index and never
-    become ``latest``: the index is what management is sent. ``latest`` is a relative symlink to the newest date folder, replaced atomically;
-    ``latest.html`` redirects to the newest report for systems without symlinks.
-
-    Examples:
-        >>> folder = Path(tempfile.mkdtemp())
-        >>> rebuild_index(folder).name
-        'index.html'
-    """
-    out_dir = Path(out_dir)
-    table = reports(out_dir)
-    table = table[~table["names"]]
-    rows = [{"as_of": row.as_of.date().isoformat(), "href": row.html, "notebook": row.notebook,
-             "share": "" if pd.isna(row.share) else f"{row.share:.1%}",
-             "devices": "" if pd.isna(row.devices) else f"{row.devices:,}"}
-            for row in table.itertuples()]
-    index = _page("index.html.j2", title="Fleet reports", rows=rows)
-    written = write_text(out_dir / "index.html", index)
-    if len(table):
-        _point_latest(out_dir, table)
-    return written
-
-
-def _point_latest(out_dir: Path, table: pd.DataFrame) -> None:
-    newest = table[table["as_of"] == table["as_of"].max()]
-    preferred = newest[newest["notebook"] == "report"]
-    target = (preferred if len(preferred) else newest)["html"].iloc[0]
-    write_text(out_dir / "latest.html", _page("latest.html.j2", title="Newest fleet report", href=target))
-    link = out_dir / "latest"
-    if link.exists() and not link.is_symlink():
-        return  # a real folder of that name belongs to someone else: leave it
-    temporary = out_dir / f".latest.{os.getpid()}.tmp"
-    temporary.unlink(missing_ok=True)
-    try:
-        os.symlink(Path(target).parts[0], temporary, target_is_directory=True)
-        os.replace(temporary, link)
-    except OSError:
-        # No symlinks here (some Windows setups): latest.html still leads the way.
-        temporary.unlink(missing_ok=True)
-
-
-def _page(template: str, **values) -> str:
-    """Render one of ``data/templates/pages`` with every value HTML-escaped (Jinja2 autoescape)."""
-    import jinja2
-
-    pages = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES / "pages"),
-                               autoescape=True, keep_trailing_newline=True, undefined=jinja2.StrictUndefined)
-    return pages.get_template(template).render(**values)
