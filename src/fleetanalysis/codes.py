@@ -6,10 +6,9 @@ stage takes. Each text column becomes integer codes plus its distinct values onc
 (``combine``) that is hashed once, or not at all where the packed range is small
 (``dense``); ``firsts`` finds one row per code to build text from, and ``category``
 turns codes back into a categorical whose text is held once. ``best_rows`` and
-``row_combinations`` are the two reductions ``fleet`` builds devices with.
-
-Where speed does not matter (a few thousand rows), ``DataFrame.groupby(...).ngroup()``
-says the same thing more plainly and is what the other modules use.
+``row_combinations`` are the two reductions ``fleet`` builds devices with;
+``distinct_rows`` is how ``policy`` judges each distinct (product, version, evidence, day)
+once.
 
 Examples:
     >>> import pandas as pd
@@ -166,6 +165,26 @@ def combine(codes: list[np.ndarray], sort: bool = True) -> np.ndarray:
         key = key * width + column + 1
         size *= width
     return dense(key, size)[0] if sort or size <= 4 * len(key) + 1024 else pd.factorize(key)[0]
+
+
+def distinct_rows(frame: pd.DataFrame) -> tuple[np.ndarray, pd.DataFrame]:
+    """Each row's code and the distinct rows it points to (index 0..n-1), in the order they
+    first appear (``drop_duplicates``'s); NA equals NA. Work done on the distinct rows is
+    done once per distinct tuple, and ``answer.iloc[codes]`` spreads it back over the rows.
+
+    Examples:
+        >>> frame = pd.DataFrame({"product": ["ios", "ios", None, "ios"], "version": ["17.1", "17.2", "1", "17.1"]})
+        >>> codes, distinct = distinct_rows(frame)
+        >>> codes.tolist(), distinct.values.tolist()
+        ([0, 1, 2, 0], [['ios', '17.1'], ['ios', '17.2'], [nan, '1']])
+    """
+    key = combine([value_codes(frame[column])[0] for column in frame.columns], sort=False)
+    first = firsts(key)
+    # Renumber by first appearance, so the distinct rows come in the frame's own order.
+    order = np.argsort(first, kind="stable")
+    renumbered = np.empty(len(order), dtype="int64")
+    renumbered[order] = np.arange(len(order))
+    return renumbered[key], frame.take(first[order]).reset_index(drop=True)
 
 
 def firsts(codes: np.ndarray) -> np.ndarray:

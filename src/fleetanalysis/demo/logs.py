@@ -10,6 +10,7 @@ import re
 import numpy as np
 import pandas as pd
 
+from fleetanalysis.codes import distinct_rows
 from fleetanalysis.demo.people import (
     CLIENT_PRODUCT, DAY, DEVICE_CLASS, HOME_ISP, MOBILE_ISP, MOBILE_V4, OFFICES, OS_PRODUCT, SERVER_V4, TRAVEL_V4,
 )
@@ -275,11 +276,10 @@ def _user_agents(events: pd.DataFrame, devices: pd.DataFrame, tracks: dict,
         "client_version": events.get("client_version", pd.Series(None, index=events.index)).fillna("").to_numpy(),
         "script_agent": events.get("script_agent", pd.Series("", index=events.index)).fillna("").to_numpy(),
     })
-    codes, uniques = pd.factorize(pd.MultiIndex.from_frame(shape))
+    codes, distinct = distinct_rows(shape)
     electron = _electron(tracks)
     safari = _mobile_safari(tracks, shape.loc[shape["client"].isin(["safari-ios", "safari-ipad"]), "os_version"])
-    rendered = np.array([_render(dict(zip(shape.columns, values)), electron, safari) for values in uniques],
-                        dtype=object)
+    rendered = np.array([_render(row, electron, safari) for row in distinct.to_dict("records")], dtype=object)
     agents = rendered[codes]
     # The Slack web client prefixes its build hash on some calls; a new build ships weekly.
     browser = np.isin(events["client"].to_numpy(), ["chrome", "chromium", "edge", "firefox", "safari-mac"])

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from fleetanalysis.catalog import coverage, shorten_key, version_depth, version_key
+from fleetanalysis.codes import distinct_rows, firsts
 from fleetanalysis.days import utc_day
 from fleetanalysis.policy.rules import Policy
 
@@ -119,9 +120,7 @@ def _version_facts(rows: pd.DataFrame, releases: pd.DataFrame, policy: Policy) -
     """
     product = rows["product"].to_numpy(dtype=object)
     evidence = rows["evidence"].fillna("absent")
-    versions_only = rows[["product", "version"]]
-    first = versions_only.groupby(list(versions_only.columns), dropna=False, sort=False).ngroup().to_numpy()
-    distinct_versions = versions_only.drop_duplicates(ignore_index=True)
+    first, distinct_versions = distinct_rows(rows[["product", "version"]])
     distinct_versions["key"] = version_key(distinct_versions["version"])
     key = distinct_versions["key"].iloc[first].reset_index(drop=True)
     rules = policy.rules().reindex(rows["product"])
@@ -193,8 +192,7 @@ def equivalent_version(parts: pd.DataFrame, catalog: pd.DataFrame, policy: Polic
         "version": parts["version"].astype("str"),
         "evidence": parts["evidence"].astype("str").fillna("absent"),
     }).reset_index(drop=True)
-    codes = frame.groupby(list(frame.columns), dropna=False, sort=False).ngroup().to_numpy()
-    distinct = frame.drop_duplicates(ignore_index=True)
+    codes, distinct = distinct_rows(frame)
     facts = _version_facts(distinct, _releases(catalog, policy), policy)
     named = (distinct["evidence"].eq("lower-bound") | facts["line"].isna() | facts["key"].isna()
              | (facts["below_key"] > facts["top_rank"].fillna(np.inf))).to_numpy()
@@ -203,9 +201,9 @@ def equivalent_version(parts: pd.DataFrame, catalog: pd.DataFrame, policy: Polic
         "at_most": facts["at_most"], "below_key": facts["below_key"], "spans": facts["spans"],
         "shown": facts["shown"], "below_minimum": facts["below_minimum"], "ambiguous": facts["ambiguous"],
         "own": distinct["version"].where(named)})
-    group = alike.groupby(list(alike.columns), dropna=False, sort=False).ngroup().to_numpy()
-    first = pd.Series(np.arange(len(group))).groupby(group).transform("min").to_numpy()
-    chosen = distinct["version"].to_numpy(dtype=object)[first]
+    # Each version stands for the first version judged alike with it.
+    group = distinct_rows(alike)[0]
+    chosen = distinct["version"].to_numpy(dtype=object)[firsts(group)[group]]
     return pd.Series(chosen[codes], index=parts.index, dtype="str", name="version")
 
 

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from fleetanalysis.catalog import coverage, shorten_key, version_depth, version_key
+from fleetanalysis.codes import distinct_rows
 from fleetanalysis.days import utc_day
 from fleetanalysis.policy.placing import (
     _MAX_DEPTH,
@@ -120,8 +121,7 @@ def judge(parts: pd.DataFrame, catalog: pd.DataFrame, policy: Policy) -> pd.Data
     # Days between two catalog events get the same answer: judge each epoch once.
     frame["as_of"] = equivalent_day(frame["product"], frame["as_of"], catalog, policy)
     frame["version"] = equivalent_version(frame, catalog, policy)
-    codes = frame.groupby(list(frame.columns), dropna=False, sort=False).ngroup().to_numpy()
-    distinct = frame.drop_duplicates(ignore_index=True)
+    codes, distinct = distinct_rows(frame)
     judged = _judge_distinct(distinct, catalog, policy)
     return _result(judged.iloc[codes].set_axis(parts.index))
 
@@ -145,9 +145,8 @@ def _judge_distinct(rows: pd.DataFrame, catalog: pd.DataFrame, policy: Policy) -
     rules = policy.rules().reindex(rows["product"])
     rule = rules["rule"].fillna("").to_numpy(dtype=object)
     releases = _releases(catalog, policy)
-    per_version = rows[["product", "version", "evidence"]]
-    first = per_version.groupby(list(per_version.columns), dropna=False, sort=False).ngroup().to_numpy()
-    facts = _version_facts(per_version.drop_duplicates(ignore_index=True), releases, policy).iloc[first]
+    first, per_version = distinct_rows(rows[["product", "version", "evidence"]])
+    facts = _version_facts(per_version, releases, policy).iloc[first]
     key = facts["key"].reset_index(drop=True)
     line = facts["line"].reset_index(drop=True)
     at_most, below_key = facts["at_most"].to_numpy(), facts["below_key"].to_numpy()
