@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from fleetanalysis.sources.pages import records
 from fleetanalysis.sources.schema import field, from_unix, pick
 
 # The fields read from each record (dotted paths into nested objects).
@@ -51,12 +52,7 @@ def rows(doc: object) -> list:
         >>> len(rows([{"logins": [{}, {}]}, {"logins": [{}]}]))
         3
     """
-    if isinstance(doc, list):
-        return [row for page in doc for row in rows(page)]
-    if isinstance(doc, dict) and "logins" in doc:
-        logins = doc["logins"]
-        return logins if isinstance(logins, list) else [logins]
-    return [doc]
+    return records(doc, "logins")
 
 
 def candidates(frame: pd.DataFrame) -> pd.DataFrame:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from fleetanalysis.sources.pages import records
 from fleetanalysis.sources.schema import field, from_unix, pick
 
 # The fields read from each record (dotted paths into nested objects).
@@ -48,12 +49,7 @@ def rows(doc: object) -> list:
         >>> len(rows({"entries": [{}, {}]}))
         2
     """
-    if isinstance(doc, list):
-        return [row for page in doc for row in rows(page)]
-    if isinstance(doc, dict) and "entries" in doc:
-        entries = doc["entries"]
-        return entries if isinstance(entries, list) else [entries]
-    return [doc]
+    return records(doc, "entries")
 
 
 def candidates(frame: pd.DataFrame) -> pd.DataFrame:
