@@ -15,8 +15,10 @@ file (``State`` locks it), so a run never mistakes another's message in flight f
 lost one.
 
 The package keeps the jobs apart: ``planning`` is pure (devices + message history
--> one row per person, the message text and its Block Kit); ``advice`` what a message
-says about each device (update steps, mrkdwn escaping); ``ladder``, pure too, the
+-> one row per person and the step it takes); ``messages`` what Slack shows (the DM's and
+the league's text and Block Kit); ``advice`` what a message says about each device
+(update steps, mrkdwn escaping); ``inputs`` the devices or league table and the opt-out
+list a run reads; ``ladder``, pure too, the
 escalation steps after a first DM (a reminder, then counts to the office); ``state`` is the SQLite
 file (``State``); ``delivery`` (``resolve``, ``send``, ``post_league``) talks to Slack
 through ``fleetanalysis.slack.client``. This face re-exports their public names, so
@@ -41,10 +43,9 @@ from __future__ import annotations
 
 from fleetanalysis.nudges.advice import MAX_FIELD, NEEDS_UPDATE, client_families, escape_mrkdwn, update_steps
 from fleetanalysis.nudges.ladder import office_message
-from fleetanalysis.nudges.planning import (
-    ANSWER_ACTIONS, LADDER_COLUMNS, MAX_BUTTON_VALUE, MAX_DEVICE_BLOCKS, PLAN_COLUMNS, SLACK_ID, fingerprint,
-    league_message, message, people, plan, read_opt_out, read_table,
-)
+from fleetanalysis.nudges.messages import ANSWER_ACTIONS, MAX_BUTTON_VALUE, MAX_DEVICE_BLOCKS, league_message, message
+from fleetanalysis.nudges.planning import LADDER_COLUMNS, PLAN_COLUMNS, SLACK_ID, fingerprint, people, plan
+from fleetanalysis.nudges.inputs import read_opt_out, read_table
 from fleetanalysis.nudges.state import (
     ANSWERS, DEFAULT_STATE, DEMO_STATE, LOCK_WAIT, SCHEMA, State, default_state, read_answers, read_history, write_history,
 )

@@ -16,7 +16,8 @@ from slack_sdk.errors import SlackApiError
 
 from fleetanalysis import slack
 from fleetanalysis.errors import JobFailed
-from fleetanalysis.nudges.planning import SLACK_ID, league_message, utc
+from fleetanalysis.nudges.messages import league_message
+from fleetanalysis.nudges.planning import SLACK_ID, utc
 from fleetanalysis.nudges.state import State
 
 DEFAULT_TOKEN_ENV = "SLACK_BOT_TOKEN"

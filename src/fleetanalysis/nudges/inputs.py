@@ -1,0 +1,55 @@
+"""The files a nudge run reads besides its state: a devices or league table, the opt-out list.
+
+Each unusable file is one ``BadInput`` naming it and the problem.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pandas as pd
+
+from fleetanalysis.errors import BadInput
+
+
+def read_table(path: str | os.PathLike, what: str = "devices") -> pd.DataFrame:
+    """A devices or league table saved as Parquet or CSV (``BadInput`` when unreadable).
+
+    Examples:
+        >>> read_table("no-such-file.parquet")
+        Traceback (most recent call last):
+        ...
+        fleetanalysis.errors.BadInput: no-such-file.parquet: cannot read the devices table: FileNotFoundError
+    """
+    path = Path(path)
+    try:
+        if path.suffix.lower() in (".csv", ".txt"):
+            table = pd.read_csv(path)
+        else:
+            table = pd.read_parquet(path)
+    except (OSError, ValueError, ImportError) as error:
+        raise BadInput(path, f"cannot read the {what} table", type(error).__name__) from None
+    needed = {"devices": ["device_id", "user_id", "user", "verdict"],
+              "league": ["office", "rank", "share"]}[what]
+    missing = [column for column in needed if column not in table.columns]
+    if missing:
+        raise BadInput(path, f"not a {what} table", f"missing columns {', '.join(missing)}")
+    return table
+
+
+def read_opt_out(path: str | os.PathLike) -> set[str]:
+    """User ids and emails (one a line, ``#`` comments) of people who asked not to be nudged.
+
+    Examples:
+        >>> import pathlib, tempfile
+        >>> path = pathlib.Path(tempfile.mkdtemp()) / "opt-out.txt"
+        >>> _ = path.write_text("# on leave\\nU0ANA0001\\nBo@X.io  # ceo\\n")
+        >>> sorted(read_opt_out(path))
+        ['bo@x.io', 'u0ana0001']
+    """
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise BadInput(path, "cannot read the opt-out list", type(error).__name__) from None
+    return {line.split("#", 1)[0].strip().lower() for line in text.splitlines()} - {""}
