@@ -3,16 +3,14 @@
 import pandas as pd
 import pytest
 
-from fleetanalysis import analysis, demo, sources, store
+from fleetanalysis import analysis, demo
 from fleetanalysis.errors import BadInput
 
 
 @pytest.fixture(scope="module")
-def organisation(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("org")
-    demo.write(folder, users=40, weeks=6, seed=4)
-    store.merge(folder / "access.parquet", sources.load([folder / "slack"]))
-    return folder
+def organisation(demo_store):
+    """The shared demo organisation's folder: ``access.parquet``, ``directory.csv``, ``networks.csv``."""
+    return demo_store["folder"]
 
 
 def _prepare(folder, **options):

@@ -67,11 +67,9 @@ def words(page: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def organisation(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("org")
-    demo.write(folder, users=40, weeks=8, seed=5)
-    store.merge(folder / "access.parquet", sources.load([folder / "slack"]))
-    return folder
+def organisation(demo_store):
+    """The shared demo organisation's folder: ``access.parquet``, ``directory.csv``, ``networks.csv``."""
+    return demo_store["folder"]
 
 
 def _files(folder) -> dict:

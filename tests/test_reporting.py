@@ -1,5 +1,5 @@
 """Reports: papermill runs of the fixture notebooks in tests/notebooks, the HTML they give,
-the index and the ``latest`` pointers, a failing run, and the schedule text."""
+the index and the ``latest`` pointers, a failing run."""
 
 from __future__ import annotations
 
@@ -11,8 +11,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from fleetanalysis import cli, config, reporting, schedule
-from fleetanalysis.errors import BadInput
+from fleetanalysis import cli, config, reporting
 
 FIXTURES = Path(__file__).parent / "notebooks"
 HEADLINE = FIXTURES / "headline.ipynb"
@@ -218,31 +217,6 @@ def test_report_notebook_hides_names_unless_asked():
     assert "names = False" in parameters.source
     shown = [cell.source for cell in notebook.cells if '"user"' in cell.source]
     assert shown and all("if names:" in source for source in shown)
-
-
-@pytest.mark.parametrize("weekday, at, expected", [("mon", "06:00", "0 6 * * 1 "),
-                                                    ("Sunday", "23:59", "59 23 * * 0 ")])
-def test_cron_entry_runs_make_weekly_with_absolute_paths(weekday, at, expected, tmp_path):
-    line = schedule.cron_entry(weekday, at, tmp_path / "env")
-    assert line.startswith(expected) and "\n" not in line
-    assert f"make -C {config.PROJECT_ROOT} weekly" in line
-    assert f". {tmp_path / 'env'}" in line
-
-
-def test_schedule_systemd_prints_units_and_never_a_token(capsys, monkeypatch):
-    monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-do-not-print")
-    assert cli.main(["schedule", "--print", "systemd", "--weekday", "tue", "--time", "7:30"]) == 0
-    printed = capsys.readouterr().out
-    assert "OnCalendar=Tue *-*-* 07:30:00" in printed and "Persistent=true" in printed
-    assert "EnvironmentFile=" in printed and f"WorkingDirectory={config.PROJECT_ROOT}" in printed
-    assert "xoxb" not in printed
-
-
-def test_schedule_rejects_a_bad_day_with_exit_2(capsys):
-    assert cli.main(["schedule", "--print", "cron", "--weekday", "someday"]) == 2
-    assert "--weekday" in capsys.readouterr().err
-    with pytest.raises(BadInput):
-        schedule.cron_entry("mon", "6pm")
 
 
 def test_cli_report_names_a_missing_store_and_exits_2(tmp_path, capsys):

@@ -1,0 +1,49 @@
+"""The integer-code kernel: the same groups and first rows that pandas' own grouping gives."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from fleetanalysis.codes import combine, distinct_rows, firsts, value_codes
+
+
+def _mixed(rows: int, seed: int) -> pd.DataFrame:
+    """Every kind of column the stages group by, each with NA: text, categorical, float, bool, int, object."""
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame({
+        "product": pd.Series(rng.choice(["ios", "chrome", None], rows), dtype="str"),
+        "office": pd.Series(rng.choice(["Oslo", "Lima", None], rows), dtype="category"),
+        "rank": rng.choice([1.0, 2.0, np.nan], rows),
+        "spans": rng.choice([True, False], rows),
+        "shown": rng.choice([0, 1, 3], rows),
+        "own": pd.Series(rng.choice(["17.0.3", None], rows), dtype=object),
+    })
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_distinct_rows_are_groupby_ngroup_and_drop_duplicates(seed):
+    frame = _mixed(int(np.random.default_rng(seed).integers(0, 80)), seed)
+    codes, distinct = distinct_rows(frame)
+    expected = frame.groupby(list(frame.columns), dropna=False, sort=False).ngroup().to_numpy()
+    np.testing.assert_array_equal(codes, expected)
+    pd.testing.assert_frame_equal(distinct, frame.drop_duplicates(ignore_index=True))
+
+
+def test_distinct_rows_spread_back_give_the_frame():
+    frame = _mixed(200, 1)
+    codes, distinct = distinct_rows(frame)
+    pd.testing.assert_frame_equal(distinct.iloc[codes].reset_index(drop=True), frame)
+
+
+def test_combine_sorted_is_the_tuple_order_and_firsts_the_first_row():
+    codes = combine([np.array([2, 0, 2, 1, 0]), np.array([0, 5, 0, 5, 4])])
+    assert codes.tolist() == [3, 1, 3, 2, 0]
+    assert firsts(codes).tolist() == [4, 1, 3, 0]
+
+
+def test_value_codes_give_na_a_code_of_its_own_for_text_and_categoricals():
+    for column in (pd.Series(["Oslo", None, "Oslo"]), pd.Series(["Oslo", None, "Oslo"], dtype="category")):
+        codes, values = value_codes(column)
+        assert codes.tolist() == [0, 1, 0] and values[0] == "Oslo" and pd.isna(values[1])
