@@ -95,6 +95,21 @@ def test_building_the_parser_imports_nothing_heavy():
     assert not set(heavy) & set(loaded)
 
 
+def test_ua_on_a_few_agents_imports_no_pandas():
+    # fleetanalysis ua "<agent>" answers in a fraction of a second only while describing a
+    # few strings needs no pandas, numpy or pyarrow (ua-parser's resolver it needs).
+    heavy = ("pandas", "numpy", "pyarrow", "tqdm", "slack_sdk", "nbformat", "papermill")
+    agent = ("Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) "
+             "Chrome/124.0.0.0 Safari/537.36")
+    code = ("import sys; from fleetanalysis import cli\n"
+            f"for style in ('csv', 'json'): assert cli.main(['ua', {agent!r}, 'curl/8.4.0', '--format', style]) == 0\n"
+            "print(' '.join(sorted({name.split('.')[0] for name in sys.modules})))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    loaded = done.stdout.splitlines()[-1].split()
+    assert "ua_parser" in loaded and "Chrome" in done.stdout
+    assert not set(heavy) & set(loaded)
+
+
 def test_the_parsers_copies_of_shared_names_equal_their_owners():
     from fleetanalysis import catalog, feeds, fetch, sources
     from fleetanalysis.cli import choices
