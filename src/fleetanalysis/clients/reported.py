@@ -1,5 +1,6 @@
 """What a source states about a device (Okta, Entra, Google: the OS, its version, the
-browser), folded over the facts its user agent gave where the agent is weak."""
+browser), folded over the facts its user agent gave where the agent is weak: ``facts``,
+the access table plus client facts."""
 
 from __future__ import annotations
 
