@@ -41,6 +41,25 @@ def test_unknown_command_is_one_line_and_exit_2(capsys):
     assert error.count("\n") == 1 and "no-such-command" in error
 
 
+@pytest.mark.parametrize("path", [(), *SUBCOMMANDS], ids=lambda path: " ".join(path) or "top level")
+@pytest.mark.parametrize("bogus", [["--bogus", "3"], ["--bogus=3"], ["-x"]], ids=" ".join)
+def test_an_unknown_option_is_named_as_one_in_every_command(path, bogus, capsys, monkeypatch):
+    # A first-use trial: "nudges --bogus 3" blamed the positional action ("invalid choice: '3'").
+    monkeypatch.setattr("urllib.request.urlopen", lambda *a, **k: pytest.fail("a request was made"))
+    assert cli.main([*path, *bogus]) == 2
+    error = capsys.readouterr().err
+    name = bogus[0].split("=")[0]
+    assert error == f"fleetanalysis{''.join(' ' + word for word in path)}: unrecognized option {name} (see --help)\n"
+
+
+def test_an_unknown_option_after_a_known_ones_value_is_still_named(capsys):
+    assert cli.main(["nudges", "--state", "x.sqlite", "--bogus", "3"]) == 2
+    assert "unrecognized option --bogus" in capsys.readouterr().err
+    # An abbreviation of a known option is known; a value after -- is an agent, not an option.
+    assert cli.main(["ua", "--form", "nope"]) == 2
+    assert "argument --format: invalid choice" in capsys.readouterr().err
+
+
 def test_console_script_runs_without_a_traceback():
     done = subprocess.run([sys.executable, "-m", "fleetanalysis.cli", "--no-such-option"],
                           capture_output=True, text=True)
@@ -92,6 +111,21 @@ def test_building_the_parser_imports_nothing_heavy():
     code = ("import sys; from fleetanalysis import cli; cli.build_parser(); "
             "print(' '.join(sorted({name.split('.')[0] for name in sys.modules})))")
     loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert not set(heavy) & set(loaded)
+
+
+def test_ua_on_a_few_agents_imports_no_pandas():
+    # fleetanalysis ua "<agent>" answers in a fraction of a second only while describing a
+    # few strings needs no pandas, numpy or pyarrow (ua-parser's resolver it needs).
+    heavy = ("pandas", "numpy", "pyarrow", "tqdm", "slack_sdk", "nbformat", "papermill")
+    agent = ("Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) "
+             "Chrome/124.0.0.0 Safari/537.36")
+    code = ("import sys; from fleetanalysis import cli\n"
+            f"for style in ('csv', 'json'): assert cli.main(['ua', {agent!r}, 'curl/8.4.0', '--format', style]) == 0\n"
+            "print(' '.join(sorted({name.split('.')[0] for name in sys.modules})))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    loaded = done.stdout.splitlines()[-1].split()
+    assert "ua_parser" in loaded and "Chrome" in done.stdout
     assert not set(heavy) & set(loaded)
 
 

@@ -138,7 +138,81 @@ def test_a_fresh_project_writes_the_demo_once_saying_so_and_places_its_people(tm
     first = subprocess.run(argv, env=env, cwd=tmp_path, capture_output=True, text=True)
     assert first.returncode == 0, first.stderr
     assert first.stderr.count("no logs configured: writing demo data") == 1
+    # The demo's Slack app versions are synthetic by design: one note, not a stale-catalog warning.
+    assert "stale" not in first.stderr and first.stderr.count("note: the demo's Slack mobile app versions") == 1
     offices = {row["office"] for row in json.loads(first.stdout)} - {"Total", "Unknown office"}
     assert offices and offices <= set(pd.read_csv(tmp_path / "data" / "demo" / "directory.csv")["office"])
     again = subprocess.run(argv, env=env, cwd=tmp_path, capture_output=True, text=True)
     assert "writing demo data" not in again.stderr and json.loads(again.stdout) == json.loads(first.stdout)
+
+
+def test_status_by_help_says_which_groups_and_how_to_join_them(capsys):
+    # A first-use trial read "{platform,office,department,platform,office}" as five choices.
+    assert cli.main(["status", "--help"]) == 0
+    shown = " ".join(capsys.readouterr().out.split())
+    assert "--by GROUP[,GROUP]" in shown and "{platform,office" not in shown
+    assert "group devices by platform, office or department (default: platform); join several with commas" in shown
+
+
+@pytest.mark.parametrize("by", ["office", "platform,office", "office,platform", "office,department"])
+def test_status_by_takes_groups_joined_by_commas(by, paths, capsys):
+    assert cli.main(["status", *_options(paths), "--by", by, "--format", "json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert list(rows[0])[:len(by.split(","))] == by.split(",")
+    assert rows[-1]["devices"] == sum(row["devices"] for row in rows[:-1])
+
+
+@pytest.mark.parametrize("by", ["platform+office", "office,office", "os", ""])
+def test_status_by_refuses_what_is_not_a_group_in_one_line(by, paths, capsys):
+    assert cli.main(["status", *_options(paths), "--by", by]) == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and "use platform, office or department" in error
+
+
+class _Run:
+    """What catalog_notes reads of an analysis run: stale_warnings() and the catalog."""
+
+    def __init__(self, products, catalog):
+        self.catalog = catalog
+        self._products = products
+
+    def stale_warnings(self):
+        return [f"the release catalog is stale for {product}: 2 version(s) in the logs are newer" for product in
+                self._products]
+
+
+def test_the_demos_synthetic_slack_versions_are_one_note_not_stale_warnings(shipped_catalog):
+    from fleetanalysis.cli.fleet import catalog_notes
+
+    run = _Run(["chrome", "slack-android", "slack-ios"], shipped_catalog)
+    lines = catalog_notes(run, demo=True)
+    assert lines[0].startswith("warning: the release catalog is stale for chrome: ")
+    assert len(lines) == 2 and lines[1].startswith("note: the demo's Slack mobile app versions are synthetic")
+    assert "slack-android until 20" in lines[1] and "slack-ios until 20" in lines[1]
+    assert "catalog coverage" in lines[1] and "stale" not in lines[1]
+    # Real logs newer than the catalog: the catalog is behind, a warning per product.
+    assert catalog_notes(run, demo=False) == [f"warning: {line}" for line in run.stale_warnings()]
+
+
+def test_nudge_outcomes_name_a_missing_office_as_every_other_table_does():
+    from fleetanalysis import outcomes
+    from fleetanalysis.org import UNKNOWN_OFFICE
+
+    followed = pd.DataFrame({"group": ["nudged", "nudged"], "wave": ["2026-W10"] * 2, "office": ["Oslo", pd.NA],
+                             "nth": ["1st", "1st"], "updated_after_days": pd.array([2, pd.NA], "Int64"),
+                             "followup_days": [20, 20]})
+    offices = outcomes.breakdown(followed).query("breakdown == 'office'")["value"].tolist()
+    assert offices == [UNKNOWN_OFFICE, "Oslo"] or offices == ["Oslo", UNKNOWN_OFFICE]
+
+
+def test_catalog_show_says_what_it_does_not_cover_in_one_line(tmp_path, monkeypatch, no_settings, capsys):
+    from fleetanalysis import catalog
+
+    monkeypatch.setattr(catalog, "UPDATES_FILE", tmp_path / "catalog-updates.csv")
+    assert cli.main(["catalog", "show", "--as-of", "2030-01-01", "--format", "csv"]) == 0
+    captured = capsys.readouterr()
+    products = len(catalog.coverage(catalog.load()))
+    assert captured.err.count("\n") == 1
+    assert f"catalog covers {products} products only until a day before 2030-01-01" in captured.err
+    assert "'fleetanalysis catalog coverage' lists each" in captured.err
+    assert captured.out.startswith("product,line,latest,released,supported\n")

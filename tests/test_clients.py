@@ -161,6 +161,32 @@ def test_each_distinct_agent_is_parsed_once(monkeypatch):
     assert found["client_family"].value_counts().to_dict() == {"curl": 1000, "okhttp": 1000}
 
 
+# Strings no labelled row holds: empty, blank, control characters, a formula, an unclosed
+# comment, non-ASCII (the shapes tests/test_hostile_input.py feeds the pipeline).
+ODD_AGENTS = ["", " ", "\x00\x1b[31m", "=HYPERLINK(\"http://x\")", "Mozilla/5.0 " + "(" * 5_000,
+              "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) \u202eevil", "Chrome/124.0.0.0"]
+
+
+def _one_by_one_equals_columns(strings: list) -> None:
+    """``describe_agent`` on each string equals ``describe``'s row for it, field by field."""
+    table = clients.describe(pd.Series(strings, dtype="str"))
+    columns = table.astype(object).where(table.notna(), None).to_dict("records")
+    for agent, row in zip(strings, columns):
+        assert clients.describe_agent(agent) == row, agent
+
+
+def test_one_agent_in_pure_python_equals_the_columns_for_every_labelled_agent():
+    _one_by_one_equals_columns([row["user_agent"] for row in EXPECTED] + ODD_AGENTS + [None])
+
+
+def test_one_agent_in_pure_python_equals_the_columns_for_the_demo_organisations_agents(demo_store):
+    from fleetanalysis import sources
+
+    found = sources.load(demo_store["slack"]).access["user_agent"].dropna().unique().tolist()
+    assert len(found) >= 50
+    _one_by_one_equals_columns(found)
+
+
 def test_empty_input():
     found = clients.describe(pd.Series([], dtype="str"))
     assert found.empty and list(found.columns) == clients.COLUMNS
@@ -237,6 +263,32 @@ def test_cli_ua_takes_agents_as_arguments_and_then_leaves_stdin_alone(monkeypatc
     table = pd.read_csv(io.StringIO(capsys.readouterr().out), dtype=str, keep_default_na=False)
     assert table["user_agent"].tolist() == [MAC_CHROME, "okhttp/4.12.0"]
     assert table["os_evidence"].tolist() == ["frozen", "absent"]
+
+
+@pytest.mark.parametrize("style", ["csv", "json"])
+def test_cli_ua_writes_what_the_table_writer_writes(monkeypatch, capsys, style):
+    # A few agents are described without pandas; the bytes must be those of the table path.
+    from fleetanalysis.cli.output import write_table
+
+    strings = [row["user_agent"] for row in EXPECTED] + ODD_AGENTS + ["a,\"b\"", "tab\tin", "\u00e9"]
+    out = _run_ua(monkeypatch, capsys, "\n".join(strings) + "\n", "--format", style)
+    write_table(clients.lookup(strings), style)
+    assert out == capsys.readouterr().out
+
+
+def test_cli_ua_many_agents_go_through_the_table_path(monkeypatch, capsys):
+    from fleetanalysis.cli import logs
+
+    monkeypatch.setattr(logs, "UA_FEW", 2)
+    out = _run_ua(monkeypatch, capsys, f"curl/8.4.0\n{MAC_CHROME}\n=1+1\n")
+    monkeypatch.setattr(logs, "UA_FEW", 10)
+    assert _run_ua(monkeypatch, capsys, f"curl/8.4.0\n{MAC_CHROME}\n=1+1\n") == out
+
+
+def test_cli_ua_names_an_argument_that_is_not_utf8(capsys):
+    # A shell passes bytes; Python hands an undecodable byte over as a lone surrogate.
+    assert cli.main(["ua", "curl/8.4.0", "Mozilla/5.0 \udcff"]) == 2
+    assert capsys.readouterr().err == "fleetanalysis: argument 2: not UTF-8 (byte 0xff); pass UTF-8 text\n"
 
 
 def test_cli_ua_rejects_an_unknown_format(monkeypatch, capsys):

@@ -42,6 +42,7 @@ import pandas as pd
 
 from fleetanalysis.days import utc_day
 from fleetanalysis.errors import BadInput
+from fleetanalysis.org import UNKNOWN_OFFICE
 
 BEHIND = ("outdated", "unsupported")
 UP_TO_DATE = ("current", "grace")
@@ -218,7 +219,8 @@ def summarise(followed: pd.DataFrame, by: list[str]) -> pd.DataFrame:
         parts["snoozed"] = answer.eq("snooze").fillna(False).astype("int64")
         parts["not_mine"] = answer.eq("not_mine").fillna(False).astype("int64")
     frame = pd.DataFrame(parts).assign(_days=days)
-    keys = [followed[column].fillna("unknown") for column in by] if by else [pd.Series("", index=followed.index)]
+    keys = ([followed[column].fillna(UNKNOWN_OFFICE if column == "office" else "unknown") for column in by]
+            if by else [pd.Series("", index=followed.index)])
     grouped = frame.groupby(keys, sort=True, dropna=False)
     table = grouped[list(parts)].sum()
     table["median_days"] = grouped["_days"].median().astype("Float64")
@@ -247,7 +249,7 @@ def breakdown(followed: pd.DataFrame) -> pd.DataFrame:
         ...     "office": ["Oslo", pd.NA], "nth": ["1st", pd.NA], "updated_after_days": pd.array([2, pd.NA], "Int64"),
         ...     "followup_days": [20, 20]})
         >>> breakdown(followed)[["breakdown", "value", "group", "devices", "updated"]].values.tolist()[-2:]
-        [['office', 'unknown', 'not nudged (observational)', 1, 0], ['nth nudge', '1st', 'nudged', 1, 1]]
+        [['office', 'Unknown office', 'not nudged (observational)', 1, 0], ['nth nudge', '1st', 'nudged', 1, 1]]
     """
     tables = []
     for name, by in BREAKDOWNS.items():

@@ -24,7 +24,6 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import filelock
-import pandas as pd
 
 from fleetanalysis.errors import BadInput
 
@@ -304,9 +303,12 @@ def neutralise_formulas(frame: pd.DataFrame) -> pd.DataFrame:
     r"""Prefix text cells that a spreadsheet would run as a formula with a single quote,
     and show control characters as ``\xNN`` (see ``escape_controls``).
 
+    >>> import pandas as pd
     >>> neutralise_formulas(pd.DataFrame({"user": ["=\x1b[2J", "\x1b[31mok", "fine"]}))["user"].tolist()
     ["'=\\x1b[2J", '\\x1b[31mok', 'fine']
     """
+    import pandas as pd  # here, so that a few lines of output (``fleetanalysis ua``) need no pandas
+
     safe = frame.copy()
     for column in safe.columns:
         values = safe[column]
@@ -317,10 +319,18 @@ def neutralise_formulas(frame: pd.DataFrame) -> pd.DataFrame:
         risky = text.map(lambda cell: isinstance(cell, str) and (cell.startswith(FORMULA_START)
                                                                  or CONTROL.search(cell) is not None))
         if risky.any():
-            cleaned = text[risky].map(escape_controls)
-            safe[column] = text.where(~risky, cleaned.where(~cleaned.str.startswith(FORMULA_START),
-                                                            "'" + cleaned))
+            safe[column] = text.where(~risky, text[risky].map(safe_cell))
     return safe
+
+
+def safe_cell(text: str) -> str:
+    r"""One CSV cell of ``neutralise_formulas``: control characters shown, a formula start quoted.
+
+    >>> safe_cell("=1+1"), safe_cell("\x1b[31mok"), safe_cell("fine")
+    ("'=1+1", '\\x1b[31mok', 'fine')
+    """
+    cleaned = escape_controls(text)
+    return "'" + cleaned if cleaned.startswith(FORMULA_START) else cleaned
 
 
 def write_csv(frame: pd.DataFrame, target: str | os.PathLike, **to_csv) -> Path:

@@ -8,6 +8,8 @@ pandas imports it when a value is parsed, and the names the parser offers come f
 from __future__ import annotations
 
 import argparse
+import re
+import sys
 from pathlib import Path
 
 from fleetanalysis.config import DEFAULT_WINDOW_DAYS, MAX_DAYS
@@ -15,10 +17,57 @@ from fleetanalysis.errors import BadInput
 
 
 class Parser(argparse.ArgumentParser):
-    """argparse that exits 2 with one line, as every other bad input does."""
+    """argparse that exits 2 with one line, as every other bad input does, and names an
+    option it does not know as such (``unrecognized option --bogus``) in every command,
+    rather than as an unexpected argument or a bad value of the next positional.
+
+    >>> parser = Parser(prog="demo")
+    >>> _ = parser.add_argument("--days", type=int)
+    >>> parser.parse_args(["--days", "3", "--bogus=2"])
+    Traceback (most recent call last):
+    ...
+    SystemExit: 2
+    """
+
+    def parse_known_args(self, args=None, namespace=None):
+        self._given = list(sys.argv[1:] if args is None else args)
+        namespace, extras = super().parse_known_args(args, namespace)
+        unknown = next((text for text in extras if self._unknown_option(text)), None)
+        if unknown is not None:
+            self.error(f"unrecognized option {unknown.split('=', 1)[0]}")
+        return namespace, extras
 
     def error(self, message: str) -> None:  # type: ignore[override]
+        # After an unknown option argparse may complain about what follows it (nudges reads
+        # "--bogus 3" as the action "3"): the unknown option is the mistake to name.
+        unknown = self._first_unknown_option()
+        if unknown is not None:
+            message = f"unrecognized option {unknown.split('=', 1)[0]}"
         self.exit(2, f"{self.prog}: {message} (see --help)\n")
+
+    def _unknown_option(self, text: str) -> bool:
+        """Whether ``text`` looks like an option and none of this parser's (or an abbreviation of one)."""
+        if len(text) < 2 or text[0] not in self.prefix_chars or re.fullmatch(r"-\d+(\.\d*)?|-\.\d+", text):
+            return False
+        name = text.split("=", 1)[0]
+        known = self._option_string_actions
+        return name not in known and not (self.allow_abbrev and name.startswith("--")
+                                          and any(option.startswith(name) for option in known))
+
+    def _first_unknown_option(self) -> str | None:
+        """The first option this parser was given and does not know (for a parser with
+        subcommands, before the subcommand's name: the rest is the subcommand's)."""
+        commands = any(isinstance(action, argparse._SubParsersAction) for action in self._actions)
+        given = iter(getattr(self, "_given", []))
+        for text in given:
+            if text == "--" or (commands and text[:1] not in self.prefix_chars):
+                return None
+            if self._unknown_option(text):
+                return text
+            action = self._option_string_actions.get(text)
+            if action is not None and action.nargs is None and "=" not in text:
+                next(given, None)  # the option's value
+        return None
 
 
 def parse_date(text: str):

@@ -44,23 +44,70 @@ def fleet_at(args, judges=None):
         return scale.prepare(inputs.store, inputs.directory, inputs.networks, inputs.policy, inputs.as_of,
                              inputs.window_days, inputs.catalog, scheduler=args.scheduler, progress=True)
     run = analysis.prepare(inputs, progress=True, judges=judges)
-    for warning in run.stale_warnings():
-        print(f"fleetanalysis: warning: {warning}", file=sys.stderr)
+    for line in catalog_notes(run, inputs.demo):
+        print(f"fleetanalysis: {line}", file=sys.stderr)
     return run
+
+
+def catalog_notes(run, demo: bool) -> list[str]:
+    """What to say about products the logs show newer than the catalog: a warning per product
+    (the catalog is behind: refresh it), except that the demo's Slack mobile app versions
+    are synthetic by design (no dated release list ships for them), which one note says."""
+    from fleetanalysis.demo import SYNTHETIC
+
+    warnings = run.stale_warnings()
+    by_design = [product for product in sorted(SYNTHETIC) if demo and any(f" {product}: " in line for line in warnings)]
+    lines = [f"warning: {line}" for line in warnings
+             if not any(f" {product}: " in line for product in by_design)]
+    if by_design:
+        from fleetanalysis.catalog import coverage
+
+        until = coverage(run.catalog)
+        listed = ", ".join(f"{product} until {until[product]:%Y-%m-%d}" for product in by_design)
+        lines.append(f"note: the demo's Slack mobile app versions are synthetic, newer than the releases the "
+                     f"catalog lists ({listed}): they count as unknown and those devices are judged on their "
+                     "OS ('fleetanalysis catalog coverage' shows what the catalog covers)")
+    return lines
+
+
+# The columns status can group devices by (metrics.status takes any of them, combined).
+GROUPS = ("platform", "office", "department")
+
+
+def groups(text: str) -> list[str]:
+    """A ``--by`` value: groups from ``GROUPS`` joined by commas, each once.
+
+    >>> groups("platform,office")
+    ['platform', 'office']
+    >>> groups("platform+office")
+    Traceback (most recent call last):
+    ...
+    argparse.ArgumentTypeError: not a group: 'platform+office' (use platform, office or department; join several with commas, e.g. platform,office)
+    """
+    import argparse
+
+    found = [part.strip() for part in text.split(",")]
+    wrong = next((part for part in found if part not in GROUPS), None)
+    if wrong is not None or len(set(found)) < len(found):
+        problem = f"not a group: {wrong!r}" if wrong is not None else f"a group given twice: {text!r}"
+        raise argparse.ArgumentTypeError(f"{problem} (use platform, office or department; join several with "
+                                         "commas, e.g. platform,office)")
+    return found
 
 
 def add_status(commands) -> None:
     parser = commands.add_parser(
         "status", help="share of devices current, grace, outdated, unsupported, unknown per group",
         description="Count devices (not log rows) seen in the window before the date, by verdict, "
-                    "per platform, office, department or platform x office, with a Total row. "
+                    "per platform, office or department or a combination of them (--by platform,office), "
+                    "with a Total row. "
                     "outdated_rate is (outdated + unsupported) over the devices that could be "
                     "judged; exempt devices are left out. JSON is a list of objects with the group "
                     "keys and devices, current, grace, outdated, unsupported, unknown, outdated_rate.")
     fleet_options(parser)
-    parser.add_argument("--by", default="platform",
-                        choices=["platform", "office", "department", "platform,office"],
-                        help="group devices by (default: platform)")
+    parser.add_argument("--by", type=groups, default="platform", metavar="GROUP[,GROUP]",
+                        help=f"group devices by {', '.join(GROUPS[:-1])} or {GROUPS[-1]} (default: platform); "
+                             "join several with commas for one row per combination, e.g. platform,office")
     parser.add_argument("--format", choices=["table", "csv", "json"], default="table",
                         help="output format (default: table)")
     parser.add_argument("--engine", choices=["pandas", "dask"], default="pandas",
@@ -78,7 +125,7 @@ def _run_status(args) -> int:
 
     run = fleet_at(args, judges="as_of")
     devices, day = run.devices, run.as_of
-    table = metrics.status(devices, by=args.by.split(","))
+    table = metrics.status(devices, by=args.by)
     header = (f"devices seen in the {run.window_days} days before {day:%Y-%m-%d}: "
               f"{len(devices)} ({len(metrics.exempt(devices))} exempt, left out)")
     if args.format == "table":

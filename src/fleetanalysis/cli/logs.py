@@ -8,7 +8,7 @@ from pathlib import Path
 
 from fleetanalysis.cli import choices
 from fleetanalysis.cli.arguments import active_settings, parse_date, parse_url, whole_number
-from fleetanalysis.cli.output import print_merge, write_table
+from fleetanalysis.cli.output import print_merge, write_rows, write_table
 from fleetanalysis.errors import BadInput
 
 
@@ -168,12 +168,34 @@ def add_ua(commands) -> None:
     parser.set_defaults(run=_run_ua)
 
 
-def _run_ua(args) -> int:
-    from fleetanalysis import clients
+# Up to this many strings are described one by one without pandas (fleetanalysis ua
+# answers in a fraction of a second); more go through clients.lookup with a progress bar.
+UA_FEW = 10_000
 
-    if args.agents:
-        write_table(clients.lookup(args.agents, progress=True), args.format)
+
+def _run_ua(args) -> int:
+    agents = args.agents or _stdin_lines()
+    for number, agent in enumerate(agents, start=1):
+        try:
+            agent.encode("utf-8")
+        except UnicodeEncodeError as error:
+            where = f"argument {number}" if args.agents else f"stdin line {number}"
+            raise BadInput(f"{where}: not UTF-8 (byte 0x{ord(agent[error.start]) & 0xFF:02x}); "
+                           "pass UTF-8 text") from None
+    if len(agents) > UA_FEW:
+        from fleetanalysis import clients
+
+        write_table(clients.lookup(agents, progress=True), args.format)
         return 0
+    from fleetanalysis.clients import COLUMNS, describe_agent
+
+    write_rows([{"user_agent": agent, **describe_agent(agent)} for agent in agents],
+               ["user_agent", *COLUMNS], args.format)
+    return 0
+
+
+def _stdin_lines() -> list[str]:
+    """stdin's lines (a last newline ends the last line), read as UTF-8, else exit 2."""
     try:
         # Bytes, not the text stream: under a C locale a bad byte would hide as a surrogate.
         text = sys.stdin.buffer.read().decode("utf-8-sig") if hasattr(sys.stdin, "buffer") else sys.stdin.read()
@@ -182,6 +204,4 @@ def _run_ua(args) -> int:
         raise BadInput("stdin", f"line {line}",
                        f"not UTF-8 (byte 0x{error.object[error.start]:02x}); pass UTF-8 text") from None
     lines = [line.removesuffix("\r") for line in text.split("\n")]
-    table = clients.lookup(lines[:-1] if lines[-1] == "" else lines, progress=True)
-    write_table(table, args.format)
-    return 0
+    return lines[:-1] if lines[-1] == "" else lines

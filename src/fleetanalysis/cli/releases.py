@@ -72,9 +72,14 @@ def _run_catalog_show(args) -> int:
     if args.product:
         releases = releases[releases["product"] == args.product]
     day = args.as_of if args.as_of is not None else pd.Timestamp.now(tz="UTC").tz_localize(None).normalize()
-    for product, until in catalog.coverage(releases).items():
-        if day > until:
-            print(f"fleetanalysis: catalog covers {product} only until {until.date()}", file=sys.stderr)
+    behind = catalog.coverage(releases).loc[lambda until: until < day].sort_values()
+    if len(behind) == 1:
+        print(f"fleetanalysis: catalog covers {behind.index[0]} only until {behind.iloc[0]:%Y-%m-%d}", file=sys.stderr)
+    elif len(behind):
+        # One line: the table is what was asked for; 'catalog coverage' has the dates.
+        print(f"fleetanalysis: catalog covers {len(behind)} products only until a day before {day:%Y-%m-%d} "
+              f"(the earliest: {behind.index[0]}, {behind.iloc[0]:%Y-%m-%d}); 'fleetanalysis catalog coverage' "
+              "lists each", file=sys.stderr)
     lines = catalog.as_of(releases, day)
     # JSON keeps supported a boolean; text and CSV read "true"/"false".
     shown = lines.assign(released=lines["released"].dt.strftime("%Y-%m-%d"),

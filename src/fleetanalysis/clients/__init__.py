@@ -25,9 +25,14 @@ architecture token names a Mac or an iPad), and legacy Edge's EdgeHTML build (th
 
 ``facts`` joins these columns onto the access table and prefers an OS version that the
 source reported directly (Okta, Entra, Google) over a frozen or absent one.
+``describe_agent`` gives the same facts for one string in pure Python (no pandas).
+
+Modules: ``rules`` (the columns and clients.toml), ``agents`` (one agent, pure Python),
+``table`` (``describe`` and ``lookup``: columns for many agents), ``reported`` (``facts``).
 
 Examples:
     >>> import pandas as pd
+    >>> from fleetanalysis.clients import describe
     >>> agents = pd.Series([
     ...     "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 "
     ...     "(KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36",
@@ -41,11 +46,7 @@ Examples:
 
 from __future__ import annotations
 
-import numpy as np
-import pandas as pd
-
-from fleetanalysis.clients.agents import _distinct, _expand, describe, lookup
-from fleetanalysis.clients.reported import _REPORT_COLUMNS, _fold_reports
+from fleetanalysis.clients.agents import describe_agent
 from fleetanalysis.clients.rules import (
     CLIENT_KINDS,
     COLUMNS,
@@ -58,59 +59,20 @@ from fleetanalysis.clients.rules import (
     SystemRule,
     rules,
 )
-from fleetanalysis.codes import combine, firsts, value_codes
 
 __all__ = ["CLIENT_KINDS", "COLUMNS", "DEVICE_CLASSES", "OS_EVIDENCE", "PLATFORMS", "RULES_FILE", "ClientRule",
-           "Rules", "SystemRule", "describe", "facts", "lookup", "rules"]
+           "Rules", "SystemRule", "describe", "describe_agent", "facts", "lookup", "rules"]
+
+# The column functions need pandas, which takes longer to import than ``fleetanalysis ua``
+# on a few agents takes to answer: they are loaded on first use (PEP 562).
+_LAZY = {"describe": "table", "lookup": "table", "facts": "reported"}
 
 
-def facts(access: pd.DataFrame, *, progress: bool = False) -> pd.DataFrame:
-    """The access table plus client facts, using what the source states where the agent is weak.
+def __getattr__(name: str):
+    if name not in _LAZY:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from importlib import import_module
 
-    Where the user agent's OS version is frozen, a lower bound or absent and the row has a
-    ``reported_os_version`` for the same platform, that version is used with evidence
-    ``exact`` and reason ``reported by <source>``. Rows without a user agent take their
-    platform from ``reported_os`` and their client from ``reported_browser`` (reason
-    ``browser reported by <source>``); an agent that names no platform takes the
-    reported one. A version the source copied from a frozen token (``reported_from``
-    says ``os_version frozen``) leaves evidence ``frozen``. ``reported_from`` (kept from
-    the access table) names the source fields behind each fact.
-
-    Examples:
-        >>> import pandas as pd
-        >>> access = pd.DataFrame({
-        ...     "source": pd.Categorical(["okta", "google_mobile", "entra"]),
-        ...     "user_agent": pd.Categorical([
-        ...         "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 "
-        ...         "(KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36", None, None]),
-        ...     "reported_os": pd.Categorical(["macOS", "IOS_SYNC", "Windows10"]),
-        ...     "reported_os_version": pd.array(["14.4.1", "17.4", None], dtype="str"),
-        ...     "reported_browser": pd.Categorical([None, None, "Edge"]),
-        ...     "reported_browser_version": pd.array([None, None, "80.0.361"], dtype="str"),
-        ... })
-        >>> joined = facts(access)
-        >>> joined[["platform", "os_version", "os_evidence", "device_class", "client_family", "client_version"]]
-          platform os_version os_evidence device_class client_family client_version
-        0    macOS     14.4.1       exact      desktop        Chrome            124
-        1      iOS       17.4       exact        phone           NaN            NaN
-        2  Windows        NaN      absent      desktop          Edge       80.0.361
-        >>> joined["reason"].tolist()
-        ['reported by okta; Chrome reports only its major version', 'reported by google_mobile', 'no user agent; no OS version reported; browser reported by entra']
-    """
-    if not any(column in access for column in ("reported_os", "reported_os_version", "reported_browser")):
-        return access.join(describe(access["user_agent"], progress=progress))
-    table, agent_codes = _distinct(access["user_agent"], progress)
-    # The outcome depends only on the agent and the report columns: fold the reports in
-    # once per distinct combination, then take back to rows. Categorical columns give their
-    # codes for free.
-    present = [column for column in _REPORT_COLUMNS if column in access]
-    key = combine([agent_codes.astype(np.int64), *(value_codes(access[column])[0] for column in present)], sort=False)
-    first = firsts(key)
-    reports = pd.DataFrame({column: (access[column].iloc[first].astype(object).to_numpy() if column in access
-                                     else np.full(len(first), None, dtype=object)) for column in _REPORT_COLUMNS})
-    reports = reports.where(reports.notna(), None)
-    agent_at = agent_codes[first]
-    folded = _fold_reports(table.iloc[agent_at].reset_index(drop=True), reports,
-                           agent_missing=agent_at == len(table) - 1)
-    described = _expand(folded, key, access.index)
-    return access.join(described)
+    found = getattr(import_module(f"{__name__}.{_LAZY[name]}"), name)
+    globals()[name] = found
+    return found

@@ -1,5 +1,6 @@
 """What a source states about a device (Okta, Entra, Google: the OS, its version, the
-browser), folded over the facts its user agent gave where the agent is weak."""
+browser), folded over the facts its user agent gave where the agent is weak: ``facts``,
+the access table plus client facts."""
 
 from __future__ import annotations
 
@@ -8,7 +9,9 @@ import re
 import numpy as np
 import pandas as pd
 
-from fleetanalysis.clients.agents import _CHROMIUM, _PLATFORM_DEVICE, _join_reasons
+from fleetanalysis.clients.agents import _CHROMIUM, _PLATFORM_DEVICE
+from fleetanalysis.clients.table import _distinct, _expand, _join_reasons, describe
+from fleetanalysis.codes import combine, firsts, value_codes
 
 
 def _reported_platform(name) -> str | None:
@@ -101,3 +104,55 @@ def _fold_reports(table: pd.DataFrame, reports: pd.DataFrame, agent_missing: np.
             "; ".join(part for part in (f"browser reported by {source.iloc[at]}", note) if part)]
     table["reason"] = _join_reasons(table["os_reason"], table["client_reason"])
     return table
+
+
+def facts(access: pd.DataFrame, *, progress: bool = False) -> pd.DataFrame:
+    """The access table plus client facts, using what the source states where the agent is weak.
+
+    Where the user agent's OS version is frozen, a lower bound or absent and the row has a
+    ``reported_os_version`` for the same platform, that version is used with evidence
+    ``exact`` and reason ``reported by <source>``. Rows without a user agent take their
+    platform from ``reported_os`` and their client from ``reported_browser`` (reason
+    ``browser reported by <source>``); an agent that names no platform takes the
+    reported one. A version the source copied from a frozen token (``reported_from``
+    says ``os_version frozen``) leaves evidence ``frozen``. ``reported_from`` (kept from
+    the access table) names the source fields behind each fact.
+
+    Examples:
+        >>> import pandas as pd
+        >>> access = pd.DataFrame({
+        ...     "source": pd.Categorical(["okta", "google_mobile", "entra"]),
+        ...     "user_agent": pd.Categorical([
+        ...         "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 "
+        ...         "(KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36", None, None]),
+        ...     "reported_os": pd.Categorical(["macOS", "IOS_SYNC", "Windows10"]),
+        ...     "reported_os_version": pd.array(["14.4.1", "17.4", None], dtype="str"),
+        ...     "reported_browser": pd.Categorical([None, None, "Edge"]),
+        ...     "reported_browser_version": pd.array([None, None, "80.0.361"], dtype="str"),
+        ... })
+        >>> joined = facts(access)
+        >>> joined[["platform", "os_version", "os_evidence", "device_class", "client_family", "client_version"]]
+          platform os_version os_evidence device_class client_family client_version
+        0    macOS     14.4.1       exact      desktop        Chrome            124
+        1      iOS       17.4       exact        phone           NaN            NaN
+        2  Windows        NaN      absent      desktop          Edge       80.0.361
+        >>> joined["reason"].tolist()
+        ['reported by okta; Chrome reports only its major version', 'reported by google_mobile', 'no user agent; no OS version reported; browser reported by entra']
+    """
+    if not any(column in access for column in ("reported_os", "reported_os_version", "reported_browser")):
+        return access.join(describe(access["user_agent"], progress=progress))
+    table, agent_codes = _distinct(access["user_agent"], progress)
+    # The outcome depends only on the agent and the report columns: fold the reports in
+    # once per distinct combination, then take back to rows. Categorical columns give their
+    # codes for free.
+    present = [column for column in _REPORT_COLUMNS if column in access]
+    key = combine([agent_codes.astype(np.int64), *(value_codes(access[column])[0] for column in present)], sort=False)
+    first = firsts(key)
+    reports = pd.DataFrame({column: (access[column].iloc[first].astype(object).to_numpy() if column in access
+                                     else np.full(len(first), None, dtype=object)) for column in _REPORT_COLUMNS})
+    reports = reports.where(reports.notna(), None)
+    agent_at = agent_codes[first]
+    folded = _fold_reports(table.iloc[agent_at].reset_index(drop=True), reports,
+                           agent_missing=agent_at == len(table) - 1)
+    described = _expand(folded, key, access.index)
+    return access.join(described)
