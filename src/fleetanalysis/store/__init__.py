@@ -84,7 +84,8 @@ INGEST_COLUMNS = [*MERGE_COLUMNS, "unchanged"]
 MANIFEST_VERSION = 2
 
 
-def read(path: str | os.PathLike, columns: list[str] | None = None, *, since=None, until=None) -> pd.DataFrame:
+def read(path: str | os.PathLike, columns: list[str] | None = None, *, since=None, until=None,
+         parts: list[tuple[str, str]] | None = None) -> pd.DataFrame:
     """The access table in the store at ``path``; ``empty_access()`` when there is none yet.
 
     Every partition at once, in ``first_seen`` order, its categoricals holding the values
@@ -94,7 +95,8 @@ def read(path: str | os.PathLike, columns: list[str] | None = None, *, since=Non
     A snapshot on ``as_of`` with a window of ``w`` days sees exactly the rows read with
     ``since = as_of - w`` and ``until = as_of``. The rows are filtered while reading
     (``pyarrow.dataset``: row groups outside are skipped). A store from before
-    partitions (one Parquet file) is read as it is.
+    partitions (one Parquet file) is read as it is. ``parts`` reads only those partitions
+    (``(month, source)``, as ``dataset.parts`` lists them) of a store folder.
 
     Examples:
         >>> len(read("/nonexistent/fleetanalysis/access.parquet"))
@@ -108,7 +110,8 @@ def read(path: str | os.PathLike, columns: list[str] | None = None, *, since=Non
     elif not _is_store(path) or not dataset.parts(path):
         access = empty_access()
     else:
-        access = _filtered(path, [str(file) for file in files(path)], dataset.SCHEMA, condition, columns)
+        chosen = files(path) if parts is None else [dataset.part_file(path, part) for part in parts]
+        access = _filtered(path, [str(file) for file in chosen], dataset.SCHEMA, condition, columns)
     return access if columns is None else access[columns]
 
 
