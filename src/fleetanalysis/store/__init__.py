@@ -154,16 +154,13 @@ def _filtered(path: Path, paths: list[str], schema, condition, columns=None) -> 
     # A file from before partitions may lack columns: it is read whole.
     wanted = None if schema is None else columns
     try:
-        table = pyarrow.dataset.dataset(paths, format="parquet", schema=schema).to_table(columns=wanted,
-                                                                                        filter=condition)
+        access = dataset.read_rows(paths, wanted, condition, schema)
     except (OSError, ValueError, pyarrow.ArrowException) as error:
         raise BadInput(path, f"not a readable access store ({str(error).splitlines()[0]})") from None
-    access = conform(table.to_pandas())
-    del table
     # Partitions come month by month, each sorted: only several sources in a month need sorting.
     if not access["first_seen"].is_monotonic_increasing:
         access = access.sort_values("first_seen", kind="stable", ignore_index=True)
-    return _sorted_categories(access)
+    return access
 
 
 def partitions(path: str | os.PathLike) -> Iterator[pd.DataFrame]:
