@@ -7,8 +7,9 @@ import sys
 import pandas as pd
 import pytest
 
-from fleetanalysis import analysis, cli, metrics, scale, store
+from fleetanalysis import analysis, cli, config, metrics, scale, store
 from fleetanalysis.errors import BadInput
+from fleetanalysis.sources import reader
 from fleetanalysis.writing import write_parquet
 
 
@@ -23,15 +24,48 @@ def organisation(demo_store, tmp_path_factory):
     return {**demo_store, "parts": parts}
 
 
-def test_dask_status_equals_pandas_status_on_the_demo(organisation):
+@pytest.mark.parametrize("engine", ["dask", "partitions"])
+def test_dask_status_equals_pandas_status_on_the_demo(organisation, engine):
     expected = analysis.prepare(organisation["store"], organisation["directory"], organisation["networks"])
-    found = scale.prepare(organisation["parts"], organisation["directory"], organisation["networks"])
-    assert found.as_of == expected.as_of
+    found = analysis.prepare(organisation["parts"], organisation["directory"], organisation["networks"],
+                             engine=engine)
+    assert found.as_of == expected.as_of and found.access.empty
     pd.testing.assert_frame_equal(found.devices, expected.devices)
     by = ["platform", "office"]
     pd.testing.assert_frame_equal(metrics.status(found.devices, by=by), metrics.status(expected.devices, by=by))
     pd.testing.assert_frame_equal(found.timeline(weeks=8), expected.timeline(weeks=8))
     assert len(found.sightings) <= len(expected.sightings)
+
+
+@pytest.mark.parametrize("engine", ["dask", "partitions"])
+def test_the_store_is_read_partition_by_partition_in_the_window_judged(organisation, engine):
+    inputs = config.fleet_inputs(organisation["store"], organisation["directory"], organisation["networks"],
+                                 settings=config.Settings())
+    expected = analysis.prepare(inputs, judges="as_of")
+    found = analysis.prepare(inputs, judges="as_of", engine=engine)
+    assert len(scale.pieces([organisation["store"]])) == len(store.files(organisation["store"])) > 1
+    assert found.read_since == expected.read_since is not None
+    pd.testing.assert_frame_equal(found.devices, expected.devices)
+    with pytest.raises(BadInput, match="only the evidence from"):
+        found.timeline(weeks=8)
+
+
+def test_a_raw_log_is_read_in_chunks_by_the_one_reader(tmp_path, monkeypatch):
+    # Okta System Log user.session.start events in the shape of Okta's System Log API
+    # reference (developer.okta.com, LogEvent object: actor.alternateId, client.userAgent.rawUserAgent).
+    line = ('{{"uuid": "e{n}", "published": "2026-03-0{day}T10:00:00Z", "eventType": "user.session.start", '
+            '"actor": {{"id": "00u1", "alternateId": "ann@example.com"}}, "client": {{"ipAddress": "192.0.2.1", '
+            '"userAgent": {{"rawUserAgent": "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:{version}.0) '
+            'Gecko/20100101 Firefox/{version}.0"}}}}}}')
+    log = tmp_path / "okta.ndjson"
+    log.write_text("\n".join(line.format(n=n, day=1 + n % 5, version=120 + n % 5) for n in range(60)) + "\n")
+    whole = scale.sightings([log], engine="partitions")
+    seen = []
+    monkeypatch.setattr(scale, "read_file", lambda *args, **kwargs: reader.read_file(
+        *args, chunk_bytes=2000, on_bytes=seen.append, **kwargs))
+    chunked = scale.sightings([log], engine="partitions")
+    assert len(seen) > 3 and chunked.rows == whole.rows == 60
+    pd.testing.assert_frame_equal(chunked.sightings, whole.sightings)
 
 
 def test_reduced_sightings_do_not_depend_on_partitioning(organisation):

@@ -34,7 +34,7 @@ from pathlib import Path
 import pandas as pd
 
 from fleetanalysis import catalog as releases_catalog
-from fleetanalysis import clients, config, fleet, org
+from fleetanalysis import config, fleet, org, scale
 from fleetanalysis import policy as patch_policy
 from fleetanalysis import store as access_store
 from fleetanalysis.days import utc_day
@@ -128,7 +128,8 @@ class Analysis:
 def prepare(store: config.FleetInputs | str | os.PathLike, directory: str | os.PathLike | None = None,
             networks: str | os.PathLike | None = None, policy: str | os.PathLike | None = None,
             as_of=None, window_days: int = config.DEFAULT_WINDOW_DAYS,
-            catalog: str | os.PathLike | None = None, progress: bool = False, *, judges=None) -> Analysis:
+            catalog: str | os.PathLike | None = None, progress: bool = False, *, judges=None,
+            engine: str = "pandas", scheduler: str | None = None, processes: bool = False) -> Analysis:
     """Read the store and organisation files and make the run's ``Analysis``.
 
     ``store`` is the run's ``config.FleetInputs`` (then the other arguments are ignored),
@@ -143,20 +144,50 @@ def prepare(store: config.FleetInputs | str | os.PathLike, directory: str | os.P
     only the rows a snapshot on those dates can see are read (``store.read`` with
     ``since`` = earliest date - ``window_days``, ``until`` = the latest or ``as_of``); the
     devices are the same, and judging an earlier date raises ``BadInput``.
+
+    ``engine`` chooses how the rows are read and combined; the stages are the same
+    (``scale.device_sightings``, then judging here). ``"pandas"``: all at once, kept in
+    ``access``. ``"partitions"``: partition by partition in this process (memory bounded by
+    one partition); ``"dask"``: the partitions on a Dask cluster (``scheduler``, else a local
+    one of two workers, threads unless ``processes``). Both hold reduced sightings
+    (``scale.sightings``) and no access rows, and give the same devices and timeline; they
+    also read a folder of Parquet access tables or raw log files as the store.
     """
     inputs = given(store, directory, networks, policy, as_of, window_days, catalog)
     store = locate_store(inputs.store, inputs.window_days)
+    if engine != "pandas":
+        return _prepare_in_pieces(store, inputs, judges, engine=engine, scheduler=scheduler,
+                                  processes=processes, progress=progress)
     access, newest, since = _evidence(store, inputs, judges)
-    sightings = fleet.sightings(org.resolve_people(clients.facts(access, progress=progress),
-                                                  people_directory(inputs.directory)))
+    people = people_directory(inputs.directory)
+    sightings = scale.device_sightings(access, people, progress=progress)
     if since is not None and sightings.empty:
         # No device in the window: the whole store says why (no rows, only bots) as before.
         access, newest, since = _evidence(store, inputs, None)
-        sightings = fleet.sightings(org.resolve_people(clients.facts(access, progress=progress),
-                                                      people_directory(inputs.directory)))
+        sightings = scale.device_sightings(access, people, progress=progress)
     rejected_file = access_store.rejected_path(store)
     rejected = pd.read_csv(rejected_file, dtype="str") if rejected_file.exists() else None
     run = assemble(store, sightings, newest, access=access, rejected=rejected,
+                   directory=inputs.directory, networks=inputs.networks, policy=inputs.policy,
+                   as_of=inputs.as_of, window_days=inputs.window_days, catalog=inputs.catalog)
+    run.read_since = since
+    return run
+
+
+def _prepare_in_pieces(store: Path, inputs: config.FleetInputs, judges, **engine) -> Analysis:
+    """``prepare`` on the ``"partitions"`` or ``"dask"`` engine (``scale.sightings``)."""
+    people = people_directory(inputs.directory)
+    newest = since = until = None
+    if judges is not None and scale.is_store(store):
+        newest, since, until = _window(store, inputs, judges)
+    found = scale.sightings([store], since=since, until=until, directory=people, **engine)
+    if since is not None and found.sightings.empty:
+        # As the pandas engine: no device in the window, the whole store says why.
+        newest = since = None
+        found = scale.sightings([store], directory=people, **engine)
+    if not found.rows:
+        raise BadInput(store, "no sign-in rows (run `fleetanalysis ingest` first)")
+    run = assemble(store, found.sightings, found.newest if newest is None else newest,
                    directory=inputs.directory, networks=inputs.networks, policy=inputs.policy,
                    as_of=inputs.as_of, window_days=inputs.window_days, catalog=inputs.catalog)
     run.read_since = since
@@ -172,6 +203,13 @@ def _evidence(store: Path, inputs: config.FleetInputs, judges) -> tuple[pd.DataF
         if access.empty:
             raise BadInput(store, "no sign-in rows (run `fleetanalysis ingest` first)")
         return access, access["last_seen"].max(), None
+    newest, since, until = _window(store, inputs, judges)
+    return access_store.read(store, since=since, until=until), newest, since
+
+
+def _window(store: Path, inputs: config.FleetInputs, judges) -> tuple[pd.Timestamp, pd.Timestamp, pd.Timestamp]:
+    """The newest ``last_seen`` in the store and the ``since``/``until`` of the rows that
+    the dates ``judges`` names can see."""
     newest = access_store.read(store, ["last_seen"])["last_seen"].max()
     if pd.isna(newest):
         raise BadInput(store, "no sign-in rows (run `fleetanalysis ingest` first)")
@@ -179,8 +217,7 @@ def _evidence(store: Path, inputs: config.FleetInputs, judges) -> tuple[pd.DataF
     if isinstance(judges, str):
         judges = [day if judges == "as_of" else judges]
     dates = [utc_day(date) for date in judges]
-    since = min(dates) - pd.Timedelta(days=inputs.window_days)
-    return access_store.read(store, since=since, until=max([*dates, day])), newest, since
+    return newest, min(dates) - pd.Timedelta(days=inputs.window_days), max([*dates, day])
 
 
 def given(inputs, directory=None, networks=None, policy=None, as_of=None,
@@ -224,7 +261,7 @@ def assemble(store: Path, sightings: pd.DataFrame, newest: pd.Timestamp, *,
              access: pd.DataFrame | None = None, rejected: pd.DataFrame | None = None,
              directory=None, networks=None, policy=None, as_of=None,
              window_days: int = config.DEFAULT_WINDOW_DAYS, catalog=None) -> Analysis:
-    """An ``Analysis`` from sightings already made (here, or per partition on Dask).
+    """An ``Analysis`` from sightings already made (by any engine).
 
     ``newest`` is the newest ``last_seen`` of the evidence, the default ``as_of`` day;
     the organisation, policy and catalog files are used when given (they must exist).

@@ -1,19 +1,25 @@
-"""The status pipeline on Dask, for logs that outgrow one machine.
+"""How access rows become sightings: all at once, or partition by partition (here or on Dask).
 
-Strategy: the per-row stages run per partition, on the workers, and only a small
-aggregate comes back.
+Every engine runs the same per-row stages, ``device_sightings`` (``clients.facts ->
+org.resolve_people -> fleet.sightings``), and ``analysis`` judges the result the same way
+(``fleet.snapshot``/``timeline``, ``org.assign``); the engines differ only in how the
+access rows are read and the pieces combined (``analysis.prepare(..., engine=...)``):
 
-1. Partitions are the row groups of the Parquet access tables (the store, or a folder
-   of them) and whole raw log files of any format ``sources`` reads (NDJSON, CSV...),
-   built with ``dask.dataframe.from_map``.
-2. Per partition: ``sources.load_file`` (raw files) or ``schema.conform`` (Parquet),
-   then ``clients.facts`` -> ``org.resolve_people`` -> ``fleet.sightings`` -> ``reduce_sightings``.
-3. The per-partition aggregates are gathered and reduced once more: the result has the
-   columns of ``fleet.sightings``, one row per device, parts (OS and client versions),
-   ``ip`` and activity days (``first_day``, ``last_day``). Its size grows with devices and
-   the days they were seen, not with events.
-4. The per-device stages (``fleet.snapshot``/``timeline`` judging, ``org.assign``,
-   ``metrics.status``) run on that pandas frame in the calling process, unchanged.
+- ``"pandas"``: ``store.read`` gives the rows (of the window judged) at once, and
+  ``device_sightings`` runs once (``analysis`` does this itself, and keeps the rows).
+- ``"partitions"`` and ``"dask"`` (``sightings``): the input is cut into ``pieces``: a
+  store's partitions (month x source, each read with the same window as ``store.read``),
+  the row groups of other Parquet access tables, or whole raw log files of any format
+  ``sources`` reads, read chunk by chunk by the one per-file reader
+  (``sources.reader.read_file``). Each piece goes through ``device_sightings`` then
+  ``reduce_sightings`` (``reduce_piece``); the pieces' results are reduced once more
+  (``combine_pieces``). ``"partitions"`` reduces the pieces one after the other in this
+  process, in the memory of one piece; ``"dask"`` on a Dask cluster
+  (``dask.dataframe.from_map``), and only the small aggregate comes back.
+
+The reduced sightings have the columns of ``fleet.sightings``, one row per device, parts
+(OS and client versions), ``ip`` and activity days (``first_day``, ``last_day``): their
+size grows with devices and the days they were seen, not with events.
 
 Why the aggregate gives the same devices: rows that agree on everything but their times
 and share their first and last day are active on exactly the same dates, and among them
@@ -50,14 +56,18 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
 
 from fleetanalysis import clients, fleet, org, sources
+from fleetanalysis import store as access_store
 from fleetanalysis.codes import combine, firsts
 from fleetanalysis.errors import BadInput
-from fleetanalysis.sources.schema import conform
+from fleetanalysis.sources.reader import read_file
+from fleetanalysis.sources.schema import conform, empty_access
+from fleetanalysis.store import dataset
 
 TIME_COLUMNS = ["first_seen", "last_seen"]
 # The access columns the devices depend on (clients.facts and fleet.sightings read no
@@ -133,16 +143,65 @@ def reduce_sightings(sightings: pd.DataFrame) -> pd.DataFrame:
     return out.take(np.lexsort(order[::-1])).reset_index(drop=True)
 
 
-def _pieces(paths) -> list[tuple[str, int | None]]:
-    """One ``(file, row group)`` per Parquet row group, ``(file, None)`` per raw log file.
+def device_sightings(access: pd.DataFrame, directory: pd.DataFrame | None = None, *,
+                     progress: bool = False) -> pd.DataFrame:
+    """The per-row stages every engine runs on its access rows, whole or one piece at a time:
+    ``clients.facts -> org.resolve_people -> fleet.sightings``.
 
-    Where there are Parquet files, only they are read."""
+    Examples:
+        >>> from fleetanalysis.sources.schema import conform, empty_access
+        >>> access = conform(pd.DataFrame({"source": ["csv"], "user": ["ann@example.com"],
+        ...     "first_seen": ["2024-05-01T10:00:00Z"], "user_agent": ["Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 "
+        ...     "like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.4 Mobile/15E148 Safari/604.1"]}))
+        >>> device_sightings(access)[["device_id", "os_version"]].values.tolist()
+        [['ann@example.com|iOS|phone', '17.4']]
+    """
+    return fleet.sightings(org.resolve_people(clients.facts(access, progress=progress), directory))
+
+
+class Piece(NamedTuple):
+    """One partition: a store's partition (``part``), a Parquet file's row group
+    (``row_group``) or a whole raw log file (neither)."""
+
+    path: str
+    row_group: int | None = None
+    part: tuple[str, str] | None = None
+
+
+def is_store(path: str | os.PathLike) -> bool:
+    """Whether ``path`` is a partitioned store folder (its partitions are the pieces).
+
+    Examples:
+        >>> is_store("/nonexistent/fleetanalysis/access.parquet")
+        False
+    """
+    return Path(path).is_dir() and bool(dataset.parts(Path(path)))
+
+
+def pieces(paths) -> list[Piece]:
+    """The partitions of ``paths``: a store folder's partitions (month x source), one per
+    row group of other Parquet files, one per raw log file.
+
+    Where there are Parquet files, only they are read.
+
+    Examples:
+        >>> pieces(["/nonexistent/fleetanalysis/logs"])
+        Traceback (most recent call last):
+        fleetanalysis.errors.BadInput: /nonexistent/fleetanalysis/logs: no such file or directory
+    """
     import pyarrow.parquet
 
-    files, problems = sources.expand(paths)
-    if problems and not files:
+    paths = [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
+    found: list[Piece] = []
+    rest = []
+    for path in paths:
+        parts = dataset.parts(Path(path)) if is_store(path) else []
+        found.extend(Piece(str(path), part=part) for part in parts)
+        if not parts:
+            rest.append(path)
+    files, problems = sources.expand(rest) if rest else ([], [])
+    if problems and not files and not found:
         raise BadInput(problems[0])
-    pieces: list[tuple[str, int | None]] = []
     for file in files:
         with open(file, "rb") as handle:
             parquet = handle.read(4) == b"PAR1"
@@ -151,33 +210,26 @@ def _pieces(paths) -> list[tuple[str, int | None]]:
                 groups = pyarrow.parquet.ParquetFile(file).num_row_groups
             except (OSError, ValueError) as error:
                 raise BadInput(file, f"not a readable Parquet file ({str(error).splitlines()[0]})") from None
-            pieces.extend((str(file), group) for group in range(groups))
+            found.extend(Piece(str(file), row_group=group) for group in range(groups))
         else:
-            pieces.append((str(file), None))
-    if any(group is not None for _, group in pieces):
+            found.append(Piece(str(file)))
+    if any(piece.row_group is not None or piece.part is not None for piece in found):
         # A store's folder also holds its rejected-rows CSV and the like: not logs.
-        pieces = [piece for piece in pieces if piece[1] is not None]
-    if not pieces:
-        raise BadInput(", ".join(map(str, paths if isinstance(paths, list) else [paths])), "no input files")
-    return pieces
+        found = [piece for piece in found if piece.row_group is not None or piece.part is not None]
+    if not found:
+        raise BadInput(", ".join(map(str, paths)), "no input files")
+    return found
 
 
-def _access(piece: tuple[str, int | None], format: str | None = None) -> pd.DataFrame:
-    """The access rows of one piece: a Parquet row group, or a raw log file read by ``sources``."""
-    import pyarrow.parquet
+def reduce_piece(piece: Piece, format: str | None = None, directory: pd.DataFrame | None = None,
+                 since=None, until=None) -> pd.DataFrame:
+    """The per-partition work: access rows -> ``device_sightings`` -> ``reduce_sightings``.
 
-    file, group = piece
-    if group is None:
-        return conform(sources.load_file(Path(file), format)[0])
-    return conform(pyarrow.parquet.ParquetFile(file).read_row_group(group).to_pandas())
-
-
-def reduce_piece(piece: tuple[str, int | None], format: str | None = None,
-                 directory: pd.DataFrame | None = None) -> pd.DataFrame:
-    """The per-partition work: access rows -> facts -> sightings -> ``reduce_sightings``.
-
-    Adds ``newest`` (the newest ``last_seen`` of any access row of the piece, on the first
-    row only) and ``rows`` (its access rows, likewise) so one pass gathers everything.
+    The rows of a store partition are those of the window ``since``/``until`` (read as
+    ``store.read`` reads them); a raw log file is read chunk by chunk by the one per-file
+    reader (``sources.reader.read_file``), each chunk reduced on its own. Adds ``newest``
+    (the newest ``last_seen`` of any access row of the piece, on the first row only) and
+    ``rows`` (its access rows, likewise) so one pass gathers everything.
 
     Examples:
         >>> import pathlib, tempfile
@@ -185,19 +237,49 @@ def reduce_piece(piece: tuple[str, int | None], format: str | None = None,
         >>> _ = file.write_text("time,user,ip,user_agent\\n2024-05-01T10:00:00Z,ann@example.com,192.0.2.1,"
         ...     '"Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) '
         ...     'Version/17.4 Mobile/15E148 Safari/604.1"\\n')
-        >>> reduce_piece((str(file), None))[["device_id", "os_version", "rows"]].values.tolist()
+        >>> reduce_piece(Piece(str(file)))[["device_id", "os_version", "rows"]].values.tolist()
         [['ann@example.com|iOS|phone', '17.4', 1]]
     """
-    access = _access(piece, format)
-    reduced = reduce_sightings(fleet.sightings(org.resolve_people(clients.facts(access), directory)))
-    newest = access["last_seen"].max() if len(access) else pd.NaT
+    import pyarrow.parquet
+
+    def reduce(accesses) -> pd.DataFrame:
+        chunks, rows, newest = [], 0, pd.NaT
+        for access in accesses:
+            chunks.append(reduce_sightings(device_sightings(access, directory)))
+            rows += len(access)
+            if len(access):
+                newest = access["last_seen"].max() if pd.isna(newest) else max(newest, access["last_seen"].max())
+        # No chunk at all (an empty file) still gives the columns.
+        reduced = chunks[0] if len(chunks) == 1 else reduce_sightings(
+            fleet.concat_sightings(chunks or [device_sightings(empty_access())]))
+        return _with_totals(reduced, newest, rows)
+
+    if piece.part is not None:
+        return reduce([access_store.read(piece.path, ANALYSIS_COLUMNS, since=since, until=until,
+                                         parts=[piece.part])])
+    if piece.row_group is not None:
+        return reduce([conform(pyarrow.parquet.ParquetFile(piece.path).read_row_group(piece.row_group).to_pandas())])
+    return read_file(Path(piece.path), lambda chunks: reduce(conform(access) for access, _, _ in chunks), format)
+
+
+def _with_totals(reduced: pd.DataFrame, newest, rows: int) -> pd.DataFrame:
+    """``reduced`` with the piece's ``newest`` and ``rows`` on its first row."""
     reduced["newest"] = pd.Series([newest] + [pd.NaT] * (len(reduced) - 1), dtype="datetime64[us, UTC]")
-    reduced["rows"] = pd.Series([len(access)] + [0] * (len(reduced) - 1), dtype="int64")
-    if reduced.empty and len(access):
+    reduced["rows"] = pd.Series([rows] + [0] * (len(reduced) - 1), dtype="int64")
+    if reduced.empty and rows:
         # A piece of bots only still reports its rows and newest date.
-        reduced = pd.concat([reduced, pd.DataFrame({"newest": [newest], "rows": [len(access)]}).astype(
+        reduced = pd.concat([reduced, pd.DataFrame({"newest": [newest], "rows": [rows]}).astype(
             {"newest": "datetime64[us, UTC]", "rows": "int64"})], ignore_index=True)
     return reduced
+
+
+def combine_pieces(reduced) -> Reduced:
+    """The pieces' ``reduce_piece`` frames as one ``Reduced``: reduced again, rows summed."""
+    gathered = fleet.concat_sightings(reduced)
+    rows = int(gathered["rows"].sum())
+    newest = gathered["newest"].max()
+    seen = gathered.drop(columns=["newest", "rows"]).dropna(subset=["device_id"])
+    return Reduced(reduce_sightings(seen.reset_index(drop=True)), None if pd.isna(newest) else newest, rows)
 
 
 @contextlib.contextmanager
@@ -227,16 +309,19 @@ def cluster(scheduler: str | None = None, *, processes: bool = False) -> Iterato
         yield client
 
 
-def sightings(paths, format: str | None = None, *, scheduler: str | None = None,
-              processes: bool = False, progress: bool = False, directory: pd.DataFrame | None = None) -> Reduced:
-    """Reduced ``fleet.sightings`` of Parquet access tables and raw logs, computed on Dask.
+def sightings(paths, format: str | None = None, *, engine: str = "dask", since=None, until=None,
+              scheduler: str | None = None, processes: bool = False, progress: bool = False,
+              directory: pd.DataFrame | None = None) -> Reduced:
+    """Reduced ``fleet.sightings`` of a store, Parquet access tables or raw logs, piece by piece.
 
-    ``paths`` are files, folders or globs (as ``sources.load`` takes them): Parquet files
-    (told by their magic bytes) are read per row group, other files (only where there is
-    no Parquet file) per file with ``sources.load_file`` (``format`` forces one). ``scheduler`` is a Dask scheduler
-    address; without one a local cluster of two workers runs (see ``cluster``).
-    ``fleet.snapshot`` of the result equals ``fleet.snapshot`` of the pandas path's
-    sightings of the same access rows.
+    ``paths`` are files, folders or globs (as ``sources.load`` takes them), cut into
+    ``pieces``; ``format`` forces the format of raw logs. ``engine`` says where the pieces
+    are reduced: ``"dask"`` on a Dask cluster (``scheduler`` is its address; without one a
+    local cluster of two workers runs, see ``cluster``), ``"partitions"`` one after the
+    other in this process (memory bounded by one piece, whatever the store's size).
+    ``since``/``until`` read a store's partitions as ``store.read`` does (the rows of that
+    window only); other files are read whole. ``fleet.snapshot`` of the result equals
+    ``fleet.snapshot`` of the in-memory path's sightings of the same access rows.
 
     Examples:
         >>> import pathlib, tempfile
@@ -245,25 +330,33 @@ def sightings(paths, format: str | None = None, *, scheduler: str | None = None,
         >>> found = sightings([file])
         >>> len(found.sightings), found.rows, str(found.newest)
         (0, 1, '2024-05-01 10:00:00+00:00')
+        >>> sightings([file], engine="partitions").rows
+        1
     """
-    dd = require_dask()
-    from distributed import as_completed
     from tqdm import tqdm
 
-    frame = dd.from_map(reduce_piece, _pieces(paths), format=format, directory=directory, meta=reduce_piece_meta(),
-                        enforce_metadata=False)
+    chosen = pieces(paths)
+    options = {"format": format, "directory": directory, "since": since, "until": until}
+    bar = tqdm(total=len(chosen), desc="reducing partitions", unit="part", disable=None if progress else True)
+    if engine == "partitions":
+        with bar:
+            reduced = []
+            for piece in chosen:
+                reduced.append(reduce_piece(piece, **options))
+                bar.update()
+        return combine_pieces(reduced)
+    if engine != "dask":
+        raise BadInput("engine", f"must be pandas, partitions or dask, not {engine!r}")
+    dd = require_dask()
+    from distributed import as_completed
+
+    frame = dd.from_map(reduce_piece, chosen, **options, meta=reduce_piece_meta(), enforce_metadata=False)
     with cluster(scheduler, processes=processes) as client:
         futures = client.compute(frame.to_delayed())
-        bar = tqdm(total=len(futures), desc="reducing partitions", unit="part",
-                   disable=None if progress else True)
         with bar:
             for _ in as_completed(futures):
                 bar.update()
-        gathered = fleet.concat_sightings(client.gather(futures))
-    rows = int(gathered["rows"].sum())
-    newest = gathered["newest"].max()
-    seen = gathered.drop(columns=["newest", "rows"]).dropna(subset=["device_id"])
-    return Reduced(reduce_sightings(seen.reset_index(drop=True)), None if pd.isna(newest) else newest, rows)
+        return combine_pieces(client.gather(futures))
 
 
 def reduce_piece_meta() -> pd.DataFrame:
@@ -277,36 +370,3 @@ def reduce_piece_meta() -> pd.DataFrame:
 
     empty = fleet.sightings(clients.facts(empty_access()))
     return empty.assign(newest=pd.Series([], dtype="datetime64[us, UTC]"), rows=pd.Series([], dtype="int64"))
-
-
-def prepare(store: str | os.PathLike | None = None, directory: str | os.PathLike | None = None,
-            networks: str | os.PathLike | None = None, policy: str | os.PathLike | None = None,
-            as_of=None, window_days: int = 30, catalog: str | os.PathLike | None = None, *,
-            scheduler: str | None = None, processes: bool = False, progress: bool = False):
-    """``analysis.prepare`` with the per-row stages on Dask: an ``analysis.Analysis``.
-
-    ``store`` may be the Parquet store, a folder of Parquet access tables or raw log
-    files (see ``sightings``). The ``Analysis`` holds the reduced sightings and no access
-    rows (``access`` is empty: they stay with the workers); its ``devices`` and
-    ``timeline`` equal the pandas path's. Raises ``BadInput`` as ``analysis.prepare`` does.
-
-    Examples:
-        >>> import tempfile, pathlib
-        >>> from fleetanalysis import demo, sources, store as access_store
-        >>> folder = pathlib.Path(tempfile.mkdtemp())
-        >>> _ = demo.write(folder, users=10, weeks=2, seed=1)
-        >>> _ = access_store.merge(folder / "access.parquet", sources.load([folder / "slack"]))
-        >>> run = prepare(folder / "access.parquet", folder / "directory.csv")
-        >>> run.devices["device_id"].is_unique, run.access.empty
-        (True, True)
-    """
-    from fleetanalysis import analysis
-
-    store = analysis.locate_store(store, window_days)
-    found = sightings([store], scheduler=scheduler, processes=processes, progress=progress,
-                      directory=analysis.people_directory(directory))
-    if not found.rows:
-        raise BadInput(store, "no sign-in rows (run `fleetanalysis ingest` first)")
-    return analysis.assemble(store, found.sightings, found.newest, directory=directory,
-                             networks=networks, policy=policy, as_of=as_of,
-                             window_days=window_days, catalog=catalog)

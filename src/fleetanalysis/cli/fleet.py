@@ -38,12 +38,8 @@ def fleet_at(args, judges=None):
     inputs = fleet_inputs(args)
     if write_missing_demo(inputs):
         inputs = fleet_inputs(args)
-    if getattr(args, "engine", "pandas") == "dask":
-        from fleetanalysis import scale
-
-        return scale.prepare(inputs.store, inputs.directory, inputs.networks, inputs.policy, inputs.as_of,
-                             inputs.window_days, inputs.catalog, scheduler=args.scheduler, progress=True)
-    run = analysis.prepare(inputs, progress=True, judges=judges)
+    run = analysis.prepare(inputs, progress=True, judges=judges, engine=getattr(args, "engine", "pandas"),
+                           scheduler=getattr(args, "scheduler", None))
     for line in catalog_notes(run, inputs.demo):
         print(f"fleetanalysis: {line}", file=sys.stderr)
     return run

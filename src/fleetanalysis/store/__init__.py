@@ -84,7 +84,8 @@ INGEST_COLUMNS = [*MERGE_COLUMNS, "unchanged"]
 MANIFEST_VERSION = 2
 
 
-def read(path: str | os.PathLike, columns: list[str] | None = None, *, since=None, until=None) -> pd.DataFrame:
+def read(path: str | os.PathLike, columns: list[str] | None = None, *, since=None, until=None,
+         parts: list[tuple[str, str]] | None = None) -> pd.DataFrame:
     """The access table in the store at ``path``; ``empty_access()`` when there is none yet.
 
     Every partition at once, in ``first_seen`` order, its categoricals holding the values
@@ -94,7 +95,8 @@ def read(path: str | os.PathLike, columns: list[str] | None = None, *, since=Non
     A snapshot on ``as_of`` with a window of ``w`` days sees exactly the rows read with
     ``since = as_of - w`` and ``until = as_of``. The rows are filtered while reading
     (``pyarrow.dataset``: row groups outside are skipped). A store from before
-    partitions (one Parquet file) is read as it is.
+    partitions (one Parquet file) is read as it is. ``parts`` reads only those partitions
+    (``(month, source)``, as ``dataset.parts`` lists them) of a store folder.
 
     Examples:
         >>> len(read("/nonexistent/fleetanalysis/access.parquet"))
@@ -108,7 +110,8 @@ def read(path: str | os.PathLike, columns: list[str] | None = None, *, since=Non
     elif not _is_store(path) or not dataset.parts(path):
         access = empty_access()
     else:
-        access = _filtered(path, [str(file) for file in files(path)], dataset.SCHEMA, condition, columns)
+        chosen = files(path) if parts is None else [dataset.part_file(path, part) for part in parts]
+        access = _filtered(path, [str(file) for file in chosen], dataset.SCHEMA, condition, columns)
     return access if columns is None else access[columns]
 
 
@@ -151,16 +154,13 @@ def _filtered(path: Path, paths: list[str], schema, condition, columns=None) -> 
     # A file from before partitions may lack columns: it is read whole.
     wanted = None if schema is None else columns
     try:
-        table = pyarrow.dataset.dataset(paths, format="parquet", schema=schema).to_table(columns=wanted,
-                                                                                        filter=condition)
+        access = dataset.read_rows(paths, wanted, condition, schema)
     except (OSError, ValueError, pyarrow.ArrowException) as error:
         raise BadInput(path, f"not a readable access store ({str(error).splitlines()[0]})") from None
-    access = conform(table.to_pandas())
-    del table
     # Partitions come month by month, each sorted: only several sources in a month need sorting.
     if not access["first_seen"].is_monotonic_increasing:
         access = access.sort_values("first_seen", kind="stable", ignore_index=True)
-    return _sorted_categories(access)
+    return access
 
 
 def partitions(path: str | os.PathLike) -> Iterator[pd.DataFrame]:
