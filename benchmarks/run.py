@@ -313,8 +313,57 @@ def stage_status(data: Path, end: pd.Timestamp) -> dict:
                    lambda: metrics.status(org.assign(devices, directory, as_of=end), by=BY))
     total = status[status["platform"] == "Total"].iloc[0]
     return {"seconds": round(sum(clock.seconds.values()), 3), "cpu_seconds": clock.cpu_of(), "steps": clock.seconds,
-            "rows_read": len(access),
+            "steps_cpu": clock.cpu, "rows_read": len(access),
             "devices": int(total["devices"]), "outdated_rate": round(float(total["outdated_rate"]), 4)}
+
+
+def stage_partitions(data: Path, end: pd.Timestamp) -> dict:
+    """Status and a 52-week timeline from the store read partition by partition in this
+    process (``scale.sightings(engine="partitions")``): memory bounded by one partition."""
+    return _by_partition(data, end, "partitions")
+
+
+def stage_dask(data: Path, end: pd.Timestamp) -> dict:
+    """The same partitions reduced on a local Dask cluster of two worker processes."""
+    return _by_partition(data, end, "dask")
+
+
+def _by_partition(data: Path, end: pd.Timestamp, engine: str) -> dict:
+    import contextlib
+
+    from fleetanalysis import catalog, fleet, metrics, org, policy, scale
+
+    releases, rules = catalog.load(updates=False), policy.load()
+    directory = org.load_directory(data / "directory.csv")
+    clock = Clock()
+    with contextlib.ExitStack() as stack:
+        scheduler = None
+        if engine == "dask":
+            # Started once and timed apart, as a cluster that is already running would be.
+            client = clock("start 2 worker processes", lambda: stack.enter_context(scale.cluster(processes=True)))
+            scheduler = client.scheduler.address
+        window = clock("sightings of the window", lambda: scale.sightings(
+            [data / STORE], engine=engine, since=end - pd.Timedelta(days=WINDOW_DAYS), until=end,
+            scheduler=scheduler))
+        status = clock("snapshot + status", lambda: metrics.status(org.assign(fleet.snapshot(
+            window.sightings, releases, rules, end, WINDOW_DAYS), directory, as_of=end), by=BY))
+        status_peak = _peak_mb()
+        whole = clock("sightings of every partition", lambda: scale.sightings([data / STORE], engine=engine,
+                                                                            scheduler=scheduler))
+        clock("timeline", lambda: metrics.status(org.assign(fleet.timeline(
+            whole.sightings, releases, rules, end - pd.Timedelta(weeks=TIMELINE_WEEKS), end,
+            window_days=WINDOW_DAYS), directory), by=BY))
+    # Dask's workers were child processes: the largest of them (counted once they ended).
+    workers_peak = round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, 1)
+    total = status[status["platform"] == "Total"].iloc[0]
+    status_steps = ("sightings of the window", "snapshot + status")
+    timeline_steps = ("sightings of every partition", "timeline")
+    return {"seconds": round(sum(clock.seconds[name] for name in status_steps), 3),
+            "cpu_seconds": clock.cpu_of(*status_steps),
+            "timeline_seconds": round(sum(clock.seconds[name] for name in timeline_steps), 3),
+            "steps": clock.seconds, "steps_cpu": clock.cpu, "rows_read": window.rows, "rows": whole.rows,
+            "devices": int(total["devices"]), "outdated_rate": round(float(total["outdated_rate"]), 4),
+            "status_peak_mb": status_peak, "workers_peak_mb": workers_peak}
 
 
 def _files(store: Path) -> list[Path]:
@@ -393,7 +442,8 @@ def cli_start_seconds(repeats: int = 5) -> float:
 # In this order: the status stages read the store the ingest stage writes.
 STAGES = {"read": stage_read, "ingest": stage_ingest, "duckdb_ingest": stage_duckdb_ingest,
           "status": stage_status, "duckdb_status": stage_duckdb_status, "pipeline": stage_pipeline,
-          "chunked": stage_chunked, "duckdb": stage_duckdb, "naive": stage_naive, "incremental": stage_incremental}
+          "partitions": stage_partitions, "dask": stage_dask, "chunked": stage_chunked, "duckdb": stage_duckdb,
+          "naive": stage_naive, "incremental": stage_incremental}
 
 
 def run_stage(name: str, data: Path, end: str) -> dict:
@@ -462,6 +512,8 @@ def main() -> None:
         **{name: result for name, result in results.items()},
         "pipeline/read": ratio("pipeline", "read"),
         "status_vs_duckdb": ratio("status", "duckdb_status"),
+        "dask_vs_partitions": ratio("dask", "partitions"),
+        "dask_vs_partitions_timeline": ratio("dask", "partitions", "timeline_seconds", "timeline_seconds"),
         "ingest_vs_duckdb": ratio("ingest", "duckdb_ingest"),
         "timeline_vs_snapshot": ratio("pipeline", "pipeline", "timeline_seconds", "snapshot_seconds"),
         "cpu": {"status_vs_duckdb": ratio("status", "duckdb_status", "cpu_seconds", "cpu_seconds"),
