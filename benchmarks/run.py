@@ -270,7 +270,7 @@ def _duckdb_status(data: Path, end: pd.Timestamp, read_sql: str) -> dict:
     judged_devices = table["devices"].sum() - table["unknown"].sum()
     behind = table["outdated"].sum() + table["unsupported"].sum()
     return {"seconds": round(sum(clock.seconds.values()), 3), "cpu_seconds": clock.cpu_of(), "steps": clock.seconds,
-            "devices": int(table["devices"].sum()),
+            "steps_cpu": clock.cpu, "devices": int(table["devices"].sum()),
             "outdated_rate": round(float(behind / judged_devices), 4) if judged_devices else None}
 
 
