@@ -12,6 +12,12 @@ reports its own time and peak memory (``ru_maxrss``):
   (the rows of the window, the analysis columns only) -> ``clients.facts ->
   fleet.sightings -> fleet.snapshot -> org.assign -> metrics.status``, against
   ``duckdb_status``: the DuckDB SQL below reading the same store with the same row filter;
+- ``memory``, ``partitions``, ``dask``: the status table, then a 52-week timeline, from
+  the same store through each engine of ``analysis.prepare``: ``store.read`` at once (the
+  window, then every row) and ``scale.device_sightings``; ``scale.sightings`` partition by
+  partition in this process; the same partitions on a local Dask cluster of two worker
+  processes (started before the clock, as a running cluster would be). ``dask_vs_memory``
+  (and ``_timeline``) compare the last with the first;
 - ``pipeline``: ``sources.load -> clients.facts -> fleet.sightings -> fleet.snapshot ->
   org.assign -> metrics.status(by=["platform", "office"])``, then on the same sightings
   a 52-week ``fleet.timeline -> org.assign -> metrics.status``;
@@ -264,7 +270,7 @@ def _duckdb_status(data: Path, end: pd.Timestamp, read_sql: str) -> dict:
     judged_devices = table["devices"].sum() - table["unknown"].sum()
     behind = table["outdated"].sum() + table["unsupported"].sum()
     return {"seconds": round(sum(clock.seconds.values()), 3), "cpu_seconds": clock.cpu_of(), "steps": clock.seconds,
-            "devices": int(table["devices"].sum()),
+            "steps_cpu": clock.cpu, "devices": int(table["devices"].sum()),
             "outdated_rate": round(float(behind / judged_devices), 4) if judged_devices else None}
 
 
@@ -313,8 +319,70 @@ def stage_status(data: Path, end: pd.Timestamp) -> dict:
                    lambda: metrics.status(org.assign(devices, directory, as_of=end), by=BY))
     total = status[status["platform"] == "Total"].iloc[0]
     return {"seconds": round(sum(clock.seconds.values()), 3), "cpu_seconds": clock.cpu_of(), "steps": clock.seconds,
-            "rows_read": len(access),
+            "steps_cpu": clock.cpu, "rows_read": len(access),
             "devices": int(total["devices"]), "outdated_rate": round(float(total["outdated_rate"]), 4)}
+
+
+def stage_memory(data: Path, end: pd.Timestamp) -> dict:
+    """Status and a 52-week timeline from the store read at once (``store.read``: the
+    window, then every row), the stages run on all the rows in this process."""
+    return _from_store(data, end, "pandas")
+
+
+def stage_partitions(data: Path, end: pd.Timestamp) -> dict:
+    """The same from the store read partition by partition in this process
+    (``scale.sightings(engine="partitions")``): memory bounded by one partition."""
+    return _from_store(data, end, "partitions")
+
+
+def stage_dask(data: Path, end: pd.Timestamp) -> dict:
+    """The same partitions reduced on a local Dask cluster of two worker processes."""
+    return _from_store(data, end, "dask")
+
+
+def _from_store(data: Path, end: pd.Timestamp, engine: str) -> dict:
+    import contextlib
+
+    from fleetanalysis import catalog, fleet, metrics, org, policy, scale, store
+
+    releases, rules = catalog.load(updates=False), policy.load()
+    directory = org.load_directory(data / "directory.csv")
+    clock = Clock()
+    with contextlib.ExitStack() as stack:
+        scheduler = None
+        if engine == "dask":
+            # Started once and timed apart, as a cluster that is already running would be.
+            client = clock("start 2 worker processes", lambda: stack.enter_context(scale.cluster(processes=True)))
+            scheduler = client.scheduler.address
+
+        def sightings(**window) -> tuple[pd.DataFrame, int]:
+            if engine == "pandas":
+                access = store.read(data / STORE, scale.ANALYSIS_COLUMNS, **window)
+                return scale.device_sightings(access), len(access)
+            found = scale.sightings([data / STORE], engine=engine, scheduler=scheduler, **window)
+            return found.sightings, found.rows
+
+        window, rows_read = clock("sightings of the window", lambda: sightings(
+            since=end - pd.Timedelta(days=WINDOW_DAYS), until=end))
+        status = clock("snapshot + status", lambda: metrics.status(org.assign(fleet.snapshot(
+            window, releases, rules, end, WINDOW_DAYS), directory, as_of=end), by=BY))
+        status_peak = _peak_mb()
+        whole, rows = clock("sightings of every row", sightings)
+        clock("timeline", lambda: metrics.status(org.assign(fleet.timeline(
+            whole, releases, rules, end - pd.Timedelta(weeks=TIMELINE_WEEKS), end,
+            window_days=WINDOW_DAYS), directory), by=BY))
+    # Dask's workers were child processes: the largest of them (counted once they ended).
+    workers_peak = round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, 1)
+    total = status[status["platform"] == "Total"].iloc[0]
+    status_steps = ("sightings of the window", "snapshot + status")
+    timeline_steps = ("sightings of every row", "timeline")
+    return {"seconds": round(sum(clock.seconds[name] for name in status_steps), 3),
+            "cpu_seconds": clock.cpu_of(*status_steps),
+            "timeline_seconds": round(sum(clock.seconds[name] for name in timeline_steps), 3),
+            "timeline_cpu_seconds": clock.cpu_of(*timeline_steps),
+            "steps": clock.seconds, "steps_cpu": clock.cpu, "rows_read": rows_read, "rows": rows,
+            "devices": int(total["devices"]), "outdated_rate": round(float(total["outdated_rate"]), 4),
+            "status_peak_mb": status_peak, "workers_peak_mb": workers_peak}
 
 
 def _files(store: Path) -> list[Path]:
@@ -393,7 +461,8 @@ def cli_start_seconds(repeats: int = 5) -> float:
 # In this order: the status stages read the store the ingest stage writes.
 STAGES = {"read": stage_read, "ingest": stage_ingest, "duckdb_ingest": stage_duckdb_ingest,
           "status": stage_status, "duckdb_status": stage_duckdb_status, "pipeline": stage_pipeline,
-          "chunked": stage_chunked, "duckdb": stage_duckdb, "naive": stage_naive, "incremental": stage_incremental}
+          "memory": stage_memory, "partitions": stage_partitions, "dask": stage_dask, "chunked": stage_chunked, "duckdb": stage_duckdb,
+          "naive": stage_naive, "incremental": stage_incremental}
 
 
 def run_stage(name: str, data: Path, end: str) -> dict:
@@ -462,6 +531,9 @@ def main() -> None:
         **{name: result for name, result in results.items()},
         "pipeline/read": ratio("pipeline", "read"),
         "status_vs_duckdb": ratio("status", "duckdb_status"),
+        "dask_vs_memory": ratio("dask", "memory"),
+        "dask_vs_memory_timeline": ratio("dask", "memory", "timeline_seconds", "timeline_seconds"),
+        "dask_vs_partitions_timeline": ratio("dask", "partitions", "timeline_seconds", "timeline_seconds"),
         "ingest_vs_duckdb": ratio("ingest", "duckdb_ingest"),
         "timeline_vs_snapshot": ratio("pipeline", "pipeline", "timeline_seconds", "snapshot_seconds"),
         "cpu": {"status_vs_duckdb": ratio("status", "duckdb_status", "cpu_seconds", "cpu_seconds"),

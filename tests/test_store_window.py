@@ -58,3 +58,24 @@ def test_files_lists_committed_partitions_only(demo_store):
     finally:
         hidden.unlink()
     assert store.files(demo_store["store"].with_name("none.parquet")) == []
+
+
+def test_the_window_holds_only_the_values_its_rows_use_sorted(demo_store, tmp_path):
+    access = store.read(demo_store["store"])
+    # Three months, each with its own user agents and a row without one: the partitions'
+    # dictionaries differ, and the window's categoricals must hold its own values only.
+    access = access.assign(first_seen=access["first_seen"].min() + pd.to_timedelta(access.index % 90, unit="D"))
+    access["last_seen"] = access["first_seen"]
+    access["user_agent"] = access["user_agent"].astype("str")
+    access.loc[access.index[45], "user_agent"] = None
+    folder = tmp_path / "store"
+    dataset.commit(folder, dict(dataset.split(access)), set(), {})
+    since, until = access["first_seen"].min() + pd.Timedelta(days=40), access["first_seen"].min() + pd.Timedelta(days=50)
+    window = store.read(folder, ANALYSIS_COLUMNS, since=since, until=until)
+    expected = access[(utc_day(access["last_seen"]) >= utc_day(since)) & (utc_day(access["first_seen"]) <= utc_day(until))]
+    assert 0 < len(window) < len(access) and len(store.files(folder)) >= 3
+    agents = window["user_agent"].cat.categories
+    assert list(agents) == sorted(expected["user_agent"].dropna().unique())
+    assert window["user_agent"].isna().sum() == 1
+    assert sorted(window["user_agent"].dropna()) == sorted(expected["user_agent"].dropna())
+    assert list(window["source"].cat.categories) == sorted(expected["source"].astype("str").unique())

@@ -274,12 +274,38 @@ def _with_totals(reduced: pd.DataFrame, newest, rows: int) -> pd.DataFrame:
 
 
 def combine_pieces(reduced) -> Reduced:
-    """The pieces' ``reduce_piece`` frames as one ``Reduced``: reduced again, rows summed."""
-    gathered = fleet.concat_sightings(reduced)
-    rows = int(gathered["rows"].sum())
-    newest = gathered["newest"].max()
-    seen = gathered.drop(columns=["newest", "rows"]).dropna(subset=["device_id"])
-    return Reduced(reduce_sightings(seen.reset_index(drop=True)), None if pd.isna(newest) else newest, rows)
+    """The pieces' ``reduce_piece`` frames as one ``Reduced``: stacked, reduced again, rows summed.
+
+    Examples:
+        >>> one = reduce_piece_meta()
+        >>> combine_pieces([one, one]).rows
+        0
+    """
+    reduced = list(reduced)
+    rows = int(sum(frame["rows"].sum() for frame in reduced))
+    newest = max((frame["newest"].max() for frame in reduced if frame["newest"].notna().any()), default=None)
+    seen = [frame.drop(columns=["newest", "rows"]).dropna(subset=["device_id"]) for frame in reduced]
+    seen = [frame for frame in seen if len(frame)] or [device_sightings(empty_access())]
+    return Reduced(reduce_sightings(_stack(seen)), newest, rows)
+
+
+def _stack(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    """Sightings of several pieces as one frame, as ``fleet.concat_sightings`` stacks them
+    (each categorical's categories the sorted union of the values used), for pieces that
+    are ``fleet.sightings``' output: their categories are text already, so the union is
+    built from the categories and codes (``union_categoricals``), never from text per row."""
+    from pandas.api.types import union_categoricals
+
+    columns = {}
+    for name in frames[0].columns:
+        values = [frame[name] for frame in frames]
+        if all(isinstance(part.dtype, pd.CategoricalDtype) for part in values):
+            text = [part if part.cat.categories.dtype == "str" else
+                    part.cat.rename_categories(part.cat.categories.astype("str")) for part in values]
+            columns[name] = union_categoricals(text, sort_categories=True).remove_unused_categories()
+        else:
+            columns[name] = pd.concat(values, ignore_index=True).array
+    return pd.DataFrame(columns, copy=False)
 
 
 @contextlib.contextmanager
