@@ -49,10 +49,12 @@ def catalog_notes(run, demo: bool) -> list[str]:
     """What to say about products the logs show newer than the catalog: a warning per product
     (the catalog is behind: refresh it), except that the demo's Slack mobile app versions
     are synthetic by design (no dated release list ships for them), which one note says."""
+    warnings = run.stale_warnings()
+    if not demo:
+        return [f"warning: {line}" for line in warnings]
     from fleetanalysis.demo import SYNTHETIC
 
-    warnings = run.stale_warnings()
-    by_design = [product for product in sorted(SYNTHETIC) if demo and any(f" {product}: " in line for line in warnings)]
+    by_design = [product for product in sorted(SYNTHETIC) if any(f" {product}: " in line for line in warnings)]
     lines = [f"warning: {line}" for line in warnings
              if not any(f" {product}: " in line for product in by_design)]
     if by_design:
