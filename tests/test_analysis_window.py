@@ -51,8 +51,7 @@ def test_an_earlier_date_is_refused_not_judged_from_missing_rows(organisation):
         window.timeline(weeks=2)
 
 
-def test_status_and_devices_commands_read_the_window_and_print_the_same(organisation, tmp_path, monkeypatch, capsys):
-    monkeypatch.setenv("FLEETANALYSIS_CONFIG", str(tmp_path / "no-settings.toml"))
+def test_status_and_devices_commands_read_the_window_and_print_the_same(organisation, no_settings, monkeypatch, capsys):
     options = ["--store", str(organisation["store"]), "--directory", str(organisation["directory"]),
                "--networks", str(organisation["networks"])]
     commands = [["status", *options, "--by", "platform,office", "--format", "csv"],

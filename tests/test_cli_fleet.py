@@ -19,8 +19,7 @@ MAC = ("Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 "
 
 
 @pytest.fixture
-def paths(tmp_path, monkeypatch):
-    monkeypatch.setenv("FLEETANALYSIS_CONFIG", str(tmp_path / "no-settings.toml"))
+def paths(tmp_path, no_settings):
     rows = [
         ("U1", "ann@example.org", "2024-04-01", "2024-05-20", "198.51.100.7", PHONE_OLD),
         ("U1", "ann@example.org", "2024-05-21", "2024-06-28", "198.51.100.8", PHONE_NEW),

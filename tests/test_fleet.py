@@ -4,7 +4,7 @@ import pandas as pd
 import pytest
 
 from fleetanalysis import catalog as releases
-from fleetanalysis import fleet, judging, metrics, org, policy
+from fleetanalysis import fleet, judging, metrics, org
 from fleetanalysis.days import utc_day
 
 CATALOG = [
@@ -291,7 +291,7 @@ def test_sightings_sort_ties_on_first_seen_in_input_order():
     assert seen["ip"].tolist() == ["10.0.0.9", "10.9.9.5", "10.9.9.3", "10.9.9.4"]
 
 
-def test_a_device_names_the_part_it_could_not_judge():
+def test_a_device_names_the_part_it_could_not_judge(rules):
     """Issue 14's hand-worked case: the OS is current, the browser cannot be judged (the
     catalog lists no Firefox release before 2024-07-09, Firefox 128's day): the device is
     current only as far as it was judged, and its reason says which part was not and why."""
@@ -305,7 +305,7 @@ def test_a_device_names_the_part_it_could_not_judge():
     facts = pd.DataFrame(rows, columns=COLUMNS)
     for column in ("first_seen", "last_seen"):
         facts[column] = pd.to_datetime(facts[column], utc=True)
-    devices = fleet.snapshot(fleet.sightings(facts), catalog, policy.load(), "2024-06-30")
+    devices = fleet.snapshot(fleet.sightings(facts), catalog, rules, "2024-06-30")
     current = _device(devices, "U7|macOS|desktop")
     assert (current["verdict"], current["os_verdict"], current["client_verdict"]) == ("current", "current", "unknown")
     assert current["reason"] == "Firefox not judged: the catalog lists no firefox release before 2024-07-09"
@@ -316,7 +316,7 @@ def test_a_device_names_the_part_it_could_not_judge():
     assert behind["target"] == "macOS 14.5"
 
 
-def test_legacy_edge_makes_its_device_unsupported_with_the_date():
+def test_legacy_edge_makes_its_device_unsupported_with_the_date(shipped_catalog, rules):
     # "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko)
     # Chrome/70.0.3538.102 Safari/537.36 Edge/18.19042": EdgeHTML 18 on Windows 10 20H2,
     # whose "Windows NT 10.0" tells no version.
@@ -325,7 +325,7 @@ def test_legacy_edge_makes_its_device_unsupported_with_the_date():
                          columns=COLUMNS)
     for column in ("first_seen", "last_seen"):
         facts[column] = pd.to_datetime(facts[column], utc=True)
-    devices = fleet.snapshot(fleet.sightings(facts), releases.load(updates=False), policy.load(), "2024-06-30")
+    devices = fleet.snapshot(fleet.sightings(facts), shipped_catalog, rules, "2024-06-30")
     device = _device(devices, "U9|Windows|desktop")
     assert device["verdict"] == "unsupported"
     assert device["reason"] == ("edge-legacy 18 out of support since 2021-03-09; "
@@ -341,17 +341,17 @@ def _stacked_snapshots(seen, catalog, rules, dates, window_days=30) -> pd.DataFr
     return stacked[["as_of", *fleet.DEVICE_COLUMNS]]
 
 
-def test_timeline_of_the_demo_organisation_equals_a_snapshot_per_week(tmp_path):
+def test_timeline_of_the_demo_organisation_equals_a_snapshot_per_week(tmp_path, shipped_catalog, rules):
     from fleetanalysis import clients, demo, sources
 
-    shipped = releases.load(updates=False)
+    shipped = shipped_catalog
     written = demo.write(tmp_path, users=40, weeks=12, seed=3, catalog=shipped)
     seen = fleet.sightings(clients.facts(sources.load(written["slack"]).access))
     end = utc_day(seen["last_seen"].max())
     dates = pd.date_range(end - pd.Timedelta(weeks=14), end, freq="W-SUN")
-    weeks = fleet.timeline(seen, shipped, policy.load(), dates[0], dates[-1], window_days=30)
+    weeks = fleet.timeline(seen, shipped, rules, dates[0], dates[-1], window_days=30)
     assert weeks["as_of"].nunique() > 10 and weeks["verdict"].nunique() >= 3
-    pd.testing.assert_frame_equal(_as_text(weeks), _stacked_snapshots(seen, shipped, policy.load(), dates))
+    pd.testing.assert_frame_equal(_as_text(weeks), _stacked_snapshots(seen, shipped, rules, dates))
 
 
 # Chrome builds of one major are judged alike (policy.equivalent_version): a history of
@@ -371,11 +371,11 @@ CHROME_BUILDS = [
 ]
 
 
-def test_timeline_of_chrome_builds_across_releases_equals_the_snapshots():
-    shipped = releases.load(updates=False)
+def test_timeline_of_chrome_builds_across_releases_equals_the_snapshots(shipped_catalog, rules):
+    shipped = shipped_catalog
     seen = fleet.sightings(_facts(ROWS + CHROME_BUILDS))
     dates = pd.date_range("2024-04-14", "2024-07-14", freq="5D")
-    weeks = fleet.timeline(seen, shipped, policy.load(), dates[0], dates[-1], freq="5D", window_days=30)
+    weeks = fleet.timeline(seen, shipped, rules, dates[0], dates[-1], freq="5D", window_days=30)
     ivy = weeks[weeks["device_id"] == "U9|Windows|desktop"].set_index("as_of")
     assert {"current", "grace", "outdated"} <= set(ivy["verdict"])
-    pd.testing.assert_frame_equal(_as_text(weeks), _stacked_snapshots(seen, shipped, policy.load(), dates))
+    pd.testing.assert_frame_equal(_as_text(weeks), _stacked_snapshots(seen, shipped, rules, dates))

@@ -473,11 +473,10 @@ def test_unknown_email_is_skipped_and_the_answer_cached(slack, tmp_path):
     state.close()
 
 
-def test_cli_composes_devices_and_league_from_the_store(slack, tmp_path, capsys, monkeypatch):
+def test_cli_composes_devices_and_league_from_the_store(slack, no_settings, tmp_path, capsys):
     from fleetanalysis.sources import schema
     from fleetanalysis.writing import write_parquet
 
-    monkeypatch.setenv("FLEETANALYSIS_CONFIG", str(tmp_path / "no-settings.toml"))
     agents = ["Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
               "Chrome/100.0.4896.60 Safari/537.36"] * 2
     access = schema.conform(pd.DataFrame({
@@ -499,8 +498,7 @@ def test_cli_composes_devices_and_league_from_the_store(slack, tmp_path, capsys,
     assert "Chrome" in slack.posts()[0]["args"]["text"]
 
 
-def test_cli_with_an_empty_store_is_one_line_exit_2(tmp_path, capsys, monkeypatch):
-    monkeypatch.setenv("FLEETANALYSIS_CONFIG", str(tmp_path / "no-settings.toml"))
+def test_cli_with_an_empty_store_is_one_line_exit_2(no_settings, tmp_path, capsys):
     status = cli.main(["nudges", "--send", "--store", str(tmp_path / "none.parquet"),
                        "--state", str(tmp_path / "s.sqlite")])
     error = capsys.readouterr().err

@@ -192,14 +192,12 @@ def test_cli_without_state_or_with_a_bad_history_is_one_line_exit_2(tmp_path, ca
     assert "history.csv: row 3: as_of is not a date: '2026-13-45'" in err and len(err.strip().splitlines()) == 1
 
 
-def test_cli_judges_the_store_once_a_day_since_the_first_nudge(tmp_path, capsys):
-    from fleetanalysis import analysis, demo, sources, store
+def test_cli_judges_the_store_once_a_day_since_the_first_nudge(demo_store, tmp_path, capsys):
+    from fleetanalysis import analysis
 
-    _ = demo.write(tmp_path, users=20, weeks=6, seed=1)
-    _ = store.merge(tmp_path / "access.parquet", sources.load([tmp_path / "slack"]))
-    files = ["--store", str(tmp_path / "access.parquet"), "--directory", str(tmp_path / "directory.csv"),
-             "--networks", str(tmp_path / "networks.csv")]
-    run = analysis.prepare(*[tmp_path / name for name in ("access.parquet", "directory.csv", "networks.csv")])
+    files = ["--store", str(demo_store["store"]), "--directory", str(demo_store["directory"]),
+             "--networks", str(demo_store["networks"])]
+    run = analysis.prepare(demo_store["store"], demo_store["directory"], demo_store["networks"])
     day = run.as_of - pd.Timedelta(days=21)
     early = run.devices_at(day)
     behind = early.loc[early["verdict"].isin(nudges.NEEDS_UPDATE), "device_id"].astype(str).head(3).tolist()
@@ -251,13 +249,10 @@ def test_habituation_is_warned_only_when_later_nudges_work_markedly_worse():
     assert outcomes.habituation(table) is None  # too few devices to call it
 
 
-def test_the_report_shows_do_nudges_work_without_names(tmp_path):
-    from fleetanalysis import analysis, demo, reporting, sources, store
+def test_the_report_shows_do_nudges_work_without_names(demo_store, tmp_path):
+    from fleetanalysis import analysis, reporting
 
-    _ = demo.write(tmp_path, users=20, weeks=6, seed=1)
-    _ = store.merge(tmp_path / "access.parquet", sources.load([tmp_path / "slack"]))
-    files = {"store": tmp_path / "access.parquet", "directory": tmp_path / "directory.csv",
-             "networks": tmp_path / "networks.csv"}
+    files = {name: demo_store[name] for name in ("store", "directory", "networks")}
     run = analysis.prepare(*files.values())
     day = run.as_of - pd.Timedelta(days=21)
     early = run.devices_at(day)

@@ -22,9 +22,8 @@ PHONE = "com.tinyspeck.chatlyio/24.03.10 (iPhone; iOS 17.4.1; Scale/3.00)"
 
 
 @pytest.fixture
-def fleet(tmp_path, monkeypatch):
+def fleet(tmp_path, no_settings):
     """A one-device store and a directory; no settings file."""
-    monkeypatch.setenv("FLEETANALYSIS_CONFIG", str(tmp_path / "no-settings.toml"))
     access = pd.DataFrame([("U1", "ann@example.org", "2024-04-01", "2024-06-20", "198.51.100.7", PHONE)],
                           columns=["user_id", "user", "first_seen", "last_seen", "ip", "user_agent"])
     access = access.assign(source="slack_access", count=3)

@@ -2,6 +2,8 @@
 
 Evidence, releases, reports and nudges are all dated by UTC day, so a sign-in at 23:30 in
 New York (04:30 UTC the next day) counts for the next day, whatever zone the export used.
+Where the time of day matters (a nudge's cooldown, the state's stamps), ``utc`` gives the
+moment itself in UTC, by the same rule: a naive moment is already UTC.
 """
 
 from __future__ import annotations
@@ -36,3 +38,14 @@ def utc_day(moments):
     if moments.dt.tz is not None:
         moments = moments.dt.tz_convert("UTC").dt.tz_localize(None)
     return moments.dt.normalize().astype("datetime64[us]")
+
+
+def utc(moment: object) -> pd.Timestamp:
+    """One moment as a ``Timestamp`` in UTC; a naive moment is taken to be UTC already.
+
+    Examples:
+        >>> utc("2024-03-05T23:30:00-05:00"), utc("2024-03-05 23:30")
+        (Timestamp('2024-03-06 04:30:00+0000', tz='UTC'), Timestamp('2024-03-05 23:30:00+0000', tz='UTC'))
+    """
+    moment = pd.Timestamp(moment)
+    return moment.tz_localize("UTC") if moment.tzinfo is None else moment.tz_convert("UTC")

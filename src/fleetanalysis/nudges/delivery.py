@@ -15,9 +15,10 @@ import pandas as pd
 from slack_sdk.errors import SlackApiError
 
 from fleetanalysis import slack
+from fleetanalysis.days import utc
 from fleetanalysis.errors import JobFailed
 from fleetanalysis.nudges.messages import league_message
-from fleetanalysis.nudges.planning import SLACK_ID, utc
+from fleetanalysis.nudges.planning import SLACK_ID
 from fleetanalysis.nudges.state import State
 
 DEFAULT_TOKEN_ENV = "SLACK_BOT_TOKEN"

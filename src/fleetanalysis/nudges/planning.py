@@ -20,6 +20,7 @@ from collections.abc import Iterable
 
 import pandas as pd
 
+from fleetanalysis.days import utc
 from fleetanalysis.nudges import ladder as escalation
 from fleetanalysis.nudges.advice import NEEDS_UPDATE
 from fleetanalysis.nudges.messages import message
@@ -269,12 +270,6 @@ def _typed_plan(planned: pd.DataFrame) -> pd.DataFrame:
              "skip_reason": "string", "person": "string", "device_ids": "string",
              "step": "string", "target": "string", "since": "datetime64[ns, UTC]"}
     return planned.astype({column: kind for column, kind in types.items() if column in planned})
-
-
-def utc(moment: object) -> pd.Timestamp:
-    """A timestamp in UTC; naive dates are taken as UTC."""
-    moment = pd.Timestamp(moment)
-    return moment.tz_localize("UTC") if moment.tzinfo is None else moment.tz_convert("UTC")
 
 
 def _recent_messages(state: pd.DataFrame | None, since: pd.Timestamp) -> pd.DataFrame:

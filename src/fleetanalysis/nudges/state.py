@@ -20,8 +20,8 @@ from pathlib import Path
 import pandas as pd
 
 from fleetanalysis.config import DEMO_DIR, DEMO_STORE, PROCESSED_DIR
+from fleetanalysis.days import utc
 from fleetanalysis.errors import BadInput, JobFailed
-from fleetanalysis.nudges.planning import utc
 from fleetanalysis.writing import atomic_path
 
 DEFAULT_STATE = PROCESSED_DIR / "nudges.sqlite"
