@@ -342,6 +342,7 @@ def stage_dask(data: Path, end: pd.Timestamp) -> dict:
 
 def _from_store(data: Path, end: pd.Timestamp, engine: str) -> dict:
     import contextlib
+    import importlib
 
     from fleetanalysis import catalog, fleet, metrics, org, policy, scale, store
 
@@ -352,8 +353,13 @@ def _from_store(data: Path, end: pd.Timestamp, engine: str) -> dict:
         scheduler = None
         if engine == "dask":
             # Started once and timed apart, as a cluster that is already running would be.
-            client = clock("start 2 worker processes", lambda: stack.enter_context(scale.cluster(processes=True)))
-            scheduler = client.scheduler.address
+            def start():
+                client = stack.enter_context(scale.cluster(processes=True))
+                # The workers import the package, as this process did before its clock.
+                client.run(importlib.import_module, "fleetanalysis.scale")
+                return client
+
+            scheduler = clock("start 2 worker processes", start).scheduler.address
 
         def sightings(**window) -> tuple[pd.DataFrame, int]:
             if engine == "pandas":
