@@ -15,8 +15,8 @@ reports its own time and peak memory (``ru_maxrss``):
 - ``memory``, ``partitions``, ``dask``: the status table, then a 52-week timeline, from
   the same store through each engine of ``analysis.prepare``: ``store.read`` at once (the
   window, then every row) and ``scale.device_sightings``; ``scale.sightings`` partition by
-  partition in this process; the same partitions on a local Dask cluster of two worker
-  processes (started before the clock, as a running cluster would be). ``dask_vs_memory``
+  partition in this process; the same partitions on a local Dask cluster of two workers
+  (threads, the CLI's default; started before the clock, as a running cluster would be). ``dask_vs_memory``
   (and ``_timeline``) compare the last with the first;
 - ``pipeline``: ``sources.load -> clients.facts -> fleet.sightings -> fleet.snapshot ->
   org.assign -> metrics.status(by=["platform", "office"])``, then on the same sightings
@@ -336,7 +336,8 @@ def stage_partitions(data: Path, end: pd.Timestamp) -> dict:
 
 
 def stage_dask(data: Path, end: pd.Timestamp) -> dict:
-    """The same partitions reduced on a local Dask cluster of two worker processes."""
+    """The same partitions reduced on a local Dask cluster of two workers (one thread each, in
+    this process: the default of ``fleetanalysis status --engine dask``)."""
     return _from_store(data, end, "dask")
 
 
@@ -352,8 +353,7 @@ def _from_store(data: Path, end: pd.Timestamp, engine: str) -> dict:
         scheduler = None
         if engine == "dask":
             # Started once and timed apart, as a cluster that is already running would be.
-            client = clock("start 2 worker processes", lambda: stack.enter_context(scale.cluster(processes=True)))
-            scheduler = client.scheduler.address
+            scheduler = clock("start 2 workers", lambda: stack.enter_context(scale.cluster())).scheduler.address
 
         def sightings(**window) -> tuple[pd.DataFrame, int]:
             if engine == "pandas":
@@ -371,8 +371,6 @@ def _from_store(data: Path, end: pd.Timestamp, engine: str) -> dict:
         clock("timeline", lambda: metrics.status(org.assign(fleet.timeline(
             whole, releases, rules, end - pd.Timedelta(weeks=TIMELINE_WEEKS), end,
             window_days=WINDOW_DAYS), directory), by=BY))
-    # Dask's workers were child processes: the largest of them (counted once they ended).
-    workers_peak = round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, 1)
     total = status[status["platform"] == "Total"].iloc[0]
     status_steps = ("sightings of the window", "snapshot + status")
     timeline_steps = ("sightings of every row", "timeline")
@@ -382,7 +380,7 @@ def _from_store(data: Path, end: pd.Timestamp, engine: str) -> dict:
             "timeline_cpu_seconds": clock.cpu_of(*timeline_steps),
             "steps": clock.seconds, "steps_cpu": clock.cpu, "rows_read": rows_read, "rows": rows,
             "devices": int(total["devices"]), "outdated_rate": round(float(total["outdated_rate"]), 4),
-            "status_peak_mb": status_peak, "workers_peak_mb": workers_peak}
+            "status_peak_mb": status_peak}
 
 
 def _files(store: Path) -> list[Path]:

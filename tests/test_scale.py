@@ -38,10 +38,12 @@ def test_dask_status_equals_pandas_status_on_the_demo(organisation, engine):
 
 
 @pytest.mark.parametrize("engine", ["dask", "partitions"])
-def test_the_store_is_read_partition_by_partition_in_the_window_judged(organisation, engine):
+def test_the_store_is_read_partition_by_partition_in_the_window_judged(organisation, engine, monkeypatch):
     inputs = config.fleet_inputs(organisation["store"], organisation["directory"], organisation["networks"],
                                  settings=config.Settings())
     expected = analysis.prepare(inputs, judges="as_of")
+    # One partition a piece: as a store too big for a piece would be read.
+    monkeypatch.setattr(scale, "ROWS_PER_PIECE", 1)
     found = analysis.prepare(inputs, judges="as_of", engine=engine)
     assert len(scale.pieces([organisation["store"]])) == len(store.files(organisation["store"])) > 1
     assert found.read_since == expected.read_since is not None
@@ -68,12 +70,16 @@ def test_a_raw_log_is_read_in_chunks_by_the_one_reader(tmp_path, monkeypatch):
     pd.testing.assert_frame_equal(chunked.sightings, whole.sightings)
 
 
-def test_reduced_sightings_do_not_depend_on_partitioning(organisation):
+def test_reduced_sightings_do_not_depend_on_partitioning(organisation, monkeypatch):
     one = scale.sightings([organisation["store"]])
     four = scale.sightings([organisation["parts"]])
     pd.testing.assert_frame_equal(one.sightings, four.sightings)
     assert one.rows == four.rows == len(store.read(organisation["store"]))
     assert one.newest == four.newest
+    monkeypatch.setattr(scale, "ROWS_PER_PIECE", 1)
+    each = scale.sightings([organisation["store"]], engine="partitions")
+    assert len(scale.pieces([organisation["store"]])) > 1
+    pd.testing.assert_frame_equal(each.sightings, one.sightings)
 
 
 def test_raw_ndjson_files_read_per_file_on_the_workers(tmp_path):

@@ -75,6 +75,9 @@ TIME_COLUMNS = ["first_seen", "last_seen"]
 ANALYSIS_COLUMNS = ["source", "user_id", "user", "first_seen", "last_seen", "ip", "user_agent", "reported_os",
                     "reported_os_version", "reported_browser", "reported_browser_version", "reported_from"]
 LOCAL_WORKERS = 2
+# The most store rows one piece reads (``pieces``): about a gigabyte as access rows and
+# their facts, so a store of any size goes through in bounded memory.
+ROWS_PER_PIECE = 2_000_000
 # A scheduler that does not answer within this is reported, not waited on for ever.
 CONNECT_TIMEOUT = "10s"
 
@@ -160,12 +163,12 @@ def device_sightings(access: pd.DataFrame, directory: pd.DataFrame | None = None
 
 
 class Piece(NamedTuple):
-    """One partition: a store's partition (``part``), a Parquet file's row group
-    (``row_group``) or a whole raw log file (neither)."""
+    """One partition: consecutive partitions of a store (``parts``), a Parquet file's row
+    group (``row_group``) or a whole raw log file (neither)."""
 
     path: str
     row_group: int | None = None
-    part: tuple[str, str] | None = None
+    parts: tuple[tuple[str, str], ...] | None = None
 
 
 def is_store(path: str | os.PathLike) -> bool:
@@ -178,11 +181,16 @@ def is_store(path: str | os.PathLike) -> bool:
     return Path(path).is_dir() and bool(dataset.parts(Path(path)))
 
 
-def pieces(paths) -> list[Piece]:
+def pieces(paths, rows_per_piece: int | None = None, at_least: int = 1) -> list[Piece]:
     """The partitions of ``paths``: a store folder's partitions (month x source), one per
     row group of other Parquet files, one per raw log file.
 
-    Where there are Parquet files, only they are read.
+    Consecutive partitions of a store go together up to ``rows_per_piece`` rows (default
+    ``ROWS_PER_PIECE``), and into
+    ``at_least`` pieces where it has enough partitions (one per worker): each piece
+    parses its distinct user agents and codes its text once, so fewer, bigger pieces cost
+    less, up to what one piece may hold in memory. Where there are Parquet files, only
+    they are read.
 
     Examples:
         >>> pieces(["/nonexistent/fleetanalysis/logs"])
@@ -196,7 +204,8 @@ def pieces(paths) -> list[Piece]:
     rest = []
     for path in paths:
         parts = dataset.parts(Path(path)) if is_store(path) else []
-        found.extend(Piece(str(path), part=part) for part in parts)
+        found.extend(Piece(str(path), parts=group)
+                     for group in _batches(Path(path), parts, rows_per_piece or ROWS_PER_PIECE, at_least))
         if not parts:
             rest.append(path)
     files, problems = sources.expand(rest) if rest else ([], [])
@@ -213,12 +222,28 @@ def pieces(paths) -> list[Piece]:
             found.extend(Piece(str(file), row_group=group) for group in range(groups))
         else:
             found.append(Piece(str(file)))
-    if any(piece.row_group is not None or piece.part is not None for piece in found):
+    if any(piece.row_group is not None or piece.parts is not None for piece in found):
         # A store's folder also holds its rejected-rows CSV and the like: not logs.
-        found = [piece for piece in found if piece.row_group is not None or piece.part is not None]
+        found = [piece for piece in found if piece.row_group is not None or piece.parts is not None]
     if not found:
         raise BadInput(", ".join(map(str, paths)), "no input files")
     return found
+
+
+def _batches(store: Path, parts: list, rows_per_piece: int, at_least: int) -> list[tuple]:
+    """Consecutive ``parts`` of ``store`` together, up to the rows a piece may hold."""
+    import pyarrow.parquet
+
+    rows = [pyarrow.parquet.read_metadata(dataset.part_file(store, part)).num_rows for part in parts]
+    budget = max(1, min(rows_per_piece, -(-sum(rows) // max(at_least, 1))))
+    batches, batch, held = [], [], 0
+    for part, count in zip(parts, rows):
+        if batch and held + count > budget:
+            batches.append(tuple(batch))
+            batch, held = [], 0
+        batch.append(part)
+        held += count
+    return [*batches, tuple(batch)] if batch else batches
 
 
 def reduce_piece(piece: Piece, format: str | None = None, directory: pd.DataFrame | None = None,
@@ -254,9 +279,9 @@ def reduce_piece(piece: Piece, format: str | None = None, directory: pd.DataFram
             fleet.concat_sightings(chunks or [device_sightings(empty_access())]))
         return _with_totals(reduced, newest, rows)
 
-    if piece.part is not None:
+    if piece.parts is not None:
         return reduce([access_store.read(piece.path, ANALYSIS_COLUMNS, since=since, until=until,
-                                         parts=[piece.part])])
+                                         parts=list(piece.parts))])
     if piece.row_group is not None:
         return reduce([conform(pyarrow.parquet.ParquetFile(piece.path).read_row_group(piece.row_group).to_pandas())])
     return read_file(Path(piece.path), lambda chunks: reduce(conform(access) for access, _, _ in chunks), format)
@@ -359,13 +384,10 @@ def sightings(paths, format: str | None = None, *, engine: str = "dask", since=N
         >>> sightings([file], engine="partitions").rows
         1
     """
-    from tqdm import tqdm
-
-    chosen = pieces(paths)
     options = {"format": format, "directory": directory, "since": since, "until": until}
-    bar = tqdm(total=len(chosen), desc="reducing partitions", unit="part", disable=None if progress else True)
     if engine == "partitions":
-        with bar:
+        chosen = pieces(paths)
+        with _progress(chosen, progress) as bar:
             reduced = []
             for piece in chosen:
                 reduced.append(reduce_piece(piece, **options))
@@ -376,13 +398,21 @@ def sightings(paths, format: str | None = None, *, engine: str = "dask", since=N
     dd = require_dask()
     from distributed import as_completed
 
-    frame = dd.from_map(reduce_piece, chosen, **options, meta=reduce_piece_meta(), enforce_metadata=False)
     with cluster(scheduler, processes=processes) as client:
+        chosen = pieces(paths, at_least=len(client.scheduler_info()["workers"]))
+        frame = dd.from_map(reduce_piece, chosen, **options, meta=reduce_piece_meta(), enforce_metadata=False)
         futures = client.compute(frame.to_delayed())
-        with bar:
+        with _progress(chosen, progress) as bar:
             for _ in as_completed(futures):
                 bar.update()
         return combine_pieces(client.gather(futures))
+
+
+def _progress(chosen: list[Piece], progress: bool):
+    """A bar over the pieces, shown when ``progress`` and stderr is a terminal."""
+    from tqdm import tqdm
+
+    return tqdm(total=len(chosen), desc="reducing partitions", unit="part", disable=None if progress else True)
 
 
 def reduce_piece_meta() -> pd.DataFrame:
