@@ -49,6 +49,8 @@ class Batch:
         self.stored = set(dataset.parts(self.store)) if self.store.is_dir() else set()
         self.loaded: set[dataset.Part] = set()
         self.merged = conform(pd.DataFrame()).assign(_order=np.zeros(0, dtype="int64"))
+        # The key and id hashes (``key_hashes``) of the rows of ``merged``, kept beside them.
+        self.hashes = (np.zeros(0, dtype="uint64"), np.zeros(0, dtype="uint64"))
         self.taken = 0
         self._existing = _EXISTING_ORDER
         # Per source: the id hashes of the stored rows, and their months.
@@ -56,10 +58,10 @@ class Batch:
 
     def state(self) -> tuple:
         """What ``restore`` goes back to (a file that fails midway adds nothing)."""
-        return self.merged, set(self.loaded), self.taken
+        return self.merged, self.hashes, set(self.loaded), self.taken
 
     def restore(self, state: tuple) -> None:
-        self.merged, self.loaded, self.taken = state[0], set(state[1]), state[2]
+        self.merged, self.hashes, self.loaded, self.taken = state[0], state[1], set(state[2]), state[3]
 
     def add(self, access: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
         """Merge ``access`` rows in; ``(duplicate, conflict)`` of each, as ``combine`` gives them."""
@@ -69,13 +71,19 @@ class Batch:
         self._load(self._meets(access, key, ids) - self.loaded)
         # Only the rows sharing a key or an id hash with the new ones can merge with them or
         # make them conflicts; the others stay as they are, without the cost of ``_newest``.
-        held_key, held_id = key_hashes(self.merged)
-        meets = np.isin(held_key, key) | ((held_id != 0) & np.isin(held_id, ids[ids != 0]))
-        merged, duplicate, conflict = _newest(concat_access([self.merged[meets], access]))
+        held_key, held_id = self.hashes
+        meets = pd.Index(held_key).isin(key)
+        if (ids != 0).any():
+            meets |= (held_id != 0) & pd.Index(held_id).isin(ids[ids != 0])
+        both = concat_access([self.merged[meets], access])
+        merged, duplicate, conflict, winners = _newest(both)
         # Back to the access dtypes (the merged first_seen comes as Timestamps), so that the
         # rows hash and write as stored rows do.
         merged = conform(merged).assign(_order=merged["_order"].to_numpy())
         self.merged = concat_access([self.merged[~meets], merged])
+        # A merged row has the hashes of every row of its key.
+        self.hashes = tuple(np.concatenate([held[~meets], np.concatenate([held[meets], new])[winners]])
+                            for held, new in zip(self.hashes, (key, ids)))
         fresh = slice(len(duplicate) - len(access), None)
         return duplicate.iloc[fresh].reset_index(drop=True), conflict.iloc[fresh].reset_index(drop=True)
 
@@ -116,6 +124,7 @@ class Batch:
         existing["_order"] = np.arange(len(existing), dtype="int64") + self._existing
         self._existing += len(existing)
         self.merged = concat_access([existing, self.merged])
+        self.hashes = tuple(np.concatenate([found, held]) for found, held in zip(key_hashes(existing), self.hashes))
         self.loaded |= parts
 
     def write(self, manifest: dict) -> None:
