@@ -31,14 +31,17 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from fleetanalysis.sources import concat_access
 from fleetanalysis.sources.schema import conform
 from fleetanalysis.store import dataset
-from fleetanalysis.store.dedupe import _newest, id_hashes, key_hashes
+from fleetanalysis.store.dedupe import _newest, _times, first_months, id_hashes, key_hashes
 
 # Existing rows are ordered before any new row.
 _EXISTING_ORDER = -(2**62)
+# The month ``first_months`` gives a row without a first_seen.
+_NO_MONTH = np.iinfo("int64").min
 
 
 class Batch:
@@ -128,7 +131,22 @@ class Batch:
         self.loaded |= parts
 
     def write(self, manifest: dict) -> None:
-        """Commit the loaded partitions, now merged, and ``manifest`` (``dataset.commit``)."""
-        rows = self.merged.sort_values(["first_seen", "_order"], kind="stable").drop(columns="_order")
-        written = dict(dataset.split(rows))
+        """Commit the loaded partitions, now merged, and ``manifest`` (``dataset.commit``).
+
+        The rows go to Arrow once, ordered by partition, then ``first_seen`` and ``_order``:
+        each partition is a slice of that table.
+        """
+        rows = self.merged
+        months = first_months(rows)
+        sources = rows["source"].cat.codes.to_numpy()
+        order = np.lexsort((rows["_order"].to_numpy(), _times(rows["first_seen"]), months, sources))
+        table = dataset.table(rows).take(pa.array(order))
+        months, sources = months[order], sources[order]
+        starts = np.flatnonzero(np.append(len(order) > 0, (months[1:] != months[:-1]) | (sources[1:] != sources[:-1])))
+        names = rows["source"].cat.categories
+        written = {}
+        for start, end in zip(starts, [*starts[1:], len(order)]):
+            month = "unknown" if months[start] == _NO_MONTH else str(np.datetime64(int(months[start]), "M"))
+            source = "unknown" if sources[start] < 0 else str(names[sources[start]])
+            written[(month, source)] = table.slice(start, end - start)
         dataset.commit(self.store, written, self.loaded - set(written), manifest)
