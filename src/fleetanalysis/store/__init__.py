@@ -479,9 +479,13 @@ def _read_into(batch: Batch, files: list[Path], problems: list[str], format: str
                 batch.restore(before)
                 tally, found, file_rejects = np.zeros(5, dtype="int64"), None, []
                 for access, rejected, found in pieces:
-                    duplicate, conflict = batch.add(access)
-                    dupes, conflicts = int(duplicate.sum()), int(conflict.sum())
-                    tally += [len(access) + len(rejected), len(access) - dupes, len(rejected), dupes, conflicts]
+                    if isinstance(access, pyarrow.Table):
+                        # Generic CSV rows screened on Arrow: they have no ids, so no conflicts.
+                        kept, dupes, conflicts = access.num_rows, batch.add_rows(access), 0
+                    else:
+                        duplicate, conflict = batch.add(access)
+                        kept, dupes, conflicts = len(access), int(duplicate.sum()), int(conflict.sum())
+                    tally += [kept + len(rejected), kept - dupes, len(rejected), dupes, conflicts]
                     file_rejects.append(rejected)
                 return tally, found, file_rejects
 
@@ -490,7 +494,7 @@ def _read_into(batch: Batch, files: list[Path], problems: list[str], format: str
 
             try:
                 tally, found, file_rejects = sources.read_file(path, fold, format, chunk_bytes=chunk_bytes,
-                                                               on_bytes=moved, **options)
+                                                               on_bytes=moved, arrow=True, **options)
             except BadInput as problem:
                 batch.restore(before)
                 problems.append(str(problem))

@@ -32,11 +32,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute
 
 from fleetanalysis.sources import concat_access
 from fleetanalysis.sources.schema import conform
 from fleetanalysis.store import dataset
-from fleetanalysis.store.dedupe import _newest, _times, first_months, id_hashes, key_hashes
+from fleetanalysis.store.dedupe import _newest, _times, collapse, first_months, id_hashes, key_hashes
 
 # Existing rows are ordered before any new row.
 _EXISTING_ORDER = -(2**62)
@@ -70,6 +71,23 @@ class Batch:
         """Merge ``access`` rows in; ``(duplicate, conflict)`` of each, as ``combine`` gives them."""
         access = conform(access).assign(_order=np.arange(len(access), dtype="int64") + self.taken)
         self.taken += len(access)
+        return self._merge(access, distinct=False)
+
+    def add_rows(self, rows: pa.Table) -> int:
+        """Merge screened generic CSV rows (``sources.csv.arrow_rows`` with ``_position``,
+        their row in the chunk) in, collapsed on Arrow first (``dedupe.collapse``); the
+        number of them that merged into another row."""
+        if rows.num_rows == 0:
+            return 0
+        access = collapse(rows)
+        order = access.pop("_position").to_numpy().astype("int64") + self.taken
+        self.taken += int(pa.compute.max(rows.column("_position")).as_py()) + 1
+        duplicate, _ = self._merge(conform(access).assign(_order=order), distinct=True)
+        return rows.num_rows - len(access) + int(duplicate.sum())
+
+    def _merge(self, access: pd.DataFrame, distinct: bool) -> tuple[pd.Series, pd.Series]:
+        """``add`` of rows with their ``_order``; ``distinct`` when no two of them share a
+        key and none has an id: only those meeting a held row are merged then."""
         key, ids = key_hashes(access)
         self._load(self._meets(access, key, ids) - self.loaded)
         # Only the rows sharing a key or an id hash with the new ones can merge with them or
@@ -78,17 +96,21 @@ class Batch:
         meets = pd.Index(held_key).isin(key)
         if (ids != 0).any():
             meets |= (held_id != 0) & pd.Index(held_id).isin(ids[ids != 0])
-        both = concat_access([self.merged[meets], access])
+        touch = pd.Index(key).isin(held_key[meets]) if distinct else np.ones(len(access), dtype=bool)
+        both = concat_access([self.merged[meets], access[touch]])
         merged, duplicate, conflict, winners = _newest(both)
         # Back to the access dtypes (the merged first_seen comes as Timestamps), so that the
         # rows hash and write as stored rows do.
         merged = conform(merged).assign(_order=merged["_order"].to_numpy())
-        self.merged = concat_access([self.merged[~meets], merged])
+        self.merged = concat_access([self.merged[~meets], merged, access[~touch]])
         # A merged row has the hashes of every row of its key.
-        self.hashes = tuple(np.concatenate([held[~meets], np.concatenate([held[meets], new])[winners]])
-                            for held, new in zip(self.hashes, (key, ids)))
-        fresh = slice(len(duplicate) - len(access), None)
-        return duplicate.iloc[fresh].reset_index(drop=True), conflict.iloc[fresh].reset_index(drop=True)
+        self.hashes = tuple(np.concatenate([held[~meets], np.concatenate([held[meets], new[touch]])[winners],
+                                            new[~touch]]) for held, new in zip(self.hashes, (key, ids)))
+        fresh = slice(len(duplicate) - int(touch.sum()), None)
+        flags = [np.zeros(len(access), dtype=bool) for _ in range(2)]
+        for flag, found in zip(flags, (duplicate, conflict)):
+            flag[touch] = found.iloc[fresh].to_numpy(dtype=bool)
+        return pd.Series(flags[0]), pd.Series(flags[1])
 
     def _meets(self, access: pd.DataFrame, key: np.ndarray, ids: np.ndarray) -> set[dataset.Part]:
         """The stored partitions rows of ``access`` (with their ``key_hashes``) may merge
