@@ -12,6 +12,7 @@ import pytest
 
 from fleetanalysis import sources, store
 from fleetanalysis.sources import csv as generic_csv
+from fleetanalysis.store import batch
 
 # Real agents: Chrome's reduced UA (frozen "Windows NT 10.0"), Safari on iOS, Firefox, curl.
 AGENTS = [
@@ -77,9 +78,12 @@ def rejected_rows(store_path) -> list[tuple]:
     return sorted(found.itertuples(index=False, name=None))
 
 
+@pytest.mark.parametrize("waiting", [2**20, 70])
 @pytest.mark.parametrize("unix_chunk", [False, True])
 @pytest.mark.parametrize("seed", [1, 2])
-def test_ingest_on_arrow_equals_the_general_path(tmp_path, monkeypatch, seed, unix_chunk):
+def test_ingest_on_arrow_equals_the_general_path(tmp_path, monkeypatch, seed, unix_chunk, waiting):
+    # Chunks collapsed all at once, or a few at a time into the rows merged before.
+    monkeypatch.setattr(batch, "_WAITING_ROWS", waiting)
     log = tmp_path / "signins.csv"
     write_log(log, random.Random(seed), 600, unix_chunk)
     # The general path: every row through candidates, screen and combine.

@@ -480,13 +480,19 @@ def _read_into(batch: Batch, files: list[Path], problems: list[str], format: str
                 tally, found, file_rejects = np.zeros(5, dtype="int64"), None, []
                 for access, rejected, found in pieces:
                     if isinstance(access, pyarrow.Table):
-                        # Generic CSV rows screened on Arrow: they have no ids, so no conflicts.
-                        kept, dupes, conflicts = access.num_rows, batch.add_rows(access), 0
+                        # Generic CSV rows screened on Arrow, merged many chunks at once: their
+                        # duplicates are counted when they are (no ids, so no conflicts).
+                        batch.add_rows(access)
+                        kept, dupes, conflicts = access.num_rows, 0, 0
                     else:
+                        settled = batch.settle()
                         duplicate, conflict = batch.add(access)
                         kept, dupes, conflicts = len(access), int(duplicate.sum()), int(conflict.sum())
+                        tally += [0, -settled, 0, settled, 0]
                     tally += [kept + len(rejected), kept - dupes, len(rejected), dupes, conflicts]
                     file_rejects.append(rejected)
+                settled = batch.settle()
+                tally += [0, -settled, 0, settled, 0]
                 return tally, found, file_rejects
 
             def moved(position: int) -> None:

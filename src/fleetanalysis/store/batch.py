@@ -43,6 +43,8 @@ from fleetanalysis.store.dedupe import _newest, _times, collapse, first_months, 
 _EXISTING_ORDER = -(2**62)
 # The month ``first_months`` gives a row without a first_seen.
 _NO_MONTH = np.iinfo("int64").min
+# How many screened CSV rows wait to be collapsed at once: about 100 MB of them.
+_WAITING_ROWS = 2**20
 
 
 class Batch:
@@ -53,46 +55,76 @@ class Batch:
         self.stored = set(dataset.parts(self.store)) if self.store.is_dir() else set()
         self.loaded: set[dataset.Part] = set()
         self.merged = conform(pd.DataFrame()).assign(_order=np.zeros(0, dtype="int64"))
-        # The key and id hashes (``key_hashes``) of the rows of ``merged``, kept beside them.
-        self.hashes = (np.zeros(0, dtype="uint64"), np.zeros(0, dtype="uint64"))
+        # The key and id hashes (``key_hashes``) of the rows of ``merged``, kept beside them;
+        # None until a merge needs them (a file into an empty store never does).
+        self.hashes: tuple[np.ndarray, np.ndarray] | None = None
         self.taken = 0
+        # Screened CSV rows (``add_rows``) waiting to be merged, with their ``_order``.
+        self.waiting: list[pa.Table] = []
+        # How many of the rows merged since the last ``settle`` merged into another row.
+        self.merged_away = 0
         self._existing = _EXISTING_ORDER
         # Per source: the id hashes of the stored rows, and their months.
         self._index: dict[str, tuple[np.ndarray, np.ndarray]] = {}
 
     def state(self) -> tuple:
         """What ``restore`` goes back to (a file that fails midway adds nothing)."""
-        return self.merged, self.hashes, set(self.loaded), self.taken
+        return self.merged, self.hashes, set(self.loaded), self.taken, list(self.waiting), self.merged_away
 
     def restore(self, state: tuple) -> None:
         self.merged, self.hashes, self.loaded, self.taken = state[0], state[1], set(state[2]), state[3]
+        self.waiting, self.merged_away = list(state[4]), state[5]
 
     def add(self, access: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
         """Merge ``access`` rows in; ``(duplicate, conflict)`` of each, as ``combine`` gives them."""
+        self._collapse()
         access = conform(access).assign(_order=np.arange(len(access), dtype="int64") + self.taken)
         self.taken += len(access)
         return self._merge(access, distinct=False)
 
-    def add_rows(self, rows: pa.Table) -> int:
-        """Merge screened generic CSV rows (``sources.csv.arrow_rows`` with ``_position``,
-        their row in the chunk) in, collapsed on Arrow first (``dedupe.collapse``); the
-        number of them that merged into another row."""
+    def add_rows(self, rows: pa.Table) -> None:
+        """Take screened generic CSV rows (``sources.csv.arrow_rows`` with ``_position``,
+        their row in the chunk), to be merged by ``settle``: the rows of many chunks are
+        collapsed at once (``dedupe.collapse``), up to ``_WAITING_ROWS``."""
         if rows.num_rows == 0:
-            return 0
-        access = collapse(rows)
-        order = access.pop("_position").to_numpy().astype("int64") + self.taken
+            return
+        order = pa.compute.add(rows.column("_position").cast(pa.int64()), self.taken)
         self.taken += int(pa.compute.max(rows.column("_position")).as_py()) + 1
+        self.waiting.append(rows.drop_columns(["_position"]).append_column("_position", order))
+        if sum(table.num_rows for table in self.waiting) >= _WAITING_ROWS:
+            self._collapse()
+
+    def settle(self) -> int:
+        """Merge the rows ``add_rows`` took; how many of those taken since the last
+        ``settle`` merged into another row."""
+        self._collapse()
+        found, self.merged_away = self.merged_away, 0
+        return found
+
+    def _collapse(self) -> None:
+        if not self.waiting:
+            return
+        rows = pa.concat_tables(self.waiting).unify_dictionaries()
+        self.waiting = []
+        access = collapse(rows)
+        order = access.pop("_position").to_numpy().astype("int64")
         duplicate, _ = self._merge(conform(access).assign(_order=order), distinct=True)
-        return rows.num_rows - len(access) + int(duplicate.sum())
+        self.merged_away += rows.num_rows - len(access) + int(duplicate.sum())
 
     def _merge(self, access: pd.DataFrame, distinct: bool) -> tuple[pd.Series, pd.Series]:
         """``add`` of rows with their ``_order``; ``distinct`` when no two of them share a
         key and none has an id: only those meeting a held row are merged then."""
-        key, ids = key_hashes(access)
-        self._load(self._meets(access, key, ids) - self.loaded)
+        key, ids = (None, np.zeros(len(access), dtype="uint64")) if distinct else key_hashes(access)
+        self._load(self._meets(access, ids) - self.loaded)
+        if distinct and self.merged.empty:
+            # Nothing they could meet: no hashing, no merging.
+            self.merged, self.hashes = access, None
+            return pd.Series(np.zeros(len(access), dtype=bool)), pd.Series(np.zeros(len(access), dtype=bool))
+        if key is None:
+            key, ids = key_hashes(access)
         # Only the rows sharing a key or an id hash with the new ones can merge with them or
         # make them conflicts; the others stay as they are, without the cost of ``_newest``.
-        held_key, held_id = self.hashes
+        held_key, held_id = self._hashes()
         meets = pd.Index(held_key).isin(key)
         if (ids != 0).any():
             meets |= (held_id != 0) & pd.Index(held_id).isin(ids[ids != 0])
@@ -112,8 +144,14 @@ class Batch:
             flag[touch] = found.iloc[fresh].to_numpy(dtype=bool)
         return pd.Series(flags[0]), pd.Series(flags[1])
 
-    def _meets(self, access: pd.DataFrame, key: np.ndarray, ids: np.ndarray) -> set[dataset.Part]:
-        """The stored partitions rows of ``access`` (with their ``key_hashes``) may merge
+    def _hashes(self) -> tuple[np.ndarray, np.ndarray]:
+        """``hashes``, computed now if a merge did not need them before."""
+        if self.hashes is None:
+            self.hashes = key_hashes(self.merged) if len(self.merged) else (np.zeros(0, dtype="uint64"),) * 2
+        return self.hashes
+
+    def _meets(self, access: pd.DataFrame, ids: np.ndarray) -> set[dataset.Part]:
+        """The stored partitions rows of ``access`` (with their ``id_hashes``) may merge
         with or belong in."""
         if access.empty or not self.stored:
             return set()
@@ -149,7 +187,8 @@ class Batch:
         existing["_order"] = np.arange(len(existing), dtype="int64") + self._existing
         self._existing += len(existing)
         self.merged = concat_access([existing, self.merged])
-        self.hashes = tuple(np.concatenate([found, held]) for found, held in zip(key_hashes(existing), self.hashes))
+        if self.hashes is not None:
+            self.hashes = tuple(np.concatenate([found, held]) for found, held in zip(key_hashes(existing), self.hashes))
         self.loaded |= parts
 
     def write(self, manifest: dict) -> None:
@@ -158,6 +197,7 @@ class Batch:
         The rows go to Arrow once, ordered by partition, then ``first_seen`` and ``_order``:
         each partition is a slice of that table.
         """
+        self._collapse()
         rows = self.merged
         months = first_months(rows)
         sources = rows["source"].cat.codes.to_numpy()
