@@ -41,7 +41,7 @@ from fleetanalysis.errors import BadInput
 # The format table is the package's face; it is defined there before this module is imported.
 from fleetanalysis.sources import FORMATS, entra, github, schema
 from fleetanalysis.sources import csv as generic_csv
-from fleetanalysis.sources.schema import empty_access, screen
+from fleetanalysis.sources.schema import empty_access, empty_rejected, screen
 
 GZIP_MAGIC = b"\x1f\x8b"
 # Big enough that per-chunk overhead is noise, small enough that a chunk's frames fit anywhere.
@@ -435,15 +435,19 @@ def _csv_arrow_piece(batch: pyarrow.Table, name: str, csv_options: dict, bad_lin
     ``candidates`` and ``screen``, which reject them with the reasons pandas gives, so
     the rows kept and rejected are those ``_screen_items`` gives.
     """
-    # The header checks, and the line naming the columns guessed, as for any chunk.
     empty = batch.slice(0, 0).to_pandas()
-    generic_csv.candidates(empty, file=name, announce=first_row == 1, **csv_options)
     fields = generic_csv.mapping(list(empty.columns), file=name, **csv_options)
     found = generic_csv.arrow_rows(batch, fields)
     if found is None:
         return None
+    if first_row == 1:
+        # The line naming the columns guessed, as the first chunk of the general path logs it.
+        generic_csv.candidates(empty, file=name, announce=True, **csv_options)
     rows, suspect = found
     positions = np.flatnonzero(suspect)
+    rows = rows.append_column("_position", pyarrow.array(np.arange(batch.num_rows)))
+    if not len(positions):
+        return rows, _with_early(empty_rejected(), name, bad_lines, _NO_ROWS)
     items = batch.take(pyarrow.array(positions, pyarrow.int64())).to_pandas()
     candidates = generic_csv.candidates(items, file=name, **csv_options)
     candidates["record"] = positions + first_row
@@ -454,7 +458,6 @@ def _csv_arrow_piece(batch: pyarrow.Table, name: str, csv_options: dict, bad_lin
         items.iloc[np.searchsorted(positions, numbers - first_row)].to_dict("records")))
     keep = np.ones(batch.num_rows, dtype=bool)
     keep[numbers - first_row] = False
-    rows = rows.append_column("_position", pyarrow.array(np.arange(batch.num_rows)))
     return rows.filter(pyarrow.array(keep)), _with_early(rejected, name, bad_lines, _NO_ROWS)
 
 
