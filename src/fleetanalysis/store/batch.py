@@ -129,12 +129,12 @@ class Batch:
         if (ids != 0).any():
             meets |= (held_id != 0) & pd.Index(held_id).isin(ids[ids != 0])
         touch = pd.Index(key).isin(held_key[meets]) if distinct else np.ones(len(access), dtype=bool)
-        both = concat_access([self.merged[meets], access[touch]])
+        both = _stacked([self.merged[meets], access[touch]])
         merged, duplicate, conflict, winners = _newest(both)
         # Back to the access dtypes (the merged first_seen comes as Timestamps), so that the
         # rows hash and write as stored rows do.
         merged = conform(merged).assign(_order=merged["_order"].to_numpy())
-        self.merged = concat_access([self.merged[~meets], merged, access[~touch]])
+        self.merged = _stacked([self.merged[~meets], merged, access[~touch]])
         # A merged row has the hashes of every row of its key.
         self.hashes = tuple(np.concatenate([held[~meets], np.concatenate([held[meets], new[touch]])[winners],
                                             new[~touch]]) for held, new in zip(self.hashes, (key, ids)))
@@ -159,7 +159,8 @@ class Batch:
         sources = access["source"].astype("str").fillna("unknown")
         # A row's dedupe key holds its source and the month of its first_seen: rows with
         # its key are in its own partition. Only its event id may be met in another month.
-        found = {part for part in set(zip(months, sources)) if part in self.stored}
+        pairs = pd.DataFrame({"month": months.to_numpy(), "source": sources.to_numpy()}).drop_duplicates()
+        found = {part for part in zip(pairs["month"], pairs["source"]) if part in self.stored}
         with_id = ids != 0
         for source in pd.unique(sources[with_id]):
             stored_id, where = self._stored_ids(source)
@@ -186,7 +187,7 @@ class Batch:
         existing = conform(dataset.read_parts(self.store, sorted(parts)))
         existing["_order"] = np.arange(len(existing), dtype="int64") + self._existing
         self._existing += len(existing)
-        self.merged = concat_access([existing, self.merged])
+        self.merged = _stacked([existing, self.merged])
         if self.hashes is not None:
             self.hashes = tuple(np.concatenate([found, held]) for found, held in zip(key_hashes(existing), self.hashes))
         self.loaded |= parts
@@ -212,3 +213,9 @@ class Batch:
             source = "unknown" if sources[start] < 0 else str(names[sources[start]])
             written[(month, source)] = table.slice(start, end - start)
         dataset.commit(self.store, written, self.loaded - set(written), manifest)
+
+
+def _stacked(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    """``concat_access`` of the frames that have rows (the first when none has)."""
+    kept = [frame for frame in frames if len(frame)] or frames[:1]
+    return kept[0] if len(kept) == 1 else concat_access(kept)
