@@ -12,7 +12,7 @@ into the whole store.
 
 Examples:
     >>> import pathlib, tempfile
-    >>> from fleetanalysis.sources.schema import conform
+    >>> from fleetanalysis.sources.schema import SOURCES, conform
     >>> store = pathlib.Path(tempfile.mkdtemp()) / "access.parquet"
     >>> rows = conform(pd.DataFrame({"source": ["csv"] * 3, "user": ["ann"] * 3, "user_agent": ["UA"] * 3,
     ...     "first_seen": ["2026-05-01T00:00:00Z", "2026-05-20T00:00:00Z", "2026-06-01T00:00:00Z"]}))
@@ -35,9 +35,9 @@ import pyarrow as pa
 import pyarrow.compute
 
 from fleetanalysis.sources import concat_access
-from fleetanalysis.sources.schema import conform
+from fleetanalysis.sources.schema import SOURCES, conform
 from fleetanalysis.store import dataset
-from fleetanalysis.store.dedupe import _newest, _times, collapse, first_months, id_hashes, key_hashes
+from fleetanalysis.store.dedupe import EVENT_IDENTITY, _newest, collapse, id_hashes, key_hashes
 
 # Existing rows are ordered before any new row.
 _EXISTING_ORDER = -(2**62)
@@ -63,17 +63,22 @@ class Batch:
         self.waiting: list[pa.Table] = []
         # How many of the rows merged since the last ``settle`` merged into another row.
         self.merged_away = 0
+        # Loaded rows no new row has met yet, as read (Arrow, with ``_order``), and their
+        # hashes: written back as they are, never turned into pandas.
+        self.kept: pa.Table | None = None
+        self.kept_hashes = (np.zeros(0, dtype="uint64"), np.zeros(0, dtype="uint64"))
         self._existing = _EXISTING_ORDER
         # Per source: the id hashes of the stored rows, and their months.
         self._index: dict[str, tuple[np.ndarray, np.ndarray]] = {}
 
     def state(self) -> tuple:
         """What ``restore`` goes back to (a file that fails midway adds nothing)."""
-        return self.merged, self.hashes, set(self.loaded), self.taken, list(self.waiting), self.merged_away
+        return (self.merged, self.hashes, set(self.loaded), self.taken, list(self.waiting), self.merged_away,
+                self.kept, self.kept_hashes)
 
     def restore(self, state: tuple) -> None:
         self.merged, self.hashes, self.loaded, self.taken = state[0], state[1], set(state[2]), state[3]
-        self.waiting, self.merged_away = list(state[4]), state[5]
+        self.waiting, self.merged_away, self.kept, self.kept_hashes = list(state[4]), state[5], state[6], state[7]
 
     def add(self, access: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
         """Merge ``access`` rows in; ``(duplicate, conflict)`` of each, as ``combine`` gives them."""
@@ -116,6 +121,10 @@ class Batch:
         key and none has an id: only those meeting a held row are merged then."""
         key, ids = (None, np.zeros(len(access), dtype="uint64")) if distinct else key_hashes(access)
         self._load(self._meets(access, ids) - self.loaded)
+        if self.kept is not None and self.kept.num_rows:
+            if key is None:
+                key, ids = key_hashes(access)
+            self._take_kept(key, ids)
         if distinct and self.merged.empty:
             # Nothing they could meet: no hashing, no merging.
             self.merged, self.hashes = access, None
@@ -143,6 +152,23 @@ class Batch:
         for flag, found in zip(flags, (duplicate, conflict)):
             flag[touch] = found.iloc[fresh].to_numpy(dtype=bool)
         return pd.Series(flags[0]), pd.Series(flags[1])
+
+    def _take_kept(self, key: np.ndarray, ids: np.ndarray) -> None:
+        """Move the kept rows sharing a key or id hash with new rows into ``merged``."""
+        kept_key, kept_id = self.kept_hashes
+        hit = pd.Index(kept_key).isin(key)
+        if (ids != 0).any():
+            hit |= (kept_id != 0) & pd.Index(kept_id).isin(ids[ids != 0])
+        if not hit.any():
+            return
+        rows = self.kept.filter(pa.array(hit))
+        frame = conform(rows.to_pandas()).assign(_order=rows.column("_order").to_numpy())
+        if self.hashes is not None or self.merged.empty:
+            held = self.hashes if self.hashes is not None else (np.zeros(0, dtype="uint64"),) * 2
+            self.hashes = tuple(np.concatenate([found[hit], mine]) for found, mine in zip(self.kept_hashes, held))
+        self.merged = _stacked([frame, self.merged])
+        self.kept = self.kept.filter(pa.array(~hit))
+        self.kept_hashes = (kept_key[~hit], kept_id[~hit])
 
     def _hashes(self) -> tuple[np.ndarray, np.ndarray]:
         """``hashes``, computed now if a merge did not need them before."""
@@ -184,33 +210,45 @@ class Batch:
     def _load(self, parts: set[dataset.Part]) -> None:
         if not parts:
             return
-        existing = conform(dataset.read_parts(self.store, sorted(parts)))
-        existing["_order"] = np.arange(len(existing), dtype="int64") + self._existing
-        self._existing += len(existing)
-        self.merged = _stacked([existing, self.merged])
-        if self.hashes is not None:
-            self.hashes = tuple(np.concatenate([found, held]) for found, held in zip(key_hashes(existing), self.hashes))
+        existing = dataset.read_table(self.store, sorted(parts))
+        existing = existing.append_column(
+            "_order", pa.array(np.arange(existing.num_rows, dtype="int64") + self._existing))
+        self._existing += existing.num_rows
+        # Only the key columns go to pandas, for their hashes.
+        found = key_hashes(existing.select(list(EVENT_IDENTITY)).to_pandas())
+        self.kept = existing if self.kept is None else pa.concat_tables([self.kept, existing])
+        self.kept_hashes = tuple(np.concatenate([mine, new]) for mine, new in zip(self.kept_hashes, found))
         self.loaded |= parts
 
     def write(self, manifest: dict) -> None:
         """Commit the loaded partitions, now merged, and ``manifest`` (``dataset.commit``).
 
-        The rows go to Arrow once, ordered by partition, then ``first_seen`` and ``_order``:
-        each partition is a slice of that table.
+        The merged rows go to Arrow once and join the kept ones, ordered by partition, then
+        ``first_seen`` and ``_order``: each partition is a slice of that table.
         """
         self._collapse()
-        rows = self.merged
-        months = first_months(rows)
-        sources = rows["source"].cat.codes.to_numpy()
-        order = np.lexsort((rows["_order"].to_numpy(), _times(rows["first_seen"]), months, sources))
-        table = dataset.table(rows).take(pa.array(order))
+        pieces = [self.kept] if self.kept is not None and self.kept.num_rows else []
+        if len(self.merged) or not pieces:
+            pieces.insert(0, dataset.table(self.merged).append_column(
+                "_order", pa.array(self.merged["_order"].to_numpy(dtype="int64"))))
+        table = pa.concat_tables(pieces).unify_dictionaries().combine_chunks()
+        micros = table.column("first_seen").cast(pa.int64()).fill_null(np.iinfo("int64").min).to_numpy()
+        months = micros.astype("datetime64[us]").astype("datetime64[M]").astype("int64")
+        source = table.column("source").combine_chunks()
+        known = np.array([SOURCES.index(name) if name in SOURCES else -1
+                          for name in source.dictionary.to_pylist()] + [-1], dtype="int64")
+        sources = known[source.indices.fill_null(-1).to_numpy()]
+        # Missing times sort last, as pandas sorts them.
+        times = np.where(micros == np.iinfo("int64").min, np.iinfo("int64").max, micros)
+        order = np.lexsort((table.column("_order").to_numpy(), times, months, sources))
+        table = table.drop_columns(["_order"]).take(pa.array(order))
+        table = table.replace_schema_metadata(dataset.PANDAS_METADATA)
         months, sources = months[order], sources[order]
         starts = np.flatnonzero(np.append(len(order) > 0, (months[1:] != months[:-1]) | (sources[1:] != sources[:-1])))
-        names = rows["source"].cat.categories
         written = {}
         for start, end in zip(starts, [*starts[1:], len(order)]):
             month = "unknown" if months[start] == _NO_MONTH else str(np.datetime64(int(months[start]), "M"))
-            source = "unknown" if sources[start] < 0 else str(names[sources[start]])
+            source = "unknown" if sources[start] < 0 else SOURCES[sources[start]]
             written[(month, source)] = table.slice(start, end - start)
         dataset.commit(self.store, written, self.loaded - set(written), manifest)
 

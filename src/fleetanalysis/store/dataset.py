@@ -66,6 +66,10 @@ SCHEMA = pyarrow.Schema.from_pandas(conform(pd.DataFrame({name: [] for name in C
 SCHEMA = pyarrow.schema([pyarrow.field(field.name, pyarrow.dictionary(pyarrow.int32(), pyarrow.string()))
                          if pyarrow.types.is_dictionary(field.type) else field for field in SCHEMA])
 
+# What pandas reads the columns back as (``str``, ``boolean``...), written into every file.
+PANDAS_METADATA = pyarrow.Table.from_pandas(conform(pd.DataFrame({name: [] for name in COLUMNS})),
+                                            preserve_index=False).schema.metadata
+
 Part = tuple[str, str]  # (month, source)
 
 
@@ -183,12 +187,16 @@ def _compact(rows: pyarrow.Table) -> pyarrow.Table:
 
 def read_parts(store: Path, chosen: list[Part], columns: list[str] | None = None) -> pd.DataFrame:
     """The rows of the ``chosen`` partitions in one read (no checks: the store's own files)."""
+    return read_table(store, chosen, columns).to_pandas()
+
+
+def read_table(store: Path, chosen: list[Part], columns: list[str] | None = None) -> pyarrow.Table:
+    """``read_parts`` as an Arrow table in ``SCHEMA``."""
     files = [str(part_file(store, part)) for part in chosen]
     try:
-        table = pyarrow.dataset.dataset(files, format="parquet", schema=SCHEMA).to_table(columns=columns)
+        return pyarrow.dataset.dataset(files, format="parquet", schema=SCHEMA).to_table(columns=columns)
     except (OSError, ValueError, pyarrow.ArrowException) as error:
         raise BadInput(store, f"not a readable access store ({str(error).splitlines()[0]})") from None
-    return table.to_pandas()
 
 
 def _pending(store: Path, part: Part, transaction: str) -> Path:
