@@ -524,7 +524,9 @@ def chunks(path: Path, format: str | None = None, *, chunk_bytes: int = DEFAULT_
     screened as ``load_file`` does, so the pieces hold the same rows. ``on_bytes(n)`` is
     called with the bytes of the file read so far (for a progress bar). Raises
     ``BadInput`` as ``load_file`` does, and ``NotStreamable`` when a file turns out
-    unreadable in pieces midway (the caller then reads it whole).
+    unreadable in pieces midway (the caller then reads it whole). With ``arrow``, a chunk
+    of a generic CSV that Arrow can screen comes as ``(rows, rejected, format)`` with
+    ``rows`` a ``pyarrow.Table`` of the rows kept (``_csv_arrow_piece``), for the store.
 
     Examples:
         >>> import pathlib, tempfile
@@ -697,8 +699,8 @@ def read_file(path: Path, consume, format: str | None = None, *, whole: bool = F
     with ``whole`` a big CSV file in one read on every core (a caller keeping every row
     saves no memory with chunks, and they would leave the second core idle). When the
     file cannot be read in pieces after all, ``consume`` is called again with the file
-    read whole by ``load_file``. Returns what ``consume`` returns; raises ``BadInput``
-    as ``load_file`` does.
+    read whole by ``load_file``. ``arrow`` is passed to ``chunks``. Returns what
+    ``consume`` returns; raises ``BadInput`` as ``load_file`` does.
     """
     try:
         if whole and (format is None or format in FORMATS) and streamable(path, DEFAULT_CHUNK_BYTES) == "csv":
