@@ -16,6 +16,7 @@ import subprocess
 from pathlib import Path
 
 import pandas as pd
+import pyarrow.parquet
 import pytest
 
 from fleetanalysis import cli, reporting, store, writing
@@ -157,11 +158,11 @@ def test_a_fault_while_writing_the_store_is_one_line_and_changes_nothing(tmp_pat
 def test_arrow_s_write_error_without_a_file_name_names_the_store(tmp_path, capsys, monkeypatch, previous):
     access = tmp_path / "access.parquet"
 
-    def full(self, path, **options):
+    def full(table, path, **options):
         # What pyarrow raises on ENOSPC: an OSError with no errno attribute, the number in its text.
         raise OSError("[Errno 28] Error writing bytes to file. Detail: [errno 28] No space left on device")
 
-    monkeypatch.setattr(pd.DataFrame, "to_parquet", full)
+    monkeypatch.setattr(pyarrow.parquet, "write_table", full)
     assert cli.main(["ingest", str(previous), "--store", str(access)]) == 2
     assert one_line_error(capsys) == (f"fleetanalysis: {access}: no space left on the device "
                                       f"(free some space and run again)")

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import pandas as pd
+import pyarrow.parquet
 import pytest
 
 from fleetanalysis import sources, store, writing
@@ -125,13 +126,13 @@ def test_a_failed_write_leaves_the_previous_store_intact(tmp_path, monkeypatch):
     ingest(target, export(tmp_path / "a.json", login("U1")))
     before = contents(target)
 
-    def killed(frame, path, *args, **kwargs):
+    def killed(table, path, *args, **kwargs):
         with open(path, "wb") as half:
             half.write(b"PAR1 half")
         raise KeyboardInterrupt
 
     with monkeypatch.context() as patched:
-        patched.setattr(pd.DataFrame, "to_parquet", killed)
+        patched.setattr(pyarrow.parquet, "write_table", killed)
         with pytest.raises(KeyboardInterrupt):
             store.merge(target, sources.load([export(tmp_path / "b.json", login("U1", last=T0 + 99), login("U2"))]))
     assert contents(target) == before

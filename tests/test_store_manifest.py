@@ -68,7 +68,7 @@ def forbid_reading(monkeypatch, *paths):
 
     monkeypatch.setattr(sources.reader, "chunks", guard(sources.chunks))
     monkeypatch.setattr(sources.reader, "load_file", guard(sources.load_file))
-    monkeypatch.setattr(store, "file_hash", guard(store.file_hash))
+    monkeypatch.setattr(store.manifest, "file_hash", guard(store.manifest.file_hash))
 
 
 def test_incremental_ingests_equal_reading_everything_every_time(tmp_path, monkeypatch):

@@ -41,7 +41,7 @@ from fleetanalysis.errors import BadInput
 # The format table is the package's face; it is defined there before this module is imported.
 from fleetanalysis.sources import FORMATS, entra, github, schema
 from fleetanalysis.sources import csv as generic_csv
-from fleetanalysis.sources.schema import empty_access, screen
+from fleetanalysis.sources.schema import empty_access, empty_rejected, screen
 
 GZIP_MAGIC = b"\x1f\x8b"
 # Big enough that per-chunk overhead is noise, small enough that a chunk's frames fit anywhere.
@@ -413,12 +413,52 @@ def _screen_items(items: pd.DataFrame, kind: str, format: str, name: str, csv_op
         position = rejected["record"].astype("int64") - first_row
         rejected["record"] = "row " + rejected["record"]
         rejected["raw"] = schema.truncate_raw(pd.Series(items.iloc[position.to_numpy()].to_dict("records")))
+    return access, _with_early(rejected, name, bad_lines, skipped)
+
+
+def _with_early(rejected: pd.DataFrame, name: str, bad_lines: pd.DataFrame, skipped: pd.DataFrame) -> pd.DataFrame:
+    """The rows rejected before screening (bad lines, non-objects) first, then ``rejected``."""
     early = pd.concat([bad_lines, skipped], ignore_index=True)
     if len(early):
         early = pd.DataFrame({"file": name, "record": early["record"].astype("str"),
                               "reason": early["reason"].astype("str"), "raw": schema.truncate_raw(early["raw"])})
         rejected = pd.concat([early, rejected], ignore_index=True)
-    return access, rejected
+    return rejected
+
+
+def _csv_arrow_piece(batch: pyarrow.Table, name: str, csv_options: dict, bad_lines: pd.DataFrame,
+                     first_row: int) -> tuple[pyarrow.Table, pd.DataFrame] | None:
+    """A generic CSV chunk screened on Arrow: ``(rows, rejected)``, None when it needs pandas.
+
+    ``rows`` are ``generic_csv.arrow_rows`` of the rows kept, with ``_position`` (their
+    row in the chunk, from 0). Only the rows it calls suspect pass through
+    ``candidates`` and ``screen``, which reject them with the reasons pandas gives, so
+    the rows kept and rejected are those ``_screen_items`` gives.
+    """
+    empty = batch.slice(0, 0).to_pandas()
+    fields = generic_csv.mapping(list(empty.columns), file=name, **csv_options)
+    found = generic_csv.arrow_rows(batch, fields)
+    if found is None:
+        return None
+    if first_row == 1:
+        # The line naming the columns guessed, as the first chunk of the general path logs it.
+        generic_csv.candidates(empty, file=name, announce=True, **csv_options)
+    rows, suspect = found
+    positions = np.flatnonzero(suspect)
+    rows = rows.append_column("_position", pyarrow.array(np.arange(batch.num_rows)))
+    if not len(positions):
+        return rows, _with_early(empty_rejected(), name, bad_lines, _NO_ROWS)
+    items = batch.take(pyarrow.array(positions, pyarrow.int64())).to_pandas()
+    candidates = generic_csv.candidates(items, file=name, **csv_options)
+    candidates["record"] = positions + first_row
+    _, rejected = screen(candidates, name)
+    numbers = rejected["record"].astype("int64").to_numpy()
+    rejected["record"] = "row " + rejected["record"]
+    rejected["raw"] = schema.truncate_raw(pd.Series(
+        items.iloc[np.searchsorted(positions, numbers - first_row)].to_dict("records")))
+    keep = np.ones(batch.num_rows, dtype=bool)
+    keep[numbers - first_row] = False
+    return rows.filter(pyarrow.array(keep)), _with_early(rejected, name, bad_lines, _NO_ROWS)
 
 
 class NotStreamable(Exception):
@@ -475,7 +515,7 @@ def streamable(path: Path, chunk_bytes: int) -> str | None:
 
 
 def chunks(path: Path, format: str | None = None, *, chunk_bytes: int = DEFAULT_CHUNK_BYTES,
-           on_bytes=None, **csv_options):
+           on_bytes=None, arrow: bool = False, **csv_options):
     """Read one log file piece by piece: yields ``(access, rejected, format)`` per chunk.
 
     CSV files stream through ``pyarrow.csv.open_csv`` in blocks of ``chunk_bytes``, NDJSON
@@ -484,7 +524,9 @@ def chunks(path: Path, format: str | None = None, *, chunk_bytes: int = DEFAULT_
     screened as ``load_file`` does, so the pieces hold the same rows. ``on_bytes(n)`` is
     called with the bytes of the file read so far (for a progress bar). Raises
     ``BadInput`` as ``load_file`` does, and ``NotStreamable`` when a file turns out
-    unreadable in pieces midway (the caller then reads it whole).
+    unreadable in pieces midway (the caller then reads it whole). With ``arrow``, a chunk
+    of a generic CSV that Arrow can screen comes as ``(rows, rejected, format)`` with
+    ``rows`` a ``pyarrow.Table`` of the rows kept (``_csv_arrow_piece``), for the store.
 
     Examples:
         >>> import pathlib, tempfile
@@ -501,7 +543,7 @@ def chunks(path: Path, format: str | None = None, *, chunk_bytes: int = DEFAULT_
         return
     try:
         if kind == "csv":
-            yield from _csv_chunks(path, format, chunk_bytes, on_bytes, csv_options)
+            yield from _csv_chunks(path, format, chunk_bytes, on_bytes, csv_options, arrow)
         else:
             yield from _ndjson_chunks(path, format, chunk_bytes, on_bytes, csv_options)
     except (OSError, EOFError, zlib.error):
@@ -509,7 +551,7 @@ def chunks(path: Path, format: str | None = None, *, chunk_bytes: int = DEFAULT_
         raise NotStreamable(str(path)) from None
 
 
-def _csv_chunks(path: Path, format: str | None, chunk_bytes: int, on_bytes, csv_options: dict):
+def _csv_chunks(path: Path, format: str | None, chunk_bytes: int, on_bytes, csv_options: dict, arrow: bool = False):
     """The CSV side of ``chunks``."""
     name = str(path)
     header, format = _csv_head(path, format)
@@ -528,14 +570,19 @@ def _csv_chunks(path: Path, format: str | None, chunk_bytes: int, on_bytes, csv_
                 stream, read_options=pyarrow_csv.ReadOptions(block_size=chunk_bytes, use_threads=False),
                 **_csv_options(header, reject, csv_options.get("ua_column")))
             for batch in reader:
-                frame = pyarrow.Table.from_batches([batch]).to_pandas()
-                if _spans_lines(frame.tail(1)):
+                table = pyarrow.Table.from_batches([batch])
+                if _spans_lines(table.slice(max(table.num_rows - 1, 0)).to_pandas()):
                     # Perhaps a quote left open, running to the end of the file: load_file
                     # reads the text and tells.
                     raise NotStreamable(name)
-                access, rejected = _screen_items(frame, "csv", format, name, csv_options,
-                                                 _malformed(malformed[taken:], taken + 1), _NO_ROWS, rows + 1)
-                rows, taken = rows + len(frame), len(malformed)
+                bad_lines = _malformed(malformed[taken:], taken + 1)
+                found = (_csv_arrow_piece(table, name, csv_options, bad_lines, rows + 1)
+                         if arrow and format == generic_csv.FORMAT else None)
+                if found is None:
+                    found = _screen_items(table.to_pandas(), "csv", format, name, csv_options, bad_lines, _NO_ROWS,
+                                          rows + 1)
+                access, rejected = found
+                rows, taken = rows + table.num_rows, len(malformed)
                 if on_bytes is not None:
                     on_bytes(handle.tell())
                 yield access, rejected, format
@@ -645,19 +692,19 @@ def _ndjson_chunks(path: Path, format: str | None, chunk_bytes: int, on_bytes, c
 
 
 def read_file(path: Path, consume, format: str | None = None, *, whole: bool = False,
-              chunk_bytes: int = DEFAULT_CHUNK_BYTES, on_bytes=None, **csv_options):
+              chunk_bytes: int = DEFAULT_CHUNK_BYTES, on_bytes=None, arrow: bool = False, **csv_options):
     """``consume(pieces)`` of one log file, the streaming fallback in one place.
 
     ``pieces`` yields ``(access, rejected, format)``: ``chunks`` of ``chunk_bytes``, or
     with ``whole`` a big CSV file in one read on every core (a caller keeping every row
     saves no memory with chunks, and they would leave the second core idle). When the
     file cannot be read in pieces after all, ``consume`` is called again with the file
-    read whole by ``load_file``. Returns what ``consume`` returns; raises ``BadInput``
-    as ``load_file`` does.
+    read whole by ``load_file``. ``arrow`` is passed to ``chunks``. Returns what
+    ``consume`` returns; raises ``BadInput`` as ``load_file`` does.
     """
     try:
         if whole and (format is None or format in FORMATS) and streamable(path, DEFAULT_CHUNK_BYTES) == "csv":
             return consume([_csv_whole(path, format, csv_options)])
-        return consume(chunks(path, format, chunk_bytes=chunk_bytes, on_bytes=on_bytes, **csv_options))
+        return consume(chunks(path, format, chunk_bytes=chunk_bytes, on_bytes=on_bytes, arrow=arrow, **csv_options))
     except NotStreamable:
         return consume([load_file(path, format, **csv_options)])

@@ -20,7 +20,7 @@ rewrites only the partitions its new rows meet (``store.batch``). Rejected rows 
 Writes go to temporary names then renames, committed by a journal (``store.dataset``),
 and one run at a time reads, merges and writes the store (``writing.locked``), so two
 ingests at once both land and a killed one leaves the store readable and whole.
-``<store>/_manifest.json`` lists the input files ``ingest`` read (path, size, mtime,
+``<store>/_manifest.json`` (``store.manifest``) lists the input files ``ingest`` read (path, size, mtime,
 BLAKE2b hash, options, counts): a file still matching its entry is skipped without
 being read, which is safe because merging the same rows again changes nothing. A store
 from before partitions (one Parquet file) is migrated by its next write, with one line
@@ -49,11 +49,10 @@ Examples:
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import shutil
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -68,10 +67,12 @@ from fleetanalysis.errors import BadInput
 from fleetanalysis.sources import LoadResult
 from fleetanalysis.sources.schema import REJECTED_COLUMNS, conform, empty_access
 from fleetanalysis.store import dataset
+from fleetanalysis.store import manifest
 from fleetanalysis.store.batch import Batch
 from fleetanalysis.store.dedupe import EVENT_IDENTITY, _sorted_categories, combine, id_conflicts, keys
 from fleetanalysis.writing import _check_creatable
 from fleetanalysis.writing import check_writable as _check_file
+from fleetanalysis.store.manifest import file_hash, manifest_path, read_manifest
 from fleetanalysis.writing import locked, neutralise_formulas, remove_temporaries, write_csv
 
 __all__ = ["EVENT_IDENTITY", "INGEST_COLUMNS", "MERGE_COLUMNS", "check_writable", "combine", "file_hash",
@@ -81,7 +82,6 @@ __all__ = ["EVENT_IDENTITY", "INGEST_COLUMNS", "MERGE_COLUMNS", "check_writable"
 MERGE_COLUMNS = ["file", "format", "read", "loaded", "rejected", "duplicates", "conflicts"]
 # ingest's summary: MERGE_COLUMNS plus whether the file was skipped, unchanged since it was read.
 INGEST_COLUMNS = [*MERGE_COLUMNS, "unchanged"]
-MANIFEST_VERSION = 2
 
 
 def read(path: str | os.PathLike, columns: list[str] | None = None, *, since=None, until=None,
@@ -240,78 +240,6 @@ def rejected_path(store_path: str | os.PathLike) -> Path:
     return store_path.with_name(f"{store_path.stem}-rejected.csv")
 
 
-def manifest_path(store_path: str | os.PathLike) -> Path:
-    """Where the manifest of ingested files is kept: ``_manifest.json`` in the store folder.
-
-    Examples:
-        >>> manifest_path("data/processed/access.parquet").as_posix()
-        'data/processed/access.parquet/_manifest.json'
-    """
-    return Path(store_path) / dataset.MANIFEST
-
-
-def _legacy_manifest_path(store_path: Path) -> Path:
-    """Where a store from before partitions kept its manifest: beside it."""
-    return store_path.with_name(f"{store_path.stem}-manifest.json")
-
-
-def _identity(path: Path) -> dict | None:
-    """What tells this file from a replaced one without reading it: size, mtime, inode."""
-    try:
-        found = path.stat()
-    except FileNotFoundError:
-        return None
-    return {"size": found.st_size, "mtime_ns": found.st_mtime_ns, "inode": found.st_ino}
-
-
-def file_hash(path: str | os.PathLike) -> str:
-    """BLAKE2b of the file's bytes, read 1 MiB at a time.
-
-    Examples:
-        >>> import pathlib, tempfile
-        >>> log = pathlib.Path(tempfile.mkdtemp()) / "log.csv"
-        >>> _ = log.write_text("time,user,user_agent\\n")
-        >>> len(file_hash(log))
-        32
-    """
-    digest = hashlib.blake2b(digest_size=16)
-    with open(path, "rb") as handle:
-        while block := handle.read(1 << 20):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def read_manifest(store_path: str | os.PathLike) -> dict[str, dict]:
-    """The manifest entries of the store at ``store_path``, by resolved input path.
-
-    Empty when there is no manifest (a store written by ``merge`` alone: the next ingest
-    reads every file and records it) or when it is unreadable. A store from before
-    partitions kept its manifest beside it, naming the store file it described.
-
-    Examples:
-        >>> read_manifest("/nonexistent/fleetanalysis/access.parquet")
-        {}
-    """
-    store_path = Path(store_path)
-    legacy = store_path.is_file()
-    try:
-        manifest = json.loads((_legacy_manifest_path(store_path) if legacy else manifest_path(store_path))
-                              .read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    if not isinstance(manifest, dict) or not isinstance(manifest.get("files"), dict):
-        return {}
-    if legacy and (manifest.get("version") != 1 or manifest.get("store") != _identity(store_path)):
-        return {}
-    if not legacy and manifest.get("version") != MANIFEST_VERSION:
-        return {}
-    return manifest["files"]
-
-
-def _manifest(files: dict[str, dict]) -> dict:
-    return {"version": MANIFEST_VERSION, "files": files}
-
-
 def _ready(store_path: Path) -> dict[str, dict]:
     """Under the store's lock: the store as its last write left it, migrated from one file
     if it is one; its manifest entries."""
@@ -319,25 +247,10 @@ def _ready(store_path: Path) -> dict[str, dict]:
     dataset.recover(store_path)
     if store_path.is_file():
         files = read_manifest(store_path)
-        dataset.migrate(store_path, _manifest(files))
-        _legacy_manifest_path(store_path).unlink(missing_ok=True)
+        dataset.migrate(store_path, manifest.content(files))
+        manifest.legacy_path(store_path).unlink(missing_ok=True)
     _is_store(store_path)
     return read_manifest(store_path)
-
-
-def _unchanged(path: Path, entry: dict | None, options: dict) -> tuple[bool, dict]:
-    """Whether ``path`` still is what its manifest ``entry`` recorded; and its identity now.
-
-    Size and mtime equal: unchanged, not hashed. Otherwise the file is hashed, and the
-    same bytes (a file touched or copied back) still count as unchanged.
-    """
-    found = path.stat()
-    now = {"size": found.st_size, "mtime_ns": found.st_mtime_ns, "options": options}
-    known = entry is not None and entry.get("options") == options and entry.get("hash")
-    if known and entry.get("size") == now["size"] and entry.get("mtime_ns") == now["mtime_ns"]:
-        return True, {**now, "hash": entry["hash"]}
-    now["hash"] = file_hash(path)
-    return bool(known) and entry.get("hash") == now["hash"], now
 
 
 def _merge_rejected(path: Path, rejected: pd.DataFrame) -> None:
@@ -378,7 +291,7 @@ def merge(store_path: str | os.PathLike, result: LoadResult) -> pd.DataFrame:
         # changes, and a rerun after a crash in between adds nothing twice (rows are kept once).
         _merge_rejected(rejected_path(store_path), result.rejected)
         # The files ingest read are still merged in: the manifest carries over.
-        batch.write(_manifest(ingested))
+        batch.write(manifest.content(ingested))
     out = counts.assign(duplicates=duplicates, conflicts=conflicts)
     out["loaded"] = out["loaded"].astype("int64") - out["duplicates"]
     return out[MERGE_COLUMNS]
@@ -422,13 +335,13 @@ def ingest(store_path: str | os.PathLike, paths, format: str | None = None, *,
     store_path = Path(store_path)
     files, problems = sources.expand(paths)
     options = {"format": format, "user_column": user_column, "time_column": time_column, "ua_column": ua_column}
-    with locked(store_path):
+    with locked(store_path), ThreadPoolExecutor(1) as hashing:
         ingested = _ready(store_path)
         rows, entries, to_read = {}, {}, []
         for path in files:
             name = str(path.resolve())
             try:
-                same, entries[name] = _unchanged(path, None if rescan else ingested.get(name), options)
+                same, entries[name] = manifest.unchanged(path, None if rescan else ingested.get(name), options, hashing)
             except OSError as error:
                 problems.append(str(BadInput(path, f"cannot be read ({error.strerror or error})")))
                 continue
@@ -448,14 +361,16 @@ def ingest(store_path: str | os.PathLike, paths, format: str | None = None, *,
             rows[row[0]] = (*row, False)
             name = str(Path(row[0]).resolve())
             entries[name].update(zip(MERGE_COLUMNS[1:], row[1:]))
+            if isinstance(entries[name]["hash"], Future):
+                entries[name]["hash"] = entries[name]["hash"].result()
             ingested[name] = entries[name]
         if counts:
             _merge_rejected(rejected_path(store_path), pd.concat(rejects, ignore_index=True))
             # The manifest is committed with the partitions: a run killed before the commit
             # changed nothing, one killed after is finished by the next (``store.dataset``).
-            batch.write(_manifest(ingested))
+            batch.write(manifest.content(ingested))
         elif ingested != read_manifest(store_path):
-            batch.write(_manifest(ingested))
+            batch.write(manifest.content(ingested))
     table = pd.DataFrame([rows[str(path)] for path in files if str(path) in rows], columns=INGEST_COLUMNS)
     return table, problems
 
@@ -479,10 +394,20 @@ def _read_into(batch: Batch, files: list[Path], problems: list[str], format: str
                 batch.restore(before)
                 tally, found, file_rejects = np.zeros(5, dtype="int64"), None, []
                 for access, rejected, found in pieces:
-                    duplicate, conflict = batch.add(access)
-                    dupes, conflicts = int(duplicate.sum()), int(conflict.sum())
-                    tally += [len(access) + len(rejected), len(access) - dupes, len(rejected), dupes, conflicts]
+                    if isinstance(access, pyarrow.Table):
+                        # Generic CSV rows screened on Arrow, merged many chunks at once: their
+                        # duplicates are counted when they are (no ids, so no conflicts).
+                        batch.add_rows(access)
+                        kept, dupes, conflicts = access.num_rows, 0, 0
+                    else:
+                        settled = batch.settle()
+                        duplicate, conflict = batch.add(access)
+                        kept, dupes, conflicts = len(access), int(duplicate.sum()), int(conflict.sum())
+                        tally += [0, -settled, 0, settled, 0]
+                    tally += [kept + len(rejected), kept - dupes, len(rejected), dupes, conflicts]
                     file_rejects.append(rejected)
+                settled = batch.settle()
+                tally += [0, -settled, 0, settled, 0]
                 return tally, found, file_rejects
 
             def moved(position: int) -> None:
@@ -490,7 +415,7 @@ def _read_into(batch: Batch, files: list[Path], problems: list[str], format: str
 
             try:
                 tally, found, file_rejects = sources.read_file(path, fold, format, chunk_bytes=chunk_bytes,
-                                                               on_bytes=moved, **options)
+                                                               on_bytes=moved, arrow=True, **options)
             except BadInput as problem:
                 batch.restore(before)
                 problems.append(str(problem))

@@ -12,7 +12,7 @@ into the whole store.
 
 Examples:
     >>> import pathlib, tempfile
-    >>> from fleetanalysis.sources.schema import conform
+    >>> from fleetanalysis.sources.schema import SOURCES, conform
     >>> store = pathlib.Path(tempfile.mkdtemp()) / "access.parquet"
     >>> rows = conform(pd.DataFrame({"source": ["csv"] * 3, "user": ["ann"] * 3, "user_agent": ["UA"] * 3,
     ...     "first_seen": ["2026-05-01T00:00:00Z", "2026-05-20T00:00:00Z", "2026-06-01T00:00:00Z"]}))
@@ -31,14 +31,20 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute
 
 from fleetanalysis.sources import concat_access
-from fleetanalysis.sources.schema import conform
+from fleetanalysis.sources.schema import SOURCES, conform
 from fleetanalysis.store import dataset
-from fleetanalysis.store.dedupe import _newest, id_hashes, key_hashes
+from fleetanalysis.store.dedupe import EVENT_IDENTITY, _newest, collapse, id_hashes, key_hashes
 
 # Existing rows are ordered before any new row.
 _EXISTING_ORDER = -(2**62)
+# The month ``first_months`` gives a row without a first_seen.
+_NO_MONTH = np.iinfo("int64").min
+# How many screened CSV rows wait to be collapsed at once: about 100 MB of them.
+_WAITING_ROWS = 2**20
 
 
 class Batch:
@@ -49,38 +55,129 @@ class Batch:
         self.stored = set(dataset.parts(self.store)) if self.store.is_dir() else set()
         self.loaded: set[dataset.Part] = set()
         self.merged = conform(pd.DataFrame()).assign(_order=np.zeros(0, dtype="int64"))
+        # The key and id hashes (``key_hashes``) of the rows of ``merged``, kept beside them;
+        # None until a merge needs them (a file into an empty store never does).
+        self.hashes: tuple[np.ndarray, np.ndarray] | None = None
         self.taken = 0
+        # Screened CSV rows (``add_rows``) waiting to be merged, with their ``_order``.
+        self.waiting: list[pa.Table] = []
+        # How many of the rows merged since the last ``settle`` merged into another row.
+        self.merged_away = 0
+        # Loaded rows no new row has met yet, as read (Arrow, with ``_order``), and their
+        # hashes: written back as they are, never turned into pandas.
+        self.kept: pa.Table | None = None
+        self.kept_hashes = (np.zeros(0, dtype="uint64"), np.zeros(0, dtype="uint64"))
         self._existing = _EXISTING_ORDER
         # Per source: the id hashes of the stored rows, and their months.
         self._index: dict[str, tuple[np.ndarray, np.ndarray]] = {}
 
     def state(self) -> tuple:
         """What ``restore`` goes back to (a file that fails midway adds nothing)."""
-        return self.merged, set(self.loaded), self.taken
+        return (self.merged, self.hashes, set(self.loaded), self.taken, list(self.waiting), self.merged_away,
+                self.kept, self.kept_hashes)
 
     def restore(self, state: tuple) -> None:
-        self.merged, self.loaded, self.taken = state[0], set(state[1]), state[2]
+        self.merged, self.hashes, self.loaded, self.taken = state[0], state[1], set(state[2]), state[3]
+        self.waiting, self.merged_away, self.kept, self.kept_hashes = list(state[4]), state[5], state[6], state[7]
 
     def add(self, access: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
         """Merge ``access`` rows in; ``(duplicate, conflict)`` of each, as ``combine`` gives them."""
+        self._collapse()
         access = conform(access).assign(_order=np.arange(len(access), dtype="int64") + self.taken)
         self.taken += len(access)
-        key, ids = key_hashes(access)
-        self._load(self._meets(access, key, ids) - self.loaded)
+        return self._merge(access, distinct=False)
+
+    def add_rows(self, rows: pa.Table) -> None:
+        """Take screened generic CSV rows (``sources.csv.arrow_rows`` with ``_position``,
+        their row in the chunk), to be merged by ``settle``: the rows of many chunks are
+        collapsed at once (``dedupe.collapse``), up to ``_WAITING_ROWS``."""
+        if rows.num_rows == 0:
+            return
+        order = pa.compute.add(rows.column("_position").cast(pa.int64()), self.taken)
+        self.taken += int(pa.compute.max(rows.column("_position")).as_py()) + 1
+        self.waiting.append(rows.drop_columns(["_position"]).append_column("_position", order))
+        if sum(table.num_rows for table in self.waiting) >= _WAITING_ROWS:
+            self._collapse()
+
+    def settle(self) -> int:
+        """Merge the rows ``add_rows`` took; how many of those taken since the last
+        ``settle`` merged into another row."""
+        self._collapse()
+        found, self.merged_away = self.merged_away, 0
+        return found
+
+    def _collapse(self) -> None:
+        if not self.waiting:
+            return
+        rows = pa.concat_tables(self.waiting).unify_dictionaries()
+        self.waiting = []
+        access = collapse(rows)
+        order = access.pop("_position").to_numpy().astype("int64")
+        duplicate, _ = self._merge(conform(access).assign(_order=order), distinct=True)
+        self.merged_away += rows.num_rows - len(access) + int(duplicate.sum())
+
+    def _merge(self, access: pd.DataFrame, distinct: bool) -> tuple[pd.Series, pd.Series]:
+        """``add`` of rows with their ``_order``; ``distinct`` when no two of them share a
+        key and none has an id: only those meeting a held row are merged then."""
+        key, ids = (None, np.zeros(len(access), dtype="uint64")) if distinct else key_hashes(access)
+        self._load(self._meets(access, ids) - self.loaded)
+        if self.kept is not None and self.kept.num_rows:
+            if key is None:
+                key, ids = key_hashes(access)
+            self._take_kept(key, ids)
+        if distinct and self.merged.empty:
+            # Nothing they could meet: no hashing, no merging.
+            self.merged, self.hashes = access, None
+            return pd.Series(np.zeros(len(access), dtype=bool)), pd.Series(np.zeros(len(access), dtype=bool))
+        if key is None:
+            key, ids = key_hashes(access)
         # Only the rows sharing a key or an id hash with the new ones can merge with them or
         # make them conflicts; the others stay as they are, without the cost of ``_newest``.
-        held_key, held_id = key_hashes(self.merged)
-        meets = np.isin(held_key, key) | ((held_id != 0) & np.isin(held_id, ids[ids != 0]))
-        merged, duplicate, conflict = _newest(concat_access([self.merged[meets], access]))
+        held_key, held_id = self._hashes()
+        meets = pd.Index(held_key).isin(key)
+        if (ids != 0).any():
+            meets |= (held_id != 0) & pd.Index(held_id).isin(ids[ids != 0])
+        touch = pd.Index(key).isin(held_key[meets]) if distinct else np.ones(len(access), dtype=bool)
+        both = _stacked([self.merged[meets], access[touch]])
+        merged, duplicate, conflict, winners = _newest(both)
         # Back to the access dtypes (the merged first_seen comes as Timestamps), so that the
         # rows hash and write as stored rows do.
         merged = conform(merged).assign(_order=merged["_order"].to_numpy())
-        self.merged = concat_access([self.merged[~meets], merged])
-        fresh = slice(len(duplicate) - len(access), None)
-        return duplicate.iloc[fresh].reset_index(drop=True), conflict.iloc[fresh].reset_index(drop=True)
+        self.merged = _stacked([self.merged[~meets], merged, access[~touch]])
+        # A merged row has the hashes of every row of its key.
+        self.hashes = tuple(np.concatenate([held[~meets], np.concatenate([held[meets], new[touch]])[winners],
+                                            new[~touch]]) for held, new in zip(self.hashes, (key, ids)))
+        fresh = slice(len(duplicate) - int(touch.sum()), None)
+        flags = [np.zeros(len(access), dtype=bool) for _ in range(2)]
+        for flag, found in zip(flags, (duplicate, conflict)):
+            flag[touch] = found.iloc[fresh].to_numpy(dtype=bool)
+        return pd.Series(flags[0]), pd.Series(flags[1])
 
-    def _meets(self, access: pd.DataFrame, key: np.ndarray, ids: np.ndarray) -> set[dataset.Part]:
-        """The stored partitions rows of ``access`` (with their ``key_hashes``) may merge
+    def _take_kept(self, key: np.ndarray, ids: np.ndarray) -> None:
+        """Move the kept rows sharing a key or id hash with new rows into ``merged``."""
+        kept_key, kept_id = self.kept_hashes
+        hit = pd.Index(kept_key).isin(key)
+        if (ids != 0).any():
+            hit |= (kept_id != 0) & pd.Index(kept_id).isin(ids[ids != 0])
+        if not hit.any():
+            return
+        rows = self.kept.filter(pa.array(hit))
+        frame = conform(rows.to_pandas()).assign(_order=rows.column("_order").to_numpy())
+        if self.hashes is not None or self.merged.empty:
+            held = self.hashes if self.hashes is not None else (np.zeros(0, dtype="uint64"),) * 2
+            self.hashes = tuple(np.concatenate([found[hit], mine]) for found, mine in zip(self.kept_hashes, held))
+        self.merged = _stacked([frame, self.merged])
+        self.kept = self.kept.filter(pa.array(~hit))
+        self.kept_hashes = (kept_key[~hit], kept_id[~hit])
+
+    def _hashes(self) -> tuple[np.ndarray, np.ndarray]:
+        """``hashes``, computed now if a merge did not need them before."""
+        if self.hashes is None:
+            self.hashes = key_hashes(self.merged) if len(self.merged) else (np.zeros(0, dtype="uint64"),) * 2
+        return self.hashes
+
+    def _meets(self, access: pd.DataFrame, ids: np.ndarray) -> set[dataset.Part]:
+        """The stored partitions rows of ``access`` (with their ``id_hashes``) may merge
         with or belong in."""
         if access.empty or not self.stored:
             return set()
@@ -88,7 +185,8 @@ class Batch:
         sources = access["source"].astype("str").fillna("unknown")
         # A row's dedupe key holds its source and the month of its first_seen: rows with
         # its key are in its own partition. Only its event id may be met in another month.
-        found = {part for part in set(zip(months, sources)) if part in self.stored}
+        pairs = pd.DataFrame({"month": months.to_numpy(), "source": sources.to_numpy()}).drop_duplicates()
+        found = {part for part in zip(pairs["month"], pairs["source"]) if part in self.stored}
         with_id = ids != 0
         for source in pd.unique(sources[with_id]):
             stored_id, where = self._stored_ids(source)
@@ -112,14 +210,50 @@ class Batch:
     def _load(self, parts: set[dataset.Part]) -> None:
         if not parts:
             return
-        existing = conform(dataset.read_parts(self.store, sorted(parts)))
-        existing["_order"] = np.arange(len(existing), dtype="int64") + self._existing
-        self._existing += len(existing)
-        self.merged = concat_access([existing, self.merged])
+        existing = dataset.read_table(self.store, sorted(parts))
+        existing = existing.append_column(
+            "_order", pa.array(np.arange(existing.num_rows, dtype="int64") + self._existing))
+        self._existing += existing.num_rows
+        # Only the key columns go to pandas, for their hashes.
+        found = key_hashes(existing.select(list(EVENT_IDENTITY)).to_pandas())
+        self.kept = existing if self.kept is None else pa.concat_tables([self.kept, existing])
+        self.kept_hashes = tuple(np.concatenate([mine, new]) for mine, new in zip(self.kept_hashes, found))
         self.loaded |= parts
 
     def write(self, manifest: dict) -> None:
-        """Commit the loaded partitions, now merged, and ``manifest`` (``dataset.commit``)."""
-        rows = self.merged.sort_values(["first_seen", "_order"], kind="stable").drop(columns="_order")
-        written = dict(dataset.split(rows))
+        """Commit the loaded partitions, now merged, and ``manifest`` (``dataset.commit``).
+
+        The merged rows go to Arrow once and join the kept ones, ordered by partition, then
+        ``first_seen`` and ``_order``: each partition is a slice of that table.
+        """
+        self._collapse()
+        pieces = [self.kept] if self.kept is not None and self.kept.num_rows else []
+        if len(self.merged) or not pieces:
+            pieces.insert(0, dataset.table(self.merged).append_column(
+                "_order", pa.array(self.merged["_order"].to_numpy(dtype="int64"))))
+        table = pa.concat_tables(pieces).unify_dictionaries().combine_chunks()
+        micros = table.column("first_seen").cast(pa.int64()).fill_null(np.iinfo("int64").min).to_numpy()
+        months = micros.astype("datetime64[us]").astype("datetime64[M]").astype("int64")
+        source = table.column("source").combine_chunks()
+        known = np.array([SOURCES.index(name) if name in SOURCES else -1
+                          for name in source.dictionary.to_pylist()] + [-1], dtype="int64")
+        sources = known[source.indices.fill_null(-1).to_numpy()]
+        # Missing times sort last, as pandas sorts them.
+        times = np.where(micros == np.iinfo("int64").min, np.iinfo("int64").max, micros)
+        order = np.lexsort((table.column("_order").to_numpy(), times, months, sources))
+        table = table.drop_columns(["_order"]).take(pa.array(order))
+        table = table.replace_schema_metadata(dataset.PANDAS_METADATA)
+        months, sources = months[order], sources[order]
+        starts = np.flatnonzero(np.append(len(order) > 0, (months[1:] != months[:-1]) | (sources[1:] != sources[:-1])))
+        written = {}
+        for start, end in zip(starts, [*starts[1:], len(order)]):
+            month = "unknown" if months[start] == _NO_MONTH else str(np.datetime64(int(months[start]), "M"))
+            source = "unknown" if sources[start] < 0 else SOURCES[sources[start]]
+            written[(month, source)] = table.slice(start, end - start)
         dataset.commit(self.store, written, self.loaded - set(written), manifest)
+
+
+def _stacked(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    """``concat_access`` of the frames that have rows (the first when none has)."""
+    kept = [frame for frame in frames if len(frame)] or frames[:1]
+    return kept[0] if len(kept) == 1 else concat_access(kept)

@@ -67,6 +67,10 @@ SCHEMA = pyarrow.Schema.from_pandas(conform(pd.DataFrame({name: [] for name in C
 SCHEMA = pyarrow.schema([pyarrow.field(field.name, pyarrow.dictionary(pyarrow.int32(), pyarrow.string()))
                          if pyarrow.types.is_dictionary(field.type) else field for field in SCHEMA])
 
+# What pandas reads the columns back as (``str``, ``boolean``...), written into every file.
+PANDAS_METADATA = pyarrow.Table.from_pandas(conform(pd.DataFrame({name: [] for name in COLUMNS})),
+                                            preserve_index=False).schema.metadata
+
 Part = tuple[str, str]  # (month, source)
 TIME_COLUMNS = ["first_seen", "last_seen"]
 
@@ -150,25 +154,51 @@ def check_file(file: Path) -> None:
                        f"{', '.join(sorted(names))[:200]}); choose another --store")
 
 
-def _write_part(frame: pd.DataFrame, target: Path) -> None:
-    """Write access rows (``conform``'s dtypes already) as a partition file."""
-    frame = frame[list(COLUMNS)].copy()
-    # A partition's dictionaries hold its own values only: merged rows carry the
-    # categories of everything read with them, and each file read would pay for those.
-    for column in frame.columns:
-        if isinstance(frame[column].dtype, pd.CategoricalDtype):
-            frame[column] = frame[column].cat.remove_unused_categories()
-    frame.to_parquet(target, index=False, schema=SCHEMA)
+def _write_part(rows: pd.DataFrame | pyarrow.Table, target: Path) -> None:
+    """Write access rows (``conform``'s dtypes already, or ``table``'s) as a partition file."""
+    pyarrow.parquet.write_table(_compact(rows if isinstance(rows, pyarrow.Table) else table(rows)), target)
+
+
+def table(access: pd.DataFrame) -> pyarrow.Table:
+    """Access rows (``conform``'s dtypes) as an Arrow table in the store's ``SCHEMA``."""
+    return pyarrow.Table.from_pandas(access[list(COLUMNS)], schema=SCHEMA, preserve_index=False)
+
+
+def _compact(rows: pyarrow.Table) -> pyarrow.Table:
+    """``rows`` with each dictionary holding only the values its rows use, sorted.
+
+    Merged rows carry the values of everything read with them, and each read of the
+    file would pay for those; sorted, a partition's layout does not depend on its history.
+    """
+    columns = []
+    for column in rows.columns:
+        if pyarrow.types.is_dictionary(column.type):
+            column = column.combine_chunks() if column.num_chunks != 1 else column.chunk(0)
+            codes = column.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype("int64")
+            used = np.unique(codes[codes >= 0])
+            values = column.dictionary.take(pyarrow.array(used, pyarrow.int64()))
+            ranked = pyarrow.compute.sort_indices(values).to_numpy(zero_copy_only=False)
+            renumber = np.full(len(column.dictionary) + 1, -1, dtype="int32")
+            renumber[used[ranked]] = np.arange(len(used), dtype="int32")
+            codes = renumber[codes]
+            column = pyarrow.DictionaryArray.from_arrays(
+                pyarrow.array(codes, pyarrow.int32(), mask=codes < 0), values.take(pyarrow.array(ranked)))
+        columns.append(column)
+    return pyarrow.Table.from_arrays(columns, schema=rows.schema)
 
 
 def read_parts(store: Path, chosen: list[Part], columns: list[str] | None = None) -> pd.DataFrame:
     """The rows of the ``chosen`` partitions in one read (no checks: the store's own files)."""
+    return read_table(store, chosen, columns).to_pandas()
+
+
+def read_table(store: Path, chosen: list[Part], columns: list[str] | None = None) -> pyarrow.Table:
+    """``read_parts`` as an Arrow table in ``SCHEMA``."""
     files = [str(part_file(store, part)) for part in chosen]
     try:
-        table = pyarrow.dataset.dataset(files, format="parquet", schema=SCHEMA).to_table(columns=columns)
+        return pyarrow.dataset.dataset(files, format="parquet", schema=SCHEMA).to_table(columns=columns)
     except (OSError, ValueError, pyarrow.ArrowException) as error:
         raise BadInput(store, f"not a readable access store ({str(error).splitlines()[0]})") from None
-    return table.to_pandas()
 
 
 def read_rows(files: list[str], columns: list[str] | None = None, condition=None, schema=SCHEMA) -> pd.DataFrame:
@@ -247,7 +277,7 @@ def _swap_in(pending: Path, target: Path) -> None:
     os.replace(pending, target)
 
 
-def commit(store: Path, written: dict[Part, pd.DataFrame], emptied: set[Part], manifest: dict) -> None:
+def commit(store: Path, written: dict[Part, pd.DataFrame | pyarrow.Table], emptied: set[Part], manifest: dict) -> None:
     """Replace the partitions ``written``, remove the ``emptied`` ones, then write ``manifest``.
 
     Hold the store's lock. See the module docstring for what a crash leaves.

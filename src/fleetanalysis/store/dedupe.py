@@ -19,8 +19,10 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pyarrow
+import pyarrow.compute
 
-from fleetanalysis.sources.schema import COLUMNS, conform
+from fleetanalysis.sources.schema import COLUMNS, SOURCES, conform
 
 # What makes two rows with the same event id the same event; other columns (the OS a
 # source reports, a count) describe the event and may be filled in by a later export.
@@ -58,18 +60,39 @@ def key_hashes(access: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
         (True, False, [0, 0, 0])
     """
     by_event = access["event_id"].notna().to_numpy()
-    columns = {name: access[name] for name in EVENT_IDENTITY}
-    plain = pd.util.hash_pandas_object(pd.DataFrame({**{name: columns[name] for name in PLAIN_IDENTITY},
-                                                     "month": first_months(access)}), index=False).to_numpy()
-    event = pd.util.hash_pandas_object(pd.DataFrame(columns), index=False).to_numpy()
-    return np.where(by_event, event, plain), id_hashes(access)
+    hashes = {name: _value_hashes(access[name]) for name in PLAIN_IDENTITY}
+    key = _combined([*hashes.values(), _value_hashes(pd.Series(first_months(access)))])
+    if by_event.any():
+        hashes.update({name: _value_hashes(access[name]) for name in ("event_id", "first_seen")})
+        key = np.where(by_event, _combined([hashes[name] for name in EVENT_IDENTITY]), key)
+    return key, id_hashes(access)
 
 
 def id_hashes(access: pd.DataFrame) -> np.ndarray:
     """The id hash of ``key_hashes`` alone, from ``source`` and ``event_id``: 0 for rows
     without an id."""
-    ids = pd.util.hash_pandas_object(access[["source", "event_id"]], index=False).to_numpy()
+    ids = _combined([_value_hashes(access["source"]), _value_hashes(access["event_id"])])
     return np.where(access["event_id"].notna().to_numpy(), ids, np.uint64(0))
+
+
+def _value_hashes(values: pd.Series) -> np.ndarray:
+    """A uint64 hash of each value that depends on the value alone (missing ones share one),
+    hashing each distinct value once."""
+    if isinstance(values.dtype, pd.DatetimeTZDtype):
+        values = pd.Series(values.array.asi8)
+    codes, distinct = pd.factorize(values, use_na_sentinel=True)
+    # Text and numbers hash apart however pandas stores them: by their text.
+    found = pd.util.hash_array(np.asarray(distinct.astype("str"), dtype=object), categorize=False)
+    return np.append(found, np.uint64(0x9E3779B97F4A7C15))[codes]
+
+
+def _combined(hashes: list[np.ndarray]) -> np.ndarray:
+    """One hash from several per-column hashes (order matters)."""
+    out = np.full(len(hashes[0]), np.uint64(0x345678), dtype="uint64")
+    with np.errstate(over="ignore"):
+        for found in hashes:
+            out = (out ^ found) * np.uint64(1000003) + np.uint64(82520)
+    return out
 
 
 def keys(access: pd.DataFrame) -> pd.Series:
@@ -89,24 +112,53 @@ def keys(access: pd.DataFrame) -> pd.Series:
     by_event = access["event_id"].notna().to_numpy()
     codes = {}
     for column in EVENT_IDENTITY:
-        found = pd.factorize(access[column], use_na_sentinel=True)[0]
+        found = _codes(access[column])
         # Rows without an id are keyed by who, where and with what alone: their time grows.
         codes[column] = np.where(~by_event, -2, found) if column in ("event_id", "first_seen") else found
     # ... within the month of their first sighting, so one row spans a month at most.
     codes["month"] = np.where(by_event, -2, pd.factorize(first_months(access))[0])
-    return _group_codes(codes, access.index)
+    return pd.Series(_group_codes(codes), index=access.index)
+
+
+def _codes(values: pd.Series) -> np.ndarray:
+    """One integer per distinct value of ``values`` (missing ones -1): a categorical's own
+    codes, times by their integer value (factorising Timestamps would make one object each)."""
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        return values.cat.codes.to_numpy().astype("int64")
+    if isinstance(values.dtype, pd.DatetimeTZDtype):
+        return pd.factorize(values.array.asi8)[0]
+    return pd.factorize(values, use_na_sentinel=True)[0]
 
 
 def _id_keys(access: pd.DataFrame) -> pd.Series:
     """``(source, event_id)`` of each row as an integer; -1 for rows without an id."""
-    codes = {column: pd.factorize(access[column], use_na_sentinel=True)[0] for column in ("source", "event_id")}
-    return _group_codes(codes, access.index).where(access["event_id"].notna().to_numpy(), -1)
+    codes = {column: _codes(access[column]) for column in ("source", "event_id")}
+    found = _group_codes(codes)
+    return pd.Series(np.where(access["event_id"].notna().to_numpy(), found, -1), index=access.index)
 
 
-def _group_codes(codes: dict[str, np.ndarray], index: pd.Index) -> pd.Series:
-    """One integer per distinct combination of the integer ``codes`` columns."""
-    codes_frame = pd.DataFrame(codes, index=index)
-    return codes_frame.groupby(list(codes), sort=False).ngroup().astype("int64")
+def _group_codes(codes: dict[str, np.ndarray]) -> np.ndarray:
+    """One integer per distinct combination of the integer ``codes`` columns (each >= -2),
+    numbered in order of first appearance.
+
+    Examples:
+        >>> _group_codes({"a": np.array([0, 1, 0, -1]), "b": np.array([5, 5, 5, 5])}).tolist()
+        [0, 1, 0, 2]
+    """
+    combined = None
+    for column in codes.values():
+        column = np.asarray(column, dtype="int64") + 2
+        width = int(column.max(initial=0)) + 1
+        if combined is None:
+            combined = column
+            continue
+        # Mixed radix, renumbered first whenever the product could pass 2**62.
+        if (int(combined.max(initial=0)) + 1) * width >= 2**62:
+            combined = pd.factorize(combined)[0]
+        combined = combined * width + column
+    if combined is None:
+        return np.zeros(0, dtype="int64")
+    return pd.factorize(combined)[0].astype("int64")
 
 
 def id_conflicts(access: pd.DataFrame) -> pd.DataFrame:
@@ -145,7 +197,7 @@ def combine(existing: pd.DataFrame, new: pd.DataFrame) -> tuple[pd.DataFrame, pd
     existing, new = conform(existing), conform(new)
     both = pd.concat([existing, new], ignore_index=True)
     both["_order"] = np.arange(len(both))
-    merged, duplicate, conflict = _newest(both)
+    merged, duplicate, conflict, _ = _newest(both)
     merged = merged.sort_values(["first_seen", "_order"], kind="stable")
     return (_sorted_categories(conform(merged.drop(columns="_order"))),
             duplicate.iloc[len(existing):].reset_index(drop=True), conflict.iloc[len(existing):].reset_index(drop=True))
@@ -161,23 +213,92 @@ def _sorted_categories(access: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def _newest(both: pd.DataFrame) -> tuple[pd.DataFrame, pd.Series, pd.Series]:
+def _newest(both: pd.DataFrame) -> tuple[pd.DataFrame, pd.Series, pd.Series, np.ndarray]:
     """One row per dedupe key of ``both`` (access rows plus their ``_order``): ``(rows,
-    duplicate, conflict)``.
+    duplicate, conflict, winners)``, ``winners`` the positions in ``both`` of the rows.
 
     The newest row by ``(last_seen, _order)`` wins, with the key's earliest
     ``first_seen``; ``duplicate`` flags rows whose key came earlier in ``both``, and
     ``conflict`` rows that are kept although an earlier row had their event id. Both
     rules are associative, so merging chunk by chunk gives what merging once gives.
     """
-    key = keys(both)
-    duplicate = key.duplicated(keep="first").reset_index(drop=True)
+    key = keys(both).to_numpy()
+    duplicate = pd.Series(pd.Index(key).duplicated(keep="first"))
     ids = _id_keys(both).reset_index(drop=True)
     conflict = ids.ne(-1) & ids.duplicated(keep="first") & ~duplicate
-    both = both.assign(_key=key)
-    earliest = both.groupby("_key", sort=False)["first_seen"].min()
-    # On equal last_seen the later row (the newer export) wins.
-    newest = both.sort_values(["_key", "last_seen", "_order"], kind="stable").drop_duplicates("_key", keep="last")
-    # reindex, not map: map of an empty datetime Series tries to cast it to float and fails.
-    newest["first_seen"] = earliest.reindex(newest["_key"].to_numpy()).to_numpy()
-    return newest.drop(columns="_key"), duplicate, conflict
+    # On integer times, missing ones (NaT) last as pandas sorts them; groups numbered 0..n-1.
+    first = _times(both["first_seen"])
+    last = _times(both["last_seen"])
+    earliest = np.full(int(key.max(initial=-1)) + 1, np.iinfo("int64").max)
+    np.minimum.at(earliest, key, first)
+    # On equal last_seen the later row (the newer export) wins: the last of its key in this order.
+    order = np.lexsort((both["_order"].to_numpy(), last, key))
+    ends = np.flatnonzero(np.append(key[order][1:] != key[order][:-1], len(key) > 0))
+    winners = order[ends]
+    newest = both.take(winners)
+    newest["first_seen"] = pd.array(np.where(earliest[key[winners]] == _LAST, np.iinfo("int64").min,
+                                             earliest[key[winners]]).astype("datetime64[us]"),
+                                    dtype="datetime64[us]").tz_localize("UTC")
+    return newest, duplicate, conflict, winners
+
+
+_LAST = np.iinfo("int64").max
+
+
+def _times(values: pd.Series) -> np.ndarray:
+    """UTC times as int64 microseconds, missing ones greatest (sorted last, never a minimum)."""
+    micros = pd.to_datetime(values, utc=True).astype("datetime64[us, UTC]").array.asi8
+    return np.where(micros == np.iinfo("int64").min, _LAST, micros)
+
+
+def collapse(rows: pyarrow.Table) -> pd.DataFrame:
+    """Screened generic CSV rows (``sources.csv.arrow_rows`` with ``_position``) merged on
+    Arrow: one access row per dedupe key, as ``_newest`` keeps it, with ``_position`` (that
+    of the newest row) and ``_rows`` (how many rows it stands for).
+
+    The rows have no event id, a ``first_seen`` each, and nothing else that differs
+    between rows of one key (``count`` is 1): the key's earliest and latest time are
+    all there is to merge.
+
+    Examples:
+        >>> rows = pyarrow.table({"user_id": pyarrow.nulls(3, pyarrow.large_string()), "user": ["ann", "ann", "bo"],
+        ...     "ip": pyarrow.nulls(3, pyarrow.large_string()),
+        ...     "user_agent": pyarrow.array(["UA", "UA", "UA"]).dictionary_encode(),
+        ...     "first_seen": pyarrow.array(pd.to_datetime(["2024-05-02", "2024-05-01", "2024-05-03"], utc=True)),
+        ...     "_position": [0, 1, 2]})
+        >>> collapse(rows)[["user", "first_seen", "last_seen", "_position", "_rows"]].astype(str).values.tolist()
+        [['ann', '2024-05-01 00:00:00+00:00', '2024-05-02 00:00:00+00:00', '0', '2'], ['bo', '2024-05-03 00:00:00+00:00', '2024-05-03 00:00:00+00:00', '2', '1']]
+    """
+    agents = rows.column("user_agent").combine_chunks()
+    times = rows.column("first_seen").cast(pyarrow.int64()).to_numpy()
+    # Each key column as integer codes (Arrow's hash tables, one pass each), then one code per key.
+    codes = {name: _arrow_codes(rows.column(name)) for name in ("user_id", "user", "ip")}
+    codes["user_agent"] = agents.indices.fill_null(-1).to_numpy()
+    codes["month"] = times.astype("datetime64[us]").astype("datetime64[M]").astype("int64")
+    key = _group_codes(codes)
+    # Sorted by key, then time, then row: a key's first row has its earliest time, its last is the newest.
+    order = np.lexsort((rows.column("_position").to_numpy(), times, key))
+    starts = np.flatnonzero(np.append(True, key[order][1:] != key[order][:-1]))
+    ends = np.append(starts[1:], len(order)) - 1
+    first, newest = order[starts], order[ends]
+    chosen = rows.take(pyarrow.array(newest))
+    categories = pd.Index(agents.dictionary.to_pandas(), dtype="str")
+
+    def moment(positions: np.ndarray):
+        return pd.array(times[positions].astype("datetime64[us]"), dtype="datetime64[us]").tz_localize("UTC")
+
+    access = conform(pd.DataFrame({
+        "source": pd.Categorical.from_codes(np.full(len(newest), SOURCES.index("csv"), dtype="int8"),
+                                            dtype=COLUMNS["source"]),
+        "user_id": chosen.column("user_id").to_pandas(), "user": chosen.column("user").to_pandas(),
+        "ip": chosen.column("ip").to_pandas(),
+        "user_agent": pd.Categorical.from_codes(codes["user_agent"][newest], categories=categories),
+        "first_seen": moment(first), "last_seen": moment(newest)}))
+    access["_position"] = rows.column("_position").to_numpy()[newest]
+    access["_rows"] = ends - starts + 1
+    return access
+
+
+def _arrow_codes(values: pyarrow.ChunkedArray) -> np.ndarray:
+    """An integer per distinct value of an Arrow text column (missing ones -1)."""
+    return pyarrow.compute.dictionary_encode(values).combine_chunks().indices.fill_null(-1).to_numpy()
