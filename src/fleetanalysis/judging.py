@@ -144,33 +144,52 @@ class _Parts:
     """One kind of part (the OS, or the clients) of the devices, as integer codes.
 
     ``device``/``slot`` place each part in the device's row of parts; ``key`` codes the
-    distinct (product, version, evidence, epoch) it is judged as (dense, from 0; with
+    distinct (product, version, evidence, label, epoch) it is judged as (dense, from 0; with
     ``collapse``, the version is its class, see ``_alike_versions``) and
-    ``frame`` holds one row per key, in key order; ``shown`` codes the
-    text naming it (``Chrome 124``).
+    ``frame`` holds one row per key, in key order, ``label`` its label's code; ``shown``
+    codes the text naming it (``Chrome 124``).
     """
 
     def __init__(self, device, slot, row, day, product: Coded, version: Coded, evidence: Coded,
                  label: Coded, catalog: pd.DataFrame, policy, collapse: bool):
         self.device, self.slot = device, slot
         evidence = evidence.merged()
-        codes = [column.codes[row] for column in (product, version, evidence)]
-        epoch, start = _epochs(codes[0], product, day, catalog, policy)
+        # A sightings row speaks for its device on many dates: what depends on the row alone
+        # (its version class, its label) is worked out once per distinct row, then gathered.
+        used, at = _distinct_rows(row, len(product.codes))
+        codes = [column.codes[used] for column in (product, version, evidence)]
         if collapse:
-            alike, alike_names = _alike_versions(codes, row, product, version, evidence, catalog, policy)
+            alike, alike_names = _alike_versions(codes, used, product, version, evidence, catalog, policy)
         else:
             alike, alike_names = codes[1], pd.array(version.values[:-1], dtype="str")
-        self.key = combine([codes[0], alike, codes[2], epoch], sort=False)
+        # The label is part of the key, so that a key's answer names its part alone.
+        label_codes = label.codes[used]
+        kind = combine([codes[0], alike, codes[2], label_codes], sort=False)
+        epoch, start = _epochs(codes[0][at], product, day, catalog, policy)
+        self.key = combine([kind[at], epoch], sort=False)
         self.distinct = firsts(self.key)
-        at = row[self.distinct]
-        self.frame = pd.DataFrame({"product": product.text(at), "version": alike_names.take(alike[self.distinct], allow_fill=True),
-                                   "evidence": evidence.text(at), "as_of": start[self.distinct]})
-        self.label = label.codes[row]
+        first = row[self.distinct]
+        self.frame = pd.DataFrame({"product": product.text(first),
+                                   "version": alike_names.take(alike[at[self.distinct]], allow_fill=True),
+                                   "evidence": evidence.text(first), "as_of": start[self.distinct]})
+        self.label = label_codes[at[self.distinct]]
         self.label_names = label.values[:-1]
-        self.shown = combine([self.label, codes[1]], sort=False)
-        first = firsts(self.shown)
+        shown = combine([label_codes, codes[1]], sort=False)
+        self.shown = shown[at]
+        first = firsts(shown)
         self.shown_names = [f"{name} {number}" for name, number in
-                            zip(self.label_names[self.label[first]], version.values[codes[1][first]])]
+                            zip(self.label_names[label_codes[first]], version.values[codes[1][first]])]
+
+
+def _distinct_rows(row: np.ndarray, n_rows: int) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct sightings rows among ``row`` (ascending) and each entry's place among them;
+    marked in an array of the sightings' size, so no sort or hashing over the parts."""
+    present = np.zeros(n_rows, dtype=bool)
+    present[row] = True
+    used = np.flatnonzero(present)
+    place = np.zeros(n_rows, dtype="int64")
+    place[used] = np.arange(len(used))
+    return used, place[row]
 
 
 def _alike_versions(codes: list[np.ndarray], row: np.ndarray, product: Coded, version: Coded, evidence: Coded,
@@ -209,6 +228,7 @@ def _epochs(product_codes: np.ndarray, product: Coded, day: np.ndarray, catalog:
     first = firsts(pair)
     names = pd.array(product.values[product_codes[first]], dtype="str")
     start = verdicts.equivalent_day(names, day[first], catalog, policy)
+    # Coded per distinct (product, day), then gathered: no hashing over the parts.
     epoch = pd.factorize(start, use_na_sentinel=False)[0]
     return epoch[pair], start[pair]
 
@@ -225,20 +245,19 @@ def _judge_distinct(parts: list[_Parts], catalog: pd.DataFrame, policy) -> tuple
     judged = pd.concat([verdicts.judge(distinct.iloc[start:start + JUDGE_BATCH], catalog, policy)
                         [["verdict", "reason", "target"]].astype("str")
                         for start in range(0, max(len(distinct), 1), JUDGE_BATCH)], ignore_index=True)
-    judged_at, labels, label_names, offset = [], [], [], 0
+    labels, label_names = [], []
     for part in parts:
-        judged_at.append(offset + part.key)
         labels.append(np.maximum(part.label, 0) + len(label_names))
         label_names.extend(part.label_names)
-        offset += len(part.frame)
-    at, label = np.concatenate(judged_at), np.concatenate(labels)
-    # Parts judged in different epochs mostly get the same answer: code the answers.
+    label = np.concatenate(labels)
+    # Parts judged in different epochs mostly get the same answer: code the answers, per
+    # distinct key, then gather them for the parts.
     answer = combine([pd.factorize(judged[column])[0] for column in judged.columns], sort=False)
-    codes = combine([answer[at], label], sort=False)
+    codes = combine([answer, label], sort=False)
     first = firsts(codes)
-    ends = np.cumsum([len(part.key) for part in parts])
-    results = np.split(codes, ends[:-1])
-    found = judged.take(at[first]).reset_index(drop=True)
+    offsets = np.cumsum([0, *(len(part.frame) for part in parts)])
+    results = [codes[offset + part.key] for offset, part in zip(offsets, parts)]
+    found = judged.take(first).reset_index(drop=True)
     found["label"] = pd.array(np.asarray(label_names, dtype=object)[label[first]], dtype="str")
     return found, results
 
