@@ -20,7 +20,7 @@ import pandas as pd
 
 from fleetanalysis import catalog as releases
 from fleetanalysis import policy as verdicts
-from fleetanalysis.codes import Coded, best_rows, category, combine, dense, firsts, row_combinations
+from fleetanalysis.codes import Coded, best_rows, category, code_type, combine, dense, firsts, row_combinations
 
 # Better evidence outranks a higher version: an exact 17.4 beats a frozen 10.15.7.
 EVIDENCE_RANK = {"absent": 0, "frozen": 1, "lower-bound": 2, "exact": 3}
@@ -60,21 +60,32 @@ def devices(sightings: pd.DataFrame, rows: np.ndarray, ks: np.ndarray, dates: pd
             return category(codes, values)
         return pd.array(np.asarray(values, dtype=object), dtype="str").take(codes, allow_fill=True)
 
-    device_codes, device_names = pd.factorize(sightings["device_id"], sort=True)
+    device_codes, device_names = _device_codes(sightings["device_id"])
     n_devices = max(len(device_names), 1)
     dd, keys = dense(ks * n_devices + device_codes[rows], len(dates) * n_devices)
     n = len(keys)
 
     newest = best_rows(dd, n, rows, seen_rank)
-    as_of = dates[keys // n_devices]
+    date_at = keys // n_devices
+    as_of = dates[date_at]
     devices = pd.DataFrame({"as_of": as_of.astype("datetime64[us]")})
-    devices["device_id"] = text(keys % n_devices, device_names)
+    device_ids = keys % n_devices
+    if categorical:
+        # The names are sorted and distinct already: the categories are those used.
+        used = np.flatnonzero(np.bincount(device_ids, minlength=len(device_names)))
+        place = np.full(len(device_names), -1, dtype=code_type(len(used)))
+        place[used] = np.arange(len(used))
+        devices["device_id"] = pd.Categorical.from_codes(
+            place[device_ids], dtype=pd.CategoricalDtype(pd.Index(device_names[used], dtype="str")), validate=False)
+    else:
+        devices["device_id"] = text(device_ids, device_names)
     coded = {column: Coded(sightings[column]) for column in ("user_id", "user", "platform", "device_class",
                                                               "os_version", "client_version", "ip")}
     for column in ("user_id", "user", "platform", "device_class"):
         devices[column] = text(coded[column].codes[newest], coded[column].values)
     # A row seen until July still only speaks for the days up to a June date.
-    day_end = pd.Series(as_of + pd.Timedelta(days=1) - pd.Timedelta(microseconds=1)).dt.tz_localize("UTC")
+    day_end = pd.Series(dates + pd.Timedelta(days=1) - pd.Timedelta(microseconds=1)).dt.tz_localize("UTC")
+    day_end = day_end.take(date_at).reset_index(drop=True)
     last_seen = sightings["last_seen"].take(newest).reset_index(drop=True)
     devices["last_seen"] = last_seen.where(last_seen <= day_end, day_end)
     devices["ip"] = text(coded["ip"].codes[newest], coded["ip"].values)
@@ -97,9 +108,8 @@ def devices(sightings: pd.DataFrame, rows: np.ndarray, ks: np.ndarray, dates: pd
     client_version = coded["client_version"]
     has_client = (product_codes[rows] >= 0) & (client_version.codes[rows] >= 0)
     client_rows = rows[has_client]
-    client_group, groups = pd.factorize(dd[has_client] * max(len(products), 1) + product_codes[client_rows])
-    client_row = best_rows(client_group, len(groups), client_rows, _ranks(client_version, client_rows), seen_rank)
-    client_device = np.asarray(groups, dtype="int64") // max(len(products), 1)
+    client_row, client_device, client_product = _newest_clients(
+        dd[has_client], n, client_rows, product_codes, _ranks(client_version, client_rows), seen_rank)
 
     os_product = Coded(sightings["os_product"]).fill(platform.map(str.lower))
     # A bare major (Chromium's reduced user agent) can only be judged as a major.
@@ -110,7 +120,7 @@ def devices(sightings: pd.DataFrame, rows: np.ndarray, ks: np.ndarray, dates: pd
     parts = [
         _Parts(np.arange(n), np.zeros(n, dtype="int64"), os_row, evidence_day,
                os_product, os_version, os_evidence, platform, catalog, policy, collapse),
-        _Parts(client_device, 1 + product_codes[client_row], client_row, evidence_day[client_device],
+        _Parts(client_device, 1 + client_product, client_row, evidence_day[client_device],
                product, client_version, client_evidence, Coded(sightings["client_family"]).fill(product),
                catalog, policy, collapse),
     ]
@@ -129,6 +139,41 @@ def devices(sightings: pd.DataFrame, rows: np.ndarray, ks: np.ndarray, dates: pd
     labels = ["; ".join(names[code] for code in row if code >= 0) or None for row in grid.tolist()]
     devices["clients"] = text(combo, labels)
     return devices[["as_of", *DEVICE_COLUMNS]]
+
+
+def _newest_clients(groups: np.ndarray, n_groups: int, rows: np.ndarray, product_codes: np.ndarray,
+                    *ranks: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per (group, client product) among the pairs, the newest row by ``ranks``: those rows,
+    their groups and their products' codes.
+
+    A device uses a handful of products: one reduction per product over its pairs, whose
+    groups index an array directly, costs less than hashing (group, product) per pair.
+    """
+    found_rows, found_groups, found_products = [], [], []
+    product_of_pair = product_codes[rows]
+    for code in np.unique(product_of_pair):
+        mine = product_of_pair == code
+        best = best_rows(groups[mine], n_groups, rows[mine], *ranks)
+        present = np.flatnonzero(np.bincount(groups[mine], minlength=n_groups))
+        found_rows.append(best[present])
+        found_groups.append(present)
+        found_products.append(np.full(len(present), code, dtype="int64"))
+    empty = [np.zeros(0, dtype="int64")]
+    return tuple(np.concatenate(found or empty) for found in (found_rows, found_groups, found_products))
+
+
+def _device_codes(device_id: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's code among the distinct device ids, and those ids as text, sorted and distinct.
+
+    Sightings hold ``device_id`` as a categorical of sorted text (``fleet.sightings``):
+    its codes serve as they are, with no hashing of a million rows.
+    """
+    if isinstance(device_id.dtype, pd.CategoricalDtype):
+        names = device_id.cat.categories.astype("str")
+        if names.is_monotonic_increasing and names.is_unique and not names.hasnans:
+            return device_id.cat.codes.to_numpy().astype("int64"), np.asarray(names, dtype=object)
+    codes, names = pd.factorize(device_id, sort=True)
+    return codes, np.asarray(pd.Index(names).astype("str"), dtype=object)
 
 
 def _ranks(versions: Coded, rows: np.ndarray) -> np.ndarray:
@@ -218,19 +263,25 @@ def _epochs(product_codes: np.ndarray, product: Coded, day: np.ndarray, catalog:
     ``policy.judge`` answers every version of a product alike on all days of an epoch
     (``policy.equivalent_day``), so parts that differ only in their day within one epoch
     are judged once: a year of weekly dates comes down to a few epochs per product.
-    Epochs are found per distinct (product, day), a few thousand, not per part.
+    Epochs are found once per (product, day) of a table spanning the parts' days (a few
+    thousand entries: the days of a timeline and its window), then gathered per part, with
+    no hashing or grouping over the parts.
     """
-    # Day numbers from the earliest: a small range, coded with no hashing.
     number = day.astype("datetime64[D]").astype("int64")
     known = ~np.isnat(day)
-    number = np.where(known, number - (number[known].min() if known.any() else 0), -1)
-    pair = combine([product_codes, number], sort=False)
-    first = firsts(pair)
-    names = pd.array(product.values[product_codes[first]], dtype="str")
-    start = verdicts.equivalent_day(names, day[first], catalog, policy)
-    # Coded per distinct (product, day), then gathered: no hashing over the parts.
+    earliest = int(number[known].min()) if known.any() else 0
+    # Column 0 of the table answers a missing day, row 0 a missing product.
+    number = np.where(known, number - earliest + 1, 0)
+    width = int(number.max(initial=0)) + 1
+    table_days = (earliest - 1 + np.arange(width)).astype("datetime64[D]").astype("datetime64[us]")
+    table_days[0] = np.datetime64("NaT")
+    # The trailing None of product.values names the missing product.
+    products = np.concatenate([[-1], np.arange(len(product.values) - 1)])
+    names = pd.array(np.repeat(product.values[products], width), dtype="str")
+    start = verdicts.equivalent_day(names, np.tile(table_days, len(products)), catalog, policy)
     epoch = pd.factorize(start, use_na_sentinel=False)[0]
-    return epoch[pair], start[pair]
+    at = (product_codes + 1) * width + number
+    return epoch[at], start[at]
 
 
 def _judge_distinct(parts: list[_Parts], catalog: pd.DataFrame, policy) -> tuple[pd.DataFrame, list]:
