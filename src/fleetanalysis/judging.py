@@ -20,7 +20,7 @@ import pandas as pd
 
 from fleetanalysis import catalog as releases
 from fleetanalysis import policy as verdicts
-from fleetanalysis.codes import Coded, best_rows, category, combine, dense, firsts, row_combinations
+from fleetanalysis.codes import Coded, best_rows, category, code_type, combine, dense, firsts, row_combinations
 
 # Better evidence outranks a higher version: an exact 17.4 beats a frozen 10.15.7.
 EVIDENCE_RANK = {"absent": 0, "frozen": 1, "lower-bound": 2, "exact": 3}
@@ -60,21 +60,32 @@ def devices(sightings: pd.DataFrame, rows: np.ndarray, ks: np.ndarray, dates: pd
             return category(codes, values)
         return pd.array(np.asarray(values, dtype=object), dtype="str").take(codes, allow_fill=True)
 
-    device_codes, device_names = pd.factorize(sightings["device_id"], sort=True)
+    device_codes, device_names = _device_codes(sightings["device_id"])
     n_devices = max(len(device_names), 1)
     dd, keys = dense(ks * n_devices + device_codes[rows], len(dates) * n_devices)
     n = len(keys)
 
     newest = best_rows(dd, n, rows, seen_rank)
-    as_of = dates[keys // n_devices]
+    date_at = keys // n_devices
+    as_of = dates[date_at]
     devices = pd.DataFrame({"as_of": as_of.astype("datetime64[us]")})
-    devices["device_id"] = text(keys % n_devices, device_names)
+    device_ids = keys % n_devices
+    if categorical:
+        # The names are sorted and distinct already: the categories are those used.
+        used = np.flatnonzero(np.bincount(device_ids, minlength=len(device_names)))
+        place = np.full(len(device_names), -1, dtype=code_type(len(used)))
+        place[used] = np.arange(len(used))
+        devices["device_id"] = pd.Categorical.from_codes(
+            place[device_ids], dtype=pd.CategoricalDtype(pd.Index(device_names[used], dtype="str")), validate=False)
+    else:
+        devices["device_id"] = text(device_ids, device_names)
     coded = {column: Coded(sightings[column]) for column in ("user_id", "user", "platform", "device_class",
                                                               "os_version", "client_version", "ip")}
     for column in ("user_id", "user", "platform", "device_class"):
         devices[column] = text(coded[column].codes[newest], coded[column].values)
     # A row seen until July still only speaks for the days up to a June date.
-    day_end = pd.Series(as_of + pd.Timedelta(days=1) - pd.Timedelta(microseconds=1)).dt.tz_localize("UTC")
+    day_end = pd.Series(dates + pd.Timedelta(days=1) - pd.Timedelta(microseconds=1)).dt.tz_localize("UTC")
+    day_end = day_end.take(date_at).reset_index(drop=True)
     last_seen = sightings["last_seen"].take(newest).reset_index(drop=True)
     devices["last_seen"] = last_seen.where(last_seen <= day_end, day_end)
     devices["ip"] = text(coded["ip"].codes[newest], coded["ip"].values)
@@ -97,9 +108,8 @@ def devices(sightings: pd.DataFrame, rows: np.ndarray, ks: np.ndarray, dates: pd
     client_version = coded["client_version"]
     has_client = (product_codes[rows] >= 0) & (client_version.codes[rows] >= 0)
     client_rows = rows[has_client]
-    client_group, groups = pd.factorize(dd[has_client] * max(len(products), 1) + product_codes[client_rows])
-    client_row = best_rows(client_group, len(groups), client_rows, _ranks(client_version, client_rows), seen_rank)
-    client_device = np.asarray(groups, dtype="int64") // max(len(products), 1)
+    client_row, client_device, client_product = _newest_clients(
+        dd[has_client], n, client_rows, product_codes, _ranks(client_version, client_rows), seen_rank)
 
     os_product = Coded(sightings["os_product"]).fill(platform.map(str.lower))
     # A bare major (Chromium's reduced user agent) can only be judged as a major.
@@ -110,7 +120,7 @@ def devices(sightings: pd.DataFrame, rows: np.ndarray, ks: np.ndarray, dates: pd
     parts = [
         _Parts(np.arange(n), np.zeros(n, dtype="int64"), os_row, evidence_day,
                os_product, os_version, os_evidence, platform, catalog, policy, collapse),
-        _Parts(client_device, 1 + product_codes[client_row], client_row, evidence_day[client_device],
+        _Parts(client_device, 1 + client_product, client_row, evidence_day[client_device],
                product, client_version, client_evidence, Coded(sightings["client_family"]).fill(product),
                catalog, policy, collapse),
     ]
@@ -131,6 +141,41 @@ def devices(sightings: pd.DataFrame, rows: np.ndarray, ks: np.ndarray, dates: pd
     return devices[["as_of", *DEVICE_COLUMNS]]
 
 
+def _newest_clients(groups: np.ndarray, n_groups: int, rows: np.ndarray, product_codes: np.ndarray,
+                    *ranks: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per (group, client product) among the pairs, the newest row by ``ranks``: those rows,
+    their groups and their products' codes.
+
+    A device uses a handful of products: one reduction per product over its pairs, whose
+    groups index an array directly, costs less than hashing (group, product) per pair.
+    """
+    found_rows, found_groups, found_products = [], [], []
+    product_of_pair = product_codes[rows]
+    for code in np.unique(product_of_pair):
+        mine = product_of_pair == code
+        best = best_rows(groups[mine], n_groups, rows[mine], *ranks)
+        present = np.flatnonzero(np.bincount(groups[mine], minlength=n_groups))
+        found_rows.append(best[present])
+        found_groups.append(present)
+        found_products.append(np.full(len(present), code, dtype="int64"))
+    empty = [np.zeros(0, dtype="int64")]
+    return tuple(np.concatenate(found or empty) for found in (found_rows, found_groups, found_products))
+
+
+def _device_codes(device_id: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's code among the distinct device ids, and those ids as text, sorted and distinct.
+
+    Sightings hold ``device_id`` as a categorical of sorted text (``fleet.sightings``):
+    its codes serve as they are, with no hashing of a million rows.
+    """
+    if isinstance(device_id.dtype, pd.CategoricalDtype):
+        names = device_id.cat.categories.astype("str")
+        if names.is_monotonic_increasing and names.is_unique and not names.hasnans:
+            return device_id.cat.codes.to_numpy().astype("int64"), np.asarray(names, dtype=object)
+    codes, names = pd.factorize(device_id, sort=True)
+    return codes, np.asarray(pd.Index(names).astype("str"), dtype=object)
+
+
 def _ranks(versions: Coded, rows: np.ndarray) -> np.ndarray:
     """Per row, 1 + the rank of its version among those of ``rows`` in ``version_rank``
     order (0 for NA, and for versions only other rows hold), ranked per distinct version."""
@@ -144,33 +189,52 @@ class _Parts:
     """One kind of part (the OS, or the clients) of the devices, as integer codes.
 
     ``device``/``slot`` place each part in the device's row of parts; ``key`` codes the
-    distinct (product, version, evidence, epoch) it is judged as (dense, from 0; with
+    distinct (product, version, evidence, label, epoch) it is judged as (dense, from 0; with
     ``collapse``, the version is its class, see ``_alike_versions``) and
-    ``frame`` holds one row per key, in key order; ``shown`` codes the
-    text naming it (``Chrome 124``).
+    ``frame`` holds one row per key, in key order, ``label`` its label's code; ``shown``
+    codes the text naming it (``Chrome 124``).
     """
 
     def __init__(self, device, slot, row, day, product: Coded, version: Coded, evidence: Coded,
                  label: Coded, catalog: pd.DataFrame, policy, collapse: bool):
         self.device, self.slot = device, slot
         evidence = evidence.merged()
-        codes = [column.codes[row] for column in (product, version, evidence)]
-        epoch, start = _epochs(codes[0], product, day, catalog, policy)
+        # A sightings row speaks for its device on many dates: what depends on the row alone
+        # (its version class, its label) is worked out once per distinct row, then gathered.
+        used, at = _distinct_rows(row, len(product.codes))
+        codes = [column.codes[used] for column in (product, version, evidence)]
         if collapse:
-            alike, alike_names = _alike_versions(codes, row, product, version, evidence, catalog, policy)
+            alike, alike_names = _alike_versions(codes, used, product, version, evidence, catalog, policy)
         else:
             alike, alike_names = codes[1], pd.array(version.values[:-1], dtype="str")
-        self.key = combine([codes[0], alike, codes[2], epoch], sort=False)
+        # The label is part of the key, so that a key's answer names its part alone.
+        label_codes = label.codes[used]
+        kind = combine([codes[0], alike, codes[2], label_codes], sort=False)
+        epoch, start = _epochs(codes[0][at], product, day, catalog, policy)
+        self.key = combine([kind[at], epoch], sort=False)
         self.distinct = firsts(self.key)
-        at = row[self.distinct]
-        self.frame = pd.DataFrame({"product": product.text(at), "version": alike_names.take(alike[self.distinct], allow_fill=True),
-                                   "evidence": evidence.text(at), "as_of": start[self.distinct]})
-        self.label = label.codes[row]
+        first = row[self.distinct]
+        self.frame = pd.DataFrame({"product": product.text(first),
+                                   "version": alike_names.take(alike[at[self.distinct]], allow_fill=True),
+                                   "evidence": evidence.text(first), "as_of": start[self.distinct]})
+        self.label = label_codes[at[self.distinct]]
         self.label_names = label.values[:-1]
-        self.shown = combine([self.label, codes[1]], sort=False)
-        first = firsts(self.shown)
+        shown = combine([label_codes, codes[1]], sort=False)
+        self.shown = shown[at]
+        first = firsts(shown)
         self.shown_names = [f"{name} {number}" for name, number in
-                            zip(self.label_names[self.label[first]], version.values[codes[1][first]])]
+                            zip(self.label_names[label_codes[first]], version.values[codes[1][first]])]
+
+
+def _distinct_rows(row: np.ndarray, n_rows: int) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct sightings rows among ``row`` (ascending) and each entry's place among them;
+    marked in an array of the sightings' size, so no sort or hashing over the parts."""
+    present = np.zeros(n_rows, dtype=bool)
+    present[row] = True
+    used = np.flatnonzero(present)
+    place = np.zeros(n_rows, dtype="int64")
+    place[used] = np.arange(len(used))
+    return used, place[row]
 
 
 def _alike_versions(codes: list[np.ndarray], row: np.ndarray, product: Coded, version: Coded, evidence: Coded,
@@ -199,18 +263,25 @@ def _epochs(product_codes: np.ndarray, product: Coded, day: np.ndarray, catalog:
     ``policy.judge`` answers every version of a product alike on all days of an epoch
     (``policy.equivalent_day``), so parts that differ only in their day within one epoch
     are judged once: a year of weekly dates comes down to a few epochs per product.
-    Epochs are found per distinct (product, day), a few thousand, not per part.
+    Epochs are found once per (product, day) of a table spanning the parts' days (a few
+    thousand entries: the days of a timeline and its window), then gathered per part, with
+    no hashing or grouping over the parts.
     """
-    # Day numbers from the earliest: a small range, coded with no hashing.
     number = day.astype("datetime64[D]").astype("int64")
     known = ~np.isnat(day)
-    number = np.where(known, number - (number[known].min() if known.any() else 0), -1)
-    pair = combine([product_codes, number], sort=False)
-    first = firsts(pair)
-    names = pd.array(product.values[product_codes[first]], dtype="str")
-    start = verdicts.equivalent_day(names, day[first], catalog, policy)
+    earliest = int(number[known].min()) if known.any() else 0
+    # Column 0 of the table answers a missing day, row 0 a missing product.
+    number = np.where(known, number - earliest + 1, 0)
+    width = int(number.max(initial=0)) + 1
+    table_days = (earliest - 1 + np.arange(width)).astype("datetime64[D]").astype("datetime64[us]")
+    table_days[0] = np.datetime64("NaT")
+    # The trailing None of product.values names the missing product.
+    products = np.concatenate([[-1], np.arange(len(product.values) - 1)])
+    names = pd.array(np.repeat(product.values[products], width), dtype="str")
+    start = verdicts.equivalent_day(names, np.tile(table_days, len(products)), catalog, policy)
     epoch = pd.factorize(start, use_na_sentinel=False)[0]
-    return epoch[pair], start[pair]
+    at = (product_codes + 1) * width + number
+    return epoch[at], start[at]
 
 
 def _judge_distinct(parts: list[_Parts], catalog: pd.DataFrame, policy) -> tuple[pd.DataFrame, list]:
@@ -225,20 +296,19 @@ def _judge_distinct(parts: list[_Parts], catalog: pd.DataFrame, policy) -> tuple
     judged = pd.concat([verdicts.judge(distinct.iloc[start:start + JUDGE_BATCH], catalog, policy)
                         [["verdict", "reason", "target"]].astype("str")
                         for start in range(0, max(len(distinct), 1), JUDGE_BATCH)], ignore_index=True)
-    judged_at, labels, label_names, offset = [], [], [], 0
+    labels, label_names = [], []
     for part in parts:
-        judged_at.append(offset + part.key)
         labels.append(np.maximum(part.label, 0) + len(label_names))
         label_names.extend(part.label_names)
-        offset += len(part.frame)
-    at, label = np.concatenate(judged_at), np.concatenate(labels)
-    # Parts judged in different epochs mostly get the same answer: code the answers.
+    label = np.concatenate(labels)
+    # Parts judged in different epochs mostly get the same answer: code the answers, per
+    # distinct key, then gather them for the parts.
     answer = combine([pd.factorize(judged[column])[0] for column in judged.columns], sort=False)
-    codes = combine([answer[at], label], sort=False)
+    codes = combine([answer, label], sort=False)
     first = firsts(codes)
-    ends = np.cumsum([len(part.key) for part in parts])
-    results = np.split(codes, ends[:-1])
-    found = judged.take(at[first]).reset_index(drop=True)
+    offsets = np.cumsum([0, *(len(part.frame) for part in parts)])
+    results = [codes[offset + part.key] for offset, part in zip(offsets, parts)]
+    found = judged.take(first).reset_index(drop=True)
     found["label"] = pd.array(np.asarray(label_names, dtype=object)[label[first]], dtype="str")
     return found, results
 

@@ -1,0 +1,104 @@
+"""fleet.timeline: each device's answer changes at its sightings and at catalog events, and
+the timeline equals one snapshot per date, row for row, whichever of them moved."""
+
+import pandas as pd
+import pytest
+
+from fleetanalysis import catalog as releases
+from fleetanalysis import fleet, judging, policy
+
+COLUMNS = ["user_id", "user", "platform", "device_class", "os_version", "os_evidence", "client_kind",
+           "client_family", "client_product", "client_version", "first_seen", "last_seen", "ip"]
+
+# Release dates from the shipped catalog (data/catalog/ios.csv, chrome.csv, from Apple's
+# security releases page and Chrome's stable channel): iOS 17.5 on 2024-05-13 and 17.5.1
+# on 2024-05-20; Chrome 125 on 2024-05-14. Slack access logs give one row per user agent
+# and address with its first and last sighting, weeks apart.
+ROWS = [
+    # One row from April to June: no new sighting while 17.5 comes out, falls due and is
+    # followed by 17.5.1; quiet from 10 June, so judged as of then until it leaves the window.
+    ("U1", "ann@example.org", "iOS", "phone", "17.4.1", "exact", "app", "Slack", "slack-ios", "24.04.10",
+     "2024-04-02 08:00", "2024-06-10 18:00", "198.51.100.7"),
+    # A laptop with two clients (Chrome and the Slack app) and a frozen OS: its verdict moves
+    # with Chrome's releases alone, and names the OS it could not judge.
+    ("U2", "bob@example.org", "Windows", "desktop", "10.0", "frozen", "browser", "Chrome", "chrome",
+     "124.0.6367.91", "2024-05-01 08:00", "2024-06-25 09:00", "10.1.2.3"),
+    ("U2", "bob@example.org", "Windows", "desktop", "10.0", "frozen", "app", "Slack", "slack-desktop",
+     "4.38.121", "2024-05-02 08:00", "2024-06-20 09:00", "10.1.2.3"),
+    # Updates in the middle: a new sighting changes the answer too.
+    ("U3", "cat@example.org", "iOS", "phone", "17.4.1", "exact", "app", "Slack", "slack-ios", "24.04.10",
+     "2024-04-20 08:00", "2024-05-24 18:00", "10.9.0.1"),
+    ("U3", "cat@example.org", "iOS", "phone", "17.5.1", "exact", "app", "Slack", "slack-ios", "24.05.10",
+     "2024-05-25 08:00", "2024-07-01 18:00", "10.9.0.2"),
+]
+
+
+def _facts(rows, text_type="str"):
+    facts = pd.DataFrame(rows, columns=COLUMNS)
+    for column in COLUMNS[:10] + ["ip"]:
+        facts[column] = facts[column].astype(text_type)
+    for column in ("first_seen", "last_seen"):
+        facts[column] = pd.to_datetime(facts[column], utc=True).astype("datetime64[us, UTC]")
+    return facts
+
+
+@pytest.fixture(scope="module")
+def shipped():
+    return releases.load(updates=False)
+
+
+def _stacked_snapshots(seen, catalog, rules, dates, window_days):
+    stacked = pd.concat([fleet.snapshot(seen, catalog, rules, day, window_days=window_days).assign(as_of=day)
+                         for day in dates], ignore_index=True)
+    stacked["as_of"] = stacked["as_of"].astype("datetime64[us]")
+    return stacked[["as_of", *fleet.DEVICE_COLUMNS]]
+
+
+def _as_text(timeline):
+    text = [column for column in timeline.columns if isinstance(timeline[column].dtype, pd.CategoricalDtype)]
+    return timeline.astype(dict.fromkeys(text, "str"))
+
+
+@pytest.mark.parametrize("window_days", [30, 7])
+def test_daily_timeline_across_releases_and_grace_equals_the_snapshots(shipped, window_days):
+    rules = policy.load()
+    seen = fleet.sightings(_facts(ROWS))
+    dates = pd.date_range("2024-05-08", "2024-07-20", freq="D")
+    days = fleet.timeline(seen, shipped, rules, dates[0], dates[-1], freq="D", window_days=window_days)
+    pd.testing.assert_frame_equal(_as_text(days), _stacked_snapshots(seen, shipped, rules, dates, window_days))
+
+
+def test_verdict_moves_with_a_release_and_its_grace_without_a_new_sighting(shipped):
+    seen = fleet.sightings(_facts(ROWS))
+    days = fleet.timeline(seen, shipped, policy.load(), "2024-05-08", "2024-07-20", freq="D", window_days=30)
+    ann = days[days["device_id"] == "U1|iOS|phone"].set_index("as_of")
+    verdict = ann["verdict"].astype("str")
+    # 17.5 came out on 13 May: current the day before, grace from then, outdated once due.
+    assert verdict["2024-05-12"] == "current" and verdict["2024-05-13"] == "grace"
+    assert verdict["2024-06-05"] == "outdated"
+    assert set(ann["os_version"].astype("str")) == {"17.4.1"}
+    # Quiet from 10 June: judged as of that day, and gone once the window has passed.
+    assert ann.loc["2024-07-05", "reason"] == ann.loc["2024-06-10", "reason"]
+    assert ann.index.max() == pd.Timestamp("2024-07-10")
+    bob = days[days["device_id"] == "U2|Windows|desktop"].set_index("as_of")
+    assert {"current", "grace", "outdated"} <= set(bob["verdict"].astype("str"))
+    assert bob["clients"].astype("str").str.contains("; ").all()
+
+
+def test_timeline_of_text_sightings_equals_that_of_categoricals(shipped):
+    rules = policy.load()
+    categorical = fleet.sightings(_facts(ROWS))
+    text = categorical.astype({column: "str" for column in categorical.columns
+                               if isinstance(categorical[column].dtype, pd.CategoricalDtype)})
+    weeks = [fleet.timeline(seen, shipped, rules, "2024-04-01", "2024-08-01", window_days=30)
+             for seen in (categorical, text)]
+    pd.testing.assert_frame_equal(*weeks)
+
+
+def test_judging_batches_do_not_change_the_timeline(shipped, monkeypatch):
+    rules = policy.load()
+    seen = fleet.sightings(_facts(ROWS))
+    whole = fleet.timeline(seen, shipped, rules, "2024-04-01", "2024-08-01", freq="3D", window_days=30)
+    monkeypatch.setattr(judging, "JUDGE_BATCH", 3)
+    pd.testing.assert_frame_equal(
+        whole, fleet.timeline(seen, shipped, rules, "2024-04-01", "2024-08-01", freq="3D", window_days=30))
