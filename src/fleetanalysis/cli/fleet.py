@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 
 from fleetanalysis.cli.arguments import active_settings, fleet_options, given_fleet_options
+from fleetanalysis.cli.choices import ENGINES
 from fleetanalysis.cli.output import printable, write_table
 
 
@@ -108,10 +109,12 @@ def add_status(commands) -> None:
                              "join several with commas for one row per combination, e.g. platform,office")
     parser.add_argument("--format", choices=["table", "csv", "json"], default="table",
                         help="output format (default: table)")
-    parser.add_argument("--engine", choices=["pandas", "dask"], default="pandas",
-                        help="pandas (default) or dask: read the store (a Parquet file, a folder of "
-                             "Parquet access tables or raw logs) per partition on a Dask cluster "
-                             "(needs pip install 'fleetanalysis[scale]')")
+    parser.add_argument("--engine", choices=ENGINES, default="pandas",
+                        help="pandas (default): read the window's rows into memory at once; "
+                             "partitions: read the store (a Parquet file, a folder of Parquet access "
+                             "tables or raw logs) one partition after another in this process, for a "
+                             "store bigger than memory; dask: those partitions on a Dask cluster "
+                             "(needs pip install 'fleetanalysis[scale]'). All three print the same table")
     parser.add_argument("--scheduler", metavar="ADDRESS",
                         help="with --engine dask: the Dask scheduler, e.g. tcp://10.0.0.5:8786 "
                              "(default: a local cluster of 2 workers)")
