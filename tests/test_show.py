@@ -26,8 +26,20 @@ def test_markdown_escapes_dollar_signs():
     assert show.escape_text(r"$\something$") == r"\$\\something\$"
 
 
+def test_escaped_quotes_render_as_quotes_in_the_report():
+    # An office or a person's name with an apostrophe (O'Brien) read "O&#x27;Brien" in the
+    # HTML report when the entity's "#" was backslashed after escaping.
+    from nbconvert.filters.markdown_mistune import markdown2html_mistune
+
+    rendered = markdown2html_mistune(show.escape_text("O'Brien \"Hub\" <b>*x*</b>"))
+    assert "&amp;#" not in rendered and "<b>" not in rendered and "<em>" not in rendered
+    assert rendered in ("<p>O&#x27;Brien &quot;Hub&quot; &lt;b&gt;*x*&lt;/b&gt;</p>\n",
+                        "<p>O'Brien &quot;Hub&quot; &lt;b&gt;*x*&lt;/b&gt;</p>\n")
+
+
 def test_every_catalog_product_has_a_name_people_read():
     from fleetanalysis.catalog import PRODUCTS
 
     assert [product for product in PRODUCTS if product not in show.PRODUCT_NAMES] == []
     assert show.product_names("edge-legacy 18 and edge 120") == "Edge Legacy (EdgeHTML) 18 and Edge 120"
+

@@ -58,8 +58,12 @@ def escape_text(value: object) -> str:
     Examples:
         >>> print(escape_text("<b>[x](javascript:alert(1))</b>"))
         &lt;b&gt;\[x\]\(javascript:alert\(1\)\)&lt;/b&gt;
+        >>> print(escape_text("O'Brien Street"))
+        O&#x27;Brien Street
     """
-    return _MARKDOWN_PUNCTUATION.sub(r"\\\1", html.escape(str(value), quote=True))
+    # Backslashes first: backslashing the ``#`` of the ``&#x27;`` html.escape writes would
+    # show an apostrophe as ``&#x27;``.
+    return html.escape(_MARKDOWN_PUNCTUATION.sub(r"\\\1", str(value)), quote=True)
 
 
 def say(template: str, **values) -> None:
