@@ -59,13 +59,10 @@ def catalog_notes(run, demo: bool) -> list[str]:
     lines = [f"warning: {line}" for line in warnings
              if not any(f" {product}: " in line for product in by_design)]
     if by_design:
-        from fleetanalysis.catalog import coverage
+        from fleetanalysis.show import synthetic_note
 
-        until = coverage(run.catalog)
-        listed = ", ".join(f"{product} until {until[product]:%Y-%m-%d}" for product in by_design)
-        lines.append(f"note: the demo's Slack mobile app versions are synthetic, newer than the releases the "
-                     f"catalog lists ({listed}): they count as unknown and those devices are judged on their "
-                     "OS ('fleetanalysis catalog coverage' shows what the catalog covers)")
+        lines.append(f"note: {synthetic_note(by_design, run.catalog)} "
+                     "('fleetanalysis catalog coverage' shows what the catalog covers)")
     return lines
 
 
