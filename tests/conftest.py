@@ -1,7 +1,8 @@
 """Fixtures shared by several test files: the shipped policy and catalog, no settings file,
-and a small demo organisation ingested into a store."""
+a small demo organisation ingested into a store, and the local Slack the nudges talk to."""
 
 import pytest
+from fake_slack import TOKEN, FakeSlack
 
 from fleetanalysis import catalog, demo, policy, sources, store
 
@@ -33,3 +34,14 @@ def demo_store(tmp_path_factory):
     store_path = folder / "access.parquet"
     store.merge(store_path, sources.load(written["slack"]))
     return {"folder": folder, "store": store_path, **written}
+
+
+@pytest.fixture
+def slack(monkeypatch):
+    """The local Slack-shaped Web API of ``fake_slack`` (its clock ``now`` at DAY0), the bot
+    token in SLACK_BOT_TOKEN; shut down after the test. test_fetch has its own: the access-log API."""
+    fake = FakeSlack()
+    monkeypatch.setenv("SLACK_BOT_TOKEN", TOKEN)
+    yield fake
+    fake.server.shutdown()
+    fake.server.server_close()

@@ -130,10 +130,11 @@ def test_ua_on_a_few_agents_imports_no_pandas():
 
 
 def test_the_parsers_copies_of_shared_names_equal_their_owners():
-    from fleetanalysis import catalog, feeds, fetch, sources
+    from fleetanalysis import analysis, catalog, feeds, fetch, sources
     from fleetanalysis.cli import choices
 
     assert choices.FORMATS == tuple(sources.FORMATS)
+    assert choices.ENGINES == analysis.ENGINES
     assert choices.PRODUCTS == catalog.PRODUCTS
     assert choices.CATALOG_UPDATES_FILE == catalog.UPDATES_FILE
     assert choices.FEED_BASE_URLS == feeds.DEFAULT_BASE_URLS

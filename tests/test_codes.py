@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from fleetanalysis.codes import combine, distinct_rows, firsts, value_codes
+from fleetanalysis.codes import combine, distinct_rows, firsts, pack, unpack, value_codes
 
 
 def _mixed(rows: int, seed: int) -> pd.DataFrame:
@@ -41,6 +41,16 @@ def test_combine_sorted_is_the_tuple_order_and_firsts_the_first_row():
     codes = combine([np.array([2, 0, 2, 1, 0]), np.array([0, 5, 0, 5, 4])])
     assert codes.tolist() == [3, 1, 3, 2, 0]
     assert firsts(codes).tolist() == [4, 1, 3, 0]
+
+
+def test_pack_sorts_as_the_pairs_and_unpack_gives_them_back():
+    rng = np.random.default_rng(7)
+    high, low = rng.integers(0, 50, 500), rng.integers(0, 30, 500)
+    key = pack(high, low, 30)
+    np.testing.assert_array_equal(np.argsort(key, kind="stable"), np.lexsort((low, high)))
+    assert [part.tolist() for part in unpack(key, 30)] == [high.tolist(), low.tolist()]
+    # A high code of -1 (nothing) packs below every real pair.
+    assert pack(np.array([-1]), np.array([29]), 30)[0] < 0 <= key.min()
 
 
 def test_value_codes_give_na_a_code_of_its_own_for_text_and_categoricals():

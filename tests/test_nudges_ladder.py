@@ -1,5 +1,5 @@
 """The escalation ladder (issue 19, point 4) against the real slack_sdk WebClient and the
-local Slack-shaped server of test_nudges: first DM, a reminder D days later, then counts
+local Slack-shaped server of fake_slack.py: first DM, a reminder D days later, then counts
 to the office; every step recorded and never sent twice, whatever crashes or re-runs.
 
 Slack facts used: a message's ``ts`` is the epoch second it was posted (so the local server
@@ -12,34 +12,11 @@ import json
 
 import pandas as pd
 import pytest
-from test_nudges import DAY0, TOKEN, FakeSlack, devices, posts_to
+from fake_slack import DAY0, TOKEN, devices, posts_to
 
 from fleetanalysis import cli, nudges, validation
 
 OFFICE_CHANNEL = "C0OSLO0001"
-
-
-class ClockedSlack(FakeSlack):
-    """The local Slack whose message timestamps follow the tests' clock (``now``), as
-    Slack's follow real time: the ladder's steps are days apart."""
-
-    now = DAY0
-
-    def reply(self, method, args):
-        answer = super().reply(method, args)
-        if method == "chat.postMessage":
-            ts = f"{int(self.now.timestamp()) + len(self.calls)}.000100"
-            self.channels[args["channel"]][-1]["ts"] = answer["ts"] = ts
-        return answer
-
-
-@pytest.fixture
-def slack(monkeypatch):
-    fake = ClockedSlack()
-    monkeypatch.setenv("SLACK_BOT_TOKEN", TOKEN)
-    yield fake
-    fake.server.shutdown()
-    fake.server.server_close()
 
 
 def ladder(**office):

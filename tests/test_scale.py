@@ -102,15 +102,16 @@ def test_raw_ndjson_files_read_per_file_on_the_workers(tmp_path):
     assert found.sightings["device_id"].unique().tolist() == ["ann@example.com|Windows|desktop"]  # the e-mail joins sources
 
 
-def test_cli_status_engine_dask_prints_the_pandas_table(organisation, capsys):
+@pytest.mark.parametrize("engine", ["dask", "partitions"])
+def test_cli_status_engine_prints_the_pandas_table(organisation, engine, capsys):
     options = ["status", "--store", str(organisation["parts"]), "--directory", str(organisation["directory"]),
                "--networks", str(organisation["networks"]), "--by", "platform,office", "--format", "csv"]
-    assert cli.main([*options, "--engine", "dask"]) == 0
-    dask_out = capsys.readouterr().out
+    assert cli.main([*options, "--engine", engine]) == 0
+    engine_out = capsys.readouterr().out
     options[2] = str(organisation["store"])
     assert cli.main(options) == 0
-    assert dask_out == capsys.readouterr().out
-    assert "Total" in dask_out
+    assert engine_out == capsys.readouterr().out
+    assert "Total" in engine_out
 
 
 def test_engine_dask_without_dask_is_bad_input(monkeypatch, organisation, capsys):

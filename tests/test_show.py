@@ -26,8 +26,54 @@ def test_markdown_escapes_dollar_signs():
     assert show.escape_text(r"$\something$") == r"\$\\something\$"
 
 
+def test_escaped_quotes_render_as_quotes_in_the_report():
+    # An office or a person's name with an apostrophe (O'Brien) read "O&#x27;Brien" in the
+    # HTML report when the entity's "#" was backslashed after escaping.
+    from nbconvert.filters.markdown_mistune import markdown2html_mistune
+
+    rendered = markdown2html_mistune(show.escape_text("O'Brien \"Hub\" <b>*x*</b>"))
+    assert "&amp;#" not in rendered and "<b>" not in rendered and "<em>" not in rendered
+    assert rendered in ("<p>O&#x27;Brien &quot;Hub&quot; &lt;b&gt;*x*&lt;/b&gt;</p>\n",
+                        "<p>O'Brien &quot;Hub&quot; &lt;b&gt;*x*&lt;/b&gt;</p>\n")
+
+
 def test_every_catalog_product_has_a_name_people_read():
     from fleetanalysis.catalog import PRODUCTS
 
     assert [product for product in PRODUCTS if product not in show.PRODUCT_NAMES] == []
     assert show.product_names("edge-legacy 18 and edge 120") == "Edge Legacy (EdgeHTML) 18 and Edge 120"
+
+
+class _Run:
+    """What catalog_behind reads of an analysis run: ``stale`` and ``catalog``."""
+
+    def __init__(self, products, catalog):
+        self.catalog = catalog
+        self.stale = pd.DataFrame({"product": products, "version": ["99.1"] * len(products),
+                                   "newest_known": ["24.1"] * len(products)})
+
+
+def _shown(monkeypatch, run, demo) -> list[str]:
+    """What ``catalog_behind`` displays, as the report's HTML shows it."""
+    import IPython.display
+    from nbconvert.filters.markdown_mistune import markdown2html_mistune
+
+    shown = []
+    monkeypatch.setattr(IPython.display, "display", lambda thing: shown.append(
+        markdown2html_mistune(thing.data) if type(thing).__name__ == "Markdown" else thing.data))
+    show.catalog_behind(run, demo)
+    return shown
+
+
+def test_the_report_says_the_demos_synthetic_slack_versions_as_the_cli_does(monkeypatch, shipped_catalog):
+    run = _Run(["chrome", "slack-android", "slack-ios"], shipped_catalog)
+    note, heading, table = _shown(monkeypatch, run, demo=True)
+    # One sentence for the synthetic Slack versions, the CLI's note; the real product stays a table.
+    said = show.synthetic_note(["slack-android", "slack-ios"], shipped_catalog).removeprefix("the demo's ")
+    assert note.startswith("<p><strong>Demo data:</strong> The demo's " + show.product_names(said))
+    assert "Slack for Android until 20" in note and "Slack for iOS until 20" in note and "refreshed" not in note
+    assert "Catalog behind the logs" in heading and "Chrome" in table and "Slack" not in table
+    # Real logs newer than the catalog: every product is the catalog being behind.
+    heading, table = _shown(monkeypatch, run, demo=False)
+    assert "Catalog behind the logs" in heading and "Slack for iOS" in table
+    assert _shown(monkeypatch, _Run([], shipped_catalog), demo=True) == []

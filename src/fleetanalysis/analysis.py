@@ -40,6 +40,10 @@ from fleetanalysis import store as access_store
 from fleetanalysis.days import utc_day
 from fleetanalysis.errors import BadInput
 
+# How ``prepare`` reads and combines the rows (see there): all at once, partition by
+# partition in this process, or on a Dask cluster.
+ENGINES = ("pandas", "partitions", "dask")
+
 
 @dataclass
 class Analysis:

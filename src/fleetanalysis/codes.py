@@ -4,7 +4,8 @@ Why: at millions of rows, hashing or comparing text row by row is most of the ti
 stage takes. Each text column becomes integer codes plus its distinct values once
 (``Coded``, ``value_codes``); several code columns pack into one integer per row
 (``combine``) that is hashed once, or not at all where the packed range is small
-(``dense``); ``firsts`` finds one row per code to build text from, and ``category``
+(``dense``); two codes whose ranges are known pack into one integer and back (``pack``,
+``unpack``); ``firsts`` finds one row per code to build text from, and ``category``
 turns codes back into a categorical whose text is held once. ``best_rows`` and
 ``row_combinations`` are the two reductions ``fleet`` builds devices with;
 ``distinct_rows`` is how ``policy`` judges each distinct (product, version, evidence, day)
@@ -165,6 +166,27 @@ def combine(codes: list[np.ndarray], sort: bool = True) -> np.ndarray:
         key = key * width + column + 1
         size *= width
     return dense(key, size)[0] if sort or size <= 4 * len(key) + 1024 else pd.factorize(key)[0]
+
+
+def pack(high, low, size: int) -> np.ndarray:
+    """One int64 per pair of codes, ``high * size + low`` (``low`` below ``size``): pairs sort,
+    compare and hash as one integer, in ``(high, low)`` order; ``unpack`` gives them back.
+
+    Unlike ``np.ravel_multi_index`` it takes a ``high`` of -1 (a code that names nothing):
+    its pairs are negative and meet no pair of real codes.
+
+    Examples:
+        >>> pack(np.array([0, 2, -1]), np.array([3, 1, 4]), 5).tolist()
+        [3, 11, -1]
+        >>> [part.tolist() for part in unpack(np.array([3, 11]), 5)]
+        [[0, 2], [3, 1]]
+    """
+    return np.asarray(high, dtype="int64") * size + low
+
+
+def unpack(key: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """The ``(high, low)`` codes of non-negative keys made by ``pack``."""
+    return np.divmod(key, size)
 
 
 def distinct_rows(frame: pd.DataFrame) -> tuple[np.ndarray, pd.DataFrame]:

@@ -17,7 +17,7 @@ import pandas as pd
 
 from fleetanalysis import catalog as releases
 from fleetanalysis import fleet
-from fleetanalysis.codes import combine, value_codes
+from fleetanalysis.codes import combine, pack, unpack, value_codes
 
 PATCH_COLUMNS = ["product", "line", "version", "released", "device_id", "user_id", "user",
                  "platform", "ip", "days", "patched"]
@@ -182,8 +182,7 @@ def _needed(runs: pd.DataFrame, due: pd.DataFrame, people: int, window_days: int
     behind = np.where(major_only[run], seen_major[run] < due["major"].to_numpy()[release],
                       seen[run] < due["rank"].to_numpy()[release])
     keep = behind & (seen[run] >= due["line_rank"].to_numpy()[release])
-    needed = pd.unique(release[keep] * people + device[run][keep])
-    return needed // people, needed % people
+    return unpack(pd.unique(pack(release[keep], device[run][keep], people)), people)
 
 
 def _first_patch(runs: pd.DataFrame, due: pd.DataFrame, need_release: np.ndarray,
@@ -193,8 +192,8 @@ def _first_patch(runs: pd.DataFrame, due: pd.DataFrame, need_release: np.ndarray
     A bare major reaches the releases of its own major and earlier ones.
     """
     products, names = pd.factorize(runs["product"])
-    owner = products * people + runs["device"].to_numpy()
-    query = names.get_indexer(due["product"]).take(need_release) * people + need_device
+    owner = pack(products, runs["device"].to_numpy(), people)
+    query = pack(names.get_indexer(due["product"]).take(need_release), need_device, people)
     first = runs["first_day"].to_numpy().view("int64")
     major_only = runs["major_only"].to_numpy(dtype=bool)
     earliest = [_earliest_from(owner[rows], runs[column].to_numpy()[rows], first[rows], query,
@@ -231,7 +230,7 @@ def _earliest_from(owner: np.ndarray, rank: np.ndarray, day: np.ndarray,
     # Read backwards, a running minimum per owner is the earliest day at this rank or above.
     earliest = pd.Series(day[::-1]).groupby(owner[::-1], sort=False).cummin().to_numpy()[::-1]
     width = int(max(rank.max(), query_rank.max(initial=0))) + 1
-    at = np.searchsorted(owner * width + rank, query_owner * width + query_rank, side="left")
+    at = np.searchsorted(pack(owner, rank, width), pack(query_owner, query_rank, width), side="left")
     inside = at < len(owner)
     at = np.minimum(at, len(owner) - 1)
     return np.where(inside & (owner[at] == query_owner), earliest[at], _NEVER)

@@ -58,8 +58,12 @@ def escape_text(value: object) -> str:
     Examples:
         >>> print(escape_text("<b>[x](javascript:alert(1))</b>"))
         &lt;b&gt;\[x\]\(javascript:alert\(1\)\)&lt;/b&gt;
+        >>> print(escape_text("O'Brien Street"))
+        O&#x27;Brien Street
     """
-    return _MARKDOWN_PUNCTUATION.sub(r"\\\1", html.escape(str(value), quote=True))
+    # Backslashes first: backslashing the ``#`` of the ``&#x27;`` html.escape writes would
+    # show an apostrophe as ``&#x27;``.
+    return html.escape(_MARKDOWN_PUNCTUATION.sub(r"\\\1", str(value)), quote=True)
 
 
 def say(template: str, **values) -> None:
@@ -138,6 +142,49 @@ def tidy(frame: pd.DataFrame, *, percent=(), changes=(), dates=(), decimals: int
     shown = shown.astype(object).where(shown.notna(), "–")
     names = {**HEADERS, **(headers or {})}
     return shown.rename(columns=lambda column: names.get(column, str(column).replace("_", " ").capitalize()))
+
+
+def synthetic_note(products, catalog: pd.DataFrame) -> str:
+    """The one sentence that says the demo's Slack mobile app versions (``products``) are
+    synthetic, naming how far the catalog lists each: the CLI and the report say the same.
+
+    Examples:
+        >>> from fleetanalysis import catalog
+        >>> synthetic_note(["slack-ios"], catalog.load(updates=False))  # doctest: +ELLIPSIS
+        "the demo's Slack mobile app versions are synthetic, newer than the releases the catalog lists (slack-ios until 20...): they count as unknown and those devices are judged on their OS"
+    """
+    from fleetanalysis.catalog import coverage
+
+    until = coverage(catalog)
+    listed = ", ".join(f"{product} until {until[product]:%Y-%m-%d}" for product in products)
+    return (f"the demo's Slack mobile app versions are synthetic, newer than the releases the catalog lists "
+            f"({listed}): they count as unknown and those devices are judged on their OS")
+
+
+def catalog_behind(run, demo: bool = False) -> None:
+    """Display the products the logs show in versions newer than any release ``run.catalog``
+    knows (``analysis.Analysis.stale``): a table, as the catalog is behind the logs. On the
+    demo (``demo``: ``config.FleetInputs.demo``) the Slack mobile app versions are synthetic
+    by design, with no dated release list to refresh from: one sentence says so instead,
+    as ``fleetanalysis status`` does. Nothing when the catalog knows every version seen.
+    """
+    stale = run.stale
+    by_design = []
+    if demo:
+        from fleetanalysis.demo import SYNTHETIC
+
+        by_design = [product for product in sorted(SYNTHETIC) if product in set(stale["product"].astype("str"))]
+    if by_design:
+        note = product_names(synthetic_note(by_design, run.catalog))
+        say("**Demo data:** {note} (the table above shows what the catalog covers).", note=note[0].upper() + note[1:])
+    stale = stale[~stale["product"].astype("str").isin(by_design)]
+    if len(stale):
+        newer = stale.groupby("product", observed=True).agg(versions=("version", "size"),
+                                                             known=("newest_known", "first")).reset_index()
+        newer["product"] = newer["product"].astype("str").map(product_names)
+        say("**Catalog behind the logs:** these products appear in versions newer than any release the "
+            "catalog knows; those versions are judged unknown until the catalog is refreshed.")
+        table(tidy(newer, headers={"versions": "Versions newer than the catalog", "known": "Newest release it knows"}))
 
 
 def points(change: float) -> str:

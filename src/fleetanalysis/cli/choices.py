@@ -1,7 +1,7 @@
 """The names and defaults the parser offers, kept here so that ``--help`` imports no pandas.
 
-Each is a copy of a constant owned by a heavy module (``sources``, ``catalog``, ``feeds``,
-``fetch``); ``tests/test_cli.py`` checks every copy equals its original, so they cannot
+Each is a copy of a constant owned by a heavy module (``sources``, ``analysis``, ``catalog``,
+``feeds``, ``fetch``); ``tests/test_cli.py`` checks every copy equals its original, so they cannot
 drift apart.
 """
 
@@ -11,6 +11,10 @@ from fleetanalysis.config import PROCESSED_DIR
 
 
 FORMATS = ("google_mobile", "slack_access", "slack_audit", "entra", "okta", "github", "csv")
+# analysis.ENGINES
+
+
+ENGINES = ("pandas", "partitions", "dask")
 # catalog.PRODUCTS
 
 

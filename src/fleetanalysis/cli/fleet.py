@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 
 from fleetanalysis.cli.arguments import active_settings, fleet_options, given_fleet_options
+from fleetanalysis.cli.choices import ENGINES
 from fleetanalysis.cli.output import printable, write_table
 
 
@@ -58,13 +59,10 @@ def catalog_notes(run, demo: bool) -> list[str]:
     lines = [f"warning: {line}" for line in warnings
              if not any(f" {product}: " in line for product in by_design)]
     if by_design:
-        from fleetanalysis.catalog import coverage
+        from fleetanalysis.show import synthetic_note
 
-        until = coverage(run.catalog)
-        listed = ", ".join(f"{product} until {until[product]:%Y-%m-%d}" for product in by_design)
-        lines.append(f"note: the demo's Slack mobile app versions are synthetic, newer than the releases the "
-                     f"catalog lists ({listed}): they count as unknown and those devices are judged on their "
-                     "OS ('fleetanalysis catalog coverage' shows what the catalog covers)")
+        lines.append(f"note: {synthetic_note(by_design, run.catalog)} "
+                     "('fleetanalysis catalog coverage' shows what the catalog covers)")
     return lines
 
 
@@ -108,10 +106,12 @@ def add_status(commands) -> None:
                              "join several with commas for one row per combination, e.g. platform,office")
     parser.add_argument("--format", choices=["table", "csv", "json"], default="table",
                         help="output format (default: table)")
-    parser.add_argument("--engine", choices=["pandas", "dask"], default="pandas",
-                        help="pandas (default) or dask: read the store (a Parquet file, a folder of "
-                             "Parquet access tables or raw logs) per partition on a Dask cluster "
-                             "(needs pip install 'fleetanalysis[scale]')")
+    parser.add_argument("--engine", choices=ENGINES, default="pandas",
+                        help="pandas (default): read the window's rows into memory at once; "
+                             "partitions: read the store (a Parquet file, a folder of Parquet access "
+                             "tables or raw logs) one partition after another in this process, for a "
+                             "store bigger than memory; dask: those partitions on a Dask cluster "
+                             "(needs pip install 'fleetanalysis[scale]'). All three print the same table")
     parser.add_argument("--scheduler", metavar="ADDRESS",
                         help="with --engine dask: the Dask scheduler, e.g. tcp://10.0.0.5:8786 "
                              "(default: a local cluster of 2 workers)")

@@ -115,7 +115,7 @@ def _run_nudge_outcomes(args) -> int:
 def _run_nudges(args) -> int:
     import pandas as pd
 
-    from fleetanalysis import nudges, policy
+    from fleetanalysis import days, nudges, policy
     from fleetanalysis.writing import check_writable
 
     if args.action == "outcomes":
@@ -137,7 +137,7 @@ def _run_nudges(args) -> int:
         print(f"devices seen in the {run.window_days} days before {day:%Y-%m-%d}: {len(devices)}",
               file=sys.stderr)
     opt_out = nudges.read_opt_out(args.opt_out) if args.opt_out else None
-    as_of = now if args.as_of is None else args.as_of.tz_localize("UTC")
+    as_of = now if args.as_of is None else days.utc(args.as_of)
     ladder = policy.read_nudges(fleet_inputs(args).policy)
     args.cooldown_days = ladder.cooldown_days if args.cooldown_days is None else args.cooldown_days
     args.max = ladder.max_messages if args.max is None else args.max

@@ -22,6 +22,7 @@ import pandas as pd
 import pyarrow
 import pyarrow.compute
 
+from fleetanalysis.codes import combine as combine_codes
 from fleetanalysis.sources.schema import COLUMNS, SOURCES, conform
 
 # What makes two rows with the same event id the same event; other columns (the OS a
@@ -145,20 +146,13 @@ def _group_codes(codes: dict[str, np.ndarray]) -> np.ndarray:
         >>> _group_codes({"a": np.array([0, 1, 0, -1]), "b": np.array([5, 5, 5, 5])}).tolist()
         [0, 1, 0, 2]
     """
-    combined = None
-    for column in codes.values():
-        column = np.asarray(column, dtype="int64") + 2
-        width = int(column.max(initial=0)) + 1
-        if combined is None:
-            combined = column
-            continue
-        # Mixed radix, renumbered first whenever the product could pass 2**62.
-        if (int(combined.max(initial=0)) + 1) * width >= 2**62:
-            combined = pd.factorize(combined)[0]
-        combined = combined * width + column
-    if combined is None:
+    if not codes:
         return np.zeros(0, dtype="int64")
-    return pd.factorize(combined)[0].astype("int64")
+    # -2 (a column that is not part of this row's key) and -1 (missing) stay apart:
+    # shifted by one they are the NA code -1 and a code of their own for ``combine``.
+    key = combine_codes([np.asarray(column, dtype="int64") + 1 for column in codes.values()], sort=False)
+    # ``combine`` numbers in any order; the keys are numbered as they first appear.
+    return pd.factorize(key)[0].astype("int64")
 
 
 def id_conflicts(access: pd.DataFrame) -> pd.DataFrame:

@@ -1,4 +1,5 @@
-"""Ingesting in small chunks gives exactly the store the one-shot path gives."""
+"""The per-file reader (sources.reader) chunk by chunk: ingesting in small chunks gives exactly
+the store the one-shot path gives."""
 
 from __future__ import annotations
 
