@@ -52,7 +52,7 @@ import pandas as pd
 from pandas.api.types import union_categoricals
 
 from fleetanalysis import judging
-from fleetanalysis.codes import Coded, combine
+from fleetanalysis.codes import Coded, combine, pack, unpack
 from fleetanalysis.days import utc_day
 # The devices' columns, evidence ranks and version order are part of fleet's contract; the
 # engine that computes them keeps them.
@@ -101,11 +101,12 @@ def _device_codes(person: Coded, platform: Coded,
     device_class = device_class.fill_text("unknown")
     # One integer per (person, platform, class), hashed once; the text is built per distinct one.
     places, kinds = len(platform.values) + 1, len(device_class.values) + 1
-    combo, distinct = pd.factorize(((person.codes + 1) * places + platform.codes + 1) * kinds
-                                   + device_class.codes + 1)
-    text = [None if who is None else f"{who}|{where}|{kind}" for who, where, kind in
-            zip(person.values[distinct // kinds // places - 1], platform.values[distinct // kinds % places - 1],
-                device_class.values[distinct % kinds - 1])]
+    combo, distinct = pd.factorize(pack(pack(person.codes + 1, platform.codes + 1, places), device_class.codes + 1,
+                                        kinds))
+    who_where, kind = unpack(distinct, kinds)
+    who, where = unpack(who_where, places)
+    text = [None if name is None else f"{name}|{place}|{sort}" for name, place, sort in
+            zip(person.values[who - 1], platform.values[where - 1], device_class.values[kind - 1])]
     # Equal text from different parts (a user id that is also someone's login) is one device.
     ranks, names = pd.factorize(pd.array(text, dtype="str"), sort=True)
     return ranks.astype("int64")[combo], pd.array(names, dtype="str")
@@ -206,7 +207,7 @@ def _device_order(device: np.ndarray, first: np.ndarray, n_devices: int) -> np.n
     span = high - low + 1
     if span * max(n_devices, 1) >= 2**63:
         return np.lexsort((first, device))
-    return np.argsort(device * span + (first - low), kind="stable")
+    return np.argsort(pack(device, first - low, span), kind="stable")
 
 
 def _example_facts() -> pd.DataFrame:
@@ -310,7 +311,7 @@ def _dominant(sightings: pd.DataFrame, rows: np.ndarray, low: np.ndarray, high: 
     group = combine([pd.factorize(sightings[column])[0][rows] for column in RANKED_BY], sort=False)
     size = len(seen_rank) + 1
     # Best first within each group: seen_rank is unique, so the order is total.
-    order = np.argsort(group * size + size - 1 - seen_rank[rows])
+    order = np.argsort(pack(group, size - 1 - seen_rank[rows], size))
     group, rows, low, high = group[order], rows[order], low[rows][order], high[rows][order]
     # A running minimum of low over the better rows, restarting at each group: each
     # group's values are shifted below all earlier groups' so one accumulate does it.

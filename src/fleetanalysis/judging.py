@@ -20,7 +20,8 @@ import pandas as pd
 
 from fleetanalysis import catalog as releases
 from fleetanalysis import policy as verdicts
-from fleetanalysis.codes import Coded, best_rows, category, code_type, combine, dense, firsts, row_combinations
+from fleetanalysis.codes import (Coded, best_rows, category, code_type, combine, dense, firsts, pack, row_combinations,
+                                 unpack)
 
 # Better evidence outranks a higher version: an exact 17.4 beats a frozen 10.15.7.
 EVIDENCE_RANK = {"absent": 0, "frozen": 1, "lower-bound": 2, "exact": 3}
@@ -62,14 +63,13 @@ def devices(sightings: pd.DataFrame, rows: np.ndarray, ks: np.ndarray, dates: pd
 
     device_codes, device_names = _device_codes(sightings["device_id"])
     n_devices = max(len(device_names), 1)
-    dd, keys = dense(ks * n_devices + device_codes[rows], len(dates) * n_devices)
+    dd, keys = dense(pack(ks, device_codes[rows], n_devices), len(dates) * n_devices)
     n = len(keys)
 
     newest = best_rows(dd, n, rows, seen_rank)
-    date_at = keys // n_devices
+    date_at, device_ids = unpack(keys, n_devices)
     as_of = dates[date_at]
     devices = pd.DataFrame({"as_of": as_of.astype("datetime64[us]")})
-    device_ids = keys % n_devices
     if categorical:
         # The names are sorted and distinct already: the categories are those used.
         used = np.flatnonzero(np.bincount(device_ids, minlength=len(device_names)))
@@ -280,7 +280,7 @@ def _epochs(product_codes: np.ndarray, product: Coded, day: np.ndarray, catalog:
     names = pd.array(np.repeat(product.values[products], width), dtype="str")
     start = verdicts.equivalent_day(names, np.tile(table_days, len(products)), catalog, policy)
     epoch = pd.factorize(start, use_na_sentinel=False)[0]
-    at = (product_codes + 1) * width + number
+    at = pack(product_codes + 1, number, width)
     return epoch[at], start[at]
 
 
