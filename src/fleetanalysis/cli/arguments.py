@@ -12,7 +12,7 @@ import re
 import sys
 from pathlib import Path
 
-from fleetanalysis.config import DEFAULT_WINDOW_DAYS, MAX_DAYS
+from fleetanalysis.config import DEFAULT_WINDOW_DAYS, WINDOW_DAYS
 from fleetanalysis.errors import BadInput
 
 
@@ -102,7 +102,7 @@ def whole_number(low: int, high: int, unit: str = ""):
     return parse
 
 
-DAYS = whole_number(1, MAX_DAYS, " days")
+DAYS = whole_number(*WINDOW_DAYS, " days")
 
 
 def parse_url(text: str) -> str:
@@ -155,7 +155,7 @@ def fleet_options(parser) -> None:
     group.add_argument("--catalog", type=Path, metavar="FILE",
                        help="your own releases CSV, read over the shipped catalog")
     group.add_argument("--window-days", type=DAYS, metavar="N",
-                       help=f"a device counts when seen in the N days before the date, 1 to {MAX_DAYS} "
+                       help=f"a device counts when seen in the N days before the date, {WINDOW_DAYS[0]} to {WINDOW_DAYS[1]} "
                             f"(default: {DEFAULT_WINDOW_DAYS})")
 
 
