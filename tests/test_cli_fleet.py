@@ -215,3 +215,17 @@ def test_catalog_show_says_what_it_does_not_cover_in_one_line(tmp_path, monkeypa
     assert f"catalog covers {products} products only until a day before 2030-01-01" in captured.err
     assert "'fleetanalysis catalog coverage' lists each" in captured.err
     assert captured.out.startswith("product,line,latest,released,supported\n")
+
+
+def test_the_nudge_plan_table_shows_each_rows_step(demo_store, tmp_path, capsys):
+    # README: "The plan shows each row's step"; the table style left it out (JSON and CSV had it).
+    options = ["nudges", "--store", str(demo_store["store"]), "--directory", str(demo_store["directory"]),
+               "--networks", str(demo_store["networks"]), "--state", str(tmp_path / "nudges.sqlite")]
+    assert cli.main([*options, "--format", "json"]) == 0
+    steps = {row["step"] for row in json.loads(capsys.readouterr().out)}
+    assert steps and steps <= {"first", "reminder", "office"}
+    assert cli.main(options) == 0
+    table = capsys.readouterr().out.splitlines()
+    header = next(line for line in table if "user_id" in line)
+    assert "step" in header.split()
+    assert any(step in line.split() for line in table for step in steps)

@@ -71,7 +71,7 @@ def _nudges_league(run):
 
 
 # The plan's columns a person reads in the table style; JSON and CSV carry every column.
-_PLAN_SHOWN = ["user_id", "user", "devices", "action", "skip_reason", "fingerprint", "outcome", "error"]
+_PLAN_SHOWN = ["user_id", "user", "step", "devices", "action", "skip_reason", "fingerprint", "outcome", "error"]
 
 
 def _write_plan(result, style: str) -> None:
