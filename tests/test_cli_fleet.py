@@ -229,3 +229,14 @@ def test_the_nudge_plan_table_shows_each_rows_step(demo_store, tmp_path, capsys)
     header = next(line for line in table if "user_id" in line)
     assert "step" in header.split()
     assert any(step in line.split() for line in table for step in steps)
+
+
+@pytest.mark.parametrize("as_of, note", [("2030-01-01", True), ("2024-07-05", True), ("2024-06-29", False),
+                                         ("2024-05-25", False)])
+def test_an_as_of_after_the_evidence_says_where_the_data_ends(as_of, note, paths, capsys):
+    # A trial: `devices --as-of 2030-01-01` printed 0 devices, exit 0, and no hint why.
+    assert cli.main(["devices", *_options(paths), "--as-of", as_of]) == 0
+    lines = capsys.readouterr().err.splitlines()
+    said = [line for line in lines if "ends on" in line]
+    assert said == ([f"fleetanalysis: note: the evidence in {paths['store']} ends on 2024-06-29, before the "
+                     f"as-of date {as_of}: only devices seen in the 30 days before it count"] if note else [])

@@ -42,7 +42,31 @@ def fleet_at(args, judges=None):
                            scheduler=getattr(args, "scheduler", None))
     for line in catalog_notes(run, inputs.demo):
         print(f"fleetanalysis: {line}", file=sys.stderr)
+    ends = evidence_end(run) if inputs.as_of is not None else None
+    if ends is not None:
+        print(f"fleetanalysis: note: the evidence in {printable(run.store)} ends on {ends:%Y-%m-%d}, "
+              f"before the as-of date {run.as_of:%Y-%m-%d}: only devices seen in the "
+              f"{run.window_days} days before it count", file=sys.stderr)
     return run
+
+
+def evidence_end(run):
+    """The day of the newest evidence in the run's store when it is before ``as_of``, else None.
+
+    A date after the data (a typo, a stale export) otherwise shows a fleet of 0 devices
+    with no hint why. The store is read again (its ``last_seen`` only) just when the rows
+    the run read end before ``as_of``: a run on one date reads no rows first seen after it.
+    """
+    import pandas as pd
+
+    from fleetanalysis import store as access_store
+    from fleetanalysis.days import utc_day
+
+    seen = run.sightings["last_day"].max() if len(run.sightings) else pd.NaT
+    if pd.notna(seen) and utc_day(seen) >= run.as_of:
+        return None
+    newest = access_store.read(run.store, ["last_seen"])["last_seen"].max()
+    return utc_day(newest) if pd.notna(newest) and utc_day(newest) < run.as_of else None
 
 
 def catalog_notes(run, demo: bool) -> list[str]:
