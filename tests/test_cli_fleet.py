@@ -240,3 +240,25 @@ def test_an_as_of_after_the_evidence_says_where_the_data_ends(as_of, note, paths
     said = [line for line in lines if "ends on" in line]
     assert said == ([f"fleetanalysis: note: the evidence in {paths['store']} ends on 2024-06-29, before the "
                      f"as-of date {as_of}: only devices seen in the 30 days before it count"] if note else [])
+
+
+def test_repeated_by_options_combine(paths, capsys):
+    # A trial: `--by platform --by office` kept only the last.
+    assert cli.main(["status", *_options(paths), "--by", "platform", "--by", "office", "--format", "json"]) == 0
+    repeated = json.loads(capsys.readouterr().out)
+    assert cli.main(["status", *_options(paths), "--by", "platform,office", "--format", "json"]) == 0
+    assert repeated == json.loads(capsys.readouterr().out)
+    assert {"platform", "office"} <= set(repeated[0])
+    assert cli.main(["status", *_options(paths), "--by", "office", "--by", "office"]) == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and "--by: a group given twice" in error
+
+
+def test_a_scheduler_without_the_dask_engine_is_refused_before_any_work(paths, capsys, monkeypatch):
+    from fleetanalysis import analysis
+
+    monkeypatch.setattr(analysis, "prepare", lambda *a, **k: pytest.fail("the fleet was judged"))
+    assert cli.main(["status", *_options(paths), "--scheduler", "tcp://10.0.0.5:8786"]) == 2
+    error = capsys.readouterr().err
+    assert error == ("fleetanalysis: --scheduler: tcp://10.0.0.5:8786: a Dask scheduler is only used "
+                     "with --engine dask\n")

@@ -127,9 +127,10 @@ def add_status(commands) -> None:
                     "judged; exempt devices are left out. JSON is a list of objects with the group "
                     "keys and devices, current, grace, outdated, unsupported, unknown, outdated_rate.")
     fleet_options(parser)
-    parser.add_argument("--by", type=groups, default="platform", metavar="GROUP[,GROUP]",
+    parser.add_argument("--by", type=groups, action="extend", metavar="GROUP[,GROUP]",
                         help=f"group devices by {', '.join(GROUPS[:-1])} or {GROUPS[-1]} (default: platform); "
-                             "join several with commas for one row per combination, e.g. platform,office")
+                             "join several with commas (or repeat --by) for one row per combination, "
+                             "e.g. platform,office")
     parser.add_argument("--format", choices=["table", "csv", "json"], default="table",
                         help="output format (default: table)")
     parser.add_argument("--engine", choices=["pandas", "dask"], default="pandas",
@@ -144,10 +145,16 @@ def add_status(commands) -> None:
 
 def _run_status(args) -> int:
     from fleetanalysis import metrics
+    from fleetanalysis.errors import BadInput
 
+    by = args.by or ["platform"]
+    if len(set(by)) < len(by):
+        raise BadInput("--by", f"a group given twice: {','.join(by)} (give each of platform, office, department once)")
+    if args.scheduler is not None and args.engine != "dask":
+        raise BadInput("--scheduler", f"{args.scheduler}: a Dask scheduler is only used with --engine dask")
     run = fleet_at(args, judges="as_of")
     devices, day = run.devices, run.as_of
-    table = metrics.status(devices, by=args.by)
+    table = metrics.status(devices, by=by)
     header = (f"devices seen in the {run.window_days} days before {day:%Y-%m-%d}: "
               f"{len(devices)} ({len(metrics.exempt(devices))} exempt, left out)")
     if args.format == "table":
