@@ -262,3 +262,17 @@ def test_a_scheduler_without_the_dask_engine_is_refused_before_any_work(paths, c
     error = capsys.readouterr().err
     assert error == ("fleetanalysis: --scheduler: tcp://10.0.0.5:8786: a Dask scheduler is only used "
                      "with --engine dask\n")
+
+
+@pytest.mark.parametrize("kind", ["missing", "folder"])
+def test_an_unusable_opt_out_list_is_one_line_before_the_fleet_is_judged(kind, paths, tmp_path, capsys, monkeypatch):
+    # A trial: `nudges --opt-out /tmp/nope.txt` judged the whole fleet, then said FileNotFoundError.
+    from fleetanalysis import analysis
+
+    monkeypatch.setattr(analysis, "prepare", lambda *a, **k: pytest.fail("the fleet was judged"))
+    opt_out = tmp_path / "opt-out.txt"
+    if kind == "folder":
+        opt_out.mkdir()
+    assert cli.main(["nudges", *_options(paths), "--state", str(tmp_path / "n.sqlite"), "--opt-out", str(opt_out)]) == 2
+    problem = "no such opt-out file" if kind == "missing" else "not a file"
+    assert capsys.readouterr().err == f"fleetanalysis: {opt_out}: {problem}\n"
