@@ -221,7 +221,9 @@ def fleet_inputs(store: str | os.PathLike | None = None, directory: str | os.Pat
     A file given must exist (``BadInput`` naming it otherwise); a file left out is the
     configured one when that exists (``active_settings``: the settings file, else the demo
     organisation), else none. The store left out is the configured one, which need not
-    exist yet when it is the demo's.
+    exist yet when it is the demo's. A store given that is not the demo's never takes the
+    demo organisation's directory or networks (its people are not the demo's): those are
+    left out, as when none is configured.
 
     >>> import tempfile
     >>> folder = Path(tempfile.mkdtemp())
@@ -239,6 +241,8 @@ def fleet_inputs(store: str | os.PathLike | None = None, directory: str | os.Pat
     given = {"store": store, "directory": directory, "networks": networks, "policy": policy,
              "catalog": catalog}
     chosen = {}
+    foreign = (settings.demo and store is not None
+               and Path(store).resolve() != Path(settings.store).resolve())
     for name, value in given.items():
         if value is not None:
             if not Path(value).exists():
@@ -248,6 +252,8 @@ def fleet_inputs(store: str | os.PathLike | None = None, directory: str | os.Pat
         else:
             configured = getattr(settings, name)
             usable = configured is not None and (name == "store" or Path(configured).exists())
+            if foreign and usable and Path(configured).resolve().is_relative_to(DEMO_DIR.resolve()):
+                usable = False
             chosen[name] = Path(configured) if usable else None
     return FleetInputs(**chosen, as_of=as_of,
                        window_days=DEFAULT_WINDOW_DAYS if window_days is None else window_days,
