@@ -199,3 +199,10 @@ def test_make_weekly_ingests_and_reports_whatever_the_slack_fetch_did(fetch_exit
                           capture_output=True, text=True)
     assert calls.read_text().splitlines() == ["fetch slack --if-configured", "ingest", "report"]
     assert (done.returncode == 0) == (fetch_exit == 0)
+
+
+@pytest.mark.parametrize("value", ["2024-13-45", "2026-02-30", "yesterday", "01/02/2026"])
+def test_a_bad_date_in_the_years_pandas_holds_asks_for_yyyy_mm_dd_only(value, capsys):
+    assert cli.main(["status", "--as-of", value]) == 2
+    error = capsys.readouterr().err
+    assert f"not a date: {value!r} (use YYYY-MM-DD)" in error and "1678" not in error

@@ -71,19 +71,30 @@ class Parser(argparse.ArgumentParser):
 
 
 def parse_date(text: str):
-    """A YYYY-MM-DD date option, as a UTC midnight timestamp."""
+    """A YYYY-MM-DD date option, as a UTC midnight timestamp.
+
+    The years every pandas can hold (nanosecond timestamps) are named only for a date
+    outside them that this pandas cannot hold.
+
+    >>> parse_date("2026-02-30")
+    Traceback (most recent call last):
+    ...
+    argparse.ArgumentTypeError: not a date: '2026-02-30' (use YYYY-MM-DD)
+    """
     import re
 
     import pandas as pd
 
     if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", text.strip()):
-        raise argparse.ArgumentTypeError(f"not a date: {text!r} (use YYYY-MM-DD, from 1678 to 2261)")
+        raise argparse.ArgumentTypeError(f"not a date: {text!r} (use YYYY-MM-DD)")
     try:
         day = pd.Timestamp(text.strip()).normalize().tz_localize(None)
     except (ValueError, TypeError, OverflowError, AttributeError):  # AttributeError: NaT has no normalize
         day = pd.NaT
     if day is pd.NaT:
-        raise argparse.ArgumentTypeError(f"not a date: {text!r} (use YYYY-MM-DD, from 1678 to 2261)")
+        year = int(text.strip()[:4])
+        hint = "YYYY-MM-DD" if 1678 <= year <= 2261 else "a date from 1678 to 2261"
+        raise argparse.ArgumentTypeError(f"not a date: {text!r} (use {hint})")
     return day
 
 
