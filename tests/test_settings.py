@@ -212,3 +212,10 @@ def test_a_store_of_ones_own_never_takes_the_demo_organisations_people(fleet, ca
     # The demo's own store keeps the demo's people.
     assert config.fleet_inputs().directory == demo / "directory.csv"
     assert config.fleet_inputs(config.DEMO_STORE if config.DEMO_STORE.exists() else None).networks == demo / "networks.csv"
+
+
+def test_ingest_with_no_settings_file_says_where_to_configure_logs(no_settings, tmp_path, capsys):
+    # A trial: "no logs configured in fleetanalysis.toml" when there was no such file.
+    assert cli.main(["ingest", "--store", str(tmp_path / "access.parquet")]) == 0
+    said = capsys.readouterr().err.splitlines()[0]
+    assert said.startswith(f"no logs configured: no {config.settings_path()} (create it with [data] logs = [...]")

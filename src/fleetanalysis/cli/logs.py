@@ -94,8 +94,7 @@ def _run_ingest(args) -> int:
     if not args.paths and settings.demo:
         from fleetanalysis import demo
 
-        print(f"no logs configured in {config.settings_path().name}: using the demo organisation "
-              f"in {config.DEMO_DIR}", file=sys.stderr)
+        print(f"{no_logs_configured()}: using the demo organisation in {config.DEMO_DIR}", file=sys.stderr)
         if not any(config.DEMO_DIR.glob("slack/*.json")):
             demo.write(check_folder(config.DEMO_DIR, "demo folder"))
             print(f"wrote demo data (a synthetic organisation: Slack access logs, directory, networks) "
@@ -106,6 +105,22 @@ def _run_ingest(args) -> int:
                                     rescan=args.rescan)
     print_merge(counts, problems, store_path)
     return 0
+
+
+def no_logs_configured() -> str:
+    """Why the demo organisation is used, and where real logs are configured.
+
+    >>> import os, unittest.mock
+    >>> with unittest.mock.patch.dict(os.environ, {"FLEETANALYSIS_CONFIG": "/nowhere/fleetanalysis.toml"}):
+    ...     no_logs_configured()
+    "no logs configured: no /nowhere/fleetanalysis.toml (create it with [data] logs = [...], see README 'Point it at your logs')"
+    """
+    from fleetanalysis import config
+
+    path = config.settings_path()
+    if not path.exists():
+        return f"no logs configured: no {path} (create it with [data] logs = [...], see README 'Point it at your logs')"
+    return f"no logs configured in {path}: add [data] logs = [...] (see README 'Point it at your logs')"
 
 
 def add_fetch(commands) -> None:
