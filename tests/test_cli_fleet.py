@@ -276,3 +276,13 @@ def test_an_unusable_opt_out_list_is_one_line_before_the_fleet_is_judged(kind, p
     assert cli.main(["nudges", *_options(paths), "--state", str(tmp_path / "n.sqlite"), "--opt-out", str(opt_out)]) == 2
     problem = "no such opt-out file" if kind == "missing" else "not a file"
     assert capsys.readouterr().err == f"fleetanalysis: {opt_out}: {problem}\n"
+
+
+def test_the_status_table_names_its_total_row_once(paths, capsys):
+    # A trial: `status --by platform,office` showed a "Total Total" row.
+    assert cli.main(["status", *_options(paths), "--by", "platform,office,department"]) == 0
+    last = capsys.readouterr().out.splitlines()[-1]
+    assert last.split()[0] == "Total" and last.count("Total") == 1
+    assert cli.main(["status", *_options(paths), "--by", "platform,office", "--format", "json"]) == 0
+    total = json.loads(capsys.readouterr().out)[-1]
+    assert (total["platform"], total["office"]) == ("Total", "Total")

@@ -161,6 +161,10 @@ def _run_status(args) -> int:
         print(header)
         table = table.assign(outdated_rate=table["outdated_rate"].map(
             lambda rate: "n/a" if rate != rate else f"{rate:.1%}"))
+        # The Total row (the last) reads "Total" once; csv and json keep it in every group
+        # column, for a program to select.
+        table = table.astype({column: "string" for column in by[1:]})
+        table.loc[table.index[-1], by[1:]] = ""
     else:
         print(header, file=sys.stderr)
     write_table(table, args.format)
