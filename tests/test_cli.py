@@ -206,3 +206,13 @@ def test_a_bad_date_in_the_years_pandas_holds_asks_for_yyyy_mm_dd_only(value, ca
     assert cli.main(["status", "--as-of", value]) == 2
     error = capsys.readouterr().err
     assert f"not a date: {value!r} (use YYYY-MM-DD)" in error and "1678" not in error
+
+
+def test_make_help_lines_up_every_verb_and_its_description():
+    # A trial: `make help` ran "screenshot" into its description.
+    root = Path(cli.__file__).resolve().parents[3]
+    lines = subprocess.run(["make", "-s", "-C", str(root), "help"], capture_output=True, text=True,
+                           check=True).stdout.splitlines()
+    starts = {len(line) - len(line.split(None, 2)[2]) for line in lines}
+    assert len(lines) >= 8 and len(starts) == 1
+    assert all(line.split(None, 2)[1] + " " in line[:next(iter(starts)) - 1] for line in lines)
