@@ -3,6 +3,7 @@
 import argparse
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -152,3 +153,67 @@ def test_every_command_writes_its_table_through_the_one_writer():
         if module.name != "output.py":
             text = module.read_text(encoding="utf-8")
             assert not [name for name in renderers if name in text], module.name
+
+
+@pytest.fixture
+def slack_raw(tmp_path, monkeypatch):
+    """No Slack token in the environment; the raw Slack folder of a tmp project."""
+    monkeypatch.delenv("SLACK_USER_TOKEN", raising=False)
+    monkeypatch.setattr("urllib.request.urlopen", lambda *a, **k: pytest.fail("a request was made"))
+    return tmp_path / "data" / "raw" / "slack"
+
+
+def test_a_scheduled_slack_fetch_without_token_or_slack_logs_is_skipped_in_one_line(slack_raw, tmp_path,
+                                                                                    monkeypatch, capsys):
+    # A trial: an organisation with only Okta exports saw `make weekly` stop at the Slack fetch.
+    settings = tmp_path / "fleetanalysis.toml"
+    settings.write_text('[data]\nlogs = ["data/raw/okta/*.json.gz"]\n')
+    monkeypatch.setenv("FLEETANALYSIS_CONFIG", str(settings))
+    assert cli.main(["fetch", "slack", "--if-configured", "--raw-dir", str(slack_raw)]) == 0
+    said = capsys.readouterr().err
+    assert said.count("\n") == 1 and "skipping the Slack fetch" in said and "$SLACK_USER_TOKEN is unset" in said
+    # Asked for by hand, the fetch still needs its token.
+    assert cli.main(["fetch", "slack", "--raw-dir", str(slack_raw)]) == 2
+    assert "no Slack token" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("logs", ['"data/raw/slack"', '"data/raw/slack/*.json"', '"data/raw"'])
+def test_a_configured_slack_source_without_its_token_fails_the_scheduled_fetch(logs, slack_raw, tmp_path,
+                                                                               monkeypatch, capsys):
+    settings = tmp_path / "fleetanalysis.toml"
+    settings.write_text(f"[data]\nlogs = [{logs}]\n")
+    monkeypatch.setenv("FLEETANALYSIS_CONFIG", str(settings))
+    assert cli.main(["fetch", "slack", "--if-configured", "--raw-dir", str(slack_raw)]) == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and "$SLACK_USER_TOKEN: no Slack token" in error and str(settings) in error
+
+
+@pytest.mark.parametrize("fetch_exit", [0, 2])
+def test_make_weekly_ingests_and_reports_whatever_the_slack_fetch_did(fetch_exit, tmp_path):
+    # The recipe itself, with a stand-in for the command that records what make ran.
+    calls = tmp_path / "calls"
+    stand_in = tmp_path / "fleetanalysis"
+    stand_in.write_text(f'#!/bin/sh\necho "$*" >> {calls}\n[ "$1" = fetch ] && exit {fetch_exit}\nexit 0\n')
+    stand_in.chmod(0o755)
+    root = Path(cli.__file__).resolve().parents[3]
+    done = subprocess.run(["make", "-s", "-C", str(root), "weekly", f"FA={stand_in}", "REFRESH=true", "STAMP="],
+                          capture_output=True, text=True)
+    assert calls.read_text().splitlines() == ["fetch slack --if-configured", "ingest", "report"]
+    assert (done.returncode == 0) == (fetch_exit == 0)
+
+
+@pytest.mark.parametrize("value", ["2024-13-45", "2026-02-30", "yesterday", "01/02/2026"])
+def test_a_bad_date_in_the_years_pandas_holds_asks_for_yyyy_mm_dd_only(value, capsys):
+    assert cli.main(["status", "--as-of", value]) == 2
+    error = capsys.readouterr().err
+    assert f"not a date: {value!r} (use YYYY-MM-DD)" in error and "1678" not in error
+
+
+def test_make_help_lines_up_every_verb_and_its_description():
+    # A trial: `make help` ran "screenshot" into its description.
+    root = Path(cli.__file__).resolve().parents[3]
+    lines = subprocess.run(["make", "-s", "-C", str(root), "help"], capture_output=True, text=True,
+                           check=True).stdout.splitlines()
+    starts = {len(line) - len(line.split(None, 2)[2]) for line in lines}
+    assert len(lines) >= 8 and len(starts) == 1
+    assert all(line.split(None, 2)[1] + " " in line[:next(iter(starts)) - 1] for line in lines)

@@ -215,3 +215,74 @@ def test_catalog_show_says_what_it_does_not_cover_in_one_line(tmp_path, monkeypa
     assert f"catalog covers {products} products only until a day before 2030-01-01" in captured.err
     assert "'fleetanalysis catalog coverage' lists each" in captured.err
     assert captured.out.startswith("product,line,latest,released,supported\n")
+
+
+def test_the_nudge_plan_table_shows_each_rows_step(demo_store, tmp_path, capsys):
+    # README: "The plan shows each row's step"; the table style left it out (JSON and CSV had it).
+    options = ["nudges", "--store", str(demo_store["store"]), "--directory", str(demo_store["directory"]),
+               "--networks", str(demo_store["networks"]), "--state", str(tmp_path / "nudges.sqlite")]
+    assert cli.main([*options, "--format", "json"]) == 0
+    steps = {row["step"] for row in json.loads(capsys.readouterr().out)}
+    assert steps and steps <= {"first", "reminder", "office"}
+    assert cli.main(options) == 0
+    table = capsys.readouterr().out.splitlines()
+    header = next(line for line in table if "user_id" in line)
+    assert "step" in header.split()
+    assert any(step in line.split() for line in table for step in steps)
+
+
+@pytest.mark.parametrize("as_of, note", [("2030-01-01", True), ("2024-07-05", True), ("2024-06-29", False),
+                                         ("2024-05-25", False)])
+def test_an_as_of_after_the_evidence_says_where_the_data_ends(as_of, note, paths, capsys):
+    # A trial: `devices --as-of 2030-01-01` printed 0 devices, exit 0, and no hint why.
+    assert cli.main(["devices", *_options(paths), "--as-of", as_of]) == 0
+    lines = capsys.readouterr().err.splitlines()
+    said = [line for line in lines if "ends on" in line]
+    assert said == ([f"fleetanalysis: note: the evidence in {paths['store']} ends on 2024-06-29, before the "
+                     f"as-of date {as_of}: only devices seen in the 30 days before it count"] if note else [])
+
+
+def test_repeated_by_options_combine(paths, capsys):
+    # A trial: `--by platform --by office` kept only the last.
+    assert cli.main(["status", *_options(paths), "--by", "platform", "--by", "office", "--format", "json"]) == 0
+    repeated = json.loads(capsys.readouterr().out)
+    assert cli.main(["status", *_options(paths), "--by", "platform,office", "--format", "json"]) == 0
+    assert repeated == json.loads(capsys.readouterr().out)
+    assert {"platform", "office"} <= set(repeated[0])
+    assert cli.main(["status", *_options(paths), "--by", "office", "--by", "office"]) == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and "--by: a group given twice" in error
+
+
+def test_a_scheduler_without_the_dask_engine_is_refused_before_any_work(paths, capsys, monkeypatch):
+    from fleetanalysis import analysis
+
+    monkeypatch.setattr(analysis, "prepare", lambda *a, **k: pytest.fail("the fleet was judged"))
+    assert cli.main(["status", *_options(paths), "--scheduler", "tcp://10.0.0.5:8786"]) == 2
+    error = capsys.readouterr().err
+    assert error == ("fleetanalysis: --scheduler: tcp://10.0.0.5:8786: a Dask scheduler is only used "
+                     "with --engine dask\n")
+
+
+@pytest.mark.parametrize("kind", ["missing", "folder"])
+def test_an_unusable_opt_out_list_is_one_line_before_the_fleet_is_judged(kind, paths, tmp_path, capsys, monkeypatch):
+    # A trial: `nudges --opt-out /tmp/nope.txt` judged the whole fleet, then said FileNotFoundError.
+    from fleetanalysis import analysis
+
+    monkeypatch.setattr(analysis, "prepare", lambda *a, **k: pytest.fail("the fleet was judged"))
+    opt_out = tmp_path / "opt-out.txt"
+    if kind == "folder":
+        opt_out.mkdir()
+    assert cli.main(["nudges", *_options(paths), "--state", str(tmp_path / "n.sqlite"), "--opt-out", str(opt_out)]) == 2
+    problem = "no such opt-out file" if kind == "missing" else "not a file"
+    assert capsys.readouterr().err == f"fleetanalysis: {opt_out}: {problem}\n"
+
+
+def test_the_status_table_names_its_total_row_once(paths, capsys):
+    # A trial: `status --by platform,office` showed a "Total Total" row.
+    assert cli.main(["status", *_options(paths), "--by", "platform,office,department"]) == 0
+    last = capsys.readouterr().out.splitlines()[-1]
+    assert last.split()[0] == "Total" and last.count("Total") == 1
+    assert cli.main(["status", *_options(paths), "--by", "platform,office", "--format", "json"]) == 0
+    total = json.loads(capsys.readouterr().out)[-1]
+    assert (total["platform"], total["office"]) == ("Total", "Total")

@@ -163,3 +163,16 @@ def test_empty_frames_still_give_a_figure():
     assert plots.alt_text(plots.trend(empty)) == "Share of judged devices behind: no data."
     patches = pd.DataFrame({"days": pd.Series([], dtype="int64"), "patched": pd.Series([], dtype="bool")})
     assert "no updates seen" in plots.alt_text(plots.time_to_patch(patches))
+
+
+@pytest.mark.parametrize("worst", [0.0, 0.01, 0.02, 0.04, 0.1, 0.13, 0.19, 0.3, 0.55, 0.9, 1.0])
+def test_rate_axes_tick_at_percents_that_print_exactly(worst):
+    # A trial: the Platforms chart read "0% 2% 5% 8% 10% 12% 15% 18%" (2.5% steps, rounded).
+    status = status_by("platform", ["iOS", "Windows"], [worst / 2, worst])
+    ax = plots.rates(status, "platform").axes[0]
+    low, high = ax.get_xlim()
+    ticks = [tick for tick in ax.get_xticks() if low - 1e-9 <= tick <= high + 1e-9]
+    labels = ax.xaxis.get_major_formatter().format_ticks(ticks)
+    assert len(ticks) >= 3
+    assert all(abs(tick * 100 - round(tick * 100)) < 1e-6 for tick in ticks), labels
+    assert labels == [f"{round(tick * 100)}%" for tick in ticks]

@@ -343,3 +343,14 @@ def test_report_refuses_a_bad_policy_before_the_notebook_runs(tmp_path, capsys, 
     error = capsys.readouterr().err
     assert error.count("\n") == 1 and "nudges.reminder.after_day: unknown key" in error
     assert not (tmp_path / "reports" / "failed").exists()
+
+
+@pytest.mark.parametrize("days", ["0", "36501"])
+def test_the_report_and_status_refuse_the_same_window_days(days, tmp_path, capsys):
+    # A trial: `report -p window_days 0` ran while `status --window-days 0` was refused.
+    assert cli.main(["report", "--out", str(tmp_path), "-p", "window_days", days]) == 2
+    report_error = capsys.readouterr().err
+    assert cli.main(["status", "--window-days", days]) == 2
+    status_error = capsys.readouterr().err
+    low, high = config.WINDOW_DAYS
+    assert f"({low} to {high})" in report_error and f"use {low} to {high} days" in status_error

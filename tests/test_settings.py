@@ -194,3 +194,28 @@ def test_validation_stands_below_every_stage():
                            "print(*sorted(name for name in sys.modules if name.startswith('fleetanalysis.')))"],
                           capture_output=True, text=True, check=True)
     assert done.stdout.split() == ["fleetanalysis.errors", "fleetanalysis.validation"]
+
+
+def test_a_store_of_ones_own_never_takes_the_demo_organisations_people(fleet, capsys, monkeypatch):
+    # A trial: `status --store mine.parquet` with no settings file used data/demo's directory
+    # silently, so everyone was "Unknown office".
+    demo = fleet["root"] / "demo"
+    demo.mkdir()
+    (demo / "directory.csv").write_text("user_id,email,office,department\nU9,bo@example.org,Lima,IT\n")
+    (demo / "networks.csv").write_text("cidr,office\n198.51.100.0/24,Lima\n")
+    monkeypatch.setattr(config, "DEMO_DIR", demo)
+    store = fleet["options"][1]
+    inputs = config.fleet_inputs(store)
+    assert inputs.directory is None and inputs.networks is None
+    assert cli.main(["status", "--store", store, "--by", "office", "--format", "csv"]) == 0
+    assert "Lima" not in capsys.readouterr().out
+    # The demo's own store keeps the demo's people.
+    assert config.fleet_inputs().directory == demo / "directory.csv"
+    assert config.fleet_inputs(config.DEMO_STORE if config.DEMO_STORE.exists() else None).networks == demo / "networks.csv"
+
+
+def test_ingest_with_no_settings_file_says_where_to_configure_logs(no_settings, tmp_path, capsys):
+    # A trial: "no logs configured in fleetanalysis.toml" when there was no such file.
+    assert cli.main(["ingest", "--store", str(tmp_path / "access.parquet")]) == 0
+    said = capsys.readouterr().err.splitlines()[0]
+    assert said.startswith(f"no logs configured: no {config.settings_path()} (create it with [data] logs = [...]")

@@ -87,6 +87,9 @@ KERNEL_NAME = "fleetanalysis"
 # The longest grace, window or cooldown in days: longer is a typing slip, and much longer
 # overflows the day arithmetic pandas can do (its Timedelta stops at about 292 years).
 MAX_DAYS = 36_500
+# The days before the as-of date in which a device counts as seen: every way of giving it
+# (an option, a notebook parameter, a caller of fleet_inputs) takes this one range.
+WINDOW_DAYS = (1, MAX_DAYS)
 DEFAULT_WINDOW_DAYS = 30
 
 
@@ -177,10 +180,10 @@ class FleetInputs:
     newest evidence; ``demo`` says the store is the demo organisation's, which the edge
     (``fleetanalysis ingest``/``report``, ``make``) writes when it is missing.
 
-    >>> FleetInputs(Path("access.parquet"), window_days=-1)
+    >>> FleetInputs(Path("access.parquet"), window_days=0)
     Traceback (most recent call last):
     ...
-    fleetanalysis.errors.BadInput: window_days: must be a whole number of days from 0 to 36500, not -1
+    fleetanalysis.errors.BadInput: window_days: must be a whole number of days from 1 to 36500, not 0
     """
 
     store: Path
@@ -196,8 +199,9 @@ class FleetInputs:
         from fleetanalysis.errors import BadInput
 
         days = self.window_days
-        if isinstance(days, bool) or not isinstance(days, int) or not 0 <= days <= MAX_DAYS:
-            raise BadInput("window_days", f"must be a whole number of days from 0 to {MAX_DAYS}, not {days!r}")
+        low, high = WINDOW_DAYS
+        if isinstance(days, bool) or not isinstance(days, int) or not low <= days <= high:
+            raise BadInput("window_days", f"must be a whole number of days from {low} to {high}, not {days!r}")
         for name in FILE_INPUTS:
             value = getattr(self, name)
             if value is not None and not isinstance(value, Path):
@@ -217,7 +221,9 @@ def fleet_inputs(store: str | os.PathLike | None = None, directory: str | os.Pat
     A file given must exist (``BadInput`` naming it otherwise); a file left out is the
     configured one when that exists (``active_settings``: the settings file, else the demo
     organisation), else none. The store left out is the configured one, which need not
-    exist yet when it is the demo's.
+    exist yet when it is the demo's. A store given that is not the demo's never takes the
+    demo organisation's directory or networks (its people are not the demo's): those are
+    left out, as when none is configured.
 
     >>> import tempfile
     >>> folder = Path(tempfile.mkdtemp())
@@ -235,6 +241,8 @@ def fleet_inputs(store: str | os.PathLike | None = None, directory: str | os.Pat
     given = {"store": store, "directory": directory, "networks": networks, "policy": policy,
              "catalog": catalog}
     chosen = {}
+    foreign = (settings.demo and store is not None
+               and Path(store).resolve() != Path(settings.store).resolve())
     for name, value in given.items():
         if value is not None:
             if not Path(value).exists():
@@ -244,6 +252,8 @@ def fleet_inputs(store: str | os.PathLike | None = None, directory: str | os.Pat
         else:
             configured = getattr(settings, name)
             usable = configured is not None and (name == "store" or Path(configured).exists())
+            if foreign and usable and Path(configured).resolve().is_relative_to(DEMO_DIR.resolve()):
+                usable = False
             chosen[name] = Path(configured) if usable else None
     return FleetInputs(**chosen, as_of=as_of,
                        window_days=DEFAULT_WINDOW_DAYS if window_days is None else window_days,

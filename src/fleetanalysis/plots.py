@@ -128,6 +128,14 @@ def _rate_limit(worst: float) -> float:
     return round(min(1.0, float(np.ceil(worst * 1.1 / step - 1e-9)) * step), 2)
 
 
+def _percent_axis(axis) -> None:
+    """Ticks on a rate axis at whole percents that print exactly (1, 2 or 5 times a power of
+    ten: never 2.5% shown rounded as 2%); a rate axis spans at least 5% (``_rate_limit``), so
+    six bins keep every step at 1% or more."""
+    axis.set_major_locator(MaxNLocator(nbins=6, steps=[1, 2, 5, 10]))
+    axis.set_major_formatter(PercentFormatter(1.0, decimals=0))
+
+
 def _date_ticks(ax, dates: pd.Series) -> None:
     """Put the x ticks on the dates drawn (every k-th when there are many), as day and month."""
     shown = pd.DatetimeIndex(pd.Series(dates).drop_duplicates().sort_values())
@@ -163,7 +171,7 @@ def trend(history: pd.DataFrame, goal: float = 0.0) -> Figure:
             label="behind")
     ax.axhline(goal, color=GOAL_COLOUR, linestyle="--", linewidth=1, label=f"goal {goal:.0%}")
     ax.set_ylim(0, _rate_limit(float(behind.max()) if len(behind) else float("nan")))
-    ax.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
+    _percent_axis(ax.yaxis)
     ax.set(title="Devices behind on updates", xlabel="week ending",
            ylabel="share of judged devices")
     _date_ticks(ax, dated["as_of"])
@@ -200,7 +208,7 @@ def rates(status: pd.DataFrame, by: str) -> Figure:
                                zip(rows["outdated_rate"], rows["devices"])], padding=3, fontsize=8)
     # Room on the right for the labels; the axis follows the worst group, not 100%.
     ax.set_xlim(0, _rate_limit(float(rows["outdated_rate"].max()) if len(rows) else float("nan")) * 1.3)
-    ax.xaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
+    _percent_axis(ax.xaxis)
     ax.set(title=f"Devices behind by {by}", xlabel="share of judged devices outdated or unsupported",
            ylabel=by.capitalize())
     ax.grid(axis="x", alpha=0.3)
@@ -241,7 +249,7 @@ def office_trend(history: pd.DataFrame, top: int = 8, leave_out: tuple = ("Unkno
     ax.axhline(0, color=GOAL_COLOUR, linestyle="--", linewidth=1, label="goal 0%")
     shown = dated[dated["office"].isin(largest)]
     ax.set_ylim(0, _rate_limit(float(shown["outdated_rate"].max()) if len(shown) else float("nan")))
-    ax.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
+    _percent_axis(ax.yaxis)
     ax.set(title="Devices behind by office over time", xlabel="week ending",
            ylabel="share of judged devices behind")
     _date_ticks(ax, dated["as_of"])

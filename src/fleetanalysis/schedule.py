@@ -1,7 +1,8 @@
 """When the weekly job runs: a crontab line or systemd units for ``make weekly``.
 
-``make weekly`` fetches the Slack access logs, ingests every configured log and writes the
-report; this module only prints what to install, with absolute paths, and installs
+``make weekly`` fetches the Slack access logs (when a token is set or Slack logs are
+configured; a failed fetch still lets the rest run, then fails the job), ingests every
+configured log and writes the report; this module only prints what to install, with absolute paths, and installs
 nothing. Tokens stay in an environment file read at run time, never in a unit or a line.
 """
 

@@ -12,7 +12,7 @@ import re
 import sys
 from pathlib import Path
 
-from fleetanalysis.config import DEFAULT_WINDOW_DAYS, MAX_DAYS
+from fleetanalysis.config import DEFAULT_WINDOW_DAYS, WINDOW_DAYS
 from fleetanalysis.errors import BadInput
 
 
@@ -71,19 +71,30 @@ class Parser(argparse.ArgumentParser):
 
 
 def parse_date(text: str):
-    """A YYYY-MM-DD date option, as a UTC midnight timestamp."""
+    """A YYYY-MM-DD date option, as a UTC midnight timestamp.
+
+    The years every pandas can hold (nanosecond timestamps) are named only for a date
+    outside them that this pandas cannot hold.
+
+    >>> parse_date("2026-02-30")
+    Traceback (most recent call last):
+    ...
+    argparse.ArgumentTypeError: not a date: '2026-02-30' (use YYYY-MM-DD)
+    """
     import re
 
     import pandas as pd
 
     if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", text.strip()):
-        raise argparse.ArgumentTypeError(f"not a date: {text!r} (use YYYY-MM-DD, from 1678 to 2261)")
+        raise argparse.ArgumentTypeError(f"not a date: {text!r} (use YYYY-MM-DD)")
     try:
         day = pd.Timestamp(text.strip()).normalize().tz_localize(None)
     except (ValueError, TypeError, OverflowError, AttributeError):  # AttributeError: NaT has no normalize
         day = pd.NaT
     if day is pd.NaT:
-        raise argparse.ArgumentTypeError(f"not a date: {text!r} (use YYYY-MM-DD, from 1678 to 2261)")
+        year = int(text.strip()[:4])
+        hint = "YYYY-MM-DD" if 1678 <= year <= 2261 else "a date from 1678 to 2261"
+        raise argparse.ArgumentTypeError(f"not a date: {text!r} (use {hint})")
     return day
 
 
@@ -102,7 +113,7 @@ def whole_number(low: int, high: int, unit: str = ""):
     return parse
 
 
-DAYS = whole_number(1, MAX_DAYS, " days")
+DAYS = whole_number(*WINDOW_DAYS, " days")
 
 
 def parse_url(text: str) -> str:
@@ -155,7 +166,7 @@ def fleet_options(parser) -> None:
     group.add_argument("--catalog", type=Path, metavar="FILE",
                        help="your own releases CSV, read over the shipped catalog")
     group.add_argument("--window-days", type=DAYS, metavar="N",
-                       help=f"a device counts when seen in the N days before the date, 1 to {MAX_DAYS} "
+                       help=f"a device counts when seen in the N days before the date, {WINDOW_DAYS[0]} to {WINDOW_DAYS[1]} "
                             f"(default: {DEFAULT_WINDOW_DAYS})")
 
 

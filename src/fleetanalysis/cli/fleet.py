@@ -43,7 +43,31 @@ def fleet_at(args, judges=None):
                            scheduler=getattr(args, "scheduler", None))
     for line in catalog_notes(run, inputs.demo):
         print(f"fleetanalysis: {line}", file=sys.stderr)
+    ends = evidence_end(run) if inputs.as_of is not None else None
+    if ends is not None:
+        print(f"fleetanalysis: note: the evidence in {printable(run.store)} ends on {ends:%Y-%m-%d}, "
+              f"before the as-of date {run.as_of:%Y-%m-%d}: only devices seen in the "
+              f"{run.window_days} days before it count", file=sys.stderr)
     return run
+
+
+def evidence_end(run):
+    """The day of the newest evidence in the run's store when it is before ``as_of``, else None.
+
+    A date after the data (a typo, a stale export) otherwise shows a fleet of 0 devices
+    with no hint why. The store is read again (its ``last_seen`` only) just when the rows
+    the run read end before ``as_of``: a run on one date reads no rows first seen after it.
+    """
+    import pandas as pd
+
+    from fleetanalysis import store as access_store
+    from fleetanalysis.days import utc_day
+
+    seen = run.sightings["last_day"].max() if len(run.sightings) else pd.NaT
+    if pd.notna(seen) and utc_day(seen) >= run.as_of:
+        return None
+    newest = access_store.read(run.store, ["last_seen"])["last_seen"].max()
+    return utc_day(newest) if pd.notna(newest) and utc_day(newest) < run.as_of else None
 
 
 def catalog_notes(run, demo: bool) -> list[str]:
@@ -101,9 +125,10 @@ def add_status(commands) -> None:
                     "judged; exempt devices are left out. JSON is a list of objects with the group "
                     "keys and devices, current, grace, outdated, unsupported, unknown, outdated_rate.")
     fleet_options(parser)
-    parser.add_argument("--by", type=groups, default="platform", metavar="GROUP[,GROUP]",
+    parser.add_argument("--by", type=groups, action="extend", metavar="GROUP[,GROUP]",
                         help=f"group devices by {', '.join(GROUPS[:-1])} or {GROUPS[-1]} (default: platform); "
-                             "join several with commas for one row per combination, e.g. platform,office")
+                             "join several with commas (or repeat --by) for one row per combination, "
+                             "e.g. platform,office")
     parser.add_argument("--format", choices=["table", "csv", "json"], default="table",
                         help="output format (default: table)")
     parser.add_argument("--engine", choices=ENGINES, default="pandas",
@@ -120,16 +145,26 @@ def add_status(commands) -> None:
 
 def _run_status(args) -> int:
     from fleetanalysis import metrics
+    from fleetanalysis.errors import BadInput
 
+    by = args.by or ["platform"]
+    if len(set(by)) < len(by):
+        raise BadInput("--by", f"a group given twice: {','.join(by)} (give each of platform, office, department once)")
+    if args.scheduler is not None and args.engine != "dask":
+        raise BadInput("--scheduler", f"{args.scheduler}: a Dask scheduler is only used with --engine dask")
     run = fleet_at(args, judges="as_of")
     devices, day = run.devices, run.as_of
-    table = metrics.status(devices, by=args.by)
+    table = metrics.status(devices, by=by)
     header = (f"devices seen in the {run.window_days} days before {day:%Y-%m-%d}: "
               f"{len(devices)} ({len(metrics.exempt(devices))} exempt, left out)")
     if args.format == "table":
         print(header)
         table = table.assign(outdated_rate=table["outdated_rate"].map(
             lambda rate: "n/a" if rate != rate else f"{rate:.1%}"))
+        # The Total row (the last) reads "Total" once; csv and json keep it in every group
+        # column, for a program to select.
+        table = table.astype({column: "string" for column in by[1:]})
+        table.loc[table.index[-1], by[1:]] = ""
     else:
         print(header, file=sys.stderr)
     write_table(table, args.format)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -93,8 +94,7 @@ def _run_ingest(args) -> int:
     if not args.paths and settings.demo:
         from fleetanalysis import demo
 
-        print(f"no logs configured in {config.settings_path().name}: using the demo organisation "
-              f"in {config.DEMO_DIR}", file=sys.stderr)
+        print(f"{no_logs_configured()}: using the demo organisation in {config.DEMO_DIR}", file=sys.stderr)
         if not any(config.DEMO_DIR.glob("slack/*.json")):
             demo.write(check_folder(config.DEMO_DIR, "demo folder"))
             print(f"wrote demo data (a synthetic organisation: Slack access logs, directory, networks) "
@@ -105,6 +105,22 @@ def _run_ingest(args) -> int:
                                     rescan=args.rescan)
     print_merge(counts, problems, store_path)
     return 0
+
+
+def no_logs_configured() -> str:
+    """Why the demo organisation is used, and where real logs are configured.
+
+    >>> import os, unittest.mock
+    >>> with unittest.mock.patch.dict(os.environ, {"FLEETANALYSIS_CONFIG": "/nowhere/fleetanalysis.toml"}):
+    ...     no_logs_configured()
+    "no logs configured: no /nowhere/fleetanalysis.toml (create it with [data] logs = [...], see README 'Point it at your logs')"
+    """
+    from fleetanalysis import config
+
+    path = config.settings_path()
+    if not path.exists():
+        return f"no logs configured: no {path} (create it with [data] logs = [...], see README 'Point it at your logs')"
+    return f"no logs configured in {path}: add [data] logs = [...] (see README 'Point it at your logs')"
 
 
 def add_fetch(commands) -> None:
@@ -137,6 +153,10 @@ def add_fetch(commands) -> None:
     slack.add_argument("--max-pages", type=pages, default=choices.SLACK_MAX_PAGES, metavar="N",
                        help="stop (store unchanged) if Slack still claims more after N pages "
                             "(default: %(default)s)")
+    slack.add_argument("--if-configured", action="store_true",
+                       help="for scheduled runs: with no token and no Slack logs configured, say the "
+                            "fetch is skipped and exit 0 (a configured Slack source without its "
+                            "token still fails, exit 2)")
     slack.set_defaults(run=_run_fetch_slack)
     parser.set_defaults(run=lambda args: parser.print_help() or 2)
 
@@ -145,13 +165,38 @@ def _run_fetch_slack(args) -> int:
     from fleetanalysis import config, fetch
     from fleetanalysis.writing import check_folder
 
-    store_path = check_store(args.store or config.load_settings().store)
+    settings = config.load_settings()
+    if args.if_configured and not os.environ.get(args.token_env, "").strip():
+        configured = next((log for log in settings.logs if _covers(log, args.raw_dir)), None)
+        if configured is None:
+            print(f"skipping the Slack fetch: ${args.token_env} is unset and no log in "
+                  f"{config.settings_path()} is under {args.raw_dir}", file=sys.stderr)
+            return 0
+        raise BadInput(f"${args.token_env}", "no Slack token",
+                       f"the Slack logs {configured} in {config.settings_path()} need a user token "
+                       "with the admin scope (xoxp-...)")
+    store_path = check_store(args.store or settings.store)
     check_folder(args.raw_dir, "raw pages folder")
     result = fetch.fetch_slack(fetch.token_from_env(args.token_env), store_path, args.raw_dir,
                                base_url=args.base_url, max_pages=args.max_pages)
     print(f"fetched {result.requests} pages into {args.raw_dir}", file=sys.stderr)
     print_merge(result.counts, [], store_path)
     return 0
+
+
+def _covers(log: Path, raw_dir: Path) -> bool:
+    """True when the configured ``log`` (a folder, file or glob) reads pages saved in ``raw_dir``.
+
+    >>> _covers(Path("/p/data/raw/slack/*.json"), Path("/p/data/raw/slack"))
+    True
+    >>> _covers(Path("/p/data/raw"), Path("/p/data/raw/slack")), _covers(Path("/p/data/raw/okta"), Path("/p/data/raw/slack"))
+    (True, False)
+    """
+    parts = Path(log).parts
+    fixed = Path(*parts[:next((at for at, part in enumerate(parts) if any(mark in part for mark in "*?[")),
+                              len(parts))])
+    here, there = fixed.resolve(), Path(raw_dir).resolve()
+    return here == there or here.is_relative_to(there) or there.is_relative_to(here)
 
 
 def add_ua(commands) -> None:

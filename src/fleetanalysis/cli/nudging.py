@@ -71,7 +71,7 @@ def _nudges_league(run):
 
 
 # The plan's columns a person reads in the table style; JSON and CSV carry every column.
-_PLAN_SHOWN = ["user_id", "user", "devices", "action", "skip_reason", "fingerprint", "outcome", "error"]
+_PLAN_SHOWN = ["user_id", "user", "step", "devices", "action", "skip_reason", "fingerprint", "outcome", "error"]
 
 
 def _write_plan(result, style: str) -> None:
@@ -124,6 +124,10 @@ def _run_nudges(args) -> int:
     state_path = args.state or nudges.DEFAULT_STATE
     if args.send:
         check_writable(state_path, "nudge state")
+    # Every input file is read before the fleet is judged (seconds on a real store).
+    if args.opt_out is not None and not args.opt_out.is_file():
+        raise BadInput(args.opt_out, "no such opt-out file" if not args.opt_out.exists() else "not a file")
+    opt_out = nudges.read_opt_out(args.opt_out) if args.opt_out else None
     league = nudges.read_table(args.league, "league") if args.league is not None else None
     if args.devices is not None:
         devices = nudges.read_table(args.devices)
@@ -136,7 +140,6 @@ def _run_nudges(args) -> int:
             league = _nudges_league(run)
         print(f"devices seen in the {run.window_days} days before {day:%Y-%m-%d}: {len(devices)}",
               file=sys.stderr)
-    opt_out = nudges.read_opt_out(args.opt_out) if args.opt_out else None
     as_of = now if args.as_of is None else days.utc(args.as_of)
     ladder = policy.read_nudges(fleet_inputs(args).policy)
     args.cooldown_days = ladder.cooldown_days if args.cooldown_days is None else args.cooldown_days

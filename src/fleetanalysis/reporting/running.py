@@ -181,7 +181,7 @@ def _parameter(value):
 
 
 # Parameters whose values the notebooks cannot use outside these bounds (inclusive).
-PARAMETER_BOUNDS = {"weeks": (1, 520), "window_days": (0, 3650)}
+PARAMETER_BOUNDS = {"weeks": (1, 520), "window_days": config.WINDOW_DAYS}
 
 
 def check_parameters(notebook: str | os.PathLike, values: dict) -> dict:
