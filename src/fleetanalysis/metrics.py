@@ -326,13 +326,15 @@ def fix_targets(devices: pd.DataFrame) -> pd.Series:
     return found.set_axis(devices.index)
 
 
-def or_newer(versions: pd.Series) -> pd.Series:
-    """A version to install, worded once for the report and the nudges alike.
+def or_newer(versions: pd.Series | str) -> pd.Series | str:
+    """A version to install (a Series or one text), worded once for the report and the nudges alike.
 
     Examples:
-        >>> or_newer(pd.Series(["26.5.2"])).tolist()
-        ['26.5.2 or newer']
+        >>> or_newer(pd.Series(["26.5.2"])).tolist(), or_newer("Chrome 149")
+        (['26.5.2 or newer'], 'Chrome 149 or newer')
     """
+    if isinstance(versions, str):
+        return f"{versions} or newer"
     return versions.astype("str") + " or newer"
 
 
