@@ -614,6 +614,7 @@ def test_dm_speaks_plainly_and_names_the_reports_target(shipped_catalog, rules):
     ana = planned.loc["ana@x.io", "text"]
     assert "Safari 18 stopped getting security updates on 15 September 2025" in ana
     assert "macOS 13 or later" in ana  # what the agent tells of the OS, never claimed as its version
+    assert "Safari is updated together with macOS. Open System Settings › General › Software Update" in ana
     assert "Chrome 149 came out on 2 June 2026" in planned.loc["cy@x.io", "text"]
     # One wording of one target: the report's fix table and each DM.
     table = metrics.fixes(fleet)

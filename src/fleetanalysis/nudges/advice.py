@@ -204,6 +204,9 @@ def update_steps(device: dict) -> list[str]:
         >>> update_steps({"platform": "iOS", "device_class": "phone", "clients": "Slack 24.01",
         ...               "os_verdict": "outdated", "client_verdict": "current"})
         ['Connect to Wi-Fi and charge, then open Settings > General > Software Update.']
+        >>> update_steps({"platform": "macOS", "clients": "Safari 18.6", "target": "Safari 26.5.2",
+        ...               "os_verdict": "unknown", "client_verdict": "unsupported"})[0][:50]
+        'Safari is updated together with macOS. Open System'
         >>> update_steps({"platform": "macOS", "clients": "Chrome 131; Slack 4.20.0", "target": "Chrome 138.0",
         ...               "os_verdict": "unknown", "client_verdict": "unsupported"})[0][:24]
         'Chrome updates itself; r'
@@ -222,6 +225,10 @@ def update_steps(device: dict) -> list[str]:
         for family in named or families:
             if family == "Chromium" and platform == "Linux":
                 step = LINUX_CHROMIUM_STEPS
+            elif family == "Safari" and platform in OS_STEPS:
+                # Safari comes with the OS: say where, even when the OS itself was not judged.
+                os_step = OS_STEPS[platform]
+                step = None if os_step in steps else f"Safari is updated together with {platform}. {os_step}"
             elif family.startswith("Slack"):
                 step = CLIENT_STEPS["Slack mobile" if mobile else "Slack desktop"]
             else:
