@@ -432,3 +432,69 @@ def test_a_connection_refused_before_sending_is_a_plain_failure(tmp_path, monkey
     assert set(result["outcome"]) == {"failed", "skipped"}
     assert "URLError" in result["error"].dropna().iloc[0]
     state.close()
+
+
+# Agents as the browsers send them: Safari freezes its Mac at 10_15_7 and Chrome its Windows
+# at NT 10.0 and its build at .0.0.0 (the same strings recur in public test fixtures, e.g.
+# Playwright device profiles). Release dates from data/catalog: Safari 18 ended 2025-09-15,
+# Safari 26.5 on 2026-05-13 and 26.5.2 on 2026-06-29, Chrome 149 on 2026-06-02 (150 by 2026-06-30).
+SAFARI_MAC = ("Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) "
+              "Version/{} Safari/605.1.15")
+CHROME_WINDOWS = ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+                  "Chrome/148.0.0.0 Safari/537.36")
+
+
+def judged_fleet(shipped_catalog, rules):
+    """Three devices judged by the real pipeline on 2026-06-30: Ana's Mac last seen ten days
+    earlier (so judged against that day's Safari), Bo's Mac and Cy's PC seen that day."""
+    from fleetanalysis import clients, fleet
+
+    access = pd.DataFrame({
+        "source": pd.Categorical(["slack_access"] * 3),
+        "user_id": ["U0ANA0001", "U0BO00001", "U0CY00001"], "user": ["ana@x.io", "bo@x.io", "cy@x.io"],
+        "user_agent": pd.Categorical([SAFARI_MAC.format("18.6"), SAFARI_MAC.format("26.4"), CHROME_WINDOWS]),
+        "first_seen": pd.to_datetime(["2026-06-01 08:00"] * 3, utc=True),
+        "last_seen": pd.to_datetime(["2026-06-20 08:00", "2026-06-30 08:00", "2026-06-30 08:00"], utc=True),
+        "ip": ["10.0.0.1", "10.0.0.2", "10.0.0.3"],
+    })
+    seen = fleet.sightings(clients.facts(access))
+    return fleet.snapshot(seen, shipped_catalog, rules, "2026-06-30")
+
+
+def test_dm_speaks_plainly_and_names_the_reports_target(shipped_catalog, rules):
+    from fleetanalysis import metrics
+
+    fleet = judged_fleet(shipped_catalog, rules)
+    # The frame carries policy's internal wording and two Safari targets of different days.
+    assert "not judged" in fleet["reason"].str.cat() and set(fleet["target"]) >= {"Safari 26.5", "Safari 26.5.2"}
+    planned = nudges.plan(fleet, None, pd.Timestamp("2026-06-30", tz="UTC")).set_index("person")
+    texts = {person: planned.loc[person, "text"] + json.dumps(json.loads(planned.loc[person, "blocks"]))
+             for person in planned.index}
+    for text in texts.values():
+        for internal in ("not judged", "lower bound", "out of support since", "due after", "macos", "safari",
+                         "chrome 1", "2025-09-15", "outdated"):
+            assert internal not in text, (internal, text)
+    ana = planned.loc["ana@x.io", "text"]
+    assert "Safari 18 stopped getting security updates on 15 September 2025" in ana
+    assert "macOS 13 or later" in ana  # what the agent tells of the OS, never claimed as its version
+    assert "Safari is updated together with macOS. Open System Settings › General › Software Update" in ana
+    assert "Chrome 149 came out on 2 June 2026" in planned.loc["cy@x.io", "text"]
+    # One wording of one target: the report's fix table and each DM.
+    table = metrics.fixes(fleet)
+    wanted = dict(zip(table["product"], metrics.or_newer(table["version"])))
+    assert wanted == {"Safari": "26.5.2 or newer", "Chrome": "150 or newer"}
+    for person, product in [("ana@x.io", "Safari"), ("bo@x.io", "Safari"), ("cy@x.io", "Chrome")]:
+        assert f"update to {product} {wanted[product]}." in planned.loc[person, "text"]
+
+
+def test_dm_leaves_out_reasons_it_cannot_word_and_escapes_the_rest():
+    row = {"device_id": "d", "platform": "macOS", "os_version": "<!channel>", "os_evidence": "exact",
+           "clients": "Safari 18.6 <@U0BOSS>", "verdict": "unsupported", "os_verdict": "unknown",
+           "client_verdict": "unsupported", "target": "Safari 26.5.2",
+           "reason": "safari 18 out of support since 2025-09-15; something internal <!here>"}
+    text, blocks = nudges.message([row])
+    everything = text + json.dumps(blocks)
+    assert "something internal" not in everything and "<!here>" not in everything
+    assert "<!channel>" not in everything and "&lt;!channel&gt;" in everything
+    assert "<@U0BOSS>" not in everything and "&lt;@U0BOSS&gt;" in everything
+    assert "update to Safari 26.5.2 or newer" in text

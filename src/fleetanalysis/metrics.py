@@ -285,16 +285,9 @@ def fixes(devices: pd.DataFrame, top: int = 5) -> pd.DataFrame:
         [['Safari', '26.5.2', 2, 1, 3], ['Chrome', '149', 1, 2, 3], ['iOS', '26.5', 1, 3, 3]]
     """
     behind = devices[_counted(devices) & devices["verdict"].isin(BEHIND).to_numpy(dtype=bool)]
-    wanted = (behind["target"].astype("str").str.split("; ").explode().dropna()
-              .str.strip().str.extract(r"^(?P<product>.+?) (?P<version>\d[^ ]*)$").dropna())
-    wanted["device"] = wanted.index
-    wanted = wanted.reset_index(drop=True)
-    wanted["major"] = wanted["version"].str.split(".").str[0]
-    wanted["key"] = releases.version_key(wanted["version"])
+    wanted = _wanted(behind)
     groups = wanted.groupby(["product", "major"], sort=False)
-    table = groups.agg(devices=("device", "nunique")).reset_index()
-    newest = wanted.sort_values("key", na_position="first").groupby(["product", "major"]).tail(1)
-    table = table.merge(newest[["product", "major", "version"]], on=["product", "major"])
+    table = groups.agg(devices=("device", "nunique"), version=("newest", "first")).reset_index()
     table = table.sort_values(["devices", "product", "major"], ascending=[False, True, True],
                               kind="stable").head(top).reset_index(drop=True)
     needs = wanted.groupby("device")[["product", "major"]].apply(
@@ -307,6 +300,58 @@ def fixes(devices: pd.DataFrame, top: int = 5) -> pd.DataFrame:
     table["behind"] = len(behind)
     return table[["product", "version", "devices", "covered", "behind"]].astype(
         {"product": "str", "version": "str", "devices": "int64", "covered": "int64", "behind": "int64"})
+
+
+def fix_targets(devices: pd.DataFrame) -> pd.Series:
+    """Per device behind, the updates to install worded as the report's fix table words
+    them, so a Slack nudge and the report name one version for one device.
+
+    Each wanted update (``target``, as for ``fixes``) becomes the newest version wanted in
+    its product and major group across the behind devices, ``or_newer``: a device judged on
+    an older day is told the same release as the rest. NA for devices not behind, and
+    for a behind device whose target names no product (kept as it is).
+
+    Examples:
+        >>> devices = pd.DataFrame({"verdict": ["outdated", "unsupported", "current"],
+        ...     "target": ["Safari 26.5", "Safari 26.5.2; iOS 26.5", None]})
+        >>> fix_targets(devices).tolist()
+        ['Safari 26.5.2 or newer', 'Safari 26.5.2 or newer; iOS 26.5 or newer', <NA>]
+    """
+    behind = _counted(devices) & devices["verdict"].isin(BEHIND).to_numpy(dtype=bool)
+    wanted = _wanted(devices[behind])
+    named = (wanted["product"] + " " + or_newer(wanted["newest"])).groupby(wanted["device"], sort=False).agg(
+        lambda texts: "; ".join(dict.fromkeys(texts)))
+    found = pd.Series(pd.NA, index=range(len(devices)), dtype="string")
+    found.iloc[np.flatnonzero(behind)[named.index.to_numpy(dtype="int64")]] = named.to_numpy(dtype=object)
+    return found.set_axis(devices.index)
+
+
+def or_newer(versions: pd.Series | str) -> pd.Series | str:
+    """A version to install (a Series or one text), worded once for the report and the nudges alike.
+
+    Examples:
+        >>> or_newer(pd.Series(["26.5.2"])).tolist(), or_newer("Chrome 149")
+        (['26.5.2 or newer'], 'Chrome 149 or newer')
+    """
+    if isinstance(versions, str):
+        return f"{versions} or newer"
+    return versions.astype("str") + " or newer"
+
+
+def _wanted(behind: pd.DataFrame) -> pd.DataFrame:
+    """Each update named in ``behind``'s ``target``: ``device`` (position in ``behind``),
+    ``product``, ``version``, ``major``, ``key`` and ``newest`` (the newest version
+    wanted in its product and major group)."""
+    targets = behind["target"].astype("str").reset_index(drop=True)
+    wanted = (targets.str.split("; ").explode().dropna()
+              .str.strip().str.extract(r"^(?P<product>.+?) (?P<version>\d[^ ]*)$").dropna())
+    wanted["device"] = wanted.index
+    wanted = wanted.reset_index(drop=True)
+    wanted["major"] = wanted["version"].str.split(".").str[0]
+    wanted["key"] = releases.version_key(wanted["version"])
+    newest = wanted.sort_values("key", na_position="first").groupby(["product", "major"]).tail(1)
+    return wanted.merge(newest[["product", "major", "version"]].rename(columns={"version": "newest"}),
+                        on=["product", "major"], how="left")
 
 
 def select(devices: pd.DataFrame, **criteria) -> pd.DataFrame:

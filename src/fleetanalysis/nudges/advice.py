@@ -9,6 +9,8 @@ Examples:
 
 from __future__ import annotations
 
+import re
+
 import pandas as pd
 
 from fleetanalysis.writing import escape_controls
@@ -50,6 +52,20 @@ LINUX_CHROMIUM_STEPS = (
     "switch to a build that tracks upstream: Google Chrome from Google's own package "
     "repository, or the Chromium Flatpak from Flathub."
 )
+# Catalog ids (policy's reasons name products by them) as their makers spell the products.
+PRODUCT_NAME = {"ios": "iOS", "ipados": "iPadOS", "macos": "macOS", "android": "Android", "windows": "Windows",
+                "safari": "Safari", "chrome": "Chrome", "edge": "Edge", "edge-legacy": "Edge Legacy",
+                "firefox": "Firefox", "firefox-esr": "Firefox ESR", "internet-explorer": "Internet Explorer",
+                "slack-desktop": "Slack", "slack-ios": "Slack", "slack-android": "Slack"}
+# The reasons policy.judge gives a part that is behind (policy/verdicts.py), read back into
+# their facts. A part that could not be judged is "<name> not judged: ..." and matches none:
+# what we could not tell is not the owner's problem, so a nudge never repeats it.
+BEHIND_REASONS = {
+    "due": re.compile(r"^(?P<product>\S+) (?P<version>\S+) released (?P<day>\d{4}-\d{2}-\d{2}), "
+                      r"due after (?P<grace>\d+) days$"),
+    "ended": re.compile(r"^(?P<product>\S+) (?P<version>\S+) out of support since (?P<day>\d{4}-\d{2}-\d{2})$"),
+    "minimum": re.compile(r"^below the minimum (?P<product>\S+) (?P<version>\S+)$"),
+}
 PLATFORM_LABEL = {"iOS": "iPhone", "iPadOS": "iPad", "Android": "Android", "macOS": "Mac",
                   "Windows": "Windows PC", "Linux": "Linux computer", "ChromeOS": "Chromebook"}
 
@@ -73,6 +89,79 @@ def escape_mrkdwn(text: object, limit: int | None = MAX_FIELD) -> str:
     if limit is not None and len(text) > limit:
         text = text[: limit - 1] + "…"
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def product_name(product: str) -> str:
+    """A catalog id as the product's maker spells it (an id we do not know stays as it is).
+
+    Examples:
+        >>> product_name("macos"), product_name("slack-desktop"), product_name("acme-browser")
+        ('macOS', 'Slack', 'acme-browser')
+    """
+    return PRODUCT_NAME.get(product, product)
+
+
+def plain_reasons(reason: object) -> list[str]:
+    """Why a device is behind, in words for its owner: each part's reason from a devices
+    ``reason`` cell (policy's wording, parts joined by ``"; "``) with products spelled by
+    their makers and dates written out. Parts that could not be judged, and any wording
+    this does not know, are left out rather than shown raw.
+
+    Examples:
+        >>> plain_reasons("safari 18 out of support since 2025-09-15; "
+        ...               "macOS not judged: only a lower bound is known (at least macos 13)")
+        ['Safari 18 stopped getting security updates on 15 September 2025']
+        >>> plain_reasons("chrome 149 released 2026-06-02, due after 14 days")
+        ['Chrome 149 came out on 2 June 2026 and we ask for updates within 14 days of a release']
+        >>> plain_reasons("below the minimum firefox 128.0")
+        ['the oldest Firefox we accept is 128.0']
+        >>> plain_reasons(None)
+        []
+    """
+    if not isinstance(reason, str):
+        return []
+    said = []
+    for part in reason.split("; "):
+        for kind, pattern in BEHIND_REASONS.items():
+            found = pattern.match(part.strip())
+            if found is None:
+                continue
+            facts = found.groupdict()
+            name = product_name(facts["product"])
+            if kind == "minimum":
+                said.append(f"the oldest {name} we accept is {facts['version']}")
+                break
+            day = pd.Timestamp(facts["day"])
+            day = f"{day.day} {day:%B %Y}"
+            if kind == "ended":
+                said.append(f"{name} {facts['version']} stopped getting security updates on {day}")
+            else:
+                said.append(f"{name} {facts['version']} came out on {day} and we ask for updates "
+                            f"within {facts['grace']} days of a release")
+            break
+    return list(dict.fromkeys(said))
+
+
+def running_version(device: dict) -> str:
+    """The OS a device runs, as far as its evidence tells: the version when it is exact,
+    "or later" for a lower bound, no version when frozen or absent (a frozen token such
+    as Chrome's ``Mac OS X 10_15_7`` is not the version the device runs).
+
+    Examples:
+        >>> running_version({"platform": "macOS", "os_version": "13", "os_evidence": "lower-bound"})
+        'macOS 13 or later'
+        >>> running_version({"platform": "macOS", "os_version": "10.15.7", "os_evidence": "frozen"})
+        'macOS'
+        >>> running_version({"platform": "iOS", "os_version": "17.4"})
+        'iOS 17.4'
+    """
+    version = device.get("os_version")
+    evidence = device.get("os_evidence")
+    if evidence in ("frozen", "absent") or not isinstance(version, str) or not version:
+        version = None
+    elif evidence == "lower-bound":
+        version = f"{version} or later"
+    return " ".join(part for part in (device.get("platform"), version) if isinstance(part, str) and part)
 
 
 def client_families(clients: object) -> list[str]:
@@ -115,6 +204,9 @@ def update_steps(device: dict) -> list[str]:
         >>> update_steps({"platform": "iOS", "device_class": "phone", "clients": "Slack 24.01",
         ...               "os_verdict": "outdated", "client_verdict": "current"})
         ['Connect to Wi-Fi and charge, then open Settings > General > Software Update.']
+        >>> update_steps({"platform": "macOS", "clients": "Safari 18.6", "target": "Safari 26.5.2",
+        ...               "os_verdict": "unknown", "client_verdict": "unsupported"})[0][:50]
+        'Safari is updated together with macOS. Open System'
         >>> update_steps({"platform": "macOS", "clients": "Chrome 131; Slack 4.20.0", "target": "Chrome 138.0",
         ...               "os_verdict": "unknown", "client_verdict": "unsupported"})[0][:24]
         'Chrome updates itself; r'
@@ -133,6 +225,10 @@ def update_steps(device: dict) -> list[str]:
         for family in named or families:
             if family == "Chromium" and platform == "Linux":
                 step = LINUX_CHROMIUM_STEPS
+            elif family == "Safari" and platform in OS_STEPS:
+                # Safari comes with the OS: say where, even when the OS itself was not judged.
+                os_step = OS_STEPS[platform]
+                step = None if os_step in steps else f"Safari is updated together with {platform}. {os_step}"
             elif family.startswith("Slack"):
                 step = CLIENT_STEPS["Slack mobile" if mobile else "Slack desktop"]
             else:

@@ -19,7 +19,8 @@ from slack_sdk.models.blocks import (
     ActionsBlock, ButtonElement, ContextBlock, HeaderBlock, MarkdownTextObject, PlainTextObject, SectionBlock,
 )
 
-from fleetanalysis.nudges.advice import PLATFORM_LABEL, escape_mrkdwn, update_steps
+from fleetanalysis.metrics import or_newer
+from fleetanalysis.nudges.advice import PLATFORM_LABEL, escape_mrkdwn, plain_reasons, running_version, update_steps
 
 # Block Kit refuses a message with more than 50 blocks; leave room for header and context.
 MAX_DEVICE_BLOCKS = 40
@@ -62,10 +63,9 @@ def message(devices: list[dict], reminder: bool = False) -> tuple[str, list[dict
     reasons = []
     for row in devices[:MAX_DEVICE_BLOCKS]:
         name = PLATFORM_LABEL.get(row.get("platform"), escape_mrkdwn(row.get("platform")) or "Device")
-        running = " ".join(part for part in (escape_mrkdwn(row.get("platform")),
-                                             escape_mrkdwn(row.get("os_version"))) if part)
+        running = escape_mrkdwn(running_version(row))
         clients = escape_mrkdwn(row.get("clients"))
-        target = escape_mrkdwn(row.get("target")) or "the latest version"
+        target = escape_mrkdwn(_target(row)) or "the latest version"
         # Menu paths read better with an arrow than with an escaped ">".
         steps = " ".join(update_steps(row)).replace(" > ", " › ") or "Install the latest updates offered for it."
         steps = escape_mrkdwn(steps, limit=None)
@@ -79,15 +79,15 @@ def message(devices: list[dict], reminder: bool = False) -> tuple[str, list[dict
         blocks.append(SectionBlock(fields=fields, text=MarkdownTextObject(text=steps), accessory=disown))
         lines.append(f"- {name} ({running}{'; ' + clients if clients else ''}): update to {target}. "
                      f"{steps}")
-        if isinstance(row.get("reason"), str):
-            reasons.append(escape_mrkdwn(row["reason"]))
+        reasons.extend(escape_mrkdwn(reason, limit=None) for reason in plain_reasons(row.get("reason")))
     if count > MAX_DEVICE_BLOCKS:
         more = f"…and {count - MAX_DEVICE_BLOCKS} more devices."
         blocks.append(SectionBlock(text=MarkdownTextObject(text=more)))
         lines.append(more)
     why = ("Why: this device" if count == 1 else "Why: these devices") + \
         " signed in to work apps recently on a version that is behind. "
-    why += ("; ".join(list(dict.fromkeys(reasons))[:10]) + ". " if reasons else "")
+    said = "; ".join(list(dict.fromkeys(reasons))[:10])
+    why += said[:1].upper() + said[1:] + ". " if said else ""
     why += "Thank you!"
     blocks.append(ActionsBlock(block_id="fleetanalysis_answer", elements=[
         ButtonElement(text="Updated", action_id="fleetanalysis_updated", value="updated", style="primary"),
@@ -97,6 +97,16 @@ def message(devices: list[dict], reminder: bool = False) -> tuple[str, list[dict
     lines.append(why)
     # to_dict() checks each block against Slack's limits (SlackObjectFormationError).
     return "\n".join(lines), [block.to_dict() for block in blocks]
+
+
+def _target(device: dict) -> str | None:
+    """What to install on ``device``: ``fix`` (``metrics.fix_targets``, the report's words)
+    when planning added it, else its own ``target``, worded alike."""
+    if isinstance(device.get("fix"), str):
+        return device["fix"]
+    if isinstance(device.get("target"), str) and device["target"]:
+        return "; ".join(or_newer(part.strip()) for part in device["target"].split(";") if part.strip())
+    return None
 
 
 def league_message(league: pd.DataFrame, title: str = "Office league: devices up to date") -> tuple[str, list[dict]]:

@@ -21,6 +21,7 @@ from collections.abc import Iterable
 import pandas as pd
 
 from fleetanalysis.days import utc
+from fleetanalysis.metrics import fix_targets
 from fleetanalysis.nudges import ladder as escalation
 from fleetanalysis.nudges.advice import NEEDS_UPDATE
 from fleetanalysis.nudges.messages import message
@@ -155,7 +156,8 @@ def plan(devices: pd.DataFrame, state: pd.DataFrame | None, as_of: pd.Timestamp,
     as_of = utc(as_of)
     opted_out = {item.strip().lower() for item in (opt_out or ())}
     snoozed, not_mine = _answered(answers, as_of)
-    found = people(devices)
+    # The version each device is asked to install is the one the report's fix table names.
+    found = people(devices.assign(fix=fix_targets(devices)) if "target" in devices else devices)
     waiting = escalation.pending(state, answers) if ladder is not None and ladder.reminder.enabled else None
     rows = []
     for person in found.to_dict("records"):
