@@ -212,7 +212,7 @@ def test_catalog_show_says_what_it_does_not_cover_in_one_line(tmp_path, monkeypa
     captured = capsys.readouterr()
     products = len(catalog.coverage(catalog.load()))
     assert captured.err.count("\n") == 1
-    assert f"catalog covers {products} products only until a day before 2030-01-01" in captured.err
+    assert f"the catalog's lists of {products} products end before 2030-01-01 (the oldest: " in captured.err
     assert "'fleetanalysis catalog coverage' lists each" in captured.err
     assert captured.out.startswith("product,line,latest,released,supported\n")
 

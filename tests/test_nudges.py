@@ -498,3 +498,11 @@ def test_dm_leaves_out_reasons_it_cannot_word_and_escapes_the_rest():
     assert "<!channel>" not in everything and "&lt;!channel&gt;" in everything
     assert "<@U0BOSS>" not in everything and "&lt;@U0BOSS&gt;" in everything
     assert "update to Safari 26.5.2 or newer" in text
+
+
+def test_dm_keeps_a_products_own_spelling_at_the_start_of_its_reasons():
+    row = {"device_id": "d", "platform": "iOS", "device_class": "phone", "os_version": "26.4", "os_evidence": "exact",
+           "clients": "", "verdict": "outdated", "os_verdict": "outdated", "client_verdict": "unknown",
+           "target": "iOS 26.5.1", "reason": "ios 26.5.1 released 2026-06-01, due after 14 days"}
+    text, _ = nudges.message([row])
+    assert "iOS 26.5.1 came out on 1 June 2026" in text and "IOS" not in text

@@ -77,9 +77,9 @@ def _run_catalog_show(args) -> int:
         print(f"fleetanalysis: catalog covers {behind.index[0]} only until {behind.iloc[0]:%Y-%m-%d}", file=sys.stderr)
     elif len(behind):
         # One line: the table is what was asked for; 'catalog coverage' has the dates.
-        print(f"fleetanalysis: catalog covers {len(behind)} products only until a day before {day:%Y-%m-%d} "
-              f"(the earliest: {behind.index[0]}, {behind.iloc[0]:%Y-%m-%d}); 'fleetanalysis catalog coverage' "
-              "lists each", file=sys.stderr)
+        print(f"fleetanalysis: the catalog's lists of {len(behind)} products end before {day:%Y-%m-%d} "
+              f"(the oldest: {behind.index[0]}, complete until {behind.iloc[0]:%Y-%m-%d}); "
+              "'fleetanalysis catalog coverage' lists each", file=sys.stderr)
     lines = catalog.as_of(releases, day)
     # JSON keeps supported a boolean; text and CSV read "true"/"false".
     shown = lines.assign(released=lines["released"].dt.strftime("%Y-%m-%d"),

@@ -87,7 +87,8 @@ def message(devices: list[dict], reminder: bool = False) -> tuple[str, list[dict
     why = ("Why: this device" if count == 1 else "Why: these devices") + \
         " signed in to work apps recently on a version that is behind. "
     said = "; ".join(list(dict.fromkeys(reasons))[:10])
-    why += said[:1].upper() + said[1:] + ". " if said else ""
+    # A sentence starts with a capital, unless its first word is a product's own spelling (iOS).
+    why += (said[:1].upper() + said[1:] if said.split(" ", 1)[0].islower() else said) + ". " if said else ""
     why += "Thank you!"
     blocks.append(ActionsBlock(block_id="fleetanalysis_answer", elements=[
         ButtonElement(text="Updated", action_id="fleetanalysis_updated", value="updated", style="primary"),
