@@ -164,6 +164,17 @@ def sightings(facts: pd.DataFrame) -> pd.DataFrame:
     return seen[SIGHTING_COLUMNS]
 
 
+def _used_text(values: pd.Series) -> pd.Categorical | pd.Series:
+    """The values a piece uses as a categorical of text: a categorical's own categories (work
+    per category, not per row), other columns' values turned to text."""
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        used = values.cat.remove_unused_categories()
+        names = used.cat.categories
+        return used if names.dtype == "str" else used.cat.rename_categories(names.astype("str"))
+    return pd.Categorical(values.astype("str").where(values.notna()),
+                          categories=pd.Index(values.dropna().astype("str").unique(), dtype="str"))
+
+
 def concat_sightings(pieces) -> pd.DataFrame:
     """Sightings of several pieces (partitions, chunks) as one frame, dtypes kept.
 
@@ -187,9 +198,7 @@ def concat_sightings(pieces) -> pd.DataFrame:
         if not any(isinstance(values.dtype, pd.CategoricalDtype) for values in present):
             continue
         # Each piece's values as text categories, then their sorted union.
-        as_text = [pd.Categorical(values.astype("str").where(values.notna()),
-                                  categories=pd.Index(values.dropna().astype("str").unique(), dtype="str"))
-                   for values in present]
+        as_text = [_used_text(values) for values in present]
         shared[column] = pd.CategoricalDtype(union_categoricals(as_text, sort_categories=True).categories)
     return pd.concat([piece.astype({column: dtype for column, dtype in shared.items() if column in piece.columns})
                       for piece in pieces], ignore_index=True)

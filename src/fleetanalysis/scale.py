@@ -311,26 +311,7 @@ def combine_pieces(reduced) -> Reduced:
     newest = max((frame["newest"].max() for frame in reduced if frame["newest"].notna().any()), default=None)
     seen = [frame.drop(columns=["newest", "rows"]).dropna(subset=["device_id"]) for frame in reduced]
     seen = [frame for frame in seen if len(frame)] or [device_sightings(empty_access())]
-    return Reduced(reduce_sightings(_stack(seen)), newest, rows)
-
-
-def _stack(frames: list[pd.DataFrame]) -> pd.DataFrame:
-    """Sightings of several pieces as one frame, as ``fleet.concat_sightings`` stacks them
-    (each categorical's categories the sorted union of the values used), for pieces that
-    are ``fleet.sightings``' output: their categories are text already, so the union is
-    built from the categories and codes (``union_categoricals``), never from text per row."""
-    from pandas.api.types import union_categoricals
-
-    columns = {}
-    for name in frames[0].columns:
-        values = [frame[name] for frame in frames]
-        if all(isinstance(part.dtype, pd.CategoricalDtype) for part in values):
-            text = [part if part.cat.categories.dtype == "str" else
-                    part.cat.rename_categories(part.cat.categories.astype("str")) for part in values]
-            columns[name] = union_categoricals(text, sort_categories=True).remove_unused_categories()
-        else:
-            columns[name] = pd.concat(values, ignore_index=True).array
-    return pd.DataFrame(columns, copy=False)
+    return Reduced(reduce_sightings(fleet.concat_sightings(seen)), newest, rows)
 
 
 @contextlib.contextmanager
