@@ -78,7 +78,10 @@ def print_merge(counts, problems, store_path) -> None:
     unchanged = counts["unchanged"].tolist() if "unchanged" in counts else [False] * len(counts)
     for row, skipped in zip(counts.itertuples(index=False), unchanged):
         if skipped:
-            print(f"{printable(row.file)}: {row.format}: unchanged, skipped (read 0 this run)")
+            # Of several files, the total line counts the unchanged ones: a weekly job that
+            # re-reads a year of pages prints the files it read, not one line per page it skipped.
+            if len(counts) == 1:
+                print(f"{printable(row.file)}: {row.format}: unchanged, skipped (read 0 this run)")
             continue
         print(f"{printable(row.file)}: {row.format}: read {row.read}, loaded {row.loaded}, "
               f"rejected {row.rejected}, duplicates {row.duplicates}")
