@@ -66,7 +66,7 @@ from fleetanalysis.days import utc_day
 from fleetanalysis.errors import BadInput
 from fleetanalysis.sources import LoadResult
 from fleetanalysis.sources.schema import REJECTED_COLUMNS, conform, empty_access
-from fleetanalysis.store import dataset
+from fleetanalysis.store import bulk_csv, dataset
 from fleetanalysis.store import manifest
 from fleetanalysis.store.batch import Batch
 from fleetanalysis.store.dedupe import EVENT_IDENTITY, _sorted_categories, combine, id_conflicts, keys
@@ -394,28 +394,27 @@ def _read_into(batch: Batch, files: list[Path], problems: list[str], format: str
                 batch.restore(before)
                 tally, found, file_rejects = np.zeros(5, dtype="int64"), None, []
                 for access, rejected, found in pieces:
-                    if isinstance(access, pyarrow.Table):
-                        # Generic CSV rows screened on Arrow, merged many chunks at once: their
-                        # duplicates are counted when they are (no ids, so no conflicts).
-                        batch.add_rows(access)
-                        kept, dupes, conflicts = access.num_rows, 0, 0
-                    else:
-                        settled = batch.settle()
-                        duplicate, conflict = batch.add(access)
-                        kept, dupes, conflicts = len(access), int(duplicate.sum()), int(conflict.sum())
-                        tally += [0, -settled, 0, settled, 0]
-                    tally += [kept + len(rejected), kept - dupes, len(rejected), dupes, conflicts]
+                    duplicate, conflict = batch.add(access)
+                    dupes = int(duplicate.sum())
+                    tally += [len(access) + len(rejected), len(access) - dupes, len(rejected), dupes,
+                              int(conflict.sum())]
                     file_rejects.append(rejected)
-                settled = batch.settle()
-                tally += [0, -settled, 0, settled, 0]
                 return tally, found, file_rejects
 
             def moved(position: int) -> None:
                 bar.update(start + position - bar.n)
 
             try:
-                tally, found, file_rejects = sources.read_file(path, fold, format, chunk_bytes=chunk_bytes,
-                                                               on_bytes=moved, arrow=True, **options)
+                header = sources.reader.generic_csv_header(path, format)
+                # A generic CSV goes to DuckDB; what DuckDB cannot read as chunks would, to them.
+                bulk = None if header is None else bulk_csv.read(
+                    path, header, options, batch, on_progress=lambda fraction: moved(int(fraction * size)))
+                if bulk is None:
+                    tally, found, file_rejects = sources.read_file(path, fold, format, chunk_bytes=chunk_bytes,
+                                                                   on_bytes=moved, **options)
+                else:
+                    (tally, rejected), found = bulk, sources.csv.FORMAT
+                    file_rejects = [rejected]
             except BadInput as problem:
                 batch.restore(before)
                 problems.append(str(problem))
