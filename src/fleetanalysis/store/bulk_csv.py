@@ -1,18 +1,22 @@
 """A generic CSV file read into the store by DuckDB: rows screened and grouped in SQL.
 
 DuckDB reads the file on every core, every field as text (empty ones missing, as Arrow
-reads them), and numbers its records in file order. A row is *fine* when the checks of
+reads them). A row is *fine* when the checks of
 ``schema.screen`` certainly pass: an ISO 8601 time that every parser reads alike
 (``2024-05-01T10:00:00Z``, a fraction of up to six digits, an offset or none, read as
 UTC), between 2000 and a day from now; a user agent with a character Python's
 ``str.strip`` keeps, no NUL byte and at most ``MAX_USER_AGENT`` bytes; no NUL byte in
 the user; user, user id and address at most ``MAX_FIELD`` bytes; no event id. Fine rows
 are grouped by the store's dedupe key (source, user id, user, address, agent and the UTC
-month of the time): the earliest and latest time, how many rows, and the position of
-the newest (the latest time, then the later row), which is what ``dedupe._newest``
-keeps of them. Every other row comes back whole, in file order, and goes through
-``candidates`` and ``screen``, which keep it or reject it with the reason and record
-(``row N``) the general path gives.
+month of the time): the earliest and latest time and how many rows, all that
+``dedupe._newest`` keeps of them (nothing else differs between them). When some rows
+are not fine, a second read hands every row's verdict back in file order (DuckDB keeps
+it), with the fields of the others, which go through ``candidates`` and ``screen``: they
+are kept or rejected with the reason and record (``row N``, counting records, not lines)
+the general path gives. Numbering rows in SQL (``row_number() OVER ()``) would read the
+file on one core. Groups are ordered by their first time and a hash of their key, so
+rows with the same ``first_seen`` may lie in another order than the general path's (the
+store holds the same rows).
 
 Files DuckDB cannot read as the general path reads them are left to it (``read``
 returns None): rows of the wrong width, bytes that are not UTF-8, a quote left open, a
@@ -83,17 +87,35 @@ def read(path: Path, header: list[str], options: dict, batch, on_progress=None) 
     try:
         # Months and offsets in UTC, whatever the machine's zone (ICU is built into DuckDB).
         db.execute("SET TimeZone = 'UTC'")
+        flagged = _flagged(path, header, fields)
         try:
-            _run(db, _grouping(path, header, fields), on_progress)
+            _run(db, f"""CREATE TEMP TABLE screened AS
+                SELECT fine, user_id, "user", ip, user_agent, date_trunc('month', t) AS month,
+                       min(t) AS first_seen, max(t) AS last_seen, count(*) AS members, bool_or(broken) AS broken
+                FROM ({flagged}) GROUP BY ALL""", on_progress)
         except duckdb.Error:
             return None
-        rows, broken = db.execute("SELECT coalesce(sum(members), 0), bool_or(broken) FROM screened").fetchall()[0]
+        rows, others, broken = db.execute("SELECT coalesce(sum(members), 0), coalesce(sum(members) FILTER "
+                                          "(WHERE NOT fine), 0), bool_or(broken) FROM screened").fetchall()[0]
         # No rows: the general path's word on a file that is (at most) a header.
         if not rows or (broken and _odd_quotes(path)):
             return None
         # The line naming the columns guessed, as the general path logs it.
         generic_csv.candidates(pd.DataFrame(columns=header), file=name, announce=True, **options)
-        return _merge(db, batch, path, header, options, rows)
+        tally = np.array([rows, 0, 0, 0, 0], dtype="int64")
+        groups = db.sql("SELECT user_id, \"user\", ip, user_agent, first_seen, last_seen, members FROM screened "
+                        "WHERE fine ORDER BY first_seen, hash(user_id, \"user\", ip, user_agent)").to_arrow_table()
+        base = batch.taken
+        tally[3] += batch.add_groups(_groups_access(groups), np.arange(groups.num_rows) + base,
+                                     int(pyarrow.compute.sum(groups.column("members")).as_py() or 0))
+        rejected = schema.empty_rejected()
+        if others:
+            found = _others(db, batch, flagged, path, header, options, base + groups.num_rows)
+            tally += found[0]
+            rejected = found[1]
+        batch.taken = base + groups.num_rows + rows
+        tally[1] = tally[0] - tally[2] - tally[3]
+        return tally, rejected
     finally:
         db.close()
         shutil.rmtree(spill, ignore_errors=True)
@@ -134,8 +156,9 @@ def _literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def _grouping(path: Path, header: list[str], fields: dict[str, str]) -> str:
-    """The SQL making the table ``screened``: a row per group of fine rows, a row per other row."""
+def _flagged(path: Path, header: list[str], fields: dict[str, str]) -> str:
+    """The SQL of the file's rows as text columns ``c0, c1...``, the access fields, the
+    time ``t``, ``fine`` and ``broken`` (a value holds a line break)."""
     with open(path, "rb") as probe:
         packed = probe.read(2) == reader.GZIP_MAGIC
     names = [f"c{number}" for number in range(len(header))]
@@ -144,40 +167,30 @@ def _grouping(path: Path, header: list[str], fields: dict[str, str]) -> str:
     def text(field: str) -> str:
         return column.get(field, "NULL::VARCHAR")
 
-    moment = "TIMESTAMPTZ {}"
     now = pd.Timestamp.now(tz="UTC")
     agent, user = text("user_agent"), text("user")
     fine = " AND ".join([
-        f"t >= {moment.format(_literal(EARLIEST.isoformat()))}",
-        f"t <= {moment.format(_literal((now + FUTURE_SLACK).isoformat()))}",
+        f"t >= TIMESTAMPTZ {_literal(EARLIEST.isoformat())}",
+        f"t <= TIMESTAMPTZ {_literal((now + FUTURE_SLACK).isoformat())}",
         f"regexp_matches({agent}, {_literal(generic_csv._NOT_BLANK)})",
         f"NOT contains({agent}, chr(0))", f"strlen({agent}) <= {MAX_USER_AGENT}",
         f"NOT contains(coalesce({user}, ''), chr(0))",
         *(f"coalesce(strlen({text(field)}), 0) <= {MAX_FIELD}" for field in ("user_id", "user", "ip")),
         f"{text('event_id')} IS NULL"])
     broken = " OR ".join(f"contains({name}, chr(10)) OR contains({name}, chr(13))" for name in names)
-    kept = [f"{text(field)} AS {field}" for field in ("user_id", "user", "ip", "user_agent")]
-    raw = [f"first({name}) FILTER (WHERE NOT fine) AS {name}" for name in names]
     types = ", ".join(f"{_literal(name)}: 'VARCHAR'" for name in names)
+    fields_sql = ", ".join(f"{text(field)} AS {_quoted(field)}" for field in ("user_id", "user", "ip", "user_agent"))
     return f"""
-        CREATE TEMP TABLE screened AS
-        WITH numbered AS (
-            SELECT row_number() OVER () - 1 AS position, *
+        SELECT *, coalesce({fine}, false) AS fine, coalesce({broken}, false) AS broken FROM (
+            SELECT *, {fields_sql}, CASE WHEN regexp_full_match({text("time")}, {_literal(_ISO)})
+                                         THEN TRY_CAST({text("time")} AS TIMESTAMPTZ) END AS t
             FROM read_csv({_literal(str(path))}, auto_detect = false, header = true, delim = ',', quote = '"',
                           escape = '"', strict_mode = true, compression = '{"gzip" if packed else "none"}',
-                          columns = {{{types}}})
-        ), timed AS (
-            SELECT *, CASE WHEN regexp_full_match({text("time")}, {_literal(_ISO)})
-                           THEN TRY_CAST({text("time")} AS TIMESTAMPTZ) END AS t
-            FROM numbered
-        ), flagged AS (
-            SELECT *, coalesce({fine}, false) AS fine, coalesce({broken}, false) AS broken FROM timed
-        )
-        SELECT CASE WHEN NOT fine THEN position END AS alone, {", ".join(kept)},
-               CASE WHEN fine THEN date_trunc('month', t) END AS month,
-               min(t) AS first_seen, max(t) AS last_seen, count(*) AS members,
-               (max({{'t': t, 'p': position}})).p AS newest, bool_or(broken) AS broken, {", ".join(raw)}
-        FROM flagged GROUP BY ALL"""
+                          columns = {{{types}}}))"""
+
+
+def _quoted(name: str) -> str:
+    return f'"{name}"'
 
 
 def _odd_quotes(path: Path) -> bool:
@@ -190,21 +203,24 @@ def _odd_quotes(path: Path) -> bool:
     return quotes % 2 == 1
 
 
-def _merge(db, batch, path: Path, header: list[str], options: dict, total: int) -> tuple[np.ndarray, pd.DataFrame]:
-    """The ``total`` rows of ``screened`` merged into ``batch``: fine groups at once, the others screened."""
-    base = batch.taken
-    groups = db.sql("SELECT user_id, \"user\", ip, user_agent, first_seen, last_seen, members, newest "
-                    "FROM screened WHERE alone IS NULL").to_arrow_table()
-    merged_away = batch.add_groups(_groups_access(groups), groups.column("newest").to_numpy() + base,
-                                   int(pyarrow.compute.sum(groups.column("members")).as_py() or 0))
-    tally = np.array([total, 0, 0, merged_away, 0], dtype="int64")
-    rejects = []
-    agents = set(reader.agent_columns(header, options.get("ua_column")))
+def _others(db, batch, flagged: str, path: Path, header: list[str], options: dict,
+            base: int) -> tuple[np.ndarray, pd.DataFrame]:
+    """The rows that are not fine, read again in file order, through ``candidates`` and
+    ``screen`` and merged into ``batch`` (``_order`` from ``base``): ``(tally, rejected)``
+    (``tally``: rejected, duplicates and conflicts in its places)."""
     names = [f"c{number}" for number in range(len(header))]
-    others = db.sql(f"SELECT alone, {', '.join(names)} FROM screened WHERE alone IS NOT NULL ORDER BY alone")
-    for piece in others.to_arrow_reader(_BATCH_ROWS):
-        positions = piece.column(0).to_numpy()
-        items = pyarrow.table({title: _as_read(piece.column(number + 1), title in agents)
+    agents = reader.agent_columns(header, options.get("ua_column"))
+    stream = db.sql(f"SELECT fine, {', '.join(f'CASE WHEN NOT fine THEN {name} END AS {name}' for name in names)} "
+                    f"FROM ({flagged})").to_arrow_reader(_BATCH_ROWS)
+    tally, rejects, start = np.zeros(5, dtype="int64"), [], 0
+    for piece in stream:
+        fine = piece.column(0).to_numpy(zero_copy_only=False)
+        chosen = np.flatnonzero(~fine)
+        positions, start = chosen + start, start + piece.num_rows
+        if not len(chosen):
+            continue
+        taken = piece.take(pyarrow.array(chosen))
+        items = pyarrow.table({title: _as_read(taken.column(number + 1), title in agents)
                                for number, title in enumerate(header)}).to_pandas()
         candidates = generic_csv.candidates(items, file=str(path), **options)
         candidates["record"] = positions + 1
@@ -217,9 +233,7 @@ def _merge(db, batch, path: Path, header: list[str], options: dict, total: int) 
         duplicate, conflict = batch.add(access, order=kept + base)
         tally += [0, 0, len(rejected), int(duplicate.sum()), int(conflict.sum())]
         rejects.append(rejected)
-    batch.taken = base + total
-    tally[1] = tally[0] - tally[2] - tally[3]
-    return tally, (pd.concat(rejects, ignore_index=True) if rejects else schema.empty_rejected())
+    return tally, pd.concat(rejects, ignore_index=True) if rejects else schema.empty_rejected()
 
 
 def _as_read(values: pyarrow.Array, agent: bool) -> pyarrow.Array:
