@@ -140,12 +140,15 @@ def test_ingest_with_duckdb_equals_the_general_path(tmp_path, monkeypatch, seed,
 EXPORT_HEADER = ["Timestamp", "User Email", "Action", "Entity", "IP Address", "User Agent", "Details"]
 
 
-def export_rows(rng: random.Random, count: int, newline_in_details: bool) -> list[list[str]]:
+def export_rows(rng: random.Random, count: int, newline_in_details: bool,
+                newline_in_agent: bool = False) -> list[list[str]]:
     out = []
     for number, (moment, user, ip, agent) in enumerate(rows(rng, count)):
         details = '{"field": "role", "old": "member", "new": "admin"}'
         if newline_in_details and number % 50 == 7:
             details = '{"note": "first line\nsecond line"}'
+        if newline_in_agent and number == 11:
+            agent = agent.replace(" ", "\n", 1)
         out.append([moment, user, rng.choice(["LOGIN", "UPDATE"]), "USER", ip, agent, details])
     # Rows the screen rejects, after the line breaks, so that their record numbers count records.
     out.insert(count - 5, ["2099-01-01T00:00:00Z", "late@example.com", "LOGIN", "USER", "192.0.2.1", AGENTS[0], ""])
@@ -154,12 +157,12 @@ def export_rows(rng: random.Random, count: int, newline_in_details: bool) -> lis
     return out
 
 
-def write_export(path, rng, *, bom=False, crlf=False, newline_in_details=False, stray_quote=False,
-                 packed=False, count=400) -> None:
+def write_export(path, rng, *, bom=False, crlf=False, newline_in_details=False, newline_in_agent=False,
+                 stray_quote=False, packed=False, count=400) -> None:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n" if crlf else "\n")
     writer.writerow(EXPORT_HEADER)
-    writer.writerows(export_rows(rng, count, newline_in_details))
+    writer.writerows(export_rows(rng, count, newline_in_details, newline_in_agent))
     text = buffer.getvalue()
     if stray_quote:
         # A quote inside an unquoted field: an odd number of quotes in the file.
@@ -176,6 +179,8 @@ def write_export(path, rng, *, bom=False, crlf=False, newline_in_details=False, 
     ({"packed": True}, True),
     # Quoted line breaks and an odd number of quotes: the general path reads it line by line.
     ({"newline_in_details": True, "stray_quote": True}, False),
+    ({"newline_in_agent": True}, True),
+    ({"newline_in_agent": True, "stray_quote": True}, False),
 ])
 def test_odd_exports(tmp_path, monkeypatch, shape, duckdb):
     log = tmp_path / ("export.csv.gz" if shape.get("packed") else "export.csv")

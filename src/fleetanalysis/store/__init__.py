@@ -21,7 +21,7 @@ Writes go to temporary names then renames, committed by a journal (``store.datas
 and one run at a time reads, merges and writes the store (``writing.locked``), so two
 ingests at once both land and a killed one leaves the store readable and whole.
 ``<store>/_manifest.json`` (``store.manifest``) lists the input files ``ingest`` read (path, size, mtime,
-BLAKE2b hash, options, counts): a file still matching its entry is skipped without
+SHA-256 hash, options, counts): a file still matching its entry is skipped without
 being read, which is safe because merging the same rows again changes nothing. A store
 from before partitions (one Parquet file) is migrated by its next write, with one line
 on stderr; until then it is read as it is.

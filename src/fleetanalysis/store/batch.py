@@ -213,7 +213,10 @@ class Batch:
         # Missing times sort last, as pandas sorts them.
         times = np.where(micros == np.iinfo("int64").min, np.iinfo("int64").max, micros)
         order = np.lexsort((table.column("_order").to_numpy(), times, months, sources))
-        table = table.drop_columns(["_order"]).take(pa.array(order))
+        table = table.drop_columns(["_order"])
+        # Rows often come in order already (a file into an empty store): no copy then.
+        if not (len(order) < 2 or (np.diff(order) == 1).all()):
+            table = table.take(pa.array(order))
         table = table.replace_schema_metadata(dataset.PANDAS_METADATA)
         months, sources = months[order], sources[order]
         starts = np.flatnonzero(np.append(len(order) > 0, (months[1:] != months[:-1]) | (sources[1:] != sources[:-1])))

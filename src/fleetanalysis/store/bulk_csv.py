@@ -95,8 +95,12 @@ def read(path: Path, header: list[str], options: dict, batch, on_progress=None) 
                 FROM ({flagged}) GROUP BY ALL""", on_progress)
         except duckdb.Error:
             return None
-        rows, others, broken = db.execute("SELECT coalesce(sum(members), 0), coalesce(sum(members) FILTER "
-                                          "(WHERE NOT fine), 0), bool_or(broken) FROM screened").fetchall()[0]
+        # A fine row's key fields are looked at once per group.
+        key_breaks = " OR ".join(f"contains({name}, chr(10)) OR contains({name}, chr(13))"
+                                 for name in ('user_id', '"user"', 'ip', 'user_agent'))
+        rows, others, broken = db.execute(f"""
+            SELECT coalesce(sum(members), 0), coalesce(sum(members) FILTER (WHERE NOT fine), 0),
+                   coalesce(bool_or(broken OR (fine AND ({key_breaks}))), false) FROM screened""").fetchall()[0]
         # No rows: the general path's word on a file that is (at most) a header.
         if not rows or (broken and _odd_quotes(path)):
             return None
@@ -177,7 +181,13 @@ def _flagged(path: Path, header: list[str], fields: dict[str, str]) -> str:
         f"NOT contains(coalesce({user}, ''), chr(0))",
         *(f"coalesce(strlen({text(field)}), 0) <= {MAX_FIELD}" for field in ("user_id", "user", "ip")),
         f"{text('event_id')} IS NULL"])
-    broken = " OR ".join(f"contains({name}, chr(10)) OR contains({name}, chr(13))" for name in names)
+    def breaks(chosen: list[str]) -> str:
+        return " OR ".join(f"contains({name}, chr(10)) OR contains({name}, chr(13))" for name in chosen) or "false"
+
+    # A fine row's time has no line break, and its key fields are looked at once per group
+    # (``read``): every row pays only for its other columns.
+    unmapped = [name for name in names if name not in column.values()]
+    broken = f"CASE WHEN {fine} THEN {breaks(unmapped)} ELSE {breaks(names)} END"
     types = ", ".join(f"{_literal(name)}: 'VARCHAR'" for name in names)
     fields_sql = ", ".join(f"{text(field)} AS {_quoted(field)}" for field in ("user_id", "user", "ip", "user_agent"))
     return f"""
