@@ -571,10 +571,12 @@ def _csv_chunks(path: Path, format: str | None, chunk_bytes: int, on_bytes, csv_
                     # Perhaps a quote left open, running to the end of the file: load_file
                     # reads the text and tells.
                     raise NotStreamable(name)
-                bad_lines = _malformed(malformed[taken:], taken + 1)
+                # Arrow's reader may meet the next block's bad rows meanwhile: counted once, here.
+                seen = len(malformed)
+                bad_lines = _malformed(malformed[taken:seen], taken + 1)
                 access, rejected = _screen_items(table.to_pandas(), "csv", format, name, csv_options, bad_lines,
                                                  _NO_ROWS, rows + 1)
-                rows, taken = rows + table.num_rows, len(malformed)
+                rows, taken = rows + table.num_rows, seen
                 if on_bytes is not None:
                     on_bytes(handle.tell())
                 yield access, rejected, format

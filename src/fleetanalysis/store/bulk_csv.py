@@ -82,8 +82,7 @@ def read(path: Path, header: list[str], options: dict, batch, on_progress=None) 
         # Reported by the general path, with any problem it finds first.
         return None
     spill = tempfile.mkdtemp(prefix="fleetanalysis-duckdb-")
-    db = duckdb.connect(config={"threads": os.cpu_count() or 1, "memory_limit": MEMORY_LIMIT,
-                                "temp_directory": spill})
+    db = duckdb.connect(config={"threads": _cores(), "memory_limit": MEMORY_LIMIT, "temp_directory": spill})
     try:
         # Months and offsets in UTC, whatever the machine's zone (ICU is built into DuckDB).
         db.execute("SET TimeZone = 'UTC'")
@@ -123,6 +122,11 @@ def read(path: Path, header: list[str], options: dict, batch, on_progress=None) 
     finally:
         db.close()
         shutil.rmtree(spill, ignore_errors=True)
+
+
+def _cores() -> int:
+    """The cores this process may run on (a container's share, not the machine's)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def _run(db, sql: str, on_progress) -> None:
