@@ -60,6 +60,8 @@ from fleetanalysis.sources.schema import COLUMNS, EARLIEST, FUTURE_SLACK, MAX_FI
 # names) are not fine rows: ``candidates`` reads them.
 _ISO = (r"\d{4}-\d{2}-\d{2}[T ](?:[01]\d|2[0-3]):[0-5]\d:[0-5]\d(?:\.\d{1,6})?"
         r"(?:Z|[+-](?:[01]\d|2[0-3]):[0-5]\d)?")
+# Whitespace as Python's str.strip() sees it (Unicode): an agent without another character is blank.
+_NOT_BLANK = r"[^\s\p{Z}\x{0b}\x{1c}-\x{1f}\x{85}]"
 # DuckDB's working memory; beyond it the grouping spills to a temporary folder. The
 # groups of 100 million events (about a million) fit well within it.
 MEMORY_LIMIT = "2GB"
@@ -67,7 +69,8 @@ MEMORY_LIMIT = "2GB"
 _BATCH_ROWS = 2**18
 
 
-def read(path: Path, header: list[str], options: dict, batch, on_progress=None) -> tuple[np.ndarray, pd.DataFrame] | None:
+def read(path: Path, header: list[str], options: dict, batch,
+         on_progress=None) -> tuple[np.ndarray, pd.DataFrame] | None:
     """The generic CSV file ``path`` (with ``header``) merged into ``batch``: ``(tally,
     rejected)``, ``tally`` being ``read, loaded, rejected, duplicates, conflicts``; None,
     ``batch`` untouched, when DuckDB cannot read it as ``sources.chunks`` would.
@@ -180,7 +183,7 @@ def _flagged(path: Path, header: list[str], fields: dict[str, str]) -> str:
     fine = " AND ".join([
         f"t >= TIMESTAMPTZ {_literal(EARLIEST.isoformat())}",
         f"t <= TIMESTAMPTZ {_literal((now + FUTURE_SLACK).isoformat())}",
-        f"regexp_matches({agent}, {_literal(generic_csv._NOT_BLANK)})",
+        f"regexp_matches({agent}, {_literal(_NOT_BLANK)})",
         f"NOT contains({agent}, chr(0))", f"strlen({agent}) <= {MAX_USER_AGENT}",
         f"NOT contains(coalesce({user}, ''), chr(0))",
         *(f"coalesce(strlen({text(field)}), 0) <= {MAX_FIELD}" for field in ("user_id", "user", "ip")),
@@ -193,7 +196,7 @@ def _flagged(path: Path, header: list[str], fields: dict[str, str]) -> str:
     unmapped = [name for name in names if name not in column.values()]
     broken = f"CASE WHEN {fine} THEN {breaks(unmapped)} ELSE {breaks(names)} END"
     types = ", ".join(f"{_literal(name)}: 'VARCHAR'" for name in names)
-    fields_sql = ", ".join(f"{text(field)} AS {_quoted(field)}" for field in ("user_id", "user", "ip", "user_agent"))
+    fields_sql = ", ".join(f'{text(field)} AS "{field}"' for field in ("user_id", "user", "ip", "user_agent"))
     return f"""
         SELECT *, coalesce({fine}, false) AS fine, coalesce({broken}, false) AS broken FROM (
             SELECT *, {fields_sql}, CASE WHEN regexp_full_match({text("time")}, {_literal(_ISO)})
@@ -201,10 +204,6 @@ def _flagged(path: Path, header: list[str], fields: dict[str, str]) -> str:
             FROM read_csv({_literal(str(path))}, auto_detect = false, header = true, delim = ',', quote = '"',
                           escape = '"', strict_mode = true, compression = '{"gzip" if packed else "none"}',
                           columns = {{{types}}}))"""
-
-
-def _quoted(name: str) -> str:
-    return f'"{name}"'
 
 
 def _odd_quotes(path: Path) -> bool:
