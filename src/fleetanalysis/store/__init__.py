@@ -303,11 +303,14 @@ def ingest(store_path: str | os.PathLike, paths, format: str | None = None, *,
            progress: bool = False, rescan: bool = False) -> tuple[pd.DataFrame, list[str]]:
     """Read logs piece by piece (``sources.chunks``) and merge them into the store.
 
-    The same store as ``merge(store_path, sources.load(paths, ...))``, in bounded memory:
-    each chunk of ``chunk_bytes`` is merged as it is read into the partitions it meets
-    (``store.batch``), so memory holds one chunk plus those partitions, never the whole
-    file. They are written once, at the end; the store's lock is held from reading to
-    writing, so a second run waits and then merges into what this one wrote.
+    The same store as ``merge(store_path, sources.load(paths, ...))`` (rows with equal
+    ``first_seen`` may lie in another order), in bounded memory: a generic CSV is read by
+    DuckDB, its rows screened and grouped by dedupe key and month in SQL within a memory
+    limit (``store.bulk_csv``); other files chunk by chunk, each chunk of ``chunk_bytes``
+    merged as it is read into the partitions it meets (``store.batch``), so memory holds
+    one chunk or the groups plus those partitions, never the whole file. They are written
+    once, at the end; the store's lock is held from reading to writing, so a second run
+    waits and then merges into what this one wrote.
 
     A file the store's manifest (``manifest_path``) lists with the same size and mtime,
     or else the same hash, and the same options is not opened: it is already merged in.
@@ -377,7 +380,7 @@ def ingest(store_path: str | os.PathLike, paths, format: str | None = None, *,
 
 def _read_into(batch: Batch, files: list[Path], problems: list[str], format: str | None,
                chunk_bytes: int, progress: bool, options: dict) -> tuple[list[tuple], list]:
-    """``ingest``'s reading: each file's chunks merged into ``batch`` as they come.
+    """``ingest``'s reading: each file's groups (``bulk_csv``) or chunks merged into ``batch`` as they come.
 
     Returns ``(counts, rejects)``: one ``MERGE_COLUMNS`` tuple per file read, the
     rejected frames; files that fail are added to ``problems`` and leave ``batch`` as it was.
