@@ -68,7 +68,6 @@ screenshot: $(STAMP)  ## rebuild docs/report.png: the demo report's first screen
 	@echo "$(SHOT)"
 
 bench: $(STAMP)  ## run the speed and accuracy benchmarks (see benchmarks/README.md)
-	$(BIN)/python -m pip install --quiet -e '.[bench]'
 	$(BIN)/python benchmarks/run.py
 
 clean:  ## remove derived files (keeps data/raw and .venv)

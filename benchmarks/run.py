@@ -424,6 +424,9 @@ def stage_incremental(data: Path, end: pd.Timestamp) -> dict:
         files.append(path)
     clock = Clock()
     history, empty = data / "history.parquet", data / "fresh.parquet"
+    # Stores of an earlier run in the same --out would hold the week already.
+    for path in (history, empty):
+        store.remove(path)
     clock("51 weeks (setup)", lambda: store.ingest(history, files[:-1]))
 
     def written() -> dict:

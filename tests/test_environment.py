@@ -10,6 +10,10 @@ from packaging.requirements import Requirement
 from fleetanalysis.config import PROJECT_ROOT
 
 
+# conda-forge packages whose name differs from the PyPI one they stand for.
+CONDA_NAMES = {"python-duckdb": "duckdb"}
+
+
 def _name(text: str) -> str:
     return re.sub(r"[-_.]+", "-", text).lower()
 
@@ -26,7 +30,8 @@ def conda_requirements() -> dict[str, str]:
     pinned = {}
     for item in conda:
         match = re.match(r"([A-Za-z0-9_.\-]+)\s*(.*)", item)
-        pinned[_name(match.group(1))] = match.group(2).replace(" ", "")
+        name = _name(match.group(1))
+        pinned[CONDA_NAMES.get(name, name)] = match.group(2).replace(" ", "")
     return pinned
 
 

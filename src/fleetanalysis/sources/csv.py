@@ -17,7 +17,6 @@ from __future__ import annotations
 import logging
 import re
 
-import numpy as np
 import pandas as pd
 import pyarrow
 import pyarrow.compute
@@ -203,69 +202,13 @@ def _agents(values: pd.Series) -> pd.Series:
     return pick(pd.DataFrame({"user_agent": values}), "user_agent")
 
 
-# Whitespace as Python's str.strip() sees it (Unicode), for the blank-agent check.
-_NOT_BLANK = r"[^\s\p{Z}\x{0b}\x{1c}-\x{1f}\x{85}]"
-
-
-def arrow_rows(table: pyarrow.Table, fields: dict[str, str],
-               now: pd.Timestamp | None = None) -> tuple[pyarrow.Table, np.ndarray] | None:
-    """A chunk of CSV rows read by Arrow as the columns of access rows, without pandas:
-    ``(rows, suspect)``, or None when the chunk needs ``candidates`` (times that are not
-    all ISO 8601 text Arrow reads, or event ids: their rows are keyed apart).
-
-    ``rows`` has ``user_id, user, ip, user_agent, first_seen`` (``fields`` maps them to
-    the chunk's columns, as ``mapping`` gives it). ``suspect`` flags every row that
-    ``schema.screen`` might reject (no time, a time before 2000 or in the future, no
-    agent, NUL bytes, a field over its limit), and maybe a few that it keeps: the caller
-    screens those through ``candidates`` and ``screen``, which give the exact reasons.
+def arrow_times(text) -> pyarrow.Array | None:
+    """``_arrow_iso`` on Arrow: UTC times of ISO 8601 text, None when any value is not one.
 
     Examples:
-        >>> table = pyarrow.table({"t": ["2024-05-01T10:00:00Z", "1999-01-01T00:00:00Z"], "u": ["ann", "bo"],
-        ...     "a": pyarrow.array(["curl/8", " "]).dictionary_encode()})
-        >>> rows, suspect = arrow_rows(table, {"user": "u", "time": "t", "user_agent": "a"})
-        >>> rows.column_names, suspect.tolist()
-        (['user_id', 'user', 'ip', 'user_agent', 'first_seen'], [False, True])
+        >>> arrow_times(pyarrow.array(["2024-05-01T10:00:00Z", "1714521600"])) is None
+        True
     """
-    from fleetanalysis.sources.schema import EARLIEST, FUTURE_SLACK, MAX_FIELD, MAX_USER_AGENT
-
-    text = (pyarrow.types.is_large_string, pyarrow.types.is_string)
-    if table.num_rows == 0 or any(not any(kind(table.schema.field(fields[name]).type) for kind in text)
-                                  for name in fields if name != "user_agent"):
-        return None
-    if "event_id" in fields and table.column(fields["event_id"]).null_count < table.num_rows:
-        return None
-    when = arrow_times(table.column(fields["time"]))
-    if when is None:
-        return None
-    now = pd.Timestamp.now(tz="UTC") if now is None else now
-    moment = pyarrow.timestamp("us", tz="UTC")
-    compute = pyarrow.compute
-    suspect = compute.or_kleene(compute.less(when, pyarrow.scalar(EARLIEST, moment)),
-                                compute.greater(when, pyarrow.scalar(now + FUTURE_SLACK, moment))).fill_null(True)
-    agents = table.column(fields["user_agent"]).combine_chunks()
-    if not pyarrow.types.is_dictionary(agents.type):
-        agents = agents.dictionary_encode()
-    # Each check once per distinct agent, taken back to the rows.
-    values = agents.dictionary
-    bad_agent = compute.or_(compute.invert(compute.match_substring_regex(values, _NOT_BLANK).fill_null(False)),
-                            compute.or_(compute.match_substring(values, "\x00"),
-                                        compute.greater(compute.utf8_length(values), MAX_USER_AGENT)).fill_null(True))
-    suspect = compute.or_(suspect, compute.take(bad_agent, agents.indices).fill_null(True))
-    columns = {"user_agent": agents, "first_seen": when}
-    for name in ("user_id", "user", "ip"):
-        column = (table.column(fields[name]).cast(pyarrow.large_string()) if name in fields
-                  else pyarrow.nulls(table.num_rows, pyarrow.large_string()))
-        columns[name] = column
-        # Bytes, never fewer than characters: a long one is looked at again.
-        suspect = compute.or_(suspect, compute.greater(compute.binary_length(column), MAX_FIELD).fill_null(False))
-        if name == "user":
-            suspect = compute.or_(suspect, compute.match_substring(column, "\x00").fill_null(False))
-    rows = pyarrow.table({name: columns[name] for name in ("user_id", "user", "ip", "user_agent", "first_seen")})
-    return rows, np.asarray(suspect.to_numpy(zero_copy_only=False), dtype=bool)
-
-
-def arrow_times(text) -> pyarrow.Array | None:
-    """``_arrow_iso`` on Arrow: UTC times of ISO 8601 text, None when any value is not one."""
     utc = pyarrow.timestamp("us", tz="UTC")
     text = text.combine_chunks() if isinstance(text, pyarrow.ChunkedArray) else text
     for unit in (utc, pyarrow.timestamp("us")):

@@ -175,13 +175,23 @@ def _csv_options(header: list[str], reject, ua_column: str | None = None) -> dic
     categorical holding each distinct agent once. Other text is read as ``large_string``,
     the layout of pandas' ``str``, so that it reaches pandas without a copy.
     """
-    agents = {name for name in header if name == ua_column
-              or generic_csv.plain_name(name) in generic_csv.GUESSES["user_agent"]}
+    agents = agent_columns(header, ua_column)
     types = {name: pyarrow.dictionary(pyarrow.int32(), pyarrow.string()) if name in agents
              else pyarrow.large_string() for name in header}
     return {"parse_options": pyarrow_csv.ParseOptions(invalid_row_handler=reject, newlines_in_values=True),
             "convert_options": pyarrow_csv.ConvertOptions(column_types=types, strings_can_be_null=True,
                                                           null_values=[""])}
+
+
+def agent_columns(header: list[str], ua_column: str | None = None) -> set[str]:
+    """The CSV columns read dictionary-encoded: ``ua_column``, or headers ``generic_csv`` would guess.
+
+    Examples:
+        >>> sorted(agent_columns(["time", "User-Agent", "agent"]))
+        ['User-Agent', 'agent']
+    """
+    return {name for name in header if name == ua_column
+            or generic_csv.plain_name(name) in generic_csv.GUESSES["user_agent"]}
 
 
 def _malformed(rows: list[tuple[str, str]], first: int = 1) -> pd.DataFrame:
@@ -426,41 +436,6 @@ def _with_early(rejected: pd.DataFrame, name: str, bad_lines: pd.DataFrame, skip
     return rejected
 
 
-def _csv_arrow_piece(batch: pyarrow.Table, name: str, csv_options: dict, bad_lines: pd.DataFrame,
-                     first_row: int) -> tuple[pyarrow.Table, pd.DataFrame] | None:
-    """A generic CSV chunk screened on Arrow: ``(rows, rejected)``, None when it needs pandas.
-
-    ``rows`` are ``generic_csv.arrow_rows`` of the rows kept, with ``_position`` (their
-    row in the chunk, from 0). Only the rows it calls suspect pass through
-    ``candidates`` and ``screen``, which reject them with the reasons pandas gives, so
-    the rows kept and rejected are those ``_screen_items`` gives.
-    """
-    empty = batch.slice(0, 0).to_pandas()
-    fields = generic_csv.mapping(list(empty.columns), file=name, **csv_options)
-    found = generic_csv.arrow_rows(batch, fields)
-    if found is None:
-        return None
-    if first_row == 1:
-        # The line naming the columns guessed, as the first chunk of the general path logs it.
-        generic_csv.candidates(empty, file=name, announce=True, **csv_options)
-    rows, suspect = found
-    positions = np.flatnonzero(suspect)
-    rows = rows.append_column("_position", pyarrow.array(np.arange(batch.num_rows)))
-    if not len(positions):
-        return rows, _with_early(empty_rejected(), name, bad_lines, _NO_ROWS)
-    items = batch.take(pyarrow.array(positions, pyarrow.int64())).to_pandas()
-    candidates = generic_csv.candidates(items, file=name, **csv_options)
-    candidates["record"] = positions + first_row
-    _, rejected = screen(candidates, name)
-    numbers = rejected["record"].astype("int64").to_numpy()
-    rejected["record"] = "row " + rejected["record"]
-    rejected["raw"] = schema.truncate_raw(pd.Series(
-        items.iloc[np.searchsorted(positions, numbers - first_row)].to_dict("records")))
-    keep = np.ones(batch.num_rows, dtype=bool)
-    keep[numbers - first_row] = False
-    return rows.filter(pyarrow.array(keep)), _with_early(rejected, name, bad_lines, _NO_ROWS)
-
-
 class NotStreamable(Exception):
     """A file ``chunks`` cannot read piece by piece after all (a row longer than a chunk,
     bytes that are not UTF-8): read it whole with ``load_file``, which reports it exactly."""
@@ -514,8 +489,31 @@ def streamable(path: Path, chunk_bytes: int) -> str | None:
         return None
 
 
+def generic_csv_header(path: Path, format: str | None = None) -> list[str] | None:
+    """The column names of ``path`` when it is a generic CSV log (plain or gzip UTF-8 text
+    whose header is not a GitHub or Entra export's, or ``format="csv"``), else None.
+
+    Where ``store.ingest`` reads a CSV file in bulk (``store.bulk_csv``); None for
+    anything else, a file ``read_file`` reads and reports.
+
+    Examples:
+        >>> import pathlib, tempfile
+        >>> file = pathlib.Path(tempfile.mkdtemp()) / "log.csv"
+        >>> _ = file.write_text("time,user,user_agent\\n2024-05-01T10:00:00Z,ann,curl/8\\n")
+        >>> generic_csv_header(file), generic_csv_header(file, "okta")
+        (['time', 'user', 'user_agent'], None)
+    """
+    if format not in (None, generic_csv.FORMAT) or streamable(path, 0) != "csv":
+        return None
+    try:
+        header, found = _csv_head(path, format)
+    except (BadInput, NotStreamable, OSError, EOFError, zlib.error):
+        return None
+    return header if found == generic_csv.FORMAT else None
+
+
 def chunks(path: Path, format: str | None = None, *, chunk_bytes: int = DEFAULT_CHUNK_BYTES,
-           on_bytes=None, arrow: bool = False, **csv_options):
+           on_bytes=None, **csv_options):
     """Read one log file piece by piece: yields ``(access, rejected, format)`` per chunk.
 
     CSV files stream through ``pyarrow.csv.open_csv`` in blocks of ``chunk_bytes``, NDJSON
@@ -524,9 +522,7 @@ def chunks(path: Path, format: str | None = None, *, chunk_bytes: int = DEFAULT_
     screened as ``load_file`` does, so the pieces hold the same rows. ``on_bytes(n)`` is
     called with the bytes of the file read so far (for a progress bar). Raises
     ``BadInput`` as ``load_file`` does, and ``NotStreamable`` when a file turns out
-    unreadable in pieces midway (the caller then reads it whole). With ``arrow``, a chunk
-    of a generic CSV that Arrow can screen comes as ``(rows, rejected, format)`` with
-    ``rows`` a ``pyarrow.Table`` of the rows kept (``_csv_arrow_piece``), for the store.
+    unreadable in pieces midway (the caller then reads it whole).
 
     Examples:
         >>> import pathlib, tempfile
@@ -543,7 +539,7 @@ def chunks(path: Path, format: str | None = None, *, chunk_bytes: int = DEFAULT_
         return
     try:
         if kind == "csv":
-            yield from _csv_chunks(path, format, chunk_bytes, on_bytes, csv_options, arrow)
+            yield from _csv_chunks(path, format, chunk_bytes, on_bytes, csv_options)
         else:
             yield from _ndjson_chunks(path, format, chunk_bytes, on_bytes, csv_options)
     except (OSError, EOFError, zlib.error):
@@ -551,7 +547,7 @@ def chunks(path: Path, format: str | None = None, *, chunk_bytes: int = DEFAULT_
         raise NotStreamable(str(path)) from None
 
 
-def _csv_chunks(path: Path, format: str | None, chunk_bytes: int, on_bytes, csv_options: dict, arrow: bool = False):
+def _csv_chunks(path: Path, format: str | None, chunk_bytes: int, on_bytes, csv_options: dict):
     """The CSV side of ``chunks``."""
     name = str(path)
     header, format = _csv_head(path, format)
@@ -575,14 +571,12 @@ def _csv_chunks(path: Path, format: str | None, chunk_bytes: int, on_bytes, csv_
                     # Perhaps a quote left open, running to the end of the file: load_file
                     # reads the text and tells.
                     raise NotStreamable(name)
-                bad_lines = _malformed(malformed[taken:], taken + 1)
-                found = (_csv_arrow_piece(table, name, csv_options, bad_lines, rows + 1)
-                         if arrow and format == generic_csv.FORMAT else None)
-                if found is None:
-                    found = _screen_items(table.to_pandas(), "csv", format, name, csv_options, bad_lines, _NO_ROWS,
-                                          rows + 1)
-                access, rejected = found
-                rows, taken = rows + table.num_rows, len(malformed)
+                # Arrow's reader may meet the next block's bad rows meanwhile: counted once, here.
+                seen = len(malformed)
+                bad_lines = _malformed(malformed[taken:seen], taken + 1)
+                access, rejected = _screen_items(table.to_pandas(), "csv", format, name, csv_options, bad_lines,
+                                                 _NO_ROWS, rows + 1)
+                rows, taken = rows + table.num_rows, seen
                 if on_bytes is not None:
                     on_bytes(handle.tell())
                 yield access, rejected, format
@@ -692,19 +686,19 @@ def _ndjson_chunks(path: Path, format: str | None, chunk_bytes: int, on_bytes, c
 
 
 def read_file(path: Path, consume, format: str | None = None, *, whole: bool = False,
-              chunk_bytes: int = DEFAULT_CHUNK_BYTES, on_bytes=None, arrow: bool = False, **csv_options):
+              chunk_bytes: int = DEFAULT_CHUNK_BYTES, on_bytes=None, **csv_options):
     """``consume(pieces)`` of one log file, the streaming fallback in one place.
 
     ``pieces`` yields ``(access, rejected, format)``: ``chunks`` of ``chunk_bytes``, or
     with ``whole`` a big CSV file in one read on every core (a caller keeping every row
     saves no memory with chunks, and they would leave the second core idle). When the
     file cannot be read in pieces after all, ``consume`` is called again with the file
-    read whole by ``load_file``. ``arrow`` is passed to ``chunks``. Returns what
+    read whole by ``load_file``. Returns what
     ``consume`` returns; raises ``BadInput`` as ``load_file`` does.
     """
     try:
         if whole and (format is None or format in FORMATS) and streamable(path, DEFAULT_CHUNK_BYTES) == "csv":
             return consume([_csv_whole(path, format, csv_options)])
-        return consume(chunks(path, format, chunk_bytes=chunk_bytes, on_bytes=on_bytes, arrow=arrow, **csv_options))
+        return consume(chunks(path, format, chunk_bytes=chunk_bytes, on_bytes=on_bytes, **csv_options))
     except NotStreamable:
         return consume([load_file(path, format, **csv_options)])

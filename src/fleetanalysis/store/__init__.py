@@ -21,7 +21,7 @@ Writes go to temporary names then renames, committed by a journal (``store.datas
 and one run at a time reads, merges and writes the store (``writing.locked``), so two
 ingests at once both land and a killed one leaves the store readable and whole.
 ``<store>/_manifest.json`` (``store.manifest``) lists the input files ``ingest`` read (path, size, mtime,
-BLAKE2b hash, options, counts): a file still matching its entry is skipped without
+SHA-256 hash, options, counts): a file still matching its entry is skipped without
 being read, which is safe because merging the same rows again changes nothing. A store
 from before partitions (one Parquet file) is migrated by its next write, with one line
 on stderr; until then it is read as it is.
@@ -66,7 +66,7 @@ from fleetanalysis.days import utc_day
 from fleetanalysis.errors import BadInput
 from fleetanalysis.sources import LoadResult
 from fleetanalysis.sources.schema import REJECTED_COLUMNS, conform, empty_access
-from fleetanalysis.store import dataset
+from fleetanalysis.store import bulk_csv, dataset
 from fleetanalysis.store import manifest
 from fleetanalysis.store.batch import Batch
 from fleetanalysis.store.dedupe import EVENT_IDENTITY, _sorted_categories, combine, id_conflicts, keys
@@ -303,11 +303,14 @@ def ingest(store_path: str | os.PathLike, paths, format: str | None = None, *,
            progress: bool = False, rescan: bool = False) -> tuple[pd.DataFrame, list[str]]:
     """Read logs piece by piece (``sources.chunks``) and merge them into the store.
 
-    The same store as ``merge(store_path, sources.load(paths, ...))``, in bounded memory:
-    each chunk of ``chunk_bytes`` is merged as it is read into the partitions it meets
-    (``store.batch``), so memory holds one chunk plus those partitions, never the whole
-    file. They are written once, at the end; the store's lock is held from reading to
-    writing, so a second run waits and then merges into what this one wrote.
+    The same store as ``merge(store_path, sources.load(paths, ...))`` (rows with equal
+    ``first_seen`` may lie in another order), in bounded memory: a generic CSV is read by
+    DuckDB, its rows screened and grouped by dedupe key and month in SQL within a memory
+    limit (``store.bulk_csv``); other files chunk by chunk, each chunk of ``chunk_bytes``
+    merged as it is read into the partitions it meets (``store.batch``), so memory holds
+    one chunk or the groups plus those partitions, never the whole file. They are written
+    once, at the end; the store's lock is held from reading to writing, so a second run
+    waits and then merges into what this one wrote.
 
     A file the store's manifest (``manifest_path``) lists with the same size and mtime,
     or else the same hash, and the same options is not opened: it is already merged in.
@@ -377,7 +380,7 @@ def ingest(store_path: str | os.PathLike, paths, format: str | None = None, *,
 
 def _read_into(batch: Batch, files: list[Path], problems: list[str], format: str | None,
                chunk_bytes: int, progress: bool, options: dict) -> tuple[list[tuple], list]:
-    """``ingest``'s reading: each file's chunks merged into ``batch`` as they come.
+    """``ingest``'s reading: each file's groups (``bulk_csv``) or chunks merged into ``batch`` as they come.
 
     Returns ``(counts, rejects)``: one ``MERGE_COLUMNS`` tuple per file read, the
     rejected frames; files that fail are added to ``problems`` and leave ``batch`` as it was.
@@ -394,28 +397,27 @@ def _read_into(batch: Batch, files: list[Path], problems: list[str], format: str
                 batch.restore(before)
                 tally, found, file_rejects = np.zeros(5, dtype="int64"), None, []
                 for access, rejected, found in pieces:
-                    if isinstance(access, pyarrow.Table):
-                        # Generic CSV rows screened on Arrow, merged many chunks at once: their
-                        # duplicates are counted when they are (no ids, so no conflicts).
-                        batch.add_rows(access)
-                        kept, dupes, conflicts = access.num_rows, 0, 0
-                    else:
-                        settled = batch.settle()
-                        duplicate, conflict = batch.add(access)
-                        kept, dupes, conflicts = len(access), int(duplicate.sum()), int(conflict.sum())
-                        tally += [0, -settled, 0, settled, 0]
-                    tally += [kept + len(rejected), kept - dupes, len(rejected), dupes, conflicts]
+                    duplicate, conflict = batch.add(access)
+                    dupes = int(duplicate.sum())
+                    tally += [len(access) + len(rejected), len(access) - dupes, len(rejected), dupes,
+                              int(conflict.sum())]
                     file_rejects.append(rejected)
-                settled = batch.settle()
-                tally += [0, -settled, 0, settled, 0]
                 return tally, found, file_rejects
 
             def moved(position: int) -> None:
                 bar.update(start + position - bar.n)
 
             try:
-                tally, found, file_rejects = sources.read_file(path, fold, format, chunk_bytes=chunk_bytes,
-                                                               on_bytes=moved, arrow=True, **options)
+                header = sources.reader.generic_csv_header(path, format)
+                # A generic CSV goes to DuckDB; what DuckDB cannot read as chunks would, to them.
+                bulk = None if header is None else bulk_csv.read(
+                    path, header, options, batch, on_progress=lambda fraction: moved(int(fraction * size)))
+                if bulk is None:
+                    tally, found, file_rejects = sources.read_file(path, fold, format, chunk_bytes=chunk_bytes,
+                                                                   on_bytes=moved, **options)
+                else:
+                    (tally, rejected), found = bulk, sources.csv.FORMAT
+                    file_rejects = [rejected]
             except BadInput as problem:
                 batch.restore(before)
                 problems.append(str(problem))

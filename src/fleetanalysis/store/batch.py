@@ -32,19 +32,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute
 
 from fleetanalysis.sources import concat_access
 from fleetanalysis.sources.schema import SOURCES, conform
 from fleetanalysis.store import dataset
-from fleetanalysis.store.dedupe import EVENT_IDENTITY, _newest, collapse, id_hashes, key_hashes
+from fleetanalysis.store.dedupe import EVENT_IDENTITY, _newest, id_hashes, key_hashes
 
 # Existing rows are ordered before any new row.
 _EXISTING_ORDER = -(2**62)
 # The month ``first_months`` gives a row without a first_seen.
 _NO_MONTH = np.iinfo("int64").min
-# How many screened CSV rows wait to be collapsed at once: about 100 MB of them.
-_WAITING_ROWS = 2**20
 
 
 class Batch:
@@ -59,10 +56,6 @@ class Batch:
         # None until a merge needs them (a file into an empty store never does).
         self.hashes: tuple[np.ndarray, np.ndarray] | None = None
         self.taken = 0
-        # Screened CSV rows (``add_rows``) waiting to be merged, with their ``_order``.
-        self.waiting: list[pa.Table] = []
-        # How many of the rows merged since the last ``settle`` merged into another row.
-        self.merged_away = 0
         # Loaded rows no new row has met yet, as read (Arrow, with ``_order``), and their
         # hashes: written back as they are, never turned into pandas.
         self.kept: pa.Table | None = None
@@ -73,48 +66,28 @@ class Batch:
 
     def state(self) -> tuple:
         """What ``restore`` goes back to (a file that fails midway adds nothing)."""
-        return (self.merged, self.hashes, set(self.loaded), self.taken, list(self.waiting), self.merged_away,
-                self.kept, self.kept_hashes)
+        return self.merged, self.hashes, set(self.loaded), self.taken, self.kept, self.kept_hashes
 
     def restore(self, state: tuple) -> None:
         self.merged, self.hashes, self.loaded, self.taken = state[0], state[1], set(state[2]), state[3]
-        self.waiting, self.merged_away, self.kept, self.kept_hashes = list(state[4]), state[5], state[6], state[7]
+        self.kept, self.kept_hashes = state[4], state[5]
 
-    def add(self, access: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
-        """Merge ``access`` rows in; ``(duplicate, conflict)`` of each, as ``combine`` gives them."""
-        self._collapse()
-        access = conform(access).assign(_order=np.arange(len(access), dtype="int64") + self.taken)
-        self.taken += len(access)
-        return self._merge(access, distinct=False)
+    def add(self, access: pd.DataFrame, order: np.ndarray | None = None) -> tuple[pd.Series, pd.Series]:
+        """Merge ``access`` rows in; ``(duplicate, conflict)`` of each, as ``combine`` gives them.
 
-    def add_rows(self, rows: pa.Table) -> None:
-        """Take screened generic CSV rows (``sources.csv.arrow_rows`` with ``_position``,
-        their row in the chunk), to be merged by ``settle``: the rows of many chunks are
-        collapsed at once (``dedupe.collapse``), up to ``_WAITING_ROWS``."""
-        if rows.num_rows == 0:
-            return
-        order = pa.compute.add(rows.column("_position").cast(pa.int64()), self.taken)
-        self.taken += int(pa.compute.max(rows.column("_position")).as_py()) + 1
-        self.waiting.append(rows.drop_columns(["_position"]).append_column("_position", order))
-        if sum(table.num_rows for table in self.waiting) >= _WAITING_ROWS:
-            self._collapse()
+        ``order`` places them among the rows of their file (``_order``; by default after every row taken).
+        """
+        if order is None:
+            order = np.arange(len(access), dtype="int64") + self.taken
+            self.taken += len(access)
+        return self._merge(conform(access).assign(_order=np.asarray(order, dtype="int64")), distinct=False)
 
-    def settle(self) -> int:
-        """Merge the rows ``add_rows`` took; how many of those taken since the last
-        ``settle`` merged into another row."""
-        self._collapse()
-        found, self.merged_away = self.merged_away, 0
-        return found
-
-    def _collapse(self) -> None:
-        if not self.waiting:
-            return
-        rows = pa.concat_tables(self.waiting).unify_dictionaries()
-        self.waiting = []
-        access = collapse(rows)
-        order = access.pop("_position").to_numpy().astype("int64")
-        duplicate, _ = self._merge(conform(access).assign(_order=order), distinct=True)
-        self.merged_away += rows.num_rows - len(access) + int(duplicate.sum())
+    def add_groups(self, access: pd.DataFrame, order: np.ndarray, rows: int) -> int:
+        """Merge rows already one per dedupe key, without event ids (``store.bulk_csv``'s
+        groups of ``rows`` rows, each with the ``_order`` of its newest row); how many of
+        those rows merged into another row."""
+        duplicate, _ = self._merge(access.assign(_order=np.asarray(order, dtype="int64")), distinct=True)
+        return rows - len(access) + int(duplicate.sum())
 
     def _merge(self, access: pd.DataFrame, distinct: bool) -> tuple[pd.Series, pd.Series]:
         """``add`` of rows with their ``_order``; ``distinct`` when no two of them share a
@@ -226,7 +199,6 @@ class Batch:
         The merged rows go to Arrow once and join the kept ones, ordered by partition, then
         ``first_seen`` and ``_order``: each partition is a slice of that table.
         """
-        self._collapse()
         pieces = [self.kept] if self.kept is not None and self.kept.num_rows else []
         if len(self.merged) or not pieces:
             pieces.insert(0, dataset.table(self.merged).append_column(
@@ -241,7 +213,10 @@ class Batch:
         # Missing times sort last, as pandas sorts them.
         times = np.where(micros == np.iinfo("int64").min, np.iinfo("int64").max, micros)
         order = np.lexsort((table.column("_order").to_numpy(), times, months, sources))
-        table = table.drop_columns(["_order"]).take(pa.array(order))
+        table = table.drop_columns(["_order"])
+        # Rows often come in order already (a file into an empty store): no copy then.
+        if not (len(order) < 2 or (np.diff(order) == 1).all()):
+            table = table.take(pa.array(order))
         table = table.replace_schema_metadata(dataset.PANDAS_METADATA)
         months, sources = months[order], sources[order]
         starts = np.flatnonzero(np.append(len(order) > 0, (months[1:] != months[:-1]) | (sources[1:] != sources[:-1])))

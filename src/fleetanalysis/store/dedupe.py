@@ -19,11 +19,9 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-import pyarrow
-import pyarrow.compute
 
 from fleetanalysis.codes import combine as combine_codes
-from fleetanalysis.sources.schema import COLUMNS, SOURCES, conform
+from fleetanalysis.sources.schema import COLUMNS, conform
 
 # What makes two rows with the same event id the same event; other columns (the OS a
 # source reports, a count) describe the event and may be filled in by a later export.
@@ -243,56 +241,3 @@ def _times(values: pd.Series) -> np.ndarray:
     """UTC times as int64 microseconds, missing ones greatest (sorted last, never a minimum)."""
     micros = pd.to_datetime(values, utc=True).astype("datetime64[us, UTC]").array.asi8
     return np.where(micros == np.iinfo("int64").min, _LAST, micros)
-
-
-def collapse(rows: pyarrow.Table) -> pd.DataFrame:
-    """Screened generic CSV rows (``sources.csv.arrow_rows`` with ``_position``) merged on
-    Arrow: one access row per dedupe key, as ``_newest`` keeps it, with ``_position`` (that
-    of the newest row) and ``_rows`` (how many rows it stands for).
-
-    The rows have no event id, a ``first_seen`` each, and nothing else that differs
-    between rows of one key (``count`` is 1): the key's earliest and latest time are
-    all there is to merge.
-
-    Examples:
-        >>> rows = pyarrow.table({"user_id": pyarrow.nulls(3, pyarrow.large_string()), "user": ["ann", "ann", "bo"],
-        ...     "ip": pyarrow.nulls(3, pyarrow.large_string()),
-        ...     "user_agent": pyarrow.array(["UA", "UA", "UA"]).dictionary_encode(),
-        ...     "first_seen": pyarrow.array(pd.to_datetime(["2024-05-02", "2024-05-01", "2024-05-03"], utc=True)),
-        ...     "_position": [0, 1, 2]})
-        >>> collapse(rows)[["user", "first_seen", "last_seen", "_position", "_rows"]].astype(str).values.tolist()
-        [['ann', '2024-05-01 00:00:00+00:00', '2024-05-02 00:00:00+00:00', '0', '2'], ['bo', '2024-05-03 00:00:00+00:00', '2024-05-03 00:00:00+00:00', '2', '1']]
-    """
-    agents = rows.column("user_agent").combine_chunks()
-    times = rows.column("first_seen").cast(pyarrow.int64()).to_numpy()
-    # Each key column as integer codes (Arrow's hash tables, one pass each), then one code per key.
-    codes = {name: _arrow_codes(rows.column(name)) for name in ("user_id", "user", "ip")}
-    codes["user_agent"] = agents.indices.fill_null(-1).to_numpy()
-    codes["month"] = times.astype("datetime64[us]").astype("datetime64[M]").astype("int64")
-    key = _group_codes(codes)
-    # Sorted by key, then time, then row: a key's first row has its earliest time, its last is the newest.
-    order = np.lexsort((rows.column("_position").to_numpy(), times, key))
-    starts = np.flatnonzero(np.append(True, key[order][1:] != key[order][:-1]))
-    ends = np.append(starts[1:], len(order)) - 1
-    first, newest = order[starts], order[ends]
-    chosen = rows.take(pyarrow.array(newest))
-    categories = pd.Index(agents.dictionary.to_pandas(), dtype="str")
-
-    def moment(positions: np.ndarray):
-        return pd.array(times[positions].astype("datetime64[us]"), dtype="datetime64[us]").tz_localize("UTC")
-
-    access = conform(pd.DataFrame({
-        "source": pd.Categorical.from_codes(np.full(len(newest), SOURCES.index("csv"), dtype="int8"),
-                                            dtype=COLUMNS["source"]),
-        "user_id": chosen.column("user_id").to_pandas(), "user": chosen.column("user").to_pandas(),
-        "ip": chosen.column("ip").to_pandas(),
-        "user_agent": pd.Categorical.from_codes(codes["user_agent"][newest], categories=categories),
-        "first_seen": moment(first), "last_seen": moment(newest)}))
-    access["_position"] = rows.column("_position").to_numpy()[newest]
-    access["_rows"] = ends - starts + 1
-    return access
-
-
-def _arrow_codes(values: pyarrow.ChunkedArray) -> np.ndarray:
-    """An integer per distinct value of an Arrow text column (missing ones -1)."""
-    return pyarrow.compute.dictionary_encode(values).combine_chunks().indices.fill_null(-1).to_numpy()

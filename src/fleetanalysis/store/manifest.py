@@ -1,7 +1,7 @@
 """The manifest of a store: the input files ``store.ingest`` read, so an unchanged one is skipped.
 
 ``<store>/_manifest.json`` lists each file by resolved path with its size, mtime,
-BLAKE2b hash, the options it was read with and its counts. A file still matching its
+SHA-256 hash, the options it was read with and its counts. A file still matching its
 entry (same size and mtime, or else the same hash) is not read again: merging the same
 rows again would change nothing. A store from before partitions kept its manifest beside
 it (``legacy_path``).
@@ -49,7 +49,11 @@ def _identity(path: Path) -> dict | None:
 
 
 def file_hash(path: str | os.PathLike) -> str:
-    """BLAKE2b of the file's bytes, read 1 MiB at a time.
+    """SHA-256 of the file's bytes (its first 16 bytes, in hex), read 1 MiB at a time.
+
+    SHA-256, not BLAKE2b as before: processors hash it in hardware, twice as fast here,
+    and the hash runs beside DuckDB's reading on the same cores. An entry with the old
+    hash only costs one read again, when the file's size or mtime changed.
 
     Examples:
         >>> import pathlib, tempfile
@@ -58,11 +62,11 @@ def file_hash(path: str | os.PathLike) -> str:
         >>> len(file_hash(log))
         32
     """
-    digest = hashlib.blake2b(digest_size=16)
+    digest = hashlib.sha256()
     with open(path, "rb") as handle:
         while block := handle.read(1 << 20):
             digest.update(block)
-    return digest.hexdigest()
+    return digest.hexdigest()[:32]
 
 
 def read_manifest(store_path: str | os.PathLike) -> dict[str, dict]:
