@@ -124,7 +124,7 @@ def devices(sightings: pd.DataFrame, rows: np.ndarray, ks: np.ndarray, dates: pd
                product, client_version, client_evidence, Coded(sightings["client_family"]).fill(product),
                catalog, policy, collapse),
     ]
-    judged, results = _judge_distinct(parts, catalog, policy)
+    judged, results = _judge_distinct(parts, catalog, policy, folded=collapse)
     width = 1 + len(products)
 
     combo, grid = row_combinations(n, width, [(part.device, part.slot, result)
@@ -267,11 +267,14 @@ def _epochs(product_codes: np.ndarray, product: Coded, day: np.ndarray, catalog:
     thousand entries: the days of a timeline and its window), then gathered per part, with
     no hashing or grouping over the parts.
     """
-    number = day.astype("datetime64[D]").astype("int64")
-    known = ~np.isnat(day)
+    # The days are midnights: whole days of microseconds, counted without a unit conversion.
+    micros = day.astype("datetime64[us]").view("int64")
+    known = micros != np.iinfo("int64").min
+    number = micros // (86_400 * 10**6)
     earliest = int(number[known].min()) if known.any() else 0
     # Column 0 of the table answers a missing day, row 0 a missing product.
-    number = np.where(known, number - earliest + 1, 0)
+    number -= earliest - 1
+    number[~known] = 0
     width = int(number.max(initial=0)) + 1
     table_days = (earliest - 1 + np.arange(width)).astype("datetime64[D]").astype("datetime64[us]")
     table_days[0] = np.datetime64("NaT")
@@ -284,8 +287,10 @@ def _epochs(product_codes: np.ndarray, product: Coded, day: np.ndarray, catalog:
     return epoch[at], start[at]
 
 
-def _judge_distinct(parts: list[_Parts], catalog: pd.DataFrame, policy) -> tuple[pd.DataFrame, list]:
-    """Judge every distinct part of every kind with ``policy.judge``, ``JUDGE_BATCH`` at a time.
+def _judge_distinct(parts: list[_Parts], catalog: pd.DataFrame, policy,
+                    folded: bool) -> tuple[pd.DataFrame, list]:
+    """Judge every distinct part of every kind with ``policy.judge``, ``JUDGE_BATCH`` at a time
+    (``folded``: the parts are epoch starts and version classes already, see ``_Parts``).
 
     Returns the distinct answers (``verdict, reason, target`` and ``label``, the platform
     or client family naming the target) and, per kind, each part's row among them.
@@ -293,7 +298,7 @@ def _judge_distinct(parts: list[_Parts], catalog: pd.DataFrame, policy) -> tuple
     distinct = pd.concat([part.frame for part in parts], ignore_index=True)
     # Each part is judged on its own, so batches give the same answers; they bound the
     # memory policy needs for a year of weekly dates to one batch's worth.
-    judged = pd.concat([verdicts.judge(distinct.iloc[start:start + JUDGE_BATCH], catalog, policy)
+    judged = pd.concat([verdicts.judge(distinct.iloc[start:start + JUDGE_BATCH], catalog, policy, folded)
                         [["verdict", "reason", "target"]].astype("str")
                         for start in range(0, max(len(distinct), 1), JUDGE_BATCH)], ignore_index=True)
     labels, label_names = [], []

@@ -89,7 +89,7 @@ OVERRIDES = (
 )
 
 
-def judge(parts: pd.DataFrame, catalog: pd.DataFrame, policy: Policy) -> pd.DataFrame:
+def judge(parts: pd.DataFrame, catalog: pd.DataFrame, policy: Policy, folded: bool = False) -> pd.DataFrame:
     """Judge each row's version against the releases available on its ``as_of`` date.
 
     ``parts`` has ``product``, ``version``, ``evidence`` (exact, frozen, lower-bound, absent,
@@ -97,6 +97,9 @@ def judge(parts: pd.DataFrame, catalog: pd.DataFrame, policy: Policy) -> pd.Data
     outdated, unsupported, unknown; ordered categorical), ``reason`` (why, or NA when
     current), ``target`` (the version to install, NA when current or unknown) and
     ``released_target`` (its release date). Each distinct row is judged once.
+    ``folded`` says the caller already gave each part as ``equivalent_day`` and
+    ``equivalent_version`` fold it (both map their own answers to themselves), so
+    folding again is skipped: the answers are the same.
 
     Examples:
         >>> from fleetanalysis import catalog as releases
@@ -118,9 +121,10 @@ def judge(parts: pd.DataFrame, catalog: pd.DataFrame, policy: Policy) -> pd.Data
     })
     if frame.empty:
         return _result(pd.DataFrame(index=parts.index, columns=["verdict", "reason", "target", "released_target"]))
-    # Days between two catalog events get the same answer: judge each epoch once.
-    frame["as_of"] = equivalent_day(frame["product"], frame["as_of"], catalog, policy)
-    frame["version"] = equivalent_version(frame, catalog, policy)
+    if not folded:
+        # Days between two catalog events get the same answer: judge each epoch once.
+        frame["as_of"] = equivalent_day(frame["product"], frame["as_of"], catalog, policy)
+        frame["version"] = equivalent_version(frame, catalog, policy)
     codes, distinct = distinct_rows(frame)
     judged = _judge_distinct(distinct, catalog, policy)
     return _result(judged.iloc[codes].set_axis(parts.index))
