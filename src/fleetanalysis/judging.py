@@ -109,7 +109,7 @@ def devices(sightings: pd.DataFrame, rows: np.ndarray, ks: np.ndarray, dates: pd
     has_client = (product_codes[rows] >= 0) & (client_version.codes[rows] >= 0)
     client_rows = rows[has_client]
     client_row, client_device, client_product = _newest_clients(
-        dd[has_client], n, client_rows, product_codes, _ranks(client_version, client_rows), seen_rank)
+        dd[has_client], client_rows, product_codes, _ranks(client_version, client_rows), seen_rank)
 
     os_product = Coded(sightings["os_product"]).fill(platform.map(str.lower))
     # A bare major (Chromium's reduced user agent) can only be judged as a major.
@@ -141,25 +141,21 @@ def devices(sightings: pd.DataFrame, rows: np.ndarray, ks: np.ndarray, dates: pd
     return devices[["as_of", *DEVICE_COLUMNS]]
 
 
-def _newest_clients(groups: np.ndarray, n_groups: int, rows: np.ndarray, product_codes: np.ndarray,
+def _newest_clients(groups: np.ndarray, rows: np.ndarray, product_codes: np.ndarray,
                     *ranks: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per (group, client product) among the pairs, the newest row by ``ranks``: those rows,
     their groups and their products' codes.
 
-    A device uses a handful of products: one reduction per product over its pairs, whose
-    groups index an array directly, costs less than hashing (group, product) per pair.
+    One reduction over the pairs, keyed by (group, product) packed into one integer and
+    coded once: a device uses a handful of products, so the packed range is a small
+    multiple of the pairs and is coded without hashing (``dense``).
     """
-    found_rows, found_groups, found_products = [], [], []
-    product_of_pair = product_codes[rows]
-    for code in np.unique(product_of_pair):
-        mine = product_of_pair == code
-        best = best_rows(groups[mine], n_groups, rows[mine], *ranks)
-        present = np.flatnonzero(np.bincount(groups[mine], minlength=n_groups))
-        found_rows.append(best[present])
-        found_groups.append(present)
-        found_products.append(np.full(len(present), code, dtype="int64"))
-    empty = [np.zeros(0, dtype="int64")]
-    return tuple(np.concatenate(found or empty) for found in (found_rows, found_groups, found_products))
+    width = int(product_codes.max(initial=0)) + 1
+    combination, packed = dense(pack(groups, product_codes[rows], width),
+                                (int(groups.max(initial=0)) + 1) * width, room=4 * width)
+    best = best_rows(combination, len(packed), rows, *ranks)
+    group, product = unpack(packed.astype("int64"), width)
+    return best, group, product
 
 
 def _device_codes(device_id: pd.Series) -> tuple[np.ndarray, np.ndarray]:
