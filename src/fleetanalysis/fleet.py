@@ -67,6 +67,9 @@ NOT_DEVICES = ("sdk", "bot")
 # The columns that decide which of a device's active rows speaks for it (see _dominant).
 RANKED_BY = ("device_id", "os_version", "os_evidence", "client_product", "client_version")
 TIME_COLUMNS = ("first_seen", "last_seen")
+# The columns judging.devices reads: the timeline copies only these of the rows it keeps.
+ENGINE_COLUMNS = ("device_id", "user_id", "user", "platform", "device_class", "os_product", "os_version",
+                  "os_evidence", "client_family", "client_product", "client_version", "last_seen", "last_day", "ip")
 
 SIGHTING_COLUMNS = ["device_id", "user_id", "user", "platform", "device_class", "os_product",
                     "os_version", "os_evidence", "client_kind", "client_family", "client_product",
@@ -297,7 +300,7 @@ def timeline(sightings: pd.DataFrame, catalog: pd.DataFrame, policy, start, end,
     kept, low, high = _dominant(sightings, candidates, low, high, seen_rank)
     # Only the kept rows speak for a device on some date (a third of a per-event log's):
     # the engine's passes over every sightings row then cost that much less.
-    sightings, seen_rank = sightings.take(kept).reset_index(drop=True), seen_rank[kept]
+    sightings, seen_rank = sightings[list(ENGINE_COLUMNS)].take(kept).reset_index(drop=True), seen_rank[kept]
     spans = high - low
     rows = np.repeat(np.arange(len(kept)), spans)
     starts = np.repeat(low - np.cumsum(spans) + spans, spans)
@@ -336,12 +339,14 @@ def _dominant(sightings: pd.DataFrame, rows: np.ndarray, low: np.ndarray, high: 
     high = np.minimum(high, better_low)
     kept = high > low
     # Back to ascending rows by marking them in an array of the sightings' size: no sort.
+    rows, low, high = rows[kept], low[kept], high[kept]
     present = np.zeros(len(sightings), dtype=bool)
-    present[rows[kept]] = True
+    present[rows] = True
     ascending = np.flatnonzero(present)
-    dates = np.zeros((2, len(sightings)), dtype="int64")
-    dates[0, rows[kept]], dates[1, rows[kept]] = low[kept], high[kept]
-    return ascending, dates[0, ascending], dates[1, ascending]
+    place = np.empty(len(sightings), dtype="int64")
+    place[rows] = np.arange(len(rows))
+    at = place[ascending]
+    return ascending, low[at], high[at]
 
 
 def _seen_rank(sightings: pd.DataFrame, rows: np.ndarray) -> np.ndarray:
