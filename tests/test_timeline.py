@@ -1,11 +1,15 @@
 """fleet.timeline: each device's answer changes at its sightings and at catalog events, and
 the timeline equals one snapshot per date, row for row, whichever of them moved."""
 
+import sys
+from pathlib import Path
+
+import numpy as np
 import pandas as pd
 import pytest
 
 from fleetanalysis import catalog as releases
-from fleetanalysis import fleet, judging, policy
+from fleetanalysis import clients, fleet, judging, policy, sources, store
 
 COLUMNS = ["user_id", "user", "platform", "device_class", "os_version", "os_evidence", "client_kind",
            "client_family", "client_product", "client_version", "first_seen", "last_seen", "ip"]
@@ -102,3 +106,54 @@ def test_judging_batches_do_not_change_the_timeline(shipped, monkeypatch):
     monkeypatch.setattr(judging, "JUDGE_BATCH", 3)
     pd.testing.assert_frame_equal(
         whole, fleet.timeline(seen, shipped, rules, "2024-04-01", "2024-08-01", freq="3D", window_days=30))
+
+
+def _sampled_dates(seed, start, end, count):
+    """``count`` of the weekly dates between ``start`` and ``end``, drawn with ``seed``."""
+    weeks = pd.date_range(start, end, freq="W-SUN")
+    rng = np.random.default_rng(seed)
+    return sorted(rng.choice(weeks, size=min(count, len(weeks)), replace=False))
+
+
+def _timeline_equals_snapshots(seen, catalog, rules, start, end, seed, window_days=30):
+    """The weekly timeline's rows at dates drawn with ``seed`` equal the snapshot of each."""
+    weeks = _as_text(fleet.timeline(seen, catalog, rules, start, end, window_days=window_days))
+    for day in _sampled_dates(seed, start, end, 6):
+        day = pd.Timestamp(day)
+        at_day = weeks[weeks["as_of"] == day].drop(columns="as_of").reset_index(drop=True)
+        expected = fleet.snapshot(seen, catalog, rules, day, window_days=window_days)
+        pd.testing.assert_frame_equal(at_day, expected, obj=f"devices on {day:%Y-%m-%d}")
+
+
+def _subsample(facts, seed):
+    """About half of the rows, drawn with ``seed``: each draw moves which rows speak for a device when."""
+    return facts.sample(frac=0.5, random_state=seed).reset_index(drop=True)
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_timeline_equals_snapshots_on_the_demo_store(demo_store, shipped, seed):
+    facts = clients.facts(store.read(demo_store["store"]))
+    seen = fleet.sightings(_subsample(facts, seed))
+    newest = seen["last_day"].max()
+    window_days = int(np.random.default_rng(seed).choice([7, 30]))
+    _timeline_equals_snapshots(seen, shipped, policy.load(), newest - pd.Timedelta(weeks=10), newest, seed,
+                               window_days)
+
+
+@pytest.fixture(scope="module")
+def generated_facts(tmp_path_factory):
+    """A small sample of the benchmark's log: its realistic agents (browsers, Slack apps, SDKs
+    of 2019-2026, ``benchmarks/clients_speed.agents``), one row per sign-in event over a year."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    import generate
+
+    folder = tmp_path_factory.mktemp("generated")
+    written = generate.write(folder, rows=6000, distinct_agents=400, users=150, seed=11)
+    return clients.facts(sources.load([written["events"]]).access)
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_timeline_equals_snapshots_on_a_generated_log(generated_facts, shipped, seed):
+    seen = fleet.sightings(_subsample(generated_facts, seed))
+    newest = seen["last_day"].max()
+    _timeline_equals_snapshots(seen, shipped, policy.load(), newest - pd.Timedelta(weeks=52), newest, seed)

@@ -22,6 +22,7 @@ Examples:
 
 from __future__ import annotations
 
+import functools
 import io
 import os
 import re
@@ -83,6 +84,9 @@ def version_key(versions: pd.Series) -> pd.Series:
     return pd.Series(keys[np.where(codes < 0, len(uniques), codes)], index=versions.index, dtype="str")
 
 
+# Every judgement reads the catalog's own versions again (a timeline, dozens of times): each
+# text is parsed once per process. Bounded, since log text is open-ended.
+@functools.lru_cache(maxsize=2**16)
 def _one_key(text: str) -> str | None:
     match = _VERSION.match(text)
     if not match:

@@ -109,7 +109,7 @@ def devices(sightings: pd.DataFrame, rows: np.ndarray, ks: np.ndarray, dates: pd
     has_client = (product_codes[rows] >= 0) & (client_version.codes[rows] >= 0)
     client_rows = rows[has_client]
     client_row, client_device, client_product = _newest_clients(
-        dd[has_client], n, client_rows, product_codes, _ranks(client_version, client_rows), seen_rank)
+        dd[has_client], client_rows, product_codes, _ranks(client_version, client_rows), seen_rank)
 
     os_product = Coded(sightings["os_product"]).fill(platform.map(str.lower))
     # A bare major (Chromium's reduced user agent) can only be judged as a major.
@@ -124,7 +124,7 @@ def devices(sightings: pd.DataFrame, rows: np.ndarray, ks: np.ndarray, dates: pd
                product, client_version, client_evidence, Coded(sightings["client_family"]).fill(product),
                catalog, policy, collapse),
     ]
-    judged, results = _judge_distinct(parts, catalog, policy)
+    judged, results = _judge_distinct(parts, catalog, policy, folded=collapse)
     width = 1 + len(products)
 
     combo, grid = row_combinations(n, width, [(part.device, part.slot, result)
@@ -141,25 +141,21 @@ def devices(sightings: pd.DataFrame, rows: np.ndarray, ks: np.ndarray, dates: pd
     return devices[["as_of", *DEVICE_COLUMNS]]
 
 
-def _newest_clients(groups: np.ndarray, n_groups: int, rows: np.ndarray, product_codes: np.ndarray,
+def _newest_clients(groups: np.ndarray, rows: np.ndarray, product_codes: np.ndarray,
                     *ranks: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per (group, client product) among the pairs, the newest row by ``ranks``: those rows,
     their groups and their products' codes.
 
-    A device uses a handful of products: one reduction per product over its pairs, whose
-    groups index an array directly, costs less than hashing (group, product) per pair.
+    One reduction over the pairs, keyed by (group, product) packed into one integer and
+    coded once: a device uses a handful of products, so the packed range is a small
+    multiple of the pairs and is coded without hashing (``dense``).
     """
-    found_rows, found_groups, found_products = [], [], []
-    product_of_pair = product_codes[rows]
-    for code in np.unique(product_of_pair):
-        mine = product_of_pair == code
-        best = best_rows(groups[mine], n_groups, rows[mine], *ranks)
-        present = np.flatnonzero(np.bincount(groups[mine], minlength=n_groups))
-        found_rows.append(best[present])
-        found_groups.append(present)
-        found_products.append(np.full(len(present), code, dtype="int64"))
-    empty = [np.zeros(0, dtype="int64")]
-    return tuple(np.concatenate(found or empty) for found in (found_rows, found_groups, found_products))
+    width = int(product_codes.max(initial=0)) + 1
+    combination, packed = dense(pack(groups, product_codes[rows], width),
+                                (int(groups.max(initial=0)) + 1) * width, room=4 * width)
+    best = best_rows(combination, len(packed), rows, *ranks)
+    group, product = unpack(packed.astype("int64"), width)
+    return best, group, product
 
 
 def _device_codes(device_id: pd.Series) -> tuple[np.ndarray, np.ndarray]:
@@ -267,11 +263,14 @@ def _epochs(product_codes: np.ndarray, product: Coded, day: np.ndarray, catalog:
     thousand entries: the days of a timeline and its window), then gathered per part, with
     no hashing or grouping over the parts.
     """
-    number = day.astype("datetime64[D]").astype("int64")
-    known = ~np.isnat(day)
+    # The days are midnights: whole days of microseconds, counted without a unit conversion.
+    micros = day.astype("datetime64[us]").view("int64")
+    known = micros != np.iinfo("int64").min
+    number = micros // (86_400 * 10**6)
     earliest = int(number[known].min()) if known.any() else 0
     # Column 0 of the table answers a missing day, row 0 a missing product.
-    number = np.where(known, number - earliest + 1, 0)
+    number -= earliest - 1
+    number[~known] = 0
     width = int(number.max(initial=0)) + 1
     table_days = (earliest - 1 + np.arange(width)).astype("datetime64[D]").astype("datetime64[us]")
     table_days[0] = np.datetime64("NaT")
@@ -284,8 +283,10 @@ def _epochs(product_codes: np.ndarray, product: Coded, day: np.ndarray, catalog:
     return epoch[at], start[at]
 
 
-def _judge_distinct(parts: list[_Parts], catalog: pd.DataFrame, policy) -> tuple[pd.DataFrame, list]:
-    """Judge every distinct part of every kind with ``policy.judge``, ``JUDGE_BATCH`` at a time.
+def _judge_distinct(parts: list[_Parts], catalog: pd.DataFrame, policy,
+                    folded: bool) -> tuple[pd.DataFrame, list]:
+    """Judge every distinct part of every kind with ``policy.judge``, ``JUDGE_BATCH`` at a time
+    (``folded``: the parts are epoch starts and version classes already, see ``_Parts``).
 
     Returns the distinct answers (``verdict, reason, target`` and ``label``, the platform
     or client family naming the target) and, per kind, each part's row among them.
@@ -293,7 +294,7 @@ def _judge_distinct(parts: list[_Parts], catalog: pd.DataFrame, policy) -> tuple
     distinct = pd.concat([part.frame for part in parts], ignore_index=True)
     # Each part is judged on its own, so batches give the same answers; they bound the
     # memory policy needs for a year of weekly dates to one batch's worth.
-    judged = pd.concat([verdicts.judge(distinct.iloc[start:start + JUDGE_BATCH], catalog, policy)
+    judged = pd.concat([verdicts.judge(distinct.iloc[start:start + JUDGE_BATCH], catalog, policy, folded)
                         [["verdict", "reason", "target"]].astype("str")
                         for start in range(0, max(len(distinct), 1), JUDGE_BATCH)], ignore_index=True)
     labels, label_names = [], []

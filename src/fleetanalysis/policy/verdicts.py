@@ -89,7 +89,7 @@ OVERRIDES = (
 )
 
 
-def judge(parts: pd.DataFrame, catalog: pd.DataFrame, policy: Policy) -> pd.DataFrame:
+def judge(parts: pd.DataFrame, catalog: pd.DataFrame, policy: Policy, folded: bool = False) -> pd.DataFrame:
     """Judge each row's version against the releases available on its ``as_of`` date.
 
     ``parts`` has ``product``, ``version``, ``evidence`` (exact, frozen, lower-bound, absent,
@@ -97,6 +97,9 @@ def judge(parts: pd.DataFrame, catalog: pd.DataFrame, policy: Policy) -> pd.Data
     outdated, unsupported, unknown; ordered categorical), ``reason`` (why, or NA when
     current), ``target`` (the version to install, NA when current or unknown) and
     ``released_target`` (its release date). Each distinct row is judged once.
+    ``folded`` says the caller already gave each part as ``equivalent_day`` and
+    ``equivalent_version`` fold it (both map their own answers to themselves), so
+    folding again is skipped: the answers are the same.
 
     Examples:
         >>> from fleetanalysis import catalog as releases
@@ -118,9 +121,10 @@ def judge(parts: pd.DataFrame, catalog: pd.DataFrame, policy: Policy) -> pd.Data
     })
     if frame.empty:
         return _result(pd.DataFrame(index=parts.index, columns=["verdict", "reason", "target", "released_target"]))
-    # Days between two catalog events get the same answer: judge each epoch once.
-    frame["as_of"] = equivalent_day(frame["product"], frame["as_of"], catalog, policy)
-    frame["version"] = equivalent_version(frame, catalog, policy)
+    if not folded:
+        # Days between two catalog events get the same answer: judge each epoch once.
+        frame["as_of"] = equivalent_day(frame["product"], frame["as_of"], catalog, policy)
+        frame["version"] = equivalent_version(frame, catalog, policy)
     codes, distinct = distinct_rows(frame)
     judged = _judge_distinct(distinct, catalog, policy)
     return _result(judged.iloc[codes].set_axis(parts.index))
@@ -167,8 +171,9 @@ def _judge_distinct(rows: pd.DataFrame, catalog: pd.DataFrame, policy: Policy) -
     line_eol = eols.reindex(pd.MultiIndex.from_arrays([product, line.fillna("")])).to_numpy()
     eol_passed = pd.notna(line_eol) & (line_eol <= as_of.to_numpy()) & ~np.isin(product, ROLLING)
 
-    def lookup(ranks, column):
-        index = pd.MultiIndex.from_arrays([product, pd.array(ranks, dtype="Int64").fillna(-1).astype(int)])
+    def lookup(ranks, column, at=slice(None)):
+        """``column`` of each row's release of rank ``ranks`` (of the rows ``at``)."""
+        index = pd.MultiIndex.from_arrays([product[at], pd.array(ranks[at], dtype="Int64").fillna(-1).astype(int)])
         return by_rank[column].reindex(index).to_numpy()
 
     has_rel = ~np.isnan(rel_rank)
@@ -197,16 +202,21 @@ def _judge_distinct(rows: pd.DataFrame, catalog: pd.DataFrame, policy: Policy) -
     versions = rows["version"].to_numpy(dtype=object)
     name = _text(product)
     reason = np.full(count, None, dtype=object)
+    # Each reason's text is built for the rows that get it only.
     reasons = {
-        "grace": name + " " + _text(lookup(rel_rank, "version")) + " released " + _day_text(lookup(rel_rank, "released"))
-        + ", within the " + _text(lookup(rel_rank, "grace")) + "-day grace",
-        "outdated": name + " " + _text(lookup(due_rank, "version")) + " released " + _day_text(lookup(due_rank, "released"))
-        + ", due after " + _text(lookup(due_rank, "grace")) + " days",
-        "unsupported": name + " " + _text(line) + " out of support since " + _day_text(line_eol),
+        "grace": lambda at: _text(product[at]) + " " + _text(lookup(rel_rank, "version", at)) + " released "
+        + _day_text(lookup(rel_rank, "released", at)) + ", within the " + _text(lookup(rel_rank, "grace", at))
+        + "-day grace",
+        "outdated": lambda at: _text(product[at]) + " " + _text(lookup(due_rank, "version", at)) + " released "
+        + _day_text(lookup(due_rank, "released", at)) + ", due after " + _text(lookup(due_rank, "grace", at))
+        + " days",
+        "unsupported": lambda at: _text(product[at]) + " " + _text(line.to_numpy(dtype=object)[at])
+        + " out of support since " + _day_text(line_eol[at]),
     }
     for outcome, text in reasons.items():
-        chosen = verdict == outcome
-        reason[chosen] = text.to_numpy(dtype=object)[chosen]
+        chosen = np.flatnonzero(verdict == outcome)
+        if len(chosen):
+            reason[chosen] = text(chosen).to_numpy(dtype=object)
     below = is_minimum & (verdict == "outdated")
     reason[below] = ("below the minimum " + name + " " + _text(minimum)).to_numpy(dtype=object)[below]
     target[below] = minimum[below]
@@ -244,30 +254,47 @@ def _judge_distinct(rows: pd.DataFrame, catalog: pd.DataFrame, policy: Policy) -
         "first_release": lambda: _day_text(releases.groupby("product")["released"].min().reindex(product).to_numpy()),
         "covered_until": lambda: _day_text(covered_until),
     }
+    # Each field's text is built once, whichever overrides name it.
+    fields = {field: _once(make) for field, make in fields.items()}
     for override in OVERRIDES:
         chosen = np.asarray(conditions[override.when], dtype=bool) & np.isin(verdict, override.replaces)
         if chosen.any():
             verdict[chosen] = override.verdict
-            reason[chosen] = _fill(override.reason, fields, count)[chosen]
+            reason[chosen] = _fill(override.reason, fields, count, np.flatnonzero(chosen))
             target[chosen] = None
             released_target[chosen] = np.datetime64("NaT")
     return pd.DataFrame({"verdict": verdict, "reason": reason, "target": target, "released_target": released_target})
 
 
-def _fill(template: str, fields: dict, count: int) -> np.ndarray:
-    """``template`` with each ``{name}`` replaced by that field's text, row by row.
+def _fill(template: str, fields: dict, count: int, rows=None) -> np.ndarray:
+    """``template`` with each ``{name}`` replaced by that field's text, row by row (of the
+    ``rows`` given, else of all ``count``).
 
     Examples:
         >>> _fill("{product} {version}!", {"product": lambda: pd.Series(["ios", "?"]),
         ...                                "version": lambda: pd.Series(["17.4", "1"])}, 2).tolist()
         ['ios 17.4!', '? 1!']
+        >>> _fill("{product}", {"product": lambda: pd.Series(["ios", "?"])}, 2, np.array([1])).tolist()
+        ['?']
     """
+    rows = np.arange(count) if rows is None else rows
     text = ""
     for literal, field, _, _ in Formatter().parse(template):
         text = text + literal
         if field is not None:
-            text = text + fields[field]()
-    return text.to_numpy(dtype=object) if isinstance(text, pd.Series) else np.full(count, text, dtype=object)
+            text = text + fields[field]().iloc[rows].reset_index(drop=True)
+    return text.to_numpy(dtype=object) if isinstance(text, pd.Series) else np.full(len(rows), text, dtype=object)
+
+
+def _once(make):
+    """``make``, called at most once: its answer is kept for later calls."""
+    kept = []
+
+    def once():
+        if not kept:
+            kept.append(make())
+        return kept[0]
+    return once
 
 
 def _text(values) -> pd.Series:
