@@ -32,11 +32,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from fleetanalysis.sources import concat_access
 from fleetanalysis.sources.schema import SOURCES, conform
 from fleetanalysis.store import dataset
-from fleetanalysis.store.dedupe import EVENT_IDENTITY, _newest, id_hashes, key_hashes
+from fleetanalysis.store.dedupe import _LAST, EVENT_IDENTITY, PLAIN_IDENTITY, _newest, _times, first_months, id_hashes, key_hashes
 
 # Existing rows are ordered before any new row.
 _EXISTING_ORDER = -(2**62)
@@ -94,6 +95,10 @@ class Batch:
         key and none has an id: only those meeting a held row are merged then."""
         key, ids = (None, np.zeros(len(access), dtype="uint64")) if distinct else key_hashes(access)
         self._load(self._meets(access, ids) - self.loaded)
+        if distinct and self.merged.empty and self.kept is not None and self.kept.num_rows:
+            found = self._merge_into_kept(access)
+            if found is not None:
+                return found
         if self.kept is not None and self.kept.num_rows:
             if key is None:
                 key, ids = key_hashes(access)
@@ -125,6 +130,53 @@ class Batch:
         for flag, found in zip(flags, (duplicate, conflict)):
             flag[touch] = found.iloc[fresh].to_numpy(dtype=bool)
         return pd.Series(flags[0]), pd.Series(flags[1])
+
+    def _merge_into_kept(self, access: pd.DataFrame) -> tuple[pd.Series, pd.Series] | None:
+        """``_merge`` of distinct id-less rows while every held row is still kept (Arrow):
+        each new row meets at most one kept row, so the newest of the two wins without
+        turning the kept rows into pandas; None, nothing changed, when two keys share a hash
+        (the general path then compares every row).
+
+        The winner is the row with the later ``last_seen`` (a missing one latest), the new
+        row on a tie, as ``_newest`` orders them; it takes the earlier ``first_seen``. A
+        kept winner stays in ``kept`` (its new ``first_seen`` is in the same month), a new
+        one goes to ``merged``.
+        """
+        key, ids = key_hashes(access)
+        kept_key, kept_id = self.kept_hashes
+        hit = np.flatnonzero(pd.Index(kept_key).isin(key))
+        new_keys = pd.Index(key)
+        if not new_keys.is_unique or not pd.Index(kept_key[hit]).is_unique:
+            return None
+        pair = new_keys.get_indexer(kept_key[hit])
+        held = self.kept.take(pa.array(hit)).select([*PLAIN_IDENTITY, "event_id", "first_seen", "last_seen"]).to_pandas()
+        new = access.iloc[pair]
+        if not _same_plain_keys(held, new):
+            return None
+        new_wins = _times(new["last_seen"]) >= _times(held["last_seen"])
+        earliest = np.minimum(_times(new["first_seen"]), _times(held["first_seen"]))
+        first_type = self.kept.schema.field("first_seen").type
+        # Kept winners: their first_seen replaced in place; kept losers dropped.
+        winning = np.zeros(self.kept.num_rows, dtype=bool)
+        winning[hit[~new_wins]] = True
+        first = pc.replace_with_mask(self.kept.column("first_seen").combine_chunks(), pa.array(winning),
+                                     _timestamps(earliest[~new_wins], first_type))
+        stays = np.ones(self.kept.num_rows, dtype=bool)
+        stays[hit[new_wins]] = False
+        kept = self.kept.set_column(self.kept.schema.get_field_index("first_seen"), "first_seen", first)
+        self.kept = kept.filter(pa.array(stays))
+        self.kept_hashes = (kept_key[stays], kept_id[stays])
+        # New winners take the earliest first_seen; new losers are dropped.
+        times = access["first_seen"].array.asi8.copy()
+        times[pair[new_wins]] = np.where(earliest[new_wins] == _LAST, np.iinfo("int64").min, earliest[new_wins])
+        stays = np.ones(len(access), dtype=bool)
+        stays[pair[~new_wins]] = False
+        self.merged = access.assign(first_seen=pd.array(times.astype("datetime64[us]"), dtype="datetime64[us]")
+                                    .tz_localize("UTC"))[stays].reset_index(drop=True)
+        self.hashes = (key[stays], ids[stays])
+        duplicate = np.zeros(len(access), dtype=bool)
+        duplicate[pair] = True
+        return pd.Series(duplicate), pd.Series(np.zeros(len(access), dtype=bool))
 
     def _take_kept(self, key: np.ndarray, ids: np.ndarray) -> None:
         """Move the kept rows sharing a key or id hash with new rows into ``merged``."""
@@ -226,6 +278,24 @@ class Batch:
             source = "unknown" if sources[start] < 0 else SOURCES[sources[start]]
             written[(month, source)] = table.slice(start, end - start)
         dataset.commit(self.store, written, self.loaded - set(written), manifest)
+
+
+def _same_plain_keys(held: pd.DataFrame, new: pd.DataFrame) -> bool:
+    """Whether each row of ``held`` (no event id) has the id-less dedupe key of the row of
+    ``new`` beside it: same ``PLAIN_IDENTITY`` values (missing equal to missing), same month."""
+    if held["event_id"].notna().any() or new["event_id"].notna().any():
+        return False
+    for name in PLAIN_IDENTITY:
+        mine, theirs = held[name].astype(object).to_numpy(), new[name].astype(object).to_numpy()
+        missing = pd.isna(mine)
+        if not np.array_equal(missing, pd.isna(theirs)) or not (mine[~missing] == theirs[~missing]).all():
+            return False
+    return bool(np.array_equal(first_months(held), first_months(new)))
+
+
+def _timestamps(micros: np.ndarray, kind: pa.DataType) -> pa.Array:
+    """Microseconds (``_LAST`` for missing, as ``_times`` gives them) as an Arrow array of ``kind``."""
+    return pa.array(micros.astype("datetime64[us]"), type=kind, mask=micros == _LAST)
 
 
 def _stacked(frames: list[pd.DataFrame]) -> pd.DataFrame:
