@@ -286,9 +286,10 @@ def _same_plain_keys(held: pd.DataFrame, new: pd.DataFrame) -> bool:
     if held["event_id"].notna().any() or new["event_id"].notna().any():
         return False
     for name in PLAIN_IDENTITY:
-        mine, theirs = held[name].astype(object).to_numpy(), new[name].astype(object).to_numpy()
-        missing = pd.isna(mine)
-        if not np.array_equal(missing, pd.isna(theirs)) or not (mine[~missing] == theirs[~missing]).all():
+        # As Arrow text: categoricals with other categories compare by value, in C.
+        mine, theirs = (pa.array(frame[name]).cast(pa.large_string()) for frame in (held, new))
+        same = pc.or_kleene(pc.equal(mine, theirs), pc.and_(mine.is_null(), theirs.is_null()))
+        if not pc.all(pc.fill_null(same, False)).as_py():
             return False
     return bool(np.array_equal(first_months(held), first_months(new)))
 
