@@ -10,6 +10,12 @@ be into the whole store: same rows kept, same duplicates and conflicts counted.
 Existing rows come before every new row (their ``_order`` is negative), as in a merge
 into the whole store.
 
+Loaded rows stay Arrow until a new row meets them. A generic CSV's groups (``add_groups``:
+one per key, no event ids) arriving while every held row is still Arrow are merged there:
+each meets at most one stored row of its key, whose real values are compared, and the
+newer of the two wins as ``dedupe._newest`` would choose. Anything else (event ids, rows
+already in pandas, two keys sharing a hash) goes through ``_newest`` in pandas.
+
 Examples:
     >>> import pathlib, tempfile
     >>> from fleetanalysis.sources.schema import SOURCES, conform
