@@ -212,12 +212,12 @@ class Batch:
         with or belong in."""
         if access.empty or not self.stored:
             return set()
-        months = dataset.month_of(access["first_seen"])
         sources = access["source"].astype("str").fillna("unknown")
         # A row's dedupe key holds its source and the month of its first_seen: rows with
         # its key are in its own partition. Only its event id may be met in another month.
-        pairs = pd.DataFrame({"month": months.to_numpy(), "source": sources.to_numpy()}).drop_duplicates()
-        found = {part for part in zip(pairs["month"], pairs["source"]) if part in self.stored}
+        # Months as integers: a name is made per distinct pair, not per row.
+        pairs = pd.DataFrame({"month": first_months(access), "source": sources.to_numpy()}).drop_duplicates()
+        found = {part for part in zip(map(_month_name, pairs["month"]), pairs["source"]) if part in self.stored}
         with_id = ids != 0
         for source in pd.unique(sources[with_id]):
             stored_id, where = self._stored_ids(source)
@@ -280,7 +280,7 @@ class Batch:
         starts = np.flatnonzero(np.append(len(order) > 0, (months[1:] != months[:-1]) | (sources[1:] != sources[:-1])))
         written = {}
         for start, end in zip(starts, [*starts[1:], len(order)]):
-            month = "unknown" if months[start] == _NO_MONTH else str(np.datetime64(int(months[start]), "M"))
+            month = _month_name(months[start])
             source = "unknown" if sources[start] < 0 else SOURCES[sources[start]]
             written[(month, source)] = table.slice(start, end - start)
         dataset.commit(self.store, written, self.loaded - set(written), manifest)
@@ -298,6 +298,11 @@ def _same_plain_keys(held: pd.DataFrame, new: pd.DataFrame) -> bool:
         if not pc.all(pc.fill_null(same, False)).as_py():
             return False
     return bool(np.array_equal(first_months(held), first_months(new)))
+
+
+def _month_name(month: int) -> str:
+    """The partition name of a month of ``first_months`` (``dataset.month_of``'s ``YYYY-MM`` or ``unknown``)."""
+    return "unknown" if month == _NO_MONTH else str(np.datetime64(int(month), "M"))
 
 
 def _timestamps(micros: np.ndarray, kind: pa.DataType) -> pa.Array:
