@@ -43,7 +43,8 @@ import pyarrow.compute as pc
 from fleetanalysis.sources import concat_access
 from fleetanalysis.sources.schema import SOURCES, conform
 from fleetanalysis.store import dataset
-from fleetanalysis.store.dedupe import _LAST, EVENT_IDENTITY, PLAIN_IDENTITY, _newest, _times, first_months, id_hashes, key_hashes
+from fleetanalysis.store.dedupe import (_LAST, EVENT_IDENTITY, PLAIN_IDENTITY, _newest, _times, first_months, id_hashes,
+                                        key_hashes)
 
 # Existing rows are ordered before any new row.
 _EXISTING_ORDER = -(2**62)
@@ -155,7 +156,8 @@ class Batch:
         if not new_keys.is_unique or not pd.Index(kept_key[hit]).is_unique:
             return None
         pair = new_keys.get_indexer(kept_key[hit])
-        held = self.kept.take(pa.array(hit)).select([*PLAIN_IDENTITY, "event_id", "first_seen", "last_seen"]).to_pandas()
+        held = self.kept.take(pa.array(hit)).select([*PLAIN_IDENTITY, "event_id", "first_seen", "last_seen"])
+        held = held.to_pandas()
         new = access.iloc[pair]
         if not _same_plain_keys(held, new):
             return None
