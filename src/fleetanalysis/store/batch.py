@@ -10,6 +10,12 @@ be into the whole store: same rows kept, same duplicates and conflicts counted.
 Existing rows come before every new row (their ``_order`` is negative), as in a merge
 into the whole store.
 
+Loaded rows stay Arrow until a new row meets them. A generic CSV's groups (``add_groups``:
+one per key, no event ids) arriving while every held row is still Arrow are merged there:
+each meets at most one stored row of its key, whose real values are compared, and the
+newer of the two wins as ``dedupe._newest`` would choose. Anything else (event ids, rows
+already in pandas, two keys sharing a hash) goes through ``_newest`` in pandas.
+
 Examples:
     >>> import pathlib, tempfile
     >>> from fleetanalysis.sources.schema import SOURCES, conform
@@ -32,11 +38,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from fleetanalysis.sources import concat_access
 from fleetanalysis.sources.schema import SOURCES, conform
 from fleetanalysis.store import dataset
-from fleetanalysis.store.dedupe import EVENT_IDENTITY, _newest, id_hashes, key_hashes
+from fleetanalysis.store.dedupe import (_LAST, EVENT_IDENTITY, PLAIN_IDENTITY, _newest, _times, first_months, id_hashes,
+                                        key_hashes)
 
 # Existing rows are ordered before any new row.
 _EXISTING_ORDER = -(2**62)
@@ -94,6 +102,10 @@ class Batch:
         key and none has an id: only those meeting a held row are merged then."""
         key, ids = (None, np.zeros(len(access), dtype="uint64")) if distinct else key_hashes(access)
         self._load(self._meets(access, ids) - self.loaded)
+        if distinct and self.merged.empty and self.kept is not None and self.kept.num_rows:
+            found = self._merge_into_kept(access)
+            if found is not None:
+                return found
         if self.kept is not None and self.kept.num_rows:
             if key is None:
                 key, ids = key_hashes(access)
@@ -126,6 +138,54 @@ class Batch:
             flag[touch] = found.iloc[fresh].to_numpy(dtype=bool)
         return pd.Series(flags[0]), pd.Series(flags[1])
 
+    def _merge_into_kept(self, access: pd.DataFrame) -> tuple[pd.Series, pd.Series] | None:
+        """``_merge`` of distinct id-less rows while every held row is still kept (Arrow):
+        each new row meets at most one kept row, so the newest of the two wins without
+        turning the kept rows into pandas; None, nothing changed, when two keys share a hash
+        (the general path then compares every row).
+
+        The winner is the row with the later ``last_seen`` (a missing one latest), the new
+        row on a tie, as ``_newest`` orders them; it takes the earlier ``first_seen``. A
+        kept winner stays in ``kept`` (its new ``first_seen`` is in the same month), a new
+        one goes to ``merged``.
+        """
+        key, ids = key_hashes(access)
+        kept_key, kept_id = self.kept_hashes
+        hit = np.flatnonzero(pd.Index(kept_key).isin(key))
+        new_keys = pd.Index(key)
+        if not new_keys.is_unique or not pd.Index(kept_key[hit]).is_unique:
+            return None
+        pair = new_keys.get_indexer(kept_key[hit])
+        held = self.kept.take(pa.array(hit)).select([*PLAIN_IDENTITY, "event_id", "first_seen", "last_seen"])
+        held = held.to_pandas()
+        new = access.iloc[pair]
+        if not _same_plain_keys(held, new):
+            return None
+        new_wins = _times(new["last_seen"]) >= _times(held["last_seen"])
+        earliest = np.minimum(_times(new["first_seen"]), _times(held["first_seen"]))
+        first_type = self.kept.schema.field("first_seen").type
+        # Kept winners: their first_seen replaced in place; kept losers dropped.
+        winning = np.zeros(self.kept.num_rows, dtype=bool)
+        winning[hit[~new_wins]] = True
+        first = pc.replace_with_mask(self.kept.column("first_seen").combine_chunks(), pa.array(winning),
+                                     _timestamps(earliest[~new_wins], first_type))
+        stays = np.ones(self.kept.num_rows, dtype=bool)
+        stays[hit[new_wins]] = False
+        kept = self.kept.set_column(self.kept.schema.get_field_index("first_seen"), "first_seen", first)
+        self.kept = kept.filter(pa.array(stays))
+        self.kept_hashes = (kept_key[stays], kept_id[stays])
+        # New winners take the earliest first_seen; new losers are dropped.
+        times = access["first_seen"].array.asi8.copy()
+        times[pair[new_wins]] = np.where(earliest[new_wins] == _LAST, np.iinfo("int64").min, earliest[new_wins])
+        stays = np.ones(len(access), dtype=bool)
+        stays[pair[~new_wins]] = False
+        self.merged = access.assign(first_seen=pd.array(times.astype("datetime64[us]"), dtype="datetime64[us]")
+                                    .tz_localize("UTC"))[stays].reset_index(drop=True)
+        self.hashes = (key[stays], ids[stays])
+        duplicate = np.zeros(len(access), dtype=bool)
+        duplicate[pair] = True
+        return pd.Series(duplicate), pd.Series(np.zeros(len(access), dtype=bool))
+
     def _take_kept(self, key: np.ndarray, ids: np.ndarray) -> None:
         """Move the kept rows sharing a key or id hash with new rows into ``merged``."""
         kept_key, kept_id = self.kept_hashes
@@ -154,12 +214,12 @@ class Batch:
         with or belong in."""
         if access.empty or not self.stored:
             return set()
-        months = dataset.month_of(access["first_seen"])
         sources = access["source"].astype("str").fillna("unknown")
         # A row's dedupe key holds its source and the month of its first_seen: rows with
         # its key are in its own partition. Only its event id may be met in another month.
-        pairs = pd.DataFrame({"month": months.to_numpy(), "source": sources.to_numpy()}).drop_duplicates()
-        found = {part for part in zip(pairs["month"], pairs["source"]) if part in self.stored}
+        # Months as integers: a name is made per distinct pair, not per row.
+        pairs = pd.DataFrame({"month": first_months(access), "source": sources.to_numpy()}).drop_duplicates()
+        found = {part for part in zip(map(_month_name, pairs["month"]), pairs["source"]) if part in self.stored}
         with_id = ids != 0
         for source in pd.unique(sources[with_id]):
             stored_id, where = self._stored_ids(source)
@@ -222,10 +282,34 @@ class Batch:
         starts = np.flatnonzero(np.append(len(order) > 0, (months[1:] != months[:-1]) | (sources[1:] != sources[:-1])))
         written = {}
         for start, end in zip(starts, [*starts[1:], len(order)]):
-            month = "unknown" if months[start] == _NO_MONTH else str(np.datetime64(int(months[start]), "M"))
+            month = _month_name(months[start])
             source = "unknown" if sources[start] < 0 else SOURCES[sources[start]]
             written[(month, source)] = table.slice(start, end - start)
         dataset.commit(self.store, written, self.loaded - set(written), manifest)
+
+
+def _same_plain_keys(held: pd.DataFrame, new: pd.DataFrame) -> bool:
+    """Whether each row of ``held`` (no event id) has the id-less dedupe key of the row of
+    ``new`` beside it: same ``PLAIN_IDENTITY`` values (missing equal to missing), same month."""
+    if held["event_id"].notna().any() or new["event_id"].notna().any():
+        return False
+    for name in PLAIN_IDENTITY:
+        # As Arrow text: categoricals with other categories compare by value, in C.
+        mine, theirs = (pa.array(frame[name]).cast(pa.large_string()) for frame in (held, new))
+        same = pc.or_kleene(pc.equal(mine, theirs), pc.and_(mine.is_null(), theirs.is_null()))
+        if not pc.all(pc.fill_null(same, False)).as_py():
+            return False
+    return bool(np.array_equal(first_months(held), first_months(new)))
+
+
+def _month_name(month: int) -> str:
+    """The partition name of a month of ``first_months`` (``dataset.month_of``'s ``YYYY-MM`` or ``unknown``)."""
+    return "unknown" if month == _NO_MONTH else str(np.datetime64(int(month), "M"))
+
+
+def _timestamps(micros: np.ndarray, kind: pa.DataType) -> pa.Array:
+    """Microseconds (``_LAST`` for missing, as ``_times`` gives them) as an Arrow array of ``kind``."""
+    return pa.array(micros.astype("datetime64[us]"), type=kind, mask=micros == _LAST)
 
 
 def _stacked(frames: list[pd.DataFrame]) -> pd.DataFrame:
