@@ -258,7 +258,7 @@ def row_combinations(n: int, width: int, cells) -> tuple[np.ndarray, np.ndarray]
     """
     key, size = np.zeros(n, dtype="int64"), 1
     for column in range(width):
-        given = [(row[slot == column], code[slot == column]) for row, slot, code in cells]
+        given = [(row[here], code[here]) for row, slot, code in cells for here in [slot == column]]
         width_here = max([int(code.max(initial=0)) for _, code in given] + [0]) + 2
         if size * width_here >= 2**63:
             key = pd.factorize(key)[0]
