@@ -157,3 +157,25 @@ def test_timeline_equals_snapshots_on_a_generated_log(generated_facts, shipped, 
     seen = fleet.sightings(_subsample(generated_facts, seed))
     newest = seen["last_day"].max()
     _timeline_equals_snapshots(seen, shipped, policy.load(), newest - pd.Timedelta(weeks=52), newest, seed)
+
+
+def test_clear_caches_lets_each_benchmark_side_pay_its_own_version_parsing():
+    # benchmarks/run.py empties the parsed version keys before the snapshot and the timeline,
+    # so the one measured second does not read what the first one parsed.
+    releases.version_key(pd.Series(["124.0.6367.60", "17.4"]))
+    assert releases._one_key.cache_info().currsize > 0
+    releases.clear_caches()
+    assert releases._one_key.cache_info().currsize == 0
+
+
+@pytest.mark.parametrize("n_keys", [5, 300, 70_000])
+def test_dense_codes_equal_a_sorted_factorize_whatever_the_lookup_width(n_keys):
+    # dense writes codes in the narrowest integer that holds them (int8 / int16 / int32 here):
+    # the answer is still int64 and equals pd.factorize(sort=True).
+    from fleetanalysis.codes import dense
+    key = np.random.default_rng(n_keys).integers(0, 2 * n_keys, 3 * n_keys)
+    code, keys = dense(key, 2 * n_keys)
+    expected_code, expected_keys = pd.factorize(key, sort=True)
+    assert code.dtype == np.int64
+    np.testing.assert_array_equal(code, expected_code)
+    np.testing.assert_array_equal(keys, expected_keys)

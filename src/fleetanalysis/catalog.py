@@ -84,6 +84,12 @@ def version_key(versions: pd.Series) -> pd.Series:
     return pd.Series(keys[np.where(codes < 0, len(uniques), codes)], index=versions.index, dtype="str")
 
 
+def clear_caches() -> None:
+    """Forget the version keys parsed so far in this process (benchmarks: each side pays its
+    own cold costs)."""
+    _one_key.cache_clear()
+
+
 # Every judgement reads the catalog's own versions again (a timeline, dozens of times): each
 # text is parsed once per process. Bounded, since log text is open-ended.
 @functools.lru_cache(maxsize=2**16)

@@ -141,11 +141,13 @@ def dense(key: np.ndarray, size: int, room: int = 4) -> tuple[np.ndarray, np.nda
         return pd.factorize(key, sort=True)
     present = np.zeros(size, dtype=bool)
     present[key] = True
-    # With the dtype named, numpy sums the flags in a tight loop: ten times faster than the
-    # cumsum of a bool array left to pick its own.
-    code = np.cumsum(present, dtype=np.int64)
-    code -= 1
-    return code[key], np.flatnonzero(present)
+    keys = np.flatnonzero(present)
+    # Each present key's code written in place, in the narrowest integer that holds it: no
+    # running sum over the whole range, whose fresh pages (8 bytes a slot) cost more in page
+    # faults than the sum itself (a timeline's newest clients: 2.0M keys in a 15.5M range).
+    lookup = np.empty(size, dtype=code_type(len(keys)))
+    lookup[keys] = np.arange(len(keys), dtype=lookup.dtype)
+    return lookup[key].astype(np.int64), keys
 
 
 def combine(codes: list[np.ndarray], sort: bool = True) -> np.ndarray:
@@ -256,7 +258,7 @@ def row_combinations(n: int, width: int, cells) -> tuple[np.ndarray, np.ndarray]
     """
     key, size = np.zeros(n, dtype="int64"), 1
     for column in range(width):
-        given = [(row[slot == column], code[slot == column]) for row, slot, code in cells]
+        given = [(row[here], code[here]) for row, slot, code in cells for here in [slot == column]]
         width_here = max([int(code.max(initial=0)) for _, code in given] + [0]) + 2
         if size * width_here >= 2**63:
             key = pd.factorize(key)[0]

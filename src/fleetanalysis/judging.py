@@ -206,13 +206,13 @@ class _Parts:
         # The label is part of the key, so that a key's answer names its part alone.
         label_codes = label.codes[used]
         kind = combine([codes[0], alike, codes[2], label_codes], sort=False)
-        epoch, start = _epochs(codes[0][at], product, day, catalog, policy)
+        epoch, starts = _epochs(codes[0][at], product, day, catalog, policy)
         self.key = combine([kind[at], epoch], sort=False)
         self.distinct = firsts(self.key)
         first = row[self.distinct]
         self.frame = pd.DataFrame({"product": product.text(first),
                                    "version": alike_names.take(alike[at[self.distinct]], allow_fill=True),
-                                   "evidence": evidence.text(first), "as_of": start[self.distinct]})
+                                   "evidence": evidence.text(first), "as_of": starts[epoch[self.distinct]]})
         self.label = label_codes[at[self.distinct]]
         self.label_names = label.values[:-1]
         shown = combine([label_codes, codes[1]], sort=False)
@@ -254,7 +254,8 @@ def _alike_versions(codes: list[np.ndarray], row: np.ndarray, product: Coded, ve
 
 def _epochs(product_codes: np.ndarray, product: Coded, day: np.ndarray, catalog: pd.DataFrame,
             policy) -> tuple[np.ndarray, np.ndarray]:
-    """Per part, a code of the epoch its evidence day falls in and that epoch's first day.
+    """Per part, a code of the epoch its evidence day falls in; and per code, that epoch's
+    first day (read for the distinct parts only, not gathered for every part).
 
     ``policy.judge`` answers every version of a product alike on all days of an epoch
     (``policy.equivalent_day``), so parts that differ only in their day within one epoch
@@ -278,9 +279,9 @@ def _epochs(product_codes: np.ndarray, product: Coded, day: np.ndarray, catalog:
     products = np.concatenate([[-1], np.arange(len(product.values) - 1)])
     names = pd.array(np.repeat(product.values[products], width), dtype="str")
     start = verdicts.equivalent_day(names, np.tile(table_days, len(products)), catalog, policy)
-    epoch = pd.factorize(start, use_na_sentinel=False)[0]
+    epoch, starts = pd.factorize(start, use_na_sentinel=False)
     at = pack(product_codes + 1, number, width)
-    return epoch[at], start[at]
+    return epoch[at], np.asarray(starts)
 
 
 def _judge_distinct(parts: list[_Parts], catalog: pd.DataFrame, policy,
