@@ -8,6 +8,7 @@ newer than the catalog lists), and a later row wins over an earlier one.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from string import Formatter
 
@@ -255,7 +256,7 @@ def _judge_distinct(rows: pd.DataFrame, catalog: pd.DataFrame, policy: Policy) -
         "covered_until": lambda: _day_text(covered_until),
     }
     # Each field's text is built once, whichever overrides name it.
-    fields = {field: _once(make) for field, make in fields.items()}
+    fields = {field: functools.cache(make) for field, make in fields.items()}
     for override in OVERRIDES:
         chosen = np.asarray(conditions[override.when], dtype=bool) & np.isin(verdict, override.replaces)
         if chosen.any():
@@ -284,17 +285,6 @@ def _fill(template: str, fields: dict, count: int, rows=None) -> np.ndarray:
         if field is not None:
             text = text + fields[field]().iloc[rows].reset_index(drop=True)
     return text.to_numpy(dtype=object) if isinstance(text, pd.Series) else np.full(len(rows), text, dtype=object)
-
-
-def _once(make):
-    """``make``, called at most once: its answer is kept for later calls."""
-    kept = []
-
-    def once():
-        if not kept:
-            kept.append(make())
-        return kept[0]
-    return once
 
 
 def _text(values) -> pd.Series:

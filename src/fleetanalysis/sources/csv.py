@@ -125,8 +125,14 @@ def _arrow_iso(text: pyarrow.Array) -> pd.arrays.DatetimeArray | None:
         >>> _arrow_iso(pyarrow.array(["2024-05-01 10:00", "1714521600"])) is None
         True
     """
-    found = arrow_times(text)
-    return None if found is None else pd.array(found.to_pandas(), dtype="datetime64[us, UTC]")
+    utc = pyarrow.timestamp("us", tz="UTC")
+    for unit in (utc, pyarrow.timestamp("us")):
+        try:
+            found = text.cast(unit).cast(utc)
+        except (pyarrow.ArrowInvalid, pyarrow.ArrowNotImplementedError):
+            continue
+        return pd.array(found.to_pandas(), dtype="datetime64[us, UTC]")
+    return None
 
 
 def _any_times(text: pd.Series) -> pd.Series:
@@ -200,20 +206,3 @@ def _agents(values: pd.Series) -> pd.Series:
     if isinstance(values.dtype, pd.CategoricalDtype) and isinstance(values.cat.categories.dtype, pd.StringDtype):
         return values.cat.remove_categories([""]) if "" in values.cat.categories else values
     return pick(pd.DataFrame({"user_agent": values}), "user_agent")
-
-
-def arrow_times(text) -> pyarrow.Array | None:
-    """``_arrow_iso`` on Arrow: UTC times of ISO 8601 text, None when any value is not one.
-
-    Examples:
-        >>> arrow_times(pyarrow.array(["2024-05-01T10:00:00Z", "1714521600"])) is None
-        True
-    """
-    utc = pyarrow.timestamp("us", tz="UTC")
-    text = text.combine_chunks() if isinstance(text, pyarrow.ChunkedArray) else text
-    for unit in (utc, pyarrow.timestamp("us")):
-        try:
-            return text.cast(unit).cast(utc)
-        except (pyarrow.ArrowInvalid, pyarrow.ArrowNotImplementedError):
-            continue
-    return None
