@@ -118,11 +118,16 @@ def category(codes: np.ndarray, values) -> pd.Categorical:
     values = np.asarray(values, dtype=object)
     used = np.bincount(codes + 1, minlength=len(values) + 1)[1:] > 0
     used &= np.array([isinstance(value, str) for value in values], dtype=bool)
-    categories = np.unique(values[used].astype(str))
+    texts = pd.Index(values[used], dtype="str")
+    # A categorical's own categories come sorted and distinct already (a timeline's users,
+    # tens of thousands): their codes are their order, with no sort of the text.
+    if texts.is_monotonic_increasing and texts.is_unique:
+        categories, ranks = texts, np.arange(len(texts))
+    else:
+        ranks, categories = pd.factorize(texts, sort=True)
     position = np.full(len(values) + 1, -1, dtype=code_type(len(categories)))  # the last slot answers code -1
-    position[:-1][used] = np.searchsorted(categories, values[used].astype(str))
-    return pd.Categorical.from_codes(position[codes], dtype=pd.CategoricalDtype(pd.Index(categories, dtype="str")),
-                                     validate=False)
+    position[:-1][used] = ranks
+    return pd.Categorical.from_codes(position[codes], dtype=pd.CategoricalDtype(categories), validate=False)
 
 
 def dense(key: np.ndarray, size: int, room: int = 4) -> tuple[np.ndarray, np.ndarray]:
@@ -256,9 +261,17 @@ def row_combinations(n: int, width: int, cells) -> tuple[np.ndarray, np.ndarray]
     itself is never built (a timeline has millions of rows and mostly empty client
     columns): each column's codes are packed into one int64 per row where given.
     """
+    # Each kind of cell grouped by column once (a radix sort of the narrow slots), not a mask
+    # over every cell per column: a timeline has millions of cells and a dozen columns.
+    by_column = []
+    for row, slot, code in cells:
+        order = np.argsort(slot.astype(code_type(width)), kind="stable")
+        bounds = np.concatenate([[0], np.cumsum(np.bincount(slot, minlength=width))])
+        by_column.append((row[order], code[order], bounds))
     key, size = np.zeros(n, dtype="int64"), 1
     for column in range(width):
-        given = [(row[here], code[here]) for row, slot, code in cells for here in [slot == column]]
+        given = [(row[bounds[column]:bounds[column + 1]], code[bounds[column]:bounds[column + 1]])
+                 for row, code, bounds in by_column]
         width_here = max([int(code.max(initial=0)) for _, code in given] + [0]) + 2
         if size * width_here >= 2**63:
             key = pd.factorize(key)[0]
