@@ -6,7 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from fleetanalysis.codes import combine, distinct_rows, firsts, pack, unpack, value_codes
+from fleetanalysis.codes import (category, combine, distinct_rows, firsts, pack, row_combinations, unpack,
+                                 value_codes)
 
 
 def _mixed(rows: int, seed: int) -> pd.DataFrame:
@@ -57,3 +58,30 @@ def test_value_codes_give_na_a_code_of_its_own_for_text_and_categoricals():
     for column in (pd.Series(["Oslo", None, "Oslo"]), pd.Series(["Oslo", None, "Oslo"], dtype="category")):
         codes, values = value_codes(column)
         assert codes.tolist() == [0, 1, 0] and values[0] == "Oslo" and pd.isna(values[1])
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_row_combinations_are_the_distinct_rows_of_the_whole_grid(seed):
+    # Two kinds of cells, as a device's OS part (column 0) and its clients (columns 1-5).
+    rng = np.random.default_rng(seed)
+    n, width = 300, 6
+    os_code = rng.integers(-1, 4, n)
+    client_row, client_slot = np.divmod(rng.choice(n * (width - 1), 400, replace=False), width - 1)
+    cells = [(np.arange(n), np.zeros(n, dtype="int64"), os_code),
+             (client_row, client_slot + 1, rng.integers(0, 7, len(client_row)))]
+    grid = np.full((n, width), -1)
+    for row, slot, code in cells:
+        grid[row, slot] = code
+    combo, distinct = row_combinations(n, width, cells)
+    assert (distinct[combo] == grid).all()
+    assert len(distinct) == len(np.unique(grid, axis=0))
+
+
+@pytest.mark.parametrize("values", [["Ana", "Zoë", "bo", "Åse", None],  # sorted distinct, as a categorical's
+                                    ["bo", "Ana", "bo", "Zoë", None]])  # unsorted, repeated, as joined reasons
+def test_category_is_the_sorted_text_used_whatever_order_the_values_come_in(values):
+    codes = np.array([3, 0, -1, 2, 0, 4, 3])
+    made = category(codes, values)
+    expected = pd.Series([values[code] if code >= 0 else None for code in codes], dtype="str")
+    assert made.categories.tolist() == sorted(set(expected.dropna()))
+    assert pd.Series(made).astype("str").equals(expected)
