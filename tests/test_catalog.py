@@ -200,3 +200,16 @@ def test_as_of_counts_a_moment_by_its_utc_day():
     tokyo_morning = pd.Timestamp("2024-03-05 08:00", tz="Asia/Tokyo")
     assert catalog.as_of(rows, tokyo_morning)["latest"].tolist() == ["17.3.1"]
     assert catalog.as_of(rows, tokyo_morning.tz_convert("UTC") + pd.Timedelta(hours=1))["latest"].tolist() == ["17.4"]
+
+
+@pytest.mark.parametrize("depth", range(0, 8))
+def test_a_shortened_key_is_the_key_of_the_version_cut_to_that_many_parts(depth):
+    # Real version shapes: Windows 11 builds with a patch, Chrome builds, an Apple Rapid
+    # Security Response ("16.5.1 (c)", support.apple.com/en-us/100100), bare majors.
+    versions = pd.Series(["10.0.26100.2314", "124.0.6367.60", "16.5.1 (c)", "17", "1.2.3.4.5.6", "0.9"])
+    cut = [".".join(text.split(" ")[0].split(".")[:depth]) or "0" for text in versions]
+    expected = catalog.version_key(pd.Series([number + (" (c)" if "(c)" in text else "")
+                                              for number, text in zip(cut, versions)]))
+    shortened = catalog.shorten_key(catalog.version_key(versions), [depth] * len(versions))
+    assert shortened.tolist() == expected.tolist()
+    assert catalog.shorten_key(pd.Series([None], dtype="str"), [depth]).isna().all()

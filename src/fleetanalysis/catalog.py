@@ -49,6 +49,7 @@ FILE_COLUMNS = ["version", "released", "line", "eol", "exploited"]
 _PARTS = 6
 _WIDTH = 10
 _VERSION = re.compile(r"^\s*(\d+(?:\.\d+)*)\s*(?:\(([a-z])\))?")
+_ZERO_KEY = ".".join(["0" * _WIDTH] * (_PARTS + 1))  # version_key of 0, RSR letter included
 
 _EXAMPLE = """# product: ios
 # sources: https://support.apple.com/en-us/100100
@@ -138,11 +139,16 @@ def shorten_key(keys: pd.Series, depth) -> pd.Series:
         >>> bool(shorten_key(keys, [3]).iloc[0] == version_key(pd.Series(["10.0.26100"])).iloc[0])
         True
     """
-    zero = "0" * _WIDTH
+    # Keys are fixed width (every part _WIDTH digits): the parts beyond ``size`` are sliced
+    # out of the zero key rather than split and joined, since a timeline shortens tens of
+    # thousands of keys.
+    numeric_end = _PARTS * (_WIDTH + 1) - 1
 
     def shorten(key, size):
-        parts = key.split(".")
-        return ".".join([part if place < size else zero for place, part in enumerate(parts[:_PARTS])] + parts[_PARTS:])
+        if size >= _PARTS:
+            return key
+        cut = max(size, 0) * (_WIDTH + 1)
+        return key[:cut] + _ZERO_KEY[cut:numeric_end] + key[numeric_end:]
 
     shortened = [shorten(key, size) if isinstance(key, str) else None
                  for key, size in zip(keys.tolist(), list(depth), strict=True)]
