@@ -272,15 +272,22 @@ def row_combinations(n: int, width: int, cells) -> tuple[np.ndarray, np.ndarray]
     for column in range(width):
         given = [(row[bounds[column]:bounds[column + 1]], code[bounds[column]:bounds[column + 1]])
                  for row, code, bounds in by_column]
-        width_here = max([int(code.max(initial=0)) for _, code in given] + [0]) + 2
+        # The codes a column holds, renumbered from 1 (0: no cell, or -1): a column holds one
+        # product's answers, far fewer than all parts', so the packed key rarely overflows.
+        present = np.zeros(max([int(code.max(initial=-1)) for _, code in given] + [-1]) + 2, dtype=bool)
+        for _, code in given:
+            present[code + 1] = True
+        present[0] = False
+        renumbered = np.cumsum(present)
+        width_here = int(renumbered[-1]) + 1
         if size * width_here >= 2**63:
             key = pd.factorize(key)[0]
             size = int(key.max(initial=0)) + 1
         key *= width_here
         for row, code in given:
-            key[row] += code + 1
+            key[row] += renumbered[code + 1]
         size *= width_here
-    combo = pd.factorize(key)[0]
+    combo = dense(key, size)[0] if size <= 4 * n + 1024 else pd.factorize(key)[0]
     first = firsts(combo)
     # The distinct rows' cells: each row of the grid to its place among them, if any.
     place = np.full(n, -1, dtype="int64")
