@@ -113,8 +113,13 @@ def test_categorical_columns_place_like_text(directory, networks):
     text = org.assign(devices, directory, networks, as_of="2024-12-31")
     placed = org.assign(coded, directory, networks, as_of="2024-12-31")
     columns = ["office", "department", "ownership", "exempt_until", "exempt"]
-    assert placed[columns].equals(text[columns])
-    assert placed["office"].dtype == "str"
+    places = ["office", "department", "ownership"]
+    assert placed[columns].astype({column: "str" for column in places}).equals(text[columns])
+    assert text["office"].dtype == "str"
+    # As a timeline's own text columns: categoricals of the places named, sorted.
+    for column in places:
+        assert isinstance(placed[column].dtype, pd.CategoricalDtype)
+        assert placed[column].cat.categories.tolist() == sorted(text[column].dropna().unique())
 
 
 def test_timeline_places_each_person_once_per_date_and_leaves_input_alone(directory, networks):

@@ -30,7 +30,7 @@ import os
 import numpy as np
 import pandas as pd
 
-from fleetanalysis.codes import combine, firsts, value_codes
+from fleetanalysis.codes import code_type, combine, firsts, value_codes
 from fleetanalysis.days import utc_day
 from fleetanalysis.errors import BadInput
 
@@ -176,7 +176,9 @@ def assign(devices: pd.DataFrame, directory: pd.DataFrame | None = None,
     ``exempt`` is true while ``exempt_until`` is on or after the frame's date (its
     ``as_of`` column, else ``as_of``, else ``last_seen``). Each distinct
     (``user_id``, ``user``, ``ip``) is placed once, so a 52-week timeline costs little
-    more than the snapshot of its newest week.
+    more than the snapshot of its newest week. ``office``, ``department`` and
+    ``ownership`` are ``str``, or categoricals (categories sorted) when ``user_id``,
+    ``user`` and ``ip`` are, as in a timeline.
 
     Examples:
         >>> devices = pd.DataFrame({"user_id": ["U1", "U2"], "user": [pd.NA, "b@x.org"],
@@ -194,13 +196,27 @@ def assign(devices: pd.DataFrame, directory: pd.DataFrame | None = None,
     until = found["exempt_until"].to_numpy().take(codes)
     # Shallow: with copy-on-write the caller's frame is never changed by the new columns.
     placed = devices.copy(deep=False)
+    # A timeline's user columns are categoricals (a device's text repeats every week): its
+    # places are too, coded per distinct person rather than written out per row.
+    categorical = all(isinstance(devices[column].dtype, pd.CategoricalDtype) for column in ("user_id", "user", "ip"))
     for column in ("office", "department", "ownership"):
-        placed[column] = pd.Series(found[column].array.take(codes), index=devices.index, dtype="str")
+        placed[column] = pd.Series(_places(found[column], codes, categorical), index=devices.index)
     placed["exempt_until"] = pd.Series(until, index=devices.index, dtype="datetime64[us]")
     # NaT on either side compares false: no exemption, or no date to judge it at.
     placed["exempt"] = pd.Series(until >= _frame_dates(devices, as_of), index=devices.index,
                                  dtype="bool")
     return placed
+
+
+def _places(places: pd.Series, codes: np.ndarray, categorical: bool):
+    """``places`` (one per distinct person) at each row's person ``codes``: ``str``, or a
+    categorical whose categories are the places named, sorted."""
+    if not categorical:
+        return pd.array(places.array.take(codes), dtype="str")
+    ranks, names = pd.factorize(places, sort=True)
+    lookup = ranks.astype(code_type(len(names)))
+    return pd.Categorical.from_codes(lookup[codes], dtype=pd.CategoricalDtype(pd.Index(names, dtype="str")),
+                                     validate=False)
 
 
 def _distinct_people(devices: pd.DataFrame,
