@@ -119,11 +119,11 @@ def devices(sightings: pd.DataFrame, rows: np.ndarray, ks: np.ndarray, dates: pd
     collapse = len(dates) > 1
     parts = [
         _Parts(np.arange(n), np.zeros(n, dtype="int64"), os_row, evidence_day,
-               os_product, os_version, os_evidence, platform, catalog, policy, collapse),
+               os_product, os_version, os_evidence, platform),
         _Parts(client_device, 1 + client_product, client_row, evidence_day[client_device],
-               product, client_version, client_evidence, Coded(sightings["client_family"]).fill(product),
-               catalog, policy, collapse),
+               product, client_version, client_evidence, Coded(sightings["client_family"]).fill(product)),
     ]
+    _fold(parts, catalog, policy, collapse)
     judged, results = _judge_distinct(parts, catalog, policy, folded=collapse)
     width = 1 + len(products)
 
@@ -184,42 +184,58 @@ def _ranks(versions: Coded, rows: np.ndarray) -> np.ndarray:
 class _Parts:
     """One kind of part (the OS, or the clients) of the devices, as integer codes.
 
-    ``device``/``slot`` place each part in the device's row of parts; ``key`` codes the
-    distinct (product, version, evidence, label, epoch) it is judged as (dense, from 0; with
-    ``collapse``, the version is its class, see ``_alike_versions``) and
-    ``frame`` holds one row per key, in key order, ``label`` its label's code; ``shown``
-    codes the text naming it (``Chrome 124``).
+    ``device``/``slot`` place each part in the device's row of parts; ``shown`` codes the
+    text naming it (``Chrome 124``). Once ``_fold`` has run, ``key`` codes the distinct
+    (product, version, evidence, label, epoch) it is judged as (dense, from 0; with
+    ``collapse``, the version is its class, see ``_fold``) and ``frame`` holds one row per
+    key, in key order, ``label`` its label's code.
     """
 
-    def __init__(self, device, slot, row, day, product: Coded, version: Coded, evidence: Coded,
-                 label: Coded, catalog: pd.DataFrame, policy, collapse: bool):
-        self.device, self.slot = device, slot
-        evidence = evidence.merged()
+    def __init__(self, device, slot, row, day, product: Coded, version: Coded, evidence: Coded, label: Coded):
+        self.device, self.slot, self.row, self.day = device, slot, row, day
+        self.product, self.version, self.evidence, self.label_coded = product, version, evidence.merged(), label
         # A sightings row speaks for its device on many dates: what depends on the row alone
         # (its version class, its label) is worked out once per distinct row, then gathered.
-        used, at = _distinct_rows(row, len(product.codes))
-        codes = [column.codes[used] for column in (product, version, evidence)]
-        if collapse:
-            alike, alike_names = _alike_versions(codes, used, product, version, evidence, catalog, policy)
-        else:
-            alike, alike_names = codes[1], pd.array(version.values[:-1], dtype="str")
-        # The label is part of the key, so that a key's answer names its part alone.
-        label_codes = label.codes[used]
-        kind = combine([codes[0], alike, codes[2], label_codes], sort=False)
-        epoch, starts = _epochs(codes[0][at], product, day, catalog, policy)
-        self.key = combine([kind[at], epoch], sort=False)
-        self.distinct = firsts(self.key)
-        first = row[self.distinct]
-        self.frame = pd.DataFrame({"product": product.text(first),
-                                   "version": alike_names.take(alike[at[self.distinct]], allow_fill=True),
-                                   "evidence": evidence.text(first), "as_of": starts[epoch[self.distinct]]})
-        self.label = label_codes[at[self.distinct]]
+        self.used, self.at = _distinct_rows(row, len(product.codes))
+        self.codes = [column.codes[self.used] for column in (product, version, self.evidence)]
         self.label_names = label.values[:-1]
-        shown = combine([label_codes, codes[1]], sort=False)
-        self.shown = shown[at]
+        label_codes = label.codes[self.used]
+        shown = combine([label_codes, self.codes[1]], sort=False)
+        self.shown = shown[self.at]
         first = firsts(shown)
         self.shown_names = [f"{name} {number}" for name, number in
-                            zip(self.label_names[label_codes[first]], version.values[codes[1][first]])]
+                            zip(self.label_names[label_codes[first]], version.values[self.codes[1][first]])]
+
+    def judge_as(self, alike: np.ndarray, alike_names, epoch: np.ndarray, starts: np.ndarray) -> None:
+        """Code the parts by what they are judged as: ``alike`` per distinct row (a version
+        class code among ``alike_names``), ``epoch`` per part (a code among ``starts``)."""
+        # The label is part of the key, so that a key's answer names its part alone.
+        label_codes = self.label_coded.codes[self.used]
+        kind = combine([self.codes[0], alike, self.codes[2], label_codes], sort=False)
+        self.key = combine([kind[self.at], epoch], sort=False)
+        self.distinct = firsts(self.key)
+        first = self.row[self.distinct]
+        self.frame = pd.DataFrame({"product": self.product.text(first),
+                                   "version": alike_names.take(alike[self.at[self.distinct]], allow_fill=True),
+                                   "evidence": self.evidence.text(first), "as_of": starts[epoch[self.distinct]]})
+        self.label = label_codes[self.at[self.distinct]]
+
+
+def _fold(parts: list[_Parts], catalog: pd.DataFrame, policy, collapse: bool) -> None:
+    """Code every kind of part by what ``policy.judge`` answers alike (``_Parts.judge_as``):
+    its epoch (``_epochs``) and, with ``collapse``, its version class (``_alike_versions``).
+
+    Both are found for all kinds at once: each costs a fixed share per call (reading the
+    catalog's releases) besides its work per distinct version or day.
+    """
+    if collapse:
+        alike, alike_names = _alike_versions(parts, catalog, policy)
+    else:
+        alike = [part.codes[1] for part in parts]
+        alike_names = [pd.array(part.version.values[:-1], dtype="str") for part in parts]
+    epochs, starts = _epochs(parts, catalog, policy)
+    for part, classes, names, epoch in zip(parts, alike, alike_names, epochs):
+        part.judge_as(classes, names, epoch, starts)
 
 
 def _distinct_rows(row: np.ndarray, n_rows: int) -> tuple[np.ndarray, np.ndarray]:
@@ -233,29 +249,33 @@ def _distinct_rows(row: np.ndarray, n_rows: int) -> tuple[np.ndarray, np.ndarray
     return used, place[row]
 
 
-def _alike_versions(codes: list[np.ndarray], row: np.ndarray, product: Coded, version: Coded, evidence: Coded,
-                    catalog: pd.DataFrame, policy) -> tuple[np.ndarray, pd.api.extensions.ExtensionArray]:
-    """Per part, a code of the version ``policy.judge`` answers it exactly like on every day
-    (``policy.equivalent_version``), and those versions' text.
+def _alike_versions(parts: list[_Parts], catalog: pd.DataFrame, policy) -> tuple[list, list]:
+    """Per kind of part, per distinct row, a code of the version ``policy.judge`` answers it
+    exactly like on every day (``policy.equivalent_version``); and those versions' text.
 
     Builds between the same two releases of a line are judged alike, so parts that differ
     only in such a build are judged once: thousands of Chrome builds times dozens of
     epochs come down to a few hundred judgements. Worked out per distinct (product,
-    version, evidence), not per part.
+    version, evidence) of all kinds in one call, not per part.
     """
-    triple = combine(codes, sort=False)
-    first = firsts(triple)
-    at = row[first]
-    alike = verdicts.equivalent_version(pd.DataFrame({"product": product.text(at), "version": version.text(at),
-                                                      "evidence": evidence.text(at)}), catalog, policy)
+    triples, frames = [], []
+    for part in parts:
+        triple = combine(part.codes, sort=False)
+        at = part.used[firsts(triple)]
+        triples.append(triple)
+        frames.append(pd.DataFrame({"product": part.product.text(at), "version": part.version.text(at),
+                                    "evidence": part.evidence.text(at)}))
+    alike = verdicts.equivalent_version(pd.concat(frames, ignore_index=True), catalog, policy)
     alike_codes, names = pd.factorize(alike, use_na_sentinel=True)
-    return alike_codes[triple], pd.array(np.asarray(names, dtype=object), dtype="str")
+    names = pd.array(np.asarray(names, dtype=object), dtype="str")
+    offsets = np.cumsum([0, *(len(frame) for frame in frames)])
+    return [alike_codes[offset:][triple] for offset, triple in zip(offsets, triples)], [names] * len(parts)
 
 
-def _epochs(product_codes: np.ndarray, product: Coded, day: np.ndarray, catalog: pd.DataFrame,
-            policy) -> tuple[np.ndarray, np.ndarray]:
-    """Per part, a code of the epoch its evidence day falls in; and per code, that epoch's
-    first day (read for the distinct parts only, not gathered for every part).
+def _epochs(parts: list[_Parts], catalog: pd.DataFrame, policy) -> tuple[list, np.ndarray]:
+    """Per kind of part, per part, a code of the epoch its evidence day falls in; and per
+    code, that epoch's first day (read for the distinct parts only, not gathered for every
+    part).
 
     ``policy.judge`` answers every version of a product alike on all days of an epoch
     (``policy.equivalent_day``), so parts that differ only in their day within one epoch
@@ -265,23 +285,31 @@ def _epochs(product_codes: np.ndarray, product: Coded, day: np.ndarray, catalog:
     no hashing or grouping over the parts.
     """
     # The days are midnights: whole days of microseconds, counted without a unit conversion.
-    micros = day.astype("datetime64[us]").view("int64")
-    known = micros != np.iinfo("int64").min
-    number = micros // (86_400 * 10**6)
-    earliest = int(number[known].min()) if known.any() else 0
-    # Column 0 of the table answers a missing day, row 0 a missing product.
-    number -= earliest - 1
-    number[~known] = 0
-    width = int(number.max(initial=0)) + 1
+    numbers = []
+    for part in parts:
+        micros = part.day.astype("datetime64[us]").view("int64")
+        numbers.append(np.where(micros != np.iinfo("int64").min, micros // (86_400 * 10**6), np.iinfo("int64").min))
+    known = [number[number != np.iinfo("int64").min] for number in numbers]
+    earliest = min((int(number.min()) for number in known if len(number)), default=0)
+    latest = max((int(number.max()) for number in known if len(number)), default=earliest)
+    # Column 0 of the table answers a missing day, row 0 a missing product; each kind's
+    # products follow the kinds before it.
+    width = latest - earliest + 2
     table_days = (earliest - 1 + np.arange(width)).astype("datetime64[D]").astype("datetime64[us]")
     table_days[0] = np.datetime64("NaT")
-    # The trailing None of product.values names the missing product.
-    products = np.concatenate([[-1], np.arange(len(product.values) - 1)])
-    names = pd.array(np.repeat(product.values[products], width), dtype="str")
-    start = verdicts.equivalent_day(names, np.tile(table_days, len(products)), catalog, policy)
+    # The trailing None of each kind's product values names its missing product.
+    names = np.concatenate([[None], *(part.product.values[:-1] for part in parts)])
+    offsets = np.cumsum([1, *(len(part.product.values) - 1 for part in parts)])
+    start = verdicts.equivalent_day(pd.array(np.repeat(names, width), dtype="str"),
+                                    np.tile(table_days, len(names)), catalog, policy)
     epoch, starts = pd.factorize(start, use_na_sentinel=False)
-    at = pack(product_codes + 1, number, width)
-    return epoch[at], np.asarray(starts)
+    epochs = []
+    for part, number, offset in zip(parts, numbers, offsets):
+        column = np.where(number != np.iinfo("int64").min, number - (earliest - 1), 0)
+        product_codes = part.product.codes[part.row]
+        row = np.where(product_codes >= 0, product_codes + offset, 0)
+        epochs.append(epoch[pack(row, column, width)])
+    return epochs, np.asarray(starts)
 
 
 def _judge_distinct(parts: list[_Parts], catalog: pd.DataFrame, policy,
