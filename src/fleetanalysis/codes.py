@@ -265,9 +265,15 @@ def row_combinations(n: int, width: int, cells) -> tuple[np.ndarray, np.ndarray]
     # over every cell per column: a timeline has millions of cells and a dozen columns.
     by_column = []
     for row, slot, code in cells:
+        counts = np.bincount(slot, minlength=width)
+        bounds = np.concatenate([[0], np.cumsum(counts)])
+        if counts.max(initial=0) == len(slot):
+            # Every cell in one column (the OS's): grouped already, no copy.
+            by_column.append((row, code, bounds))
+            continue
         order = np.argsort(slot.astype(code_type(width)), kind="stable")
-        bounds = np.concatenate([[0], np.cumsum(np.bincount(slot, minlength=width))])
-        by_column.append((row[order], code[order], bounds))
+        # Narrow copies: rows and codes fit 32 bits, and a timeline's cells are millions.
+        by_column.append((row.astype(np.int32)[order], code.astype(np.int32)[order], bounds))
     key, size = np.zeros(n, dtype="int64"), 1
     for column in range(width):
         given = [(row[bounds[column]:bounds[column + 1]], code[bounds[column]:bounds[column + 1]])

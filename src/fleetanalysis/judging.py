@@ -219,6 +219,9 @@ class _Parts:
                                    "version": alike_names.take(alike[self.at[self.distinct]], allow_fill=True),
                                    "evidence": self.evidence.text(first), "as_of": starts[epoch[self.distinct]]})
         self.label = label_codes[self.at[self.distinct]]
+        # What judging and the summaries read is coded now: the per-part inputs (about 100 MB
+        # in a 52-week timeline at 1M events) go before they run.
+        del self.row, self.day, self.at, self.used, self.codes, self.product, self.version, self.evidence, self.label_coded
 
 
 def _fold(parts: list[_Parts], catalog: pd.DataFrame, policy, collapse: bool) -> None:
@@ -284,14 +287,14 @@ def _epochs(parts: list[_Parts], catalog: pd.DataFrame, policy) -> tuple[list, n
     thousand entries: the days of a timeline and its window), then gathered per part, with
     no hashing or grouping over the parts.
     """
-    # The days are midnights: whole days of microseconds, counted without a unit conversion.
-    numbers = []
-    for part in parts:
-        micros = part.day.astype("datetime64[us]").view("int64")
-        numbers.append(np.where(micros != np.iinfo("int64").min, micros // (86_400 * 10**6), np.iinfo("int64").min))
-    known = [number[number != np.iinfo("int64").min] for number in numbers]
-    earliest = min((int(number.min()) for number in known if len(number)), default=0)
-    latest = max((int(number.max()) for number in known if len(number)), default=earliest)
+    # Whole days since 1970 (the days are midnights); a missing day stays the int64 minimum.
+    missing = np.iinfo("int64").min
+    spans = [(int(days.min(where=days != missing, initial=np.iinfo("int64").max)),
+              int(days.max(where=days != missing, initial=missing)))
+             for days in (part.day.astype("datetime64[D]").view("int64") for part in parts)]
+    known = [(low, high) for low, high in spans if low <= high]
+    earliest = min((low for low, _ in known), default=0)
+    latest = max((high for _, high in known), default=earliest)
     # Column 0 of the table answers a missing day, row 0 a missing product; each kind's
     # products follow the kinds before it.
     width = latest - earliest + 2
@@ -303,12 +306,20 @@ def _epochs(parts: list[_Parts], catalog: pd.DataFrame, policy) -> tuple[list, n
     start = verdicts.equivalent_day(pd.array(np.repeat(names, width), dtype="str"),
                                     np.tile(table_days, len(names)), catalog, policy)
     epoch, starts = pd.factorize(start, use_na_sentinel=False)
+    epoch = epoch.astype(code_type(len(starts)))
     epochs = []
-    for part, number, offset in zip(parts, numbers, offsets):
-        column = np.where(number != np.iinfo("int64").min, number - (earliest - 1), 0)
-        product_codes = part.product.codes[part.row]
-        row = np.where(product_codes >= 0, product_codes + offset, 0)
-        epochs.append(epoch[pack(row, column, width)])
+    # In place, kind by kind: a timeline has millions of parts of each kind.
+    for part, offset in zip(parts, offsets):
+        column = part.day.astype("datetime64[D]").view("int64")
+        absent = column == missing
+        column -= earliest - 1
+        column[absent] = 0
+        cell = part.product.codes[part.row]
+        cell[cell < 0] = -offset
+        cell += offset
+        cell *= width
+        cell += column
+        epochs.append(epoch[cell])
     return epochs, np.asarray(starts)
 
 
