@@ -279,7 +279,8 @@ def row_combinations(n: int, width: int, cells) -> tuple[np.ndarray, np.ndarray]
         given = [(row[bounds[column]:bounds[column + 1]], code[bounds[column]:bounds[column + 1]])
                  for row, code, bounds in by_column]
         # The codes a column holds, renumbered from 1 (0: no cell, or -1): a column holds one
-        # product's answers, far fewer than all parts', so the packed key rarely overflows.
+        # product's answers, far fewer than all parts', so the packed key rarely overflows
+        # (a second hashing pass over every row).
         present = np.zeros(max([int(code.max(initial=-1)) for _, code in given] + [-1]) + 2, dtype=bool)
         for _, code in given:
             present[code + 1] = True
@@ -293,7 +294,8 @@ def row_combinations(n: int, width: int, cells) -> tuple[np.ndarray, np.ndarray]
         for row, code in given:
             key[row] += renumbered[code + 1]
         size *= width_here
-    combo = dense(key, size)[0] if size <= 4 * n + 1024 else pd.factorize(key)[0]
+    del by_column, given  # the grouped copies, before hashing the keys
+    combo = pd.factorize(key)[0]
     first = firsts(combo)
     # The distinct rows' cells: each row of the grid to its place among them, if any.
     place = np.full(n, -1, dtype="int64")

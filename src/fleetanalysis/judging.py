@@ -247,7 +247,8 @@ def _distinct_rows(row: np.ndarray, n_rows: int) -> tuple[np.ndarray, np.ndarray
     present = np.zeros(n_rows, dtype=bool)
     present[row] = True
     used = np.flatnonzero(present)
-    place = np.zeros(n_rows, dtype="int64")
+    # Narrow: a timeline keeps these places for millions of parts of each kind at once.
+    place = np.zeros(n_rows, dtype=code_type(len(used)))
     place[used] = np.arange(len(used))
     return used, place[row]
 
