@@ -224,7 +224,8 @@ def test_a_file_duckdb_cannot_read_fails_as_the_general_path_says(tmp_path, monk
 # A week's groups merge into the partitions they meet in Arrow (``store.batch``,
 # ``Batch._merge_into_kept``): the store and counts are those of the general path (pandas
 # ``dedupe._newest``), for groups newer and older than the stored row of their key, rows
-# with event ids beside them and missing fields; keys whose hashes collide go the general way.
+# with event ids beside them and missing fields. Groups find their stored row by the values
+# of its key, never by a hash: neither the month nor the week is hashed.
 
 def write_days(path, rng: random.Random, count: int, days: tuple[str, str], event_ids: bool = False) -> None:
     """Sign-ins of a few people between ``days``, some without an address; with
@@ -262,9 +263,9 @@ def history_then_week(tmp_path, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
-def test_a_week_merges_into_its_month_without_the_pandas_merge(tmp_path, monkeypatch, seed):
+def test_a_week_merges_into_its_month_without_the_pandas_merge_or_hashes(tmp_path, monkeypatch, seed):
     def refused(*args, **kwargs):
-        raise AssertionError("the week's groups went through dedupe._newest")
+        raise AssertionError("the week's groups went through dedupe._newest or were hashed")
 
     # The ids file is read by the general path; only the week's merge must stay in Arrow.
     real = store.ingest
@@ -272,6 +273,8 @@ def test_a_week_merges_into_its_month_without_the_pandas_merge(tmp_path, monkeyp
     def week_in_arrow(path, files, *args, **kwargs):
         if [file.name for file in files] == ["week.csv"]:
             monkeypatch.setattr(batch, "_newest", refused)
+            monkeypatch.setattr(batch, "key_hashes", refused)
+            monkeypatch.setattr(batch, "id_hashes", refused)
         return real(path, files, *args, **kwargs)
 
     monkeypatch.setattr(store, "ingest", week_in_arrow)
@@ -280,8 +283,9 @@ def test_a_week_merges_into_its_month_without_the_pandas_merge(tmp_path, monkeyp
     assert counts["duplicates"].iloc[0] > 0
 
 
-def test_keys_sharing_a_hash_are_merged_the_general_way(tmp_path, monkeypatch):
-    # Few distinct hashes: different keys share one, which only the real values tell apart.
+def test_keys_sharing_a_hash_still_pair_by_their_values(tmp_path, monkeypatch):
+    # Few distinct hashes: different keys share one. The groups pair with stored rows by
+    # their values, so the Arrow merge is still taken and still right.
     real_hashes, taken = batch.key_hashes, []
 
     def colliding(access):
@@ -299,4 +303,4 @@ def test_keys_sharing_a_hash_are_merged_the_general_way(tmp_path, monkeypatch):
     monkeypatch.setattr(batch.Batch, "_merge_into_kept", spy)
     counts, expected = history_then_week(tmp_path, 4)
     assert counts[COUNTS].values.tolist() == expected[COUNTS].values.tolist()
-    assert taken and not any(taken)
+    assert taken and all(taken)
