@@ -162,7 +162,7 @@ class Batch:
         partner = new_keys.get_indexer(kept_keys)
         hit = np.flatnonzero(partner >= 0)
         pair = partner[hit]
-        if len(np.unique(pair)) != len(pair):
+        if np.bincount(pair, minlength=1).max() > 1:
             return None
         new = access.iloc[pair]
         held = self.kept.take(pa.array(hit)).select(["first_seen", "last_seen"]).to_pandas()
@@ -229,14 +229,18 @@ class Batch:
         with or belong in."""
         if access.empty or not self.stored:
             return set()
-        sources = access["source"].astype("str").fillna("unknown")
+        # Sources as their codes (``conform``'s categorical), months as integers: a name is
+        # made per distinct pair, not per row.
+        source = access["source"]
+        codes = source.cat.codes.to_numpy()
+        names = np.array([*source.cat.categories.astype("str"), "unknown"], dtype=object)
         # A row's dedupe key holds its source and the month of its first_seen: rows with
         # its key are in its own partition. Only its event id may be met in another month.
-        # Months as integers: a name is made per distinct pair, not per row.
-        pairs = pd.DataFrame({"month": first_months(access), "source": sources.to_numpy()}).drop_duplicates()
-        found = {part for part in zip(map(_month_name, pairs["month"]), pairs["source"]) if part in self.stored}
+        pairs = pd.DataFrame({"month": first_months(access), "source": codes}).drop_duplicates()
+        found = {part for part in zip(map(_month_name, pairs["month"]), names[pairs["source"].to_numpy()])
+                 if part in self.stored}
         with_id = ids != 0
-        for source in pd.unique(sources[with_id]):
+        for source in pd.unique(names[codes[with_id]]):
             stored_id, where = self._stored_ids(source)
             hit = (stored_id != 0) & np.isin(stored_id, ids[with_id])
             found.update((month, source) for month in pd.unique(where[hit]))
