@@ -448,6 +448,7 @@ def stage_incremental(data: Path, end: pd.Timestamp, pairs: int = INCREMENTAL_PA
         return {path: path.stat().st_mtime_ns for path in history.glob("month=*/log=*/part-*.parquet")}
 
     into_history, into_empty, rewritten = [], [], set()
+    cpu = {"into 51 weeks": [], "into empty": []}
     for pair in range(pairs):
         store.remove(history)
         store.remove(empty)
@@ -458,12 +459,14 @@ def stage_incremental(data: Path, end: pd.Timestamp, pairs: int = INCREMENTAL_PA
         for name, target, found in sides if pair % 2 == 0 else sides[::-1]:
             clock(f"newest week {name} ({pair + 1})", lambda: store.ingest(target, files[-1:]))
             found.append(clock.seconds[f"newest week {name} ({pair + 1})"])
+            cpu[name].append(clock.cpu[f"newest week {name} ({pair + 1})"])
         after = written()
         rewritten.add(sum(after[path] != before.get(path) for path in after))
     store.remove(kept)
     counts = clock("52 weeks again, nothing new", lambda: store.ingest(history, files))[0]
     assert counts["unchanged"].all()
     return {"seconds": _median(into_history), "fresh_seconds": _median(into_empty),
+            "cpu_seconds": _median(cpu["into 51 weeks"]), "fresh_cpu_seconds": _median(cpu["into empty"]),
             "pairs": [[mine, fresh] for mine, fresh in zip(into_history, into_empty)],
             "unchanged_seconds": clock.seconds["52 weeks again, nothing new"],
             "steps": clock.seconds, "steps_cpu": clock.cpu, "newest_week_rows": int((week == 0).sum()),
@@ -568,7 +571,8 @@ def main() -> None:
         "timeline_vs_snapshot": ratio("pipeline", "pipeline", "timeline_seconds", "snapshot_seconds"),
         "cpu": {"status_vs_duckdb": ratio("status", "duckdb_status", "cpu_seconds", "cpu_seconds"),
                 "ingest_vs_duckdb": ratio("ingest", "duckdb_ingest", "cpu_seconds", "cpu_seconds"),
-                "timeline_vs_snapshot": ratio("pipeline", "pipeline", "timeline_cpu_seconds", "snapshot_cpu_seconds")},
+                "timeline_vs_snapshot": ratio("pipeline", "pipeline", "timeline_cpu_seconds", "snapshot_cpu_seconds"),
+                "incremental_vs_fresh": ratio("incremental", "incremental", "cpu_seconds", "fresh_cpu_seconds")},
         "pipeline/duckdb": ratio("pipeline", "duckdb"),
         "chunked/read": ratio("chunked", "read"),
         "naive/pipeline": ratio("naive", "pipeline"),
