@@ -164,10 +164,10 @@ class Batch:
         pair = partner[hit]
         if np.bincount(pair, minlength=1).max() > 1:
             return None
-        new = access.iloc[pair]
-        held = self.kept.take(pa.array(hit)).select(["first_seen", "last_seen"]).to_pandas()
-        new_wins = _times(new["last_seen"]) >= _times(held["last_seen"])
-        earliest = np.minimum(_times(new["first_seen"]), _times(held["first_seen"]))
+        # Only the two times of the rows that pair are looked at.
+        held = self.kept.select(["first_seen", "last_seen"]).take(pa.array(hit)).to_pandas()
+        new_wins = _times(access["last_seen"])[pair] >= _times(held["last_seen"])
+        earliest = np.minimum(_times(access["first_seen"])[pair], _times(held["first_seen"]))
         first_type = self.kept.schema.field("first_seen").type
         # Kept winners: their first_seen replaced in place; kept losers dropped.
         winning = np.zeros(self.kept.num_rows, dtype=bool)
