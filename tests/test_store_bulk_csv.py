@@ -304,3 +304,25 @@ def test_keys_sharing_a_hash_still_pair_by_their_values(tmp_path, monkeypatch):
     counts, expected = history_then_week(tmp_path, 4)
     assert counts[COUNTS].values.tolist() == expected[COUNTS].values.tolist()
     assert taken and all(taken)
+
+
+@pytest.mark.parametrize("order", [["week", "ids", "may"], ["ids", "week", "may"], ["may", "week", "ids"]])
+def test_files_after_the_arrow_merge_in_one_ingest_merge_as_the_general_path(tmp_path, order):
+    # One ingest of several files: rows of later files meet months loaded before (hashed only
+    # then) and months loaded after the week's Arrow merge, with and without event ids.
+    rng = random.Random(len(order[0]))
+    older = tmp_path / "older.csv"
+    write_days(older, rng, 300, ("2024-05-10", "2024-06-30"))
+    files = {"week": tmp_path / "week.csv", "ids": tmp_path / "ids.csv", "may": tmp_path / "may.csv"}
+    write_days(files["week"], rng, 200, ("2024-06-15", "2024-06-23"))
+    write_days(files["ids"], rng, 80, ("2024-05-20", "2024-06-20"), event_ids=True)
+    write_days(files["may"], rng, 120, ("2024-05-01", "2024-05-31"))
+    general, fast = tmp_path / "general.parquet", tmp_path / "fast.parquet"
+    store.merge(general, sources.load([older]))
+    expected = store.merge(general, sources.load([files[name] for name in order]))
+    store.ingest(fast, [older])
+    counts, problems = store.ingest(fast, [files[name] for name in order])
+    assert problems == []
+    assert counts[COUNTS].values.tolist() == expected[COUNTS].values.tolist()
+    assert counts["duplicates"].sum() > 0
+    pd.testing.assert_frame_equal(ordered(store.read(fast)), ordered(store.read(general)))

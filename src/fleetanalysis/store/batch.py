@@ -10,11 +10,12 @@ be into the whole store: same rows kept, same duplicates and conflicts counted.
 Existing rows come before every new row (their ``_order`` is negative), as in a merge
 into the whole store.
 
-Loaded rows stay Arrow until a new row meets them. A generic CSV's groups (``add_groups``:
-one per key, no event ids) arriving while every held row is still Arrow are merged there:
-each meets at most one stored row of its key, whose real values are compared, and the
+Loaded rows stay Arrow, unhashed, until a new row meets them. A generic CSV's groups
+(``add_groups``: one per key, no event ids) arriving while every held row is still Arrow
+are merged there: each meets at most one stored row of its key, found by comparing the
+key's values over both sides at once (integer codes, no hash of either side), and the
 newer of the two wins as ``dedupe._newest`` would choose. Anything else (event ids, rows
-already in pandas, two keys sharing a hash) goes through ``_newest`` in pandas.
+already in pandas) goes through ``_newest`` in pandas, the loaded rows hashed then.
 
 Examples:
     >>> import pathlib, tempfile
