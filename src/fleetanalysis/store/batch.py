@@ -281,7 +281,7 @@ class Batch:
         if len(self.merged) or not pieces:
             pieces.insert(0, dataset.table(self.merged).append_column(
                 "_order", pa.array(self.merged["_order"].to_numpy(dtype="int64"))))
-        table = pa.concat_tables(pieces).unify_dictionaries().combine_chunks()
+        table = pa.concat_tables(pieces).unify_dictionaries()
         micros = table.column("first_seen").cast(pa.int64()).fill_null(np.iinfo("int64").min).to_numpy()
         months = micros.astype("datetime64[us]").astype("datetime64[M]").astype("int64")
         source = table.column("source").combine_chunks()
@@ -290,11 +290,18 @@ class Batch:
         sources = known[source.indices.fill_null(-1).to_numpy()]
         # Missing times sort last, as pandas sorts them.
         times = np.where(micros == np.iinfo("int64").min, np.iinfo("int64").max, micros)
-        order = np.lexsort((table.column("_order").to_numpy(), times, months, sources))
+        keys = [table.column("_order").to_numpy(), times]
+        # By partition too when the write holds several (most writes hold one month).
+        if len(months) and ((months != months[0]).any() or (sources != sources[0]).any()):
+            keys += [months, sources]
+        order = np.lexsort(keys)
         table = table.drop_columns(["_order"])
-        # Rows often come in order already (a file into an empty store): no copy then.
+        # Rows often come in order already (a file into an empty store): no copy then. The
+        # take gathers the pieces into one chunk as it goes.
         if not (len(order) < 2 or (np.diff(order) == 1).all()):
             table = table.take(pa.array(order))
+        else:
+            table = table.combine_chunks()
         table = table.replace_schema_metadata(dataset.PANDAS_METADATA)
         months, sources = months[order], sources[order]
         starts = np.flatnonzero(np.append(len(order) > 0, (months[1:] != months[:-1]) | (sources[1:] != sources[:-1])))
@@ -334,7 +341,10 @@ def _plain_key_codes(kept: pa.Table, access: pd.DataFrame) -> tuple[np.ndarray, 
     micros = kept.column("first_seen").cast(pa.int64()).fill_null(_NO_MONTH).to_numpy()
     months = np.where(micros == _NO_MONTH, _NO_MONTH,
                       micros.astype("datetime64[us]").astype("datetime64[M]").astype("int64"))
-    codes.append(pd.factorize(np.concatenate([months, first_months(access)]))[0])
+    months = np.concatenate([months, first_months(access)])
+    # A few months: coded by their distance from the first, missing ones -1.
+    known = months != _NO_MONTH
+    codes.append(np.where(known, months - (months[known].min() if known.any() else 0), -1))
     key = combine_codes(codes, sort=False)
     without_id = kept.column("event_id").is_null().to_numpy(zero_copy_only=False)
     return np.where(without_id, key[:size], -1), key[size:]

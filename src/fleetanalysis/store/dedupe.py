@@ -40,8 +40,10 @@ def first_months(access: pd.DataFrame) -> np.ndarray:
         >>> first_months(conform(pd.DataFrame({"first_seen": ["1970-02-28T23:59:59Z", "2026-06-01T00:00:00Z", None]}))).tolist()
         [1, 677, -9223372036854775808]
     """
-    times = pd.to_datetime(access["first_seen"], utc=True)
-    return times.dt.tz_localize(None).to_numpy().astype("datetime64[M]").astype("int64")
+    times = access["first_seen"]
+    if not isinstance(times.dtype, pd.DatetimeTZDtype):
+        times = pd.to_datetime(times, utc=True)
+    return times.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy().astype("datetime64[M]").astype("int64")
 
 
 def key_hashes(access: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
