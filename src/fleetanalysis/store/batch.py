@@ -187,7 +187,10 @@ class Batch:
         stays = np.ones(len(access), dtype=bool)
         stays[pair[~new_wins]] = False
         self.merged = access.assign(first_seen=pd.array(times.astype("datetime64[us]"), dtype="datetime64[us]")
-                                    .tz_localize("UTC"))[stays].reset_index(drop=True)
+                                    .tz_localize("UTC"))
+        # The newest week's rows usually all win: no copy then.
+        if not stays.all():
+            self.merged = self.merged[stays].reset_index(drop=True)
         self.hashes = None
         duplicate = np.zeros(len(access), dtype=bool)
         duplicate[pair] = True

@@ -241,5 +241,7 @@ _LAST = np.iinfo("int64").max
 
 def _times(values: pd.Series) -> np.ndarray:
     """UTC times as int64 microseconds, missing ones greatest (sorted last, never a minimum)."""
-    micros = pd.to_datetime(values, utc=True).astype("datetime64[us, UTC]").array.asi8
+    if not isinstance(values.dtype, pd.DatetimeTZDtype):
+        values = pd.to_datetime(values, utc=True)
+    micros = values.astype("datetime64[us, UTC]").array.asi8
     return np.where(micros == np.iinfo("int64").min, _LAST, micros)
