@@ -224,7 +224,8 @@ def test_a_file_duckdb_cannot_read_fails_as_the_general_path_says(tmp_path, monk
 # A week's groups merge into the partitions they meet in Arrow (``store.batch``,
 # ``Batch._merge_into_kept``): the store and counts are those of the general path (pandas
 # ``dedupe._newest``), for groups newer and older than the stored row of their key, rows
-# with event ids beside them and missing fields; keys whose hashes collide go the general way.
+# with event ids beside them and missing fields. Groups find their stored row by the values
+# of its key, never by a hash: neither the month nor the week is hashed.
 
 def write_days(path, rng: random.Random, count: int, days: tuple[str, str], event_ids: bool = False) -> None:
     """Sign-ins of a few people between ``days``, some without an address; with
@@ -262,9 +263,9 @@ def history_then_week(tmp_path, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
-def test_a_week_merges_into_its_month_without_the_pandas_merge(tmp_path, monkeypatch, seed):
+def test_a_week_merges_into_its_month_without_the_pandas_merge_or_hashes(tmp_path, monkeypatch, seed):
     def refused(*args, **kwargs):
-        raise AssertionError("the week's groups went through dedupe._newest")
+        raise AssertionError("the week's groups went through dedupe._newest or were hashed")
 
     # The ids file is read by the general path; only the week's merge must stay in Arrow.
     real = store.ingest
@@ -272,6 +273,8 @@ def test_a_week_merges_into_its_month_without_the_pandas_merge(tmp_path, monkeyp
     def week_in_arrow(path, files, *args, **kwargs):
         if [file.name for file in files] == ["week.csv"]:
             monkeypatch.setattr(batch, "_newest", refused)
+            monkeypatch.setattr(batch, "key_hashes", refused)
+            monkeypatch.setattr(batch, "id_hashes", refused)
         return real(path, files, *args, **kwargs)
 
     monkeypatch.setattr(store, "ingest", week_in_arrow)
@@ -280,8 +283,9 @@ def test_a_week_merges_into_its_month_without_the_pandas_merge(tmp_path, monkeyp
     assert counts["duplicates"].iloc[0] > 0
 
 
-def test_keys_sharing_a_hash_are_merged_the_general_way(tmp_path, monkeypatch):
-    # Few distinct hashes: different keys share one, which only the real values tell apart.
+def test_keys_sharing_a_hash_still_pair_by_their_values(tmp_path, monkeypatch):
+    # Few distinct hashes: different keys share one. The groups pair with stored rows by
+    # their values, so the Arrow merge is still taken and still right.
     real_hashes, taken = batch.key_hashes, []
 
     def colliding(access):
@@ -299,4 +303,26 @@ def test_keys_sharing_a_hash_are_merged_the_general_way(tmp_path, monkeypatch):
     monkeypatch.setattr(batch.Batch, "_merge_into_kept", spy)
     counts, expected = history_then_week(tmp_path, 4)
     assert counts[COUNTS].values.tolist() == expected[COUNTS].values.tolist()
-    assert taken and not any(taken)
+    assert taken and all(taken)
+
+
+@pytest.mark.parametrize("order", [["week", "ids", "may"], ["ids", "week", "may"], ["may", "week", "ids"]])
+def test_files_after_the_arrow_merge_in_one_ingest_merge_as_the_general_path(tmp_path, order):
+    # One ingest of several files: rows of later files meet months loaded before (hashed only
+    # then) and months loaded after the week's Arrow merge, with and without event ids.
+    rng = random.Random(len(order[0]))
+    older = tmp_path / "older.csv"
+    write_days(older, rng, 300, ("2024-05-10", "2024-06-30"))
+    files = {"week": tmp_path / "week.csv", "ids": tmp_path / "ids.csv", "may": tmp_path / "may.csv"}
+    write_days(files["week"], rng, 200, ("2024-06-15", "2024-06-23"))
+    write_days(files["ids"], rng, 80, ("2024-05-20", "2024-06-20"), event_ids=True)
+    write_days(files["may"], rng, 120, ("2024-05-01", "2024-05-31"))
+    general, fast = tmp_path / "general.parquet", tmp_path / "fast.parquet"
+    store.merge(general, sources.load([older]))
+    expected = store.merge(general, sources.load([files[name] for name in order]))
+    store.ingest(fast, [older])
+    counts, problems = store.ingest(fast, [files[name] for name in order])
+    assert problems == []
+    assert counts[COUNTS].values.tolist() == expected[COUNTS].values.tolist()
+    assert counts["duplicates"].sum() > 0
+    pd.testing.assert_frame_equal(ordered(store.read(fast)), ordered(store.read(general)))

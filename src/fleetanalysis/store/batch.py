@@ -10,11 +10,12 @@ be into the whole store: same rows kept, same duplicates and conflicts counted.
 Existing rows come before every new row (their ``_order`` is negative), as in a merge
 into the whole store.
 
-Loaded rows stay Arrow until a new row meets them. A generic CSV's groups (``add_groups``:
-one per key, no event ids) arriving while every held row is still Arrow are merged there:
-each meets at most one stored row of its key, whose real values are compared, and the
+Loaded rows stay Arrow, unhashed, until a new row meets them. A generic CSV's groups
+(``add_groups``: one per key, no event ids) arriving while every held row is still Arrow
+are merged there: each meets at most one stored row of its key, found by comparing the
+key's values over both sides at once (integer codes, no hash of either side), and the
 newer of the two wins as ``dedupe._newest`` would choose. Anything else (event ids, rows
-already in pandas, two keys sharing a hash) goes through ``_newest`` in pandas.
+already in pandas) goes through ``_newest`` in pandas, the loaded rows hashed then.
 
 Examples:
     >>> import pathlib, tempfile
@@ -40,6 +41,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from fleetanalysis.codes import combine as combine_codes
 from fleetanalysis.sources import concat_access
 from fleetanalysis.sources.schema import SOURCES, conform
 from fleetanalysis.store import dataset
@@ -64,8 +66,10 @@ class Batch:
         # None until a merge needs them (a file into an empty store never does).
         self.hashes: tuple[np.ndarray, np.ndarray] | None = None
         self.taken = 0
-        # Loaded rows no new row has met yet, as read (Arrow, with ``_order``), and their
-        # hashes: written back as they are, never turned into pandas.
+        # Loaded rows no new row has met yet, as read (Arrow, with ``_order``): written back
+        # as they are, never turned into pandas. ``kept_hashes`` are the hashes of the first
+        # of them, completed (``_kept_hashes``) only when a merge needs them: a CSV's groups
+        # are paired with the kept rows by their values instead (``_merge_into_kept``).
         self.kept: pa.Table | None = None
         self.kept_hashes = (np.zeros(0, dtype="uint64"), np.zeros(0, dtype="uint64"))
         self._existing = _EXISTING_ORDER
@@ -140,29 +144,31 @@ class Batch:
 
     def _merge_into_kept(self, access: pd.DataFrame) -> tuple[pd.Series, pd.Series] | None:
         """``_merge`` of distinct id-less rows while every held row is still kept (Arrow):
-        each new row meets at most one kept row, so the newest of the two wins without
-        turning the kept rows into pandas; None, nothing changed, when two keys share a hash
-        (the general path then compares every row).
+        each new row meets at most one kept row, found by the values of its key
+        (``_plain_key_codes``: neither side is hashed), so the newest of the two wins
+        without turning the kept rows into pandas; None, nothing changed, when a key is
+        met twice (the general path then compares every row).
 
         The winner is the row with the later ``last_seen`` (a missing one latest), the new
         row on a tie, as ``_newest`` orders them; it takes the earlier ``first_seen``. A
         kept winner stays in ``kept`` (its new ``first_seen`` is in the same month), a new
         one goes to ``merged``.
         """
-        key, ids = key_hashes(access)
-        kept_key, kept_id = self.kept_hashes
-        hit = np.flatnonzero(pd.Index(kept_key).isin(key))
-        new_keys = pd.Index(key)
-        if not new_keys.is_unique or not pd.Index(kept_key[hit]).is_unique:
+        if access["event_id"].notna().any():
             return None
-        pair = new_keys.get_indexer(kept_key[hit])
-        held = self.kept.take(pa.array(hit)).select([*PLAIN_IDENTITY, "event_id", "first_seen", "last_seen"])
-        held = held.to_pandas()
-        new = access.iloc[pair]
-        if not _same_plain_keys(held, new):
+        kept_keys, new_keys = _plain_key_codes(self.kept, access)
+        new_keys = pd.Index(new_keys)
+        if not new_keys.is_unique:
             return None
-        new_wins = _times(new["last_seen"]) >= _times(held["last_seen"])
-        earliest = np.minimum(_times(new["first_seen"]), _times(held["first_seen"]))
+        partner = new_keys.get_indexer(kept_keys)
+        hit = np.flatnonzero(partner >= 0)
+        pair = partner[hit]
+        if np.bincount(pair, minlength=1).max() > 1:
+            return None
+        # Only the two times of the rows that pair are looked at.
+        held = self.kept.select(["first_seen", "last_seen"]).take(pa.array(hit)).to_pandas()
+        new_wins = _times(access["last_seen"])[pair] >= _times(held["last_seen"])
+        earliest = np.minimum(_times(access["first_seen"])[pair], _times(held["first_seen"]))
         first_type = self.kept.schema.field("first_seen").type
         # Kept winners: their first_seen replaced in place; kept losers dropped.
         winning = np.zeros(self.kept.num_rows, dtype=bool)
@@ -173,22 +179,26 @@ class Batch:
         stays[hit[new_wins]] = False
         kept = self.kept.set_column(self.kept.schema.get_field_index("first_seen"), "first_seen", first)
         self.kept = kept.filter(pa.array(stays))
-        self.kept_hashes = (kept_key[stays], kept_id[stays])
+        # The hashes known cover the first kept rows: they keep those that stay.
+        self.kept_hashes = tuple(known[stays[:len(known)]] for known in self.kept_hashes)
         # New winners take the earliest first_seen; new losers are dropped.
         times = access["first_seen"].array.asi8.copy()
         times[pair[new_wins]] = np.where(earliest[new_wins] == _LAST, np.iinfo("int64").min, earliest[new_wins])
         stays = np.ones(len(access), dtype=bool)
         stays[pair[~new_wins]] = False
         self.merged = access.assign(first_seen=pd.array(times.astype("datetime64[us]"), dtype="datetime64[us]")
-                                    .tz_localize("UTC"))[stays].reset_index(drop=True)
-        self.hashes = (key[stays], ids[stays])
+                                    .tz_localize("UTC"))
+        # The newest week's rows usually all win: no copy then.
+        if not stays.all():
+            self.merged = self.merged[stays].reset_index(drop=True)
+        self.hashes = None
         duplicate = np.zeros(len(access), dtype=bool)
         duplicate[pair] = True
         return pd.Series(duplicate), pd.Series(np.zeros(len(access), dtype=bool))
 
     def _take_kept(self, key: np.ndarray, ids: np.ndarray) -> None:
         """Move the kept rows sharing a key or id hash with new rows into ``merged``."""
-        kept_key, kept_id = self.kept_hashes
+        kept_key, kept_id = self._kept_hashes()
         hit = pd.Index(kept_key).isin(key)
         if (ids != 0).any():
             hit |= (kept_id != 0) & pd.Index(kept_id).isin(ids[ids != 0])
@@ -203,6 +213,15 @@ class Batch:
         self.kept = self.kept.filter(pa.array(~hit))
         self.kept_hashes = (kept_key[~hit], kept_id[~hit])
 
+    def _kept_hashes(self) -> tuple[np.ndarray, np.ndarray]:
+        """``kept_hashes`` of every kept row, the missing ones computed now."""
+        known = len(self.kept_hashes[0])
+        if self.kept is not None and known < self.kept.num_rows:
+            # Only the key columns go to pandas, for their hashes.
+            found = key_hashes(self.kept.slice(known).select(list(EVENT_IDENTITY)).to_pandas())
+            self.kept_hashes = tuple(np.concatenate([mine, new]) for mine, new in zip(self.kept_hashes, found))
+        return self.kept_hashes
+
     def _hashes(self) -> tuple[np.ndarray, np.ndarray]:
         """``hashes``, computed now if a merge did not need them before."""
         if self.hashes is None:
@@ -214,14 +233,18 @@ class Batch:
         with or belong in."""
         if access.empty or not self.stored:
             return set()
-        sources = access["source"].astype("str").fillna("unknown")
+        # Sources as their codes (``conform``'s categorical), months as integers: a name is
+        # made per distinct pair, not per row.
+        source = access["source"]
+        codes = source.cat.codes.to_numpy()
+        names = np.array([*source.cat.categories.astype("str"), "unknown"], dtype=object)
         # A row's dedupe key holds its source and the month of its first_seen: rows with
         # its key are in its own partition. Only its event id may be met in another month.
-        # Months as integers: a name is made per distinct pair, not per row.
-        pairs = pd.DataFrame({"month": first_months(access), "source": sources.to_numpy()}).drop_duplicates()
-        found = {part for part in zip(map(_month_name, pairs["month"]), pairs["source"]) if part in self.stored}
+        pairs = pd.DataFrame({"month": first_months(access), "source": codes}).drop_duplicates()
+        found = {part for part in zip(map(_month_name, pairs["month"]), names[pairs["source"].to_numpy()])
+                 if part in self.stored}
         with_id = ids != 0
-        for source in pd.unique(sources[with_id]):
+        for source in pd.unique(names[codes[with_id]]):
             stored_id, where = self._stored_ids(source)
             hit = (stored_id != 0) & np.isin(stored_id, ids[with_id])
             found.update((month, source) for month in pd.unique(where[hit]))
@@ -247,10 +270,8 @@ class Batch:
         existing = existing.append_column(
             "_order", pa.array(np.arange(existing.num_rows, dtype="int64") + self._existing))
         self._existing += existing.num_rows
-        # Only the key columns go to pandas, for their hashes.
-        found = key_hashes(existing.select(list(EVENT_IDENTITY)).to_pandas())
+        # Hashed later, if a merge needs it (``_kept_hashes``).
         self.kept = existing if self.kept is None else pa.concat_tables([self.kept, existing])
-        self.kept_hashes = tuple(np.concatenate([mine, new]) for mine, new in zip(self.kept_hashes, found))
         self.loaded |= parts
 
     def write(self, manifest: dict) -> None:
@@ -263,7 +284,7 @@ class Batch:
         if len(self.merged) or not pieces:
             pieces.insert(0, dataset.table(self.merged).append_column(
                 "_order", pa.array(self.merged["_order"].to_numpy(dtype="int64"))))
-        table = pa.concat_tables(pieces).unify_dictionaries().combine_chunks()
+        table = pa.concat_tables(pieces).unify_dictionaries()
         micros = table.column("first_seen").cast(pa.int64()).fill_null(np.iinfo("int64").min).to_numpy()
         months = micros.astype("datetime64[us]").astype("datetime64[M]").astype("int64")
         source = table.column("source").combine_chunks()
@@ -272,11 +293,18 @@ class Batch:
         sources = known[source.indices.fill_null(-1).to_numpy()]
         # Missing times sort last, as pandas sorts them.
         times = np.where(micros == np.iinfo("int64").min, np.iinfo("int64").max, micros)
-        order = np.lexsort((table.column("_order").to_numpy(), times, months, sources))
+        keys = [table.column("_order").to_numpy(), times]
+        # By partition too when the write holds several (most writes hold one month).
+        if len(months) and ((months != months[0]).any() or (sources != sources[0]).any()):
+            keys += [months, sources]
+        order = np.lexsort(keys)
         table = table.drop_columns(["_order"])
-        # Rows often come in order already (a file into an empty store): no copy then.
+        # Rows often come in order already (a file into an empty store): no copy then. The
+        # take gathers the pieces into one chunk as it goes.
         if not (len(order) < 2 or (np.diff(order) == 1).all()):
             table = table.take(pa.array(order))
+        else:
+            table = table.combine_chunks()
         table = table.replace_schema_metadata(dataset.PANDAS_METADATA)
         months, sources = months[order], sources[order]
         starts = np.flatnonzero(np.append(len(order) > 0, (months[1:] != months[:-1]) | (sources[1:] != sources[:-1])))
@@ -288,18 +316,41 @@ class Batch:
         dataset.commit(self.store, written, self.loaded - set(written), manifest)
 
 
-def _same_plain_keys(held: pd.DataFrame, new: pd.DataFrame) -> bool:
-    """Whether each row of ``held`` (no event id) has the id-less dedupe key of the row of
-    ``new`` beside it: same ``PLAIN_IDENTITY`` values (missing equal to missing), same month."""
-    if held["event_id"].notna().any() or new["event_id"].notna().any():
-        return False
+def _plain_key_codes(kept: pa.Table, access: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """The id-less dedupe key of each ``kept`` row and each ``access`` row as integers: equal
+    for equal ``PLAIN_IDENTITY`` values (missing equal to missing) and month, compared as text
+    over both at once, so no two keys share one; -1 for the kept rows with an event id (keyed
+    by their event, they meet no row without one).
+
+    Examples:
+        >>> from fleetanalysis.sources.schema import conform
+        >>> rows = conform(pd.DataFrame({"source": ["csv"] * 3, "user": ["ann", None, "ann"], "user_agent": ["UA"] * 3,
+        ...     "first_seen": ["2026-05-01T00:00:00Z", "2026-05-02T00:00:00Z", "2026-06-01T00:00:00Z"]}))
+        >>> kept, new = _plain_key_codes(dataset.table(rows.iloc[:2]), rows.iloc[[1, 2, 0]])
+        >>> bool(kept[0] == new[2]), bool(kept[1] == new[0]), bool(new[1] in kept)
+        (True, True, False)
+    """
+    size = kept.num_rows
+    codes = []
     for name in PLAIN_IDENTITY:
-        # As Arrow text: categoricals with other categories compare by value, in C.
-        mine, theirs = (pa.array(frame[name]).cast(pa.large_string()) for frame in (held, new))
-        same = pc.or_kleene(pc.equal(mine, theirs), pc.and_(mine.is_null(), theirs.is_null()))
-        if not pc.all(pc.fill_null(same, False)).as_py():
-            return False
-    return bool(np.array_equal(first_months(held), first_months(new)))
+        mine, theirs = kept.column(name), pa.array(access[name], from_pandas=True)
+        if pa.types.is_dictionary(mine.type):
+            # Dictionaries unified: equal text, equal index.
+            both = pa.chunked_array([*mine.chunks, theirs.cast(mine.type)]).unify_dictionaries()
+        else:
+            both = pc.dictionary_encode(pa.chunked_array([*mine.chunks, theirs.cast(mine.type)]))
+        codes.append(np.concatenate([chunk.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype("int64")
+                                     for chunk in both.chunks]))
+    micros = kept.column("first_seen").cast(pa.int64()).fill_null(_NO_MONTH).to_numpy()
+    months = np.where(micros == _NO_MONTH, _NO_MONTH,
+                      micros.astype("datetime64[us]").astype("datetime64[M]").astype("int64"))
+    months = np.concatenate([months, first_months(access)])
+    # A few months: coded by their distance from the first, missing ones -1.
+    known = months != _NO_MONTH
+    codes.append(np.where(known, months - (months[known].min() if known.any() else 0), -1))
+    key = combine_codes(codes, sort=False)
+    without_id = kept.column("event_id").is_null().to_numpy(zero_copy_only=False)
+    return np.where(without_id, key[:size], -1), key[size:]
 
 
 def _month_name(month: int) -> str:

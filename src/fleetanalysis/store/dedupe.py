@@ -40,8 +40,10 @@ def first_months(access: pd.DataFrame) -> np.ndarray:
         >>> first_months(conform(pd.DataFrame({"first_seen": ["1970-02-28T23:59:59Z", "2026-06-01T00:00:00Z", None]}))).tolist()
         [1, 677, -9223372036854775808]
     """
-    times = pd.to_datetime(access["first_seen"], utc=True)
-    return times.dt.tz_localize(None).to_numpy().astype("datetime64[M]").astype("int64")
+    times = access["first_seen"]
+    if not isinstance(times.dtype, pd.DatetimeTZDtype):
+        times = pd.to_datetime(times, utc=True)
+    return times.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy().astype("datetime64[M]").astype("int64")
 
 
 def key_hashes(access: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
@@ -239,5 +241,7 @@ _LAST = np.iinfo("int64").max
 
 def _times(values: pd.Series) -> np.ndarray:
     """UTC times as int64 microseconds, missing ones greatest (sorted last, never a minimum)."""
-    micros = pd.to_datetime(values, utc=True).astype("datetime64[us, UTC]").array.asi8
+    if not isinstance(values.dtype, pd.DatetimeTZDtype):
+        values = pd.to_datetime(values, utc=True)
+    micros = values.astype("datetime64[us, UTC]").array.asi8
     return np.where(micros == np.iinfo("int64").min, _LAST, micros)
