@@ -487,6 +487,35 @@ def test_dm_speaks_plainly_and_names_the_reports_target(shipped_catalog, rules):
         assert f"update to {product} {wanted[product]}." in planned.loc[person, "text"]
 
 
+# Windows apps report the build (browsers freeze "Windows NT 10.0"). The agents are as logged
+# for Okta Verify (OktaTerrify research tool) and OneDrive (an Entra user-agent list); the
+# builds 22621 and 22631 are Windows 11 22H2 (out of support 2024-10-08) and 23H2.
+OKTA_VERIFY_WINDOWS = ("OktaVerify/4.5.3.0 WPFDeviceSDK/1.7.4.27 Windows/10.0.22621.525 "
+                       "Microsoft_Corporation/Virtual_Machine")
+ONEDRIVE_WINDOWS = "OneDrive/24.071.0407.0002 (Windows; x64; 10.0.22631)"
+
+
+def test_windows_targets_name_the_release_not_only_the_build(shipped_catalog, rules):
+    """A Windows build number alone tells a person nothing; the report and the DM name the
+    release (Windows 11 24H2) with the build, from the catalog's own line names."""
+    from fleetanalysis import clients, fleet, metrics
+
+    access = pd.DataFrame({
+        "source": pd.Categorical(["okta"] * 2), "user_id": ["00u1", "00u2"], "user": ["di@x.io", "ed@x.io"],
+        "user_agent": pd.Categorical([OKTA_VERIFY_WINDOWS, ONEDRIVE_WINDOWS]),
+        "first_seen": pd.to_datetime(["2025-09-01 08:00"] * 2, utc=True),
+        "last_seen": pd.to_datetime(["2025-09-15 08:00"] * 2, utc=True), "ip": ["10.0.0.4", "10.0.0.5"]})
+    # The shipped Windows catalog is complete until 2025-09-30: judged on a day it covers.
+    judged = fleet.snapshot(fleet.sightings(clients.facts(access)), shipped_catalog, rules, "2025-09-15")
+    assert judged["os_verdict"].tolist() == ["unsupported", "current"]
+    table = metrics.fixes(judged)
+    assert table[["product", "version"]].values.tolist() == [["Windows", "11 24H2 (10.0.26100)"]]
+    planned = nudges.plan(judged, None, pd.Timestamp("2025-09-15", tz="UTC")).set_index("person")
+    text = planned.loc["di@x.io", "text"]
+    assert "Windows PC (Windows 11 22H2, build 10.0.22621.525): update to Windows 11 24H2 (10.0.26100) or newer." in text
+    assert "Windows 11 22H2 stopped getting security updates on 8 October 2024" in text
+
+
 def test_dm_leaves_out_reasons_it_cannot_word_and_escapes_the_rest():
     row = {"device_id": "d", "platform": "macOS", "os_version": "<!channel>", "os_evidence": "exact",
            "clients": "Safari 18.6 <@U0BOSS>", "verdict": "unsupported", "os_verdict": "unknown",

@@ -17,6 +17,7 @@ Examples:
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 
 import numpy as np
@@ -350,8 +351,48 @@ def _wanted(behind: pd.DataFrame) -> pd.DataFrame:
     wanted["major"] = wanted["version"].str.split(".").str[0]
     wanted["key"] = releases.version_key(wanted["version"])
     newest = wanted.sort_values("key", na_position="first").groupby(["product", "major"]).tail(1)
+    newest = newest.assign(version=[named_release(product, version) for product, version in
+                                    zip(newest["product"], newest["version"])])
     return wanted.merge(newest[["product", "major", "version"]].rename(columns={"version": "newest"}),
                         on=["product", "major"], how="left")
+
+
+def named_release(product: str, version: str) -> str:
+    """A version worded as people know it: a Windows build with its release's name
+    (``10.0.26100`` is ``11 24H2 (10.0.26100)``: nobody asked to install a build number
+    would know it means Windows 11), from the shipped catalog's ``line`` of that build.
+    Other products' versions, and builds the catalog does not name, stay as they are.
+
+    Examples:
+        >>> named_release("Windows", "10.0.26100.4946"), named_release("Windows", "10.0.99999")
+        ('11 24H2 (10.0.26100.4946)', '10.0.99999')
+        >>> named_release("Safari", "26.5.2")
+        '26.5.2'
+    """
+    line = release_line(product, version)
+    return f"{line} ({version})" if line else version
+
+
+def release_line(product: str, version: str) -> str | None:
+    """The name of the release a Windows build belongs to (``11 24H2``), None for other
+    products and for builds the shipped catalog does not list.
+
+    Examples:
+        >>> release_line("Windows", "10.0.22621.525"), release_line("iOS", "17.4")
+        ('11 22H2', None)
+    """
+    if product != "Windows" or not isinstance(version, str):
+        return None
+    return _windows_lines().get(".".join(version.split(".")[:3]))
+
+
+@functools.cache
+def _windows_lines() -> dict[str, str]:
+    """The release name (``line``) of each Windows build the shipped catalog lists."""
+    shipped = releases.load(updates=False)
+    windows = shipped[shipped["product"].eq("windows") & shipped["line"].notna()]
+    builds = windows["version"].astype("str").str.split(".").str[:3].str.join(".")
+    return dict(zip(builds, windows["line"].astype("str")))
 
 
 def select(devices: pd.DataFrame, **criteria) -> pd.DataFrame:

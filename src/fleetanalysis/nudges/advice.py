@@ -13,6 +13,7 @@ import re
 
 import pandas as pd
 
+from fleetanalysis.metrics import release_line
 from fleetanalysis.writing import escape_controls
 
 NEEDS_UPDATE = ("outdated", "unsupported")
@@ -63,7 +64,9 @@ PRODUCT_NAME = {"ios": "iOS", "ipados": "iPadOS", "macos": "macOS", "android": "
 BEHIND_REASONS = {
     "due": re.compile(r"^(?P<product>\S+) (?P<version>\S+) released (?P<day>\d{4}-\d{2}-\d{2}), "
                       r"due after (?P<grace>\d+) days$"),
-    "ended": re.compile(r"^(?P<product>\S+) (?P<version>\S+) out of support since (?P<day>\d{4}-\d{2}-\d{2})$"),
+    # A line can be two words (Windows "11 22H2").
+    "ended": re.compile(r"^(?P<product>\S+) (?P<version>\S+(?: \S+)?) out of support since "
+                        r"(?P<day>\d{4}-\d{2}-\d{2})$"),
     "minimum": re.compile(r"^below the minimum (?P<product>\S+) (?P<version>\S+)$"),
 }
 PLATFORM_LABEL = {"iOS": "iPhone", "iPadOS": "iPad", "Android": "Android", "macOS": "Mac",
@@ -113,6 +116,8 @@ def plain_reasons(reason: object) -> list[str]:
         ['Safari 18 stopped getting security updates on 15 September 2025']
         >>> plain_reasons("chrome 149 released 2026-06-02, due after 14 days")
         ['Chrome 149 came out on 2 June 2026 and we ask for updates within 14 days of a release']
+        >>> plain_reasons("windows 11 22H2 out of support since 2024-10-08")
+        ['Windows 11 22H2 stopped getting security updates on 8 October 2024']
         >>> plain_reasons("below the minimum firefox 128.0")
         ['the oldest Firefox we accept is 128.0']
         >>> plain_reasons(None)
@@ -143,9 +148,10 @@ def plain_reasons(reason: object) -> list[str]:
 
 
 def running_version(device: dict) -> str:
-    """The OS a device runs, as far as its evidence tells: the version when it is exact,
-    "or later" for a lower bound, no version when frozen or absent (a frozen token such
-    as Chrome's ``Mac OS X 10_15_7`` is not the version the device runs).
+    """The OS a device runs, as far as its evidence tells: the version when it is exact
+    (a Windows build after its release's name, ``metrics.release_line``), "or later" for a
+    lower bound, no version when frozen or absent (a frozen token such as Chrome's
+    ``Mac OS X 10_15_7`` is not the version the device runs).
 
     Examples:
         >>> running_version({"platform": "macOS", "os_version": "13", "os_evidence": "lower-bound"})
@@ -154,6 +160,8 @@ def running_version(device: dict) -> str:
         'macOS'
         >>> running_version({"platform": "iOS", "os_version": "17.4"})
         'iOS 17.4'
+        >>> running_version({"platform": "Windows", "os_version": "10.0.22621.525", "os_evidence": "exact"})
+        'Windows 11 22H2, build 10.0.22621.525'
     """
     version = device.get("os_version")
     evidence = device.get("os_evidence")
@@ -161,6 +169,8 @@ def running_version(device: dict) -> str:
         version = None
     elif evidence == "lower-bound":
         version = f"{version} or later"
+    elif line := release_line(device.get("platform"), version):
+        version = f"{line}, build {version}"
     return " ".join(part for part in (device.get("platform"), version) if isinstance(part, str) and part)
 
 
