@@ -383,16 +383,22 @@ def release_line(product: str, version: str) -> str | None:
     """
     if product != "Windows" or not isinstance(version, str):
         return None
-    return _windows_lines().get(".".join(version.split(".")[:3]))
+    return _windows_lines().get(_build(version))
+
+
+def _build(version: str) -> str:
+    """A Windows version cut to its build (``10.0.26100.4946`` -> ``10.0.26100``)."""
+    return ".".join(version.split(".")[:3])
 
 
 @functools.cache
 def _windows_lines() -> dict[str, str]:
-    """The release name (``line``) of each Windows build the shipped catalog lists."""
-    shipped = releases.load(updates=False)
-    windows = shipped[shipped["product"].eq("windows") & shipped["line"].notna()]
-    builds = windows["version"].astype("str").str.split(".").str[:3].str.join(".")
-    return dict(zip(builds, windows["line"].astype("str")))
+    """The release name (``line``) of each Windows build the shipped catalog lists (its
+    Windows file alone: the names are facts of the shipped catalog, whatever is layered on)."""
+    shipped = releases.load(files=[path for path in releases.shipped_files() if path.stem == "windows"],
+                            updates=False)
+    named = shipped[shipped["line"].notna()]
+    return {_build(version): line for version, line in zip(named["version"].astype("str"), named["line"].astype("str"))}
 
 
 def select(devices: pd.DataFrame, **criteria) -> pd.DataFrame:

@@ -285,14 +285,13 @@ class Batch:
             pieces.insert(0, dataset.table(self.merged).append_column(
                 "_order", pa.array(self.merged["_order"].to_numpy(dtype="int64"))))
         table = pa.concat_tables(pieces).unify_dictionaries()
-        micros = table.column("first_seen").cast(pa.int64()).fill_null(np.iinfo("int64").min).to_numpy()
-        months = micros.astype("datetime64[us]").astype("datetime64[M]").astype("int64")
+        micros, months = _first_seen_months(table)
         source = table.column("source").combine_chunks()
         known = np.array([SOURCES.index(name) if name in SOURCES else -1
                           for name in source.dictionary.to_pylist()] + [-1], dtype="int64")
         sources = known[source.indices.fill_null(-1).to_numpy()]
         # Missing times sort last, as pandas sorts them.
-        times = np.where(micros == np.iinfo("int64").min, np.iinfo("int64").max, micros)
+        times = np.where(micros == _NO_MONTH, np.iinfo("int64").max, micros)
         keys = [table.column("_order").to_numpy(), times]
         # By partition too when the write holds several (most writes hold one month).
         if len(months) and ((months != months[0]).any() or (sources != sources[0]).any()):
@@ -341,16 +340,21 @@ def _plain_key_codes(kept: pa.Table, access: pd.DataFrame) -> tuple[np.ndarray, 
             both = pc.dictionary_encode(pa.chunked_array([*mine.chunks, theirs.cast(mine.type)]))
         codes.append(np.concatenate([chunk.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype("int64")
                                      for chunk in both.chunks]))
-    micros = kept.column("first_seen").cast(pa.int64()).fill_null(_NO_MONTH).to_numpy()
-    months = np.where(micros == _NO_MONTH, _NO_MONTH,
-                      micros.astype("datetime64[us]").astype("datetime64[M]").astype("int64"))
-    months = np.concatenate([months, first_months(access)])
+    months = np.concatenate([_first_seen_months(kept)[1], first_months(access)])
     # A few months: coded by their distance from the first, missing ones -1.
     known = months != _NO_MONTH
     codes.append(np.where(known, months - (months[known].min() if known.any() else 0), -1))
     key = combine_codes(codes, sort=False)
     without_id = kept.column("event_id").is_null().to_numpy(zero_copy_only=False)
     return np.where(without_id, key[:size], -1), key[size:]
+
+
+def _first_seen_months(rows: pa.Table) -> tuple[np.ndarray, np.ndarray]:
+    """Each Arrow row's ``first_seen`` as int64 microseconds and its UTC month as
+    ``first_months`` counts them; both ``_NO_MONTH`` where the time is missing."""
+    micros = rows.column("first_seen").cast(pa.int64()).fill_null(_NO_MONTH).to_numpy()
+    # A missing time is NaT in months too, the same int64 minimum.
+    return micros, micros.astype("datetime64[us]").astype("datetime64[M]").astype("int64")
 
 
 def _month_name(month: int) -> str:
