@@ -7,7 +7,9 @@ options they share, ``output`` what they print. Building the parser imports no p
 each command imports what it needs when it runs, so ``--help`` and ``--version`` are instant.
 
 Exit status: 0 on success, 1 when a job fails, 2 on bad usage or unusable input, with a
-one-line message naming the file and the problem (never a traceback for a user's mistake).
+one-line message naming the file and the problem (never a traceback for a user's mistake);
+130 on Ctrl-C, 143 on SIGTERM and 129 on SIGHUP, after the job's clean-up has run
+(``stopping``).
 
 Examples:
     >>> main(["--version"])  # doctest: +ELLIPSIS
@@ -27,6 +29,7 @@ from fleetanalysis import __version__
 from fleetanalysis.cli import fleet, logs, nudging, releases, reports
 from fleetanalysis.cli.arguments import Parser
 from fleetanalysis.cli.output import printable
+from fleetanalysis.cli.stopping import received, stop_on_signals
 from fleetanalysis.errors import BadInput, JobFailed, filesystem_problem
 
 # Each job adds its own subcommand with an ``add_<name>(commands)`` function that sets
@@ -69,7 +72,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not hasattr(args, "run"):
         parser.print_help()
         return 2
-    with _notes_on_stderr():
+    with _notes_on_stderr(), stop_on_signals():
         return _run(args)
 
 
@@ -98,23 +101,30 @@ def _run(args: argparse.Namespace) -> int:
     """``args.run(args)``, with the user's mistakes as one line and an exit status."""
     try:
         status = args.run(args)
-    except BadInput as problem:
-        print(f"fleetanalysis: {printable(problem)}", file=sys.stderr)
-        return 2
-    except JobFailed as failure:
-        print(f"fleetanalysis: {printable(failure)}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("fleetanalysis: interrupted", file=sys.stderr)
-        return 130
-    except BrokenPipeError:
-        return 0
-    except OSError as error:
-        # Disk full, read-only, no permission, a folder for a file: the user's to fix.
-        problem = filesystem_problem(error)
-        if problem is None:
-            raise
-        print(f"fleetanalysis: {printable(problem)}", file=sys.stderr)
-        return 2
+    except BaseException as error:  # noqa: BLE001 - every way out gets its status; the rest re-raised
+        return _exit_status(error)
     return int(status or 0)
 
+
+def _exit_status(error: BaseException) -> int:
+    """The exit status for a job that raised ``error``, after its one line on stderr."""
+    stopped = received()
+    if stopped is not None:
+        # Whatever the signal's exception became on its way out (a library may wrap it), the
+        # job ended because it was asked to stop.
+        print(f"fleetanalysis: {stopped}", file=sys.stderr)
+        return stopped.status
+    if isinstance(error, BrokenPipeError):
+        return 0
+    if isinstance(error, KeyboardInterrupt):
+        print("fleetanalysis: interrupted", file=sys.stderr)
+        return 130
+    if isinstance(error, (BadInput, JobFailed)):
+        print(f"fleetanalysis: {printable(error)}", file=sys.stderr)
+        return 2 if isinstance(error, BadInput) else 1
+    # Disk full, read-only, no permission, a folder for a file: the user's to fix.
+    problem = filesystem_problem(error) if isinstance(error, OSError) else None
+    if problem is None:
+        raise error
+    print(f"fleetanalysis: {printable(problem)}", file=sys.stderr)
+    return 2

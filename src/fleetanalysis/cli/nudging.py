@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import sys
+import threading
 from pathlib import Path
 
 from fleetanalysis.cli.arguments import fleet_options, parse_url, whole_number
 from fleetanalysis.cli.fleet import fleet_at, fleet_inputs
 from fleetanalysis.cli.output import write_table
+from fleetanalysis.cli.stopping import Stopped
 from fleetanalysis.config import MAX_DAYS
 from fleetanalysis.errors import BadInput
 
@@ -181,7 +183,8 @@ def add_slack_events(commands) -> None:
                     "URL at this address (behind your HTTPS proxy). Every request must carry a valid "
                     "signature (the app's signing secret, read from the environment variable "
                     "--secret-env names) no older than five minutes and never seen before; answers are "
-                    "recorded once in the nudge state, which the next plan honours. Stop with Ctrl-C.")
+                    "recorded once in the nudge state, which the next plan honours. Ctrl-C or SIGTERM "
+                    "(systemctl stop) stops it after answering the request in hand, exit status 0.")
     parser.add_argument("--port", type=whole_number(1, 65535), required=True, metavar="N", help="TCP port")
     parser.add_argument("--host", default="127.0.0.1", metavar="ADDRESS",
                         help="address to listen on (default: %(default)s; a proxy forwards Slack's requests)")
@@ -190,6 +193,10 @@ def add_slack_events(commands) -> None:
     parser.add_argument("--secret-env", default="SLACK_SIGNING_SECRET", metavar="NAME",
                         help="environment variable holding the app's signing secret (default: %(default)s)")
     parser.set_defaults(run=_run_slack_events)
+
+
+# How long a stopping slack-events waits for the request in hand (systemd's TimeoutStopSec is 90).
+_ANSWER_GRACE_SECONDS = 10
 
 
 def _run_slack_events(args) -> int:
@@ -209,11 +216,26 @@ def _run_slack_events(args) -> int:
     except OSError as error:
         raise BadInput(f"{args.host}:{args.port}", "cannot listen", error.strerror or type(error).__name__) from None
     print(f"slack-events: listening on http://{args.host}:{server.server_address[1]}/ "
-          f"for Slack interactivity requests (Ctrl-C stops)", file=sys.stderr, flush=True)
+          f"for Slack interactivity requests (Ctrl-C or SIGTERM stops)", file=sys.stderr, flush=True)
+    # Served from a thread so that a stop lets the request in hand be answered and recorded
+    # (``shutdown`` waits for it) instead of raising in the middle of it.
+    done = threading.Event()
+
+    def serve() -> None:
+        try:
+            server.serve_forever()
+        finally:
+            done.set()
+
+    threading.Thread(target=serve, name="slack-events", daemon=True).start()
     try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
+        done.wait()
+    except (KeyboardInterrupt, Stopped) as stop:
+        # A client that stalls mid-request holds the answer back: it gets a few seconds only.
+        threading.Thread(target=server.shutdown, daemon=True).start()
+        done.wait(_ANSWER_GRACE_SECONDS)
+        # Stopping is how a service ends: exit 0, which systemd counts as a clean stop.
+        print(f"slack-events: {stop if isinstance(stop, Stopped) else 'stopped'}", file=sys.stderr)
     finally:
         server.server_close()
     return 0

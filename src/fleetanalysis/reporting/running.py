@@ -282,7 +282,8 @@ def run(notebook: str | os.PathLike, out_dir: Path, as_of: date | None = None,
         try:
             papermill.execute_notebook(
                 str(source), str(executed_path), parameters=values, kernel_name=kernel_name(),
-                progress_bar=progress, cwd=str(source.parent), log_output=False, config=kernel_settings())
+                progress_bar=progress, cwd=str(source.parent), log_output=False, config=kernel_settings(),
+                shutdown_kernel="immediate")
             problem = None
         except papermill.PapermillExecutionError as raised:
             problem = raised

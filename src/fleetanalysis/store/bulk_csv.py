@@ -85,8 +85,10 @@ def read(path: Path, header: list[str], options: dict, batch,
         # Reported by the general path, with any problem it finds first.
         return None
     spill = tempfile.mkdtemp(prefix="fleetanalysis-duckdb-")
-    db = duckdb.connect(config={"threads": _cores(), "memory_limit": MEMORY_LIMIT, "temp_directory": spill})
+    db = None
     try:
+        # Inside the try: a stop (SIGTERM) while connecting still removes the spill folder.
+        db = duckdb.connect(config={"threads": _cores(), "memory_limit": MEMORY_LIMIT, "temp_directory": spill})
         # Months and offsets in UTC, whatever the machine's zone (ICU is built into DuckDB).
         db.execute("SET TimeZone = 'UTC'")
         flagged = _flagged(path, header, fields)
@@ -123,7 +125,8 @@ def read(path: Path, header: list[str], options: dict, batch,
         tally[1] = tally[0] - tally[2] - tally[3]
         return tally, rejected
     finally:
-        db.close()
+        if db is not None:
+            db.close()
         shutil.rmtree(spill, ignore_errors=True)
 
 
@@ -139,25 +142,30 @@ def _run(db, sql: str, on_progress) -> None:
         return
     db.execute("SET enable_progress_bar = true; SET enable_progress_bar_print = false")
     failure: list[BaseException] = []
+    # Waited on rather than the thread: Python before 3.13 marks a thread finished when a
+    # signal handler raises inside its join() (the query would still hold the connection).
+    finished = threading.Event()
 
     def work() -> None:
         try:
             db.execute(sql)
         except BaseException as error:  # handed to the caller's thread
             failure.append(error)
+        finally:
+            finished.set()
 
-    worker = threading.Thread(target=work, daemon=True)
-    worker.start()
+    threading.Thread(target=work, daemon=True).start()
     try:
-        while worker.is_alive():
-            worker.join(0.2)
+        while not finished.wait(0.2):
             found = db.query_progress()
             if found >= 0:
                 on_progress(found / 100)
     except BaseException:
-        # Interrupted (Ctrl-C): the query stops too, before the store is touched.
+        # Interrupted (Ctrl-C, SIGTERM): the query stops too, before the store is touched.
+        # Again until it has: an interrupt before the query starts is not remembered.
         db.interrupt()
-        worker.join()
+        while not finished.wait(0.05):
+            db.interrupt()
         raise
     if failure:
         raise failure[0]
