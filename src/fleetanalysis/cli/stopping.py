@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import contextlib
 import signal
+import sys
 import threading
 from collections.abc import Iterator
 
@@ -35,11 +36,12 @@ from collections.abc import Iterator
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
 
 
-class Stopped(BaseException):
+class Stopped(KeyboardInterrupt):
     """The job was asked to stop by a signal; ``status`` is the exit status that says so.
 
-    A ``BaseException``, as ``KeyboardInterrupt`` is: ``except Exception`` clauses that turn a
-    failure into a message must not swallow it.
+    A ``KeyboardInterrupt``: libraries let it through where they keep other exceptions
+    (``except Exception`` clauses that turn a failure into a message; asyncio, whose tasks
+    would otherwise hold it and carry on), and clean up after it as after Ctrl-C.
     """
 
     def __init__(self, signum: int):
@@ -65,7 +67,28 @@ def _stop(signum: int, frame) -> None:
     for other in STOP_SIGNALS:
         signal.signal(other, signal.SIG_IGN)
     _received.append(Stopped(signum))
+    _abandon_event_loop()
     raise _received[0]
+
+
+def _abandon_event_loop() -> None:
+    """Cancel the tasks of the event loop the stop interrupts, and keep it quiet about them.
+
+    A report's kernel is driven from an asyncio loop (papermill, nbclient). The stop leaves
+    its tasks waiting; when the clean-up runs the loop again to shut the kernel down they
+    would wake to a dead kernel and log it. Cancelled, they end at once, and what they raise
+    on the way (nbclient turns the cancellation into ``DeadKernelError``) is not reported.
+    """
+    asyncio = sys.modules.get("asyncio")
+    if asyncio is None:  # never imported: no loop runs
+        return
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        return
+    loop.set_exception_handler(lambda loop, context: None)
+    for task in asyncio.all_tasks(loop):
+        task.cancel()
 
 
 @contextlib.contextmanager

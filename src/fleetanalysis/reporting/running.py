@@ -15,6 +15,7 @@ Examples:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import tempfile
@@ -63,6 +64,37 @@ def kernel_settings():
     from traitlets.config import Config
 
     return Config({"KernelManager": {"transport_encryption": "auto" if zmq.has("curve") else "disabled"}})
+
+
+@contextlib.contextmanager
+def kernels_shut_down():
+    """A kernel manager class for papermill whose kernels are all shut down on leaving.
+
+    papermill shuts its kernel down when the notebook ends or a cell is interrupted, but not
+    when the run is stopped (SIGTERM, Ctrl-C) while the kernel is still starting: the kernel
+    would outlive the command. Kernels are killed at once (the report keeps nothing in them).
+
+    Examples:
+        >>> with kernels_shut_down() as manager_class:
+        ...     manager_class(kernel_name="python3").has_kernel
+        False
+    """
+    from jupyter_client.manager import AsyncKernelManager
+    from jupyter_core.utils import run_sync
+
+    made: list[AsyncKernelManager] = []
+
+    class Remembered(AsyncKernelManager):
+        def __init__(self, **settings):
+            super().__init__(**settings)
+            made.append(self)
+
+    try:
+        yield Remembered
+    finally:
+        for manager in made:
+            if manager.has_kernel:
+                run_sync(manager.shutdown_kernel)(now=True)
 
 
 def notebook_path(notebook: str | os.PathLike) -> Path:
@@ -277,13 +309,14 @@ def run(notebook: str | os.PathLike, out_dir: Path, as_of: date | None = None,
     cells = sum(1 for cell in nbformat.read(source, as_version=4).cells if cell.cell_type == "code")
     tell(f"running {source.name} ({cells} code cells: reading the store, judging devices, "
          f"weekly history, charts)")
-    with tempfile.TemporaryDirectory(prefix="fleetanalysis-report-") as scratch:
+    with tempfile.TemporaryDirectory(prefix="fleetanalysis-report-") as scratch, kernels_shut_down() as manager:
         executed_path = Path(scratch) / source.name
         try:
+            # A stopped run kills its kernel at once rather than asking it to finish the cell.
             papermill.execute_notebook(
                 str(source), str(executed_path), parameters=values, kernel_name=kernel_name(),
                 progress_bar=progress, cwd=str(source.parent), log_output=False, config=kernel_settings(),
-                shutdown_kernel="immediate")
+                kernel_manager_class=manager, shutdown_kernel="immediate")
             problem = None
         except papermill.PapermillExecutionError as raised:
             problem = raised
