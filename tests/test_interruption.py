@@ -12,6 +12,7 @@ is seen by the test and never litters the machine's temporary folder.
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import os
 import re
@@ -27,8 +28,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from fleetanalysis import sources, store
-from fleetanalysis.cli import main
+from fleetanalysis import cli, sources, store
+from fleetanalysis.cli import main, stopping
 
 ROWS = 300_000
 
@@ -359,3 +360,21 @@ def test_slack_events_answers_the_request_in_hand_then_stops_on_sigterm(tmp_path
     with socket.socket() as again:
         again.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         again.bind(("127.0.0.1", port))
+
+
+def test_a_stop_a_library_wrapped_in_its_own_error_still_exits_143(capsys):
+    """DuckDB, asked to stop mid-query by the signal handler, raises ``RuntimeError: Query
+    interrupted`` in place of the handler's exception: the command still says it was stopped."""
+    def query(args):
+        try:
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(5)  # the handler runs here, at once
+        except KeyboardInterrupt:
+            raise RuntimeError("Query interrupted") from None
+        return 0
+
+    previous_handler = signal.getsignal(signal.SIGTERM)
+    with stopping.stop_on_signals():
+        assert cli._run(argparse.Namespace(run=query)) == 143
+    assert capsys.readouterr().err == "fleetanalysis: stopped by SIGTERM\n"
+    assert signal.getsignal(signal.SIGTERM) is previous_handler

@@ -29,7 +29,7 @@ from fleetanalysis import __version__
 from fleetanalysis.cli import fleet, logs, nudging, releases, reports
 from fleetanalysis.cli.arguments import Parser
 from fleetanalysis.cli.output import printable
-from fleetanalysis.cli.stopping import received, stop_on_signals
+from fleetanalysis.cli.stopping import Stopped, received, stop_on_signals
 from fleetanalysis.errors import BadInput, JobFailed, filesystem_problem
 
 # Each job adds its own subcommand with an ``add_<name>(commands)`` function that sets
@@ -72,8 +72,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not hasattr(args, "run"):
         parser.print_help()
         return 2
-    with _notes_on_stderr(), stop_on_signals():
-        return _run(args)
+    try:
+        with _notes_on_stderr(), stop_on_signals():
+            return _run(args)
+    except Stopped as stop:  # landed as the job ended, before the handlers were put back
+        print(f"fleetanalysis: {stop}", file=sys.stderr)
+        return stop.status
 
 
 class _Notes(logging.Handler):

@@ -14,13 +14,14 @@ the ones found before are put back afterwards (``main`` may run inside another p
 
 Examples:
     >>> import os, signal
+    >>> before = signal.getsignal(signal.SIGTERM)
     >>> with stop_on_signals():
     ...     try:
     ...         os.kill(os.getpid(), signal.SIGTERM)
     ...     except Stopped as stop:
     ...         print(stop, stop.status, received() is stop)
     stopped by SIGTERM 143 True
-    >>> signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+    >>> signal.getsignal(signal.SIGTERM) is before
     True
 """
 
