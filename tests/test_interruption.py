@@ -332,6 +332,8 @@ def test_slack_events_answers_the_request_in_hand_then_stops_on_sigterm(tmp_path
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
+    # The signing secret is the example on Slack's "Verifying requests from Slack" page
+    # (api.slack.com/authentication/verifying-requests-from-slack).
     server = subprocess.Popen(
         [sys.executable, "-m", "fleetanalysis.cli", "slack-events", "--port", str(port),
          "--state", str(tmp_path / "nudges.sqlite")], stderr=subprocess.PIPE, stdout=subprocess.PIPE,
