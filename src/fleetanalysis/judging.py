@@ -79,16 +79,15 @@ def devices(sightings: pd.DataFrame, rows: np.ndarray, ks: np.ndarray, dates: pd
             place[device_ids], dtype=pd.CategoricalDtype(pd.Index(device_names[used], dtype="str")), validate=False)
     else:
         devices["device_id"] = text(device_ids, device_names)
-    coded = {column: Coded(sightings[column]) for column in ("user_id", "user", "platform", "device_class",
-                                                              "os_version", "client_version", "ip")}
+    coded = {column: Coded(sightings[column]) for column in ("platform", "os_version", "client_version")}
     for column in ("user_id", "user", "platform", "device_class"):
-        devices[column] = text(coded[column].codes[newest], coded[column].values)
+        devices[column] = text(*_codes_at(sightings[column], newest))
     # A row seen until July still only speaks for the days up to a June date.
     day_end = pd.Series(dates + pd.Timedelta(days=1) - pd.Timedelta(microseconds=1)).dt.tz_localize("UTC")
     day_end = day_end.take(date_at).reset_index(drop=True)
     last_seen = sightings["last_seen"].take(newest).reset_index(drop=True)
     devices["last_seen"] = last_seen.where(last_seen <= day_end, day_end)
-    devices["ip"] = text(coded["ip"].codes[newest], coded["ip"].values)
+    devices["ip"] = text(*_codes_at(sightings["ip"], newest))
     # Dates of evidence: we know a version only up to the device's last sighting.
     last_day = sightings["last_day"].to_numpy("datetime64[us]")[newest]
     evidence_day = np.minimum(as_of.to_numpy("datetime64[us]"), last_day)
@@ -98,7 +97,7 @@ def devices(sightings: pd.DataFrame, rows: np.ndarray, ks: np.ndarray, dates: pd
     evidence = np.array([*(EVIDENCE_RANK.get(value, 0) for value in os_evidence.values[:-1]), 0])
     os_rank = _ranks(os_version, rows)
     os_row = best_rows(dd, n, rows, evidence[os_evidence.codes], os_rank, seen_rank)
-    devices["os_version"] = text(os_version.codes[os_row], os_version.values)
+    devices["os_version"] = text(*_codes_at(sightings["os_version"], os_row))
     devices["os_evidence"] = text(os_evidence.codes[os_row], os_evidence.values)
 
     # Sorted, so that a device's clients read in product order.
@@ -173,12 +172,26 @@ def _newest_clients(groups: np.ndarray, rows: np.ndarray, product_codes: np.ndar
     return best, group, product
 
 
+def _codes_at(column: pd.Series, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``Coded(column)``'s codes at ``rows`` and its values, read from a categorical's own narrow
+    codes where it is one: a timeline gathers millions of them per column, and an int64 copy of
+    every row's code would cost more than the gather."""
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        values = np.array([*np.asarray(column.cat.categories, dtype=object), None], dtype=object)
+        return column.cat.codes.to_numpy()[rows], values
+    coded = Coded(column)
+    return coded.codes[rows], coded.values
+
+
 def _what(row: np.ndarray, inputs) -> tuple[np.ndarray, np.ndarray]:
     """Per part (a sightings ``row``), a code of its ``inputs``' values there; and per code,
     a row holding them. Coded per distinct row: a row speaks for its device on many dates."""
     used, at = _distinct_rows(row, len(inputs[0].codes))
     what = combine([column.codes[used] for column in inputs], sort=False)
-    return what[at], used[firsts(what)]
+    # Any row of a code will do: they hold the same values.
+    example = np.empty(int(what.max(initial=-1)) + 1, dtype="int64")
+    example[what] = used
+    return what[at], example
 
 
 def _cells(shape: np.ndarray, grid: np.ndarray, day: np.ndarray, epochs: _Epochs,
