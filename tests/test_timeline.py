@@ -89,6 +89,28 @@ def test_verdict_moves_with_a_release_and_its_grace_without_a_new_sighting(shipp
     assert bob["clients"].astype("str").str.contains("; ").all()
 
 
+def test_devices_on_the_same_versions_are_judged_once_per_cell_not_per_week(shipped, monkeypatch):
+    """A (device, date) is judged as its cell (its parts and their products' epochs): forty
+    phones on one iOS and Slack, seen all year, build no more parts than one phone does."""
+    built = []
+    fold = judging._fold
+
+    def counting(parts, *rest):
+        built.append(len(parts[0].device))
+        return fold(parts, *rest)
+
+    monkeypatch.setattr(judging, "_fold", counting)
+    phone = ROWS[0][2:10] + ("2024-01-02 08:00", "2024-12-30 18:00", "198.51.100.7")
+    many = [(f"U{number}", f"p{number}@example.org", *phone) for number in range(40)]
+    weeks = [fleet.timeline(fleet.sightings(_facts(rows)), shipped, policy.load(), "2024-01-01", "2024-12-31")
+             for rows in (many[:1], many)]
+    assert len(weeks[1]) == 40 * len(weeks[0]) > 40 * 50
+    assert built[1] == built[0] < len(weeks[0])
+    # Same answers on every phone, date by date.
+    answers = weeks[1].drop(columns=["device_id", "user_id", "user"]).astype("str").drop_duplicates()
+    assert len(answers) == len(weeks[0])
+
+
 def test_timeline_of_text_sightings_equals_that_of_categoricals(shipped):
     rules = policy.load()
     categorical = fleet.sightings(_facts(ROWS))

@@ -274,6 +274,8 @@ def row_combinations(n: int, width: int, cells) -> tuple[np.ndarray, np.ndarray]
         order = np.argsort(slot.astype(code_type(width)), kind="stable")
         # Narrow copies: rows and codes fit 32 bits, and a timeline's cells are millions.
         by_column.append((row.astype(np.int32)[order], code.astype(np.int32)[order], bounds))
+    # Each column's digit added at its place value (the product of the widths before it), only
+    # where a cell is given: no pass over every row per column.
     key, size = np.zeros(n, dtype="int64"), 1
     for column in range(width):
         given = [(row[bounds[column]:bounds[column + 1]], code[bounds[column]:bounds[column + 1]])
@@ -290,9 +292,8 @@ def row_combinations(n: int, width: int, cells) -> tuple[np.ndarray, np.ndarray]
         if size * width_here >= 2**63:
             key = pd.factorize(key)[0]
             size = int(key.max(initial=0)) + 1
-        key *= width_here
         for row, code in given:
-            key[row] += renumbered[code + 1]
+            key[row] += renumbered[code + 1] * size
         size *= width_here
     del by_column, given  # the grouped copies, before hashing the keys
     combo = pd.factorize(key)[0]

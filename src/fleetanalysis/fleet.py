@@ -275,8 +275,9 @@ def timeline(sightings: pd.DataFrame, catalog: pd.DataFrame, policy, start, end,
     device's text dozens of times, so it is held once per distinct value). It is
     computed at once rather than per date: every (row, date) pair where the row is
     active comes from interval arithmetic on the sorted dates, the newest versions come
-    from one pass over those pairs, and ``policy.judge`` is called once over the distinct
-    (product, version, evidence, epoch) parts (see ``_epochs``).
+    from one pass over those pairs, each (device, date) is judged per cell (its parts and
+    their products' epochs on its evidence day, ``judging._cells``), and ``policy.judge`` is
+    called once over the distinct (product, version, evidence, epoch) parts.
 
     Examples:
         >>> from fleetanalysis import catalog as releases, policy

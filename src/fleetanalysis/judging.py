@@ -79,16 +79,15 @@ def devices(sightings: pd.DataFrame, rows: np.ndarray, ks: np.ndarray, dates: pd
             place[device_ids], dtype=pd.CategoricalDtype(pd.Index(device_names[used], dtype="str")), validate=False)
     else:
         devices["device_id"] = text(device_ids, device_names)
-    coded = {column: Coded(sightings[column]) for column in ("user_id", "user", "platform", "device_class",
-                                                              "os_version", "client_version", "ip")}
+    coded = {column: Coded(sightings[column]) for column in ("platform", "os_version", "client_version")}
     for column in ("user_id", "user", "platform", "device_class"):
-        devices[column] = text(coded[column].codes[newest], coded[column].values)
+        devices[column] = text(*_codes_at(sightings[column], newest))
     # A row seen until July still only speaks for the days up to a June date.
     day_end = pd.Series(dates + pd.Timedelta(days=1) - pd.Timedelta(microseconds=1)).dt.tz_localize("UTC")
     day_end = day_end.take(date_at).reset_index(drop=True)
     last_seen = sightings["last_seen"].take(newest).reset_index(drop=True)
     devices["last_seen"] = last_seen.where(last_seen <= day_end, day_end)
-    devices["ip"] = text(coded["ip"].codes[newest], coded["ip"].values)
+    devices["ip"] = text(*_codes_at(sightings["ip"], newest))
     # Dates of evidence: we know a version only up to the device's last sighting.
     last_day = sightings["last_day"].to_numpy("datetime64[us]")[newest]
     evidence_day = np.minimum(as_of.to_numpy("datetime64[us]"), last_day)
@@ -98,7 +97,7 @@ def devices(sightings: pd.DataFrame, rows: np.ndarray, ks: np.ndarray, dates: pd
     evidence = np.array([*(EVIDENCE_RANK.get(value, 0) for value in os_evidence.values[:-1]), 0])
     os_rank = _ranks(os_version, rows)
     os_row = best_rows(dd, n, rows, evidence[os_evidence.codes], os_rank, seen_rank)
-    devices["os_version"] = text(os_version.codes[os_row], os_version.values)
+    devices["os_version"] = text(*_codes_at(sightings["os_version"], os_row))
     devices["os_evidence"] = text(os_evidence.codes[os_row], os_evidence.values)
 
     # Sorted, so that a device's clients read in product order.
@@ -114,30 +113,45 @@ def devices(sightings: pd.DataFrame, rows: np.ndarray, ks: np.ndarray, dates: pd
     os_product = Coded(sightings["os_product"]).fill(platform.map(str.lower))
     # A bare major (Chromium's reduced user agent) can only be judged as a major.
     client_evidence = client_version.map(lambda version: "exact" if "." in version else "major")
+    os_inputs = (os_product, os_version, os_evidence, platform)
+    client_inputs = (product, client_version, client_evidence, Coded(sightings["client_family"]).fill(product))
+    # What a (device, date) is judged on is its parts and its evidence day, nothing else: its
+    # parts (each coded by what it is judged as, but its day) as one code, then one cell per
+    # distinct (parts, day). A year of weekly dates repeats the same cells for every device on
+    # the same versions, so the judging below runs per cell, not per (device, date).
+    os_what, os_examples = _what(os_row, os_inputs)
+    client_what, client_examples = _what(client_row, client_inputs)
+    width = 1 + len(products)
+    shape, grid = row_combinations(n, width, [(np.arange(n), np.zeros(n, dtype="int64"), os_what),
+                                             (client_device, 1 + client_product, client_what)])
+    epochs = _Epochs([os_product, product], evidence_day, catalog, policy)
+    cell, cell_shape, cell_day = _cells(shape, grid, evidence_day, epochs, os_product.codes[os_examples])
+    del os_what, client_what, shape, client_row, client_device, client_product
+    m, cell_grid = len(cell_shape), grid[cell_shape]
+    in_cell = cell_grid[:, 1:] >= 0
+    client_cell, client_slot = np.nonzero(in_cell)
     # Many dates put each version in many epochs: judging each version class once per
     # epoch then pays; one date has about one epoch per product, and nothing to gain.
     collapse = len(dates) > 1
     parts = [
-        _Parts(np.arange(n), np.zeros(n, dtype="int64"), os_row, evidence_day,
-               os_product, os_version, os_evidence, platform),
-        _Parts(client_device, 1 + client_product, client_row, evidence_day[client_device],
-               product, client_version, client_evidence, Coded(sightings["client_family"]).fill(product)),
+        _Parts(np.arange(m), np.zeros(m, dtype="int64"), os_examples[cell_grid[:, 0]], cell_day, *os_inputs),
+        _Parts(client_cell, 1 + client_slot, client_examples[cell_grid[:, 1:][in_cell]], cell_day[client_cell],
+               *client_inputs),
     ]
-    _fold(parts, catalog, policy, collapse)
+    _fold(parts, catalog, policy, collapse, epochs)
     judged, results = _judge_distinct(parts, catalog, policy, folded=collapse)
-    width = 1 + len(products)
 
-    combo, grid = row_combinations(n, width, [(part.device, part.slot, result)
+    combo, grid = row_combinations(m, width, [(part.device, part.slot, result)
                                                for part, result in zip(parts, results)])
     summary = _summarise(grid, judged)
     for column in ("os_verdict", "os_reason", "client_verdict", "verdict", "reason", "target"):
-        devices[column] = text(combo, summary[column])
+        devices[column] = text(combo[cell], summary[column])
 
     client_part = parts[1]
-    combo, grid = row_combinations(n, width, [(client_part.device, client_part.slot, client_part.shown)])
+    combo, grid = row_combinations(m, width, [(client_part.device, client_part.slot, client_part.shown)])
     names = client_part.shown_names
     labels = ["; ".join(names[code] for code in row if code >= 0) or None for row in grid.tolist()]
-    devices["clients"] = text(combo, labels)
+    devices["clients"] = text(combo[cell], labels)
     return devices[["as_of", *DEVICE_COLUMNS]]
 
 
@@ -156,6 +170,68 @@ def _newest_clients(groups: np.ndarray, rows: np.ndarray, product_codes: np.ndar
     best = best_rows(combination, len(packed), rows, *ranks)
     group, product = unpack(packed.astype("int64"), width)
     return best, group, product
+
+
+def _codes_at(column: pd.Series, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``Coded(column)``'s codes at ``rows`` and its values, read from a categorical's own narrow
+    codes where it is one: a timeline gathers millions of them per column, and an int64 copy of
+    every row's code would cost more than the gather."""
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        values = np.array([*np.asarray(column.cat.categories, dtype=object), None], dtype=object)
+        return column.cat.codes.to_numpy()[rows], values
+    coded = Coded(column)
+    return coded.codes[rows], coded.values
+
+
+def _what(row: np.ndarray, inputs) -> tuple[np.ndarray, np.ndarray]:
+    """Per part (a sightings ``row``), a code of its ``inputs``' values there; and per code,
+    a row holding them. Coded per distinct row: a row speaks for its device on many dates."""
+    used, at = _distinct_rows(row, len(inputs[0].codes))
+    what = combine([column.codes[used] for column in inputs], sort=False)
+    # Any row of a code will do: they hold the same values.
+    example = np.empty(int(what.max(initial=-1)) + 1, dtype="int64")
+    example[what] = used
+    return what[at], example
+
+
+def _cells(shape: np.ndarray, grid: np.ndarray, day: np.ndarray, epochs: _Epochs,
+           os_product: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per (device, date), a code of what ``policy.judge`` is asked about it: its ``shape``
+    (the code of its row of parts in ``grid``) and the epoch each of those parts' products is
+    in on its evidence ``day``; and per code, that shape and a day in those epochs.
+
+    Days only matter through epochs: a device on iOS and Slack is asked the same on every day
+    between two releases of either, whatever day it was last seen. The epochs of a shape's
+    products on every day of the table are one small signature table, per distinct set of
+    products (a few hundred), not per (device, date). ``os_product`` is the OS product code of
+    each OS part code (slot 0 of ``grid``); a client slot is its product.
+    """
+    # Each shape's products as rows of the epoch table (0: none there).
+    products = np.zeros(grid.shape, dtype="int64")
+    products[:, 0] = epochs.row(0, os_product[grid[:, 0]])
+    products[:, 1:] = np.where(grid[:, 1:] >= 0, epochs.row(1, np.arange(grid.shape[1] - 1)), 0)
+    product_set = combine(list(products.T), sort=False)
+    sets = products[firsts(product_set)]
+    n_sets, width = len(sets), epochs.width
+    # Per (set, day of the table): the set's products' epochs, coded in (set, epochs) order so
+    # that each set's codes are a run, numbered within the set from 0.
+    epoch = epochs.table[sets]
+    signature = combine([np.repeat(np.arange(n_sets), width),
+                         *(epoch[:, slot, :].reshape(-1).astype("int64") for slot in range(sets.shape[1]))])
+    signature = signature.reshape(n_sets, width)
+    base = signature.min(axis=1, initial=np.iinfo("int64").max)
+    local = signature - base[:, None]
+    size = int(local.max(initial=0)) + 1
+    # Per (device, date): its shape, then its epochs' code within its set of products.
+    at = local.reshape(-1)[product_set[shape] * width + epochs.column(day)]
+    cell, keys = dense(pack(shape, at, size), len(grid) * size)
+    cell_shape, cell_local = unpack(keys.astype("int64"), size)
+    # A day of each cell: the first of its set's table columns with the cell's signature.
+    first_column = firsts(signature.reshape(-1)) % width
+    column = first_column[base[product_set[cell_shape]] + cell_local]
+    cell_day = (column + epochs.earliest - 1).astype("datetime64[D]").astype("datetime64[us]")
+    cell_day[column == 0] = np.datetime64("NaT")
+    return cell, cell_shape, cell_day
 
 
 def _device_codes(device_id: pd.Series) -> tuple[np.ndarray, np.ndarray]:
@@ -224,21 +300,20 @@ class _Parts:
         del self.row, self.day, self.at, self.used, self.codes, self.product, self.version, self.evidence, self.label_coded
 
 
-def _fold(parts: list[_Parts], catalog: pd.DataFrame, policy, collapse: bool) -> None:
+def _fold(parts: list[_Parts], catalog: pd.DataFrame, policy, collapse: bool, epochs: _Epochs) -> None:
     """Code every kind of part by what ``policy.judge`` answers alike (``_Parts.judge_as``):
-    its epoch (``_epochs``) and, with ``collapse``, its version class (``_alike_versions``).
+    its epoch (``epochs``) and, with ``collapse``, its version class (``_alike_versions``).
 
-    Both are found for all kinds at once: each costs a fixed share per call (reading the
-    catalog's releases) besides its work per distinct version or day.
+    Version classes are found for all kinds at once: each call costs a fixed share (reading
+    the catalog's releases) besides its work per distinct version.
     """
     if collapse:
         alike, alike_names = _alike_versions(parts, catalog, policy)
     else:
         alike = [part.codes[1] for part in parts]
         alike_names = [pd.array(part.version.values[:-1], dtype="str") for part in parts]
-    epochs, starts = _epochs(parts, catalog, policy)
-    for part, classes, names, epoch in zip(parts, alike, alike_names, epochs):
-        part.judge_as(classes, names, epoch, starts)
+    for kind, (part, classes, names) in enumerate(zip(parts, alike, alike_names)):
+        part.judge_as(classes, names, epochs.of(kind, part.product.codes[part.row], part.day), epochs.starts)
 
 
 def _distinct_rows(row: np.ndarray, n_rows: int) -> tuple[np.ndarray, np.ndarray]:
@@ -276,52 +351,51 @@ def _alike_versions(parts: list[_Parts], catalog: pd.DataFrame, policy) -> tuple
     return [alike_codes[offset:][triple] for offset, triple in zip(offsets, triples)], [names] * len(parts)
 
 
-def _epochs(parts: list[_Parts], catalog: pd.DataFrame, policy) -> tuple[list, np.ndarray]:
-    """Per kind of part, per part, a code of the epoch its evidence day falls in; and per
-    code, that epoch's first day (read for the distinct parts only, not gathered for every
-    part).
-
-    ``policy.judge`` answers every version of a product alike on all days of an epoch
+class _Epochs:
+    """The epochs of each product of each kind of part over a span of days: ``policy.judge``
+    answers every version of a product alike on all days of an epoch
     (``policy.equivalent_day``), so parts that differ only in their day within one epoch
-    are judged once: a year of weekly dates comes down to a few epochs per product.
-    Epochs are found once per (product, day) of a table spanning the parts' days (a few
-    thousand entries: the days of a timeline and its window), then gathered per part, with
-    no hashing or grouping over the parts.
+    are judged once, and a year of weekly dates comes down to a few epochs per product.
+
+    Found once per (product, day) of a table spanning the days (a few thousand entries:
+    the days of a timeline and its window), then gathered per part or per (device, date),
+    with no hashing or grouping over them. ``table[row, column]`` is the epoch's code,
+    ``starts[code]`` its first day; row 0 and column 0 answer a missing product and day;
+    each kind's products follow the kinds before it (``row``).
     """
-    # Whole days since 1970 (the days are midnights); a missing day stays the int64 minimum.
-    missing = np.iinfo("int64").min
-    spans = [(int(days.min(where=days != missing, initial=np.iinfo("int64").max)),
-              int(days.max(where=days != missing, initial=missing)))
-             for days in (part.day.astype("datetime64[D]").view("int64") for part in parts)]
-    known = [(low, high) for low, high in spans if low <= high]
-    earliest = min((low for low, _ in known), default=0)
-    latest = max((high for _, high in known), default=earliest)
-    # Column 0 of the table answers a missing day, row 0 a missing product; each kind's
-    # products follow the kinds before it.
-    width = latest - earliest + 2
-    table_days = (earliest - 1 + np.arange(width)).astype("datetime64[D]").astype("datetime64[us]")
-    table_days[0] = np.datetime64("NaT")
-    # The trailing None of each kind's product values names its missing product.
-    names = np.concatenate([[None], *(part.product.values[:-1] for part in parts)])
-    offsets = np.cumsum([1, *(len(part.product.values) - 1 for part in parts)])
-    start = verdicts.equivalent_day(pd.array(np.repeat(names, width), dtype="str"),
-                                    np.tile(table_days, len(names)), catalog, policy)
-    epoch, starts = pd.factorize(start, use_na_sentinel=False)
-    epoch = epoch.astype(code_type(len(starts)))
-    epochs = []
-    # In place, kind by kind: a timeline has millions of parts of each kind.
-    for part, offset in zip(parts, offsets):
-        column = part.day.astype("datetime64[D]").view("int64")
-        absent = column == missing
-        column -= earliest - 1
+
+    def __init__(self, products: list[Coded], days: np.ndarray, catalog: pd.DataFrame, policy):
+        # Whole days since 1970 (the days are midnights); a missing day is the int64 minimum.
+        whole = days.astype("datetime64[D]").view("int64")
+        known = whole != np.iinfo("int64").min
+        self.earliest = int(whole.min(where=known, initial=np.iinfo("int64").max)) if known.any() else 0
+        self.width = int(whole.max(where=known, initial=self.earliest)) - self.earliest + 2
+        table_days = (self.earliest - 1 + np.arange(self.width)).astype("datetime64[D]").astype("datetime64[us]")
+        table_days[0] = np.datetime64("NaT")
+        # The trailing None of each kind's product values names its missing product.
+        names = np.concatenate([[None], *(kind.values[:-1] for kind in products)])
+        self.offsets = np.cumsum([1, *(len(kind.values) - 1 for kind in products)])
+        start = verdicts.equivalent_day(pd.array(np.repeat(names, self.width), dtype="str"),
+                                        np.tile(table_days, len(names)), catalog, policy)
+        epoch, starts = pd.factorize(start, use_na_sentinel=False)
+        self.table = epoch.astype(code_type(len(starts))).reshape(len(names), self.width)
+        self.starts = np.asarray(starts)
+
+    def row(self, kind: int, product: np.ndarray) -> np.ndarray:
+        """The table's row of each product code of a kind (-1: row 0)."""
+        return np.where(product >= 0, product + self.offsets[kind], 0)
+
+    def column(self, days: np.ndarray) -> np.ndarray:
+        """The table's column of each day (NaT: column 0), computed in place on a copy."""
+        column = days.astype("datetime64[D]").view("int64").copy()
+        absent = column == np.iinfo("int64").min
+        column -= self.earliest - 1
         column[absent] = 0
-        cell = part.product.codes[part.row]
-        cell[cell < 0] = -offset
-        cell += offset
-        cell *= width
-        cell += column
-        epochs.append(epoch[cell])
-    return epochs, np.asarray(starts)
+        return column
+
+    def of(self, kind: int, product: np.ndarray, days: np.ndarray) -> np.ndarray:
+        """Per part, the code of the epoch its product's evidence day falls in."""
+        return self.table.reshape(-1)[self.row(kind, product) * self.width + self.column(days)]
 
 
 def _judge_distinct(parts: list[_Parts], catalog: pd.DataFrame, policy,
