@@ -213,3 +213,61 @@ def test_a_shortened_key_is_the_key_of_the_version_cut_to_that_many_parts(depth)
     shortened = catalog.shorten_key(catalog.version_key(versions), [depth] * len(versions))
     assert shortened.tolist() == expected.tolist()
     assert catalog.shorten_key(pd.Series([None], dtype="str"), [depth]).isna().all()
+
+
+# Windows apps state the build they run on (browsers freeze "Windows NT 10.0"). The agents are
+# as logged: the OneDrive sync client's request header from a public capture of its traffic
+# (found by exact-string search), and Okta Verify for Windows from an Okta System Log sample
+# (a detection-rule fixture). 10.0.26200 is Windows 11 25H2, 10.0.19045 Windows 10 22H2.
+ONEDRIVE_25H2 = "Microsoft SkyDriveSync 25.199.1012.0002 ship; Windows NT 10.0 (26200)"
+OKTA_VERIFY_10_22H2 = ("OktaVerify/4.4.1.0 WPFDeviceSDK/1.7.4.17 Windows/10.0.19045.3570 "
+                       "Micro-Star_International_Co._L/MS-7B51")
+
+
+def _windows_devices_on(shipped_catalog, rules, day):
+    from fleetanalysis import clients, fleet
+
+    access = pd.DataFrame({
+        "source": pd.Categorical(["entra", "okta"]), "user_id": ["u1", "u2"], "user": ["di@x.io", "ed@x.io"],
+        "user_agent": pd.Categorical([ONEDRIVE_25H2, OKTA_VERIFY_10_22H2]),
+        "first_seen": pd.to_datetime(["2026-06-20 08:00"] * 2, utc=True),
+        "last_seen": pd.to_datetime(["2026-11-18 08:00"] * 2, utc=True), "ip": ["10.0.0.4", "10.0.0.5"]})
+    return fleet.snapshot(fleet.sightings(clients.facts(access)), shipped_catalog, rules, day)
+
+
+def test_shipped_windows_rows_judge_apps_after_25h2(shipped_catalog, rules):
+    """The shipped Windows file reaches past 25H2's release (it stopped at 2025-09-30): an app
+    on 25H2 gets a verdict in mid-2026, and a device whose line ended is sent to the newest
+    update it can install, 11 26H2 once that is out (never 26H1, which only new PCs run)."""
+    from fleetanalysis import metrics
+
+    june = _windows_devices_on(shipped_catalog, rules, "2026-06-30")
+    assert june["os_verdict"].tolist() == ["current", "unsupported"]
+    assert june["os_reason"].iloc[1] == "windows 10 22H2 out of support since 2025-10-14"
+    assert june["target"].iloc[1] == "Windows 10.0.26200"
+
+    october = _windows_devices_on(shipped_catalog, rules, "2026-10-05")
+    assert october["os_verdict"].tolist() == ["current", "unsupported"]
+    assert metrics.fixes(october)[["product", "version"]].values.tolist() == [["Windows", "11 26H2 (10.0.26300)"]]
+
+
+def test_shipped_windows_rows_stop_at_their_complete_until(shipped_catalog, rules):
+    """After the day the file is complete until, a release may be missing: the 25H2 app is
+    unknown and says why; the ended Windows 10 line stays unsupported (no release can help it)."""
+    assert str(shipped_catalog.attrs["complete_until"]["windows"].date()) == "2026-10-11"
+    november = _windows_devices_on(shipped_catalog, rules, "2026-11-18")
+    assert november["os_verdict"].tolist() == ["unknown", "unsupported"]
+    assert november["os_reason"].iloc[0] == "catalog covers windows only until 2026-10-11"
+
+
+def test_shipped_windows_lines_end_on_microsofts_home_and_pro_dates(shipped_catalog):
+    windows = shipped_catalog[shipped_catalog["product"] == "windows"].set_index("line")
+    ends = windows["eol"].dt.strftime("%Y-%m-%d").to_dict()
+    assert {line: ends[line] for line in ("10 22H2", "11 23H2", "11 24H2", "11 25H2", "11 26H2")} == {
+        "10 22H2": "2025-10-14", "11 23H2": "2025-11-11", "11 24H2": "2026-10-13",
+        "11 25H2": "2027-10-12", "11 26H2": "2028-10-10"}
+    # Microsoft ends servicing on a Patch Tuesday (the second Tuesday of the month).
+    stated = windows["eol"].dropna()
+    assert (stated.dt.day_of_week == 1).all() and stated.dt.day.between(8, 14).all()
+    # 26H1 (build 28000) ships on new PCs only and is not offered as an update: not listed.
+    assert "10.0.28000" not in set(windows["version"])
