@@ -224,14 +224,18 @@ OKTA_VERIFY_10_22H2 = ("OktaVerify/4.4.1.0 WPFDeviceSDK/1.7.4.17 Windows/10.0.19
                        "Micro-Star_International_Co._L/MS-7B51")
 
 
-def _windows_devices_on(shipped_catalog, rules, day):
+def _windows_devices_on(shipped_catalog, rules, day, agents=(ONEDRIVE_25H2, OKTA_VERIFY_10_22H2)):
     from fleetanalysis import clients, fleet
 
+    count = len(agents)
     access = pd.DataFrame({
-        "source": pd.Categorical(["entra", "okta"]), "user_id": ["u1", "u2"], "user": ["di@x.io", "ed@x.io"],
-        "user_agent": pd.Categorical([ONEDRIVE_25H2, OKTA_VERIFY_10_22H2]),
-        "first_seen": pd.to_datetime(["2026-06-20 08:00"] * 2, utc=True),
-        "last_seen": pd.to_datetime(["2026-11-18 08:00"] * 2, utc=True), "ip": ["10.0.0.4", "10.0.0.5"]})
+        "source": pd.Categorical(["entra", "okta", "entra", "okta"][:count]),
+        "user_id": [f"u{number}" for number in range(1, count + 1)],
+        "user": ["di@x.io", "ed@x.io", "fa@x.io", "gu@x.io"][:count],
+        "user_agent": pd.Categorical(list(agents)),
+        "first_seen": pd.to_datetime(["2026-06-20 08:00"] * count, utc=True),
+        "last_seen": pd.to_datetime(["2026-11-18 08:00"] * count, utc=True),
+        "ip": [f"10.0.0.{number}" for number in range(4, 4 + count)]})
     return fleet.snapshot(fleet.sightings(clients.facts(access)), shipped_catalog, rules, day)
 
 
@@ -263,11 +267,85 @@ def test_shipped_windows_rows_stop_at_their_complete_until(shipped_catalog, rule
 def test_shipped_windows_lines_end_on_microsofts_home_and_pro_dates(shipped_catalog):
     windows = shipped_catalog[shipped_catalog["product"] == "windows"].set_index("line")
     ends = windows["eol"].dt.strftime("%Y-%m-%d").to_dict()
-    assert {line: ends[line] for line in ("10 22H2", "11 23H2", "11 24H2", "11 25H2", "11 26H2")} == {
+    assert {line: ends[line] for line in ("10 22H2", "11 23H2", "11 24H2", "11 25H2", "11 26H1", "11 26H2")} == {
         "10 22H2": "2025-10-14", "11 23H2": "2025-11-11", "11 24H2": "2026-10-13",
-        "11 25H2": "2027-10-12", "11 26H2": "2028-10-10"}
+        "11 25H2": "2027-10-12", "11 26H1": "2028-03-14", "11 26H2": "2028-10-10"}
     # Microsoft ends servicing on a Patch Tuesday (the second Tuesday of the month).
     stated = windows["eol"].dropna()
     assert (stated.dt.day_of_week == 1).all() and stated.dt.day.between(8, 14).all()
-    # 26H1 (build 28000) ships on new PCs only and is not offered as an update: not listed.
-    assert "10.0.28000" not in set(windows["version"])
+    # 26H1 (build 28000) ships on new PCs only and is not offered as an update; every other line is.
+    assert windows.loc[~windows["offered"], "version"].tolist() == ["10.0.28000"]
+
+
+# Windows 11 26H1 (build 28000) ships preinstalled on new Snapdragon X2 PCs only; Microsoft
+# never offers it as an update (Windows IT Pro Blog "What to know about Windows 11, version
+# 26H1"; release information page). The OneDrive agent has the logged shape above with the
+# 26H1 build; the Okta Verify one carries 28000.2269, the build a 26H1 machine reported in a
+# public BenchmarkDotNet run ("Windows 11 (10.0.28000.2269/26H1/2026Update)").
+ONEDRIVE_26H1 = "Microsoft SkyDriveSync 25.199.1012.0002 ship; Windows NT 10.0 (28000)"
+OKTA_VERIFY_26H1 = ("OktaVerify/4.4.1.0 WPFDeviceSDK/1.7.4.17 Windows/10.0.28000.2269 "
+                    "Micro-Star_International_Co._L/MS-7B51")
+
+
+def _fixes_and_dm(devices, day):
+    from fleetanalysis import metrics, nudges
+
+    table = metrics.fixes(devices)[["product", "version"]].values.tolist()
+    planned = nudges.plan(devices, None, pd.Timestamp(day, tz="UTC")).set_index("person")
+    return table, planned.loc["ed@x.io", "text"]
+
+
+def test_a_new_devices_only_release_is_judged_but_never_anyone_elses_target(shipped_catalog, rules):
+    """26H1 sorts above 26H2 (28000 > 26300) and came out first, but no PC on another line can
+    install it: the Windows 10 owner is sent to 25H2, then 26H2, while the 26H1 PC is judged
+    within its own line (before, it was unknown: newer than anything the catalog knew)."""
+    agents = (ONEDRIVE_25H2, OKTA_VERIFY_10_22H2, ONEDRIVE_26H1)
+    june = _windows_devices_on(shipped_catalog, rules, "2026-06-30", agents)
+    assert june["os_verdict"].tolist() == ["current", "unsupported", "current"]
+    assert june["target"].iloc[1] == "Windows 10.0.26200"
+
+    october = _windows_devices_on(shipped_catalog, rules, "2026-10-05", agents)
+    assert october["os_verdict"].tolist() == ["current", "unsupported", "current"]
+    assert october["target"].iloc[1] == "Windows 10.0.26300"
+    table, dm = _fixes_and_dm(october, "2026-10-05")
+    assert table == [["Windows", "11 26H2 (10.0.26300)"]]
+    assert "update to Windows 11 26H2 (10.0.26300) or newer." in dm and "28000" not in dm
+
+
+def test_a_new_devices_only_line_ends_without_a_target_below_it(shipped_catalog, rules):
+    """After 26H1's Home/Pro end the PC is out of support like any line; 26H2 is no way forward
+    (Microsoft: 26H1 PCs cannot take the 2026 feature update), so no target is named."""
+    from fleetanalysis import clients, policy
+
+    [version] = clients.lookup([OKTA_VERIFY_26H1])["os_version"].tolist()
+    parts = pd.DataFrame({"product": "windows", "version": [version], "evidence": "exact",
+                          "as_of": pd.Timestamp("2028-04-04")})
+    april = policy.judge(parts, shipped_catalog, rules)
+    assert april[["verdict", "reason"]].values.tolist() == [
+        ["unsupported", "windows 11 26H1 out of support since 2028-03-14"]]
+    assert pd.isna(april["target"].iloc[0])
+
+
+def test_a_catalog_without_offered_offers_everything_and_a_bad_flag_is_one_line():
+    plain = catalog.load_releases_csv(IOS, name="ios.csv")
+    assert catalog.merge([plain])["offered"].all()
+    with pytest.raises(BadInput, match=r"^mine.csv: record 1: offered: not true/false: 'maybe'$"):
+        catalog.load_releases_csv("version,released,line,offered\n17.4,2024-03-05,17,maybe\n",
+                                  name="mine.csv", product="ios")
+
+
+def test_the_latest_rule_is_not_put_behind_by_a_release_it_is_not_offered():
+    """The notion is general: under ``latest`` a new-devices-only line neither makes the
+    offered line outdated nor is offered to it, while its own devices follow its releases."""
+    from fleetanalysis import policy
+
+    rows = catalog.load_releases_csv(
+        "# complete-until: 2024-04-30\nversion,released,line,eol,offered\n"
+        "17.3.1,2024-02-08,17,,\n17.4,2024-03-05,17,,\n18.0,2024-02-20,18,,false\n18.1,2024-03-01,18,,\n",
+        name="mine.csv", product="ios")
+    rules = policy.Policy(products={"ios": policy.ProductPolicy(rule="latest", grace_days=7)})
+    parts = pd.DataFrame({"product": "ios", "evidence": "exact", "version": ["17.3.1", "17.4", "18.0"],
+                          "as_of": pd.Timestamp("2024-04-01")})
+    judged = policy.judge(parts, catalog.merge([rows]), rules)
+    assert judged["verdict"].tolist() == ["outdated", "current", "outdated"]
+    assert judged["target"].fillna("-").tolist() == ["17.4", "-", "18.1"]
