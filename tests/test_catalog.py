@@ -287,12 +287,12 @@ OKTA_VERIFY_26H1 = ("OktaVerify/4.4.1.0 WPFDeviceSDK/1.7.4.17 Windows/10.0.28000
                     "Micro-Star_International_Co._L/MS-7B51")
 
 
-def _fixes_and_dm(devices, day):
+def _fixes_and_dm(devices, day, person):
     from fleetanalysis import metrics, nudges
 
     table = metrics.fixes(devices)[["product", "version"]].values.tolist()
     planned = nudges.plan(devices, None, pd.Timestamp(day, tz="UTC")).set_index("person")
-    return table, planned.loc["ed@x.io", "text"]
+    return table, planned.loc[person, "text"]
 
 
 def test_a_new_devices_only_release_is_judged_but_never_anyone_elses_target(shipped_catalog, rules):
@@ -307,7 +307,7 @@ def test_a_new_devices_only_release_is_judged_but_never_anyone_elses_target(ship
     october = _windows_devices_on(shipped_catalog, rules, "2026-10-05", agents)
     assert october["os_verdict"].tolist() == ["current", "unsupported", "current"]
     assert october["target"].iloc[1] == "Windows 10.0.26300"
-    table, dm = _fixes_and_dm(october, "2026-10-05")
+    table, dm = _fixes_and_dm(october, "2026-10-05", "ed@x.io")
     assert table == [["Windows", "11 26H2 (10.0.26300)"]]
     assert "update to Windows 11 26H2 (10.0.26300) or newer." in dm and "28000" not in dm
 
@@ -349,3 +349,89 @@ def test_the_latest_rule_is_not_put_behind_by_a_release_it_is_not_offered():
     judged = policy.judge(parts, catalog.merge([rows]), rules)
     assert judged["verdict"].tolist() == ["outdated", "current", "outdated"]
     assert judged["target"].fillna("-").tolist() == ["17.4", "-", "18.1"]
+
+
+# Microsoft's release information pages as served in 2026-09/10, in the shape the copies in
+# Avnsx/win11_release_guard tests/fixtures (windows11-release-health-26h2-pending-b.html,
+# windows11-release-health-current-d-26h1.html) show: the 26H1 note, then per version an
+# <h3>Version R (OS build B)</h3> over a history table with an Update type column. Builds,
+# dates and KB numbers are those pages'; 28000.1575 is 26H1's release build (KB5077179).
+NOT_OFFERED_NOTE = ("<p>Windows 11, version 26H1 is scoped to support new devices that started coming to market "
+                    "in early 2026 and is not designed as a feature update for existing devices. This version is "
+                    "not offered as an in-place update from 24H2 or 25H2 on existing devices.</p>")
+WINDOWS_11_HISTORY = [
+    ("26H2", "26300", [("2026-09 D", "2026-09-29", "9550", "KB5124010"), ("", "2026-09-29", "9457", "")]),
+    ("26H1", "28000", [("2026-09 D", "2026-09-22", "3086", "KB5124006"), ("2026-09 OOB", "2026-09-14", "2956", "KB5129194"),
+                       ("2026-09 B", "2026-09-08", "2954", "KB5124012"), ("2026-05 B", "2026-05-12", "2113", "KB5089548"),
+                       ("", "2026-02-10", "1575", "KB5077179")]),
+    ("25H2", "26200", [("2026-09 OOB", "2026-09-14", "9457", "KB5129195"), ("2026-09 B", "2026-09-08", "9445", "KB5124008")]),
+    ("24H2", "26100", [("2026-09 D", "2026-09-22", "9550", "KB5124010"), ("2026-09 B", "2026-09-08", "9445", "KB5124008")]),
+]
+
+
+def _release_page(title, note, history):
+    sections = "".join(
+        f"<h3>Version {release} (OS build {build})</h3><table><thead><tr><th>Servicing option</th><th>Update type</th>"
+        "<th>Availability date</th><th>Build</th><th>KB article</th></tr></thead><tbody>"
+        + "".join(f"<tr><td>General Availability Channel</td><td>{kind}</td><td>{day}</td><td>{build}.{revision}</td>"
+                  f"<td>{kb}</td></tr>" for kind, day, revision, kb in rows) + "</tbody></table>"
+        for release, build, rows in history)
+    return f"<html><head><title>{title}</title></head><body><h1>{title}</h1>{note}{sections}</body></html>"
+
+
+@pytest.fixture(params=[True, False], ids=["page-says-not-offered", "page-silent"])
+def windows_feed(request):
+    """Microsoft's two pages on 127.0.0.1; without the note the shipped line must still decide."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    pages = {
+        "/en-us/windows/release-health/release-information": _release_page(
+            "Windows 10 release information", "", [("22H2", "19045", [("2025-10 B", "2025-10-14", "6456", "KB5066791")])]),
+        "/en-us/windows/release-health/windows11-release-information": _release_page(
+            "Windows 11 release information", NOT_OFFERED_NOTE if request.param else "", WINDOWS_11_HISTORY),
+    }
+
+    class Pages(BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 (http.server's name)
+            body = pages.get(self.path.split("?")[0])
+            self.send_response(200 if body else 404)
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.end_headers()
+            self.wfile.write((body or "").encode())
+
+        def log_message(self, *args):
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Pages)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}", request.param
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def test_a_catalog_update_holding_26h1_builds_keeps_26h2_the_target(windows_feed, tmp_path, rules):
+    """`catalog update` reads 26H1's monthly builds (10.0.28000.2956 sorts above every 26H2
+    build): the overlay must not bring the wrong target back, whether or not the page words
+    the restriction. The 26H1 PC is judged against its own line's builds in 2026-11."""
+    from fleetanalysis import feeds
+
+    url, page_says = windows_feed
+    out = tmp_path / "catalog-updates.csv"
+    [result] = feeds.update(out, ["windows"], {"windows": url}, timeout=5, today=pd.Timestamp("2026-11-20"))
+    assert result.ok, result.problem
+    overlay = catalog.load_releases_csv(out)
+    builds_26h1 = overlay[overlay["line"] == "11 26H1"]
+    assert builds_26h1["version"].tolist() == ["10.0.28000.1575", "10.0.28000.2113", "10.0.28000.2954",
+                                               "10.0.28000.2956"]
+    assert builds_26h1["offered"].tolist() == ([False] * 4 if page_says else [pd.NA] * 4)
+    assert overlay.loc[overlay["line"] != "11 26H1", "offered"].isna().all()
+
+    merged = catalog.load(updates=out)
+    november = _windows_devices_on(merged, rules, "2026-11-20", (OKTA_VERIFY_10_22H2, OKTA_VERIFY_26H1))
+    assert november["os_verdict"].tolist() == ["unsupported", "outdated"]
+    assert november["target"].tolist() == ["Windows 10.0.26300.9457", "Windows 10.0.28000.2956"]
+    assert november["os_reason"].iloc[1] == "windows 10.0.28000.2956 released 2026-09-14, due after 14 days"
+    table, dm = _fixes_and_dm(november.iloc[[0]], "2026-11-20", "di@x.io")
+    assert table == [["Windows", "11 26H2 (10.0.26300.9457)"]]
+    assert "update to Windows 11 26H2 (10.0.26300.9457) or newer." in dm and "28000" not in dm

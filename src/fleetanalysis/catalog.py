@@ -330,7 +330,7 @@ def merge(layers: list[pd.DataFrame]) -> pd.DataFrame:
     stacked["eol"] = line_eol.reindex(keys).to_numpy()
     if "offered" not in stacked.columns:
         stacked["offered"] = pd.NA
-    marked = stacked.dropna(subset=["offered"]).sort_values("_layer")
+    marked = stacked.dropna(subset=["offered"]).sort_values("_layer", kind="stable")
     line_offered = marked.groupby(["product", "line"])["offered"].last()
     stacked["offered"] = line_offered.reindex(keys).astype("boolean").fillna(True).to_numpy()
     stacked["_key"] = version_key(stacked["version"])

@@ -162,7 +162,7 @@ _BUILD = re.compile(r"\b(?P<build>\d{5})\.(?P<revision>\d+)\b")
 # a feature update for existing devices" / "is not offered as an in-place update": one sentence
 # naming the version, then a negated offer.
 _NOT_OFFERED = re.compile(
-    r"\bversion\s+(?P<release>\d{2}H\d)\b[^.]*?\b(?:not|isn't|never)\b[^.]{0,80}?"
+    r"\bversion\s+(?P<release>\d{2}H\d)\b[^.]{0,200}?\b(?:not|isn['’]t|never)\b[^.]{0,80}?"
     r"(?:\b(?:offered|designed|available|intended)\s+as\s+an?\s+(?:in-place\s+|feature\s+)*update"
     r"|\ba\s+feature\s+update|\boffered\s+through\s+Windows\s+Update)", re.IGNORECASE)
 
