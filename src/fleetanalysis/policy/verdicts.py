@@ -96,8 +96,9 @@ def judge(parts: pd.DataFrame, catalog: pd.DataFrame, policy: Policy, folded: bo
     ``parts`` has ``product``, ``version``, ``evidence`` (exact, frozen, lower-bound, absent,
     major) and ``as_of``. Returns, with the same index, ``verdict`` (current, grace,
     outdated, unsupported, unknown; ordered categorical), ``reason`` (why, or NA when
-    current), ``target`` (the version to install, NA when current or unknown) and
-    ``released_target`` (its release date). Each distinct row is judged once.
+    current), ``target`` (the version to install, NA when current or unknown; never a
+    release of a line the catalog marks not ``offered``, unless it is the device's own line)
+    and ``released_target`` (its release date). Each distinct row is judged once.
     ``folded`` says the caller already gave each part as ``equivalent_day`` and
     ``equivalent_version`` fold it (both map their own answers to themselves), so
     folding again is skipped: the answers are the same.
