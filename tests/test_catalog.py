@@ -435,3 +435,25 @@ def test_a_catalog_update_holding_26h1_builds_keeps_26h2_the_target(windows_feed
     table, dm = _fixes_and_dm(november.iloc[[0]], "2026-11-20", "di@x.io")
     assert table == [["Windows", "11 26H2 (10.0.26300.9457)"]]
     assert "update to Windows 11 26H2 (10.0.26300.9457) or newer." in dm and "28000" not in dm
+
+
+@pytest.mark.parametrize("note, marked", [
+    # Microsoft's own sentences about 26H1 (release information page; Windows IT Pro Blog).
+    ("Windows 11, version 26H1 is not offered as an in-place update from Windows 11, version 24H2 or 25H2 "
+     "on existing devices.", True),
+    ("Unlike annual Windows feature updates, Windows 11, version 26H1 isn’t offered through Windows Update.", True),
+    ("Windows 11, version 26H1 is not a feature update for version 25H2.", True),
+    # Other notes on the same pages say nothing about how a version is offered.
+    ("Windows 11 has an annual feature update cadence. Feature updates are released in the second half of "
+     "the calendar year.", False),
+    ("Windows 11, version 26H1 will continue receiving monthly updates for security, quality, and new features.",
+     False),
+    ("Windows 10, version 22H2 reached the end of servicing on October 14, 2025; devices no longer get updates.",
+     False),
+])
+def test_the_windows_feed_marks_only_a_version_the_page_says_is_not_offered(note, marked):
+    from fleetanalysis import feeds
+
+    page = _release_page("Windows 11 release information", f"<p>{note}</p>", WINDOWS_11_HISTORY)
+    rows = feeds.windows_releases([page], pd.Timestamp("2026-11-20"))
+    assert set(rows.loc[rows["offered"].eq(False).fillna(False).astype(bool), "line"]) == ({"11 26H1"} if marked else set())
