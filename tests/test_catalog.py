@@ -213,3 +213,247 @@ def test_a_shortened_key_is_the_key_of_the_version_cut_to_that_many_parts(depth)
     shortened = catalog.shorten_key(catalog.version_key(versions), [depth] * len(versions))
     assert shortened.tolist() == expected.tolist()
     assert catalog.shorten_key(pd.Series([None], dtype="str"), [depth]).isna().all()
+
+
+# Windows apps state the build they run on (browsers freeze "Windows NT 10.0"). The agents are
+# as logged: the OneDrive sync client's request header from a public capture of its traffic
+# (found by exact-string search), and Okta Verify for Windows from an Okta System Log sample
+# (a detection-rule fixture). 10.0.26200 is Windows 11 25H2, 10.0.19045 Windows 10 22H2.
+ONEDRIVE_25H2 = "Microsoft SkyDriveSync 25.199.1012.0002 ship; Windows NT 10.0 (26200)"
+OKTA_VERIFY_10_22H2 = ("OktaVerify/4.4.1.0 WPFDeviceSDK/1.7.4.17 Windows/10.0.19045.3570 "
+                       "Micro-Star_International_Co._L/MS-7B51")
+
+
+def _windows_devices_on(shipped_catalog, rules, day, agents=(ONEDRIVE_25H2, OKTA_VERIFY_10_22H2)):
+    from fleetanalysis import clients, fleet
+
+    count = len(agents)
+    access = pd.DataFrame({
+        "source": pd.Categorical(["entra", "okta", "entra", "okta"][:count]),
+        "user_id": [f"u{number}" for number in range(1, count + 1)],
+        "user": ["di@x.io", "ed@x.io", "fa@x.io", "gu@x.io"][:count],
+        "user_agent": pd.Categorical(list(agents)),
+        "first_seen": pd.to_datetime(["2026-06-20 08:00"] * count, utc=True),
+        "last_seen": pd.to_datetime(["2026-11-18 08:00"] * count, utc=True),
+        "ip": [f"10.0.0.{number}" for number in range(4, 4 + count)]})
+    return fleet.snapshot(fleet.sightings(clients.facts(access)), shipped_catalog, rules, day)
+
+
+def test_shipped_windows_rows_judge_apps_after_25h2(shipped_catalog, rules):
+    """The shipped Windows file reaches past 25H2's release (it stopped at 2025-09-30): an app
+    on 25H2 gets a verdict in mid-2026, and a device whose line ended is sent to the newest
+    update it can install, 11 26H2 once that is out (never 26H1, which only new PCs run)."""
+    from fleetanalysis import metrics
+
+    june = _windows_devices_on(shipped_catalog, rules, "2026-06-30")
+    assert june["os_verdict"].tolist() == ["current", "unsupported"]
+    assert june["os_reason"].iloc[1] == "windows 10 22H2 out of support since 2025-10-14"
+    assert june["target"].iloc[1] == "Windows 10.0.26200"
+
+    october = _windows_devices_on(shipped_catalog, rules, "2026-10-05")
+    assert october["os_verdict"].tolist() == ["current", "unsupported"]
+    assert metrics.fixes(october)[["product", "version"]].values.tolist() == [["Windows", "11 26H2 (10.0.26300)"]]
+
+
+def test_shipped_windows_rows_stop_at_their_complete_until(shipped_catalog, rules):
+    """After the day the file is complete until, a release may be missing: the 25H2 app is
+    unknown and says why; the ended Windows 10 line stays unsupported (no release can help it)."""
+    assert str(shipped_catalog.attrs["complete_until"]["windows"].date()) == "2026-10-11"
+    november = _windows_devices_on(shipped_catalog, rules, "2026-11-18")
+    assert november["os_verdict"].tolist() == ["unknown", "unsupported"]
+    assert november["os_reason"].iloc[0] == "catalog covers windows only until 2026-10-11"
+
+
+def test_shipped_windows_lines_end_on_microsofts_home_and_pro_dates(shipped_catalog):
+    windows = shipped_catalog[shipped_catalog["product"] == "windows"].set_index("line")
+    ends = windows["eol"].dt.strftime("%Y-%m-%d").to_dict()
+    assert {line: ends[line] for line in ("10 22H2", "11 23H2", "11 24H2", "11 25H2", "11 26H1", "11 26H2")} == {
+        "10 22H2": "2025-10-14", "11 23H2": "2025-11-11", "11 24H2": "2026-10-13",
+        "11 25H2": "2027-10-12", "11 26H1": "2028-03-14", "11 26H2": "2028-10-10"}
+    # Microsoft ends servicing on a Patch Tuesday (the second Tuesday of the month).
+    stated = windows["eol"].dropna()
+    assert (stated.dt.day_of_week == 1).all() and stated.dt.day.between(8, 14).all()
+    # 26H1 (build 28000) ships on new PCs only and is not offered as an update; every other line is.
+    assert windows.loc[~windows["offered"], "version"].tolist() == ["10.0.28000"]
+
+
+# Windows 11 26H1 (build 28000) ships preinstalled on new Snapdragon X2 PCs only; Microsoft
+# never offers it as an update (Windows IT Pro Blog "What to know about Windows 11, version
+# 26H1"; release information page). The OneDrive agent has the logged shape above with the
+# 26H1 build; the Okta Verify one carries 28000.2269, the build a 26H1 machine reported in a
+# public BenchmarkDotNet run ("Windows 11 (10.0.28000.2269/26H1/2026Update)").
+ONEDRIVE_26H1 = "Microsoft SkyDriveSync 25.199.1012.0002 ship; Windows NT 10.0 (28000)"
+OKTA_VERIFY_26H1 = ("OktaVerify/4.4.1.0 WPFDeviceSDK/1.7.4.17 Windows/10.0.28000.2269 "
+                    "Micro-Star_International_Co._L/MS-7B51")
+
+
+def _fixes_and_dm(devices, day, person):
+    from fleetanalysis import metrics, nudges
+
+    table = metrics.fixes(devices)[["product", "version"]].values.tolist()
+    planned = nudges.plan(devices, None, pd.Timestamp(day, tz="UTC")).set_index("person")
+    return table, planned.loc[person, "text"]
+
+
+def test_a_new_devices_only_release_is_judged_but_never_anyone_elses_target(shipped_catalog, rules):
+    """26H1 sorts above 26H2 (28000 > 26300) and came out first, but no PC on another line can
+    install it: the Windows 10 owner is sent to 25H2, then 26H2, while the 26H1 PC is judged
+    within its own line (before, it was unknown: newer than anything the catalog knew)."""
+    agents = (ONEDRIVE_25H2, OKTA_VERIFY_10_22H2, ONEDRIVE_26H1)
+    june = _windows_devices_on(shipped_catalog, rules, "2026-06-30", agents)
+    assert june["os_verdict"].tolist() == ["current", "unsupported", "current"]
+    assert june["target"].iloc[1] == "Windows 10.0.26200"
+
+    october = _windows_devices_on(shipped_catalog, rules, "2026-10-05", agents)
+    assert october["os_verdict"].tolist() == ["current", "unsupported", "current"]
+    assert october["target"].iloc[1] == "Windows 10.0.26300"
+    table, dm = _fixes_and_dm(october, "2026-10-05", "ed@x.io")
+    assert table == [["Windows", "11 26H2 (10.0.26300)"]]
+    assert "update to Windows 11 26H2 (10.0.26300) or newer." in dm and "28000" not in dm
+
+
+def test_a_new_devices_only_line_ends_without_a_target_below_it(shipped_catalog, rules):
+    """After 26H1's Home/Pro end the PC is out of support like any line; 26H2 is no way forward
+    (Microsoft: 26H1 PCs cannot take the 2026 feature update), so no target is named."""
+    from fleetanalysis import clients, policy
+
+    [version] = clients.lookup([OKTA_VERIFY_26H1])["os_version"].tolist()
+    parts = pd.DataFrame({"product": "windows", "version": [version], "evidence": "exact",
+                          "as_of": pd.Timestamp("2028-04-04")})
+    april = policy.judge(parts, shipped_catalog, rules)
+    assert april[["verdict", "reason"]].values.tolist() == [
+        ["unsupported", "windows 11 26H1 out of support since 2028-03-14"]]
+    assert pd.isna(april["target"].iloc[0])
+
+
+def test_a_catalog_without_offered_offers_everything_and_a_bad_flag_is_one_line():
+    plain = catalog.load_releases_csv(IOS, name="ios.csv")
+    assert catalog.merge([plain])["offered"].all()
+    with pytest.raises(BadInput, match=r"^mine.csv: record 1: offered: not true/false: 'maybe'$"):
+        catalog.load_releases_csv("version,released,line,offered\n17.4,2024-03-05,17,maybe\n",
+                                  name="mine.csv", product="ios")
+
+
+def test_the_latest_rule_is_not_put_behind_by_a_release_it_is_not_offered():
+    """The notion is general: under ``latest`` a new-devices-only line neither makes the
+    offered line outdated nor is offered to it, while its own devices follow its releases."""
+    from fleetanalysis import policy
+
+    rows = catalog.load_releases_csv(
+        "# complete-until: 2024-04-30\nversion,released,line,eol,offered\n"
+        "17.3.1,2024-02-08,17,,\n17.4,2024-03-05,17,,\n18.0,2024-02-20,18,,false\n18.1,2024-03-01,18,,\n",
+        name="mine.csv", product="ios")
+    rules = policy.Policy(products={"ios": policy.ProductPolicy(rule="latest", grace_days=7)})
+    parts = pd.DataFrame({"product": "ios", "evidence": "exact", "version": ["17.3.1", "17.4", "18.0"],
+                          "as_of": pd.Timestamp("2024-04-01")})
+    judged = policy.judge(parts, catalog.merge([rows]), rules)
+    assert judged["verdict"].tolist() == ["outdated", "current", "outdated"]
+    assert judged["target"].fillna("-").tolist() == ["17.4", "-", "18.1"]
+
+
+# Microsoft's release information pages as served in 2026-09/10, in the shape the copies in
+# Avnsx/win11_release_guard tests/fixtures (windows11-release-health-26h2-pending-b.html,
+# windows11-release-health-current-d-26h1.html) show: the 26H1 note, then per version an
+# <h3>Version R (OS build B)</h3> over a history table with an Update type column. Builds,
+# dates and KB numbers are those pages'; 28000.1575 is 26H1's release build (KB5077179).
+NOT_OFFERED_NOTE = ("<p>Windows 11, version 26H1 is scoped to support new devices that started coming to market "
+                    "in early 2026 and is not designed as a feature update for existing devices. This version is "
+                    "not offered as an in-place update from 24H2 or 25H2 on existing devices.</p>")
+WINDOWS_11_HISTORY = [
+    ("26H2", "26300", [("2026-09 D", "2026-09-29", "9550", "KB5124010"), ("", "2026-09-29", "9457", "")]),
+    ("26H1", "28000", [("2026-09 D", "2026-09-22", "3086", "KB5124006"), ("2026-09 OOB", "2026-09-14", "2956", "KB5129194"),
+                       ("2026-09 B", "2026-09-08", "2954", "KB5124012"), ("2026-05 B", "2026-05-12", "2113", "KB5089548"),
+                       ("", "2026-02-10", "1575", "KB5077179")]),
+    ("25H2", "26200", [("2026-09 OOB", "2026-09-14", "9457", "KB5129195"), ("2026-09 B", "2026-09-08", "9445", "KB5124008")]),
+    ("24H2", "26100", [("2026-09 D", "2026-09-22", "9550", "KB5124010"), ("2026-09 B", "2026-09-08", "9445", "KB5124008")]),
+]
+
+
+def _release_page(title, note, history):
+    sections = "".join(
+        f"<h3>Version {release} (OS build {build})</h3><table><thead><tr><th>Servicing option</th><th>Update type</th>"
+        "<th>Availability date</th><th>Build</th><th>KB article</th></tr></thead><tbody>"
+        + "".join(f"<tr><td>General Availability Channel</td><td>{kind}</td><td>{day}</td><td>{build}.{revision}</td>"
+                  f"<td>{kb}</td></tr>" for kind, day, revision, kb in rows) + "</tbody></table>"
+        for release, build, rows in history)
+    return f"<html><head><title>{title}</title></head><body><h1>{title}</h1>{note}{sections}</body></html>"
+
+
+@pytest.fixture(params=[True, False], ids=["page-says-not-offered", "page-silent"])
+def windows_feed(request):
+    """Microsoft's two pages on 127.0.0.1; without the note the shipped line must still decide."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    pages = {
+        "/en-us/windows/release-health/release-information": _release_page(
+            "Windows 10 release information", "", [("22H2", "19045", [("2025-10 B", "2025-10-14", "6456", "KB5066791")])]),
+        "/en-us/windows/release-health/windows11-release-information": _release_page(
+            "Windows 11 release information", NOT_OFFERED_NOTE if request.param else "", WINDOWS_11_HISTORY),
+    }
+
+    class Pages(BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 (http.server's name)
+            body = pages.get(self.path.split("?")[0])
+            self.send_response(200 if body else 404)
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.end_headers()
+            self.wfile.write((body or "").encode())
+
+        def log_message(self, *args):
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Pages)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}", request.param
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def test_a_catalog_update_holding_26h1_builds_keeps_26h2_the_target(windows_feed, tmp_path, rules):
+    """`catalog update` reads 26H1's monthly builds (10.0.28000.2956 sorts above every 26H2
+    build): the overlay must not bring the wrong target back, whether or not the page words
+    the restriction. The 26H1 PC is judged against its own line's builds in 2026-11."""
+    from fleetanalysis import feeds
+
+    url, page_says = windows_feed
+    out = tmp_path / "catalog-updates.csv"
+    [result] = feeds.update(out, ["windows"], {"windows": url}, timeout=5, today=pd.Timestamp("2026-11-20"))
+    assert result.ok, result.problem
+    overlay = catalog.load_releases_csv(out)
+    builds_26h1 = overlay[overlay["line"] == "11 26H1"]
+    assert builds_26h1["version"].tolist() == ["10.0.28000.1575", "10.0.28000.2113", "10.0.28000.2954",
+                                               "10.0.28000.2956"]
+    assert builds_26h1["offered"].tolist() == ([False] * 4 if page_says else [pd.NA] * 4)
+    assert overlay.loc[overlay["line"] != "11 26H1", "offered"].isna().all()
+
+    merged = catalog.load(updates=out)
+    november = _windows_devices_on(merged, rules, "2026-11-20", (OKTA_VERIFY_10_22H2, OKTA_VERIFY_26H1))
+    assert november["os_verdict"].tolist() == ["unsupported", "outdated"]
+    assert november["target"].tolist() == ["Windows 10.0.26300.9457", "Windows 10.0.28000.2956"]
+    assert november["os_reason"].iloc[1] == "windows 10.0.28000.2956 released 2026-09-14, due after 14 days"
+    table, dm = _fixes_and_dm(november.iloc[[0]], "2026-11-20", "di@x.io")
+    assert table == [["Windows", "11 26H2 (10.0.26300.9457)"]]
+    assert "update to Windows 11 26H2 (10.0.26300.9457) or newer." in dm and "28000" not in dm
+
+
+@pytest.mark.parametrize("note, marked", [
+    # Microsoft's own sentences about 26H1 (release information page; Windows IT Pro Blog).
+    ("Windows 11, version 26H1 is not offered as an in-place update from Windows 11, version 24H2 or 25H2 "
+     "on existing devices.", True),
+    ("Unlike annual Windows feature updates, Windows 11, version 26H1 isn’t offered through Windows Update.", True),
+    ("Windows 11, version 26H1 is not a feature update for version 25H2.", True),
+    # Other notes on the same pages say nothing about how a version is offered.
+    ("Windows 11 has an annual feature update cadence. Feature updates are released in the second half of "
+     "the calendar year.", False),
+    ("Windows 11, version 26H1 will continue receiving monthly updates for security, quality, and new features.",
+     False),
+    ("Windows 10, version 22H2 reached the end of servicing on October 14, 2025; devices no longer get updates.",
+     False),
+])
+def test_the_windows_feed_marks_only_a_version_the_page_says_is_not_offered(note, marked):
+    from fleetanalysis import feeds
+
+    page = _release_page("Windows 11 release information", f"<p>{note}</p>", WINDOWS_11_HISTORY)
+    rows = feeds.windows_releases([page], pd.Timestamp("2026-11-20"))
+    assert set(rows.loc[rows["offered"].eq(False).fillna(False).astype(bool), "line"]) == ({"11 26H1"} if marked else set())

@@ -2,15 +2,19 @@
 
 The shipped files live in ``data/catalog/<product>.csv``, each with a few ``#`` header
 lines (``product``, ``sources``, ``complete-until``) above the columns
-``version,released,line,eol,exploited``. ``complete-until`` is the last date up to which
-the file lists every release: evidence dated later cannot be judged from it.
+``version,released,line,eol,exploited`` and an optional ``offered``. ``complete-until`` is
+the last date up to which the file lists every release: evidence dated later cannot be
+judged from it. ``offered=false`` marks a line its vendor ships on new devices only (Windows
+11 26H1): devices on it are judged against its own releases, but no device on another line
+is ever told to install it; blank or a missing column means offered.
 
 Two layers go over the shipped files, later ones winning for the same (product, version):
 the feed overlay written by ``fleetanalysis catalog update``
 (``data/processed/catalog-updates.csv``) and the user's own CSV (``extra``). Both use the
 same columns plus ``product`` and an optional ``complete_until``. The end of support of a
 line is taken from the highest layer that states one, so an overlay that only knows new
-releases never erases a shipped end-of-support date.
+releases never erases a shipped end-of-support date; whether a line is offered is settled
+the same way (so a feed's monthly builds of a new-devices-only line stay not offered).
 
 Examples:
     >>> rows = load_releases_csv(_EXAMPLE, name="example.csv")
@@ -41,8 +45,8 @@ PRODUCTS = (
 )
 CATALOG_DIR = PACKAGE_DATA / "catalog"
 UPDATES_FILE = PROCESSED_DIR / "catalog-updates.csv"
-COLUMNS = ["product", "version", "released", "line", "eol", "exploited", "source"]
-FILE_COLUMNS = ["version", "released", "line", "eol", "exploited"]
+COLUMNS = ["product", "version", "released", "line", "eol", "exploited", "offered", "source"]
+FILE_COLUMNS = ["version", "released", "line", "eol", "exploited", "offered"]
 
 # Six numeric parts cover every scheme in the catalog (Windows uses four, Chrome four);
 # ten digits each hold a Windows build or a Chrome build number with room to spare.
@@ -169,6 +173,8 @@ def load_releases_csv(source: str | os.PathLike, name: str | None = None, produc
         {'ios': Timestamp('2024-04-30 00:00:00')}
         >>> rows["exploited"].tolist()
         [False, True]
+        >>> rows["offered"].isna().tolist()  # no column: not stated, which merge() reads as offered
+        [True, True]
         >>> load_releases_csv("version,released,line\\n17.4,soon,17\\n", name="mine.csv", product="ios")
         Traceback (most recent call last):
         ...
@@ -210,7 +216,8 @@ def load_releases_csv(source: str | os.PathLike, name: str | None = None, produc
         "released": _dates(raw["released"], name, "released", required=True),
         "line": raw["line"],
         "eol": _dates(raw.get("eol", pd.Series("", index=raw.index)), name, "eol", required=False),
-        "exploited": _flags(raw.get("exploited", pd.Series("", index=raw.index)), name),
+        "exploited": _flags(raw.get("exploited", pd.Series("", index=raw.index)), name, "exploited"),
+        "offered": _flags(raw.get("offered", pd.Series("", index=raw.index)), name, "offered"),
         "source": raw["source"] if "source" in raw.columns else name.rsplit("/", 1)[-1],
     })
     for column in ("product", "version", "line"):
@@ -242,13 +249,13 @@ def _dates(values: pd.Series, name: str, column: str, required: bool) -> pd.Seri
     return parsed.astype("datetime64[us]")
 
 
-def _flags(values: pd.Series, name: str) -> pd.Series:
+def _flags(values: pd.Series, name: str, column: str) -> pd.Series:
     lowered = values.str.lower()
     known = {"true": True, "false": False, "": pd.NA, "yes": True, "no": False}
     bad = ~lowered.isin(list(known))
     if bad.any():
         row = int(bad.to_numpy().argmax())
-        raise BadInput(name, f"record {row + 1}", f"exploited: not true/false: {values.iloc[row]!r}")
+        raise BadInput(name, f"record {row + 1}", f"{column}: not true/false: {values.iloc[row]!r}")
     return lowered.map(known).astype("boolean")
 
 
@@ -297,13 +304,17 @@ def load(extra: str | os.PathLike | None = None, updates: str | os.PathLike | bo
 
 
 def merge(layers: list[pd.DataFrame]) -> pd.DataFrame:
-    """Stack catalog layers, later layers winning per (product, version) and per line's end of support.
+    """Stack catalog layers, later layers winning per (product, version) and per line's end of
+    support and ``offered`` flag (each from the highest layer that states one; a line no layer
+    marks is offered).
 
     Examples:
         >>> old = load_releases_csv(_EXAMPLE, name="ios.csv")
         >>> new = old.iloc[[1]].assign(eol=pd.Timestamp("2025-09-15"), source="feed")
         >>> merge([old, new])[["version", "eol", "source"]].astype(str).values.tolist()
         [['17.3.1', '2025-09-15', 'ios.csv'], ['17.4', '2025-09-15', 'feed']]
+        >>> merge([old.assign(offered=pd.array([False, pd.NA], dtype="boolean")), new])["offered"].tolist()
+        [False, False]
     """
     coverage: dict[str, pd.Timestamp] = {}
     for layer in layers:
@@ -317,10 +328,15 @@ def merge(layers: list[pd.DataFrame]) -> pd.DataFrame:
     line_eol = stated.groupby(["product", "line"])["eol"].last()
     keys = pd.MultiIndex.from_frame(stacked[["product", "line"]])
     stacked["eol"] = line_eol.reindex(keys).to_numpy()
+    if "offered" not in stacked.columns:
+        stacked["offered"] = pd.NA
+    marked = stacked.dropna(subset=["offered"]).sort_values("_layer", kind="stable")
+    line_offered = marked.groupby(["product", "line"])["offered"].last()
+    stacked["offered"] = line_offered.reindex(keys).astype("boolean").fillna(True).to_numpy()
     stacked["_key"] = version_key(stacked["version"])
     catalog = stacked.sort_values(["product", "_key"], kind="stable")[COLUMNS].reset_index(drop=True)
     catalog = catalog.astype({"product": pd.CategoricalDtype(PRODUCTS), "eol": "datetime64[us]",
-                              "released": "datetime64[us]", "exploited": "boolean"})
+                              "released": "datetime64[us]", "exploited": "boolean", "offered": bool})
     catalog.attrs["complete_until"] = coverage
     return catalog
 
@@ -330,7 +346,7 @@ def empty() -> pd.DataFrame:
 
     Examples:
         >>> empty().dtypes.astype(str).tolist()
-        ['category', 'str', 'datetime64[us]', 'str', 'datetime64[us]', 'boolean', 'str']
+        ['category', 'str', 'datetime64[us]', 'str', 'datetime64[us]', 'boolean', 'bool', 'str']
     """
     frame = pd.DataFrame({
         "product": pd.Categorical([], categories=PRODUCTS),
@@ -339,6 +355,7 @@ def empty() -> pd.DataFrame:
         "line": pd.Series([], dtype="str"),
         "eol": pd.Series([], dtype="datetime64[us]"),
         "exploited": pd.Series([], dtype="boolean"),
+        "offered": pd.Series([], dtype=bool),
         "source": pd.Series([], dtype="str"),
     })
     frame.attrs["complete_until"] = {}

@@ -17,7 +17,7 @@ from fleetanalysis.days import utc_day
 
 # endoflife.date lists every version these products are judged on (one per line).
 ENDOFLIFE_COMPLETE = ("android",)
-OVERLAY_COLUMNS = ["product", "version", "released", "line", "eol", "exploited", "source", "complete_until"]
+OVERLAY_COLUMNS = ["product", "version", "released", "line", "eol", "exploited", "offered", "source", "complete_until"]
 
 
 class FeedFailed(Exception):
@@ -26,11 +26,12 @@ class FeedFailed(Exception):
 
 def _frame(records: list[dict], source: str, checked: pd.Timestamp | None) -> pd.DataFrame:
     """Feed records as overlay rows, dropping any whose version or date cannot be read."""
-    frame = pd.DataFrame(records, columns=["product", "version", "released", "line", "eol", "exploited"])
+    frame = pd.DataFrame(records, columns=["product", "version", "released", "line", "eol", "exploited", "offered"])
     for column in ("released", "eol"):
         frame[column] = utc_day(pd.to_datetime(frame[column], errors="coerce", utc=True, format="ISO8601"))
+    # A feed that says nothing of ``offered`` leaves it unstated: the catalog's own line decides.
     frame = frame.astype({"product": "str", "version": "str", "line": "str", "exploited": "boolean",
-                          "released": "datetime64[us]", "eol": "datetime64[us]"})
+                          "offered": "boolean", "released": "datetime64[us]", "eol": "datetime64[us]"})
     frame = frame[version_key(frame["version"]).notna() & frame["released"].notna() & frame["line"].notna()]
     frame = frame.assign(source=source, complete_until=checked)
     return frame.astype({"source": "str", "complete_until": "datetime64[us]"})[OVERLAY_COLUMNS].reset_index(drop=True)
@@ -157,6 +158,13 @@ _ROW = re.compile(r"<tr\b[^>]*>(?P<cells>.*?)</tr>", re.IGNORECASE | re.DOTALL)
 _CELL = re.compile(r"<t(?P<kind>[hd])\b[^>]*>(?P<text>.*?)</t[hd]>", re.IGNORECASE | re.DOTALL)
 _TAG = re.compile(r"<[^>]+>")
 _BUILD = re.compile(r"\b(?P<build>\d{5})\.(?P<revision>\d+)\b")
+# Microsoft's page says of a new-devices-only release (26H1, 2026) that it "is not designed as
+# a feature update for existing devices" / "is not offered as an in-place update": one sentence
+# naming the version, then a negated offer.
+_NOT_OFFERED = re.compile(
+    r"\bversion\s+(?P<release>\d{2}H\d)\b[^.]{0,200}?\b(?:not|isn['’]t|never)\b[^.]{0,80}?"
+    r"(?:\b(?:offered|designed|available|intended)\s+as\s+an?\s+(?:in-place\s+|feature\s+)*update"
+    r"|\ba\s+feature\s+update|\boffered\s+through\s+Windows\s+Update)", re.IGNORECASE)
 
 
 def windows_releases(pages: Iterable[str], checked: pd.Timestamp) -> pd.DataFrame:
@@ -167,7 +175,9 @@ def windows_releases(pages: Iterable[str], checked: pd.Timestamp) -> pd.DataFram
     The version is ``10.0.<build>.<revision>``, the line ``<10 or 11> <release>`` as in the
     shipped ``windows.csv`` (builds from 22000 on are Windows 11). Optional previews are
     left out (see the module's notes); tables under no version heading (the summary at the
-    top of the page) are skipped.
+    top of the page) are skipped. A version the page says is not offered as an update to
+    existing devices (``version 26H1 ... is not offered as an in-place update``) has its rows
+    marked ``offered=False``; the others leave ``offered`` unstated.
 
     Examples:
         >>> page = ('<strong>Version 22H2 (OS build 19045)</strong><table id="historyTable_0">'
@@ -178,11 +188,16 @@ def windows_releases(pages: Iterable[str], checked: pd.Timestamp) -> pd.DataFram
         ...         '<td>KB5053643</td></tr></table>')
         >>> windows_releases([page], pd.Timestamp("2025-05-01"))[["version", "released", "line"]].astype(str).values.tolist()
         [['10.0.19045.5737', '2025-04-08', '10 22H2']]
+        >>> note = "<p>Windows 11, version 26H1 is not offered as an in-place update on existing devices.</p>"
+        >>> page = note + page.replace("22H2 (OS build 19045)", "26H1 (OS build 28000)").replace("19045.", "28000.")
+        >>> windows_releases([page], pd.Timestamp("2025-05-01"))[["version", "line", "offered"]].values.tolist()
+        [['10.0.28000.5737', '11 26H1', False]]
     """
     records = []
     for page in pages:
-        headings = [(match.start(), match["release"], match["build"]) for match in _WINDOWS_VERSION.finditer(_TAG.sub(
-            lambda tag: " " * len(tag.group(0)), page))]
+        text = _TAG.sub(lambda tag: " " * len(tag.group(0)), page)
+        headings = [(match.start(), match["release"], match["build"]) for match in _WINDOWS_VERSION.finditer(text)]
+        not_offered = {match["release"].upper() for match in _NOT_OFFERED.finditer(" ".join(text.split()))}
         if not headings:
             raise FeedFailed("not the Windows release information shape: no 'Version ... (OS build ...)' heading")
         for table in _TABLE.finditer(page):
@@ -190,12 +205,12 @@ def windows_releases(pages: Iterable[str], checked: pd.Timestamp) -> pd.DataFram
             if not before:
                 continue
             _, release, build = before[-1]
-            records += _windows_table(table["body"], release, build)
+            records += _windows_table(table["body"], release, build, offered=release.upper() not in not_offered)
     rows = _frame(records, "windows-release-information", checked)
     return rows.sort_values("released").drop_duplicates("version", keep="first").reset_index(drop=True)
 
 
-def _windows_table(body: str, release: str, build: str) -> list[dict]:
+def _windows_table(body: str, release: str, build: str, offered: bool) -> list[dict]:
     """The cumulative updates of one history table that a device is offered as a matter of course."""
     header, records = None, []
     for row in _ROW.finditer(body):
@@ -222,6 +237,6 @@ def _windows_table(body: str, release: str, build: str) -> list[dict]:
             generation = "11" if int(build) >= 22000 else "10"
             records.append({"product": "windows", "version": f"10.0.{build}.{match['revision']}",
                             "released": released, "line": f"{generation} {release}", "eol": None,
-                            "exploited": pd.NA})
+                            "exploited": pd.NA, "offered": pd.NA if offered else False})
     return records
 

@@ -208,7 +208,8 @@ def equivalent_version(parts: pd.DataFrame, catalog: pd.DataFrame, policy: Polic
 
 
 def _releases(catalog: pd.DataFrame, policy: Policy) -> pd.DataFrame:
-    """Catalog rows with version key, global key rank, and the date each release falls due."""
+    """Catalog rows with version key, global key rank, the date each release falls due, and
+    ``offered`` (False: the line runs on new devices only, never an update from another line)."""
     releases = pd.DataFrame({
         "product": catalog["product"].astype("str"),
         "version": catalog["version"].astype("str"),
@@ -216,6 +217,9 @@ def _releases(catalog: pd.DataFrame, policy: Policy) -> pd.DataFrame:
         "released": catalog["released"].astype("datetime64[us]"),
         "eol": catalog["eol"].astype("datetime64[us]"),
         "exploited": catalog["exploited"].astype("boolean").fillna(False).astype(bool),
+        # A catalog built without the column (an older caller's frame) offers every release.
+        "offered": (catalog["offered"].astype("boolean").fillna(True).astype(bool) if "offered" in catalog.columns
+                    else True),
         "key": version_key(catalog["version"]),
         "depth": version_depth(catalog["version"]),
     }).dropna(subset=["key", "released"])

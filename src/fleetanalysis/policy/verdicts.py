@@ -96,8 +96,9 @@ def judge(parts: pd.DataFrame, catalog: pd.DataFrame, policy: Policy, folded: bo
     ``parts`` has ``product``, ``version``, ``evidence`` (exact, frozen, lower-bound, absent,
     major) and ``as_of``. Returns, with the same index, ``verdict`` (current, grace,
     outdated, unsupported, unknown; ordered categorical), ``reason`` (why, or NA when
-    current), ``target`` (the version to install, NA when current or unknown) and
-    ``released_target`` (its release date). Each distinct row is judged once.
+    current), ``target`` (the version to install, NA when current or unknown; never a
+    release of a line the catalog marks not ``offered``, unless it is the device's own line)
+    and ``released_target`` (its release date). Each distinct row is judged once.
     ``folded`` says the caller already gave each part as ``equivalent_day`` and
     ``equivalent_version`` fold it (both map their own answers to themselves), so
     folding again is skipped: the answers are the same.
@@ -162,9 +163,14 @@ def _judge_distinct(rows: pd.DataFrame, catalog: pd.DataFrame, policy: Policy) -
 
     scope_product = _newest(releases, rows.assign(line=line), ["product"])
     scope_line = _newest(releases, rows.assign(line=line), ["product", "line"])
+    # What a device can be moved to: its own line's releases and those offered to every line.
+    # A release for new devices only (Windows 11 26H1) is neither a target nor a reason to be
+    # behind for a device on another line, however high its version sorts.
+    scope_offered = _newest(releases[releases["offered"]], rows.assign(line=line), ["product"])
     in_line = rule == "latest-in-line"
-    rel_rank = np.where(in_line, scope_line["released_rank"], scope_product["released_rank"])
-    due_rank = np.where(in_line, scope_line["due_rank"], scope_product["due_rank"])
+    rel_rank = np.where(in_line, scope_line["released_rank"],
+                        np.fmax(scope_offered["released_rank"], scope_line["released_rank"]))
+    due_rank = np.where(in_line, scope_line["due_rank"], np.fmax(scope_offered["due_rank"], scope_line["due_rank"]))
     newest_rank = scope_product["released_rank"]
 
     by_rank = releases.drop_duplicates(["product", "rank"]).set_index(["product", "rank"])
@@ -191,12 +197,16 @@ def _judge_distinct(rows: pd.DataFrame, catalog: pd.DataFrame, policy: Policy) -
     verdict[unsupported] = "unsupported"
 
     target = np.full(count, None, dtype=object)
-    target_rank = np.where(verdict == "unsupported", newest_rank, rel_rank)
+    # An ended line moves to the newest release offered to it; one that sorts at or below the
+    # device's own version (a new-devices-only line whose successor is not listed yet) is no
+    # way forward.
+    target_rank = np.where(verdict == "unsupported", scope_offered["released_rank"], rel_rank)
+    target_rank = np.where((verdict == "unsupported") & (target_rank <= at_most), np.nan, target_rank)
     released_target = np.full(count, np.datetime64("NaT"), dtype="datetime64[us]")
     # A product its vendor ended (legacy Edge) has nothing to update to: no target.
     target_eol = eols.reindex(pd.MultiIndex.from_arrays([product, pd.Series(lookup(target_rank, "line")).fillna("")]))
     ended = pd.notna(target_eol.to_numpy()) & (target_eol.to_numpy() <= as_of.to_numpy()) & ~np.isin(product, ROLLING)
-    judged = (verdict != "current") & ~((verdict == "unsupported") & ended)
+    judged = (verdict != "current") & ~((verdict == "unsupported") & ended) & ~np.isnan(target_rank)
     target[judged] = lookup(target_rank, "version")[judged]
     released_target[judged] = lookup(target_rank, "released")[judged]
 
