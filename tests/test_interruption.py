@@ -254,14 +254,19 @@ def same_rows(found: pd.DataFrame, expected: pd.DataFrame) -> None:
                                   expected.sort_values(order, ignore_index=True))
 
 
+def copied_store(previous, tmp_path: Path) -> tuple[Path, Path, Path]:
+    """The previous store copied into ``tmp_path``: its folder, its access store, and the
+    scratch folder the stopped child will use as TMPDIR."""
+    folder = tmp_path / "store"
+    shutil.copytree(previous["store"].parent, folder)
+    return folder, folder / "access.parquet", tmp_path / "tmp"
+
+
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP], ids=["SIGTERM", "SIGHUP"])
 def test_stopping_an_ingest_while_it_reads_cleans_up_and_the_next_run_gives_the_same_store(
         previous, big_csv, uninterrupted, tmp_path, signum):
-    folder = tmp_path / "store"
-    shutil.copytree(previous["store"].parent, folder)
-    access = folder / "access.parquet"
+    folder, access, scratch = copied_store(previous, tmp_path)
     before, locks = snapshot(folder), hidden(folder)
-    scratch = tmp_path / "tmp"
 
     reading = start("ingest", big_csv, "--store", access, cwd=tmp_path, scratch=scratch)
     # Midway through DuckDB's read: its spill folder exists in the child's temporary folder.
@@ -277,11 +282,8 @@ def test_stopping_an_ingest_while_it_reads_cleans_up_and_the_next_run_gives_the_
 
 
 def test_stopping_an_ingest_while_it_writes_leaves_the_store_as_it_was(previous, big_csv, uninterrupted, tmp_path):
-    folder = tmp_path / "store"
-    shutil.copytree(previous["store"].parent, folder)
-    access = folder / "access.parquet"
+    folder, access, scratch = copied_store(previous, tmp_path)
     before, locks = snapshot(folder), hidden(folder)
-    scratch = tmp_path / "tmp"
 
     writing = start("ingest", big_csv, "--store", access, cwd=tmp_path, scratch=scratch)
     # The moment a partition's temporary file appears in the store (before the commit point).
