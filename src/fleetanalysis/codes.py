@@ -116,8 +116,10 @@ def category(codes: np.ndarray, values) -> pd.Categorical:
         ['a', 'b', nan, 'a']
     """
     values = np.asarray(values, dtype=object)
-    used = np.bincount(codes + 1, minlength=len(values) + 1)[1:] > 0
-    used &= np.array([isinstance(value, str) for value in values], dtype=bool)
+    # Marked in place (code -1 marks the spare last slot): no array of the codes' size is made.
+    used = np.zeros(len(values) + 1, dtype=bool)
+    used[codes] = True
+    used = used[:-1] & np.array([isinstance(value, str) for value in values], dtype=bool)
     texts = pd.Index(values[used], dtype="str")
     # A categorical's own categories come sorted and distinct already (a timeline's users,
     # tens of thousands): their codes are their order, with no sort of the text.

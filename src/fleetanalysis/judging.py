@@ -144,8 +144,9 @@ def devices(sightings: pd.DataFrame, rows: np.ndarray, ks: np.ndarray, dates: pd
     combo, grid = row_combinations(m, width, [(part.device, part.slot, result)
                                                for part, result in zip(parts, results)])
     summary = _summarise(grid, judged)
+    answer = combo[cell]
     for column in ("os_verdict", "os_reason", "client_verdict", "verdict", "reason", "target"):
-        devices[column] = text(combo[cell], summary[column])
+        devices[column] = text(answer, summary[column])
 
     client_part = parts[1]
     combo, grid = row_combinations(m, width, [(client_part.device, client_part.slot, client_part.shown)])
