@@ -193,6 +193,14 @@ def test_coverage_table_names_each_product_and_whether_a_source_vouches(shipped,
     assert table["complete_until"].dtype == "datetime64[us]" and table["stated"].dtype == bool
 
 
+def test_coverage_table_names_the_newest_release_offered_as_an_update(shipped_catalog):
+    # Windows 11 26H1 (10.0.28000, 2026-02-10) ships on new PCs only and sorts above 26H2
+    # (10.0.26300, 2026-09-29): the table's newest Windows is the one an owner can install.
+    table = catalog.coverage_table(shipped_catalog).set_index("product")
+    assert table.loc["windows", ["newest_version", "newest_released"]].tolist() == [
+        "10.0.26300", pd.Timestamp("2026-09-29")]
+
+
 def test_as_of_counts_a_moment_by_its_utc_day():
     # iOS 17.4 came out on 2024-03-05 (Apple's security releases page); 08:00 in Tokyo that
     # day is still 2024-03-04 in UTC, the day every verdict is dated by.

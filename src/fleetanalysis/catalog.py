@@ -385,7 +385,9 @@ def coverage_table(catalog: pd.DataFrame | None = None) -> pd.DataFrame:
     Columns ``product`` (str), ``complete_until`` (datetime64[us]: evidence dated later
     cannot be judged from the catalog), ``stated`` (bool: a file or feed vouches for that
     date; False means only the newest release date is known), ``newest_version`` and
-    ``newest_released``. ``catalog`` defaults to ``load()`` (shipped files and overlay).
+    ``newest_released``: the highest version offered as an update (a line the catalog marks
+    not ``offered``, such as Windows 11 26H1 on new PCs only, is left out unless it is all
+    there is). ``catalog`` defaults to ``load()`` (shipped files and overlay).
 
     Examples:
         >>> table = coverage_table(load_releases_csv(_EXAMPLE, name="ios.csv"))
@@ -394,7 +396,14 @@ def coverage_table(catalog: pd.DataFrame | None = None) -> pd.DataFrame:
     """
     catalog = load() if catalog is None else catalog
     known = catalog.assign(product=catalog["product"].astype("str"), _key=version_key(catalog["version"]))
-    newest = known.sort_values(["product", "_key"]).drop_duplicates("product", keep="last").set_index("product")
+    if "offered" in known.columns:
+        # Offered releases sort above the others, then by version: each product's last row is
+        # its highest offered version, or its highest version when none is offered.
+        known["_offered"] = known["offered"].astype("boolean").fillna(True).astype(bool)
+        order = ["product", "_offered", "_key"]
+    else:
+        order = ["product", "_key"]
+    newest = known.sort_values(order).drop_duplicates("product", keep="last").set_index("product")
     until = coverage(catalog)
     stated = set(catalog.attrs.get("complete_until", {}))
     return pd.DataFrame({
