@@ -6,7 +6,8 @@ are active, which row speaks for it); this module makes that rule cheap at milli
 pairs. It works on integer codes (``codes``) so that text is built once per distinct
 value and per distinct combination of a device's parts; each part (the OS, or one
 client) is judged by ``policy.judge`` once per distinct (product, version class,
-evidence, epoch), not per device or date.
+evidence, epoch), and each (device, date) takes the answers of its cell (its parts and
+their epochs), not judged per device or date.
 
 Examples:
     >>> version_rank(pd.Series(["17.4", "17.10", "17.9"])).tolist()
@@ -259,9 +260,9 @@ def _ranks(versions: Coded, rows: np.ndarray) -> np.ndarray:
 
 
 class _Parts:
-    """One kind of part (the OS, or the clients) of the devices, as integer codes.
+    """One kind of part (the OS, or the clients) of the cells (``_cells``), as integer codes.
 
-    ``device``/``slot`` place each part in the device's row of parts; ``shown`` codes the
+    ``device``/``slot`` place each part in its cell's row of parts; ``shown`` codes the
     text naming it (``Chrome 124``). Once ``_fold`` has run, ``key`` codes the distinct
     (product, version, evidence, label, epoch) it is judged as (dense, from 0; with
     ``collapse``, the version is its class, see ``_fold``) and ``frame`` holds one row per
@@ -387,8 +388,8 @@ class _Epochs:
         return np.where(product >= 0, product + self.offsets[kind], 0)
 
     def column(self, days: np.ndarray) -> np.ndarray:
-        """The table's column of each day (NaT: column 0), computed in place on a copy."""
-        column = days.astype("datetime64[D]").view("int64").copy()
+        """The table's column of each day (NaT: column 0), computed in place on ``astype``'s copy."""
+        column = days.astype("datetime64[D]").view("int64")
         absent = column == np.iinfo("int64").min
         column -= self.earliest - 1
         column[absent] = 0
