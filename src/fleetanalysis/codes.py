@@ -176,7 +176,11 @@ def combine(codes: list[np.ndarray], sort: bool = True) -> np.ndarray:
         if size * width >= 2**63:
             key = pd.factorize(key, sort=sort)[0]
             size = int(key.max(initial=0)) + 1
-        key = key * width + column + 1
+        # In place: the key is this function's own, and a fresh array per column (millions
+        # of rows) costs more in page faults than the arithmetic.
+        key *= width
+        key += column
+        key += 1
         size *= width
     return dense(key, size)[0] if sort or size <= 4 * len(key) + 1024 else pd.factorize(key)[0]
 

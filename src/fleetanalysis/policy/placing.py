@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from fleetanalysis.catalog import coverage, shorten_key, version_depth, version_key
-from fleetanalysis.codes import distinct_rows, firsts
+from fleetanalysis.codes import combine, distinct_rows, firsts
 from fleetanalysis.days import utc_day
 from fleetanalysis.policy.rules import Policy
 
@@ -237,14 +237,25 @@ def _line_of(rows: pd.DataFrame, releases: pd.DataFrame) -> pd.Series:
     """The catalog line of each row's version: the longest line that is a dotted prefix of it
     (``17`` for ``17.3.1``), else the line of the nearest release at or below it."""
     numeric = rows["version"].str.extract(r"^\s*(\d+(?:\.\d+)*)", expand=False)
-    pieces = numeric.str.split(".")
-    prefixes = pd.DataFrame({"row": rows.index, "product": rows["product"], "pieces": pieces}).dropna()
-    prefixes = prefixes.explode("pieces").assign(depth=lambda f: f.groupby("row").cumcount() + 1)
-    prefixes["line"] = [".".join(parts[:depth]) for parts, depth in zip(
-        pieces.reindex(prefixes["row"]).tolist(), prefixes["depth"].tolist(), strict=True)]
-    lines = releases[["product", "line"]].drop_duplicates()
-    matched = prefixes.merge(lines, on=["product", "line"]).sort_values("depth").drop_duplicates("row", keep="last")
-    line = pd.Series(matched["line"].to_numpy(), index=matched["row"].to_numpy(), dtype="str").reindex(rows.index)
+    lines = releases[["product", "line"]].dropna().drop_duplicates()
+    known = set(zip(lines["product"].tolist(), lines["line"].tolist()))
+    deepest = max((line.count(".") + 1 for line in lines["line"].tolist()), default=0)
+
+    def longest(product, text) -> str | None:
+        """The deepest dotted prefix of ``text`` that is one of the product's lines."""
+        if not isinstance(text, str):
+            return None
+        parts = text.split(".")
+        for depth in range(min(len(parts), deepest), 0, -1):
+            prefix = ".".join(parts[:depth])
+            if (product, prefix) in known:
+                return prefix
+        return None
+
+    # One pass in Python over the distinct versions: a product has a few dozen lines, and
+    # a set answers each prefix at once.
+    line = pd.Series([longest(product, text) for product, text in zip(rows["product"].tolist(), numeric.tolist())],
+                     index=rows.index, dtype="str")
 
     ordered = releases.sort_values(["product", "key"])
     combined = (ordered["product"] + "\x00" + ordered["key"]).to_numpy(dtype=object)
@@ -260,18 +271,46 @@ def _line_of(rows: pd.DataFrame, releases: pd.DataFrame) -> pd.Series:
 
 def _newest(releases: pd.DataFrame, rows: pd.DataFrame, scope: list[str]) -> dict[str, np.ndarray]:
     """Per row, the rank of the newest release in its scope released on or before ``as_of``
-    (``released_rank``) and of the newest already past its grace (``due_rank``); NaN if none."""
+    (``released_rank``) and of the newest already past its grace (``due_rank``); NaN if none.
+
+    One sorted table of (scope, day) keys per kind and a binary search per row: scopes are
+    coded jointly for releases and rows, days by their place among the days present.
+
+    Examples:
+        >>> releases = pd.DataFrame({"product": ["ios", "ios"], "rank": [3, 5],
+        ...     "released": pd.to_datetime(["2024-03-05", "2024-05-13"]),
+        ...     "due": pd.to_datetime(["2024-03-12", "2024-05-20"])})
+        >>> rows = pd.DataFrame({"product": ["ios", "ios", "mac"],
+        ...                      "as_of": pd.to_datetime(["2024-03-12", "2024-06-01", "2024-06-01"])})
+        >>> {name: ranks.tolist() for name, ranks in _newest(releases, rows, ["product"]).items()}
+        {'released_rank': [3.0, 5.0, nan], 'due_rank': [nan, 5.0, nan]}
+    """
+    codes = combine([pd.factorize(pd.concat([releases[column], rows[column]], ignore_index=True))[0]
+                     for column in scope], sort=False)
+    placed = ~pd.concat([releases[scope], rows[scope]], ignore_index=True).isna().any(axis=1).to_numpy()
+    codes = np.where(placed, codes, -1)
+    release_scope, row_scope = codes[:len(releases)], codes[len(releases):]
+    as_of = rows["as_of"].to_numpy("datetime64[us]")
+    asked = np.flatnonzero((row_scope >= 0) & ~np.isnat(as_of))
+    rank = releases["rank"].to_numpy("int64")
     out = {}
-    queries = rows[scope + ["as_of"]].assign(row=np.arange(len(rows)))
-    queries = queries.dropna(subset=scope + ["as_of"])
     for name, column, exact in (("released_rank", "released", True), ("due_rank", "due", False)):
-        events = releases.sort_values(scope + [column, "rank"]).copy()
-        events["best"] = events.groupby(scope)["rank"].cummax()
-        # Among releases on the same day the last row must carry the highest rank so far.
-        events = events.sort_values([column, "best"])[scope + [column, "best"]]
-        found = pd.merge_asof(queries.sort_values("as_of"), events, left_on="as_of", right_on=column,
-                              by=scope, direction="backward", allow_exact_matches=exact)
+        days = releases[column].to_numpy("datetime64[us]")
+        listed = np.flatnonzero((release_scope >= 0) & ~np.isnat(days))
+        moments = np.unique(np.concatenate([days[listed], as_of[asked]]))
+        width = len(moments) + 1
+        key = release_scope[listed] * width + np.searchsorted(moments, days[listed])
+        order = np.lexsort((rank[listed], key))
+        key, ranks, scopes = key[order], rank[listed][order], release_scope[listed][order]
+        # The best rank so far within each scope: scopes are shifted apart so one running
+        # maximum does it (ranks are below ``shift``).
+        shift = int(ranks.max(initial=0)) + 1
+        best = np.maximum.accumulate(ranks + scopes * shift) - scopes * shift
+        wanted = row_scope[asked] * width + np.searchsorted(moments, as_of[asked])
+        # On or before the day for a release, strictly before it for a release falling due.
+        at = np.searchsorted(key, wanted, side="right" if exact else "left") - 1
+        hit = (at >= 0) & (scopes[at.clip(0)] == row_scope[asked]) if len(key) else np.zeros(len(asked), bool)
         result = np.full(len(rows), np.nan)
-        result[found["row"].to_numpy()] = found["best"].astype(float).to_numpy()
+        result[asked[hit]] = best[at[hit]]
         out[name] = result
     return out

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from fleetanalysis.catalog import coverage, shorten_key, version_depth, version_key
-from fleetanalysis.codes import distinct_rows
+from fleetanalysis.codes import combine, distinct_rows, firsts
 from fleetanalysis.days import utc_day
 from fleetanalysis.policy.placing import (
     _MAX_DEPTH,
@@ -173,15 +173,26 @@ def _judge_distinct(rows: pd.DataFrame, catalog: pd.DataFrame, policy: Policy) -
     due_rank = np.where(in_line, scope_line["due_rank"], np.fmax(scope_offered["due_rank"], scope_line["due_rank"]))
     newest_rank = scope_product["released_rank"]
 
-    by_rank = releases.drop_duplicates(["product", "rank"]).set_index(["product", "rank"])
+    # Each (product, rank)'s release found by position in a small (product x rank) table,
+    # not by hashing a (product, rank) pair per row: a timeline judges tens of thousands of parts.
+    by_rank = releases.drop_duplicates(["product", "rank"]).reset_index(drop=True)
+    catalog_products = pd.Index(by_rank["product"].unique())
+    product_at = catalog_products.get_indexer(product)
+    ranks = int(by_rank["rank"].max()) + 1 if len(by_rank) else 0
+    release_at = np.full((len(catalog_products), ranks), -1, dtype="int64")
+    release_at[catalog_products.get_indexer(by_rank["product"]), by_rank["rank"].to_numpy()] = np.arange(len(by_rank))
     eols = releases.drop_duplicates(["product", "line"]).set_index(["product", "line"])["eol"]
     line_eol = eols.reindex(pd.MultiIndex.from_arrays([product, line.fillna("")])).to_numpy()
     eol_passed = pd.notna(line_eol) & (line_eol <= as_of.to_numpy()) & ~np.isin(product, ROLLING)
 
     def lookup(ranks, column, at=slice(None)):
-        """``column`` of each row's release of rank ``ranks`` (of the rows ``at``)."""
-        index = pd.MultiIndex.from_arrays([product[at], pd.array(ranks[at], dtype="Int64").fillna(-1).astype(int)])
-        return by_rank[column].reindex(index).to_numpy()
+        """``column`` of each row's release of rank ``ranks`` (of the rows ``at``); missing
+        (NaN, NaT, or a float) where there is none, as a reindex gives."""
+        wanted, where = ranks[at], product_at[at]
+        listed = (where >= 0) & ~np.isnan(wanted)
+        position = np.full(len(wanted), -1, dtype="int64")
+        position[listed] = release_at[where[listed], wanted[listed].astype("int64")]
+        return pd.api.extensions.take(by_rank[column].to_numpy(), position, allow_fill=True)
 
     has_rel = ~np.isnan(rel_rank)
     ge_rel = ~has_rel | (at_most >= np.nan_to_num(rel_rank, nan=-1))
@@ -224,15 +235,22 @@ def _judge_distinct(rows: pd.DataFrame, catalog: pd.DataFrame, policy: Policy) -
         "unsupported": lambda at: _text(product[at]) + " " + _text(line.to_numpy(dtype=object)[at])
         + " out of support since " + _day_text(line_eol[at]),
     }
+    # They name the product, its line and the releases it is measured against, nothing of the
+    # row's own: built once per distinct (product, line, release, release due), then spread.
+    named_by = combine([pd.factorize(product)[0], pd.factorize(line)[0],
+                        np.nan_to_num(rel_rank, nan=-1).astype("int64"),
+                        np.nan_to_num(due_rank, nan=-1).astype("int64")], sort=False)
     for outcome, text in reasons.items():
         chosen = np.flatnonzero(verdict == outcome)
         if len(chosen):
-            reason[chosen] = text(chosen).to_numpy(dtype=object)
-    below = is_minimum & (verdict == "outdated")
-    reason[below] = ("below the minimum " + name + " " + _text(minimum)).to_numpy(dtype=object)[below]
+            codes = pd.factorize(named_by[chosen])[0]
+            reason[chosen] = text(chosen[firsts(codes)]).to_numpy(dtype=object)[codes]
+    below = np.flatnonzero(is_minimum & (verdict == "outdated"))
+    reason[below] = ("below the minimum " + name.iloc[below].reset_index(drop=True) + " "
+                     + _text(minimum[below])).to_numpy(dtype=object)
     target[below] = minimum[below]
     minimum_released = releases.groupby(["product", "key"])["released"].min()
-    released_target[below] = minimum_released.reindex(pd.MultiIndex.from_arrays([product, minimum_key]))[below]
+    released_target[below] = minimum_released.reindex(pd.MultiIndex.from_arrays([product[below], minimum_key[below]])).to_numpy()
 
     # Every condition an override may test, by the name the table uses; rows as in ``rows``.
     covered_until = coverage(catalog).reindex(product).to_numpy()
@@ -268,10 +286,14 @@ def _judge_distinct(rows: pd.DataFrame, catalog: pd.DataFrame, policy: Policy) -
     # Each field's text is built once, whichever overrides name it.
     fields = {field: functools.cache(make) for field, make in fields.items()}
     for override in OVERRIDES:
-        chosen = np.asarray(conditions[override.when], dtype=bool) & np.isin(verdict, override.replaces)
-        if chosen.any():
+        chosen = np.flatnonzero(conditions[override.when])
+        replaced = np.zeros(len(chosen), dtype=bool)
+        for old in override.replaces:
+            replaced |= verdict[chosen] == old
+        chosen = chosen[replaced]
+        if len(chosen):
             verdict[chosen] = override.verdict
-            reason[chosen] = _fill(override.reason, fields, count, np.flatnonzero(chosen))
+            reason[chosen] = _fill(override.reason, fields, count, chosen)
             target[chosen] = None
             released_target[chosen] = np.datetime64("NaT")
     return pd.DataFrame({"verdict": verdict, "reason": reason, "target": target, "released_target": released_target})
@@ -289,12 +311,16 @@ def _fill(template: str, fields: dict, count: int, rows=None) -> np.ndarray:
         ['?']
     """
     rows = np.arange(count) if rows is None else rows
-    text = ""
-    for literal, field, _, _ in Formatter().parse(template):
-        text = text + literal
-        if field is not None:
-            text = text + fields[field]().iloc[rows].reset_index(drop=True)
-    return text.to_numpy(dtype=object) if isinstance(text, pd.Series) else np.full(len(rows), text, dtype=object)
+    parsed = list(Formatter().parse(template))
+    values = [np.asarray(fields[field]().iloc[rows], dtype=object) for _, field, _, _ in parsed if field is not None]
+    # Built once per distinct combination of the fields' texts, then spread over the rows.
+    codes = combine([pd.factorize(column)[0] for column in values], sort=False) if values else np.zeros(len(rows), "int64")
+    texts = []
+    for row in firsts(codes).tolist():
+        column = iter(values)
+        texts.append("".join(literal + (next(column)[row] if field is not None else "")
+                             for literal, field, _, _ in parsed))
+    return np.asarray(texts, dtype=object)[codes] if texts else np.empty(0, dtype=object)
 
 
 def _text(values) -> pd.Series:
@@ -306,7 +332,10 @@ def _text(values) -> pd.Series:
 
 
 def _day_text(values) -> pd.Series:
-    return pd.Series(pd.to_datetime(pd.Series(values))).dt.strftime("%Y-%m-%d").fillna("?").reset_index(drop=True)
+    """Days as ``YYYY-MM-DD`` (``?`` where missing), each distinct day formatted once."""
+    codes, days = pd.factorize(pd.Series(pd.to_datetime(pd.Series(values))))
+    texts = np.append(pd.Series(days).dt.strftime("%Y-%m-%d").to_numpy(dtype=object), "?")
+    return pd.Series(texts[codes], dtype="str")
 
 
 def worst(verdicts: pd.DataFrame) -> pd.Series:
