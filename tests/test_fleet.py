@@ -1,5 +1,6 @@
 """fleet: rows become devices at their newest versions, judged on the date of the evidence."""
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -379,3 +380,22 @@ def test_timeline_of_chrome_builds_across_releases_equals_the_snapshots(shipped_
     ivy = weeks[weeks["device_id"] == "U9|Windows|desktop"].set_index("as_of")
     assert {"current", "grace", "outdated"} <= set(ivy["verdict"])
     pd.testing.assert_frame_equal(_as_text(weeks), _stacked_snapshots(seen, shipped, rules, dates))
+
+
+@pytest.mark.parametrize("spread_days", [40, 400_000])
+def test_date_index_is_a_binary_search_of_each_day(spread_days):
+    """The per-day table (days close together) and the binary search it falls back to (days
+    far apart) both answer exactly as ``np.searchsorted`` of the shifted days, a missing day
+    (NaT) on no date."""
+    rng = np.random.default_rng(7)
+    start = np.datetime64("2024-01-01", "D")
+    days = start + rng.integers(-spread_days // 2, spread_days // 2, 5_000).astype("timedelta64[D]")
+    series = pd.Series(days.astype("datetime64[us]")).dt.tz_localize("UTC")
+    series.iloc[[3, 17]] = pd.NaT
+    dates = pd.date_range("2023-12-03", "2024-03-03", freq="W-SUN").astype("datetime64[us]")
+    stamps = dates.asi8
+    moments = series.dt.tz_localize(None).to_numpy("datetime64[us]").astype("int64")
+    for side, shift in (("left", 0), ("right", 30)):
+        expected = np.searchsorted(stamps, moments + shift * 86_400 * 10**6, side=side)
+        expected[series.isna().to_numpy()] = 0
+        assert fleet._date_index(series, dates, side, shift).tolist() == expected.tolist()

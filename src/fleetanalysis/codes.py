@@ -263,18 +263,28 @@ def row_combinations(n: int, width: int, cells) -> tuple[np.ndarray, np.ndarray]
     """Per row of an ``n`` x ``width`` grid of codes, the code of its distinct row; and the
     distinct rows (in code order).
 
-    ``cells`` are ``(row, column, code)`` arrays, -1 where no cell is given. The grid
-    itself is never built (a timeline has millions of rows and mostly empty client
-    columns): each column's codes are packed into one int64 per row where given.
+    ``cells`` are ``(row, column, code)`` arrays, -1 where no cell is given; ``(None, c,
+    code)`` gives column ``c`` of every row in order. The grid itself is never built (a
+    timeline has millions of rows and mostly empty client columns): each column's codes
+    are packed into one int64 per row where given.
+
+    Examples:
+        >>> combo, grid = row_combinations(3, 2, [(None, 0, np.array([5, 5, 7])),
+        ...                                       (np.array([1]), np.array([1]), np.array([2]))])
+        >>> combo.tolist(), grid.tolist()
+        ([0, 1, 2], [[5, -1], [5, 2], [7, -1]])
     """
     # Each kind of cell grouped by column once (a radix sort of the narrow slots), not a mask
     # over every cell per column: a timeline has millions of cells and a dozen columns.
-    by_column = []
+    by_column, whole = [], {}
     for row, slot, code in cells:
+        if row is None:
+            whole[slot] = code
+            continue
         counts = np.bincount(slot, minlength=width)
         bounds = np.concatenate([[0], np.cumsum(counts)])
         if counts.max(initial=0) == len(slot):
-            # Every cell in one column (the OS's): grouped already, no copy.
+            # Every cell in one column: grouped already, no copy.
             by_column.append((row, code, bounds))
             continue
         order = np.argsort(slot.astype(code_type(width)), kind="stable")
@@ -286,11 +296,12 @@ def row_combinations(n: int, width: int, cells) -> tuple[np.ndarray, np.ndarray]
     for column in range(width):
         given = [(row[bounds[column]:bounds[column + 1]], code[bounds[column]:bounds[column + 1]])
                  for row, code, bounds in by_column]
+        codes = [code for _, code in given] + ([whole[column]] if column in whole else [])
         # The codes a column holds, renumbered from 1 (0: no cell, or -1): a column holds one
         # product's answers, far fewer than all parts', so the packed key rarely overflows
         # (a second hashing pass over every row).
-        present = np.zeros(max([int(code.max(initial=-1)) for _, code in given] + [-1]) + 2, dtype=bool)
-        for _, code in given:
+        present = np.zeros(max([int(code.max(initial=-1)) for code in codes] + [-1]) + 2, dtype=bool)
+        for code in codes:
             present[code + 1] = True
         present[0] = False
         renumbered = np.cumsum(present)
@@ -300,17 +311,27 @@ def row_combinations(n: int, width: int, cells) -> tuple[np.ndarray, np.ndarray]
             size = int(key.max(initial=0)) + 1
         for row, code in given:
             key[row] += renumbered[code + 1] * size
+        if column in whole:
+            # A column of every row: added in place, with no scatter.
+            digit = renumbered[whole[column] + 1]
+            digit *= size
+            key += digit
         size *= width_here
     del by_column, given  # the grouped copies, before hashing the keys
     combo = pd.factorize(key)[0]
     first = firsts(combo)
     # The distinct rows' cells: each row of the grid to its place among them, if any.
-    place = np.full(n, -1, dtype="int64")
+    place = np.full(n, -1, dtype=code_type(len(first)))
     place[first] = np.arange(len(first))
     grid = np.full((len(first), width), -1, dtype="int64")
+    for column, code in whole.items():
+        grid[:, column] = code[first]
     for row, slot, code in cells:
+        if row is None:
+            continue
         at = place[row]
-        grid[at[at >= 0], slot[at >= 0]] = code[at >= 0]
+        kept = np.flatnonzero(at >= 0)
+        grid[at[kept], slot[kept]] = code[kept]
     return combo, grid
 
 

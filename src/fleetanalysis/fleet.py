@@ -290,12 +290,10 @@ def timeline(sightings: pd.DataFrame, catalog: pd.DataFrame, policy, start, end,
     """
     dates = pd.date_range(utc_day(pd.Timestamp(start)), utc_day(pd.Timestamp(end)), freq=freq)
     dates = pd.DatetimeIndex(dates.normalize()).astype("datetime64[us]")
-    stamps = dates.asi8
-    first = sightings["first_day"].to_numpy("datetime64[us]").astype("int64")
-    reach = (sightings["last_day"] + pd.Timedelta(days=window_days)).to_numpy(
-        "datetime64[us]").astype("int64")
-    low = np.searchsorted(stamps, first, side="left")
-    high = np.searchsorted(stamps, reach, side="right")
+    # Each row is active from the first date on or after its first day to the last date
+    # within the window after its last day.
+    low = _date_index(sightings["first_day"], dates, "left")
+    high = _date_index(sightings["last_day"], dates, "right", shift_days=window_days)
     candidates = np.flatnonzero(high > low)
     seen_rank = _seen_rank(sightings, candidates)
     kept, low, high = _dominant(sightings, candidates, low, high, seen_rank)
@@ -307,6 +305,38 @@ def timeline(sightings: pd.DataFrame, catalog: pd.DataFrame, policy, start, end,
     starts = np.repeat(low - np.cumsum(spans) + spans, spans)
     ks = starts + np.arange(len(rows))
     return judging.devices(sightings, rows, ks, dates, catalog, policy, seen_rank, categorical=True)
+
+
+def _date_index(days: pd.Series, dates: pd.DatetimeIndex, side: str, shift_days: int = 0) -> np.ndarray:
+    """``np.searchsorted(dates, days + shift_days, side)`` for midnight ``days``, answered per
+    distinct day: a log spans hundreds of days, a per-event table millions of rows, so a
+    table of the days' answers and one gather beat a binary search per row.
+
+    Examples:
+        >>> days = pd.Series(pd.to_datetime(["2024-05-01", "2024-05-05", "2024-05-06"]))
+        >>> dates = pd.DatetimeIndex(pd.to_datetime(["2024-05-05", "2024-05-12"]))
+        >>> _date_index(days, dates, "left").tolist(), _date_index(days, dates, "right", 6).tolist()
+        ([0, 0, 1], [1, 1, 2])
+    """
+    moments = days.to_numpy("datetime64[us]").view("int64")
+    known = moments != np.iinfo("int64").min
+    whole, rest = np.divmod(moments, 86_400 * 10**6)
+    # The dates are midnights (``timeline`` normalises them).
+    stamps = np.asarray(dates.values.astype("datetime64[D]")).view("int64")
+    earliest = int(whole.min(where=known, initial=np.iinfo("int64").max)) if known.any() else 0
+    span = int(whole.max(where=known, initial=earliest)) - earliest + 1
+    if rest.any(where=known) or span > 4 * len(whole) + 10_000:
+        # Not midnights, or days too far apart for a table: a binary search per row.
+        found = np.searchsorted(np.asarray(dates.values.astype("datetime64[us]")).view("int64"),
+                                moments + shift_days * 86_400 * 10**6, side=side)
+    else:
+        answers = np.searchsorted(stamps, earliest + shift_days + np.arange(span), side=side)
+        whole -= earliest
+        whole[~known] = 0
+        found = answers.astype(code_type(len(stamps) + 1))[whole]
+    # A missing day is active on no date, as a binary search of NaT (the int64 minimum) says.
+    found[~known] = 0
+    return found
 
 
 def _dominant(sightings: pd.DataFrame, rows: np.ndarray, low: np.ndarray, high: np.ndarray,

@@ -123,7 +123,7 @@ def devices(sightings: pd.DataFrame, rows: np.ndarray, ks: np.ndarray, dates: pd
     os_what, os_examples = _what(os_row, os_inputs)
     client_what, client_examples = _what(client_row, client_inputs)
     width = 1 + len(products)
-    shape, grid = row_combinations(n, width, [(np.arange(n), np.zeros(n, dtype="int64"), os_what),
+    shape, grid = row_combinations(n, width, [(None, 0, os_what),
                                              (client_device, 1 + client_product, client_what)])
     epochs = _Epochs([os_product, product], evidence_day, catalog, policy)
     cell, cell_shape, cell_day = _cells(shape, grid, evidence_day, epochs, os_product.codes[os_examples])

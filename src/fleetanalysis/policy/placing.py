@@ -210,6 +210,10 @@ def equivalent_version(parts: pd.DataFrame, catalog: pd.DataFrame, policy: Polic
 def _releases(catalog: pd.DataFrame, policy: Policy) -> pd.DataFrame:
     """Catalog rows with version key, global key rank, the date each release falls due, and
     ``offered`` (False: the line runs on new devices only, never an update from another line)."""
+    # Without the catalog's attrs (its coverage dates): pandas deep-copies them into every
+    # column and result taken from the frame, a dozen times per call here.
+    catalog = catalog.copy(deep=False)
+    catalog.attrs = {}
     releases = pd.DataFrame({
         "product": catalog["product"].astype("str"),
         "version": catalog["version"].astype("str"),

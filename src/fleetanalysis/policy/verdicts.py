@@ -182,7 +182,7 @@ def _judge_distinct(rows: pd.DataFrame, catalog: pd.DataFrame, policy: Policy) -
     release_at = np.full((len(catalog_products), ranks), -1, dtype="int64")
     release_at[catalog_products.get_indexer(by_rank["product"]), by_rank["rank"].to_numpy()] = np.arange(len(by_rank))
     eols = releases.drop_duplicates(["product", "line"]).set_index(["product", "line"])["eol"]
-    line_eol = eols.reindex(pd.MultiIndex.from_arrays([product, line.fillna("")])).to_numpy()
+    line_eol = _looked_up(eols, product, line.fillna("").to_numpy(dtype=object))
     eol_passed = pd.notna(line_eol) & (line_eol <= as_of.to_numpy()) & ~np.isin(product, ROLLING)
 
     def lookup(ranks, column, at=slice(None)):
@@ -215,8 +215,8 @@ def _judge_distinct(rows: pd.DataFrame, catalog: pd.DataFrame, policy: Policy) -
     target_rank = np.where((verdict == "unsupported") & (target_rank <= at_most), np.nan, target_rank)
     released_target = np.full(count, np.datetime64("NaT"), dtype="datetime64[us]")
     # A product its vendor ended (legacy Edge) has nothing to update to: no target.
-    target_eol = eols.reindex(pd.MultiIndex.from_arrays([product, pd.Series(lookup(target_rank, "line")).fillna("")]))
-    ended = pd.notna(target_eol.to_numpy()) & (target_eol.to_numpy() <= as_of.to_numpy()) & ~np.isin(product, ROLLING)
+    target_eol = _looked_up(eols, product, pd.Series(lookup(target_rank, "line")).fillna("").to_numpy(dtype=object))
+    ended = pd.notna(target_eol) & (target_eol <= as_of.to_numpy()) & ~np.isin(product, ROLLING)
     judged = (verdict != "current") & ~((verdict == "unsupported") & ended) & ~np.isnan(target_rank)
     target[judged] = lookup(target_rank, "version")[judged]
     released_target[judged] = lookup(target_rank, "released")[judged]
@@ -253,7 +253,7 @@ def _judge_distinct(rows: pd.DataFrame, catalog: pd.DataFrame, policy: Policy) -
     released_target[below] = minimum_released.reindex(pd.MultiIndex.from_arrays([product[below], minimum_key[below]])).to_numpy()
 
     # Every condition an override may test, by the name the table uses; rows as in ``rows``.
-    covered_until = coverage(catalog).reindex(product).to_numpy()
+    covered_until = _looked_up(coverage(catalog), product)
     # Within a line, a version that shows only its major (or a build without its revision)
     # could be any release of it: the line's end can still be told, its patch level cannot.
     imprecise = in_line & spans & ~eol_passed
@@ -276,15 +276,16 @@ def _judge_distinct(rows: pd.DataFrame, catalog: pd.DataFrame, policy: Policy) -
         "no_version": rows["version"].isna().to_numpy() | evidence.eq("absent").to_numpy(),
         "frozen": evidence.eq("frozen").to_numpy(),
     }
+    first_release = functools.cache(lambda: releases.groupby("product")["released"].min().reindex(product).to_numpy())
+    # Each field's text, for the rows ``at`` an override replaces only.
     fields = {
-        "product": lambda: name, "version": lambda: _text(versions), "minimum": lambda: _text(minimum),
-        "newest": lambda: _text(lookup(newest_rank, "version")),
-        "newest_released": lambda: _day_text(lookup(newest_rank, "released")),
-        "first_release": lambda: _day_text(releases.groupby("product")["released"].min().reindex(product).to_numpy()),
-        "covered_until": lambda: _day_text(covered_until),
+        "product": lambda at: name.iloc[at], "version": lambda at: _text(versions[at]),
+        "minimum": lambda at: _text(minimum[at]),
+        "newest": lambda at: _text(lookup(newest_rank, "version", at)),
+        "newest_released": lambda at: _day_text(lookup(newest_rank, "released", at)),
+        "first_release": lambda at: _day_text(first_release()[at]),
+        "covered_until": lambda at: _day_text(covered_until[at]),
     }
-    # Each field's text is built once, whichever overrides name it.
-    fields = {field: functools.cache(make) for field, make in fields.items()}
     for override in OVERRIDES:
         chosen = np.flatnonzero(conditions[override.when])
         replaced = np.zeros(len(chosen), dtype=bool)
@@ -293,26 +294,43 @@ def _judge_distinct(rows: pd.DataFrame, catalog: pd.DataFrame, policy: Policy) -
         chosen = chosen[replaced]
         if len(chosen):
             verdict[chosen] = override.verdict
-            reason[chosen] = _fill(override.reason, fields, count, chosen)
+            reason[chosen] = _fill(override.reason, fields, chosen)
             target[chosen] = None
             released_target[chosen] = np.datetime64("NaT")
     return pd.DataFrame({"verdict": verdict, "reason": reason, "target": target, "released_target": released_target})
 
 
-def _fill(template: str, fields: dict, count: int, rows=None) -> np.ndarray:
-    """``template`` with each ``{name}`` replaced by that field's text, row by row (of the
-    ``rows`` given, else of all ``count``).
+def _looked_up(values: pd.Series, *keys: np.ndarray) -> np.ndarray:
+    """``values.reindex(keys).to_numpy()`` (a MultiIndex of the ``keys`` for several), looked up
+    once per distinct key: a timeline judges tens of thousands of parts of a few dozen products.
 
     Examples:
-        >>> _fill("{product} {version}!", {"product": lambda: pd.Series(["ios", "?"]),
-        ...                                "version": lambda: pd.Series(["17.4", "1"])}, 2).tolist()
+        >>> eols = pd.Series([10, 20], index=pd.MultiIndex.from_tuples([("ios", "16"), ("ios", "17")]))
+        >>> _looked_up(eols, np.array(["ios", "ios", "mac", None], dtype=object),
+        ...            np.array(["17", "16", "14", "1"], dtype=object)).tolist()
+        [20.0, 10.0, nan, nan]
+    """
+    code = combine([pd.factorize(key)[0] for key in keys], sort=False)
+    first = firsts(code)
+    distinct = [np.asarray(key, dtype=object)[first] for key in keys]
+    index = pd.MultiIndex.from_arrays(distinct) if len(keys) > 1 else pd.Index(distinct[0])
+    return values.reindex(index).to_numpy()[code]
+
+
+def _fill(template: str, fields: dict, rows: np.ndarray) -> np.ndarray:
+    """``template`` with each ``{name}`` replaced by that field's text, for each of ``rows``
+    (``fields[name](rows)`` gives their texts).
+
+    Examples:
+        >>> product, version = pd.Series(["ios", "?"]), pd.Series(["17.4", "1"])
+        >>> fields = {"product": lambda at: product.iloc[at], "version": lambda at: version.iloc[at]}
+        >>> _fill("{product} {version}!", fields, np.arange(2)).tolist()
         ['ios 17.4!', '? 1!']
-        >>> _fill("{product}", {"product": lambda: pd.Series(["ios", "?"])}, 2, np.array([1])).tolist()
+        >>> _fill("{product}", fields, np.array([1])).tolist()
         ['?']
     """
-    rows = np.arange(count) if rows is None else rows
     parsed = list(Formatter().parse(template))
-    values = [np.asarray(fields[field]().iloc[rows], dtype=object) for _, field, _, _ in parsed if field is not None]
+    values = [np.asarray(fields[field](rows), dtype=object) for _, field, _, _ in parsed if field is not None]
     # Built once per distinct combination of the fields' texts, then spread over the rows.
     codes = combine([pd.factorize(column)[0] for column in values], sort=False) if values else np.zeros(len(rows), "int64")
     texts = []
