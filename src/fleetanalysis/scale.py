@@ -138,12 +138,22 @@ def reduce_sightings(sightings: pd.DataFrame) -> pd.DataFrame:
     times = sightings[TIME_COLUMNS].reset_index(drop=True).groupby(group)
     out["first_seen"] = times["first_seen"].min().reset_index(drop=True)
     out["last_seen"] = times["last_seen"].max().reset_index(drop=True)
-    # A fixed order over every column makes the result independent of partitioning.
-    order = [codes["device_id"][row] if "device_id" in codes else np.zeros(len(row), dtype="int64"),
-             out["first_seen"].to_numpy("datetime64[us]").astype("int64"),
-             out["last_seen"].to_numpy("datetime64[us]").astype("int64"),
+    # A fixed order over every column makes the result independent of partitioning: by
+    # device, first and last sighting (their ranks, missing first), then the other columns.
+    # Rows that tie on the first three are few: one stable sort of those three combined,
+    # then the ties alone sorted by every column, where a lexsort would sort once per column.
+    times = [pd.factorize(out[column].to_numpy("datetime64[us]").view("int64"), sort=True)[0]
+             for column in TIME_COLUMNS]
+    order = [codes["device_id"][row] if "device_id" in codes else np.zeros(len(row), dtype="int64"), *times,
              *[codes[column][row] for column in keys if column != "device_id"]]
-    return out.take(np.lexsort(order[::-1])).reset_index(drop=True)
+    primary = combine(order[:3], sort=True)
+    ranked = np.argsort(primary, kind="stable")
+    tied = np.flatnonzero(primary[ranked][1:] == primary[ranked][:-1])
+    if len(tied):
+        at = np.union1d(tied, tied + 1)
+        ties = ranked[at]
+        ranked[at] = ties[np.lexsort([column[ties] for column in order[::-1]])]
+    return out.take(ranked).reset_index(drop=True)
 
 
 def device_sightings(access: pd.DataFrame, directory: pd.DataFrame | None = None, *,
