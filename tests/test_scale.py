@@ -134,3 +134,18 @@ def test_a_running_scheduler_is_used_by_its_address(organisation):
     with LocalCluster(n_workers=1, processes=False, dashboard_address=None) as running:
         found = scale.sightings([organisation["parts"]], scheduler=running.scheduler_address)
     pd.testing.assert_frame_equal(found.sightings, scale.sightings([organisation["store"]]).sightings)
+
+
+def test_reduced_sightings_break_ties_by_every_column_whatever_the_input_order():
+    """Rows of one device seen at the same moments are ordered by their other columns (a
+    missing value first), so the reduced frame does not depend on the order rows came in."""
+    moment = pd.Timestamp("2024-05-01 10:00", tz="UTC")
+    day = pd.Timestamp("2024-05-01")
+    seen = pd.DataFrame({"device_id": ["b", "a", "a", "a"], "ip": ["10.0.0.9", "10.0.0.2", "10.0.0.1", pd.NA],
+                         "first_seen": [moment] * 4, "last_seen": [moment] * 4,
+                         "first_day": [day] * 4, "last_day": [day] * 4})
+    forward = scale.reduce_sightings(seen)
+    pd.testing.assert_frame_equal(forward, scale.reduce_sightings(seen.iloc[::-1]))
+    assert forward["device_id"].tolist() == ["a", "a", "a", "b"]
+    assert forward["ip"].isna().tolist() == [True, False, False, False]
+    assert forward["ip"].tolist()[1:] == ["10.0.0.1", "10.0.0.2", "10.0.0.9"]
