@@ -119,7 +119,7 @@ def test_unknown_product_and_missing_file(tmp_path):
 def test_as_of_uses_only_releases_out_by_then(shipped):
     releases = catalog.load()
     march = catalog.as_of(releases, "2024-03-10")
-    assert list(march.columns) == ["product", "line", "latest", "released", "supported"]
+    assert list(march.columns) == ["product", "line", "latest", "released", "supported", "offered"]
     ios = march[march["product"] == "ios"]
     assert ios[["line", "latest"]].values.tolist() == [["17", "17.4"], ["16", "16.7.6"]]
     assert "chrome" not in set(march["product"])  # nothing released yet on that date
@@ -145,9 +145,11 @@ def test_shipped_catalog_loads_with_contract_columns():
 def test_cli_show_json_has_exactly_the_documented_keys(shipped, capsys):
     assert cli.main(["catalog", "show", "--as-of", "2024-04-20", "--format", "json"]) == 0
     shown = json.loads(capsys.readouterr().out)
-    assert all(set(item) == {"product", "line", "latest", "released", "supported"} for item in shown)
-    assert {"product": "ios", "line": "17", "latest": "17.4.1", "released": "2024-03-21", "supported": True} in shown
-    assert {"product": "chrome", "line": "123", "latest": "123", "released": "2024-03-19", "supported": False} in shown
+    assert all(set(item) == {"product", "line", "latest", "released", "supported", "offered"} for item in shown)
+    assert {"product": "ios", "line": "17", "latest": "17.4.1", "released": "2024-03-21", "supported": True,
+            "offered": True} in shown
+    assert {"product": "chrome", "line": "123", "latest": "123", "released": "2024-03-19", "supported": False,
+            "offered": True} in shown
 
 
 def test_cli_show_table_and_csv_for_one_product(shipped, capsys):
@@ -156,8 +158,18 @@ def test_cli_show_table_and_csv_for_one_product(shipped, capsys):
     assert "124.0.6367.60" in table and "ios" not in table
     assert cli.main(["catalog", "show", "--product", "ios", "--as-of", "2024-04-20", "--format", "csv"]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0] == "product,line,latest,released,supported"
-    assert lines[1] == "ios,17,17.4.1,2024-03-21,true"
+    assert lines[0] == "product,line,latest,released,supported,offered"
+    assert lines[1] == "ios,17,17.4.1,2024-03-21,true,true"
+
+
+def test_cli_show_says_which_windows_line_is_for_new_devices_only(tmp_path, monkeypatch, no_settings, capsys):
+    """In the shipped catalog, Windows 11 26H1 ships on new devices only: it is listed, marked
+    not offered, while 26H2, the update offered that autumn, is."""
+    monkeypatch.setattr(catalog, "UPDATES_FILE", tmp_path / "catalog-updates.csv")
+    assert cli.main(["catalog", "show", "--product", "windows", "--as-of", "2026-10-01", "--format", "json"]) == 0
+    shown = {item["line"]: item for item in json.loads(capsys.readouterr().out)}
+    assert shown["11 26H1"]["offered"] is False and shown["11 26H1"]["latest"].startswith("10.0.28000")
+    assert shown["11 26H2"]["offered"] is True and shown["11 26H2"]["latest"] == "10.0.26300"
 
 
 def test_cli_show_warns_when_the_date_is_past_the_catalog(shipped, capsys):

@@ -214,7 +214,7 @@ def test_catalog_show_says_what_it_does_not_cover_in_one_line(tmp_path, monkeypa
     assert captured.err.count("\n") == 1
     assert f"the catalog's lists of {products} products end before 2030-01-01 (the oldest: " in captured.err
     assert "'fleetanalysis catalog coverage' lists each" in captured.err
-    assert captured.out.startswith("product,line,latest,released,supported\n")
+    assert captured.out.startswith("product,line,latest,released,supported,offered\n")
 
 
 def test_the_nudge_plan_table_shows_each_rows_step(demo_store, tmp_path, capsys):

@@ -418,8 +418,10 @@ def coverage_table(catalog: pd.DataFrame | None = None) -> pd.DataFrame:
 def as_of(catalog: pd.DataFrame, date) -> pd.DataFrame:
     """Per product line, the newest version released on or before ``date`` (its UTC day) and whether the line was supported.
 
-    Columns ``product, line, latest, released, supported``; lines with no release yet on
-    that date are left out; lines are listed newest first within each product.
+    Columns ``product, line, latest, released, supported, offered``; ``offered`` is False
+    for a line its vendor ships on new devices only (Windows 11 26H1), never offered as an
+    update to a device on another line. Lines with no release yet on that date are left
+    out; lines are listed newest first within each product.
 
     Examples:
         >>> rows = load_releases_csv(_EXAMPLE, name="ios.csv")
@@ -439,6 +441,9 @@ def as_of(catalog: pd.DataFrame, date) -> pd.DataFrame:
         "latest": newest["version"],
         "released": newest["released"],
         "supported": (newest["eol"].isna() | (newest["eol"] > date)).astype(bool),
+        # Not stated (a frame built without the column) means offered, as for judging.
+        "offered": (newest["offered"].astype("boolean").fillna(True).astype(bool) if "offered" in newest.columns
+                    else True),
     }).reset_index(drop=True)
 
 

@@ -22,12 +22,14 @@ def add_catalog(commands) -> None:
     show = actions.add_parser(
         "show", help="per product line, the newest release on a date and whether the line was supported",
         description="For each line of each product: the newest version released on or before the "
-                    "date, its release date, and whether the line was still supported that day.")
+                    "date, its release date, whether the line was still supported that day, and "
+                    "whether it is offered as an update (false: a line for new devices only, such as "
+                    "Windows 11 26H1, which no device on another line is asked to install).")
     show.add_argument("--product", choices=choices.PRODUCTS, metavar="P", help="only this product")
     show.add_argument("--as-of", type=parse_date, metavar="DATE", help="the date (default: today, UTC)")
     show.add_argument("--format", choices=["table", "csv", "json"], default="table",
                       help="output format (default: table); json is a list of objects with the keys "
-                           "product, line, latest, released, supported")
+                           "product, line, latest, released, supported, offered")
     show.set_defaults(run=_run_catalog_show)
     coverage = actions.add_parser(
         "coverage", help="per product, the date the catalog lists every release up to",
@@ -81,11 +83,11 @@ def _run_catalog_show(args) -> int:
               f"(the oldest: {behind.index[0]}, complete until {behind.iloc[0]:%Y-%m-%d}); "
               "'fleetanalysis catalog coverage' lists each", file=sys.stderr)
     lines = catalog.as_of(releases, day)
-    # JSON keeps supported a boolean; text and CSV read "true"/"false".
-    shown = lines.assign(released=lines["released"].dt.strftime("%Y-%m-%d"),
-                         supported=lines["supported"].astype(bool) if args.format == "json" else
-                         lines["supported"].map({True: "true", False: "false"}))
-    write_table(shown[["product", "line", "latest", "released", "supported"]], args.format,
+    # JSON keeps the flags booleans; text and CSV read "true"/"false".
+    flags = {flag: lines[flag].astype(bool) if args.format == "json" else lines[flag].map({True: "true", False: "false"})
+             for flag in ("supported", "offered")}
+    shown = lines.assign(released=lines["released"].dt.strftime("%Y-%m-%d"), **flags)
+    write_table(shown[["product", "line", "latest", "released", "supported", "offered"]], args.format,
                 empty="(no releases on that date)")
     return 0
 
