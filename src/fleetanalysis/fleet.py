@@ -318,17 +318,17 @@ def _date_index(days: pd.Series, dates: pd.DatetimeIndex, side: str, shift_days:
         >>> _date_index(days, dates, "left").tolist(), _date_index(days, dates, "right", 6).tolist()
         ([0, 0, 1], [1, 1, 2])
     """
+    day = 86_400 * 10**6  # microseconds
     moments = days.to_numpy("datetime64[us]").view("int64")
     known = moments != np.iinfo("int64").min
-    whole, rest = np.divmod(moments, 86_400 * 10**6)
-    # The dates are midnights (``timeline`` normalises them).
+    whole, rest = np.divmod(moments, day)
+    # The dates are midnights (``timeline`` normalises them): whole days since 1970.
     stamps = np.asarray(dates.values.astype("datetime64[D]")).view("int64")
     earliest = int(whole.min(where=known, initial=np.iinfo("int64").max)) if known.any() else 0
     span = int(whole.max(where=known, initial=earliest)) - earliest + 1
     if rest.any(where=known) or span > 4 * len(whole) + 10_000:
         # Not midnights, or days too far apart for a table: a binary search per row.
-        found = np.searchsorted(np.asarray(dates.values.astype("datetime64[us]")).view("int64"),
-                                moments + shift_days * 86_400 * 10**6, side=side)
+        found = np.searchsorted(stamps * day, moments + shift_days * day, side=side)
     else:
         answers = np.searchsorted(stamps, earliest + shift_days + np.arange(span), side=side)
         whole -= earliest

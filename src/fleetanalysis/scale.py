@@ -142,13 +142,14 @@ def reduce_sightings(sightings: pd.DataFrame) -> pd.DataFrame:
     # device, first and last sighting (their ranks, missing first), then the other columns.
     # Rows that tie on the first three are few: one stable sort of those three combined,
     # then the ties alone sorted by every column, where a lexsort would sort once per column.
-    times = [pd.factorize(out[column].to_numpy("datetime64[us]").view("int64"), sort=True)[0]
-             for column in TIME_COLUMNS]
-    order = [codes["device_id"][row] if "device_id" in codes else np.zeros(len(row), dtype="int64"), *times,
+    moments = [pd.factorize(out[column].to_numpy("datetime64[us]").view("int64"), sort=True)[0]
+               for column in TIME_COLUMNS]
+    order = [codes["device_id"][row] if "device_id" in codes else np.zeros(len(row), dtype="int64"), *moments,
              *[codes[column][row] for column in keys if column != "device_id"]]
     primary = combine(order[:3], sort=True)
     ranked = np.argsort(primary, kind="stable")
-    tied = np.flatnonzero(primary[ranked][1:] == primary[ranked][:-1])
+    in_order = primary[ranked]
+    tied = np.flatnonzero(in_order[1:] == in_order[:-1])
     if len(tied):
         at = np.union1d(tied, tied + 1)
         ties = ranked[at]

@@ -250,7 +250,7 @@ def _judge_distinct(rows: pd.DataFrame, catalog: pd.DataFrame, policy: Policy) -
                      + _text(minimum[below])).to_numpy(dtype=object)
     target[below] = minimum[below]
     minimum_released = releases.groupby(["product", "key"])["released"].min()
-    released_target[below] = minimum_released.reindex(pd.MultiIndex.from_arrays([product[below], minimum_key[below]])).to_numpy()
+    released_target[below] = _looked_up(minimum_released, product[below], minimum_key[below])
 
     # Every condition an override may test, by the name the table uses; rows as in ``rows``.
     covered_until = _looked_up(coverage(catalog), product)
@@ -276,7 +276,7 @@ def _judge_distinct(rows: pd.DataFrame, catalog: pd.DataFrame, policy: Policy) -
         "no_version": rows["version"].isna().to_numpy() | evidence.eq("absent").to_numpy(),
         "frozen": evidence.eq("frozen").to_numpy(),
     }
-    first_release = functools.cache(lambda: releases.groupby("product")["released"].min().reindex(product).to_numpy())
+    first_release = functools.cache(lambda: _looked_up(releases.groupby("product")["released"].min(), product))
     # Each field's text, for the rows ``at`` an override replaces only.
     fields = {
         "product": lambda at: name.iloc[at], "version": lambda at: _text(versions[at]),
@@ -310,11 +310,10 @@ def _looked_up(values: pd.Series, *keys: np.ndarray) -> np.ndarray:
         ...            np.array(["17", "16", "14", "1"], dtype=object)).tolist()
         [20.0, 10.0, nan, nan]
     """
-    code = combine([pd.factorize(key)[0] for key in keys], sort=False)
-    first = firsts(code)
-    distinct = [np.asarray(key, dtype=object)[first] for key in keys]
-    index = pd.MultiIndex.from_arrays(distinct) if len(keys) > 1 else pd.Index(distinct[0])
-    return values.reindex(index).to_numpy()[code]
+    codes, distinct = distinct_rows(pd.DataFrame(dict(enumerate(keys))))
+    columns = [distinct[number].to_numpy(dtype=object) for number in range(len(keys))]
+    index = pd.MultiIndex.from_arrays(columns) if len(keys) > 1 else pd.Index(columns[0])
+    return values.reindex(index).to_numpy()[codes]
 
 
 def _fill(template: str, fields: dict, rows: np.ndarray) -> np.ndarray:
@@ -330,14 +329,14 @@ def _fill(template: str, fields: dict, rows: np.ndarray) -> np.ndarray:
         ['?']
     """
     parsed = list(Formatter().parse(template))
-    values = [np.asarray(fields[field](rows), dtype=object) for _, field, _, _ in parsed if field is not None]
+    named = [field for _, field, _, _ in parsed if field is not None]
+    if not named:
+        return np.full(len(rows), "".join(literal for literal, _, _, _ in parsed), dtype=object)
     # Built once per distinct combination of the fields' texts, then spread over the rows.
-    codes = combine([pd.factorize(column)[0] for column in values], sort=False) if values else np.zeros(len(rows), "int64")
-    texts = []
-    for row in firsts(codes).tolist():
-        column = iter(values)
-        texts.append("".join(literal + (next(column)[row] if field is not None else "")
-                             for literal, field, _, _ in parsed))
+    codes, distinct = distinct_rows(pd.DataFrame({field: np.asarray(fields[field](rows), dtype=object)
+                                                  for field in dict.fromkeys(named)}))
+    texts = ["".join(literal + (values[field] if field is not None else "") for literal, field, _, _ in parsed)
+             for values in distinct.to_dict("records")]
     return np.asarray(texts, dtype=object)[codes] if texts else np.empty(0, dtype=object)
 
 
