@@ -79,7 +79,8 @@ def test_trend_ticks_sit_on_the_points_and_the_axis_fits_the_worst_week():
     # Every tick on a point (every other one when many), the as-of date always labelled.
     assert set(ticks) <= set(drawn) and ticks == drawn[::-2][::-1] and ticks[-1] == drawn[-1]
     assert [t.get_text() for t in ax.get_xticklabels()][-1] == "30 Jun"
-    assert ax.get_ylim() == pytest.approx((0, 0.15))
+    # The axis ends at 15% (a little room either side keeps a line on 0% or 15% off the frame).
+    assert ax.get_ylim() == pytest.approx((-0.03 * 0.15, 1.03 * 0.15))
 
 
 def test_trend_counts_only_the_points_it_draws():
@@ -113,7 +114,7 @@ def test_office_trend_leaves_out_the_unknown_office_and_fits_the_axis():
         "as_of": WEEKS, "office": "Unknown office", "outdated_rate": [0.0, 0.4, 0.0], "devices": 5})])
     fig = plots.office_trend(history)
     assert "Unknown office" not in [line.get_label() for line in fig.axes[0].get_lines()]
-    assert fig.axes[0].get_ylim()[1] == pytest.approx(0.6)
+    assert fig.axes[0].get_ylim()[1] == pytest.approx(1.03 * 0.6)
 
 
 def test_rates_sort_worst_on_top_and_leave_out_total_and_unjudged_groups():
@@ -176,3 +177,22 @@ def test_rate_axes_tick_at_percents_that_print_exactly(worst):
     assert len(ticks) >= 3
     assert all(abs(tick * 100 - round(tick * 100)) < 1e-6 for tick in ticks), labels
     assert labels == [f"{round(tick * 100)}%" for tick in ticks]
+
+
+def test_every_device_behind_is_drawn_inside_the_frame():
+    # Found by a new user: at 100% behind, the trend ran along the top edge of the frame.
+    ax = plots.trend(pd.DataFrame({"as_of": WEEKS, "outdated_rate": [1.0, 1.0, 1.0]})).axes[0]
+    low, high = ax.get_ylim()
+    assert low < 0 < 1.0 < high
+    assert max(tick for tick in ax.get_yticks() if low <= tick <= high) == pytest.approx(1.0)
+
+
+def test_the_verdict_legend_sits_beside_the_bars():
+    # Found by a new user: the legend covered the longest bar.
+    status = pd.DataFrame({"platform": ["iOS", "macOS"], "devices": [2, 1], "current": [0, 0], "grace": [0, 0],
+                           "outdated": [1, 1], "unsupported": [1, 0], "unknown": [0, 0]})
+    fig = plots.verdict_mix(status, "platform")
+    plots.to_png(fig)  # laid out as the report draws it
+    legend = fig.axes[0].get_legend().get_window_extent()
+    plot = fig.axes[0].get_window_extent()
+    assert legend.x0 >= plot.x1

@@ -354,3 +354,56 @@ def test_the_report_and_status_refuse_the_same_window_days(days, tmp_path, capsy
     status_error = capsys.readouterr().err
     low, high = config.WINDOW_DAYS
     assert f"({low} to {high})" in report_error and f"use {low} to {high} days" in status_error
+
+
+def test_a_page_with_names_never_replaces_nor_becomes_the_page_management_reads(tmp_path, capsys):
+    # Found by a new user: `report --names` for a date already reported wrote over that
+    # page, which `latest` and latest.html still led to, names and all.
+    notebook = nbformat.read(HEADLINE, as_version=4)
+    notebook.cells[1].source += "\nnames = False"
+    # The name is built when the notebook runs (as names come from the logs): no cell's code holds it.
+    notebook.cells[4].source = 'show.say("Owner: **{who}**.", who="ann" + "@example.com" if names else "not shown")'
+    notebook.cells[5].source = "show.record_headline(share, as_of, devices=3, names=names)"
+    source = tmp_path / "report.ipynb"
+    nbformat.write(notebook, source)
+    out = tmp_path / "reports"
+    for names in ([], ["--names"]):
+        assert cli.main(["report", "--notebook", str(source), "--out", str(out), "--as-of", "2026-06-30",
+                         "-p", "share", "0.7", *names]) == 0
+    printed = capsys.readouterr().out.split()
+    assert printed == [str(out / "2026-06-30" / "report.html"), str(out / "named" / "2026-06-30" / "report.html")]
+    assert "ann@example.com" in Path(printed[1]).read_text(encoding="utf-8")
+    shared = [path for path in out.rglob("*") if path.is_file() and "named" not in path.relative_to(out).parts]
+    assert shared and not [path for path in shared if "ann@example.com" in path.read_text(encoding="utf-8")]
+    assert os.readlink(out / "latest") == "2026-06-30"
+    assert 'href="2026-06-30/report.html"' in (out / "index.html").read_text(encoding="utf-8")
+    assert "2026-06-30/report.html" in (out / "latest.html").read_text(encoding="utf-8")
+    found = reporting.reports(out)
+    assert sorted(map(tuple, found[["html", "names"]].values.tolist())) == [
+        ("2026-06-30/report.html", False), ("named/2026-06-30/report.html", True)]
+
+
+IPHONE = ("Mozilla/5.0 (iPhone; CPU iPhone OS {} like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) "
+          "Version/{} Mobile/15E148 Safari/604.1")
+
+
+def test_a_first_report_without_offices_says_so_instead_of_drawing_empty_charts(tmp_path, capsys):
+    # Found by a new user: a few sign-ins and no directory drew an empty office table, an office
+    # chart whose axis ran from -0.05 to 0.05, empty "over time" and time-to-patch charts on
+    # 0-1 axes, and "These 1 updates".
+    log = tmp_path / "signins.csv"
+    log.write_text("user,time,user_agent\n"
+                   f'alice@x.com,2026-06-20T10:00:00Z,"{IPHONE.format("18_6", "26.0")}"\n'
+                   f'erin@x.com,2026-06-21T10:00:00Z,"{IPHONE.format("17_4", "17.4")}"\n')
+    store = tmp_path / "access.parquet"
+    assert cli.main(["ingest", "--store", str(store), str(log)]) == 0
+    out = tmp_path / "reports"
+    assert cli.main(["report", "--store", str(store), "--as-of", "2026-06-30", "--out", str(out)]) == 0
+    page = Path(capsys.readouterr().out.split()[-1]).read_text(encoding="utf-8")
+    assert "No office is ranked" in page and "No office to follow week by week" in page
+    assert "nothing to draw yet" in page
+    drawn = [attributes.get("alt", "") for tag, attributes in elements(page).tags if tag == "img"]
+    # The office x platform heatmap stays: it shows where the devices behind are, office or not.
+    empty = ("Outdated rate by office,", "Outdated rate by office:", "Outdated rate by office from", "Days to patch")
+    assert drawn and not [alt for alt in drawn if alt.startswith(empty)]
+    assert "This update would bring" in page and "These 1 updates" not in page

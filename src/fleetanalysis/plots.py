@@ -128,6 +128,12 @@ def _rate_limit(worst: float) -> float:
     return round(min(1.0, float(np.ceil(worst * 1.1 / step - 1e-9)) * step), 2)
 
 
+def _rate_room(ax, top: float) -> None:
+    """A rate axis from 0 to ``top`` with a little room at both ends: a line at 100% (every
+    device behind) or on the 0% goal stays in sight instead of on the frame."""
+    ax.set_ylim(-0.03 * top, 1.03 * top)
+
+
 def _percent_axis(axis) -> None:
     """Ticks on a rate axis at whole percents that print exactly (1, 2 or 5 times a power of
     ten: never 2.5% shown rounded as 2%); a rate axis spans at least 5% (``_rate_limit``), so
@@ -170,7 +176,7 @@ def trend(history: pd.DataFrame, goal: float = 0.0) -> Figure:
     ax.plot(dated["as_of"], behind, marker="o", markersize=4, color=VERDICT_COLOURS["outdated"],
             label="behind")
     ax.axhline(goal, color=GOAL_COLOUR, linestyle="--", linewidth=1, label=f"goal {goal:.0%}")
-    ax.set_ylim(0, _rate_limit(float(behind.max()) if len(behind) else float("nan")))
+    _rate_room(ax, _rate_limit(float(behind.max()) if len(behind) else float("nan")))
     _percent_axis(ax.yaxis)
     ax.set(title="Devices behind on updates", xlabel="week ending",
            ylabel="share of judged devices")
@@ -248,7 +254,7 @@ def office_trend(history: pd.DataFrame, top: int = 8, leave_out: tuple = ("Unkno
                      f"{_percent(line['outdated_rate'].iloc[-1])}")
     ax.axhline(0, color=GOAL_COLOUR, linestyle="--", linewidth=1, label="goal 0%")
     shown = dated[dated["office"].isin(largest)]
-    ax.set_ylim(0, _rate_limit(float(shown["outdated_rate"].max()) if len(shown) else float("nan")))
+    _rate_room(ax, _rate_limit(float(shown["outdated_rate"].max()) if len(shown) else float("nan")))
     _percent_axis(ax.yaxis)
     ax.set(title="Devices behind by office over time", xlabel="week ending",
            ylabel="share of judged devices behind")
@@ -359,7 +365,8 @@ def verdict_mix(status: pd.DataFrame, by: str) -> Figure:
         left += counts
     ax.set(title=f"Devices by verdict and {by}", xlabel="devices", ylabel=by.capitalize())
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.legend(loc="lower right", frameon=False, fontsize=8)
+    # Beside the bars, never over them.
+    ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False, fontsize=8)
     fig.set_label(f"Devices by verdict and {by}: " + "; ".join(
         f"{row[by]} " + ", ".join(f"{int(row[verdict])} {verdict}" for verdict in VERDICT_COLOURS)
         for _, row in rows.iloc[::-1].iterrows()) + ".")

@@ -43,7 +43,7 @@ def _run_report(args) -> int:
     # or a date folder that is a link, fails now.
     check_folder(args.out, "reports folder")
     if args.as_of is not None:
-        reporting.own_folder(args.out, f"{args.as_of:%Y-%m-%d}")
+        reporting.page_folder(args.out, f"{args.as_of:%Y-%m-%d}", args.names)
 
     # The fleet options reach the notebook's parameters of the same names; those left out
     # are resolved in the notebook, from the same settings (config.fleet_inputs).

@@ -3,9 +3,11 @@
 Publishing writes ``<out>/<as-of>/<notebook>.html`` and the executed ``<notebook>.ipynb``
 beside it, each under a temporary name renamed on success, then rebuilds
 ``<out>/index.html`` and points ``<out>/latest`` (a relative symlink) and
-``<out>/latest.html`` (a redirect page) at the newest report. The index and redirect
-pages are Jinja2 templates (``data/templates/pages``) with autoescape on, so a notebook
-or folder name cannot become markup.
+``<out>/latest.html`` (a redirect page) at the newest report. A page that names people
+goes to ``<out>/named/<as-of>/`` instead: never beside or over the page of its date that
+management reads, never in the index nor behind ``latest``, and one folder to keep out of
+wherever the reports are shared. The index and redirect pages are Jinja2 templates
+(``data/templates/pages``) with autoescape on, so a notebook or folder name cannot become markup.
 """
 
 from __future__ import annotations
@@ -24,13 +26,17 @@ from fleetanalysis.reporting.pages import TEMPLATES, read_headline, to_html
 from fleetanalysis.writing import locked, write_text
 
 _DATE_FOLDER = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+# Where the pages that name people go, under the reports folder.
+NAMED = "named"
 
 
 def publish(executed: nbformat.NotebookNode, name: str, out_dir: Path, as_of: date,
-            tell=lambda line: None) -> Path:
+            tell=lambda line: None, names: bool = False) -> Path:
     """Write the executed notebook ``name`` and its HTML page into ``out_dir/<as_of>/`` and
     rebuild the index; returns the page.
 
+    A page run with ``names``, or whose headline says it names people, goes into
+    ``out_dir/named/<as_of>/``: the page without names of the same date stays as it was.
     Two runs publishing at once (the scheduled job and a manual report) take turns on
     the reports folder's lock, so neither index loses the other's page.
 
@@ -39,17 +45,30 @@ def publish(executed: nbformat.NotebookNode, name: str, out_dir: Path, as_of: da
         >>> page = publish(nbformat.v4.new_notebook(), "report.ipynb", out, date(2026, 1, 4))
         >>> page.relative_to(out).as_posix(), (out / "index.html").exists()
         ('2026-01-04/report.html', True)
+        >>> publish(nbformat.v4.new_notebook(), "report.ipynb", out, date(2026, 1, 4), names=True).relative_to(out).as_posix()
+        'named/2026-01-04/report.html'
     """
     out_dir = Path(out_dir)
     stem = Path(name).stem
+    names = names or read_headline(executed).get("names") is True
     with locked(out_dir / "index.html"):
-        folder = own_folder(out_dir, as_of.isoformat())
+        folder = page_folder(out_dir, as_of.isoformat(), names)
         tell(f"writing {folder / stem}.html")
         write_text(folder / name, nbformat.writes(executed))
         page = write_text(folder / f"{stem}.html", to_html(executed, as_of))
         tell(f"updating {out_dir / 'index.html'}")
         rebuild_index(out_dir)
     return page
+
+
+def page_folder(out_dir: Path, name: str, names: bool = False) -> Path:
+    """The folder a page goes in: ``out_dir/name``, or ``out_dir/named/name`` for a page
+    that names people; each checked by ``own_folder``.
+
+    >>> page_folder(Path("reports"), "2026-01-04", names=True).as_posix()
+    'reports/named/2026-01-04'
+    """
+    return own_folder(own_folder(out_dir, NAMED) if names else Path(out_dir), name)
 
 
 def own_folder(out_dir: Path, name: str) -> Path:
@@ -80,16 +99,21 @@ def reports(out_dir: Path) -> pd.DataFrame:
 
     Columns: ``as_of`` (datetime64), ``notebook`` (str), ``html`` (str, path relative to
     ``out_dir``), ``share`` (float, share of devices up to date, NA when not recorded),
-    ``devices`` (Int64), ``names`` (bool: the page names people, as its headline says).
+    ``devices`` (Int64), ``names`` (bool: the page names people, being in ``named/`` or as
+    its headline says).
 
     Examples:
         >>> reports(Path(tempfile.mkdtemp())).columns.tolist()
         ['as_of', 'notebook', 'html', 'share', 'devices', 'names']
     """
     rows = []
-    folders = [path for path in Path(out_dir).glob("*") if path.is_dir() and not path.is_symlink()]
-    for folder in folders:
-        if not _DATE_FOLDER.match(folder.name):
+    # The date folders, then those of the pages that name people (``named``).
+    places = [(path, False) for path in Path(out_dir).glob("*")]
+    named = Path(out_dir) / NAMED
+    if named.is_dir() and not named.is_symlink():
+        places += [(path, True) for path in named.glob("*")]
+    for folder, naming in places:
+        if not _DATE_FOLDER.match(folder.name) or not folder.is_dir() or folder.is_symlink():
             continue
         for page in folder.glob("*.html"):
             if page.name.startswith("."):
@@ -104,7 +128,7 @@ def reports(out_dir: Path) -> pd.DataFrame:
             rows.append({"as_of": folder.name, "notebook": page.stem,
                          "html": page.relative_to(out_dir).as_posix(),
                          "share": figures.get("share"), "devices": figures.get("devices"),
-                         "names": figures.get("names") is True})
+                         "names": naming or figures.get("names") is True})
     table = pd.DataFrame(rows, columns=["as_of", "notebook", "html", "share", "devices", "names"])
     table = table.astype({"as_of": "datetime64[us]", "notebook": "str", "html": "str",
                           "share": "Float64", "devices": "Int64", "names": "bool"})

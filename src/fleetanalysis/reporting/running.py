@@ -27,7 +27,7 @@ import pandas as pd
 
 from fleetanalysis import config
 from fleetanalysis.errors import BadInput, JobFailed
-from fleetanalysis.reporting.folder import own_folder, publish
+from fleetanalysis.reporting.folder import page_folder, publish
 from fleetanalysis.reporting.pages import as_date, read_headline
 from fleetanalysis.writing import check_folder, strip_controls, write_text
 
@@ -280,6 +280,7 @@ def run(notebook: str | os.PathLike, out_dir: Path, as_of: date | None = None,
     ``JobFailed`` naming the cell and the error (``BadInput`` when the package raised it:
     the user's file was unusable), after keeping the executed notebook as
     ``<out_dir>/failed/<as-of>-<name>.ipynb``; earlier reports and the index stay as they were.
+    With the ``names`` parameter true, both go under ``<out_dir>/named/`` (``publish``).
     Parameters are checked (:func:`check_parameters`) before the kernel starts. ``stages``,
     when given, is called with one line per stage (for a progress line on stderr);
     ``progress`` shows papermill's bar over the cells.
@@ -298,9 +299,10 @@ def run(notebook: str | os.PathLike, out_dir: Path, as_of: date | None = None,
     as_of = as_date(as_of)
     # Paths first: a report that cannot be published must fail before the notebook runs.
     check_folder(out_dir, "reports folder")
-    if as_of is not None:
-        own_folder(out_dir, as_of.isoformat())
     values = {name: _parameter(value) for name, value in (parameters or {}).items()}
+    named = values.get("names") is True
+    if as_of is not None:
+        page_folder(out_dir, as_of.isoformat(), named)
     if as_of is not None:
         values["as_of"] = as_of.isoformat()
     tell = stages or (lambda line: None)
@@ -331,7 +333,8 @@ def run(notebook: str | os.PathLike, out_dir: Path, as_of: date | None = None,
             else:
                 said = (failure(executed) if executed is not None else None) or problem
             if executed is not None:
-                kept = own_folder(out_dir, "failed") / f"{label}-{source.stem}.ipynb"
+                # A failed run with names keeps its notebook with the other pages that name people.
+                kept = page_folder(out_dir, "failed", named) / f"{label}-{source.stem}.ipynb"
                 write_text(kept, nbformat.writes(executed))
                 said += f"; executed notebook kept in {kept}"
                 if isinstance(problem, papermill.PapermillExecutionError) and problem.ename == "BadInput":
@@ -343,4 +346,4 @@ def run(notebook: str | os.PathLike, out_dir: Path, as_of: date | None = None,
     folder_date = as_of or as_date(recorded)
     if folder_date is None:
         raise JobFailed(f"{source.name}: the notebook recorded no as_of date; pass --as-of")
-    return publish(executed, source.name, out_dir, folder_date, tell)
+    return publish(executed, source.name, out_dir, folder_date, tell, names=named)
