@@ -1,6 +1,7 @@
 """The `status` and `devices` commands, run on a small Parquet store built here."""
 
 import json
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -286,3 +287,31 @@ def test_the_status_table_names_its_total_row_once(paths, capsys):
     assert cli.main(["status", *_options(paths), "--by", "platform,office", "--format", "json"]) == 0
     total = json.loads(capsys.readouterr().out)[-1]
     assert (total["platform"], total["office"]) == ("Total", "Total")
+
+
+
+@pytest.mark.parametrize("option", ["--directory", "--catalog", "--devices", "--history"])
+@pytest.mark.parametrize("kind", ["folder", "empty", "not utf-8"])
+def test_an_unreadable_input_file_says_why_in_words_not_an_exception_name(option, kind, paths, tmp_path, capsys):
+    # A new user's probes: "cannot read catalog (IsADirectoryError)", "cannot read the verdict
+    # history: ArrowInvalid", "EmptyDataError", "'utf-8' codec can't decode byte 0xff...".
+    from fleetanalysis import outcomes
+
+    given = tmp_path / ("adir.csv" if kind == "folder" else "given.csv")
+    if kind == "folder":
+        given.mkdir()
+    else:
+        given.write_bytes(b"" if kind == "empty" else b"as_of,device_id,verdict\n2026-06-01,\xff,current\n")
+    if option == "--history":
+        # Read before the nudge state is: the reader itself, as `nudges outcomes --history` calls it.
+        with pytest.raises(BadInput) as raised:
+            outcomes.read_history(given)
+        said = str(raised.value)
+    else:
+        command = {"--directory": ["status", *_options(paths)], "--catalog": ["status", *_options(paths)],
+                   "--devices": ["nudges", "--state", str(tmp_path / "n.sqlite")]}[option]
+        assert cli.main([*command, option, str(given)]) == 2
+        said = capsys.readouterr().err.strip()
+    words = {"folder": "is a folder, not a file", "empty": "empty", "not utf-8": "not UTF-8 (byte 0xff at offset"}[kind]
+    assert len(said.splitlines()) == 1 and str(given) in said and words in said, said
+    assert not re.search(r"[A-Z][a-z]+(Error|Invalid)\b", said), said

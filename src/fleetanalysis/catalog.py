@@ -37,7 +37,7 @@ import pandas as pd
 
 from fleetanalysis.config import PACKAGE_DATA, PROCESSED_DIR
 from fleetanalysis.days import utc_day
-from fleetanalysis.errors import BadInput
+from fleetanalysis.errors import BadInput, reading_problem
 
 PRODUCTS = (
     "ios", "ipados", "macos", "android", "windows", "chrome", "firefox", "firefox-esr",
@@ -186,7 +186,7 @@ def load_releases_csv(source: str | os.PathLike, name: str | None = None, produc
         try:
             text = path.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as error:
-            raise BadInput(name, "", f"cannot read catalog ({error.__class__.__name__})") from None
+            raise BadInput(name, "cannot read the catalog", reading_problem(error)) from None
     else:
         text = str(source)
     header: dict[str, str] = {}
@@ -200,8 +200,10 @@ def load_releases_csv(source: str | os.PathLike, name: str | None = None, produc
     product = header.get("product", product)
     try:
         raw = pd.read_csv(io.StringIO("\n".join(body)), dtype="str", keep_default_na=False)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError) as error:
-        raise BadInput(name, "", f"not a catalog CSV ({error})") from None
+    except pd.errors.EmptyDataError:
+        raise BadInput(name, "not a catalog CSV", "empty: no header and no rows") from None
+    except pd.errors.ParserError as error:
+        raise BadInput(name, "not a catalog CSV", str(error).strip().splitlines()[0]) from None
     raw.columns = [column.strip().lower() for column in raw.columns]
     needed = ["version", "released", "line"] + ([] if product else ["product"])
     missing = [column for column in needed if column not in raw.columns]

@@ -7,7 +7,8 @@ finish (a notebook cell raised, Slack refused): exit 1.
 
 A filesystem fault (disk full, read-only file system, no permission, a folder where a
 file should be) is the user's to fix too: ``filesystem_problem`` turns the ``OSError``
-into a ``BadInput`` naming the file.
+into a ``BadInput`` naming the file, and ``reading_problem`` says in words why a file
+could not be read (never an exception's class name).
 
 Examples:
     >>> str(BadInput("logs.json", "record 3", "no user agent"))
@@ -60,11 +61,48 @@ def filesystem_problem(error: OSError) -> BadInput | None:
     >>> filesystem_problem(ConnectionResetError()) is None
     True
     """
+    fault = _fault(error)
+    # os.replace(temporary, target) names the target second.
+    return None if fault is None else BadInput(error.filename2 or error.filename, fault)
+
+
+def _fault(error: OSError) -> str | None:
+    """``_FAULTS``' words for the error's number (from the text when Arrow gave none)."""
     number = error.errno
     if number is None:
         found = _ERRNO_IN_TEXT.search(" ".join(str(part) for part in error.args))
         number = int(found.group(1)) if found else None
-    if number not in _FAULTS:
-        return None
-    # os.replace(temporary, target) names the target second.
-    return BadInput(error.filename2 or error.filename, _FAULTS[number])
+    return _FAULTS.get(number)
+
+
+def reading_problem(error: BaseException) -> str:
+    r"""Why a file could not be read, in words a user acts on (never an exception's class
+    name): a filesystem fault as ``filesystem_problem`` words it, bytes that are not UTF-8
+    and where, an empty file, a file not of its kind; the caller names the file.
+
+    >>> import os
+    >>> reading_problem(IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), "adir"))
+    'is a folder, not a file'
+    >>> reading_problem(UnicodeDecodeError("utf-8", b"a\xff", 1, 2, "invalid start byte"))
+    'not UTF-8 (byte 0xff at offset 1); re-save the file as UTF-8'
+    >>> import pandas as pd
+    >>> reading_problem(pd.errors.EmptyDataError("No columns to parse from file"))
+    'empty: no header and no rows'
+    >>> reading_problem(ValueError("Parquet magic bytes not found in footer.\nEither the file is corrupted"))
+    'not readable as this kind of file (Parquet magic bytes not found in footer.)'
+    """
+    if isinstance(error, UnicodeDecodeError):
+        return f"not UTF-8 (byte 0x{error.object[error.start]:02x} at offset {error.start}); re-save the file as UTF-8"
+    if isinstance(error, OSError):
+        # Arrow raises FileNotFoundError and the like without a number: their class says it.
+        kinds = {FileNotFoundError: errno.ENOENT, IsADirectoryError: errno.EISDIR,
+                 NotADirectoryError: errno.ENOTDIR, PermissionError: errno.EACCES}
+        fault = _fault(error) or _FAULTS.get(kinds.get(type(error)))
+        if fault is not None:
+            return fault
+    if type(error).__name__ == "EmptyDataError":
+        return "empty: no header and no rows"
+    said = str(error).strip()
+    return f"not readable as this kind of file ({said.splitlines()[0] if said else type(error).__name__})"
+
+

@@ -32,7 +32,7 @@ import pandas as pd
 
 from fleetanalysis.codes import code_type, combine, firsts, value_codes
 from fleetanalysis.days import utc_day
-from fleetanalysis.errors import BadInput
+from fleetanalysis.errors import BadInput, reading_problem
 
 UNKNOWN_OFFICE = "Unknown office"
 UNKNOWN_DEPARTMENT = "Unknown department"
@@ -50,7 +50,7 @@ def _read_csv(path: str | os.PathLike) -> pd.DataFrame:
     except FileNotFoundError:
         raise BadInput(path, "no such file") from None
     except (OSError, UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as error:
-        raise BadInput(path, f"cannot read as CSV ({str(error).splitlines()[0]})") from None
+        raise BadInput(path, "cannot read as CSV", reading_problem(error)) from None
 
 
 def load_directory(path: str | os.PathLike) -> pd.DataFrame:

@@ -41,7 +41,7 @@ from pathlib import Path
 import pandas as pd
 
 from fleetanalysis.days import utc_day
-from fleetanalysis.errors import BadInput
+from fleetanalysis.errors import BadInput, reading_problem
 from fleetanalysis.org import UNKNOWN_OFFICE
 
 BEHIND = ("outdated", "unsupported")
@@ -298,7 +298,7 @@ def read_history(path: str | os.PathLike) -> pd.DataFrame:
     try:
         table = pd.read_csv(path, dtype=str) if path.suffix.lower() in (".csv", ".txt") else pd.read_parquet(path)
     except (OSError, ValueError, ImportError) as error:
-        raise BadInput(path, "cannot read the verdict history", type(error).__name__) from None
+        raise BadInput(path, "cannot read the verdict history", reading_problem(error)) from None
     missing = [column for column in ("as_of", "device_id", "verdict") if column not in table.columns]
     if missing:
         raise BadInput(path, "not a verdict history", f"missing columns {', '.join(missing)}")

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from fleetanalysis.errors import BadInput
+from fleetanalysis.errors import BadInput, reading_problem
 
 
 def read_table(path: str | os.PathLike, what: str = "devices") -> pd.DataFrame:
@@ -20,7 +20,7 @@ def read_table(path: str | os.PathLike, what: str = "devices") -> pd.DataFrame:
         >>> read_table("no-such-file.parquet")
         Traceback (most recent call last):
         ...
-        fleetanalysis.errors.BadInput: no-such-file.parquet: cannot read the devices table: FileNotFoundError
+        fleetanalysis.errors.BadInput: no-such-file.parquet: cannot read the devices table: no such file or folder
     """
     path = Path(path)
     try:
@@ -29,7 +29,7 @@ def read_table(path: str | os.PathLike, what: str = "devices") -> pd.DataFrame:
         else:
             table = pd.read_parquet(path)
     except (OSError, ValueError, ImportError) as error:
-        raise BadInput(path, f"cannot read the {what} table", type(error).__name__) from None
+        raise BadInput(path, f"cannot read the {what} table", reading_problem(error)) from None
     needed = {"devices": ["device_id", "user_id", "user", "verdict"],
               "league": ["office", "rank", "share"]}[what]
     missing = [column for column in needed if column not in table.columns]
@@ -51,5 +51,5 @@ def read_opt_out(path: str | os.PathLike) -> set[str]:
     try:
         text = Path(path).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as error:
-        raise BadInput(path, "cannot read the opt-out list", type(error).__name__) from None
+        raise BadInput(path, "cannot read the opt-out list", reading_problem(error)) from None
     return {line.split("#", 1)[0].strip().lower() for line in text.splitlines()} - {""}

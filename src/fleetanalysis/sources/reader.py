@@ -123,6 +123,9 @@ def parse(text: str, file: str) -> tuple[str, object, list[str] | None, pd.DataF
         >>> parse('[{"a": 1}, {"a"', "x.json")
         Traceback (most recent call last):
         fleetanalysis.errors.BadInput: x.json: line 1 column 16: not valid JSON (Expecting ':' delimiter); truncated?
+        >>> parse('[{"a": "b', "x.json")
+        Traceback (most recent call last):
+        fleetanalysis.errors.BadInput: x.json: line 1 column 8: not valid JSON (Unterminated string starting here); truncated?
     """
     stripped = text.lstrip()
     none = pd.DataFrame(columns=["record", "reason", "raw"])
@@ -142,8 +145,10 @@ def parse(text: str, file: str) -> tuple[str, object, list[str] | None, pd.DataF
                 first = None
         if isinstance(first, dict):
             return ("ndjson", *_parse_ndjson(text))
+        # json words some problems as "... starting at" the position given first.
+        said = error.msg.removesuffix(" at") + " here" if error.msg.endswith(" at") else error.msg
         raise BadInput(file, f"line {error.lineno} column {error.colno}",
-                       f"not valid JSON ({error.msg}); truncated?") from None
+                       f"not valid JSON ({said}); truncated?") from None
 
 
 def detect(doc: object) -> str | None:
