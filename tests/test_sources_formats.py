@@ -195,3 +195,55 @@ def test_folders_recursive_and_globs(tmp_path):
     assert len(result.access) == 3 and not result.problems
     globbed = sources.load([str(tmp_path / "**" / "*.gz")])
     assert globbed.counts["format"].tolist() == ["slack_access"]
+
+
+# Failed sign-ins, in each source's documented shape: Microsoft Graph's signIn `status`
+# (the beta docs' example is a wrong password, errorCode 50126), Log Analytics' `ResultType`,
+# Okta's `outcome.result` and GitHub's `user.failed_login` action (Azure-Sentinel's GitHub
+# sample logs). An attacker's password spray from old browsers would otherwise make its
+# targets look outdated and get them nudged.
+OLD_EDGE = ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+            "Chrome/91.0.4472.114 Safari/537.36 Edg/91.0.864.54")
+FAILED = {
+    "graph.json": {"value": [
+        {"id": "s-bad", "createdDateTime": "2024-05-01T09:00:00Z", "userPrincipalName": "ann@example.com",
+         "userId": "oid-1", "ipAddress": "203.0.113.66", "userAgent": OLD_EDGE,
+         "status": {"errorCode": 50126, "failureReason": "Error validating credentials due to invalid username "
+                                                         "or password."}},
+        {"id": "s-ok", "createdDateTime": "2024-05-01T10:00:00Z", "userPrincipalName": "ann@example.com",
+         "userId": "oid-1", "ipAddress": "203.0.113.4", "userAgent": UA,
+         "status": {"errorCode": 0, "failureReason": "Other.", "additionalDetails": None}}]},
+    "monitor.json": {"records": [
+        {"time": "2024-05-01T09:00:00Z", "category": "SignInLogs", "resultType": "50126",
+         "properties": {"id": "m-bad", "userPrincipalName": "ann@example.com", "userId": "oid-1",
+                        "userAgent": OLD_EDGE, "status": {"errorCode": 50126}}},
+        {"time": "2024-05-01T10:00:00Z", "category": "SignInLogs", "resultType": "0",
+         "properties": {"id": "m-ok", "userPrincipalName": "ann@example.com", "userId": "oid-1",
+                        "userAgent": UA, "status": {"errorCode": 0}}}]},
+    "analytics.json": [
+        {"TimeGenerated": "2024-05-01T09:00:00Z", "Id": "la-bad", "UserPrincipalName": "ann@example.com",
+         "UserId": "oid-1", "UserAgent": OLD_EDGE, "ResultType": "50126", "Category": "SignInLogs"},
+        {"TimeGenerated": "2024-05-01T10:00:00Z", "Id": "la-ok", "UserPrincipalName": "ann@example.com",
+         "UserId": "oid-1", "UserAgent": UA, "ResultType": "0", "Category": "SignInLogs"}],
+    "okta.json": [
+        {**OKTA[0], "uuid": "okta-bad", "client": {"userAgent": {"rawUserAgent": OLD_EDGE}, "ipAddress": "203.0.113.66"},
+         "outcome": {"result": "FAILURE", "reason": "INVALID_CREDENTIALS"}},
+        {**OKTA[0], "uuid": "okta-ok", "outcome": {"result": "SUCCESS"}}],
+    "github.json": [
+        {"@timestamp": 1714554000000, "_document_id": "gh-bad", "action": "user.failed_login", "actor": "ann",
+         "actor_id": 7, "user_agent": OLD_EDGE, "operation_type": "authentication"},
+        {"@timestamp": 1714557600000, "_document_id": "gh-ok", "action": "user.login", "actor": "ann",
+         "actor_id": 7, "user_agent": UA, "operation_type": "authentication"}],
+}
+
+
+@pytest.mark.parametrize("name", list(FAILED))
+def test_a_failed_sign_in_is_rejected_with_its_code_not_taken_for_the_users_device(name, tmp_path):
+    result = load_one(write(tmp_path / name, json.dumps(FAILED[name])))
+    assert result.access["user_agent"].astype("str").tolist() == [UA]
+    reasons = result.rejected["reason"].tolist()
+    assert len(reasons) == 1 and reasons[0].startswith("failed sign-in (")
+    assert ("50126" if name != "okta.json" and name != "github.json" else
+            {"okta.json": "outcome FAILURE", "github.json": "user.failed_login"}[name]) in reasons[0]
+    counts = result.counts.iloc[0]
+    assert (counts["read"], counts["loaded"], counts["rejected"]) == (2, 1, 1)

@@ -14,7 +14,10 @@
 
 Fields: ``id``, ``createdDateTime``, ``userPrincipalName``, ``userId``, ``ipAddress``,
 ``userAgent`` (Graph v1.0 never returns it; beta and Azure Monitor do) and
-``deviceDetail{operatingSystem, browser, displayName, isManaged, isCompliant, trustType}``.
+``deviceDetail{operatingSystem, browser, displayName, isManaged, isCompliant, trustType}``
+and ``status.errorCode`` (Log Analytics: ``ResultType``): a sign-in whose code is not 0
+failed or was interrupted, and is rejected as a failed sign-in (an attempt is no evidence
+of the user's device; a completed sign-in from the same device follows an interruption).
 ``operatingSystem`` is kept as reported (``Windows10``, ``Ios``); a version in it is kept
 unless it only echoes a frozen user-agent token (``Windows 10``). ``browser`` is split
 into name and version (``Edge 80.0.361``). ``reported_from`` names the fields used.
@@ -37,21 +40,22 @@ import json
 
 import pandas as pd
 
-from fleetanalysis.sources.schema import (field, from_iso, pick, provenance, split_browser, stated_version,
-                                          true_or_false, version_number)
+from fleetanalysis.sources.schema import (failed_attempt, field, from_iso, pick, provenance, split_browser,
+                                          stated_version, true_or_false, version_number)
 
 # Log Analytics SigninLogs column -> Graph signIn field.
 _LOG_ANALYTICS = {
     "Id": "id", "CreatedDateTime": "createdDateTime", "TimeGenerated": "timeGenerated", "UserId": "userId",
     "UserPrincipalName": "userPrincipalName", "UserDisplayName": "userDisplayName", "IPAddress": "ipAddress",
-    "UserAgent": "userAgent", "DeviceDetail": "deviceDetail", "Category": "category",
+    "UserAgent": "userAgent", "DeviceDetail": "deviceDetail", "Category": "category", "ResultType": "resultType",
 }
 DEVICE = ["operatingSystem", "browser", "displayName", "isManaged", "isCompliant", "trustType"]
 # The fields read from each record (dotted paths into nested objects). Log Analytics'
 # PascalCase columns are renamed to these by ``graph_columns``.
 FIELDS = [
     "id", "createdDateTime", "userId", "userPrincipalName", "userDisplayName", "ipAddress",
-    "userAgent", "category", "deviceDetail", *[f"deviceDetail.{name}" for name in DEVICE], *_LOG_ANALYTICS,
+    "userAgent", "category", "deviceDetail", *[f"deviceDetail.{name}" for name in DEVICE], "status.errorCode",
+    *_LOG_ANALYTICS,
 ]
 FORMAT = "entra"
 _PORTAL_TIME = "%m/%d/%Y, %I:%M:%S.%f %p"
@@ -224,6 +228,9 @@ def candidates(frame: pd.DataFrame) -> pd.DataFrame:
         category.notna() & ~category.isin(_PEOPLE | _SERVICES))
     problem = problem.fillna(("sign-in by an application (" + category + "): no device by design").where(
         category.isin(_SERVICES)))
+    code = pick(frame, "status.errorCode", "resultType")
+    number = pd.to_numeric(code, errors="coerce")
+    problem = problem.fillna(failed_attempt(number.notna() & (number != 0), "error " + code))
     return pd.DataFrame({
         "source": FORMAT,
         "event_id": pick(frame, "id"),

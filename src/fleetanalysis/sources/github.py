@@ -1,8 +1,9 @@
 """GitHub audit log exports (JSON array, NDJSON or CSV), one row per event.
 
 Fields: ``actor`` (login), ``actor_id``, ``@timestamp`` or ``created_at`` (epoch
-milliseconds), ``user_agent``, ``_document_id`` (the event id) and ``actor_ip``. Events
-without a user agent (most are made by integrations) are rejected with that reason.
+milliseconds), ``user_agent``, ``_document_id`` (the event id), ``actor_ip`` and ``action``.
+Events without a user agent (most are made by integrations) are rejected with that reason,
+and ``user.failed_login`` as a failed sign-in: an attempt is no evidence of a device.
 
 Examples:
     >>> event = {"@timestamp": 1714521600000, "action": "user.login", "actor": "ann", "actor_id": 7,
@@ -19,11 +20,11 @@ from __future__ import annotations
 
 import pandas as pd
 
-from fleetanalysis.sources.schema import field, from_unix, pick
+from fleetanalysis.sources.schema import failed_attempt, field, from_unix, pick
 
 # The fields read from each record (dotted paths into nested objects).
 FIELDS = [
-    "@timestamp", "created_at", "_document_id", "actor", "actor_id", "actor_ip", "user_agent",
+    "@timestamp", "created_at", "_document_id", "actor", "actor_id", "actor_ip", "user_agent", "action",
 ]
 FORMAT = "github"
 
@@ -72,6 +73,7 @@ def candidates(frame: pd.DataFrame) -> pd.DataFrame:
         [2024]
     """
     when = from_unix(field(frame, "@timestamp", "created_at"), unit="ms")
+    action = pick(frame, "action")
     return pd.DataFrame({
         "source": FORMAT,
         "event_id": pick(frame, "_document_id"),
@@ -82,4 +84,5 @@ def candidates(frame: pd.DataFrame) -> pd.DataFrame:
         "count": 1,
         "ip": pick(frame, "actor_ip"),
         "user_agent": pick(frame, "user_agent"),
+        "problem": failed_attempt(action == "user.failed_login", action),
     }, index=frame.index)

@@ -7,6 +7,8 @@ and, when Okta Verify registered the device, the top-level ``device`` block
 (``os_platform``, ``os_version``, ``managed``, ``name``). The device block wins over the
 agent reading; ``reported_from`` names the fields used. Okta writes the literal
 ``UNKNOWN`` (or ``Unknown``) when it has no value; that is no evidence, so it becomes NA.
+An event whose ``outcome.result`` is ``FAILURE`` or ``DENY`` is rejected as a failed
+sign-in: an attempt is no evidence of the user's device.
 
 Examples:
     >>> event = {"uuid": "u1", "published": "2024-05-01T10:00:00.000Z", "eventType": "user.session.start",
@@ -28,13 +30,14 @@ from __future__ import annotations
 
 import pandas as pd
 
-from fleetanalysis.sources.schema import field, from_iso, pick, provenance, split_browser, true_or_false
+from fleetanalysis.sources.schema import (failed_attempt, field, from_iso, pick, provenance, split_browser,
+                                          true_or_false)
 
 # The fields read from each record (dotted paths into nested objects).
 FIELDS = [
     "uuid", "published", "actor.id", "actor.alternateId", "client.userAgent.rawUserAgent",
     "client.userAgent.os", "client.userAgent.browser", "client.ipAddress",
-    "device.os_platform", "device.os_version", "device.managed", "device.name",
+    "device.os_platform", "device.os_version", "device.managed", "device.name", "outcome.result",
 ]
 FORMAT = "okta"
 
@@ -78,6 +81,7 @@ def candidates(frame: pd.DataFrame) -> pd.DataFrame:
     browser, _ = split_browser(pick(frame, "client.userAgent.browser"))
     model = _known(pick(frame, "device.name"))
     managed = true_or_false(field(frame, "device.managed"))
+    outcome = pick(frame, "outcome.result").str.upper()
     return pd.DataFrame({
         "source": FORMAT,
         "event_id": pick(frame, "uuid"),
@@ -101,6 +105,7 @@ def candidates(frame: pd.DataFrame) -> pd.DataFrame:
             ("model", model.notna(), "device.name"),
             ("managed", managed.notna(), "device.managed"),
         ], frame.index),
+        "problem": failed_attempt(outcome.isin(["FAILURE", "DENY"]), "outcome " + outcome),
     }, index=frame.index)
 
 

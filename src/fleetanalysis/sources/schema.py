@@ -311,6 +311,21 @@ def screen(candidates: pd.DataFrame, file: str, *,
     return conform(candidates[~bad] if len(rejected) else candidates), rejected
 
 
+def failed_attempt(failed: pd.Series, what) -> pd.Series:
+    """The rejection reason of the rows ``failed`` marks: a failed sign-in names a device
+    someone tried, not one the user runs (a password spray from old browsers would make its
+    targets look outdated and get them nudged), so it is no evidence; ``what`` says how the
+    log records the failure.
+
+    Examples:
+        >>> failed_attempt(pd.Series([True, False]), "user.failed_login").tolist()
+        ["failed sign-in (user.failed_login): an attempt is no evidence of the user's device", nan]
+    """
+    failed = failed.fillna(False).astype(bool)
+    return ("failed sign-in (" + pd.Series(what, index=failed.index, dtype="object").astype("str")
+            + "): an attempt is no evidence of the user's device").where(failed)
+
+
 def field(frame: pd.DataFrame, *names: str) -> pd.Series:
     """The first of ``names`` that ``frame`` has, filled from the later ones, values untouched.
 
