@@ -61,10 +61,20 @@ def _parser():
 
 
 def _dotted(*parts: str | None) -> str | None:
-    """Join version parts up to the first missing one."""
+    """Join version parts up to the first missing one.
+
+    Some stock rules capture a part with its dot and then the same digits again (Firefox
+    for iOS, ``FxiOS/29.1.0``: ``29``, ``1``, ``.0``, ``0``): such a part is the last one.
+
+    >>> _dotted("29", "1", ".0", "0"), _dotted("17", "4", None, "1")
+    ('29.1.0', '17.4')
+    """
     kept = []
     for part in parts:
-        if part in (None, ""):
+        if part in (None, "") or part == ".":
+            break
+        if part.startswith("."):
+            kept.append(part[1:])
             break
         kept.append(part)
     return ".".join(kept) or None
