@@ -293,8 +293,29 @@ def test_shipped_windows_lines_end_on_microsofts_home_and_pro_dates(shipped_cata
     # Microsoft ends servicing on a Patch Tuesday (the second Tuesday of the month).
     stated = windows["eol"].dropna()
     assert (stated.dt.day_of_week == 1).all() and stated.dt.day.between(8, 14).all()
-    # 26H1 (build 28000) ships on new PCs only and is not offered as an update; every other line is.
-    assert windows.loc[~windows["offered"], "version"].tolist() == ["10.0.28000"]
+    # 26H1 (build 28000) ships on new PCs only and is not offered as an update, nor are the
+    # lines before Windows 10 (listed so that their end can be told); every other line is.
+    assert sorted(windows.loc[~windows["offered"], "version"]) == ["10.0.28000", "5.1", "6.0", "6.1", "6.2", "6.3"]
+
+
+@pytest.mark.parametrize(("agent_os", "seen", "verdict"), [
+    ("Windows NT 6.1", "2019-06-01", "current"), ("Windows NT 6.1", "2024-05-01", "unsupported"),
+    ("Windows NT 6.3", "2022-06-01", "current"), ("Windows NT 6.3", "2023-02-01", "unsupported"),
+    ("Windows NT 5.1", "2024-05-01", "unsupported")])
+def test_windows_before_10_is_told_out_of_support_after_its_end(agent_os, seen, verdict, shipped_catalog):
+    # Found on real agents (Slack's audit log sample in elastic/integrations: Firefox 23 on
+    # Windows NT 6.1): the catalog had no line before Windows 10, so Windows 7 was "not judged".
+    from fleetanalysis import clients, policy
+
+    agent = f"Mozilla/5.0 ({agent_os}; Win64; x64; rv:23.0) Gecko/20131011 Firefox/23.0"
+    facts = clients.describe(pd.Series([agent]))
+    parts = pd.DataFrame({"product": ["windows"], "version": facts["os_version"].astype("str"),
+                          "evidence": facts["os_evidence"].astype("str"), "as_of": [pd.Timestamp(seen)]})
+    judged = policy.judge(parts, shipped_catalog, policy.load())
+    assert judged["verdict"].tolist() == [verdict]
+    if verdict == "unsupported":
+        # Sent to a Windows that is offered, never to another old line.
+        assert judged["target"].str.startswith("10.0.").all()
 
 
 # Windows 11 26H1 (build 28000) ships preinstalled on new Snapdragon X2 PCs only; Microsoft
