@@ -247,3 +247,13 @@ def test_a_failed_sign_in_is_rejected_with_its_code_not_taken_for_the_users_devi
             {"okta.json": "outcome FAILURE", "github.json": "user.failed_login"}[name]) in reasons[0]
     counts = result.counts.iloc[0]
     assert (counts["read"], counts["loaded"], counts["rejected"]) == (2, 1, 1)
+
+
+def test_generic_csv_takes_the_user_name_not_the_display_name(tmp_path):
+    # Entra's sign-in download names the person twice: "User" (display name) and "Username"
+    # (the UPN the directory knows); the display name matched no one in the directory.
+    path = write(tmp_path / "InteractiveSignIns.csv",
+                 "Date (UTC),Request ID,User agent,User ID,User,Username,IP address\n"
+                 f'2021-06-30T16:34:32Z,1691d37b,"{UA}",26be570a,Test contoso,testaccount1@contoso.com,131.107.159.37\n')
+    access = load_one(path).access
+    assert access["user"].tolist() == ["testaccount1@contoso.com"]

@@ -32,8 +32,10 @@ FORMAT = "csv"
 # the exports of common admin consoles ("Last Login (UTC)", "Sign-in time", "Browser User
 # Agent", "IP Address").
 GUESSES = {
-    "user": ["email", "emailaddress", "primaryemail", "useremail", "user", "username", "userprincipalname",
-             "upn", "login", "actor", "actoremail", "alternateid", "mail", "account"],
+    # An identifier before a bare "User": Entra's sign-in download has "User" (display name)
+    # beside "Username" (the UPN the directory knows).
+    "user": ["email", "emailaddress", "primaryemail", "useremail", "userprincipalname", "upn", "username", "user",
+             "login", "actor", "actoremail", "alternateid", "mail", "account"],
     "time": ["timestamp", "time", "datetime", "date", "createdat", "createddatetime", "eventtime",
              "published", "lastseen", "datelast", "lastaccess", "signintime", "signindate", "signindatetime",
              "lastlogin", "lastlogintime", "lastsignin", "lastsignintime", "logintime", "logindate",
