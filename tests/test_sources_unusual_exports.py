@@ -92,6 +92,19 @@ def test_azure_monitor_other_categories_are_rejected_with_their_reason(tmp_path)
     assert reasons[1] == "Azure Monitor AuditLogs record, not a sign-in"
 
 
+def test_azure_monitor_adfs_and_microsoft_service_principal_sign_ins_are_told_apart(tmp_path):
+    # Elastic's azure signinlogs fixtures hold both categories: AD FS sign-ins are people's
+    # (kept when they carry device evidence), Microsoft's own service principals have no device.
+    adfs, microsoft = record(1, "ADFSSignInLogs"), record(2, "MicrosoftServicePrincipalSignInLogs")
+    del microsoft["properties"]["userAgent"]
+    file = tmp_path / "PT1H.json"
+    file.write_text("\n".join(json.dumps(item) for item in [adfs, microsoft]) + "\n")
+    result = sources.load([file])
+    assert counted(result)[["read", "loaded", "rejected"]].values.tolist() == [[2, 1, 1]]
+    assert result.rejected["reason"].tolist() == [
+        "sign-in by an application (MicrosoftServicePrincipalSignInLogs): no device by design"]
+
+
 def test_log_analytics_signinlogs_export_as_json_and_csv(tmp_path):
     detail = {"deviceId": "", "operatingSystem": "MacOs", "browser": "Safari 17.4", "isManaged": True}
     rows = [{"TenantId": "t", "TimeGenerated": "2024-05-01T09:00:00Z", "Id": "la-1", "CorrelationId": "c-1",

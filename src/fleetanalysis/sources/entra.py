@@ -61,8 +61,8 @@ FORMAT = "entra"
 _PORTAL_TIME = "%m/%d/%Y, %I:%M:%S.%f %p"
 # Azure Monitor categories that hold sign-ins by people, and those that hold sign-ins by
 # applications (no device, no user agent, by design).
-_PEOPLE = {"SignInLogs", "NonInteractiveUserSignInLogs"}
-_SERVICES = {"ServicePrincipalSignInLogs", "ManagedIdentitySignInLogs"}
+_PEOPLE = {"SignInLogs", "NonInteractiveUserSignInLogs", "ADFSSignInLogs"}
+_SERVICES = {"ServicePrincipalSignInLogs", "ManagedIdentitySignInLogs", "MicrosoftServicePrincipalSignInLogs"}
 
 
 def _is_record(doc: dict) -> bool:
