@@ -35,6 +35,12 @@ reports its own time and peak memory (``ru_maxrss``):
   alternating; the median of each side), and a re-ingest of all 52 files with nothing new (the manifest skips them unread); how
   many of the store's month x source partitions the newest week rewrote.
 
+``ingest`` and ``status`` run in turns with the DuckDB stage each is compared with,
+``--pairs`` times (default 3, which runs first alternating): each of the four reports its
+run of median wall time, every run's time under ``runs`` and its highest ``peak_mb``, so
+that ``ingest_vs_duckdb`` and ``status_vs_duckdb`` are ratios of medians of runs made close
+in time.
+
 Also ``cli_start_s``: wall time of ``fleetanalysis --version`` as a subprocess, median of 5.
 
 Prints one JSON line with every time (wall and, per stage, CPU), each stage's peak memory,
@@ -530,6 +536,32 @@ STAGES = {"read": stage_read, "ingest": stage_ingest, "duckdb_ingest": stage_duc
           "naive": stage_naive, "incremental": stage_incremental}
 
 
+# Stages compared with DuckDB's side by side: both run in turns, ``--pairs`` times.
+AGAINST = {"ingest": "duckdb_ingest", "status": "duckdb_status"}
+
+
+def run_pairs(name: str, data: Path, end: str, pairs: int, skip: list[str]) -> dict[str, dict]:
+    """``name`` and the DuckDB stage it is compared with, ``pairs`` times in turns (which
+    runs first alternating, each in its own child process); per stage the run of median
+    wall time, with every run's wall time under ``runs`` and the highest ``peak_mb``.
+
+    On this kind of machine one run of a stage can be 20% off the next: pairs run close
+    in time share the machine's state, and medians of them do not hang on one lucky draw.
+    """
+    against = AGAINST[name]
+    sides = [side for side in (name, against) if side not in skip]
+    runs: dict[str, list[dict]] = {side: [] for side in sides}
+    for pair in range(pairs if len(sides) == 2 else 1):
+        for side in (sides if pair % 2 == 0 else sides[::-1]):
+            runs[side].append(run_stage(side, data, end))
+    chosen = {}
+    for side, found in runs.items():
+        ordered = sorted(found, key=lambda result: result["seconds"])
+        chosen[side] = {**ordered[(len(ordered) - 1) // 2], "runs": [result["seconds"] for result in found],
+                        "peak_mb": max(result["peak_mb"] for result in found)}
+    return chosen
+
+
 def run_stage(name: str, data: Path, end: str) -> dict:
     """Run one stage in a child process; its JSON result with ``peak_mb``."""
     done = subprocess.run([sys.executable, __file__, "--stage", name, "--data", str(data), "--end", end],
@@ -565,6 +597,8 @@ def main() -> None:
     generate.add_size_options(options)
     options.add_argument("--out", type=Path, help="keep the generated files here (default: a temporary folder)")
     options.add_argument("--skip", nargs="*", default=[], choices=list(STAGES), help="stages not to run")
+    options.add_argument("--pairs", type=int, default=3,
+                         help="times the ingest and status stages and DuckDB's run in turns (default: 3)")
     options.add_argument("--stage", choices=list(STAGES), help=argparse.SUPPRESS)
     options.add_argument("--data", type=Path, help=argparse.SUPPRESS)
     options.add_argument("--end", help=argparse.SUPPRESS)
@@ -579,7 +613,14 @@ def main() -> None:
     try:
         written = _generate(folder, args)
         generated = written["seconds"]
-        results = {name: run_stage(name, folder, written["end"]) for name in STAGES if name not in args.skip}
+        results = {}
+        for name in STAGES:
+            if name in args.skip or name in results:
+                continue
+            if name in AGAINST:
+                results.update(run_pairs(name, folder, written["end"], args.pairs, args.skip))
+            else:
+                results[name] = run_stage(name, folder, written["end"])
         cli_start = cli_start_seconds()
     finally:
         if args.out is None:
