@@ -326,3 +326,30 @@ def test_files_after_the_arrow_merge_in_one_ingest_merge_as_the_general_path(tmp
     assert counts[COUNTS].values.tolist() == expected[COUNTS].values.tolist()
     assert counts["duplicates"].sum() > 0
     pd.testing.assert_frame_equal(ordered(store.read(fast)), ordered(store.read(general)))
+
+
+def test_failed_sign_ins_of_entras_download_are_rejected_by_both_readers(tmp_path, monkeypatch):
+    """Entra's sign-in download (InteractiveSignIns.csv) has "Status", "Sign-in error code" and
+    "Failure reason"; a row whose code is not 0 is a failed attempt, rejected with its code by
+    DuckDB's reader as by the general path, never grouped into the user's device."""
+    header = ["Date (UTC)", "Request ID", "User agent", "User ID", "User", "Username", "IP address", "Status",
+              "Sign-in error code", "Failure reason"]
+    old_edge = ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+                "Chrome/91.0.4472.114 Safari/537.36 Edg/91.0.864.54")
+    body = []
+    for number, (moment, user, ip, agent) in enumerate(rows(random.Random(5), 120)):
+        failed = number % 7 == 0
+        body.append([moment, f"req-{number}", old_edge if failed else agent, f"oid-{user}", "Display Name", user, ip,
+                     "Failure" if failed else "Success", "50126" if failed else "0",
+                     "Error validating credentials due to invalid username or password." if failed else ""])
+    log = tmp_path / "InteractiveSignIns_2026-06-01_2026-06-30.csv"
+    with open(log, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(header)
+        writer.writerows(body)
+    counts, _, used = ingest_both(tmp_path, monkeypatch, log)
+    assert used == [True]
+    failed = [reason for _, _, reason, _ in rejected_rows(tmp_path / "fast.parquet") if reason.startswith("failed")]
+    assert len(failed) == sum(1 for row in body if row[8] == "50126") > 0
+    assert set(failed) == {"failed sign-in (error 50126): an attempt is no evidence of the user's device"}
+    assert "Edg/91" not in " ".join(store.read(tmp_path / "fast.parquet")["user_agent"].astype(str))

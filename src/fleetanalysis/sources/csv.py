@@ -22,7 +22,7 @@ import pyarrow
 import pyarrow.compute
 
 from fleetanalysis.errors import BadInput
-from fleetanalysis.sources.schema import COLUMNS, from_iso, from_unix, pick
+from fleetanalysis.sources.schema import COLUMNS, failed_attempt, from_iso, from_unix, pick
 
 _log = logging.getLogger(__name__)
 
@@ -46,6 +46,8 @@ GUESSES = {
            "remoteaddr", "remoteip", "loginip", "calleripaddress"],
     "event_id": ["eventid", "id", "uuid", "documentid"],
     "user_id": ["userid", "actorid", "uid"],
+    # A sign-in's error code (Entra's download: "Sign-in error code"): not 0 is a failed attempt.
+    "error_code": ["signinerrorcode", "errorcode", "resulttype"],
 }
 OPTIONS = {"user": "--user-column", "time": "--time-column", "user_agent": "--ua-column"}
 _NUMERIC = r"^\s*[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?\s*$"
@@ -183,7 +185,7 @@ def candidates(frame: pd.DataFrame, user_column: str | None = None, time_column:
     if announce and line:
         _log.info(line)
     when = parse_times(frame[fields["time"]])
-    return pd.DataFrame({
+    rows = pd.DataFrame({
         # Categorical from the start: one string, not one per row.
         "source": pd.Series(FORMAT, index=frame.index, dtype=COLUMNS["source"]),
         "event_id": pick(frame, fields.get("event_id", "")),
@@ -196,6 +198,10 @@ def candidates(frame: pd.DataFrame, user_column: str | None = None, time_column:
         # Read dictionary-encoded, the user agents stay categorical: one string per distinct agent.
         "user_agent": _agents(frame[fields["user_agent"]]),
     }, index=frame.index, copy=False)
+    if "error_code" in fields:
+        code = pick(frame, fields["error_code"])
+        rows["problem"] = failed_attempt(code.notna() & ~code.str.strip().isin(["", "0"]), code, "error ")
+    return rows
 
 
 def _agents(values: pd.Series) -> pd.Series:

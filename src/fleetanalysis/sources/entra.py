@@ -230,7 +230,7 @@ def candidates(frame: pd.DataFrame) -> pd.DataFrame:
         category.isin(_SERVICES)))
     code = pick(frame, "status.errorCode", "resultType")
     number = pd.to_numeric(code, errors="coerce")
-    problem = problem.fillna(failed_attempt(number.notna() & (number != 0), "error " + code))
+    problem = problem.fillna(failed_attempt(number.notna() & (number != 0), code, "error "))
     return pd.DataFrame({
         "source": FORMAT,
         "event_id": pick(frame, "id"),

@@ -105,7 +105,7 @@ def candidates(frame: pd.DataFrame) -> pd.DataFrame:
             ("model", model.notna(), "device.name"),
             ("managed", managed.notna(), "device.managed"),
         ], frame.index),
-        "problem": failed_attempt(outcome.isin(["FAILURE", "DENY"]), "outcome " + outcome),
+        "problem": failed_attempt(outcome.isin(["FAILURE", "DENY"]), outcome, "outcome "),
     }, index=frame.index)
 
 

@@ -311,19 +311,22 @@ def screen(candidates: pd.DataFrame, file: str, *,
     return conform(candidates[~bad] if len(rejected) else candidates), rejected
 
 
-def failed_attempt(failed: pd.Series, what) -> pd.Series:
+def failed_attempt(failed: pd.Series, what, prefix: str = "") -> pd.Series:
     """The rejection reason of the rows ``failed`` marks: a failed sign-in names a device
     someone tried, not one the user runs (a password spray from old browsers would make its
-    targets look outdated and get them nudged), so it is no evidence; ``what`` says how the
-    log records the failure.
+    targets look outdated and get them nudged), so it is no evidence; ``prefix`` and ``what``
+    say how the log records the failure. Text is built for the failed rows alone.
 
     Examples:
-        >>> failed_attempt(pd.Series([True, False]), "user.failed_login").tolist()
-        ["failed sign-in (user.failed_login): an attempt is no evidence of the user's device", nan]
+        >>> failed_attempt(pd.Series([True, False]), pd.Series(["50126", "0"]), "error ").tolist()
+        ["failed sign-in (error 50126): an attempt is no evidence of the user's device", nan]
     """
     failed = failed.fillna(False).astype(bool)
-    return ("failed sign-in (" + pd.Series(what, index=failed.index, dtype="object").astype("str")
-            + "): an attempt is no evidence of the user's device").where(failed)
+    reason = pd.Series(np.nan, index=failed.index, dtype="object")
+    if failed.any():
+        said = pd.Series(what, index=failed.index, dtype="object")[failed].astype("str")
+        reason[failed] = "failed sign-in (" + prefix + said + "): an attempt is no evidence of the user's device"
+    return reason
 
 
 def field(frame: pd.DataFrame, *names: str) -> pd.Series:

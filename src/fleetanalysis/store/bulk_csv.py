@@ -6,7 +6,8 @@ reads them). A row is *fine* when the checks of
 (``2024-05-01T10:00:00Z``, a fraction of up to six digits, an offset or none, read as
 UTC), between 2000 and a day from now; a user agent with a character Python's
 ``str.strip`` keeps, no NUL byte and at most ``MAX_USER_AGENT`` bytes; no NUL byte in
-the user; user, user id and address at most ``MAX_FIELD`` bytes; no event id. Fine rows
+the user; user, user id and address at most ``MAX_FIELD`` bytes; no event id; no sign-in
+error code other than 0 (a failed sign-in, which ``candidates`` rejects). Fine rows
 are grouped by the store's dedupe key (source, user id, user, address, agent and the UTC
 month of the time): the earliest and latest time and how many rows, all that
 ``dedupe._newest`` keeps of them (nothing else differs between them). When some rows
@@ -195,7 +196,9 @@ def _flagged(path: Path, header: list[str], fields: dict[str, str]) -> str:
         f"NOT contains({agent}, chr(0))", f"strlen({agent}) <= {MAX_USER_AGENT}",
         f"NOT contains(coalesce({user}, ''), chr(0))",
         *(f"coalesce(strlen({text(field)}), 0) <= {MAX_FIELD}" for field in ("user_id", "user", "ip")),
-        f"{text('event_id')} IS NULL"])
+        f"{text('event_id')} IS NULL",
+        # A failed sign-in (an error code other than 0) is rejected by ``candidates``.
+        f"coalesce(trim({text('error_code')}), '') IN ('', '0')"])
     def breaks(chosen: list[str]) -> str:
         return " OR ".join(f"contains({name}, chr(10)) OR contains({name}, chr(13))" for name in chosen) or "false"
 
