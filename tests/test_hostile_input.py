@@ -121,7 +121,7 @@ FILES = {
                                            '"di@x.io,2024-05-01'),
                         {"loaded": 1, "rejected": 3, "reasons": ["expected 3 fields"]}),
     "CSV header only": ("header.csv", b"email,timestamp,user_agent\n", {"loaded": 0, "rejected": 0}),
-    "CSV repeated header names": ("repeat.csv", b"email,email,ua\na,b,c\n", "repeated column names"),
+    "CSV repeated header names": ("repeat.csv", b"email,email,ua\na,b,c\n", "column 'email' appears more than once"),
     "Slack ok false": ("error.json", text(json.dumps({"ok": False, "error": "invalid_auth"})), "not a known sign-in log"),
     "Slack logins not a list": ("notlist.json", text(json.dumps({"ok": True, "logins": "nope"})),
                                 {"loaded": 0, "rejected": 1, "reasons": ["not a JSON object"]}),

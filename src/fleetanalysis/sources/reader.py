@@ -165,10 +165,23 @@ def detect(doc: object) -> str | None:
 
 
 def _csv_header(first_line: str, file: str) -> list[str]:
-    """The column names on the first line of a CSV file; ``BadInput`` when missing or repeated."""
+    """The column names on the first line of a CSV file; ``BadInput`` when missing or repeated,
+    naming the first repeated one.
+
+    Examples:
+        >>> _csv_header("Date (UTC),Incoming token type,User,Incoming token type", "x.csv")
+        Traceback (most recent call last):
+        fleetanalysis.errors.BadInput: x.csv: header: column 'Incoming token type' appears more than once; rename one of them
+    """
     header = next(stdlib_csv.reader([first_line]), [])
-    if not header or len(set(header)) != len(header):
-        raise BadInput(file, "header", "missing or repeated column names")
+    if not header:
+        raise BadInput(file, "header", "no column names")
+    seen: set[str] = set()
+    for name in header:
+        if name in seen:
+            shown = repr(name) if name.strip() else "without a name"
+            raise BadInput(file, "header", f"column {shown} appears more than once; rename one of them")
+        seen.add(name)
     return header
 
 
