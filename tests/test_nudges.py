@@ -535,3 +535,19 @@ def test_dm_keeps_a_products_own_spelling_at_the_start_of_its_reasons():
            "target": "iOS 26.5.1", "reason": "ios 26.5.1 released 2026-06-01, due after 14 days"}
     text, _ = nudges.message([row])
     assert "iOS 26.5.1 came out on 1 June 2026" in text and "IOS" not in text
+
+
+def test_a_windows_7_pc_is_told_to_ask_it_not_to_open_settings(no_settings, tmp_path, capsys):
+    # Windows 7 had no Settings app, Windows Update never moves it to a supported Windows,
+    # and its Chrome stops at 109: the steps every other Windows PC gets would mislead.
+    log = tmp_path / "signins.csv"
+    log.write_text("user,time,user_agent\nann@example.com,2024-05-01T10:00:00Z,\"Mozilla/5.0 (Windows NT 6.1; Win64; "
+                   "x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/109.0.0.0 Safari/537.36\"\n")
+    store = tmp_path / "access.parquet"
+    assert cli.main(["ingest", "--store", str(store), str(log)]) == 0
+    capsys.readouterr()
+    assert cli.main(["nudges", "--store", str(store), "--as-of", "2024-05-01", "--state", str(tmp_path / "n.sqlite"),
+                     "--format", "json"]) == 0
+    text = json.loads(capsys.readouterr().out)[0]["text"]
+    assert "Windows 7" in text and "ask IT to upgrade or replace it" in text
+    assert "Open Settings" not in text and "Chrome updates itself" not in text

@@ -33,6 +33,10 @@ OS_STEPS = {
     "Linux": "Install your distribution's security updates with its package manager or "
              "software centre, then reboot.",
 }
+# Windows before 10 (XP to 8.1, NT 5.x and 6.x): Windows Update offers no way from there to
+# a supported Windows, and these PCs have no Settings app to look in.
+WINDOWS_BEFORE_10_STEPS = ("This Windows no longer gets updates, and Windows Update cannot move the PC to a "
+                           "supported Windows: ask IT to upgrade or replace it.")
 CLIENT_STEPS = {
     "Chrome": "Chrome updates itself; relaunch it to finish. To check: menu > Help > About Google Chrome.",
     "Edge": "Edge updates itself; relaunch it to finish. To check: menu > Help and feedback > About Microsoft Edge.",
@@ -220,10 +224,18 @@ def update_steps(device: dict) -> list[str]:
         >>> update_steps({"platform": "macOS", "clients": "Chrome 131; Slack 4.20.0", "target": "Chrome 138.0",
         ...               "os_verdict": "unknown", "client_verdict": "unsupported"})[0][:24]
         'Chrome updates itself; r'
+        >>> steps = update_steps({"platform": "Windows", "os_version": "6.1", "clients": "Chrome 109",
+        ...     "target": "Windows 10.0.22631", "os_verdict": "unsupported", "client_verdict": "outdated"})
+        >>> len(steps), steps[0][-51:]
+        (1, 'supported Windows: ask IT to upgrade or replace it.')
     """
     platform = device.get("platform")
     os_behind = _behind(device.get("os_verdict"))
     client_behind = _behind(device.get("client_verdict"))
+    before_10 = platform == "Windows" and str(device.get("os_version") or "").startswith(("5.", "6."))
+    if os_behind is not False and before_10:
+        # Its browsers cannot update past the last release for it either (Chrome 109 on Windows 7).
+        return [WINDOWS_BEFORE_10_STEPS]
     steps = []
     if os_behind is not False and platform in OS_STEPS:
         steps.append(OS_STEPS[platform])
