@@ -200,10 +200,8 @@ def load_releases_csv(source: str | os.PathLike, name: str | None = None, produc
     product = header.get("product", product)
     try:
         raw = pd.read_csv(io.StringIO("\n".join(body)), dtype="str", keep_default_na=False)
-    except pd.errors.EmptyDataError:
-        raise BadInput(name, "not a catalog CSV", "empty: no header and no rows") from None
-    except pd.errors.ParserError as error:
-        raise BadInput(name, "not a catalog CSV", str(error).strip().splitlines()[0]) from None
+    except (pd.errors.ParserError, pd.errors.EmptyDataError) as error:
+        raise BadInput(name, "not a catalog CSV", reading_problem(error)) from None
     raw.columns = [column.strip().lower() for column in raw.columns]
     needed = ["version", "released", "line"] + ([] if product else ["product"])
     missing = [column for column in needed if column not in raw.columns]

@@ -303,7 +303,6 @@ def run(notebook: str | os.PathLike, out_dir: Path, as_of: date | None = None,
     named = values.get("names") is True
     if as_of is not None:
         page_folder(out_dir, as_of.isoformat(), named)
-    if as_of is not None:
         values["as_of"] = as_of.isoformat()
     tell = stages or (lambda line: None)
     check_parameters(source, values)

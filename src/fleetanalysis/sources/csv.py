@@ -22,7 +22,7 @@ import pyarrow
 import pyarrow.compute
 
 from fleetanalysis.errors import BadInput
-from fleetanalysis.sources.schema import COLUMNS, failed_attempt, from_iso, from_unix, pick
+from fleetanalysis.sources.schema import COLUMNS, failed_attempt, failed_code, from_iso, from_unix, pick
 
 _log = logging.getLogger(__name__)
 
@@ -200,7 +200,7 @@ def candidates(frame: pd.DataFrame, user_column: str | None = None, time_column:
     }, index=frame.index, copy=False)
     if "error_code" in fields:
         code = pick(frame, fields["error_code"])
-        rows["problem"] = failed_attempt(code.notna() & ~code.str.strip().isin(["", "0"]), code, "error ")
+        rows["problem"] = failed_attempt(failed_code(code), code, "error ")
     return rows
 
 

@@ -40,8 +40,8 @@ import json
 
 import pandas as pd
 
-from fleetanalysis.sources.schema import (failed_attempt, field, from_iso, pick, provenance, split_browser,
-                                          stated_version, true_or_false, version_number)
+from fleetanalysis.sources.schema import (failed_attempt, failed_code, field, from_iso, pick, provenance,
+                                          split_browser, stated_version, true_or_false, version_number)
 
 # Log Analytics SigninLogs column -> Graph signIn field.
 _LOG_ANALYTICS = {
@@ -229,8 +229,7 @@ def candidates(frame: pd.DataFrame) -> pd.DataFrame:
     problem = problem.fillna(("sign-in by an application (" + category + "): no device by design").where(
         category.isin(_SERVICES)))
     code = pick(frame, "status.errorCode", "resultType")
-    number = pd.to_numeric(code, errors="coerce")
-    problem = problem.fillna(failed_attempt(number.notna() & (number != 0), code, "error "))
+    problem = problem.fillna(failed_attempt(failed_code(code), code, "error "))
     return pd.DataFrame({
         "source": FORMAT,
         "event_id": pick(frame, "id"),

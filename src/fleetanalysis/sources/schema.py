@@ -311,6 +311,18 @@ def screen(candidates: pd.DataFrame, file: str, *,
     return conform(candidates[~bad] if len(rejected) else candidates), rejected
 
 
+def failed_code(code: pd.Series) -> pd.Series:
+    """Whether each sign-in's error code says it failed: a number other than 0 (Entra's
+    ``status.errorCode``, ``ResultType``, a download's "Sign-in error code"); none is no failure.
+
+    Examples:
+        >>> failed_code(pd.Series(["50126", "0", None, " 0 "])).tolist()
+        [True, False, False, False]
+    """
+    number = pd.to_numeric(code.str.strip(), errors="coerce")
+    return (number.notna() & (number != 0)).astype(bool)
+
+
 def failed_attempt(failed: pd.Series, what, prefix: str = "") -> pd.Series:
     """The rejection reason of the rows ``failed`` marks: a failed sign-in names a device
     someone tried, not one the user runs (a password spray from old browsers would make its
