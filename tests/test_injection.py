@@ -19,7 +19,7 @@ import pytest
 
 from fleetanalysis import store
 from fleetanalysis.cli import main
-from fleetanalysis.writing import FORMULA_START
+from fleetanalysis.writing import FORMULA_START, neutralise_formulas
 
 IOS_16 = ("Mozilla/5.0 (iPhone; CPU iPhone OS 16_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) "
           "Version/16.1 Mobile/15E148 Safari/604.1")
@@ -37,7 +37,7 @@ AGENTS = [SCRIPT, IMG + " Mozilla/5.0", LINK, "=cmd|' /C calc'!A0", "+Mozilla", 
 
 
 def is_formula(cell: str) -> bool:
-    return cell.startswith(FORMULA_START)
+    return cell.lstrip(" \u00a0").startswith(FORMULA_START)
 
 
 def csv_cells(text: str) -> list[str]:
@@ -184,6 +184,14 @@ def test_ua_csv_is_formula_safe(capsys, monkeypatch):
     out, _ = run(capsys, "ua", "--format", "csv")
     assert_formula_safe(out, *lines[:4], lines[6])
     assert f"{IOS_16} {SCRIPT}" in csv_cells(out)
+
+
+@pytest.mark.parametrize("cell", [" =1+1", "   @SUM(A1)", "\u00a0+1", " \t=1+1"])
+def test_a_formula_behind_leading_spaces_is_neutralised(cell):
+    # A spreadsheet may trim leading spaces on import, and then read the rest as a formula.
+    safe = neutralise_formulas(pd.DataFrame({"office": [cell, " plain"]}))["office"].tolist()
+    assert safe[0].startswith("'") and safe[0][1:].lstrip(" \u00a0").startswith(FORMULA_START + ("\\",))
+    assert safe[1] == " plain"
 
 
 def test_catalog_show_csv_is_formula_safe(tmp_path, capsys, monkeypatch):

@@ -29,6 +29,8 @@ from fleetanalysis.errors import BadInput
 
 # OWASP's list of characters a spreadsheet treats as the start of a formula.
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+# Spaces a spreadsheet may trim on import before it looks for a formula.
+_LEADING_SPACE = " \u00a0"
 # The one list of characters no output shows as they are. C0/C1 controls but tab and
 # newline: ESC starts the escape sequences that let text retitle a terminal or rewrite what
 # it shows when a file is cat; a bare carriage return is left unquoted by pandas' CSV
@@ -316,7 +318,7 @@ def neutralise_formulas(frame: pd.DataFrame) -> pd.DataFrame:
                 or isinstance(values.dtype, pd.CategoricalDtype)):
             continue
         text = values.astype("object")
-        risky = text.map(lambda cell: isinstance(cell, str) and (cell.startswith(FORMULA_START)
+        risky = text.map(lambda cell: isinstance(cell, str) and (_formula(cell)
                                                                  or CONTROL.search(cell) is not None))
         if risky.any():
             safe[column] = text.where(~risky, text[risky].map(safe_cell))
@@ -326,11 +328,16 @@ def neutralise_formulas(frame: pd.DataFrame) -> pd.DataFrame:
 def safe_cell(text: str) -> str:
     r"""One CSV cell of ``neutralise_formulas``: control characters shown, a formula start quoted.
 
-    >>> safe_cell("=1+1"), safe_cell("\x1b[31mok"), safe_cell("fine")
-    ("'=1+1", '\\x1b[31mok', 'fine')
+    >>> safe_cell("=1+1"), safe_cell(" =1+1"), safe_cell("\x1b[31mok"), safe_cell("fine")
+    ("'=1+1", "' =1+1", '\\x1b[31mok', 'fine')
     """
     cleaned = escape_controls(text)
-    return "'" + cleaned if cleaned.startswith(FORMULA_START) else cleaned
+    return "'" + cleaned if _formula(cleaned) else cleaned
+
+
+def _formula(cell: str) -> bool:
+    """Whether a spreadsheet could read ``cell`` as a formula, after trimming leading spaces."""
+    return cell.lstrip(_LEADING_SPACE).startswith(FORMULA_START)
 
 
 def write_csv(frame: pd.DataFrame, target: str | os.PathLike, **to_csv) -> Path:
