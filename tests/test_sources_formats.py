@@ -234,7 +234,25 @@ FAILED = {
          "actor_id": 7, "user_agent": OLD_EDGE, "operation_type": "authentication"},
         {"@timestamp": 1714557600000, "_document_id": "gh-ok", "action": "user.login", "actor": "ann",
          "actor_id": 7, "user_agent": UA, "operation_type": "authentication"}],
+    # The second factor failed after a right password (Azure-Sentinel's ASIM GitHub sample).
+    "github-2fa.json": [
+        {"@timestamp": 1711431177229, "_document_id": "gh-2fa", "action": "user.two_factor_challenge_failure",
+         "actor": "ann", "actor_id": 7, "user_agent": OLD_EDGE, "operation_type": "authentication"},
+        {"@timestamp": 1711431277229, "_document_id": "gh-2fa-ok", "action": "user.login", "actor": "ann",
+         "actor_id": 7, "user_agent": UA, "operation_type": "authentication"}],
+    # Slack's audit action for a failed login (Azure-Sentinel's SlackAudit analytic rule).
+    "slack-audit.json": {"entries": [
+        {"id": "sa-bad", "date_create": 1714554000, "action": "user_login_failed",
+         "actor": {"type": "user", "user": {"id": "W1", "name": "ann", "email": "ann@example.com"}},
+         "entity": {"type": "user", "user": {"id": "W1"}},
+         "context": {"ua": OLD_EDGE, "ip_address": "203.0.113.66"}},
+        {"id": "sa-ok", "date_create": 1714557600, "action": "user_login",
+         "actor": {"type": "user", "user": {"id": "W1", "name": "ann", "email": "ann@example.com"}},
+         "entity": {"type": "user", "user": {"id": "W1"}},
+         "context": {"ua": UA, "ip_address": "203.0.113.4"}}]},
 }
+FAILED_SAID = {"okta.json": "outcome FAILURE", "github.json": "user.failed_login",
+               "github-2fa.json": "user.two_factor_challenge_failure", "slack-audit.json": "user_login_failed"}
 
 
 @pytest.mark.parametrize("name", list(FAILED))
@@ -243,10 +261,41 @@ def test_a_failed_sign_in_is_rejected_with_its_code_not_taken_for_the_users_devi
     assert result.access["user_agent"].astype("str").tolist() == [UA]
     reasons = result.rejected["reason"].tolist()
     assert len(reasons) == 1 and reasons[0].startswith("failed sign-in (")
-    assert ("50126" if name != "okta.json" and name != "github.json" else
-            {"okta.json": "outcome FAILURE", "github.json": "user.failed_login"}[name]) in reasons[0]
+    assert FAILED_SAID.get(name, "50126") in reasons[0]
     counts = result.counts.iloc[0]
     assert (counts["read"], counts["loaded"], counts["rejected"]) == (2, 1, 1)
+
+
+@pytest.mark.parametrize("actor", ["SystemPrincipal", "PublicClientApp"])
+def test_an_okta_event_no_person_made_is_no_device(actor, tmp_path):
+    # Okta itself acting in a user's name (SEKOIA-IO automation-library's Okta fixture:
+    # `user.authentication.auth_via_IDP` by "Okta System", system@okta.com) and an OAuth
+    # client carry a browser's agent that is nobody's device.
+    machine = {**OKTA[0], "uuid": "okta-system", "eventType": "user.authentication.auth_via_IDP",
+               "actor": {"id": "0oa1", "type": actor, "alternateId": "system@okta.com", "displayName": "Okta System"},
+               "client": {"userAgent": {"rawUserAgent": OLD_EDGE, "os": "Windows 10", "browser": "CHROME"},
+                          "ipAddress": "1.2.3.4"}, "outcome": {"result": "SUCCESS"}}
+    result = load_one(write(tmp_path / "okta.json", json.dumps([machine, OKTA[0]])))
+    assert result.access["user"].tolist() == ["ann@example.com"]
+    assert result.rejected["reason"].tolist() == [f"made by actor type {actor}, not a person: no device by design"]
+
+
+def test_a_github_log_opening_with_events_no_actor_made_is_still_read(tmp_path):
+    # An Enterprise `/audit-log?include=all` page opens with `git.fetch` events that have
+    # neither actor nor user agent (a Python SDK's test response); the format is told by the
+    # rows after them.
+    fetch = {"@timestamp": 1614697638660, "business": "poizen-inc", "org": "org-demo", "repo": "org-demo/public-repo",
+             "action": "git.fetch", "transport_protocol_name": "http", "transport_protocol": 1,
+             "repository": "org-demo/public-repo", "repository_public": True}
+    login = {"@timestamp": 1714557600000, "_document_id": "gh-ok", "action": "user.login", "actor": "ann",
+             "actor_id": 7, "user_agent": UA}
+    for name, text in [("page.json", json.dumps([fetch, fetch, login])),
+                       ("lines.ndjson", "\n".join(json.dumps(row) for row in [fetch, fetch, login]))]:
+        for forced in (None, "github"):
+            result = load_one(write(tmp_path / name, text), format=forced)
+            assert result.counts["format"].tolist() == ["github"] and not result.problems
+            assert result.access["user"].tolist() == ["ann"]
+            assert result.rejected["reason"].tolist() == ["no user agent"] * 2
 
 
 def test_generic_csv_takes_the_user_name_not_the_display_name(tmp_path):

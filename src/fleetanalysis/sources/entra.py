@@ -40,7 +40,7 @@ import json
 
 import pandas as pd
 
-from fleetanalysis.sources.schema import (failed_attempt, failed_code, field, from_iso, pick, provenance,
+from fleetanalysis.sources.schema import (any_row, failed_attempt, failed_code, field, from_iso, pick, provenance,
                                           split_browser, stated_version, true_or_false, version_number)
 
 # Log Analytics SigninLogs column -> Graph signIn field.
@@ -83,7 +83,7 @@ def matches(doc: object) -> bool:
         True
     """
     if isinstance(doc, list):
-        return bool(doc) and matches(doc[0])
+        return any_row(doc, matches)
     if not isinstance(doc, dict):
         return False
     records = doc.get("records")

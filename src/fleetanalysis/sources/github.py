@@ -3,7 +3,8 @@
 Fields: ``actor`` (login), ``actor_id``, ``@timestamp`` or ``created_at`` (epoch
 milliseconds), ``user_agent``, ``_document_id`` (the event id), ``actor_ip`` and ``action``.
 Events without a user agent (most are made by integrations) are rejected with that reason,
-and ``user.failed_login`` as a failed sign-in: an attempt is no evidence of a device.
+and an action naming a failure (``user.failed_login``, ``user.two_factor_challenge_failure``)
+as a failed sign-in: an attempt is no evidence of a device.
 
 Examples:
     >>> event = {"@timestamp": 1714521600000, "action": "user.login", "actor": "ann", "actor_id": 7,
@@ -20,7 +21,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from fleetanalysis.sources.schema import failed_attempt, field, from_unix, pick
+from fleetanalysis.sources.schema import any_row, failed_action, failed_attempt, field, from_unix, pick
 
 # The fields read from each record (dotted paths into nested objects).
 FIELDS = [
@@ -37,7 +38,7 @@ def matches(doc: object) -> bool:
         True
     """
     if isinstance(doc, list):
-        return bool(doc) and matches(doc[0])
+        return any_row(doc, matches)
     if not isinstance(doc, dict):
         return False
     dated = "@timestamp" in doc or "created_at" in doc
@@ -84,5 +85,5 @@ def candidates(frame: pd.DataFrame) -> pd.DataFrame:
         "count": 1,
         "ip": pick(frame, "actor_ip"),
         "user_agent": pick(frame, "user_agent"),
-        "problem": failed_attempt(action == "user.failed_login", action),
+        "problem": failed_attempt(failed_action(action), action),
     }, index=frame.index)

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from fleetanalysis.sources.schema import from_iso, pick, provenance, stated_version, version_number
+from fleetanalysis.sources.schema import any_row, from_iso, pick, provenance, stated_version, version_number
 
 # The fields read from each record (dotted paths into nested objects).
 FIELDS = [
@@ -47,7 +47,7 @@ def matches(doc: object) -> bool:
         True
     """
     if isinstance(doc, list):
-        return bool(doc) and matches(doc[0])
+        return any_row(doc, matches)
     if not isinstance(doc, dict):
         return False
     kind = doc.get("kind")

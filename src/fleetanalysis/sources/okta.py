@@ -8,7 +8,9 @@ and, when Okta Verify registered the device, the top-level ``device`` block
 agent reading; ``reported_from`` names the fields used. Okta writes the literal
 ``UNKNOWN`` (or ``Unknown``) when it has no value; that is no evidence, so it becomes NA.
 An event whose ``outcome.result`` is ``FAILURE`` or ``DENY`` is rejected as a failed
-sign-in: an attempt is no evidence of the user's device.
+sign-in: an attempt is no evidence of the user's device. So is an event whose ``actor.type``
+is not ``User`` (``SystemPrincipal``, ``PublicClientApp``...): Okta or an application acted,
+and the agent is not a person's device.
 
 Examples:
     >>> event = {"uuid": "u1", "published": "2024-05-01T10:00:00.000Z", "eventType": "user.session.start",
@@ -30,7 +32,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from fleetanalysis.sources.schema import (failed_attempt, field, from_iso, pick, provenance, split_browser,
+from fleetanalysis.sources.schema import (any_row, failed_attempt, field, from_iso, pick, provenance, split_browser,
                                           true_or_false)
 
 # The fields read from each record (dotted paths into nested objects).
@@ -38,6 +40,7 @@ FIELDS = [
     "uuid", "published", "actor.id", "actor.alternateId", "client.userAgent.rawUserAgent",
     "client.userAgent.os", "client.userAgent.browser", "client.ipAddress",
     "device.os_platform", "device.os_version", "device.managed", "device.name", "outcome.result",
+    "actor.type",
 ]
 FORMAT = "okta"
 
@@ -50,7 +53,7 @@ def matches(doc: object) -> bool:
         True
     """
     if isinstance(doc, list):
-        return bool(doc) and matches(doc[0])
+        return any_row(doc, matches)
     return isinstance(doc, dict) and "published" in doc and ("eventType" in doc or "uuid" in doc)
 
 
@@ -82,6 +85,9 @@ def candidates(frame: pd.DataFrame) -> pd.DataFrame:
     model = _known(pick(frame, "device.name"))
     managed = true_or_false(field(frame, "device.managed"))
     outcome = pick(frame, "outcome.result").str.upper()
+    actor = pick(frame, "actor.type")
+    not_a_person = ("made by actor type " + actor + ", not a person: no device by design").where(
+        actor.notna() & (actor.str.lower() != "user"))
     return pd.DataFrame({
         "source": FORMAT,
         "event_id": pick(frame, "uuid"),
@@ -105,7 +111,7 @@ def candidates(frame: pd.DataFrame) -> pd.DataFrame:
             ("model", model.notna(), "device.name"),
             ("managed", managed.notna(), "device.managed"),
         ], frame.index),
-        "problem": failed_attempt(outcome.isin(["FAILURE", "DENY"]), outcome, "outcome "),
+        "problem": not_a_person.fillna(failed_attempt(outcome.isin(["FAILURE", "DENY"]), outcome, "outcome ")),
     }, index=frame.index)
 
 

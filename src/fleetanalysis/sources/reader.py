@@ -373,14 +373,15 @@ def load_file(path: Path, format: str | None = None, **csv_options) -> tuple[pd.
         items = frame
         skipped = _NO_ROWS
     else:
-        format = _json_format(path, format, doc[0] if kind == "ndjson" and doc else doc)
+        format = _json_format(path, format, doc)
         items, skipped = _json_items(FORMATS[format], kind, doc, labels)
     access, rejected = _screen_items(items, kind, format, name, csv_options, bad_lines, skipped)
     return access, rejected, format
 
 
 def _json_format(path: Path, format: str | None, probe: object) -> str:
-    """The format of a JSON log whose first row is ``probe``: detected, or the forced one checked."""
+    """The format of a JSON log ``probe`` (a document, or the rows of NDJSON), told by its
+    first rows: detected, or the forced one checked."""
     found = detect(probe)
     # An empty array (a quiet polling window) holds no rows of any format: read as the
     # format named, 0 rows. Without a name nothing tells what it is.
@@ -693,8 +694,8 @@ def _ndjson_chunks(path: Path, format: str | None, chunk_bytes: int, on_bytes, c
             items, labels, bad = _parse_ndjson(text, first_line=lines + 1)
             lines += len(text.splitlines())
             if not decided:
-                # As load_file does: the file's first row tells (or checks) the format.
-                format, decided = _json_format(path, format, items[0] if items else None), True
+                # As load_file does: the file's first rows tell (or check) the format.
+                format, decided = _json_format(path, format, items if items else None), True
             found, skipped = _json_items(FORMATS[format], "ndjson", items, labels)
             access, rejected = _screen_items(found, "ndjson", format, name, csv_options, bad, skipped)
             if on_bytes is not None:

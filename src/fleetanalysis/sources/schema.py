@@ -311,6 +311,22 @@ def screen(candidates: pd.DataFrame, file: str, *,
     return conform(candidates[~bad] if len(rejected) else candidates), rejected
 
 
+# How many rows of a JSON array or NDJSON file are looked at to tell its format.
+PROBE_ROWS = 100
+
+
+def any_row(rows: list, matches) -> bool:
+    """Whether one of the first ``PROBE_ROWS`` of ``rows`` has a format's shape (``matches``):
+    a log may open with events the shape test cannot place, such as a GitHub ``git.fetch``
+    without an actor.
+
+    Examples:
+        >>> any_row([{"action": "git.fetch"}, {"actor": "ann"}], lambda row: "actor" in row), any_row([], bool)
+        (True, False)
+    """
+    return any(matches(row) for row in rows[:PROBE_ROWS])
+
+
 def failed_code(code: pd.Series) -> pd.Series:
     """Whether each sign-in's error code says it failed: a number other than 0 (Entra's
     ``status.errorCode``, ``ResultType``, a download's "Sign-in error code"); none is no failure.
@@ -321,6 +337,19 @@ def failed_code(code: pd.Series) -> pd.Series:
     """
     number = pd.to_numeric(code.str.strip(), errors="coerce")
     return (number.notna() & (number != 0)).astype(bool)
+
+
+def failed_action(action: pd.Series) -> pd.Series:
+    """Whether each event's action names a failure (GitHub's ``user.failed_login`` and
+    ``user.two_factor_challenge_failure``, Slack's ``user_login_failed``): whoever tried
+    did not get in, so the client is no evidence of the user's device.
+
+    Examples:
+        >>> failed_action(pd.Series(["user.failed_login", "user.two_factor_challenge_failure",
+        ...                          "user_login_failed", "user_login", None])).tolist()
+        [True, True, True, False, False]
+    """
+    return action.str.contains("fail", case=False, regex=False).fillna(False).astype(bool)
 
 
 def failed_attempt(failed: pd.Series, what, prefix: str = "") -> pd.Series:

@@ -24,7 +24,7 @@ from __future__ import annotations
 import pandas as pd
 
 from fleetanalysis.sources.pages import records
-from fleetanalysis.sources.schema import field, from_unix, pick
+from fleetanalysis.sources.schema import any_row, field, from_unix, pick
 
 # The fields read from each record (dotted paths into nested objects).
 FIELDS = [
@@ -41,7 +41,7 @@ def matches(doc: object) -> bool:
         (True, False)
     """
     if isinstance(doc, list):
-        return bool(doc) and matches(doc[0])
+        return any_row(doc, matches)
     return isinstance(doc, dict) and ("logins" in doc or {"date_first", "date_last"} <= doc.keys())
 
 

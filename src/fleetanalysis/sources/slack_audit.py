@@ -2,7 +2,8 @@
 
 Each entry has ``id``, ``date_create`` (unix seconds), ``action``, ``actor.user{id, name,
 email}`` and ``context{ua, ip_address}``. Entries without a user agent (API-driven
-actions) carry no device evidence and are rejected with that reason.
+actions) carry no device evidence and are rejected with that reason, and an action naming a
+failure (``user_login_failed``) as a failed sign-in.
 
 Examples:
     >>> doc = {"entries": [{"id": "e1", "date_create": 1714521600, "action": "user_login",
@@ -20,12 +21,12 @@ from __future__ import annotations
 import pandas as pd
 
 from fleetanalysis.sources.pages import records
-from fleetanalysis.sources.schema import field, from_unix, pick
+from fleetanalysis.sources.schema import any_row, failed_action, failed_attempt, field, from_unix, pick
 
 # The fields read from each record (dotted paths into nested objects).
 FIELDS = [
     "id", "date_create", "actor.user.id", "actor.user.email", "actor.user.name", "context.ua",
-    "context.ip_address",
+    "context.ip_address", "action",
 ]
 FORMAT = "slack_audit"
 
@@ -38,7 +39,7 @@ def matches(doc: object) -> bool:
         True
     """
     if isinstance(doc, list):
-        return bool(doc) and matches(doc[0])
+        return any_row(doc, matches)
     return isinstance(doc, dict) and ("entries" in doc or {"date_create", "action"} <= doc.keys())
 
 
@@ -60,6 +61,7 @@ def candidates(frame: pd.DataFrame) -> pd.DataFrame:
         [1]
     """
     when = from_unix(field(frame, "date_create"))
+    action = pick(frame, "action")
     return pd.DataFrame({
         "source": FORMAT,
         "event_id": pick(frame, "id"),
@@ -70,4 +72,5 @@ def candidates(frame: pd.DataFrame) -> pd.DataFrame:
         "count": 1,
         "ip": pick(frame, "context.ip_address"),
         "user_agent": pick(frame, "context.ua"),
+        "problem": failed_attempt(failed_action(action), action),
     }, index=frame.index)
