@@ -420,6 +420,26 @@ def test_firefox_124_0_stays_current_after_124_0_1(shipped_catalog, rules):
     assert judged["reason"].iloc[-1] == "firefox 125.0.1 released 2024-04-16, due after 14 days"
 
 
+def test_a_firefox_major_that_is_a_supported_esr_line_is_never_called_behind(shipped_catalog, rules):
+    """Firefox ESR writes "Firefox/128.0" as Firefox 128 does (Debian ships firefox-esr by
+    default): while ESR 128 is supported, the agent cannot show the device behind. The class:
+    every ESR line of the shipped catalog, judged as Firefox through its life and after."""
+    esr = shipped_catalog[shipped_catalog["product"].astype("str") == "firefox-esr"]
+    lines = esr.groupby(esr["line"].astype("str")).agg(start=("released", "min"), end=("eol", "max"))
+    for line, (start, end) in lines.iterrows():
+        last = end - pd.Timedelta(days=1) if pd.notna(end) else start + pd.Timedelta(days=400)
+        days = pd.date_range(start, last, freq="7D").append(pd.DatetimeIndex([last]))
+        judged = _on(shipped_catalog, rules, "firefox", f"{line}.0", "exact", days)
+        assert not judged["verdict"].isin(["grace", "outdated", "unsupported"]).any(), line
+        held = judged["reason"].str.contains(f"firefox {line} may be firefox-esr {line}, a line supported then", regex=False)
+        assert held.any() and judged.loc[~held, "verdict"].isin(["current", "unknown"]).all(), line
+        if pd.notna(end):
+            after = _on(shipped_catalog, rules, "firefox", f"{line}.0", "exact", [end])
+            assert after["verdict"].tolist() == ["outdated"], line
+    # A major that was never an ESR line is behind as before.
+    assert _on(shipped_catalog, rules, "firefox", "127.0", "exact", ["2024-12-10"])["verdict"].tolist() == ["outdated"]
+
+
 def test_chrome_previous_major_is_grace_then_outdated_never_unsupported(shipped_catalog, rules):
     days = pd.date_range("2024-02-20", "2024-04-30")
     for version, evidence in (("121", "major"), ("121.0.6167.184", "exact")):

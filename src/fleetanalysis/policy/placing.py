@@ -26,6 +26,12 @@ _ZEROS_AFTER_MAJOR = ("chrome", "edge", "firefox", "firefox-esr")
 _BUILD_WITHOUT_REVISION = ("windows",)
 
 
+# Products whose agent cannot tell them from a line of another catalog product: Firefox ESR
+# writes the same "Firefox/128.0" as Firefox 128, and Linux distributions (Debian's
+# firefox-esr) ship it by default.
+ALTERNATIVE_LINES = {"firefox": "firefox-esr"}
+
+
 def equivalent_day(products, days, catalog: pd.DataFrame, policy: Policy) -> np.ndarray:
     """For each (product, day), the first day of its epoch: ``judge`` answers every version of
     the product the same on both days (verdict, reason, target and its release date).
@@ -53,10 +59,16 @@ def equivalent_day(products, days, catalog: pd.DataFrame, policy: Policy) -> np.
     releases = _releases(catalog, policy)
     one_day = pd.Timedelta(days=1)
     covered = coverage(catalog)
+    # A Firefox major may be an ESR line (see ``ALTERNATIVE_LINES``): its start and end are
+    # Firefox's events too.
+    alternative = releases[releases["product"].isin(ALTERNATIVE_LINES.values())]
+    alternative_of = alternative["product"].map({line: product for product, line in ALTERNATIVE_LINES.items()})
     events = pd.concat([
         pd.DataFrame({"product": releases["product"], "day": releases["released"]}),
         pd.DataFrame({"product": releases["product"], "day": releases["due"] + one_day}),
         pd.DataFrame({"product": releases["product"], "day": releases["eol"]}),
+        pd.DataFrame({"product": alternative_of, "day": alternative["released"]}),
+        pd.DataFrame({"product": alternative_of, "day": alternative["eol"]}),
         pd.DataFrame({"product": covered.index.astype("str"), "day": covered.to_numpy() + one_day}),
     ], ignore_index=True).dropna().drop_duplicates()
     codes, names = pd.factorize(pd.concat([events["product"], products], ignore_index=True))

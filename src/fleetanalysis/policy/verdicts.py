@@ -20,6 +20,7 @@ from fleetanalysis.codes import combine, distinct_rows, firsts
 from fleetanalysis.days import utc_day
 from fleetanalysis.policy.placing import (
     _MAX_DEPTH,
+    ALTERNATIVE_LINES,
     _newest,
     _prefix,
     _releases,
@@ -62,6 +63,10 @@ class Override:
 # facts, never the evidence date itself: an answer is shared by every day of an epoch.
 OVERRIDES = (
     Override("ambiguous", "unknown", "only the major version is known; the minimum is {minimum}"),
+    # Firefox 128 behind the newest Firefox may be Firefox ESR 128, kept up to date within its line.
+    Override("alternative_line", "unknown",
+             "{product} {major} may be {alternative} {major}, a line supported then: the user agent cannot tell them apart",
+             replaces=("grace", "outdated")),
     Override("lower_bound", "unknown", "only a lower bound is known (at least {product} {version})",
              replaces=("outdated", "unsupported")),
     Override("major_in_line", "unknown", "only the major version is known"),
@@ -257,8 +262,11 @@ def _judge_distinct(rows: pd.DataFrame, catalog: pd.DataFrame, policy: Policy) -
     # Within a line, a version that shows only its major (or a build without its revision)
     # could be any release of it: the line's end can still be told, its patch level cannot.
     imprecise = in_line & spans & ~eol_passed
+    major = pd.Series(versions, dtype="str").str.extract(r"^(\d+)", expand=False).to_numpy(dtype=object)
+    alternative = pd.Series(product, dtype="str").map(ALTERNATIVE_LINES).to_numpy(dtype=object)
     conditions = {
         "ambiguous": ambiguous,
+        "alternative_line": _on_supported_line(releases, alternative, major, as_of.to_numpy()),
         "lower_bound": evidence.eq("lower-bound").to_numpy(),
         "major_in_line": imprecise & (shown == 1),
         "build_in_line": imprecise & (shown > 1),
@@ -285,6 +293,7 @@ def _judge_distinct(rows: pd.DataFrame, catalog: pd.DataFrame, policy: Policy) -
         "newest_released": lambda at: _day_text(lookup(newest_rank, "released", at)),
         "first_release": lambda at: _day_text(first_release()[at]),
         "covered_until": lambda at: _day_text(covered_until[at]),
+        "alternative": lambda at: _text(alternative[at]), "major": lambda at: _text(major[at]),
     }
     for override in OVERRIDES:
         chosen = np.flatnonzero(conditions[override.when])
@@ -298,6 +307,28 @@ def _judge_distinct(rows: pd.DataFrame, catalog: pd.DataFrame, policy: Policy) -
             target[chosen] = None
             released_target[chosen] = np.datetime64("NaT")
     return pd.DataFrame({"verdict": verdict, "reason": reason, "target": target, "released_target": released_target})
+
+
+def _on_supported_line(releases: pd.DataFrame, products: np.ndarray, lines: np.ndarray,
+                       days: np.ndarray) -> np.ndarray:
+    """Whether each (product, line) had shipped and was still supported on its day.
+
+    Examples:
+        >>> releases = pd.DataFrame({"product": ["firefox-esr"] * 2, "line": ["115", "128"],
+        ...     "released": pd.to_datetime(["2023-07-04", "2024-07-09"]), "eol": pd.to_datetime(["2025-09-16", None])})
+        >>> _on_supported_line(releases, np.array(["firefox-esr"] * 3 + [None], dtype=object),
+        ...     np.array(["115", "115", "128", "128"], dtype=object),
+        ...     pd.to_datetime(["2024-12-10", "2025-10-01", "2024-12-10", "2024-12-10"]).to_numpy()).tolist()
+        [True, False, True, False]
+    """
+    known = pd.notna(products) & pd.notna(lines)
+    if not known.any():
+        return known
+    spans = releases.groupby(["product", "line"]).agg(start=("released", "min"), end=("eol", "max"))
+    start = _looked_up(spans["start"], products, lines).astype("datetime64[us]")
+    end = _looked_up(spans["end"], products, lines).astype("datetime64[us]")
+    days = days.astype("datetime64[us]")
+    return known & (start <= days) & (np.isnat(end) | (days < end))
 
 
 def _looked_up(values: pd.Series, *keys: np.ndarray) -> np.ndarray:
