@@ -33,6 +33,9 @@ _SAFARI_VERSION = re.compile(r"Version/(\d+)(?:\.(\d+))?(?:\.(\d+))?")
 _FROZEN_ANDROID = re.compile(r"Android 10; K\)")
 # Reduced ChromeOS user agents carry this platform version on every release.
 _FROZEN_CROS = "14541.0.0"
+# Firefox 83-86 and apps built for older macOS report 10.16 on macOS 11 and every later macOS.
+_BIG_SUR_AS_10_16 = ("11", "lower-bound", "macOS 10.16 is what browsers and apps built for older macOS report on "
+                     "macOS 11 and later")
 
 # The device class a platform implies when only the source's OS name is known.
 _PLATFORM_DEVICE = {"iOS": "phone", "iPadOS": "tablet", "Android": "phone", "macOS": "desktop",
@@ -99,6 +102,8 @@ def _os_facts(agent: str, platform: str, os, family: str, kind: str) -> tuple:
             return None, "frozen", "iOS 26 and later report iOS 18.6 or 18.7"
         return (version, "exact", None) if version else (None, "absent", "no iOS version")
     if platform == "macOS":
+        if os and os.major == "10" and os.minor == "16":
+            return _BIG_SUR_AS_10_16
         if os and os.major == "10" and os.minor == "15":
             # Safari on Big Sur (11) and later still says 10_15_7, so sites that
             # parsed "10_16" would not break.
@@ -204,8 +209,7 @@ def _stated_os_facts(rule: SystemRule, platform: str, os, family) -> tuple:
     if platform == "Windows" and version in ("10", "10.0"):
         return None, "frozen", "Windows 10 and 11 both report Windows 10.0"
     if platform == "macOS" and version.startswith("10.16"):
-        # Apps built against an older SDK are told 10.16 on macOS 11 and later.
-        return "11", "lower-bound", "macOS 10.16 is what apps built for older macOS see on macOS 11 and later"
+        return _BIG_SUR_AS_10_16
     return version, rule.evidence, rule.reason
 
 
