@@ -440,6 +440,16 @@ def test_a_firefox_major_that_is_a_supported_esr_line_is_never_called_behind(shi
     assert _on(shipped_catalog, rules, "firefox", "127.0", "exact", ["2024-12-10"])["verdict"].tolist() == ["outdated"]
 
 
+def test_windows_10_builds_of_2015_to_2018_are_judged_against_the_windows_of_their_day(shipped_catalog, rules):
+    # Microsoft's Windows 10 release information: 1507 (10240) serviced until 2017-05-09,
+    # 1607 (14393) until 2018-04-10, 1703 (15063) GA 2017-04-11.
+    judged = _on(shipped_catalog, rules, "windows", ["10.0.10240", "10.0.14393", "10.0.14393"], "exact",
+                 ["2017-06-01", "2017-06-01", "2018-04-10"])
+    assert judged["verdict"].tolist() == ["unsupported", "current", "unsupported"]
+    assert judged["reason"].iloc[0] == "windows 10 1507 out of support since 2017-05-09"
+    assert judged["target"].iloc[0] == "10.0.15063"
+
+
 def test_chrome_previous_major_is_grace_then_outdated_never_unsupported(shipped_catalog, rules):
     days = pd.date_range("2024-02-20", "2024-04-30")
     for version, evidence in (("121", "major"), ("121.0.6167.184", "exact")):
