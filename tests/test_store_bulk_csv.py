@@ -331,9 +331,10 @@ def test_files_after_the_arrow_merge_in_one_ingest_merge_as_the_general_path(tmp
 def test_failed_sign_ins_of_entras_download_are_rejected_by_both_readers(tmp_path, monkeypatch):
     """Entra's sign-in download (InteractiveSignIns.csv) has "Status", "Sign-in error code" and
     "Failure reason"; a row whose code is not 0 is a failed attempt, rejected with its code by
-    DuckDB's reader as by the general path, never grouped into the user's device."""
+    DuckDB's reader as by the general path, never grouped into the user's device. Its
+    header names "Incoming token type" twice (a column neither reader uses): it loads."""
     header = ["Date (UTC)", "Request ID", "User agent", "User ID", "User", "Username", "IP address", "Status",
-              "Sign-in error code", "Failure reason"]
+              "Sign-in error code", "Failure reason", "Incoming token type", "Incoming token type"]
     old_edge = ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
                 "Chrome/91.0.4472.114 Safari/537.36 Edg/91.0.864.54")
     body = []
@@ -341,7 +342,8 @@ def test_failed_sign_ins_of_entras_download_are_rejected_by_both_readers(tmp_pat
         failed = number % 7 == 0
         body.append([moment, f"req-{number}", old_edge if failed else agent, f"oid-{user}", "Display Name", user, ip,
                      "Failure" if failed else "Success", "50126" if failed else "0",
-                     "Error validating credentials due to invalid username or password." if failed else ""])
+                     "Error validating credentials due to invalid username or password." if failed else "",
+                     "none", "primaryRefreshToken" if number % 2 else "none"])
     log = tmp_path / "InteractiveSignIns_2026-06-01_2026-06-30.csv"
     with open(log, "w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)

@@ -78,6 +78,9 @@ def mapping(columns: list[str], user_column: str | None = None, time_column: str
         >>> mapping(["a", "b"], file="x.csv")
         Traceback (most recent call last):
         fleetanalysis.errors.BadInput: x.csv: header: no user column (use --user-column), no time column (use --time-column), no user agent column (use --ua-column)
+        >>> mapping(["email", "time", "ua", "email (repeat 2)"], file="x.csv")
+        Traceback (most recent call last):
+        fleetanalysis.errors.BadInput: x.csv: header: column 'email' appears more than once; rename one of them
     """
     chosen = {"user": user_column, "time": time_column, "user_agent": ua_column}
     problems = []
@@ -91,9 +94,26 @@ def mapping(columns: list[str], user_column: str | None = None, time_column: str
     for field in OPTIONS:
         if chosen[field] is None:
             problems.append(f"no {field.replace('_', ' ')} column (use {OPTIONS[field]})")
+    for name in dict.fromkeys(column for column in chosen.values() if column is not None):
+        if repeated(name, 2) in columns:
+            problems.append(f"column {_shown(name)} appears more than once; rename one of them")
     if problems:
         raise BadInput(file, "header", ", ".join(problems))
     return {field: column for field, column in chosen.items() if column is not None}
+
+
+def repeated(name: str, number: int) -> str:
+    """The name a header's ``number``-th column called ``name`` is read under.
+
+    Examples:
+        >>> repeated("Incoming token type", 2)
+        'Incoming token type (repeat 2)'
+    """
+    return f"{name} (repeat {number})"
+
+
+def _shown(name: str) -> str:
+    return repr(name) if name.strip() else "without a name"
 
 
 def parse_times(values: pd.Series) -> pd.Series:

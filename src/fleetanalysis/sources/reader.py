@@ -165,23 +165,26 @@ def detect(doc: object) -> str | None:
 
 
 def _csv_header(first_line: str, file: str) -> list[str]:
-    """The column names on the first line of a CSV file; ``BadInput`` when missing or repeated,
-    naming the first repeated one.
+    """The column names on the first line of a CSV file; ``BadInput`` when there are none.
+
+    A name the header repeats (Entra's sign-in download has "Incoming token type" twice)
+    is read as ``generic_csv.repeated`` the second time, so that the file loads; the
+    generic CSV refuses it only when it is a column it would read (``generic_csv.mapping``).
 
     Examples:
         >>> _csv_header("Date (UTC),Incoming token type,User,Incoming token type", "x.csv")
-        Traceback (most recent call last):
-        fleetanalysis.errors.BadInput: x.csv: header: column 'Incoming token type' appears more than once; rename one of them
+        ['Date (UTC)', 'Incoming token type', 'User', 'Incoming token type (repeat 2)']
     """
     header = next(stdlib_csv.reader([first_line]), [])
     if not header:
         raise BadInput(file, "header", "no column names")
     seen: set[str] = set()
-    for name in header:
-        if name in seen:
-            shown = repr(name) if name.strip() else "without a name"
-            raise BadInput(file, "header", f"column {shown} appears more than once; rename one of them")
-        seen.add(name)
+    for position, name in enumerate(header):
+        number = 1
+        while header[position] in seen:
+            number += 1
+            header[position] = generic_csv.repeated(name, number)
+        seen.add(header[position])
     return header
 
 
@@ -254,7 +257,8 @@ def _csv_frame(open_source, header: list[str], ua_column: str | None,
         try:
             with open_source() as source:
                 table = pyarrow_csv.read_csv(
-                    source, read_options=pyarrow_csv.ReadOptions(block_size=block_size, use_threads=threads),
+                    source, read_options=pyarrow_csv.ReadOptions(block_size=block_size, use_threads=threads,
+                                                                 column_names=header, skip_rows=1),
                     **_csv_options(header, reject, ua_column))
         except pyarrow.ArrowInvalid as error:
             # The traceback's frames would keep ``reject`` referenced while we wait.
@@ -582,7 +586,8 @@ def _csv_chunks(path: Path, format: str | None, chunk_bytes: int, on_bytes, csv_
         reader = None
         try:
             reader = pyarrow_csv.open_csv(
-                stream, read_options=pyarrow_csv.ReadOptions(block_size=chunk_bytes, use_threads=False),
+                stream, read_options=pyarrow_csv.ReadOptions(block_size=chunk_bytes, use_threads=False,
+                                                             column_names=header, skip_rows=1),
                 **_csv_options(header, reject, csv_options.get("ua_column")))
             for batch in reader:
                 table = pyarrow.Table.from_batches([batch])
