@@ -13,7 +13,10 @@ import tempfile
 from pathlib import Path
 
 os.environ["FLEETANALYSIS_HOME"] = str(Path(__file__).resolve().parent)
-os.environ["FLEETANALYSIS_CONFIG"] = str(Path(tempfile.gettempdir()) / "fleetanalysis-tests-no-settings.toml")
+# An empty settings file: nothing configured, whatever fleetanalysis.toml the checkout holds.
+_NO_SETTINGS = Path(tempfile.mkdtemp(prefix="fleetanalysis-tests-")) / "no-settings.toml"
+_NO_SETTINGS.write_text("")
+os.environ["FLEETANALYSIS_CONFIG"] = str(_NO_SETTINGS)
 
 collect_ignore_glob = ["tests/notebooks/*", "benchmarks/*", ".venv/*"]
 

@@ -21,8 +21,10 @@ def shipped_catalog():
 
 @pytest.fixture
 def no_settings(tmp_path, monkeypatch):
-    """No settings file: FLEETANALYSIS_CONFIG names one that does not exist."""
-    monkeypatch.setenv("FLEETANALYSIS_CONFIG", str(tmp_path / "no-settings.toml"))
+    """Nothing configured: FLEETANALYSIS_CONFIG names an empty settings file."""
+    empty = tmp_path / "no-settings.toml"
+    empty.write_text("")
+    monkeypatch.setenv("FLEETANALYSIS_CONFIG", str(empty))
 
 
 @pytest.fixture(scope="session")

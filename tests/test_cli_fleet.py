@@ -133,7 +133,8 @@ def test_a_fresh_project_writes_the_demo_once_saying_so_and_places_its_people(tm
     import subprocess
     import sys
 
-    env = {**os.environ, "FLEETANALYSIS_HOME": str(tmp_path), "FLEETANALYSIS_CONFIG": str(tmp_path / "none.toml")}
+    env = {**{key: value for key, value in os.environ.items() if key != "FLEETANALYSIS_CONFIG"},
+           "FLEETANALYSIS_HOME": str(tmp_path)}
     argv = [sys.executable, "-m", "fleetanalysis.cli", "status", "--by", "office", "--format", "json"]
     first = subprocess.run(argv, env=env, cwd=tmp_path, capture_output=True, text=True)
     assert first.returncode == 0, first.stderr

@@ -309,6 +309,16 @@ def test_cli_send_without_token_is_one_line_exit_2(tmp_path, capsys, monkeypatch
     assert status == 2 and error.count("\n") == 1 and "FLEET_TEST_TOKEN" in error
 
 
+def test_send_never_runs_on_the_demo_organisation(no_settings, slack, tmp_path, capsys):
+    # With nothing configured the fleet is the demo's made-up people: a misspelt settings
+    # path once made `nudges --send` DM them.
+    status = cli.main(["nudges", "--send", "--base-url", slack.url, "--state", str(tmp_path / "s.sqlite")])
+    error = capsys.readouterr().err
+    assert status == 2 and error.count("\n") == 1, error
+    assert "demo organisation's made-up people" in error
+    assert not slack.calls and not (tmp_path / "s.sqlite").exists()
+
+
 def test_league_posts_once_per_iso_week(slack, tmp_path):
     state = nudges.State(tmp_path / "nudges.sqlite")
     client = nudges.slack_client(base_url=slack.url)

@@ -95,7 +95,8 @@ def forms(token: str) -> list[bytes]:
 def test_no_token_is_written_or_printed_anywhere(tmp_path, slack):
     data, reports = tmp_path / "data", tmp_path / "reports"
     env = {**os.environ, "SLACK_BOT_TOKEN": BOT, "SLACK_USER_TOKEN": USER, "PYTHONWARNINGS": "ignore",
-           "FLEETANALYSIS_CONFIG": str(tmp_path / "absent.toml"), "SLACK_SDK_LOG_LEVEL": "DEBUG"}
+           "FLEETANALYSIS_CONFIG": str(tmp_path / "empty.toml"), "SLACK_SDK_LOG_LEVEL": "DEBUG"}
+    (tmp_path / "empty.toml").write_text("")
     store_path = data / "processed" / "access.parquet"
     state = data / "processed" / "nudges.sqlite"
     outputs: list[str] = []

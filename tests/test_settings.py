@@ -100,6 +100,7 @@ def test_a_good_settings_file_is_resolved_from_its_folder(tmp_path):
     settings.parent.mkdir()
     # A single path for logs is a list of one; every relative path is from the file's folder.
     settings.write_text('[data]\nlogs = "raw/slack"\ndirectory = "people.csv"\nstore = "out/access.parquet"\n')
+    (settings.parent / "people.csv").write_text("user_id,email,office,department\n")
     loaded = config.load_settings(settings)
     assert loaded.logs == [settings.parent / "raw" / "slack"]
     assert loaded.directory == settings.parent / "people.csv"
@@ -214,8 +215,10 @@ def test_a_store_of_ones_own_never_takes_the_demo_organisations_people(fleet, ca
     assert config.fleet_inputs(config.DEMO_STORE if config.DEMO_STORE.exists() else None).networks == demo / "networks.csv"
 
 
-def test_ingest_with_no_settings_file_says_where_to_configure_logs(no_settings, tmp_path, capsys):
+def test_ingest_with_no_settings_file_says_where_to_configure_logs(tmp_path, capsys, monkeypatch):
     # A trial: "no logs configured in fleetanalysis.toml" when there was no such file.
+    monkeypatch.delenv("FLEETANALYSIS_CONFIG")
+    monkeypatch.setattr(config, "SETTINGS_FILE", tmp_path / "fleetanalysis.toml")
     assert cli.main(["ingest", "--store", str(tmp_path / "access.parquet")]) == 0
     said = capsys.readouterr().err.splitlines()[0]
     assert said.startswith(f"no logs configured: no {config.settings_path()} (create it with [data] logs = [...]")

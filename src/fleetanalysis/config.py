@@ -131,7 +131,10 @@ def load_settings(path: Path | None = None) -> Settings:
     fleetanalysis.errors.BadInput: ...fleetanalysis.toml: data.logs: must be a list, not 5
     """
     from fleetanalysis import validation
+    from fleetanalysis.errors import BadInput
 
+    if path is None:
+        _check_environment()
     path = Path(path) if path is not None else settings_path()
     if not os.path.lexists(path):
         return Settings()
@@ -141,7 +144,7 @@ def load_settings(path: Path | None = None) -> Settings:
     def resolve(value: str | None) -> Path | None:
         return None if value is None else (base / Path(value).expanduser())
 
-    return Settings(
+    settings = Settings(
         logs=[resolve(item) for item in data.logs],
         directory=resolve(data.directory),
         networks=resolve(data.networks),
@@ -149,6 +152,25 @@ def load_settings(path: Path | None = None) -> Settings:
         catalog=resolve(data.catalog),
         store=resolve(data.store) or DEFAULT_STORE,
     )
+    # A misspelt path would silently drop the offices, exemptions or policy it holds.
+    for name in ("directory", "networks", "policy", "catalog"):
+        value = getattr(settings, name)
+        if value is not None and not value.is_file():
+            problem = "is a folder, not a file" if value.is_dir() else "no such file"
+            raise BadInput(path, f"data.{name}", f"{getattr(data, name)!r}: {problem}")
+    return settings
+
+
+def _check_environment() -> None:
+    """``BadInput`` when ``$FLEETANALYSIS_CONFIG`` names no file or ``$FLEETANALYSIS_HOME``
+    no folder: a typing slip there must not turn a run into one on the demo organisation."""
+    from fleetanalysis.errors import BadInput
+
+    named = os.environ.get("FLEETANALYSIS_CONFIG")
+    if named and not os.path.lexists(Path(named).expanduser()):
+        raise BadInput(named, "$FLEETANALYSIS_CONFIG: no such settings file")
+    if not PROJECT_ROOT.is_dir():
+        raise BadInput(PROJECT_ROOT, "$FLEETANALYSIS_HOME: no such folder")
 
 
 def active_settings(path: Path | None = None) -> Settings:

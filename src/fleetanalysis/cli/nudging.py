@@ -136,6 +136,9 @@ def _run_nudges(args) -> int:
         if args.league_channel and league is None:
             raise BadInput("--league", "give the league table to post with --league-channel and --devices")
     else:
+        if args.send and fleet_inputs(args).demo:
+            raise BadInput("nudges --send", "no logs are configured, so the fleet is the demo organisation's "
+                           "made-up people: configure real logs (fleetanalysis.toml) or give --store")
         run = fleet_at(args)
         devices, day = run.devices, run.as_of
         if args.league_channel and league is None:
