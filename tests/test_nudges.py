@@ -67,6 +67,19 @@ def test_opt_out_and_missing_identity_are_skipped(tmp_path):
     assert planned.loc["00u1bo", "skip_reason"] == "no-slack-id"
 
 
+def test_opt_out_by_email_user_name_or_a_list_saved_with_a_bom(tmp_path):
+    # A Slack access log names people by member id and user name: an email on the list is
+    # matched through the directory; Notepad and Excel save the list with a byte-order mark.
+    fleet = devices(user=["ana", "ana", "bo@x.io", "cy", "di", "ed", "fi"])
+    directory = pd.DataFrame({"user_id": ["U0ANA0001"], "email": ["ana@x.io"]})
+    for text in ["ana@x.io\n", "Ana  # on leave\n", "\ufeffU0ANA0001\n"]:
+        opt_out = tmp_path / "opt-out.txt"
+        opt_out.write_bytes(text.encode("utf-8"))
+        planned = nudges.plan(fleet, None, DAY0, opt_out=nudges.read_opt_out(opt_out, directory)).set_index("person")
+        assert planned.loc["U0ANA0001", "skip_reason"] == "opt-out", text
+        assert planned.loc["bo@x.io", "action"] == "send"
+
+
 def test_send_then_cooldown_then_changed_list_then_after_a_week(slack, tmp_path):
     state = nudges.State(tmp_path / "nudges.sqlite")
     first = run(devices(), state, DAY0, base_url=slack.url)

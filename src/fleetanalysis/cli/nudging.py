@@ -51,7 +51,8 @@ def add_nudges(commands) -> None:
                              "policy's [nudges] stop_after_unanswered, no limit); the reminder and "
                              "office steps of the escalation ladder are set in the policy's [nudges]")
     parser.add_argument("--opt-out", type=Path, metavar="FILE",
-                        help="text file of user ids / emails never to message, one a line, # comments")
+                        help="text file of user ids, emails or user names never to message, one a line, "
+                             "# comments (an email is matched through the directory too)")
     parser.add_argument("--format", choices=["table", "json", "csv"], default="table",
                         help="table (default), json, or formula-safe csv")
     parser.add_argument("--league-channel", metavar="ID", help="post the office league here once per ISO week")
@@ -114,6 +115,13 @@ def _run_nudge_outcomes(args) -> int:
     return 0
 
 
+def _directory(inputs):
+    """The run's directory table, or None: it turns an email on the opt-out list into the user id logs name."""
+    from fleetanalysis import org
+
+    return org.load_directory(inputs.directory) if inputs.directory is not None else None
+
+
 def _run_nudges(args) -> int:
     import pandas as pd
 
@@ -129,7 +137,7 @@ def _run_nudges(args) -> int:
     # Every input file is read before the fleet is judged (seconds on a real store).
     if args.opt_out is not None and not args.opt_out.is_file():
         raise BadInput(args.opt_out, "no such opt-out file" if not args.opt_out.exists() else "not a file")
-    opt_out = nudges.read_opt_out(args.opt_out) if args.opt_out else None
+    opt_out = nudges.read_opt_out(args.opt_out, _directory(fleet_inputs(args))) if args.opt_out else None
     league = nudges.read_table(args.league, "league") if args.league is not None else None
     if args.devices is not None:
         devices = nudges.read_table(args.devices)

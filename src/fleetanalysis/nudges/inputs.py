@@ -38,18 +38,27 @@ def read_table(path: str | os.PathLike, what: str = "devices") -> pd.DataFrame:
     return table
 
 
-def read_opt_out(path: str | os.PathLike) -> set[str]:
-    """User ids and emails (one a line, ``#`` comments) of people who asked not to be nudged.
+def read_opt_out(path: str | os.PathLike, directory: pd.DataFrame | None = None) -> set[str]:
+    """User ids, emails and user names (one a line, ``#`` comments; lower case) of people
+    who asked not to be nudged, with the user id the ``directory`` gives each listed email
+    (a Slack access log names people by id and user name, never by email).
 
     Examples:
         >>> import pathlib, tempfile
         >>> path = pathlib.Path(tempfile.mkdtemp()) / "opt-out.txt"
-        >>> _ = path.write_text("# on leave\\nU0ANA0001\\nBo@X.io  # ceo\\n")
+        >>> _ = path.write_bytes("\\ufeff# on leave\\nU0ANA0001\\nBo@X.io  # ceo\\n".encode())
         >>> sorted(read_opt_out(path))
         ['bo@x.io', 'u0ana0001']
+        >>> sorted(read_opt_out(path, pd.DataFrame({"user_id": ["U0BO00007"], "email": ["bo@x.io"]})))
+        ['bo@x.io', 'u0ana0001', 'u0bo00007']
     """
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        # utf-8-sig: a list saved by Notepad or Excel starts with a byte-order mark.
+        text = Path(path).read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as error:
         raise BadInput(path, "cannot read the opt-out list", reading_problem(error)) from None
-    return {line.split("#", 1)[0].strip().lower() for line in text.splitlines()} - {""}
+    listed = {line.split("#", 1)[0].strip().lower() for line in text.splitlines()} - {""}
+    if directory is not None and {"user_id", "email"} <= set(directory.columns):
+        emails = directory["email"].astype("string").str.strip().str.lower()
+        listed |= set(directory["user_id"].astype("string").str.strip().str.lower()[emails.isin(listed)].dropna())
+    return listed

@@ -200,7 +200,9 @@ def plan(devices: pd.DataFrame, state: pd.DataFrame | None, as_of: pd.Timestamp,
 
     skip(planned["exempt"], "exempt")
     ids = planned["user_id"].astype("string").str.lower()
-    skip(planned["person"].str.lower().isin(opted_out) | ids.isin(opted_out).fillna(False), "opt-out")
+    names = planned["user"].astype("string").str.strip().str.lower()
+    skip(planned["person"].str.lower().isin(opted_out) | ids.isin(opted_out).fillna(False)
+         | names.isin(opted_out).fillna(False), "opt-out")
     skip(planned["user_id"].isna() & ~planned["person"].str.contains("@", regex=False), "no-slack-id")
     skip(planned["_disowned"], "not-my-device")
     skip(planned["person"].isin(snoozed), "snoozed")
