@@ -122,6 +122,16 @@ def test_unsigned_badly_signed_and_stale_requests_are_refused(endpoint, headers)
     assert recorded().empty
 
 
+def test_a_body_that_is_not_utf8_is_refused_not_a_traceback(endpoint, capfd):
+    # slack_sdk's verifier decodes the body as UTF-8 before it checks anything.
+    post, recorded, _, log = endpoint
+    body = b"payload=%7B\xff\xfe"
+    assert post(body, {"X-Slack-Request-Timestamp": str(int(time.time())), "X-Slack-Signature": "v0=deadbeef"}) == 401
+    assert post(body, {"X-Slack-Request-Timestamp": str(int(time.time())), "X-Slack-Signature": "v0=\u00e9"}) == 401
+    assert recorded().empty and "Traceback" not in capfd.readouterr().err
+    assert sum("refused: bad signature" in line for line in log) == 2
+
+
 def test_presses_that_are_not_ours_to_record(endpoint):
     post, recorded, _, _ = endpoint
     cases = [(press("fleetanalysis_updated", "updated", user="U0MALLORY1"), 403),

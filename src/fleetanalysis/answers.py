@@ -96,7 +96,13 @@ class Gate:
         now = self._now()
         if abs(now - int(timestamp)) > MAX_AGE_SECONDS:
             return "stale"
-        if not self._verifier.is_valid(body, timestamp, signature):
+        try:
+            valid = self._verifier.is_valid(body, timestamp, signature)
+        except (UnicodeError, TypeError, ValueError):
+            # slack_sdk decodes the body as UTF-8 and compares the signature as ASCII: a body
+            # or a signature that is neither was never signed by Slack.
+            valid = False
+        if not valid:
             return "bad signature"
         with self._lock:
             self._seen = {seen: at for seen, at in self._seen.items() if abs(now - at) <= MAX_AGE_SECONDS}
