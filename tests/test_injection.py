@@ -240,10 +240,15 @@ def parse_html(text: str) -> Elements:
     return page
 
 
-def test_report_holds_hostile_text_only_escaped(hostile):
+def test_report_holds_hostile_text_only_escaped(hostile, tmp_path):
     out_dir = hostile["root"] / "reports"
+    # Offices that reverse the text after them (a "Trojan Source" override): shown, never obeyed.
+    directory = pd.read_csv(hostile["directory"], dtype="str", keep_default_na=False)
+    directory.loc[10:30, "office"] = SPOOFED
+    spoofed = tmp_path / "directory.csv"
+    directory.to_csv(spoofed, index=False)
     command = [sys.executable, "-m", "fleetanalysis.cli", "report", "--store", hostile["store"].resolve(),
-               "--directory", hostile["directory"].resolve(), "--networks", hostile["networks"].resolve(),
+               "--directory", spoofed.resolve(), "--networks", hostile["networks"].resolve(),
                "--out", out_dir, "--names"]
     done = subprocess.run([str(part) for part in command], capture_output=True, text=True, timeout=240,
                           env={**os.environ, "PYTHONWARNINGS": "ignore"})
@@ -253,6 +258,7 @@ def test_report_holds_hostile_text_only_escaped(hostile):
     # The data reached the page (escaped), so the checks below are not vacuous.
     assert "&lt;img src=x onerror=alert(1)&gt;" in text
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in text
+    assert "Lon\u202edon" not in text and "Lon\\u202edon" in text
     page = parse_html(text)
     for tag, attributes in page.elements:
         handlers = [name for name in attributes if name.startswith("on")]

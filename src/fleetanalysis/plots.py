@@ -31,6 +31,8 @@ from matplotlib.colors import LinearSegmentedColormap
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator, PercentFormatter
 
+from fleetanalysis.writing import escape_controls
+
 VERDICT_COLOURS = {
     "current": "#2e7d32",
     "grace": "#f9a825",
@@ -74,7 +76,7 @@ def img_tag(fig: Figure) -> str:
         '<img alt="Rate in &quot;&lt;Berlin&gt;&quot;" src="data:image/png;base64,iVBORw0'
     """
     data = base64.b64encode(to_png(fig)).decode("ascii")
-    return f'<img alt="{html.escape(alt_text(fig), quote=True)}" src="data:image/png;base64,{data}">'
+    return f'<img alt="{html.escape(escape_controls(alt_text(fig)), quote=True)}" src="data:image/png;base64,{data}">'
 
 
 def show(fig: Figure) -> None:
@@ -106,13 +108,16 @@ def _percent(value: float) -> str:
 
 
 def _label(name: object) -> str:
-    r"""A name as matplotlib text: a ``$`` would start mathtext (and ``$\x$`` fail to draw).
+    r"""A name as matplotlib text: a ``$`` would start mathtext (and ``$\x$`` fail to draw);
+    control and bidirectional characters are shown, never obeyed.
 
     Examples:
         >>> _label("$\\something$ office")
         '\\$\\something\\$ office'
+        >>> _label("Oslo\u202e")
+        'Oslo\\u202e'
     """
-    return str(name).replace("$", r"\$")
+    return escape_controls(str(name)).replace("$", r"\$")
 
 
 def _rate_limit(worst: float) -> float:

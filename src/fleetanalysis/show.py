@@ -61,9 +61,11 @@ def escape_text(value: object) -> str:
         >>> print(escape_text("O'Brien Street"))
         O&#x27;Brien Street
     """
+    from fleetanalysis.writing import escape_controls
+
     # Backslashes first: backslashing the ``#`` of the ``&#x27;`` html.escape writes would
-    # show an apostrophe as ``&#x27;``.
-    return html.escape(_MARKDOWN_PUNCTUATION.sub(r"\\\1", str(value)), quote=True)
+    # show an apostrophe as ``&#x27;``. Bidirectional overrides are shown, never obeyed.
+    return html.escape(_MARKDOWN_PUNCTUATION.sub(r"\\\1", escape_controls(str(value))), quote=True)
 
 
 def say(template: str, **values) -> None:
@@ -251,7 +253,7 @@ def interactive(frame: pd.DataFrame, **options) -> None:
     if not _ITABLES_READY:
         itables.init_notebook_mode(all_interactive=False, connected=False)
         _ITABLES_READY = True
-    itables.show(frame, display_logo_when_loading=False, showIndex=False,
+    itables.show(visible(frame), display_logo_when_loading=False, showIndex=False,
                  **{"lengthMenu": [10, 25, 100], **options})
 
 
@@ -271,4 +273,26 @@ def table(frame: pd.DataFrame, **to_html) -> None:
     from IPython.display import HTML, display
 
     options = {"index": False, "na_rep": "–", "border": 0, **to_html, "escape": True}
-    display(HTML(frame.to_html(**options)))
+    display(HTML(visible(frame).to_html(**options)))
+
+
+def visible(frame: pd.DataFrame) -> pd.DataFrame:
+    r"""``frame`` with control, bidirectional and zero-width characters in its text cells
+    shown as ``\uNNNN`` (``writing.escape_controls``): an RTL override in a user name must
+    not reverse the rest of a table row.
+
+    Examples:
+        >>> visible(pd.DataFrame({"user": ["ann\u202egpj.exe", "bo"], "devices": [1, 2]}))["user"].tolist()
+        ['ann\\u202egpj.exe', 'bo']
+    """
+    from fleetanalysis.writing import escape_controls
+
+    text = [column for column in frame.columns if frame[column].dtype == object
+            or pd.api.types.is_string_dtype(frame[column]) or isinstance(frame[column].dtype, pd.CategoricalDtype)]
+    if not text:
+        return frame
+    shown = frame.copy()
+    for column in text:
+        values = shown[column].astype("object")
+        shown[column] = values.map(lambda cell: escape_controls(cell) if isinstance(cell, str) else cell)
+    return shown
