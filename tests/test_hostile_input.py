@@ -92,6 +92,9 @@ FILES = {
     "deeply nested document": ("deep.json", b"[" * 200_000 + b"]" * 200_000, "nested too deeply"),
     "deeply nested field": ("deepfield.json", text(slack_page(login(), login(2, user_agent=json.loads(
         "[" * 300 + "]" * 300)))), {"loaded": 2, "rejected": 0}),
+    "ends before it starts, count true": ("backwards.json", text(slack_page(
+        login(), login(2, date_first=T0 + 600, date_last=T0), login(3, count=True))),
+        {"loaded": 1, "rejected": 2, "reasons": ["first seen is after last seen", "count missing or not a number"]}),
     "1970 and 2100": ("dates.json", text(slack_page(login(), login(2, date_first=0, date_last=60),
                                                     login(3, date_first=4102444800, date_last=4102444860))),
                       {"loaded": 1, "rejected": 2, "reasons": ["before 2000", "in the future"]}),

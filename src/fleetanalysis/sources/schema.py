@@ -227,7 +227,8 @@ def screen(candidates: pd.DataFrame, file: str, *,
     """Split loader candidates into access rows and rejected rows with a reason.
 
     A row is rejected when its loader already found a ``problem``, or it has no usable
-    date, a date before 2000 or more than a day in the future, a count below 1, neither
+    date, a date before 2000 or more than a day in the future, a first date after its last,
+    a count below 1, neither
     a user agent nor a reported OS or browser, NUL bytes in the user agent or user, a user agent over
     ``MAX_USER_AGENT`` characters, or a user, user id, event id or IP address over
     ``MAX_FIELD``. The first reason found is kept.
@@ -264,6 +265,11 @@ def screen(candidates: pd.DataFrame, file: str, *,
         flag(when.isna(), f"{column.replace('_', ' ')} missing or not a date")
         flag(when < EARLIEST, f"{column.replace('_', ' ')} is before 2000")
         flag(when > now + FUTURE_SLACK, f"{column.replace('_', ' ')} is in the future")
+    if {"first_seen", "last_seen"} <= set(candidates.columns):
+        # A range that ends before it starts is not a sighting of anything (a Slack login
+        # whose date_first is after its date_last).
+        flag(pd.to_datetime(candidates["first_seen"], utc=True, errors="coerce")
+             > pd.to_datetime(candidates["last_seen"], utc=True, errors="coerce"), "first seen is after last seen")
     if "count" in candidates.columns:
         count = pd.to_numeric(candidates["count"], errors="coerce")
         flag(count.isna(), "count missing or not a number")

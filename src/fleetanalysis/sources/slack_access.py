@@ -68,7 +68,18 @@ def candidates(frame: pd.DataFrame) -> pd.DataFrame:
         "user": pick(frame, "username"),
         "first_seen": from_unix(field(frame, "date_first")),
         "last_seen": from_unix(field(frame, "date_last")),
-        "count": pd.to_numeric(field(frame, "count").astype("object"), errors="coerce"),
+        "count": _number(field(frame, "count")),
         "ip": pick(frame, "ip"),
         "user_agent": pick(frame, "user_agent"),
     }, index=frame.index)
+
+
+def _number(values: pd.Series) -> pd.Series:
+    """Counts as numbers; JSON's ``true`` and ``false`` are none (Python would read ``true`` as 1).
+
+    Examples:
+        >>> _number(pd.Series([4, True, "7", None], dtype="object")).tolist()
+        [4.0, nan, 7.0, nan]
+    """
+    values = values.astype("object")
+    return pd.to_numeric(values.mask(values.map(lambda value: isinstance(value, bool))), errors="coerce")
