@@ -98,6 +98,7 @@ def test_overlay_and_user_file_win_per_version_and_keep_stated_eol(shipped, tmp_
     ("version,released\n17.4,2024-03-05\n", "header: missing column(s) line"),
     ("version,released,line,exploited\n17.4,2024-03-05,17,maybe\n", "record 1: exploited: not true/false: 'maybe'"),
     ("version,released,line\n17.4,2024-03-05,17\n,2024-03-06,17\n", "record 2: version is empty"),
+    ("version,released,line\n17.4,2024-03-05,17\nabc,2024-03-06,17\n", "record 2: version: not a version number: 'abc'"),
 ])
 def test_bad_user_catalog_names_file_and_record(tmp_path, text, problem):
     path = tmp_path / "mine.csv"

@@ -228,6 +228,11 @@ def load_releases_csv(source: str | os.PathLike, name: str | None = None, produc
     if unknown.any():
         row = int(unknown.to_numpy().argmax())
         raise BadInput(name, f"record {row + 1}", f"unknown product {frame['product'].iloc[row]!r}")
+    # A release whose version cannot be placed would be dropped without a word.
+    unreadable = version_key(frame["version"]).isna()
+    if unreadable.any():
+        row = int(unreadable.to_numpy().argmax())
+        raise BadInput(name, f"record {row + 1}", f"version: not a version number: {frame['version'].iloc[row]!r}")
     coverage: dict[str, pd.Timestamp] = {}
     if "complete-until" in header and product:
         coverage[product] = _dates(pd.Series([header["complete-until"]]), name, "complete-until", True).iloc[0]
