@@ -31,10 +31,12 @@ $(STAMP): pyproject.toml
 	@echo "registered the Jupyter kernel 'Python (fleetanalysis)'"
 	@touch $(STAMP)
 
+# A log file that cannot be read (named on stderr) still lets the others be ingested and
+# reported, then fails the target.
 report: $(STAMP)  ## refresh the catalog if online, ingest the logs (demo data when none), write the HTML report
 	@$(REFRESH)
-	@$(FA) ingest
-	@$(FA) report
+	@ingested=0; $(FA) ingest || ingested=$$?; \
+	$(FA) report && exit $$ingested
 
 test: $(STAMP)  ## run the whole suite: unit tests, doctests and the notebooks
 	$(BIN)/pytest
@@ -46,12 +48,14 @@ lab: $(STAMP)  ## JupyterLab on the notebooks, with the project's own kernel (in
 demo: $(STAMP)  ## (re)write the synthetic demo organisation under data/demo
 	$(FA) demo
 
-# A failed Slack fetch (a configured Slack source without its token, Slack down) still lets
-# the other logs be ingested and reported, then fails the job so cron or systemd shows it.
+# A failed Slack fetch (a configured Slack source without its token, Slack down) or a log
+# file that cannot be read still lets the other logs be ingested and reported, then fails
+# the job so cron or systemd shows it.
 weekly: $(STAMP)  ## the scheduled job: refresh the catalog, fetch Slack logs when configured, ingest, report
 	$(REFRESH)
-	@fetched=0; $(FA) fetch slack --if-configured || fetched=$$?; \
-	$(FA) ingest && $(FA) report && exit $$fetched
+	@fetched=0; ingested=0; $(FA) fetch slack --if-configured || fetched=$$?; \
+	$(FA) ingest || ingested=$$?; \
+	$(FA) report && exit $$(( fetched ? fetched : ingested ))
 
 screenshot: $(STAMP)  ## rebuild docs/report.png: the demo report's first screen in headless Chromium
 	@test -n "$(CHROMIUM)" || { echo "make screenshot: Chromium not found; install it (apt-get install chromium) or set CHROMIUM=/path/to/chrome" >&2; exit 2; }

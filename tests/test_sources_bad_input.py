@@ -159,10 +159,13 @@ def test_cli_exits_2_with_one_line_when_nothing_can_be_read(tmp_path, capsys):
 def test_cli_goes_on_past_a_bad_file(tmp_path, capsys):
     good = tmp_path / "good.json"
     good.write_text(page(login()))
-    assert main(["ingest", str(tmp_path / "gone.json"), str(good), "--store", str(tmp_path / "s.parquet")]) == 0
+    # The good file is stored; the run still fails, so that a scheduled job shows the bad one.
+    assert main(["ingest", str(tmp_path / "gone.json"), str(good), "--store", str(tmp_path / "s.parquet")]) == 2
     out, err = capsys.readouterr()
     assert "read 1, loaded 1, rejected 0, duplicates 0" in out
     assert "gone.json: no such file or directory" in err
+    assert err.splitlines()[-1] == ("fleetanalysis: 1 of 2 files could not be read (named above); "
+                                    "the others are in the store")
     assert len(pd.read_parquet(tmp_path / "s.parquet")) == 1
 
 

@@ -104,6 +104,11 @@ def _run_ingest(args) -> int:
                                     time_column=args.time_column, ua_column=args.ua_column, progress=True,
                                     rescan=args.rescan)
     print_merge(counts, problems, store_path)
+    if problems:
+        # The files that could be read are in the store; a cron job must still see the rest.
+        print(f"fleetanalysis: {len(problems)} of {len(problems) + len(counts)} files could not be read "
+              "(named above); the others are in the store", file=sys.stderr)
+        return 2
     return 0
 
 

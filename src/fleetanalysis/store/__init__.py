@@ -337,6 +337,11 @@ def ingest(store_path: str | os.PathLike, paths, format: str | None = None, *,
     """
     store_path = Path(store_path)
     files, problems = sources.expand(paths)
+    # A folder given that holds the store (``ingest data/``) holds its files too: they are
+    # what this writes, not logs.
+    own = store_path.resolve()
+    files = [path for path in files if path.resolve() != rejected_path(store_path).resolve()
+             and own not in path.resolve().parents]
     options = {"format": format, "user_column": user_column, "time_column": time_column, "ua_column": ua_column}
     with locked(store_path), ThreadPoolExecutor(1) as hashing:
         ingested = _ready(store_path)
