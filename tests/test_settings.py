@@ -215,6 +215,20 @@ def test_a_store_of_ones_own_never_takes_the_demo_organisations_people(fleet, ca
     assert config.fleet_inputs(config.DEMO_STORE if config.DEMO_STORE.exists() else None).networks == demo / "networks.csv"
 
 
+def test_your_own_file_never_goes_into_the_demo_store(tmp_path):
+    # With nothing configured, `ingest mine.csv` went into the demo organisation's store,
+    # and the next plain `ingest` mixed the made-up people in with the real ones.
+    (tmp_path / "mine.csv").write_text("user,time,user_agent\nann@example.com,2026-06-01T09:00:00Z,curl/8.4.0\n")
+    env = {**{key: value for key, value in os.environ.items() if key != "FLEETANALYSIS_CONFIG"},
+           "FLEETANALYSIS_HOME": str(tmp_path)}
+    done = subprocess.run([sys.executable, "-m", "fleetanalysis.cli", "ingest", "mine.csv"], env=env, cwd=tmp_path,
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    processed = tmp_path / "data" / "processed"
+    assert (processed / "access.parquet").is_dir() and not (processed / "demo-access.parquet").exists()
+    assert f"give them --store {processed / 'access.parquet'}" in done.stderr
+
+
 def test_ingest_with_no_settings_file_says_where_to_configure_logs(tmp_path, capsys, monkeypatch):
     # A trial: "no logs configured in fleetanalysis.toml" when there was no such file.
     monkeypatch.delenv("FLEETANALYSIS_CONFIG")

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from fleetanalysis.cli import choices
 from fleetanalysis.cli.arguments import active_settings, parse_date, parse_url, whole_number
-from fleetanalysis.cli.output import print_merge, write_rows, write_table
+from fleetanalysis.cli.output import print_merge, printable, write_rows, write_table
 from fleetanalysis.errors import BadInput
 
 
@@ -90,7 +90,9 @@ def _run_ingest(args) -> int:
 
     settings = active_settings()
     paths = args.paths or settings.logs
-    store_path = check_store(args.store or settings.store)
+    # Your own files never go into the demo organisation's store.
+    own = args.paths and settings.demo and args.store is None
+    store_path = check_store(args.store or (config.load_settings().store if own else settings.store))
     if not args.paths and settings.demo:
         from fleetanalysis import demo
 
@@ -104,6 +106,10 @@ def _run_ingest(args) -> int:
                                     time_column=args.time_column, ua_column=args.ua_column, progress=True,
                                     rescan=args.rescan)
     print_merge(counts, problems, store_path)
+    if own:
+        print(f"fleetanalysis: no logs configured, so the other commands use the demo organisation: give them "
+              f"--store {printable(store_path)}, or list the logs under [data] logs in fleetanalysis.toml",
+              file=sys.stderr)
     if problems:
         # The files that could be read are in the store; a cron job must still see the rest.
         print(f"fleetanalysis: {len(problems)} of {len(problems) + len(counts)} files could not be read "
