@@ -31,3 +31,28 @@ def test_schedule_rejects_a_bad_day_with_exit_2(capsys):
     assert "--weekday" in capsys.readouterr().err
     with pytest.raises(BadInput):
         schedule.cron_entry("mon", "6pm")
+
+
+def test_a_checkout_path_with_a_space_and_a_percent_survives_cron_and_systemd(tmp_path, monkeypatch):
+    # crontab(5): an unescaped % in the command is a newline; systemd reads % as a specifier
+    # and ends an unquoted Environment= assignment at the first space.
+    import re
+    import shutil
+    import subprocess
+
+    root = tmp_path / "fleet 50%x"
+    monkeypatch.setattr(config, "PROJECT_ROOT", root)
+    monkeypatch.setattr(config, "REPORTS_DIR", root / "reports")
+    line = schedule.cron_entry("mon", "06:00", tmp_path / "env")
+    assert not re.search(r"(?<!\\)%", line) and "fleet 50\\%x" in line
+    units = schedule.systemd_units("mon", "06:00", tmp_path / "env")
+    service = units["fleetanalysis-weekly.service"]
+    assert f'Environment="PATH={tmp_path}/fleet 50%%x/.venv/bin:' in service
+    assert f"WorkingDirectory={tmp_path}/fleet 50%%x\n" in service
+    if shutil.which("systemd-analyze"):
+        for name, text in units.items():
+            (tmp_path / name).write_text(text)
+        done = subprocess.run(["systemd-analyze", "verify", str(tmp_path / "fleetanalysis-weekly.service")],
+                              capture_output=True, text=True)
+        assert "Invalid environment assignment" not in done.stderr
+        assert "Failed to resolve" not in done.stderr and "specifier" not in done.stderr, done.stderr

@@ -57,7 +57,8 @@ def cron_entry(weekday: str = "mon", at: str = "06:00", env_file: Path = DEFAULT
            f" && PATH={quote(str(venv_bin))}:/usr/local/bin:/usr/bin:/bin"
            f" {' '.join(quote(part) for part in _weekly_command())}"
            f" >> {quote(str(log))} 2>&1")
-    return f"{minute} {hour} * * {(WEEKDAYS.index(day) + 1) % 7} {job}"
+    # cron turns an unescaped % of the command into a newline (crontab(5)).
+    return f"{minute} {hour} * * {(WEEKDAYS.index(day) + 1) % 7} {job.replace('%', chr(92) + '%')}"
 
 
 def systemd_units(weekday: str = "mon", at: str = "06:00",
@@ -77,16 +78,18 @@ def systemd_units(weekday: str = "mon", at: str = "06:00",
     day, hour, minute = _schedule_parts(weekday, at)
     env_file = Path(env_file).expanduser()
     venv_bin = Path(config.PROJECT_ROOT) / ".venv" / "bin"
+    path = f"PATH={venv_bin}:/usr/local/bin:/usr/bin:/bin".replace("\\", "\\\\").replace('"', '\\"')
     service = (
         "[Unit]\n"
         "Description=fleetanalysis weekly fetch, ingest and report\n"
         "Wants=network-online.target\nAfter=network-online.target\n\n"
         "[Service]\n"
         "Type=oneshot\n"
-        f"WorkingDirectory={config.PROJECT_ROOT}\n"
-        f"EnvironmentFile={env_file}\n"
-        f"Environment=PATH={venv_bin}:/usr/local/bin:/usr/bin:/bin\n"
-        f"ExecStart={shlex.join(_weekly_command())}\n")
+        f"WorkingDirectory={_unit_value(str(config.PROJECT_ROOT))}\n"
+        f"EnvironmentFile={_unit_value(str(env_file))}\n"
+        # Quoted whole: a checkout path with a space would end the assignment there.
+        f'Environment="{_unit_value(path)}"\n'
+        f"ExecStart={_unit_value(shlex.join(_weekly_command()))}\n")
     timer = (
         "[Unit]\n"
         "Description=Run fleetanalysis weekly\n\n"
@@ -96,3 +99,13 @@ def systemd_units(weekday: str = "mon", at: str = "06:00",
         "[Install]\n"
         "WantedBy=timers.target\n")
     return {"fleetanalysis-weekly.service": service, "fleetanalysis-weekly.timer": timer}
+
+
+def _unit_value(text: str) -> str:
+    """``text`` in a systemd unit setting: ``%`` starts a specifier there, so it is doubled.
+
+    Examples:
+        >>> _unit_value("/srv/fleet 50%/.venv")
+        '/srv/fleet 50%%/.venv'
+    """
+    return text.replace("%", "%%")
