@@ -123,6 +123,13 @@ FILES = {
                                            "bo@x.io,2024-05-01T00:00:00Z\ncy@x.io,2024-05-01T00:00:00Z,UA,extra\n"
                                            '"di@x.io,2024-05-01'),
                         {"loaded": 1, "rejected": 3, "reasons": ["expected 3 fields"]}),
+    # A quote left open on one line and closed by the next line's opening quote: the rows
+    # between were one malformed row, and the next row vanished into it.
+    "CSV quote closed a line later": ("openquote.csv", text(
+        "email,timestamp,user_agent\n" + "".join(f'{user}@x.io,2024-05-01T00:00:00Z,"{UA}{end}\n'
+                                                   for user, end in [("ann", '"'), ("cy", ""), ("di", '"'),
+                                                                     ("ed", '"')])),
+        {"loaded": 3, "rejected": 1, "reasons": ["unterminated quote"]}),
     "CSV header only": ("header.csv", b"email,timestamp,user_agent\n", {"loaded": 0, "rejected": 0}),
     "CSV repeated header names": ("repeat.csv", b"email,time,email,ua\na,2024-05-01T00:00:00Z,b,c\n",
                                   "column 'email' appears more than once"),

@@ -299,9 +299,21 @@ def _read_csv(text: str, file: str, ua_column: str | None = None) -> tuple[pd.Da
         raise BadInput(file, f"not a readable CSV ({str(error).splitlines()[0]})") from None
     # Quotes come in pairs ("" inside a value too): an odd count is a quote left open, and a
     # value spanning lines is then the rows it swallowed, not a quoted line break.
-    if text.count('"') % 2 and _spans_lines(frame):
+    if (text.count('"') % 2 and _spans_lines(frame)) or _swallowed(malformed):
         return _read_lines(text, header)
     return frame, _malformed(malformed)
+
+
+def _swallowed(malformed: list[tuple[str, str]]) -> bool:
+    r"""Whether a row of the wrong width runs over several lines: a quote opened on one line
+    and closed by a quote on a later one, the rows between read as one value. Read a line
+    a row, each of those rows is counted (and the good ones loaded).
+
+    Examples:
+        >>> _swallowed([("expected 3 fields, found 4", 'c,1,"Mozilla\nd,2,"Mozilla"')]), _swallowed([("x", "a,b")])
+        (True, False)
+    """
+    return any("\n" in raw or "\r" in raw for _, raw in malformed)
 
 
 def _spans_lines(frame: pd.DataFrame) -> bool:
@@ -597,6 +609,8 @@ def _csv_chunks(path: Path, format: str | None, chunk_bytes: int, on_bytes, csv_
                     raise NotStreamable(name)
                 # Arrow's reader may meet the next block's bad rows meanwhile: counted once, here.
                 seen = len(malformed)
+                if _swallowed(malformed[taken:seen]):
+                    raise NotStreamable(name)
                 bad_lines = _malformed(malformed[taken:seen], taken + 1)
                 access, rejected = _screen_items(table.to_pandas(), "csv", format, name, csv_options, bad_lines,
                                                  _NO_ROWS, rows + 1)
@@ -675,9 +689,10 @@ def _csv_whole(path: Path, format: str | None, csv_options: dict) -> tuple[pd.Da
     except (pyarrow.ArrowInvalid, OSError):
         # Arrow's gzip reader reports a file cut short or corrupt as an OSError.
         raise NotStreamable(str(path)) from None
-    if _spans_lines(items.tail(1)):
+    if _spans_lines(items.tail(1)) or _swallowed(malformed):
         # A quote left open runs to the end of the file, swallowing the rows after it into
-        # the last value: load_file reads the text and tells (quoted line breaks elsewhere stay).
+        # the last value (or a later quote closes it): load_file reads the text and tells
+        # (quoted line breaks elsewhere stay).
         raise NotStreamable(str(path))
     access, rejected = _screen_items(items, "csv", format, str(path), csv_options, _malformed(malformed), _NO_ROWS)
     return access, rejected, format
