@@ -298,6 +298,21 @@ def test_a_github_log_opening_with_events_no_actor_made_is_still_read(tmp_path):
             assert result.rejected["reason"].tolist() == ["no user agent"] * 2
 
 
+def test_entras_application_sign_in_download_is_rejected_row_by_row_not_refused(tmp_path):
+    # ApplicationSignIns_*.csv (the portal's service-principal tab; header as a public schema
+    # note lists it) names applications, never a person or a user agent.
+    header = ("Date (UTC),Request ID,Correlation ID,Service principal ID,Service principal name,Credential key ID,"
+              "Application,Application ID ,Resource,IP address,Location,Status,Sign-in error code,Failure reason")
+    rows = ["2026-07-16T15:31:34Z,5762b741,0a1b338b,29f4d705,AADReporting,,AADReporting,1b912ec3,Microsoft Graph,"
+            '135.225.184.235,"Gavle, SE",Success,0,', "2026-07-16T15:32:00Z,5762b742,0a1b338c,29f4d706,,,Backup,"
+            "1b912ec4,Microsoft Graph,135.225.184.236,SE,Failure,7000215,Invalid client secret"]
+    result = load_one(write(tmp_path / "ApplicationSignIns_2026-07-16.csv", "\n".join([header, *rows]) + "\n"))
+    assert result.access.empty and not result.problems
+    assert result.rejected["reason"].tolist() == [
+        "sign-in by an application (service principal AADReporting): no device by design",
+        "sign-in by an application (service principal 29f4d706): no device by design"]
+
+
 def test_generic_csv_takes_the_user_name_not_the_display_name(tmp_path):
     # Entra's sign-in download names the person twice: "User" (display name) and "Username"
     # (the UPN the directory knows); the display name matched no one in the directory.

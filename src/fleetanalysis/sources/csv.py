@@ -50,6 +50,9 @@ GUESSES = {
     "error_code": ["signinerrorcode", "errorcode", "resulttype"],
 }
 OPTIONS = {"user": "--user-column", "time": "--time-column", "user_agent": "--ua-column"}
+# Entra's service-principal sign-in download (ApplicationSignIns_*.csv) names an application,
+# never a person or a user agent.
+_APPLICATION = ["serviceprincipalid", "serviceprincipalname"]
 _NUMERIC = r"^\s*[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?\s*$"
 
 
@@ -100,6 +103,30 @@ def mapping(columns: list[str], user_column: str | None = None, time_column: str
     if problems:
         raise BadInput(file, "header", ", ".join(problems))
     return {field: column for field, column in chosen.items() if column is not None}
+
+
+def _applications_only(columns: list[str]) -> bool:
+    """Whether a header names service principals and neither a user nor a user agent.
+
+    Examples:
+        >>> _applications_only(["Date (UTC)", "Service principal ID", "Service principal name", "IP address"])
+        True
+        >>> _applications_only(["Date (UTC)", "Service principal ID", "Username", "User agent"])
+        False
+    """
+    plain = {plain_name(column) for column in columns}
+    return bool(plain & set(_APPLICATION)) and not plain & set(GUESSES["user"] + GUESSES["user_agent"])
+
+
+def _applications(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+    """Every row of an application sign-in download, rejected: no device by design."""
+    named = {plain_name(column): column for column in reversed(columns)}
+    name = pick(frame, *(named[key] for key in _APPLICATION[::-1] if key in named))
+    return pd.DataFrame({
+        "source": pd.Series(FORMAT, index=frame.index, dtype=COLUMNS["source"]),
+        "problem": "sign-in by an application (service principal " + name.fillna("without a name")
+                   + "): no device by design",
+    }, index=frame.index)
 
 
 def repeated(name: str, number: int) -> str:
@@ -200,6 +227,8 @@ def candidates(frame: pd.DataFrame, user_column: str | None = None, time_column:
         [True]
     """
     columns = [column for column in frame.columns if column not in ("record", "raw")]
+    if user_column is None and ua_column is None and _applications_only(columns):
+        return _applications(frame, columns)
     fields = mapping(columns, user_column, time_column, ua_column, file)
     line = picked(fields, {"user": user_column, "time": time_column, "user_agent": ua_column}, file)
     if announce and line:
