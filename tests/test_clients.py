@@ -92,6 +92,14 @@ def _one(agent: str) -> dict:
     # Firefox for iOS hard-codes 18_7.
     (f"Mozilla/5.0 (iPhone; CPU iPhone OS 18_7 like Mac OS X) {SAF} FxiOS/144.0 Mobile/15E148 Safari/605.1.15",
      {"platform": "iOS", "os_evidence": "frozen", "client_family": "Firefox"}),
+    # Facebook's and Instagram's in-app browsers state the system version themselves (FBSV/,
+    # "iOS 26_0_1;"), real where WebKit's token says 18_6; layouts as the apps' agents show them.
+    (f"Mozilla/5.0 (iPhone; CPU iPhone OS 18_6 like Mac OS X) {SAF} Mobile/15E148 [FBAN/FBIOS;FBAV/520.0.0.38.101;"
+     "FBDV/iPhone16,2;FBMD/iPhone;FBSN/iOS;FBSV/26.0.1;FBSS/3;FBID/phone;FBLC/en_US;FBOP/5]",
+     {"platform": "iOS", "os_version": "26.0.1", "os_evidence": "exact", "client_family": "Facebook"}),
+    (f"Mozilla/5.0 (iPhone; CPU iPhone OS 18_6 like Mac OS X) {SAF} Mobile/15E148 Instagram 400.0.0.0 "
+     "(iPhone16,2; iOS 26_0_1; en_US)",
+     {"platform": "iOS", "os_version": "26.0.1", "os_evidence": "exact", "client_family": "Instagram"}),
     # Chrome for iOS before iOS 26 carries the real OS token.
     (f"Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) {SAF} CriOS/124.0.6367.88 Mobile/15E148 Safari/604.1",
      {"platform": "iOS", "os_version": "17.4", "os_evidence": "exact"}),
