@@ -89,6 +89,15 @@ def _one(agent: str) -> dict:
     # Safari on iOS 26 keeps 18_6 in the OS token; Version/ carries the real release.
     (f"Mozilla/5.0 (iPhone; CPU iPhone OS 18_6 like Mac OS X) {SAF} Version/26.0.1 Mobile/15E148 Safari/604.1",
      {"platform": "iOS", "os_version": "26.0.1", "os_evidence": "exact"}),
+    # Some iOS 26 builds froze the token with a patch number (WebKit PR 50383, whatwg/compat
+    # issue 283): 18_6_2 beside Version/26.0 is iOS 26.0, and beside another browser unknown.
+    (f"Mozilla/5.0 (iPhone; CPU iPhone OS 18_6_2 like Mac OS X) {SAF} Version/26.0 Mobile/15E148 Safari/604.1",
+     {"platform": "iOS", "os_version": "26.0", "os_evidence": "exact"}),
+    (f"Mozilla/5.0 (iPhone; CPU iPhone OS 18_7_2 like Mac OS X) {SAF} CriOS/141.0.7390.96 Mobile/15E148 Safari/604.1",
+     {"platform": "iOS", "os_evidence": "frozen"}),
+    # A real iOS 18.6.2 with its own Safari 18 says so.
+    (f"Mozilla/5.0 (iPhone; CPU iPhone OS 18_6_2 like Mac OS X) {SAF} Version/18.6 Mobile/15E148 Safari/604.1",
+     {"platform": "iOS", "os_version": "18.6.2", "os_evidence": "exact"}),
     # Firefox for iOS hard-codes 18_7.
     (f"Mozilla/5.0 (iPhone; CPU iPhone OS 18_7 like Mac OS X) {SAF} FxiOS/144.0 Mobile/15E148 Safari/605.1.15",
      {"platform": "iOS", "os_evidence": "frozen", "client_family": "Firefox"}),

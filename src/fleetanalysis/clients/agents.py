@@ -88,10 +88,12 @@ def _os_facts(agent: str, platform: str, os, family: str, kind: str) -> tuple:
     version = _dotted(os.major, os.minor, os.patch, os.patch_minor) if os else None
     if platform in ("iOS", "iPadOS"):
         safari = _SAFARI_VERSION.search(agent)
-        # WebKit on iOS 26 freezes the OS token at 18_6 (18_7 from 26.1) with no patch
-        # number; Safari's Version/ token still carries the real release. Native apps
-        # (Slack's "iOS 18.6") write the system version themselves and are not frozen.
-        if version in ("18.6", "18.7") and "like Mac OS X" in agent:
+        # WebKit on iOS 26 freezes the OS token at 18_6 (18_7 from 26.1), with a patch number
+        # on some builds (18_6_2, reported to WebKit and whatwg/compat); Safari's Version/
+        # token still carries the real release. Native apps (Slack's "iOS 18.6") write the
+        # system version themselves and are not frozen.
+        if version and version.startswith(("18.6", "18.7")) and version[4:5] in ("", ".") \
+                and "like Mac OS X" in agent:
             if family == "Safari" and safari and int(safari[1]) >= 26:
                 return _dotted(*safari.groups()), "exact", None
             if family == "Safari" and safari and safari[1] == "18":

@@ -113,12 +113,19 @@ def empty_rejected() -> pd.DataFrame:
 def _text(values: pd.Series) -> pd.Series:
     """Cast to nullable ``str``; empty strings mean "not reported".
 
-    Only columns that mix text with numbers or booleans pay for a per-cell conversion.
+    Only columns that mix text with numbers or booleans pay for a per-cell conversion. A
+    JSON object or array where a log has a value is none (``"user_agent": ["a"]`` is no
+    user agent), not the text of its brackets.
+
+    Examples:
+        >>> _text(pd.Series(["Mozilla/5.0", 123, ["a"], {"x": 1}, ""], dtype="object")).tolist()
+        ['Mozilla/5.0', '123', nan, nan, nan]
     """
     if not isinstance(values.dtype, (pd.StringDtype, pd.CategoricalDtype)):
         values = values.astype("object")
         if pd.api.types.infer_dtype(values, skipna=True) not in ("string", "empty", "integer"):
-            values = values.map(lambda cell: cell if isinstance(cell, str) or _missing(cell) else str(cell))
+            values = values.map(lambda cell: cell if isinstance(cell, str) or _missing(cell)
+                                else None if isinstance(cell, (list, dict)) else str(cell))
     text = values.astype("str")
     empty = text == ""
     # Most columns have no empty strings (CSV ones are read as missing): no copy for them.
