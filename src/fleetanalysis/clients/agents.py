@@ -30,7 +30,8 @@ _OS_PLATFORM = {"iOS": "iOS", "Mac OS X": "macOS", "Windows": "Windows", "Androi
 
 _WINDOWS_NT = re.compile(r"Windows NT (\d+\.\d+)(?:\.(\d+))?")
 _SAFARI_VERSION = re.compile(r"Version/(\d+)(?:\.(\d+))?(?:\.(\d+))?")
-_FROZEN_ANDROID = re.compile(r"Android 10; K\)")
+# Chrome 110 and later; Chrome 76-92 under its freeze-UA flag wrote "Android 9; Unspecified Device".
+_FROZEN_ANDROID = re.compile(r"Android 10; K\)|Android 9; Unspecified Device\)")
 # Reduced ChromeOS user agents carry this platform version on every release.
 _FROZEN_CROS = "14541.0.0"
 # Firefox 83-86 and apps built for older macOS report 10.16 on macOS 11 and every later macOS.
@@ -136,7 +137,9 @@ def _os_facts(agent: str, platform: str, os, family: str, kind: str) -> tuple:
     if platform == "Android":
         # Chrome 110 (and Chromium browsers after it) report "Android 10; K" everywhere.
         if _FROZEN_ANDROID.search(agent):
-            return None, "frozen", "Chrome-based browsers report Android 10; K on every Android since Chrome 110"
+            return None, "frozen", ("Chrome-based browsers report Android 10; K on every Android since Chrome 110"
+                                    if "Android 10; K)" in agent else "Chrome's frozen user agent says Android 9 "
+                                    "on every Android")
         return (version, "exact", None) if version else (None, "absent", "no Android version")
     if platform == "ChromeOS":
         if version == _FROZEN_CROS:
