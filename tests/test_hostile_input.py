@@ -31,6 +31,10 @@ COUNTS = re.compile(r"^(?P<file>.*): (?P<format>\w+): read (?P<read>\d+), loaded
                     r"rejected (?P<rejected>\d+), duplicates (?P<duplicates>\d+)$")
 
 
+# A user agent without a comma: it needs no quotes in a CSV.
+FIREFOX = "Mozilla/5.0 (X11; Linux x86_64; rv:126.0) Gecko/20100101 Firefox/126.0"
+
+
 def login(number=1, **changes):
     row = {"user_id": f"U{number:04d}", "username": f"user{number}", "date_first": T0, "date_last": T0 + 60,
            "count": 1, "ip": "192.0.2.1", "user_agent": UA, "isp": None, "country": None, "region": None}
@@ -129,6 +133,12 @@ FILES = {
         "email,timestamp,user_agent\n" + "".join(f'{user}@x.io,2024-05-01T00:00:00Z,"{UA}{end}\n'
                                                    for user, end in [("ann", '"'), ("cy", ""), ("di", '"'),
                                                                      ("ed", '"')])),
+        {"loaded": 3, "rejected": 1, "reasons": ["unterminated quote"]}),
+    # The same, closed at the end of the next line: one value of the right width held two rows.
+    "CSV quote closed at a later line's end": ("laterquote.csv", text(
+        "email,timestamp,user_agent\n" + "".join(f'{user}@x.io,2024-05-01T00:00:00Z,{start}{FIREFOX}{end}\n'
+                                                   for user, start, end in [("ann", "", ""), ("cy", '"', ""),
+                                                                            ("di", "", '"'), ("ed", "", "")])),
         {"loaded": 3, "rejected": 1, "reasons": ["unterminated quote"]}),
     "CSV header only": ("header.csv", b"email,timestamp,user_agent\n", {"loaded": 0, "rejected": 0}),
     "CSV repeated header names": ("repeat.csv", b"email,time,email,ua\na,2024-05-01T00:00:00Z,b,c\n",

@@ -355,3 +355,27 @@ def test_failed_sign_ins_of_entras_download_are_rejected_by_both_readers(tmp_pat
     assert len(failed) == sum(1 for row in body if row[8] == "50126") > 0
     assert set(failed) == {"failed sign-in (error 50126): an attempt is no evidence of the user's device"}
     assert "Edg/91" not in " ".join(store.read(tmp_path / "fast.parquet")["user_agent"].astype(str))
+
+
+@pytest.mark.parametrize("opened_in", ["user_agent", "email"])
+def test_a_quote_closed_at_the_end_of_a_later_line_swallows_no_row_in_either_reader(tmp_path, monkeypatch, opened_in):
+    """A quote opened on one line and closed at the end of the next made the two rows one
+    value of the right width: no reader rejected it, one row vanished, and a user named with
+    a whole row (or a user agent holding another person's) was loaded. Both readers now
+    read such a file a line a row: read counts every line."""
+    chrome = ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+              "Chrome/137.0.0.0 Safari/537.36")
+    firefox = "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:139.0) Gecko/20100101 Firefox/139.0"
+    lines = [f"ann@example.com,2026-06-01T09:00:00Z,{chrome}", f"bo@example.com,2026-06-01T10:00:00Z,{firefox}"]
+    if opened_in == "user_agent":
+        lines = [lines[0].replace("Z,Mozilla", 'Z,"Mozilla', 1), lines[1] + '"']
+    else:
+        lines = ['"' + lines[0], lines[1].replace(".com,", '.com",', 1)]
+    log = tmp_path / "signins.csv"
+    log.write_text("email,time,user_agent\n" + "\n".join([*lines, "cy@example.com,2026-06-01T11:00:00Z,curl/8.4.0"]) + "\n")
+    counts, _, used = ingest_both(tmp_path, monkeypatch, log)
+    assert used == [False]
+    assert counts[["read", "loaded", "rejected"]].values.tolist() == [[3, 2, 1]]
+    assert [reason for _, _, reason, _ in rejected_rows(tmp_path / "fast.parquet")] == [
+        "unterminated quote: the field runs past the end of its line"]
+    assert not store.read(tmp_path / "fast.parquet")["user"].astype(str).str.contains("\n").any()

@@ -27,6 +27,7 @@ import contextlib
 import csv as stdlib_csv
 import gzip
 import json
+import re
 import sys
 import time
 import zlib
@@ -238,8 +239,9 @@ def _await_release(thing: object, own_references: int) -> None:
 
 
 def _csv_frame(open_source, header: list[str], ua_column: str | None,
-               block_size: int) -> tuple[pd.DataFrame, list[tuple[str, str]]]:
-    """A whole CSV read on every core: its rows and its rows of the wrong width, in file order.
+               block_size: int) -> tuple[pd.DataFrame, list[tuple[str, str]], bool]:
+    """A whole CSV read on every core: its rows, its rows of the wrong width in file order,
+    and whether any value holds a line break (``_line_breaks``).
 
     ``open_source()`` opens the bytes afresh (a context manager). Threads meet malformed
     rows in no fixed order, so a file that has any is read again on one thread to number
@@ -258,7 +260,7 @@ def _csv_frame(open_source, header: list[str], ua_column: str | None,
             with open_source() as source:
                 table = pyarrow_csv.read_csv(
                     source, read_options=pyarrow_csv.ReadOptions(block_size=block_size, use_threads=threads,
-                                                                 column_names=header, skip_rows=1),
+                                                                 **_names(header)),
                     **_csv_options(header, reject, ua_column))
         except pyarrow.ArrowInvalid as error:
             # The traceback's frames would keep ``reject`` referenced while we wait.
@@ -267,12 +269,13 @@ def _csv_frame(open_source, header: list[str], ua_column: str | None,
             raise error from None
         if not malformed:
             break
+    breaks = _line_breaks(table)
     frame = table.to_pandas()
     del table
     # The read's block buffers are free now but kept by Arrow's allocator, which pandas'
     # arrays (numpy's allocator) cannot reuse: handing them back keeps the peak down.
     pyarrow.default_memory_pool().release_unused()
-    return frame, malformed
+    return frame, malformed, breaks
 
 
 def _read_csv(text: str, file: str, ua_column: str | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -287,21 +290,78 @@ def _read_csv(text: str, file: str, ua_column: str | None = None) -> tuple[pd.Da
     data = text.encode("utf-8")
     try:
         try:
-            frame, malformed = _csv_frame(lambda: pyarrow.BufferReader(data), header, ua_column, 1 << 20)
+            frame, malformed, breaks = _csv_frame(lambda: pyarrow.BufferReader(data), header, ua_column, 1 << 20)
         except pyarrow.ArrowInvalid as error:
             # A row longer than a block (a megabytes-long hostile field) must not cost the
             # good rows: read again in one block; screen() then rejects the long field.
             if "straddl" not in str(error):
                 raise
-            frame, malformed = _csv_frame(lambda: pyarrow.BufferReader(data), header, ua_column,
+            frame, malformed, breaks = _csv_frame(lambda: pyarrow.BufferReader(data), header, ua_column,
                                           min(len(data) + 1, 2**31 - 1))
     except pyarrow.ArrowInvalid as error:
         raise BadInput(file, f"not a readable CSV ({str(error).splitlines()[0]})") from None
     # Quotes come in pairs ("" inside a value too): an odd count is a quote left open, and a
     # value spanning lines is then the rows it swallowed, not a quoted line break.
-    if (text.count('"') % 2 and _spans_lines(frame)) or _swallowed(malformed):
+    if (text.count('"') % 2 and _spans_lines(frame)) or _swallowed(malformed) \
+            or (breaks and _rows_inside(frame, len(header))):
         return _read_lines(text, header)
     return frame, _malformed(malformed)
+
+
+def _names(header: list[str]) -> dict:
+    """Arrow's read options for the column names: its own reading of the header line (the
+    fast path), unless the header repeats a name and ``_csv_header`` renamed it."""
+    renamed = any(" (repeat " in name for name in header)  # generic_csv.repeated's names
+    return {"column_names": header, "skip_rows": 1} if renamed else {}
+
+
+def _line_breaks(table: pyarrow.Table) -> bool:
+    """Whether a text value of ``table`` may hold a line break: one search of each column's
+    bytes (a dictionary column's distinct values), no pass over the values.
+
+    Examples:
+        >>> _line_breaks(pyarrow.table({"ua": ["a", "b\\nc"]})), _line_breaks(pyarrow.table({"ua": ["a"], "n": [1]}))
+        (True, False)
+    """
+    for column in table.columns:
+        for chunk in column.chunks:
+            if pyarrow.types.is_dictionary(chunk.type):
+                chunk = chunk.dictionary
+            if not (pyarrow.types.is_string(chunk.type) or pyarrow.types.is_large_string(chunk.type)):
+                continue
+            data = chunk.buffers()[2]
+            text = b"" if data is None else data.to_pybytes()
+            if b"\n" in text or b"\r" in text:
+                return True
+    return False
+
+
+def _rows_inside(frame: pd.DataFrame, width: int) -> bool:
+    r"""Whether a value holds a line that could be a whole row (as many commas as the header
+    has separators): a quote opened on one line and closed at the end of a later one makes
+    the rows between part of one value of the right width, which no reader can reject.
+    A quoted line break inside a user agent (``(X11;\nLinux x86_64)``) holds no such line.
+
+    Examples:
+        >>> _rows_inside(pd.DataFrame({"ua": ['Chrome/137\nbo@x.io,2026-06-01,Firefox/139']}), 3)
+        True
+        >>> _rows_inside(pd.DataFrame({"ua": ["Mozilla/5.0 (X11;\nLinux x86_64)"]}), 3)
+        False
+    """
+    if width < 2:
+        return False
+    row = re.compile(r"(?:,[^\r\n]*){%d}" % (width - 1))
+    for column in frame.columns:
+        values = frame[column]
+        if isinstance(values.dtype, pd.CategoricalDtype):
+            values = pd.Series(values.cat.categories)
+        if not pd.api.types.is_string_dtype(values):
+            values = values.astype("str")
+        # Plain substring tests (Arrow's, on text columns): a regex per value costs 3x more.
+        broken = values.str.contains("\n", regex=False, na=False) | values.str.contains("\r", regex=False, na=False)
+        if broken.any() and any(row.search(value) for value in values[broken]):
+            return True
+    return False
 
 
 def _swallowed(malformed: list[tuple[str, str]]) -> bool:
@@ -599,7 +659,7 @@ def _csv_chunks(path: Path, format: str | None, chunk_bytes: int, on_bytes, csv_
         try:
             reader = pyarrow_csv.open_csv(
                 stream, read_options=pyarrow_csv.ReadOptions(block_size=chunk_bytes, use_threads=False,
-                                                             column_names=header, skip_rows=1),
+                                                             **_names(header)),
                 **_csv_options(header, reject, csv_options.get("ua_column")))
             for batch in reader:
                 table = pyarrow.Table.from_batches([batch])
@@ -609,10 +669,11 @@ def _csv_chunks(path: Path, format: str | None, chunk_bytes: int, on_bytes, csv_
                     raise NotStreamable(name)
                 # Arrow's reader may meet the next block's bad rows meanwhile: counted once, here.
                 seen = len(malformed)
-                if _swallowed(malformed[taken:seen]):
+                items = table.to_pandas()
+                if _swallowed(malformed[taken:seen]) or (_line_breaks(table) and _rows_inside(items, len(header))):
                     raise NotStreamable(name)
                 bad_lines = _malformed(malformed[taken:seen], taken + 1)
-                access, rejected = _screen_items(table.to_pandas(), "csv", format, name, csv_options, bad_lines,
+                access, rejected = _screen_items(items, "csv", format, name, csv_options, bad_lines,
                                                  _NO_ROWS, rows + 1)
                 rows, taken = rows + table.num_rows, seen
                 if on_bytes is not None:
@@ -684,12 +745,12 @@ def _csv_whole(path: Path, format: str | None, csv_options: dict) -> tuple[pd.Da
     """
     header, format = _csv_head(path, format)
     try:
-        items, malformed = _csv_frame(lambda: _opened(path), header, csv_options.get("ua_column"),
+        items, malformed, breaks = _csv_frame(lambda: _opened(path), header, csv_options.get("ua_column"),
                                       _WHOLE_BLOCK_BYTES)
     except (pyarrow.ArrowInvalid, OSError):
         # Arrow's gzip reader reports a file cut short or corrupt as an OSError.
         raise NotStreamable(str(path)) from None
-    if _spans_lines(items.tail(1)) or _swallowed(malformed):
+    if _spans_lines(items.tail(1)) or _swallowed(malformed) or (breaks and _rows_inside(items, len(header))):
         # A quote left open runs to the end of the file, swallowing the rows after it into
         # the last value (or a later quote closes it): load_file reads the text and tells
         # (quoted line breaks elsewhere stay).

@@ -107,7 +107,7 @@ def read(path: Path, header: list[str], options: dict, batch,
             SELECT coalesce(sum(members), 0), coalesce(sum(members) FILTER (WHERE NOT fine), 0),
                    coalesce(bool_or(broken OR (fine AND ({key_breaks}))), false) FROM screened""").fetchall()[0]
         # No rows: the general path's word on a file that is (at most) a header.
-        if not rows or (broken and _odd_quotes(path)):
+        if not rows or (broken and (_odd_quotes(path) or _rows_inside(db, flagged, len(header)))):
             return None
         # The line naming the columns guessed, as the general path logs it.
         generic_csv.candidates(pd.DataFrame(columns=header), file=name, announce=True, **options)
@@ -215,6 +215,18 @@ def _flagged(path: Path, header: list[str], fields: dict[str, str]) -> str:
             FROM read_csv({_literal(str(path))}, auto_detect = false, header = true, delim = ',', quote = '"',
                           escape = '"', strict_mode = true, compression = '{"gzip" if packed else "none"}',
                           columns = {{{types}}}))"""
+
+
+def _rows_inside(db, flagged: str, width: int) -> bool:
+    """Whether a value holds a line that could be a whole row, as ``reader._rows_inside``
+    asks of the general path's values: a quote closed at the end of a later line swallowed
+    the rows between. Asked only of a file with line breaks in its values."""
+    if width < 2:
+        return False
+    row = _literal("(,[^\\r\\n]*){%d}" % (width - 1))
+    found = " OR ".join(f"(regexp_matches(c{number}, '[\\r\\n]') AND regexp_matches(c{number}, {row}))"
+                        for number in range(width))
+    return bool(db.execute(f"SELECT coalesce(bool_or({found}), false) FROM ({flagged})").fetchall()[0][0])
 
 
 def _odd_quotes(path: Path) -> bool:
