@@ -154,6 +154,19 @@ def test_cli_ingest_prints_counts_per_file(tmp_path, capsys):
     assert "s-rejected.csv" in err
 
 
+def test_a_folder_holding_stores_reads_its_logs_only(tmp_path, capsys):
+    # `ingest data/` walks data/processed too: the stores' partitions, manifests and
+    # rejected-rows files there are what ingest writes, not logs to fail on.
+    logs = tmp_path / "data"
+    (logs / "raw").mkdir(parents=True)
+    path = export(logs / "raw" / "a.json", login("U1"), login("U2", ua=None))
+    assert main(["ingest", str(path), "--store", str(logs / "processed" / "other.parquet")]) == 0
+    assert main(["ingest", str(logs), "--store", str(logs / "processed" / "access.parquet")]) == 0
+    out, err = capsys.readouterr()
+    assert out.splitlines()[-1] == f"{path}: slack_access: read 2, loaded 1, rejected 1, duplicates 0"
+    assert "fleetanalysis:" not in err
+
+
 def test_events_that_share_an_id_but_differ_are_both_kept_and_counted(tmp_path, capsys):
     # Exports merged from two tenants (or a test tenant) reuse event ids for different events.
     target = tmp_path / "access.parquet"

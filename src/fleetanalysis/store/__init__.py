@@ -240,6 +240,23 @@ def rejected_path(store_path: str | os.PathLike) -> Path:
     return store_path.with_name(f"{store_path.stem}-rejected.csv")
 
 
+def _store_file(path: Path) -> bool:
+    """Whether ``path`` is a store's own file (a partition, its manifest, a rejected-rows CSV
+    beside a store), which a folder given to ``ingest`` (``data/``) may hold: written here,
+    never a log.
+
+    Examples:
+        >>> _store_file(Path("data/processed/access.parquet/month=2024-05/log=okta/part-0.parquet"))
+        True
+        >>> _store_file(Path("data/processed/access.parquet/_manifest.json")), _store_file(Path("logs/okta.json"))
+        (True, False)
+    """
+    if path.suffix == ".parquet" or any(folder.suffix == ".parquet" for folder in path.parents):
+        return True
+    stem = path.name.removesuffix("-rejected.csv")
+    return stem != path.name and path.with_name(f"{stem}.parquet").exists()
+
+
 def _ready(store_path: Path) -> dict[str, dict]:
     """Under the store's lock: the store as its last write left it, migrated from one file
     if it is one; its manifest entries."""
@@ -337,11 +354,10 @@ def ingest(store_path: str | os.PathLike, paths, format: str | None = None, *,
     """
     store_path = Path(store_path)
     files, problems = sources.expand(paths)
-    # A folder given that holds the store (``ingest data/``) holds its files too: they are
-    # what this writes, not logs.
-    own = store_path.resolve()
-    files = [path for path in files if path.resolve() != rejected_path(store_path).resolve()
-             and own not in path.resolve().parents]
+    # A folder given that holds stores (``ingest data/``) holds their files too; a file
+    # named on its own is read (and refused) as it is.
+    named = {Path(path) for path in ([paths] if isinstance(paths, (str, os.PathLike)) else paths)}
+    files = [path for path in files if path in named or not _store_file(path)]
     options = {"format": format, "user_column": user_column, "time_column": time_column, "ua_column": ua_column}
     with locked(store_path), ThreadPoolExecutor(1) as hashing:
         ingested = _ready(store_path)
