@@ -76,7 +76,7 @@ def test_run_writes_html_and_executed_notebook_under_the_date(published):
     assert hostile == out / "2026-01-11" / "headline.html"
     executed = nbformat.read(out / "2026-01-04" / "headline.ipynb", as_version=4)
     assert reporting.read_headline(executed) == {"share": 0.75, "as_of": "2026-01-04", "devices": 3,
-                                                 "behind": None, "names": False}
+                                                 "behind": None, "names": False, "demo": False}
     assert not list(out.rglob(".*.tmp")), "temporary files left behind"
 
 
@@ -291,6 +291,25 @@ def test_pages_that_name_people_stay_out_of_the_index(tmp_path):
     assert page.is_file() and "named.html" not in index and "headline.html" in index
     assert os.readlink(out / "latest") == "2026-01-04"
     assert reporting.reports(out)["names"].tolist() == [True, False]
+
+
+def test_a_demo_page_is_marked_and_gives_way_to_a_report_on_real_logs(tmp_path):
+    # After `make report` on the demo, a report on real logs (of an earlier date) was listed
+    # below the demo's with nothing to tell them apart, and `latest` stayed the demo's.
+    out = tmp_path / "reports"
+    notebook = nbformat.read(FIXTURES / "headline.ipynb", as_version=4)
+    for cell in notebook.cells:
+        cell.source = cell.source.replace("show.record_headline(share, as_of, devices=3)",
+                                          "show.record_headline(share, as_of, devices=3, demo=True)")
+    demo = tmp_path / "demo.ipynb"
+    nbformat.write(notebook, demo)
+    reporting.run(demo, out, date(2026, 6, 30), {"share": 0.9})
+    assert os.readlink(out / "latest") == "2026-06-30"  # the only page so far
+    reporting.run(HEADLINE, out, date(2026, 6, 2), {"share": 0.7})
+    index = (out / "index.html").read_text(encoding="utf-8")
+    assert "demo</a> (demo data)" in index and "headline</a></td>" in index
+    assert os.readlink(out / "latest") == "2026-06-02"
+    assert reporting.reports(out)["demo"].tolist() == [True, False]
 
 
 def test_unknown_parameters_are_refused_before_the_kernel_starts(tmp_path, capsys):

@@ -25,16 +25,18 @@ _MARKDOWN_PUNCTUATION = re.compile(r"([\\`*_{}\[\]()#+\-!|~$])")
 
 
 def record_headline(share: float | None, as_of, devices: int | None = None, *,
-                    behind: int | None = None, names: bool = False) -> None:
+                    behind: int | None = None, names: bool = False, demo: bool = False) -> None:
     """Display the headline bundle a notebook leaves for the index (call it in the notebook).
 
     ``share`` is the share of judged devices that are up to date (0..1), ``as_of`` the
     date the report describes, ``behind`` the devices outdated or unsupported, and
-    ``names`` whether the page names people: such a page is never listed in the index.
+    ``names`` whether the page names people: such a page is never listed in the index;
+    ``demo`` whether it describes the demo organisation (marked so in the index, and never
+    ``latest`` once a report on real logs exists).
 
     Examples:
         >>> record_headline(0.91, "2026-06-28", 120, behind=9)
-        {'application/json': {'share': 0.91, 'as_of': '2026-06-28', 'devices': 120, 'behind': 9, 'names': False}}
+        {'application/json': {'share': 0.91, 'as_of': '2026-06-28', 'devices': 120, 'behind': 9, 'names': False, 'demo': False}}
     """
     from IPython.display import display
 
@@ -44,6 +46,7 @@ def record_headline(share: float | None, as_of, devices: int | None = None, *,
         "devices": None if devices is None else int(devices),
         "behind": None if behind is None else int(behind),
         "names": bool(names),
+        "demo": bool(demo),
     }
     display({HEADLINE_MIME: figures}, raw=True,
             metadata={HEADLINE_KEY: "headline"})

@@ -100,11 +100,11 @@ def reports(out_dir: Path) -> pd.DataFrame:
     Columns: ``as_of`` (datetime64), ``notebook`` (str), ``html`` (str, path relative to
     ``out_dir``), ``share`` (float, share of devices up to date, NA when not recorded),
     ``devices`` (Int64), ``names`` (bool: the page names people, being in ``named/`` or as
-    its headline says).
+    its headline says), ``demo`` (bool: it describes the demo organisation).
 
     Examples:
         >>> reports(Path(tempfile.mkdtemp())).columns.tolist()
-        ['as_of', 'notebook', 'html', 'share', 'devices', 'names']
+        ['as_of', 'notebook', 'html', 'share', 'devices', 'names', 'demo']
     """
     rows = []
     # The date folders, then those of the pages that name people (``named``).
@@ -128,10 +128,10 @@ def reports(out_dir: Path) -> pd.DataFrame:
             rows.append({"as_of": folder.name, "notebook": page.stem,
                          "html": page.relative_to(out_dir).as_posix(),
                          "share": figures.get("share"), "devices": figures.get("devices"),
-                         "names": naming or figures.get("names") is True})
-    table = pd.DataFrame(rows, columns=["as_of", "notebook", "html", "share", "devices", "names"])
+                         "names": naming or figures.get("names") is True, "demo": figures.get("demo") is True})
+    table = pd.DataFrame(rows, columns=["as_of", "notebook", "html", "share", "devices", "names", "demo"])
     table = table.astype({"as_of": "datetime64[us]", "notebook": "str", "html": "str",
-                          "share": "Float64", "devices": "Int64", "names": "bool"})
+                          "share": "Float64", "devices": "Int64", "names": "bool", "demo": "bool"})
     table["share"] = table["share"].astype("float64")
     return table.sort_values(["as_of", "notebook"], ascending=[False, True], ignore_index=True)
 
@@ -140,7 +140,8 @@ def rebuild_index(out_dir: Path) -> Path:
     """Write ``<out_dir>/index.html`` listing every report; point ``latest`` at the newest.
 
     Pages that name people (run with ``--names``) are left out of the index and never
-    become ``latest``: the index is what management is sent. ``latest`` is a relative symlink to the newest date folder, replaced atomically;
+    become ``latest``: the index is what management is sent. Pages on the demo organisation
+    are marked "demo data" and become ``latest`` only while no other page exists. ``latest`` is a relative symlink to the newest date folder, replaced atomically;
     ``latest.html`` redirects to the newest report for systems without symlinks.
 
     Examples:
@@ -153,7 +154,7 @@ def rebuild_index(out_dir: Path) -> Path:
     table = table[~table["names"]]
     rows = [{"as_of": row.as_of.date().isoformat(), "href": row.html, "notebook": row.notebook,
              "share": "" if pd.isna(row.share) else f"{row.share:.1%}",
-             "devices": "" if pd.isna(row.devices) else f"{row.devices:,}"}
+             "devices": "" if pd.isna(row.devices) else f"{row.devices:,}", "demo": row.demo}
             for row in table.itertuples()]
     index = _page("index.html.j2", title="Fleet reports", rows=rows)
     written = write_text(out_dir / "index.html", index)
@@ -163,6 +164,9 @@ def rebuild_index(out_dir: Path) -> Path:
 
 
 def _point_latest(out_dir: Path, table: pd.DataFrame) -> None:
+    # The demo organisation's page is the newest only until a report on real logs exists.
+    real = table[~table["demo"]]
+    table = real if len(real) else table
     newest = table[table["as_of"] == table["as_of"].max()]
     preferred = newest[newest["notebook"] == "report"]
     target = (preferred if len(preferred) else newest)["html"].iloc[0]
