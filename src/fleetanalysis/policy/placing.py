@@ -59,9 +59,10 @@ def equivalent_day(products, days, catalog: pd.DataFrame, policy: Policy) -> np.
     releases = _releases(catalog, policy)
     one_day = pd.Timedelta(days=1)
     covered = coverage(catalog)
-    # A Firefox major may be an ESR line (see ``ALTERNATIVE_LINES``): its start and end are
-    # Firefox's events too.
-    alternative = releases[releases["product"].isin(ALTERNATIVE_LINES.values())]
+    # A Firefox major may be an ESR line (see ``ALTERNATIVE_LINES``): each line's start and
+    # end (not its point releases) are Firefox's events too.
+    alternative = (releases[releases["product"].isin(ALTERNATIVE_LINES.values())]
+                   .groupby(["product", "line"], as_index=False).agg(released=("released", "min"), eol=("eol", "max")))
     alternative_of = alternative["product"].map({line: product for product, line in ALTERNATIVE_LINES.items()})
     events = pd.concat([
         pd.DataFrame({"product": releases["product"], "day": releases["released"]}),

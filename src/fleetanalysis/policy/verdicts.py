@@ -14,6 +14,8 @@ from string import Formatter
 
 import numpy as np
 import pandas as pd
+import pyarrow
+import pyarrow.compute
 
 from fleetanalysis.catalog import coverage, shorten_key, version_depth, version_key
 from fleetanalysis.codes import combine, distinct_rows, firsts
@@ -262,8 +264,14 @@ def _judge_distinct(rows: pd.DataFrame, catalog: pd.DataFrame, policy: Policy) -
     # Within a line, a version that shows only its major (or a build without its revision)
     # could be any release of it: the line's end can still be told, its patch level cannot.
     imprecise = in_line & spans & ~eol_passed
-    major = pd.Series(versions, dtype="str").str.extract(r"^(\d+)", expand=False).to_numpy(dtype=object)
-    alternative = pd.Series(product, dtype="str").map(ALTERNATIVE_LINES).to_numpy(dtype=object)
+    # Only the rows of a product with an alternative line (Firefox) pay for the test.
+    maybe = np.isin(product, list(ALTERNATIVE_LINES))
+    alternative, major = np.full(count, None, dtype=object), np.full(count, None, dtype=object)
+    alternative[maybe] = [ALTERNATIVE_LINES[name] for name in product[maybe]]
+    if maybe.any():
+        # Arrow's regex over the column: pandas' str.extract calls Python once per row here.
+        found = pyarrow.compute.extract_regex(pyarrow.array(versions[maybe], type=pyarrow.string()), r"^(?P<major>\d+)")
+        major[maybe] = found.field("major").to_numpy(zero_copy_only=False)
     conditions = {
         "ambiguous": ambiguous,
         "alternative_line": _on_supported_line(releases, alternative, major, as_of.to_numpy()),
@@ -324,11 +332,13 @@ def _on_supported_line(releases: pd.DataFrame, products: np.ndarray, lines: np.n
     known = pd.notna(products) & pd.notna(lines)
     if not known.any():
         return known
-    spans = releases.groupby(["product", "line"]).agg(start=("released", "min"), end=("eol", "max"))
-    start = _looked_up(spans["start"], products, lines).astype("datetime64[us]")
-    end = _looked_up(spans["end"], products, lines).astype("datetime64[us]")
-    days = days.astype("datetime64[us]")
-    return known & (start <= days) & (np.isnat(end) | (days < end))
+    wanted = releases[releases["product"].isin(set(products[known]))]
+    spans = wanted.groupby(["product", "line"]).agg(start=("released", "min"), end=("eol", "max"))
+    start = _looked_up(spans["start"], products[known], lines[known]).astype("datetime64[us]")
+    end = _looked_up(spans["end"], products[known], lines[known]).astype("datetime64[us]")
+    days = days[known].astype("datetime64[us]")
+    known[known] = (start <= days) & (np.isnat(end) | (days < end))
+    return known
 
 
 def _looked_up(values: pd.Series, *keys: np.ndarray) -> np.ndarray:
