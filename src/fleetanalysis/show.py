@@ -288,14 +288,6 @@ def visible(frame: pd.DataFrame) -> pd.DataFrame:
         >>> visible(pd.DataFrame({"user": ["ann\u202egpj.exe", "bo"], "devices": [1, 2]}))["user"].tolist()
         ['ann\\u202egpj.exe', 'bo']
     """
-    from fleetanalysis.writing import escape_controls
+    from fleetanalysis.writing import CONTROL, change_text_cells, escape_controls
 
-    text = [column for column in frame.columns if frame[column].dtype == object
-            or pd.api.types.is_string_dtype(frame[column]) or isinstance(frame[column].dtype, pd.CategoricalDtype)]
-    if not text:
-        return frame
-    shown = frame.copy()
-    for column in text:
-        values = shown[column].astype("object")
-        shown[column] = values.map(lambda cell: escape_controls(cell) if isinstance(cell, str) else cell)
-    return shown
+    return change_text_cells(frame, CONTROL.search, escape_controls)

@@ -309,20 +309,31 @@ def neutralise_formulas(frame: pd.DataFrame) -> pd.DataFrame:
     >>> neutralise_formulas(pd.DataFrame({"user": ["=\x1b[2J", "\x1b[31mok", "fine"]}))["user"].tolist()
     ["'=\\x1b[2J", '\\x1b[31mok', 'fine']
     """
+    return change_text_cells(frame, lambda cell: _formula(cell) or CONTROL.search(cell) is not None, safe_cell)
+
+
+def change_text_cells(frame: pd.DataFrame, wanted, change) -> pd.DataFrame:
+    r"""A copy of ``frame`` in which every text cell that ``wanted(cell)`` picks is
+    ``change(cell)``; columns without such a cell are left as they are.
+
+    >>> import pandas as pd
+    >>> change_text_cells(pd.DataFrame({"a": ["x!", "y"], "n": [1, 2]}), lambda cell: "!" in cell,
+    ...                   str.upper)["a"].tolist()
+    ['X!', 'y']
+    """
     import pandas as pd  # here, so that a few lines of output (``fleetanalysis ua``) need no pandas
 
-    safe = frame.copy()
-    for column in safe.columns:
-        values = safe[column]
+    changed = frame.copy()
+    for column in changed.columns:
+        values = changed[column]
         if not (pd.api.types.is_string_dtype(values) or pd.api.types.is_object_dtype(values)
                 or isinstance(values.dtype, pd.CategoricalDtype)):
             continue
         text = values.astype("object")
-        risky = text.map(lambda cell: isinstance(cell, str) and (_formula(cell)
-                                                                 or CONTROL.search(cell) is not None))
-        if risky.any():
-            safe[column] = text.where(~risky, text[risky].map(safe_cell))
-    return safe
+        picked = text.map(lambda cell: isinstance(cell, str) and bool(wanted(cell)))
+        if picked.any():
+            changed[column] = text.where(~picked, text[picked].map(change))
+    return changed
 
 
 def safe_cell(text: str) -> str:

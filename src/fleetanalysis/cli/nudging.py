@@ -137,14 +137,15 @@ def _run_nudges(args) -> int:
     # Every input file is read before the fleet is judged (seconds on a real store).
     if args.opt_out is not None and not args.opt_out.is_file():
         raise BadInput(args.opt_out, "no such opt-out file" if not args.opt_out.exists() else "not a file")
-    opt_out = nudges.read_opt_out(args.opt_out, _directory(fleet_inputs(args))) if args.opt_out else None
+    inputs = fleet_inputs(args)
+    opt_out = nudges.read_opt_out(args.opt_out, _directory(inputs)) if args.opt_out else None
     league = nudges.read_table(args.league, "league") if args.league is not None else None
     if args.devices is not None:
         devices = nudges.read_table(args.devices)
         if args.league_channel and league is None:
             raise BadInput("--league", "give the league table to post with --league-channel and --devices")
     else:
-        if args.send and fleet_inputs(args).demo:
+        if args.send and inputs.demo:
             raise BadInput("nudges --send", "no logs are configured, so the fleet is the demo organisation's "
                            "made-up people: configure real logs (fleetanalysis.toml) or give --store")
         run = fleet_at(args)
@@ -154,7 +155,7 @@ def _run_nudges(args) -> int:
         print(f"devices seen in the {run.window_days} days before {day:%Y-%m-%d}: {len(devices)}",
               file=sys.stderr)
     as_of = now if args.as_of is None else days.utc(args.as_of)
-    ladder = policy.read_nudges(fleet_inputs(args).policy)
+    ladder = policy.read_nudges(inputs.policy)
     args.cooldown_days = ladder.cooldown_days if args.cooldown_days is None else args.cooldown_days
     args.max = ladder.max_messages if args.max is None else args.max
     args.stop_after = ladder.stop_after_unanswered if args.stop_after is None else args.stop_after

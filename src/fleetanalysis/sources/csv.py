@@ -53,6 +53,8 @@ OPTIONS = {"user": "--user-column", "time": "--time-column", "user_agent": "--ua
 # Entra's service-principal sign-in download (ApplicationSignIns_*.csv) names an application,
 # never a person or a user agent.
 _APPLICATION = ["serviceprincipalid", "serviceprincipalname"]
+# What ``repeated`` puts between a repeated name and its number.
+REPEAT = " (repeat "
 _NUMERIC = r"^\s*[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?\s*$"
 
 
@@ -136,7 +138,7 @@ def repeated(name: str, number: int) -> str:
         >>> repeated("Incoming token type", 2)
         'Incoming token type (repeat 2)'
     """
-    return f"{name} (repeat {number})"
+    return f"{name}{REPEAT}{number})"
 
 
 def _shown(name: str) -> str:

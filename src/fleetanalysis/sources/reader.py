@@ -311,7 +311,7 @@ def _read_csv(text: str, file: str, ua_column: str | None = None) -> tuple[pd.Da
 def _names(header: list[str]) -> dict:
     """Arrow's read options for the column names: its own reading of the header line (the
     fast path), unless the header repeats a name and ``_csv_header`` renamed it."""
-    renamed = any(" (repeat " in name for name in header)  # generic_csv.repeated's names
+    renamed = any(generic_csv.REPEAT in name for name in header)
     return {"column_names": header, "skip_rows": 1} if renamed else {}
 
 
@@ -336,21 +336,23 @@ def _line_breaks(table: pyarrow.Table) -> bool:
     return False
 
 
-def _rows_inside(frame: pd.DataFrame, width: int) -> bool:
-    r"""Whether a value holds a line that could be a whole row (as many commas as the header
-    has separators): a quote opened on one line and closed at the end of a later one makes
-    the rows between part of one value of the right width, which no reader can reject.
-    A quoted line break inside a user agent (``(X11;\nLinux x86_64)``) holds no such line.
+def row_shaped(width: int) -> str:
+    r"""The regex (Python's and RE2's alike) of a line holding a ``width``-column row's
+    separators: a quote closed at the end of a later line swallows the rows between into
+    one value, and such a value holds lines like that.
 
     Examples:
-        >>> _rows_inside(pd.DataFrame({"ua": ['Chrome/137\nbo@x.io,2026-06-01,Firefox/139']}), 3)
+        >>> re.search(row_shaped(3), "Chrome/137\nbo@x.io,2026-06-01,Firefox/139") is not None
         True
-        >>> _rows_inside(pd.DataFrame({"ua": ["Mozilla/5.0 (X11;\nLinux x86_64)"]}), 3)
-        False
+        >>> re.search(row_shaped(3), "Mozilla/5.0 (X11;\nLinux x86_64)") is None
+        True
     """
-    if width < 2:
-        return False
-    row = re.compile(r"(?:,[^\r\n]*){%d}" % (width - 1))
+    return r"(?:,[^\r\n]*){%d}" % max(width - 1, 1)
+
+
+def _broken_values(frame: pd.DataFrame):
+    """Per column, the text values of ``frame`` that hold a line break (a categorical's
+    distinct values only)."""
     for column in frame.columns:
         values = frame[column]
         if isinstance(values.dtype, pd.CategoricalDtype):
@@ -359,9 +361,23 @@ def _rows_inside(frame: pd.DataFrame, width: int) -> bool:
             values = values.astype("str")
         # Plain substring tests (Arrow's, on text columns): a regex per value costs 3x more.
         broken = values.str.contains("\n", regex=False, na=False) | values.str.contains("\r", regex=False, na=False)
-        if broken.any() and any(row.search(value) for value in values[broken]):
-            return True
-    return False
+        if broken.any():
+            yield values[broken]
+
+
+def _rows_inside(frame: pd.DataFrame, width: int) -> bool:
+    r"""Whether a value holds a line that could be a whole row (``row_shaped``): which no
+    reader can reject, the value having the right width. A quoted line break inside a user
+    agent (``(X11;\nLinux x86_64)``) holds no such line.
+
+    Examples:
+        >>> _rows_inside(pd.DataFrame({"ua": ['Chrome/137\nbo@x.io,2026-06-01,Firefox/139']}), 3)
+        True
+        >>> _rows_inside(pd.DataFrame({"ua": ["Mozilla/5.0 (X11;\nLinux x86_64)"]}), 3)
+        False
+    """
+    row = re.compile(row_shaped(width))
+    return width > 1 and any(row.search(value) for values in _broken_values(frame) for value in values)
 
 
 def _swallowed(malformed: list[tuple[str, str]]) -> bool:
@@ -384,13 +400,7 @@ def _spans_lines(frame: pd.DataFrame) -> bool:
         >>> _spans_lines(pd.DataFrame({"ua": ['Mozilla/5.0\\nbo,2024-05-01,curl/8']})), _spans_lines(pd.DataFrame({"ua": ["x"]}))
         (True, False)
     """
-    for column in frame.columns:
-        values = frame[column]
-        if isinstance(values.dtype, pd.CategoricalDtype):
-            values = pd.Series(values.cat.categories)
-        if values.astype("str").str.contains(r"[\r\n]", regex=True, na=False).any():
-            return True
-    return False
+    return next(_broken_values(frame), None) is not None
 
 
 def _read_lines(text: str, header: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -218,12 +218,12 @@ def _flagged(path: Path, header: list[str], fields: dict[str, str]) -> str:
 
 
 def _rows_inside(db, flagged: str, width: int) -> bool:
-    """Whether a value holds a line that could be a whole row, as ``reader._rows_inside``
-    asks of the general path's values: a quote closed at the end of a later line swallowed
-    the rows between. Asked only of a file with line breaks in its values."""
+    """Whether a value holds a line that could be a whole row (``reader.row_shaped``), as
+    ``reader._rows_inside`` asks of the general path's values: a quote closed at the end of
+    a later line swallowed the rows between. Asked only of a file with line breaks in its values."""
     if width < 2:
         return False
-    row = _literal("(,[^\\r\\n]*){%d}" % (width - 1))
+    row = _literal(reader.row_shaped(width))
     found = " OR ".join(f"(regexp_matches(c{number}, '[\\r\\n]') AND regexp_matches(c{number}, {row}))"
                         for number in range(width))
     return bool(db.execute(f"SELECT coalesce(bool_or({found}), false) FROM ({flagged})").fetchall()[0][0])
