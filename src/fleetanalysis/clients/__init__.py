@@ -23,6 +23,11 @@ kernel version (``Darwin/22.6.0`` is iOS 16.6 or a later 16.x; iOS unless a mode
 architecture token names a Mac or an iPad), and legacy Edge's EdgeHTML build (the Windows
 10 build it came with).
 
+A browser or app built on Chromium that names itself beside Chrome's tokens (Foxmail,
+360SE, a car's or a TV's browser) is that client, not Chrome: its Chrome token is the
+engine inside, shipped on its maker's schedule, so it is not judged against Chrome's
+releases (the reason says so).
+
 ``facts`` joins these columns onto the access table and prefers an OS version that the
 source reported directly (Okta, Entra, Google) over a frozen or absent one.
 ``describe_agent`` gives the same facts for one string in pure Python (no pandas).

@@ -32,6 +32,13 @@ _WINDOWS_NT = re.compile(r"Windows NT (\d+\.\d+)(?:\.(\d+))?")
 _SAFARI_VERSION = re.compile(r"Version/(\d+)(?:\.(\d+))?(?:\.(\d+))?")
 # Chrome 110 and later; Chrome 76-92 under its freeze-UA flag wrote "Android 9; Unspecified Device".
 _FROZEN_ANDROID = re.compile(r"Android 10; K\)|Android 9; Unspecified Device\)")
+# What a Chrome agent holds after its engine token: Chrome itself, and Linux distributions'
+# Chromium builds ("Ubuntu Chromium/31.0 Chrome/31.0", "SUSE/31.0"), write only these. Any
+# other token names a browser or app built on Chromium (Foxmail, 360SE, a Yandex app, a
+# new one ua-parser does not know), which ships its own Chromium on its own schedule.
+_CHROME_TAIL = re.compile(r"\(KHTML, like Gecko\) (.*)")
+_CHROME_TOKENS = re.compile(r"(?:(?:Chrome|Chromium|Safari|CrMo)/[\d.]+|Mobile|Version/4\.0"
+                            r"|(?:Ubuntu|SUSE|Debian|Fedora|Raspbian|Slackware)(?:/[\d.]+)?)\W?")
 # Reduced ChromeOS user agents carry this platform version on every release.
 _FROZEN_CROS = "14541.0.0"
 # Firefox 83-86 and apps built for older macOS report 10.16 on macOS 11 and every later macOS.
@@ -180,6 +187,35 @@ def _client(client, device) -> tuple:
     return rules().families.get(raw_family, (raw_family, "browser", None))
 
 
+def _chromium_based(agent: str) -> str | None:
+    r"""The token an agent read as Chrome adds beside Chrome's own, if any: its real client.
+
+    >>> _chromium_based("Mozilla/5.0 (Windows NT 6.1) AppleWebKit/537.36 (KHTML, like Gecko) "
+    ...                 "Chrome/49.0.2623.110 Safari/537.36 Foxmail/7.2.25.228")
+    'Foxmail/7.2.25.228'
+    >>> _chromium_based("Mozilla/5.0 (Windows NT 10.0; WOW64) AppleWebKit/537.36 (KHTML, like Gecko) "
+    ...                 "Chrome/86.0.4240.198 Safari/537.36 QIHU 360SE")
+    'QIHU 360SE'
+    >>> _chromium_based("Mozilla/5.0 (Linux; Android 10; K) AppleWebKit/537.36 (KHTML, like Gecko) "
+    ...                 "Chrome/124.0.0.0 Mobile Safari/537.36") is None
+    True
+    """
+    tail = _CHROME_TAIL.search(agent)
+    if tail is None:
+        return None
+    tokens = tail[1].split()
+    for at, token in enumerate(tokens):
+        if not _CHROME_TOKENS.fullmatch(token):
+            # A name in words ("QIHU 360SE") runs to the next versioned token.
+            words = [token]
+            for more in tokens[at + 1:]:
+                if "/" in token or "/" in more:
+                    break
+                words.append(more)
+            return " ".join(words)
+    return None
+
+
 def _stated_by(os) -> SystemRule | None:
     """The clients.toml rule that read this OS, if one did."""
     if os is None or not os.family.startswith(_RULE_MARK):
@@ -233,7 +269,16 @@ def _describe_one(agent) -> tuple:
     family, kind, product = _client(client, device)
     client_version = _dotted(client.major, client.minor, client.patch, client.patch_minor) if client else None
     client_notes = []
-    if family in _CHROMIUM and client and client.major and client.major.isdigit() \
+    embedded = _chromium_based(agent) if product == "chrome" else None
+    if embedded:
+        # Its Chrome token is the engine inside: "install Chrome N" would be wrong advice,
+        # and when its maker ships a patched engine is not in the catalog.
+        name, _, version = embedded.partition("/")
+        client_notes.append(f"built on {family} {client.major} but names itself {embedded}: "
+                            f"not {family}, and not in the release catalog")
+        family, product = name, None
+        client_version = re.match(r"[\d.]*\d", version)[0] if re.match(r"\d", version) else None
+    elif family in _CHROMIUM and client and client.major and client.major.isdigit() \
             and int(client.major) >= 101 and (client.minor, client.patch) == ("0", "0") \
             and client.patch_minor in (None, "0"):
         # Chrome 101 (and Edge, Opera after it) sends MAJOR.0.0.0 only.
