@@ -510,3 +510,26 @@ def test_cli_ua_names_platform_and_os_version_of_each_family(monkeypatch, capsys
     assert [(record["platform"], record["os_version"]) for record in records] == [
         ("macOS", "14.0.0"), ("macOS", "10.11.6"), ("ChromeOS", "15359.58.0"), ("iOS", "16.6"), ("other", None)]
     assert records[-1]["client_kind"] == "sdk"
+
+
+# Apple's 2025 renumbering: apps built with an older SDK are told iOS 19.x and macOS 16.x on
+# iOS 26 and macOS 26 (dotnet/runtime PR 116536, python/cpython issue 135675 for macOS; the
+# iPhone agents are from matomo-org/device-detector's fixtures, build 23A344 = iOS 26.0).
+@pytest.mark.parametrize("agent, platform", [
+    ("Mozilla/5.0 (iPhone; CPU iPhone OS 19_0 like Mac OS X) WebKit/8612 (KHTML, like Gecko) Mobile/23A344 "
+     "[FBAN/FBIOS;FBDV/iPhone18,2;FBMD/iPhone;FBSN/iOS;FBSV/19.0;FBSS/3;FBID/phone;FBLC/it_IT;FBOP/5]", "iOS"),
+    ("Mozilla/5.0 (iPhone; CPU iPhone OS 19_0 like Mac OS X) AppleWebKit/19601.1.17.1 (KHTML, like Gecko) "
+     "Mobile/23A344 Instagram 335.0.8.11.121 (iPhone18,1; iOS 19_0; ru_RU; ru; scale=3.00; 1170x2532; 320361397) NW/3",
+     "iOS"),
+    ("Mozilla/5.0 (Macintosh; Intel Mac OS X 16_0) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/26.0 "
+     "Safari/605.1.15", "macOS"),
+])
+def test_versions_apple_never_released_are_the_26_they_stand_for(agent, platform):
+    found = clients.describe_agent(agent)
+    assert [found["platform"], found["os_version"], found["os_evidence"]] == [platform, "26", "lower-bound"]
+    assert "report on" in found["reason"] and "26 and later" in found["reason"]
+    # Nor does a source that read the same number state more than the agent.
+    access = pd.DataFrame({"source": pd.Categorical(["okta"]), "user_agent": pd.Categorical([agent]),
+                           "reported_os": pd.Categorical([platform]),
+                           "reported_os_version": pd.array(["19.0" if platform == "iOS" else "16.0"], dtype="str")})
+    assert clients.facts(access).loc[0, ["os_version", "os_evidence"]].tolist() == ["26", "lower-bound"]

@@ -45,6 +45,25 @@ _FROZEN_CROS = "14541.0.0"
 _BIG_SUR_AS_10_16 = ("11", "lower-bound", "macOS 10.16 is what browsers and apps built for older macOS report on "
                      "macOS 11 and later")
 
+# Apple's 2025 renumbering: iOS 26 and macOS 26 report 19.x and 16.x to apps built with an
+# older SDK (as Big Sur reported 10.16), and no iOS 19 or macOS 16 was ever released.
+_RENUMBERED = {"iOS": ("19", "iOS"), "iPadOS": ("19", "iPadOS"), "macOS": ("16", "macOS")}
+
+
+def _renumbered(platform: str, version: str | None) -> tuple | None:
+    """(os_version, os_evidence, os_reason) for a version Apple's renumbering made up, else None.
+
+    >>> _renumbered("iOS", "19.0")
+    ('26', 'lower-bound', 'iOS 19 is what apps built for older iOS report on iOS 26 and later')
+    >>> _renumbered("macOS", "15.6") is None
+    True
+    """
+    old_major, name = _RENUMBERED.get(platform, (None, None))
+    if old_major is None or version is None or version.split(".")[0] != old_major:
+        return None
+    return "26", "lower-bound", f"{name} {old_major} is what apps built for older {name} report on {name} 26 and later"
+
+
 # The device class a platform implies when only the source's OS name is known.
 _PLATFORM_DEVICE = {"iOS": "phone", "iPadOS": "tablet", "Android": "phone", "macOS": "desktop",
                     "Windows": "desktop", "Linux": "desktop", "ChromeOS": "desktop"}
@@ -94,6 +113,9 @@ def _dotted(*parts: str | None) -> str | None:
 def _os_facts(agent: str, platform: str, os, family: str, kind: str) -> tuple:
     """(os_version, os_evidence, os_reason) for one user agent."""
     version = _dotted(os.major, os.minor, os.patch, os.patch_minor) if os else None
+    renumbered = _renumbered(platform, version)
+    if renumbered:
+        return renumbered
     if platform in ("iOS", "iPadOS"):
         safari = _SAFARI_VERSION.search(agent)
         # WebKit on iOS 26 freezes the OS token at 18_6 (18_7 from 26.1), with a patch number
@@ -251,7 +273,7 @@ def _stated_os_facts(rule: SystemRule, platform: str, os, family) -> tuple:
         return None, "frozen", "Windows 10 and 11 both report Windows 10.0"
     if platform == "macOS" and version.startswith("10.16"):
         return _BIG_SUR_AS_10_16
-    return version, rule.evidence, rule.reason
+    return _renumbered(platform, version) or (version, rule.evidence, rule.reason)
 
 
 # Chunks of one file and Dask partitions of one log hold mostly the same agents: each is

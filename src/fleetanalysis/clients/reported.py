@@ -9,7 +9,7 @@ import re
 import numpy as np
 import pandas as pd
 
-from fleetanalysis.clients.agents import _CHROMIUM, _PLATFORM_DEVICE
+from fleetanalysis.clients.agents import _CHROMIUM, _PLATFORM_DEVICE, _renumbered
 from fleetanalysis.clients.table import _distinct, _expand, _join_reasons, describe
 from fleetanalysis.codes import combine, firsts, value_codes
 
@@ -79,7 +79,12 @@ def _fold_reports(table: pd.DataFrame, reports: pd.DataFrame, agent_missing: np.
     vague = ~pd.Series(agent_missing) & human & table["platform"].eq("other") & reported_platform.notna() & reported_platform.ne("other")
     platform = table["platform"].where(~(no_agent | vague), reported_platform)
     weak = table["os_evidence"].isin(["frozen", "lower-bound", "absent"])
-    usable = weak & human & reported_version.notna() & platform.eq(reported_platform).fillna(False)
+    # A source that read the agent's compatibility number (macOS 10.16 or 16, iOS 19) states
+    # no more than the agent did.
+    made_up = pd.Series([isinstance(version, str) and (_renumbered(name, version) is not None
+                                                       or name == "macOS" and version.startswith("10.16"))
+                         for name, version in zip(reported_platform, reported_version)], index=reports.index)
+    usable = weak & human & reported_version.notna() & ~made_up & platform.eq(reported_platform).fillna(False)
     table["platform"] = platform
     table["os_version"] = table["os_version"].where(~usable, reported_version)
     table["os_evidence"] = table["os_evidence"].where(~usable, "exact")
