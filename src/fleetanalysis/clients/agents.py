@@ -31,6 +31,8 @@ _OS_PLATFORM = {"iOS": "iOS", "Mac OS X": "macOS", "Windows": "Windows", "Androi
 _WINDOWS_NT = re.compile(r"Windows NT (\d+\.\d+)(?:\.(\d+))?")
 _SAFARI_VERSION = re.compile(r"Version/(\d+)(?:\.(\d+))?(?:\.(\d+))?")
 # Chrome 110 and later; Chrome 76-92 under its freeze-UA flag wrote "Android 9; Unspecified Device".
+# The system's own token; an app's name before it can hold another ("Keeper for Android 1.0").
+_ANDROID_TOKEN = re.compile(r"\((?:Linux; )?(?:U; )?Android (\d+(?:\.\d+){0,2})[;)]")
 _FROZEN_ANDROID = re.compile(r"Android 10; K\)|Android 9; Unspecified Device\)")
 # What a Chrome agent holds after its engine token: Chrome itself, and Linux distributions'
 # Chromium builds ("Ubuntu Chromium/31.0 Chrome/31.0", "SUSE/31.0"), write only these. Any
@@ -169,6 +171,8 @@ def _os_facts(agent: str, platform: str, os, family: str, kind: str) -> tuple:
             return None, "frozen", ("Chrome-based browsers report Android 10; K on every Android since Chrome 110"
                                     if "Android 10; K)" in agent else "Chrome's frozen user agent says Android 9 "
                                     "on every Android")
+        token = _ANDROID_TOKEN.search(agent)
+        version = token[1] if token else version
         return (version, "exact", None) if version else (None, "absent", "no Android version")
     if platform == "ChromeOS":
         if version == _FROZEN_CROS:
