@@ -321,3 +321,61 @@ def test_generic_csv_takes_the_user_name_not_the_display_name(tmp_path):
                  f'2021-06-30T16:34:32Z,1691d37b,"{UA}",26be570a,Test contoso,testaccount1@contoso.com,131.107.159.37\n')
     access = load_one(path).access
     assert access["user"].tolist() == ["testaccount1@contoso.com"]
+
+
+def _threat(uuid, actor, result):
+    # A ThreatInsight event as Panther's OktaThreatInsightSecurityThreatDetected rule tests it.
+    return {**OKTA[0], "uuid": uuid, "eventType": "security.threat.detected", "actor": actor,
+            "client": {"userAgent": {"rawUserAgent": OLD_EDGE, "os": "Windows 10", "browser": "CHROME"},
+                       "ipAddress": "1.2.3.4"}, "outcome": {"result": result, "reason": "Password Spray"}}
+
+
+@pytest.mark.parametrize("event, said", [
+    # Okta's placeholder actor when no user was identified (Okta's ThreatInsight help: these
+    # events "don't include a username"); an unidentified request is no one's device.
+    ({**OKTA[0], "uuid": "okta-unknown", "actor": {"id": "unknown", "type": "User", "alternateId": "unknown",
+                                                   "displayName": "unknown"}, "outcome": {"result": "SUCCESS"}},
+     "names no user: no one's device"),
+    ({**OKTA[0], "uuid": "okta-null-actor", "actor": None}, "names no user: no one's device"),
+    # A ThreatInsight detection names the targeted account, with the attacker's client.
+    (_threat("thr-allow", {"id": "00u1", "type": "User", "alternateId": "ann@example.com"}, "ALLOW"),
+     "security.threat.detected: the client is a suspected attacker's, not the user's device"),
+    # Attempts that did not finish as a sign-in (System Log API, LogOutcome).
+    *[({**OKTA[0], "uuid": f"okta-{result}", "eventType": "user.authentication.auth_via_mfa",
+        "client": {"userAgent": {"rawUserAgent": OLD_EDGE}, "ipAddress": "1.2.3.4"}, "outcome": {"result": result}},
+       f"failed sign-in (outcome {result})") for result in ("RATE_LIMIT", "UNANSWERED", "ABANDONED", "CHALLENGE")],
+])
+def test_an_okta_event_that_is_not_the_users_sign_in_is_rejected_with_why(event, said, tmp_path):
+    result = load_one(write(tmp_path / "okta.json", json.dumps([event, OKTA[0]])))
+    assert result.access["user"].tolist() == ["ann@example.com"]
+    assert [reason[:len(said)] for reason in result.rejected["reason"]] == [said]
+    counts = result.counts.iloc[0]
+    assert (counts["read"], counts["loaded"], counts["rejected"]) == (2, 1, 1)
+
+
+def test_a_google_admins_action_on_a_device_is_the_devices_user_not_the_admins(tmp_path):
+    # DEVICE_ACTION_EVENT's actor is the admin; USER_EMAIL names the device's user (Reports
+    # API, Device Audit Activity Events).
+    action = {"kind": "admin#reports#activity",
+              "id": {"time": "2023-10-14T09:00:00.000Z", "uniqueQualifier": "111", "applicationName": "mobile"},
+              "actor": {"callerType": "USER", "email": "admin@example.com", "profileId": "1"},
+              "events": [{"type": "device_action", "name": "DEVICE_ACTION_EVENT", "parameters": [
+                  {"name": "ACTION_TYPE", "value": "DEVICE_REMOTE_WIPE"}, {"name": "DEVICE_TYPE", "value": "IOS_SYNC"},
+                  {"name": "OS_VERSION", "value": "iOS 16.1.2"}, {"name": "USER_EMAIL", "value": "ann@example.com"}]}]}
+    result = load_one(write(tmp_path / "mobile.json", json.dumps({"kind": "admin#reports#activities",
+                                                                    "items": [action]})))
+    row = result.access.iloc[0]
+    assert (row["user"], row["reported_os_version"]) == ("ann@example.com", "16.1.2")
+    assert pd.isna(row["user_id"])
+
+
+def test_a_slack_audit_anomaly_is_no_evidence_of_the_users_device(tmp_path):
+    # elastic/integrations' Slack audit pipeline test: Slack flags a session from a new ASN and IP.
+    anomaly = {"id": "16f5fb41", "date_create": 1673631531, "action": "anomaly",
+               "actor": {"type": "user", "user": {"id": "W1", "name": "ann", "email": "ann@example.com"}},
+               "context": {"ua": OLD_EDGE, "ip_address": "81.2.69.143"},
+               "details": {"previous_ip_address": "175.16.199.64", "reason": ["asn", "ip_address"]}}
+    login = {**anomaly, "id": "ok", "action": "user_login", "context": {"ua": UA, "ip_address": "203.0.113.4"}}
+    result = load_one(write(tmp_path / "audit.json", json.dumps({"entries": [anomaly, login]})))
+    assert result.access["user_agent"].astype("str").tolist() == [UA]
+    assert result.rejected["reason"].str.startswith("anomaly: Slack suspects").tolist() == [True]

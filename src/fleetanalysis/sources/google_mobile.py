@@ -4,6 +4,8 @@ Accepts ``{"kind": "admin#reports#activities", "items": [...]}``, a list of such
 NDJSON of activities. A page without ``items`` is what the API returns when nothing
 happened: it holds no rows. Each activity has ``id{time, uniqueQualifier,
 applicationName}``, ``actor{email}`` and ``events[{name, parameters[{name, value}]}]``.
+The device's user is the ``USER_EMAIL`` parameter where there is one (an admin's action on
+a device names the admin as actor), else the actor.
 There is no user agent: the evidence is ``DEVICE_TYPE`` (-> ``reported_os``, e.g.
 ``ANDROID``, ``IOS_SYNC``), ``OS_VERSION`` (``Android 14`` -> ``14``; a version that only
 echoes a frozen user-agent token, ``macOS 10.15.7``, becomes NA) and ``DEVICE_MODEL``.
@@ -101,11 +103,14 @@ def candidates(frame: pd.DataFrame) -> pd.DataFrame:
     version, frozen = stated_version(system.fillna("") + " " + stated.fillna(""), version_number(stated))
     model = pick(parameters, "DEVICE_MODEL")
     application = pick(frame, "id.applicationName")
+    owner, actor = pick(parameters, "USER_EMAIL"), pick(frame, "actor.email")
     return pd.DataFrame({
         "source": FORMAT,
         "event_id": pick(frame, "id.uniqueQualifier"),
-        "user_id": pick(frame, "actor.profileId"),
-        "user": pick(frame, "actor.email").fillna(pick(parameters, "USER_EMAIL")),
+        # An admin's action on a device (DEVICE_ACTION_EVENT) has the admin as actor and the
+        # device's user in USER_EMAIL: the device is the user's, and the profile id the admin's.
+        "user_id": pick(frame, "actor.profileId").where(owner.isna() | owner.eq(actor)),
+        "user": owner.fillna(actor),
         "first_seen": when,
         "last_seen": when,
         "count": 1,

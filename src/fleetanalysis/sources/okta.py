@@ -7,8 +7,11 @@ and, when Okta Verify registered the device, the top-level ``device`` block
 (``os_platform``, ``os_version``, ``managed``, ``name``). The device block wins over the
 agent reading; ``reported_from`` names the fields used. Okta writes the literal
 ``UNKNOWN`` (or ``Unknown``) when it has no value; that is no evidence, so it becomes NA.
-An event whose ``outcome.result`` is ``FAILURE`` or ``DENY`` is rejected as a failed
-sign-in: an attempt is no evidence of the user's device. So is an event whose ``actor.type``
+An event whose ``outcome.result`` says the attempt did not finish as the user's sign-in
+(``FAILURE``, ``DENY``, ``CHALLENGE``, ``RATE_LIMIT``, ``ABANDONED``, ``UNANSWERED``) is
+rejected as a failed sign-in: an attempt is no evidence of the user's device; so is a
+ThreatInsight ``security.threat.detected`` event, whose client is the suspected attacker's.
+An actor ``unknown`` (Okta's placeholder when no user was identified) names no one. So is an event whose ``actor.type``
 is not ``User`` (``SystemPrincipal``, ``PublicClientApp``...): Okta or an application acted,
 and the agent is not a person's device.
 
@@ -40,9 +43,15 @@ FIELDS = [
     "uuid", "published", "actor.id", "actor.alternateId", "client.userAgent.rawUserAgent",
     "client.userAgent.os", "client.userAgent.browser", "client.ipAddress",
     "device.os_platform", "device.os_version", "device.managed", "device.name", "outcome.result",
-    "actor.type",
+    "actor.type", "eventType",
 ]
 FORMAT = "okta"
+# Outcomes of an attempt that did not finish as the user's sign-in: refused, stopped for
+# too many requests, or waiting on a factor nobody gave (System Log API, LogOutcome).
+UNFINISHED = ["FAILURE", "DENY", "CHALLENGE", "RATE_LIMIT", "ABANDONED", "UNANSWERED"]
+# ThreatInsight names the account a suspected attacker targeted, whatever the outcome.
+THREAT_EVENTS = ["security.threat.detected"]
+THREAT_REASON = "security.threat.detected: the client is a suspected attacker's, not the user's device"
 
 
 def matches(doc: object) -> bool:
@@ -88,11 +97,13 @@ def candidates(frame: pd.DataFrame) -> pd.DataFrame:
     actor = pick(frame, "actor.type")
     not_a_person = ("made by actor type " + actor + ", not a person: no device by design").where(
         actor.notna() & (actor.str.lower() != "user"))
+    threat = pd.Series(THREAT_REASON, index=frame.index, dtype="object").where(
+        pick(frame, "eventType").isin(THREAT_EVENTS))
     return pd.DataFrame({
         "source": FORMAT,
         "event_id": pick(frame, "uuid"),
-        "user_id": pick(frame, "actor.id"),
-        "user": pick(frame, "actor.alternateId"),
+        "user_id": _known(pick(frame, "actor.id")),
+        "user": _known(pick(frame, "actor.alternateId")),
         "first_seen": when,
         "last_seen": when,
         "count": 1,
@@ -111,7 +122,7 @@ def candidates(frame: pd.DataFrame) -> pd.DataFrame:
             ("model", model.notna(), "device.name"),
             ("managed", managed.notna(), "device.managed"),
         ], frame.index),
-        "problem": not_a_person.fillna(failed_attempt(outcome.isin(["FAILURE", "DENY"]), outcome, "outcome ")),
+        "problem": not_a_person.fillna(threat).fillna(failed_attempt(outcome.isin(UNFINISHED), outcome, "outcome ")),
     }, index=frame.index)
 
 

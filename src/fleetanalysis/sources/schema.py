@@ -237,15 +237,15 @@ def screen(candidates: pd.DataFrame, file: str, *,
     date, a date before 2000 or more than a day in the future, a first date after its last,
     a count below 1, neither
     a user agent nor a reported OS or browser, NUL bytes in the user agent or user, a user agent over
-    ``MAX_USER_AGENT`` characters, or a user, user id, event id or IP address over
-    ``MAX_FIELD``. The first reason found is kept.
+    ``MAX_USER_AGENT`` characters, no user and no user id (no one's device), or a user,
+    user id, event id or IP address over ``MAX_FIELD``. The first reason found is kept.
 
     Examples:
         >>> rows = pd.DataFrame({"source": ["okta", "okta"], "record": ["record 1", "record 2"],
         ...     "raw": ["{}", "{}"], "problem": [pd.NA, pd.NA], "count": [1, -3],
         ...     "first_seen": pd.to_datetime(["2024-05-01", "2024-05-01"], utc=True),
         ...     "last_seen": pd.to_datetime(["2024-05-01", "2024-05-01"], utc=True),
-        ...     "user_agent": ["Mozilla/5.0", "Mozilla/5.0"]})
+        ...     "user": ["ann", "bob"], "user_agent": ["Mozilla/5.0", "Mozilla/5.0"]})
         >>> access, rejected = screen(rows, "okta.json")
         >>> len(access), rejected["reason"].tolist()
         (1, ['count is -3, must be at least 1'])
@@ -309,6 +309,11 @@ def screen(candidates: pd.DataFrame, file: str, *,
          | pick(candidates, "user").str.contains("\x00", regex=False), "contains NUL bytes")
     flag(per_row(length > MAX_USER_AGENT, False),
          lambda: "user agent is " + per_row(length, pd.NA).astype("str") + f" characters (limit {MAX_USER_AGENT})")
+    # Devices are people's: a record naming no one (Okta's actor "unknown", a null actor) is
+    # no one's device, and would otherwise be stored and then silently never counted.
+    named = [pick(candidates, column) for column in ("user", "user_id")]
+    flag(named[0].fillna("").str.strip().eq("") & named[1].fillna("").str.strip().eq(""),
+         "names no user: no one's device")
     for column in ("user", "user_id", "event_id", "ip"):
         size = pick(candidates, column).str.len()
         flag(size > MAX_FIELD,

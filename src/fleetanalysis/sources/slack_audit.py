@@ -3,7 +3,8 @@
 Each entry has ``id``, ``date_create`` (unix seconds), ``action``, ``actor.user{id, name,
 email}`` and ``context{ua, ip_address}``. Entries without a user agent (API-driven
 actions) carry no device evidence and are rejected with that reason, and an action naming a
-failure (``user_login_failed``) as a failed sign-in.
+failure (``user_login_failed``) as a failed sign-in; an ``anomaly`` entry reports a session
+Slack suspects is not the user's, so it is no evidence of their device either.
 
 Examples:
     >>> doc = {"entries": [{"id": "e1", "date_create": 1714521600, "action": "user_login",
@@ -29,6 +30,8 @@ FIELDS = [
     "context.ip_address", "action",
 ]
 FORMAT = "slack_audit"
+# Slack's anomaly events report a session it suspects is not the user's (a new ASN, IP or agent).
+ANOMALY_REASON = "anomaly: Slack suspects this session is not the user's, so it is no evidence of their device"
 
 
 def matches(doc: object) -> bool:
@@ -72,5 +75,6 @@ def candidates(frame: pd.DataFrame) -> pd.DataFrame:
         "count": 1,
         "ip": pick(frame, "context.ip_address"),
         "user_agent": pick(frame, "context.ua"),
-        "problem": failed_attempt(failed_action(action), action),
+        "problem": pd.Series(ANOMALY_REASON, index=frame.index, dtype="object").where(action.eq("anomaly"))
+        .fillna(failed_attempt(failed_action(action), action)),
     }, index=frame.index)
