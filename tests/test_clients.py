@@ -86,13 +86,14 @@ def _one(agent: str) -> dict:
     # Chrome 101 sends only its major version.
     (f"Mozilla/5.0 (X11; Linux x86_64) {KH} Chrome/120.0.0.0 Safari/537.36",
      {"client_version": "120", "reason": "Linux user agents carry no OS version; Chrome reports only its major version"}),
-    # Safari on iOS 26 keeps 18_6 in the OS token; Version/ carries the real release.
+    # Safari on iOS 26 keeps 18_6 in the OS token; Version/ carries the Safari release, which
+    # lags the system's own updates (iOS 18.3.2 sends Version/18.3.1): a lower bound.
     (f"Mozilla/5.0 (iPhone; CPU iPhone OS 18_6 like Mac OS X) {SAF} Version/26.0.1 Mobile/15E148 Safari/604.1",
-     {"platform": "iOS", "os_version": "26.0.1", "os_evidence": "exact"}),
+     {"platform": "iOS", "os_version": "26.0.1", "os_evidence": "lower-bound"}),
     # Some iOS 26 builds froze the token with a patch number (WebKit PR 50383, whatwg/compat
-    # issue 283): 18_6_2 beside Version/26.0 is iOS 26.0, and beside another browser unknown.
+    # issue 283): 18_6_2 beside Version/26.0 is iOS 26.0 or later, beside another browser unknown.
     (f"Mozilla/5.0 (iPhone; CPU iPhone OS 18_6_2 like Mac OS X) {SAF} Version/26.0 Mobile/15E148 Safari/604.1",
-     {"platform": "iOS", "os_version": "26.0", "os_evidence": "exact"}),
+     {"platform": "iOS", "os_version": "26.0", "os_evidence": "lower-bound"}),
     (f"Mozilla/5.0 (iPhone; CPU iPhone OS 18_7_2 like Mac OS X) {SAF} CriOS/141.0.7390.96 Mobile/15E148 Safari/604.1",
      {"platform": "iOS", "os_evidence": "frozen"}),
     # A real iOS 18.6.2 with its own Safari 18 says so.

@@ -33,7 +33,8 @@ _SAFARI_VERSION = re.compile(r"Version/(\d+)(?:\.(\d+))?(?:\.(\d+))?")
 # Chrome 110 and later; Chrome 76-92 under its freeze-UA flag wrote "Android 9; Unspecified Device".
 # The system's own token; an app's name before it can hold another ("Keeper for Android 1.0").
 _ANDROID_TOKEN = re.compile(r"\((?:Linux; )?(?:U; )?Android (\d+(?:\.\d+){0,2})[;)]")
-_FROZEN_ANDROID = re.compile(r"Android 10; K\)|Android 9; Unspecified Device\)")
+# Android WebView reduced its agent the same way from Android 16: "Android 10; K; wv)".
+_FROZEN_ANDROID = re.compile(r"Android 10; K(?:; wv)?\)|Android 9; Unspecified Device\)")
 # What a Chrome agent holds after its engine token: Chrome itself, and Linux distributions'
 # Chromium builds ("Ubuntu Chromium/31.0 Chrome/31.0", "SUSE/31.0"), write only these. Any
 # other token names a browser or app built on Chromium (Foxmail, 360SE, a Yandex app, a
@@ -127,7 +128,11 @@ def _os_facts(agent: str, platform: str, os, family: str, kind: str) -> tuple:
         if version and version.startswith(("18.6", "18.7")) and version[4:5] in ("", ".") \
                 and "like Mac OS X" in agent:
             if family == "Safari" and safari and int(safari[1]) >= 26:
-                return _dotted(*safari.groups()), "exact", None
+                # Version/ names the Safari release, which lags the system's updates (iOS 18.3.2
+                # sends Version/18.3.1, 16.7.10 Version/16.6): the system is at least that.
+                shown = _dotted(*safari.groups())
+                return (shown, "lower-bound", f"iOS 26 and later report iOS 18.6 or 18.7; Safari's Version/{shown} "
+                        "shows the Safari release, not the system updates after it")
             if family == "Safari" and safari and safari[1] == "18":
                 return version, "exact", None
             # Firefox for iOS hard-codes 18_7 whatever the device runs.
@@ -138,7 +143,8 @@ def _os_facts(agent: str, platform: str, os, family: str, kind: str) -> tuple:
     if platform == "macOS":
         if os and os.major == "10" and os.minor == "16":
             return _BIG_SUR_AS_10_16
-        if os and os.major == "10" and os.minor == "15":
+        # Browsers froze the token at 10_15_7 (Firefox at 10.15): an earlier patch is a real Catalina.
+        if os and os.major == "10" and os.minor == "15" and os.patch in (None, "", "7"):
             # Safari on Big Sur (11) and later still says 10_15_7, so sites that
             # parsed "10_16" would not break.
             if family == "Safari":
@@ -168,6 +174,8 @@ def _os_facts(agent: str, platform: str, os, family: str, kind: str) -> tuple:
     if platform == "Android":
         # Chrome 110 (and Chromium browsers after it) report "Android 10; K" everywhere.
         if _FROZEN_ANDROID.search(agent):
+            if "Android 10; K; wv)" in agent:
+                return None, "frozen", "Android WebView reports Android 10; K on every Android since Android 16"
             return None, "frozen", ("Chrome-based browsers report Android 10; K on every Android since Chrome 110"
                                     if "Android 10; K)" in agent else "Chrome's frozen user agent says Android 9 "
                                     "on every Android")
