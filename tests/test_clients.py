@@ -263,7 +263,7 @@ def test_cli_ua_csv_keeps_input_order_and_empty_lines(monkeypatch, capsys):
     assert list(table.columns) == ["user_agent", *clients.COLUMNS]
     assert table["user_agent"].tolist() == [MAC_CHROME, "", "'=HYPERLINK(\"http://x\")", "curl/8.4.0"]
     assert table["reason"][1] == "empty"
-    assert table["client_kind"].tolist() == ["browser", "unknown", "unknown", "sdk"]
+    assert table["client_kind"].tolist() == ["browser", "unknown", "bot", "sdk"]
 
 
 def test_cli_ua_json_uses_null(monkeypatch, capsys):

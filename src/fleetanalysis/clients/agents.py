@@ -42,6 +42,11 @@ _FROZEN_ANDROID = re.compile(r"Android 10; K(?:; wv)?\)|Android 9; Unspecified D
 _CHROME_TAIL = re.compile(r"\(KHTML, like Gecko\) (.*)")
 _CHROME_TOKENS = re.compile(r"(?:(?:Chrome|Chromium|Safari|CrMo)/[\d.]+|Mobile|Version/4\.0"
                             r"|(?:Ubuntu|SUSE|Debian|Fedora|Raspbian|Slackware)(?:/[\d.]+)?)\W?")
+# Browsers never name a web address or a contact in their agent; crawlers, monitors, feed
+# fetchers and services do ("+http://...", "www.", "bot@example.com", text inside WebKit's
+# "(KHTML, like Gecko; ...)", "(compatible; ...; +...)").
+_SERVICE_AGENT = re.compile(r"https?://|\+https?:|\bwww\.[\w-]+\.|[\w.+-]+@[A-Za-z][\w-]*\.[A-Za-z]{2,}|\(at\)"
+                            r"|\(KHTML, like Gecko; [^)]|\(compatible;[^)]*\+")
 # Reduced ChromeOS user agents carry this platform version on every release.
 _FROZEN_CROS = "14541.0.0"
 # Firefox 83-86 and apps built for older macOS report 10.16 on macOS 11 and every later macOS.
@@ -301,6 +306,10 @@ def _describe_one(agent) -> tuple:
     parsed = _parser()(agent, Domain.ALL)
     client, os, device = parsed.user_agent, parsed.os, parsed.device
     family, kind, product = _client(client, device)
+    service = kind in ("browser", "app", "unknown") and not (client and client.family.startswith(_RULE_MARK)) \
+        and _SERVICE_AGENT.search(agent)
+    if service:
+        kind, product = "bot", None
     client_version = _dotted(client.major, client.minor, client.patch, client.patch_minor) if client else None
     client_notes = []
     embedded = _chromium_based(agent) if product == "chrome" else None
@@ -322,6 +331,8 @@ def _describe_one(agent) -> tuple:
         client_notes.append("browser running Slack's web client")
     if kind == "unknown":
         client_notes.append("unrecognised client")
+    if service:
+        client_notes.append("names a web address or contact, as crawlers and services do, never browsers")
     if kind in ("sdk", "bot"):
         # Scripts and bots are not devices: their OS tokens describe a server, if anything.
         return ("other", None, "absent", kind, family, client_version, None, "unknown",
