@@ -232,3 +232,26 @@ def test_cli_says_unchanged_skipped_and_rescan_reads_again(tmp_path, capsys):
     assert main(["ingest", *paths, "--store", str(target), "--rescan"]) == 0
     out = capsys.readouterr().out
     assert "unchanged, skipped" not in out and "read 3, loaded 0, rejected 1, duplicates 2" in out
+
+
+def test_a_log_written_to_while_it_is_ingested_is_read_again_next_run(tmp_path, monkeypatch, caplog):
+    # An exporter still appending: the file grows after ingest looked at it. Its hash must not
+    # describe bytes the run never read, or the next run would skip them for good.
+    log = okta(tmp_path / "live.ndjson", "e1", "e2")
+    real_hash = store.manifest.file_hash
+
+    def hash_after_an_append(path):
+        with open(path, "a") as handle:
+            handle.write("\n" + json.dumps({
+                "uuid": "e3", "published": "2024-05-01T11:00:00Z", "eventType": "user.session.start",
+                "actor": {"id": "00u1", "alternateId": "ann@example.com"},
+                "client": {"userAgent": {"rawUserAgent": UA}, "ipAddress": "198.51.100.1"}}))
+        return real_hash(path)
+
+    monkeypatch.setattr(store.manifest, "file_hash", hash_after_an_append)
+    store.ingest(tmp_path / "access.parquet", [log])
+    monkeypatch.setattr(store.manifest, "file_hash", real_hash)
+    assert "changed while it was read" in caplog.text
+    counts, _ = store.ingest(tmp_path / "access.parquet", [log])
+    assert not counts["unchanged"].any()
+    assert sorted(store.read(tmp_path / "access.parquet")["event_id"].astype(str)) == ["e1", "e2", "e3"]

@@ -49,6 +49,7 @@ Examples:
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 from collections.abc import Iterator
@@ -74,6 +75,8 @@ from fleetanalysis.writing import _check_creatable
 from fleetanalysis.writing import check_writable as _check_file
 from fleetanalysis.store.manifest import file_hash, manifest_path, read_manifest
 from fleetanalysis.writing import locked, neutralise_formulas, remove_temporaries, write_csv
+
+_log = logging.getLogger(__name__)
 
 __all__ = ["EVENT_IDENTITY", "INGEST_COLUMNS", "MERGE_COLUMNS", "check_writable", "combine", "file_hash",
            "files", "id_conflicts", "ingest", "keys", "manifest_path", "merge", "partitions", "read", "read_manifest",
@@ -387,6 +390,11 @@ def ingest(store_path: str | os.PathLike, paths, format: str | None = None, *,
             entries[name].update(zip(MERGE_COLUMNS[1:], row[1:]))
             if isinstance(entries[name]["hash"], Future):
                 entries[name]["hash"] = entries[name]["hash"].result()
+            if manifest.changed_since(Path(row[0]), entries[name]):
+                # Written to while it was read or hashed: the hash may describe bytes this run
+                # never read, and would let the next run skip them. No hash: read again next run.
+                entries[name]["hash"] = None
+                _log.warning("%s: changed while it was read; the next ingest reads it again", row[0])
             ingested[name] = entries[name]
         if counts:
             _merge_rejected(rejected_path(store_path), pd.concat(rejects, ignore_index=True))

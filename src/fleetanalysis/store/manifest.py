@@ -98,6 +98,24 @@ def content(files: dict[str, dict]) -> dict:
     return {"version": MANIFEST_VERSION, "files": files}
 
 
+def changed_since(path: Path, entry: dict) -> bool:
+    """Whether ``path``'s size or mtime is no longer what ``entry`` recorded (or it is gone).
+
+    Examples:
+        >>> import pathlib, tempfile
+        >>> log = pathlib.Path(tempfile.mkdtemp()) / "log.csv"
+        >>> _ = log.write_text("a")
+        >>> entry = unchanged(log, None, {})[1]
+        >>> changed_since(log, entry), (log.write_text("ab") and changed_since(log, entry))
+        (False, True)
+    """
+    try:
+        found = path.stat()
+    except OSError:
+        return True
+    return (found.st_size, found.st_mtime_ns) != (entry.get("size"), entry.get("mtime_ns"))
+
+
 def unchanged(path: Path, entry: dict | None, options: dict,
               hashing: ThreadPoolExecutor | None = None) -> tuple[bool, dict]:
     """Whether ``path`` still is what its manifest ``entry`` recorded; and its identity now.
