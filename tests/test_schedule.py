@@ -13,7 +13,7 @@ from fleetanalysis.errors import BadInput
 def test_cron_entry_runs_make_weekly_with_absolute_paths(weekday, at, expected, tmp_path):
     line = schedule.cron_entry(weekday, at, tmp_path / "env")
     assert line.startswith(expected) and "\n" not in line
-    assert f"make -C {config.PROJECT_ROOT} weekly" in line
+    assert f"make -C {schedule._checkout()} weekly" in line
     assert f". {tmp_path / 'env'}" in line
 
 
@@ -43,6 +43,7 @@ def test_a_checkout_path_with_a_space_and_a_percent_survives_cron_and_systemd(tm
     root = tmp_path / "fleet 50%x"
     monkeypatch.setattr(config, "PROJECT_ROOT", root)
     monkeypatch.setattr(config, "REPORTS_DIR", root / "reports")
+    monkeypatch.setattr(schedule, "_checkout", lambda: root)
     line = schedule.cron_entry("mon", "06:00", tmp_path / "env")
     assert not re.search(r"(?<!\\)%", line) and "fleet 50\\%x" in line
     units = schedule.systemd_units("mon", "06:00", tmp_path / "env")
@@ -56,3 +57,29 @@ def test_a_checkout_path_with_a_space_and_a_percent_survives_cron_and_systemd(tm
                               capture_output=True, text=True)
         assert "Invalid environment assignment" not in done.stderr
         assert "Failed to resolve" not in done.stderr and "specifier" not in done.stderr, done.stderr
+
+
+def test_a_project_root_apart_from_the_checkout_runs_the_checkouts_make_on_that_root(tmp_path, monkeypatch):
+    # $FLEETANALYSIS_HOME may name a data folder: the job still needs the checkout's Makefile
+    # and .venv, and must tell them where the project is.
+    home = tmp_path / "fleet-data"
+    monkeypatch.setattr(config, "PROJECT_ROOT", home)
+    monkeypatch.setattr(config, "REPORTS_DIR", home / "reports")
+    checkout = config.PACKAGE_DATA.parents[2]
+    line = schedule.cron_entry("mon", "06:00", tmp_path / "env")
+    assert f"make -C {checkout} weekly" in line and f"FLEETANALYSIS_HOME={home}" in line
+    assert f"PATH={checkout}/.venv/bin:" in line and f"cd {home} " in line
+    service = schedule.systemd_units("mon", "06:00", tmp_path / "env")["fleetanalysis-weekly.service"]
+    assert f"ExecStart=/usr/bin/make -C {checkout} weekly" in service.replace(schedule._weekly_command()[0],
+                                                                             "/usr/bin/make")
+    assert f'Environment="FLEETANALYSIS_HOME={home}"' in service
+
+
+@pytest.mark.parametrize("style", ["cron", "systemd"])
+def test_a_line_break_in_a_path_is_refused_not_printed_into_the_job(style, tmp_path, capsys):
+    # A newline would end the cron line, or add a unit setting such as ExecStartPre=.
+    env_file = f"{tmp_path}/x\nExecStartPre=/bin/touch {tmp_path}/pwned"
+    assert cli.main(["schedule", "--print", style, "--env-file", env_file]) == 2
+    captured = capsys.readouterr()
+    assert "ExecStartPre" not in captured.out and "--env-file" in captured.err
+    assert len(captured.err.strip().splitlines()) == 1

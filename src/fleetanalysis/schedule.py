@@ -8,6 +8,7 @@ nothing. Tokens stay in an environment file read at run time, never in a unit or
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
 import shutil
@@ -30,8 +31,34 @@ def _schedule_parts(weekday: str, at: str) -> tuple[str, int, int]:
     return day, int(match[1]), int(match[2])
 
 
+def _checkout() -> Path:
+    """The checkout whose Makefile and .venv run the job: the one the package is installed
+    from (``make`` installs it editable), which need not be the project root holding the data
+    (``$FLEETANALYSIS_HOME``)."""
+    installed_from = config.PACKAGE_DATA.parents[2]
+    return installed_from if (installed_from / "Makefile").is_file() else Path(config.PROJECT_ROOT)
+
+
+def _job_environment() -> dict[str, str]:
+    """What the job must see to find this project from the checkout: its root, and the
+    settings file when one was named."""
+    found = {"FLEETANALYSIS_HOME": str(config.PROJECT_ROOT)}
+    if os.environ.get("FLEETANALYSIS_CONFIG"):
+        found["FLEETANALYSIS_CONFIG"] = str(Path(os.environ["FLEETANALYSIS_CONFIG"]).expanduser().resolve())
+    return found
+
+
+def _printable_paths(**paths) -> None:
+    """Refuse a path that would break the printed line or unit: a line break there ends the
+    cron entry, or starts a new unit setting (``ExecStartPre=...``) in a systemd unit."""
+    for name, text in paths.items():
+        if re.search(r"[\x00-\x1f\x7f]", str(text)):
+            raise BadInput(name, repr(str(text)), "contains a line break or control character; a scheduled "
+                           "job cannot name it safely (rename or move it)")
+
+
 def _weekly_command() -> list[str]:
-    return [shutil.which("make") or "/usr/bin/make", "-C", str(config.PROJECT_ROOT), "weekly"]
+    return [shutil.which("make") or "/usr/bin/make", "-C", str(_checkout()), "weekly"]
 
 
 def cron_entry(weekday: str = "mon", at: str = "06:00", env_file: Path = DEFAULT_ENV_FILE) -> str:
@@ -50,11 +77,14 @@ def cron_entry(weekday: str = "mon", at: str = "06:00", env_file: Path = DEFAULT
     day, hour, minute = _schedule_parts(weekday, at)
     quote = shlex.quote
     env_file = Path(env_file).expanduser()
-    venv_bin = Path(config.PROJECT_ROOT) / ".venv" / "bin"
+    venv_bin = _checkout() / ".venv" / "bin"
     log = config.REPORTS_DIR / "weekly.log"
+    environment = _job_environment()
+    _printable_paths(**{"--env-file": env_file, "the checkout": _checkout(), **environment})
     # cron runs /bin/sh with a bare PATH; `set -a` exports what the env file sets.
     job = (f"mkdir -p {quote(str(log.parent))} && cd {quote(str(config.PROJECT_ROOT))} && set -a && . {quote(str(env_file))} && set +a"
            f" && PATH={quote(str(venv_bin))}:/usr/local/bin:/usr/bin:/bin"
+           f" {' '.join(f'{name}={quote(value)}' for name, value in environment.items())}"
            f" {' '.join(quote(part) for part in _weekly_command())}"
            f" >> {quote(str(log))} 2>&1")
     # cron turns an unescaped % of the command into a newline (crontab(5)).
@@ -77,8 +107,11 @@ def systemd_units(weekday: str = "mon", at: str = "06:00",
     """
     day, hour, minute = _schedule_parts(weekday, at)
     env_file = Path(env_file).expanduser()
-    venv_bin = Path(config.PROJECT_ROOT) / ".venv" / "bin"
-    path = f"PATH={venv_bin}:/usr/local/bin:/usr/bin:/bin".replace("\\", "\\\\").replace('"', '\\"')
+    venv_bin = _checkout() / ".venv" / "bin"
+    environment = _job_environment()
+    _printable_paths(**{"--env-file": env_file, "the checkout": _checkout(), **environment})
+    settings = "".join(f'Environment="{_unit_value(_quoted(f"{name}={value}"))}"\n'
+                       for name, value in [("PATH", f"{venv_bin}:/usr/local/bin:/usr/bin:/bin"), *environment.items()])
     service = (
         "[Unit]\n"
         "Description=fleetanalysis weekly fetch, ingest and report\n"
@@ -88,7 +121,7 @@ def systemd_units(weekday: str = "mon", at: str = "06:00",
         f"WorkingDirectory={_unit_value(str(config.PROJECT_ROOT))}\n"
         f"EnvironmentFile={_unit_value(str(env_file))}\n"
         # Quoted whole: a checkout path with a space would end the assignment there.
-        f'Environment="{_unit_value(path)}"\n'
+        f"{settings}"
         f"ExecStart={_unit_value(shlex.join(_weekly_command()))}\n")
     timer = (
         "[Unit]\n"
@@ -99,6 +132,16 @@ def systemd_units(weekday: str = "mon", at: str = "06:00",
         "[Install]\n"
         "WantedBy=timers.target\n")
     return {"fleetanalysis-weekly.service": service, "fleetanalysis-weekly.timer": timer}
+
+
+def _quoted(text: str) -> str:
+    """``text`` inside a double-quoted systemd ``Environment=`` assignment.
+
+    Examples:
+        >>> _quoted('PATH=/srv/a "b"')
+        'PATH=/srv/a \\\\"b\\\\"'
+    """
+    return text.replace("\\", "\\\\").replace('"', '\\"')
 
 
 def _unit_value(text: str) -> str:
