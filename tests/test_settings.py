@@ -236,3 +236,23 @@ def test_ingest_with_no_settings_file_says_where_to_configure_logs(tmp_path, cap
     assert cli.main(["ingest", "--store", str(tmp_path / "access.parquet")]) == 0
     said = capsys.readouterr().err.splitlines()[0]
     assert said.startswith(f"no logs configured: no {config.settings_path()} (create it with [data] logs = [...]")
+
+
+def test_a_settings_file_naming_only_a_store_is_that_store_not_the_demo(fleet, tmp_path, capsys, monkeypatch):
+    # A trial: `[data] store = "mystore.parquet"` (a store `fetch slack` fills) without `logs`
+    # ran status and report on the demo organisation, and a store that is no store at all
+    # went unnoticed.
+    store = fleet["options"][1]
+    settings = tmp_path / "own.toml"
+    settings.write_text(f'[data]\nstore = "{store}"\n')
+    monkeypatch.setenv("FLEETANALYSIS_CONFIG", str(settings))
+    assert config.active_settings().store == config.Path(store) and not config.active_settings().demo
+    assert cli.main(["ingest"]) == 0
+    assert "nothing to ingest" in capsys.readouterr().err
+    assert cli.main(["status", "--format", "csv"]) == 0
+    mine = capsys.readouterr()
+    assert cli.main(["status", "--store", store, "--format", "csv"]) == 0
+    assert capsys.readouterr().out == mine.out and "demo" not in mine.err
+    settings.write_text('[data]\nstore = "/etc/passwd"\n')
+    assert cli.main(["status"]) == 2
+    assert len(capsys.readouterr().err.strip().splitlines()) == 1

@@ -104,11 +104,14 @@ class Settings:
     catalog: Path | None = None
     store: Path = DEFAULT_STORE
     demo: bool = False
+    # The settings file names the store (one ``fetch`` fills, say), with or without logs.
+    store_named: bool = False
 
     @property
     def configured(self) -> bool:
-        """True when real logs are configured (otherwise ``make report`` uses demo data)."""
-        return bool(self.logs)
+        """True when real logs or a store of one's own are configured (otherwise ``make
+        report`` uses demo data)."""
+        return bool(self.logs) or self.store_named
 
 
 def settings_path() -> Path:
@@ -151,6 +154,7 @@ def load_settings(path: Path | None = None) -> Settings:
         policy=resolve(data.policy),
         catalog=resolve(data.catalog),
         store=resolve(data.store) or DEFAULT_STORE,
+        store_named=data.store is not None,
     )
     # A misspelt path would silently drop the offices, exemptions or policy it holds.
     for name in ("directory", "networks", "policy", "catalog"):

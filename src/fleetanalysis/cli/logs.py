@@ -90,6 +90,11 @@ def _run_ingest(args) -> int:
 
     settings = active_settings()
     paths = args.paths or settings.logs
+    if not paths:
+        # A settings file naming only a store (filled by `fetch`): nothing to read, nothing to change.
+        print(f"fleetanalysis: no logs listed in {config.settings_path()} ([data] logs): nothing to ingest; "
+              f"{printable(settings.store)} is used as it is", file=sys.stderr)
+        return 0
     # Your own files never go into the demo organisation's store.
     own = args.paths and settings.demo and args.store is None
     store_path = check_store(args.store or (config.load_settings().store if own else settings.store))
