@@ -42,7 +42,7 @@ VERDICT_DTYPE = pd.CategoricalDtype(VERDICTS, ordered=True)
 # behind (grace, then outdated, as any release falls due), never "unsupported": that word
 # is kept for lines a vendor ended with nothing to update to within them (an OS line, an
 # ESR, legacy EdgeHTML Edge, Internet Explorer), whose end the catalog's ``eol`` records.
-ROLLING = ("chrome", "edge", "firefox", "slack-desktop", "slack-ios", "slack-android")
+ROLLING = ("chrome", "edge", "firefox", "safari", "slack-desktop", "slack-ios", "slack-android")
 
 
 @dataclass(frozen=True)
