@@ -30,6 +30,7 @@ macos,14.4.1,2024-03-25,14,,,2025-12-31
 windows,10.0.19045.4170,2024-03-12,10-22H2,2025-10-14,,2025-12-31
 windows,10.0.22631.3296,2024-03-12,11-23H2,,,2025-12-31
 windows,10.0.22631.3447,2024-04-09,11-23H2,,,2025-12-31
+windows-enterprise,10.0.22631,2023-10-31,11-23H2,2026-11-10,,2025-12-31
 android,12,2021-10-04,12,2025-03-31,,2025-12-31
 android,13,2022-08-15,13,,,2025-12-31
 android,14,2023-10-04,14,,,2025-12-31
@@ -87,6 +88,7 @@ CASES = [
     ("windows", "10.0.22631.3296", "exact", "2024-04-24", "outdated"),
     ("windows", "10.0.22631.3447", "exact", "2024-04-24", "current"),
     ("windows", "10.0.19045.4170", "exact", "2025-10-14", "unsupported"),
+    ("windows-enterprise", "10.0.22631", "exact", "2024-04-24", "current"),
     ("firefox-esr", "115.9.0", "exact", "2024-05-01", "outdated"),
     ("firefox-esr", "115.10.0", "exact", "2024-08-01", "current"),  # ESR stays on its line
     ("safari", "17.4", "exact", "2024-04-20", "grace"),
@@ -443,9 +445,10 @@ def test_a_firefox_major_that_is_a_supported_esr_line_is_never_called_behind(shi
 def test_windows_10_builds_of_2015_to_2018_are_judged_against_the_windows_of_their_day(shipped_catalog, rules):
     # Microsoft's Windows 10 release information: 1507 (10240) serviced until 2017-05-09,
     # 1607 (14393) until 2018-04-10, 1703 (15063) GA 2017-04-11.
-    judged = _on(shipped_catalog, rules, "windows", ["10.0.10240", "10.0.14393", "10.0.14393"], "exact",
-                 ["2017-06-01", "2017-06-01", "2018-04-10"])
-    assert judged["verdict"].tolist() == ["unsupported", "current", "unsupported"]
+    # 1607's Enterprise and Education editions were serviced until 2019-04-09.
+    judged = _on(shipped_catalog, rules, "windows", ["10.0.10240", "10.0.14393", "10.0.14393", "10.0.14393"], "exact",
+                 ["2017-06-01", "2017-06-01", "2018-04-10", "2019-04-09"])
+    assert judged["verdict"].tolist() == ["unsupported", "current", "unknown", "unsupported"]
     assert judged["reason"].iloc[0] == "windows 10 1507 out of support since 2017-05-09"
     assert judged["target"].iloc[0] == "10.0.15063"
 
@@ -544,3 +547,15 @@ def test_a_bare_build_against_a_build_level_catalog_is_judged_as_before(shipped_
 def test_shown_depth(product, version, evidence, depth):
     parts = pd.DataFrame({"product": [product], "version": [version], "evidence": [evidence]})
     assert policy.shown_depth(parts).tolist() == [depth]
+
+
+def test_a_windows_line_past_its_home_and_pro_end_is_unknown_while_enterprise_is_serviced(shipped_catalog, rules):
+    # Microsoft's release information: Windows 11 23H2 ended for Home and Pro on 2025-11-11,
+    # for Enterprise and Education on 2026-11-10; 22H2 on 2024-10-08 and 2025-10-14. No agent
+    # shows the edition, and most company PCs run Enterprise or Education.
+    judged = _on(shipped_catalog, rules, "windows", ["10.0.22631.6199"] * 3 + ["10.0.22621.4317"] * 2, "exact",
+                 ["2025-11-10", "2025-12-01", "2026-11-10", "2025-06-01", "2025-10-14"])
+    assert judged["verdict"].tolist()[1:] == ["unknown", "unsupported", "unknown", "unsupported"]
+    assert judged["reason"].iloc[1] == ("windows 11 23H2 ended for Home and Pro on 2025-11-11; Enterprise and "
+                                        "Education were still updated then: the evidence does not show the edition")
+    assert judged["reason"].iloc[2] == "windows 11 23H2 out of support since 2025-11-11"

@@ -40,7 +40,7 @@ from fleetanalysis.days import utc_day
 from fleetanalysis.errors import BadInput, reading_problem
 
 PRODUCTS = (
-    "ios", "ipados", "macos", "android", "windows", "chrome", "firefox", "firefox-esr",
+    "ios", "ipados", "macos", "android", "windows", "windows-enterprise", "chrome", "firefox", "firefox-esr",
     "safari", "edge", "slack-desktop", "slack-ios", "slack-android", "edge-legacy", "internet-explorer",
 )
 CATALOG_DIR = PACKAGE_DATA / "catalog"

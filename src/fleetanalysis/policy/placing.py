@@ -30,6 +30,10 @@ _BUILD_WITHOUT_REVISION = ("windows",)
 # writes the same "Firefox/128.0" as Firefox 128, and Linux distributions (Debian's
 # firefox-esr) ship it by default.
 ALTERNATIVE_LINES = {"firefox": "firefox-esr"}
+# Products whose lines end on different days for editions the agent cannot tell apart:
+# Windows Home and Pro (``windows``' ``eol``) and Enterprise and Education, serviced for
+# longer (``windows-enterprise``, one row per line, the same line names).
+EDITION_LINES = {"windows": "windows-enterprise"}
 
 
 def equivalent_day(products, days, catalog: pd.DataFrame, policy: Policy) -> np.ndarray:
@@ -61,9 +65,11 @@ def equivalent_day(products, days, catalog: pd.DataFrame, policy: Policy) -> np.
     covered = coverage(catalog)
     # A Firefox major may be an ESR line (see ``ALTERNATIVE_LINES``): each line's start and
     # end (not its point releases) are Firefox's events too.
-    alternative = (releases[releases["product"].isin(ALTERNATIVE_LINES.values())]
+    # So are the ends of a Windows line for Enterprise and Education (``EDITION_LINES``).
+    others = {**ALTERNATIVE_LINES, **EDITION_LINES}
+    alternative = (releases[releases["product"].isin(others.values())]
                    .groupby(["product", "line"], as_index=False).agg(released=("released", "min"), eol=("eol", "max")))
-    alternative_of = alternative["product"].map({line: product for product, line in ALTERNATIVE_LINES.items()})
+    alternative_of = alternative["product"].map({line: product for product, line in others.items()})
     events = pd.concat([
         pd.DataFrame({"product": releases["product"], "day": releases["released"]}),
         pd.DataFrame({"product": releases["product"], "day": releases["due"] + one_day}),

@@ -23,6 +23,7 @@ from fleetanalysis.days import utc_day
 from fleetanalysis.policy.placing import (
     _MAX_DEPTH,
     ALTERNATIVE_LINES,
+    EDITION_LINES,
     _newest,
     _prefix,
     _releases,
@@ -69,6 +70,10 @@ OVERRIDES = (
     Override("alternative_line", "unknown",
              "{product} {major} may be {alternative} {major}, a line supported then: the user agent cannot tell them apart",
              replaces=("grace", "outdated")),
+    # A Windows line past its Home and Pro end may be an Enterprise or Education PC, still serviced.
+    Override("edition_line", "unknown",
+             "{product} {line} ended for Home and Pro on {line_end}; Enterprise and Education were still "
+             "updated then: the evidence does not show the edition", replaces=("unsupported",)),
     Override("lower_bound", "unknown", "only a lower bound is known (at least {product} {version})",
              replaces=("outdated", "unsupported")),
     Override("major_in_line", "unknown", "only the major version is known"),
@@ -272,9 +277,14 @@ def _judge_distinct(rows: pd.DataFrame, catalog: pd.DataFrame, policy: Policy) -
         # Arrow's regex over the column: pandas' str.extract calls Python once per row here.
         found = pyarrow.compute.extract_regex(pyarrow.array(versions[maybe], type=pyarrow.string()), r"^(?P<major>\d+)")
         major[maybe] = found.field("major").to_numpy(zero_copy_only=False)
+    edition = np.full(count, None, dtype=object)
+    for named, editions in EDITION_LINES.items():
+        edition[product == named] = editions
     conditions = {
         "ambiguous": ambiguous,
         "alternative_line": _on_supported_line(releases, alternative, major, as_of.to_numpy()),
+        "edition_line": eol_passed & _on_supported_line(releases, edition, line.to_numpy(dtype=object),
+                                                        as_of.to_numpy()),
         "lower_bound": evidence.eq("lower-bound").to_numpy(),
         "major_in_line": imprecise & (shown == 1),
         "build_in_line": imprecise & (shown > 1),
@@ -302,6 +312,7 @@ def _judge_distinct(rows: pd.DataFrame, catalog: pd.DataFrame, policy: Policy) -
         "first_release": lambda at: _day_text(first_release()[at]),
         "covered_until": lambda at: _day_text(covered_until[at]),
         "alternative": lambda at: _text(alternative[at]), "major": lambda at: _text(major[at]),
+        "line": lambda at: _text(line.to_numpy(dtype=object)[at]), "line_end": lambda at: _day_text(line_eol[at]),
     }
     for override in OVERRIDES:
         chosen = np.flatnonzero(conditions[override.when])
