@@ -534,3 +534,11 @@ def test_versions_apple_never_released_are_the_26_they_stand_for(agent, platform
                            "reported_os": pd.Categorical([platform]),
                            "reported_os_version": pd.array(["19.0" if platform == "iOS" else "16.0"], dtype="str")})
     assert clients.facts(access).loc[0, ["os_version", "os_evidence"]].tolist() == ["26", "lower-bound"]
+
+
+def test_an_agent_a_log_pipeline_lower_cased_reads_as_the_browser_sent_it():
+    # ua-parser-js keeps lower-cased agents among its tests; ua-parser's rules are case-bound.
+    sent = ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+            "Chrome/124.0.0.0 Safari/537.36")
+    found, original = clients.describe_agent(sent.lower()), clients.describe_agent(sent)
+    assert found == original and found["client_product"] == "chrome"

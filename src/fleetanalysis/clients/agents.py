@@ -42,6 +42,30 @@ _FROZEN_ANDROID = re.compile(r"Android 10; K(?:; wv)?\)|Android 9; Unspecified D
 _CHROME_TAIL = re.compile(r"\(KHTML, like Gecko\) (.*)")
 _CHROME_TOKENS = re.compile(r"(?:(?:Chrome|Chromium|Safari|CrMo)/[\d.]+|Mobile|Version/4\.0"
                             r"|(?:Ubuntu|SUSE|Debian|Fedora|Raspbian|Slackware)(?:/[\d.]+)?)\W?")
+# Tokens whose case ua-parser's rules depend on, for an agent a log pipeline lower-cased.
+_RECASED = [("mozilla/", "Mozilla/"), ("windows nt", "Windows NT"), ("win64", "Win64"), ("wow64", "WOW64"),
+            ("applewebkit/", "AppleWebKit/"), ("(khtml, like gecko)", "(KHTML, like Gecko)"),
+            ("chrome/", "Chrome/"), ("safari/", "Safari/"), ("firefox/", "Firefox/"), ("gecko/", "Gecko/"),
+            ("edg/", "Edg/"), ("opr/", "OPR/"), ("version/", "Version/"), ("crios/", "CriOS/"),
+            ("macintosh", "Macintosh"), ("intel mac os x", "Intel Mac OS X"), ("like mac os x", "like Mac OS X"),
+            ("cpu iphone os", "CPU iPhone OS"), ("iphone", "iPhone"), ("ipad", "iPad"), ("cpu os", "CPU OS"),
+            ("android", "Android"), ("linux", "Linux"), ("x11", "X11"), ("mobile", "Mobile"), ("cros", "CrOS")]
+_LOWER_CASED = re.compile(r"[a-z]")
+
+
+def _recased(agent: str) -> str | None:
+    """A lower-cased browser agent with its tokens' usual case again, or None for any other agent.
+
+    >>> _recased("mozilla/5.0 (windows nt 10.0; win64; x64) applewebkit/537.36 (khtml, like gecko) chrome/100.0.0.0")
+    'Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/100.0.0.0'
+    """
+    if not agent.startswith("mozilla/") or agent != agent.lower() or not _LOWER_CASED.search(agent):
+        return None
+    for lower, usual in _RECASED:
+        agent = agent.replace(lower, usual)
+    return agent
+
+
 # Browsers never name a web address or a contact in their agent; crawlers, monitors, feed
 # fetchers and services do ("+http://...", "www.", "bot@example.com", text inside WebKit's
 # "(KHTML, like Gecko; ...)", "(compatible; ...; +...)").
@@ -303,6 +327,10 @@ def _describe_one(agent) -> tuple:
         return _NO_AGENT
     if not agent.strip():
         return _EMPTY
+    recased = _recased(agent)
+    if recased:
+        # Read as the agent the browser sent; its own tokens are the same, only their case was lost.
+        return _describe_one(recased)
     parsed = _parser()(agent, Domain.ALL)
     client, os, device = parsed.user_agent, parsed.os, parsed.device
     family, kind, product = _client(client, device)
