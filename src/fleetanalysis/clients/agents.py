@@ -377,6 +377,10 @@ def _describe_one(agent) -> tuple:
         # Safari on iOS is patched only through iOS updates, and its Version/ token keeps the
         # line's x.y (iOS 16.7.10 says Version/16.6): the OS version is what to judge.
         product = None
+    elif product == "safari" and platform != "macOS":
+        # WebKit embedded on another system (Evernote for Windows, a TV) says Safari too;
+        # Apple's Safari, the catalog's, runs on Macs (for Windows it ended in 2012).
+        product = None
     client_reason = "; ".join(client_notes) or None
     return (platform, os_version, evidence, kind, family, client_version, product,
             _device_class(agent, platform, kind), os_reason, client_reason)
