@@ -248,3 +248,17 @@ def test_resolve_people_prefers_the_directory_id_then_email_then_the_source_id()
     assert alone == ["slack_access:U1", "ann@example.org", "bob@example.org", "cy@example.org",
                      "github:583231", "-", "x@y.org"]
     assert list(resolved.columns) == [*facts.columns, "person"]
+
+
+def test_a_renamed_account_is_one_person_not_two():
+    # elastic/integrations' Okta system-log test events: one actor.id (00u1abvz4pYqdM8ms4x6)
+    # under two alternateIds, as a login or e-mail rename leaves it.
+    facts = pd.DataFrame({"source": ["okta", "okta", "okta", "okta"],
+                          "user_id": ["00u1abvz4pYqdM8ms4x6", "00u1abvz4pYqdM8ms4x6", "00u1abvz4pYqdM8ms4x6", "00u2"],
+                          "user": ["username@elastic.co", "xxxxxx@elastic.co", "xxxxxx@elastic.co", "other@elastic.co"]})
+    people = org.resolve_people(facts)["person"].tolist()
+    assert people[0] == people[1] == people[2] != people[3]
+    # The directory's id wins when it lists either name.
+    directory = pd.DataFrame({"user_id": ["E7"], "email": ["xxxxxx@elastic.co"], "office": ["Oslo"],
+                              "department": ["IT"]})
+    assert org.resolve_people(facts, directory)["person"].tolist()[:3] == ["E7"] * 3

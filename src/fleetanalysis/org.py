@@ -252,6 +252,9 @@ def resolve_people(facts: pd.DataFrame, directory: pd.DataFrame | None = None) -
       (a Slack id is not an Okta id, a GitHub login is not a display name);
     * NA when the row names nobody.
 
+    Rows of one account (one ``source`` and ``user_id``) are one person whatever ``user``
+    they name: a renamed login or e-mail (Okta's ``alternateId``) is still the same account.
+
     ``facts`` needs ``user_id`` and ``user`` (``source`` where there are several); the
     frame is returned with the column added, the access store itself is never changed.
     The key is found once per distinct (``source``, ``user_id``, ``user``), not per row.
@@ -264,6 +267,10 @@ def resolve_people(facts: pd.DataFrame, directory: pd.DataFrame | None = None) -
         ...                           "department": ["IT"]})
         >>> resolve_people(facts, directory)["person"].tolist()
         ['U1', 'U1', 'U1', 'bo@x.org', 'github:583231']
+        >>> renamed = pd.DataFrame({"source": ["okta", "okta"], "user_id": ["00u7", "00u7"],
+        ...                         "user": ["bo@x.org", "robert@x.org"]})
+        >>> resolve_people(renamed)["person"].tolist()
+        ['bo@x.org', 'bo@x.org']
     """
     frame = facts if "source" in facts else facts.assign(source=pd.NA)
     codes, distinct = _distinct_people(frame, ("source", "user_id", "user"))
@@ -272,6 +279,7 @@ def resolve_people(facts: pd.DataFrame, directory: pd.DataFrame | None = None) -
     email = user.str.lower().where(user.str.contains("@", regex=False).fillna(False))
     raw = (distinct["source"].fillna("unknown") + ":" + user_id.fillna(user))
     person = email.fillna(raw)
+    listed = pd.Series(pd.NA, index=distinct.index, dtype="object")
     if directory is not None and len(directory):
         known = directory.reindex(columns=DIRECTORY_COLUMNS).astype("str")
         known = known.assign(email=known["email"].str.strip().str.lower(), user_id=known["user_id"].str.strip())
@@ -285,6 +293,16 @@ def resolve_people(facts: pd.DataFrame, directory: pd.DataFrame | None = None) -
         by_email = by_email[~by_email.index.duplicated(keep="last")]
         listed = user_id.map(by_id).fillna(email.map(by_email))
         person = listed.fillna(person)
+    # An account keeps its id when its login or e-mail changes (an Okta or Entra rename): all
+    # rows of one (source, user_id) are one person, the directory's where it lists any of them.
+    account = (distinct["source"].fillna("unknown") + "\x00" + user_id)[user_id.notna()]
+    if account.duplicated().any():
+        ranked = pd.DataFrame({"account": account, "person": person[account.index],
+                               "listed": listed[account.index].notna()})
+        chosen = (ranked.sort_values(["listed", "person"], ascending=[False, True], kind="stable")
+                  .drop_duplicates("account").set_index("account")["person"])
+        person = person.copy()
+        person[account.index] = account.map(chosen).to_numpy()
     return facts.assign(person=pd.Series(person.astype("str").array.take(codes), index=facts.index))
 
 
