@@ -239,7 +239,8 @@ def projection(history: pd.DataFrame, recent: int = 8) -> pd.Series:
     Returns ``points`` (dates with a rate: the points a trend chart draws), ``used``
     (those the pace is fitted on), ``per_week`` (change of the behind share per week),
     ``weeks`` (to reach zero, rounded up; 0 when nothing is behind, NaN when the share is
-    not falling or fewer than 3 points are known) and ``improving``.
+    not falling or fewer than 3 points are known), ``improving``, and ``first_rate`` and
+    ``last_rate`` (the share behind at the first and last point used).
 
     Examples:
         >>> history = pd.DataFrame({"as_of": pd.date_range("2026-01-04", periods=4, freq="7D"),
@@ -263,7 +264,9 @@ def projection(history: pd.DataFrame, recent: int = 8) -> pd.Series:
     elif len(used) >= 3 and per_week < -1e-9:
         weeks = float(np.ceil(rate[-1] / -per_week))
     return pd.Series({"points": len(known), "used": len(used), "per_week": per_week,
-                      "weeks": weeks, "improving": bool(weeks == weeks)}, dtype="object")
+                      "weeks": weeks, "improving": bool(weeks == weeks),
+                      "first_rate": float(rate[0]) if len(rate) else float("nan"),
+                      "last_rate": float(rate[-1]) if len(rate) else float("nan")}, dtype="object")
 
 
 def fixes(devices: pd.DataFrame, top: int = 5) -> pd.DataFrame:

@@ -103,6 +103,7 @@ HEADERS = {
 # Catalog product ids as their vendors write the product.
 PRODUCT_NAMES = {
     "ios": "iOS", "ipados": "iPadOS", "macos": "macOS", "android": "Android", "windows": "Windows",
+    "windows-enterprise": "Windows Enterprise",
     "chrome": "Chrome", "firefox-esr": "Firefox ESR", "firefox": "Firefox", "safari": "Safari",
     "edge": "Edge", "slack-desktop": "Slack desktop", "slack-ios": "Slack for iOS",
     "slack-android": "Slack for Android", "edge-legacy": "Edge Legacy (EdgeHTML)",
@@ -225,6 +226,9 @@ def pace_words(pace: pd.Series) -> str:
         'At the pace of the last 8 weeks, every judged device is up to date in about 6 weeks.'
         >>> pace_words(pd.Series({"weeks": float("nan"), "used": 8, "improving": False}))
         'Not improving: the share behind has not fallen over the last 8 weeks.'
+        >>> pace_words(pd.Series({"weeks": float("nan"), "used": 8, "improving": False,
+        ...                       "first_rate": 0.035, "last_rate": 0.061}))
+        'Not improving: over the last 8 weeks the share behind went from 3.5% to 6.1%.'
         >>> pace_words(pd.Series({"weeks": float("nan"), "used": 2, "improving": False}))
         'Too few weeks of history (2) to project a trend.'
     """
@@ -236,6 +240,11 @@ def pace_words(pace: pd.Series) -> str:
                 f"in about {weeks} week{'s' if weeks != 1 else ''}.")
     if pace["used"] < 3:
         return f"Too few weeks of history ({pace['used']}) to project a trend."
+    first, last = pace.get("first_rate", float("nan")), pace.get("last_rate", float("nan"))
+    if pd.notna(first) and pd.notna(last):
+        # The numbers, so that a fall since last week beside it reads as one week against eight.
+        return (f"Not improving: over the last {pace['used']} weeks the share behind went from "
+                f"{first:.1%} to {last:.1%}.")
     return f"Not improving: the share behind has not fallen over the last {pace['used']} weeks."
 
 
