@@ -34,6 +34,9 @@ _SAFARI_VERSION = re.compile(r"Version/(\d+)(?:\.(\d+))?(?:\.(\d+))?")
 # The system's own token; an app's name before it can hold another ("Keeper for Android 1.0").
 _ANDROID_TOKEN = re.compile(r"\((?:Linux; )?(?:U; )?Android (\d+(?:\.\d+){0,2})[;)]")
 # Android WebView reduced its agent the same way from Android 16: "Android 10; K; wv)".
+# Android's API levels (developer.android.com, API levels), for apps that state one as "Android 29".
+_ANDROID_API_LEVELS = {21: "5.0", 22: "5.1", 23: "6.0", 24: "7.0", 25: "7.1", 26: "8.0", 27: "8.1", 28: "9",
+                       29: "10", 30: "11", 31: "12", 32: "12", 33: "13", 34: "14", 35: "15", 36: "16"}
 _FROZEN_ANDROID = re.compile(r"Android 10; K(?:; wv)?\)|Android 9; Unspecified Device\)")
 # What a Chrome agent holds after its engine token: Chrome itself, and Linux distributions'
 # Chromium builds ("Ubuntu Chromium/31.0 Chrome/31.0", "SUSE/31.0"), write only these. Any
@@ -210,6 +213,12 @@ def _os_facts(agent: str, platform: str, os, family: str, kind: str) -> tuple:
                                     "on every Android")
         token = _ANDROID_TOKEN.search(agent)
         version = token[1] if token else version
+        level = int(version.split(".")[0]) if version and version.split(".")[0].isdigit() else 0
+        if level >= 21:
+            # No Android release is numbered that high: apps writing "Android 29" mean the API level.
+            release = _ANDROID_API_LEVELS.get(level)
+            return ((release, "exact", f"Android API level {level} is Android {release}") if release
+                    else (None, "absent", f"Android API level {level} is not in the table"))
         return (version, "exact", None) if version else (None, "absent", "no Android version")
     if platform == "ChromeOS":
         if version == _FROZEN_CROS:
@@ -334,11 +343,17 @@ def _describe_one(agent) -> tuple:
     parsed = _parser()(agent, Domain.ALL)
     client, os, device = parsed.user_agent, parsed.os, parsed.device
     family, kind, product = _client(client, device)
+    stock_android = family == "Android" and not agent.startswith("Mozilla/")
+    if stock_android:
+        # ua-parser's "Android" is the old stock browser; an agent that is no browser's
+        # ("Podimo/1.20.1 build 148/Android 29") is an app, and its number no browser version.
+        family, kind = "Android app", "app"
     service = kind in ("browser", "app", "unknown") and not (client and client.family.startswith(_RULE_MARK)) \
         and _SERVICE_AGENT.search(agent)
     if service:
         kind, product = "bot", None
-    client_version = _dotted(client.major, client.minor, client.patch, client.patch_minor) if client else None
+    client_version = _dotted(client.major, client.minor, client.patch, client.patch_minor) \
+        if client and not stock_android else None
     client_notes = []
     embedded = _chromium_based(agent) if product == "chrome" else None
     if embedded:
