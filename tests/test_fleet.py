@@ -400,18 +400,3 @@ def test_date_index_is_a_binary_search_of_each_day(spread_days):
         expected[series.isna().to_numpy()] = 0
         assert fleet._date_index(series, dates, side, shift).tolist() == expected.tolist()
 
-
-def test_an_agent_naming_no_platform_and_no_known_client_is_no_device():
-    # Agents with nothing to judge and nothing saying a person runs them (ua-parser-js's
-    # library and crawler lists carry many such: "anthropic-ai", "Node.js/22" before a rule
-    # named them); an unknown client on a named platform stays a device.
-    from fleetanalysis import clients
-    agents = ["SomeService/2.1", "Mozilla/5.0 (Windows NT 6.1; Win64; x64) Frobnicator/1.0",
-              "com.tinyspeck.chatlyio/23.04.10 (iPhone; iOS 16.4.1; Scale/3.00)"]
-    access = pd.DataFrame({"user_id": ["U1", "U2", "U3"], "user": ["a", "b", "c"],
-                           "user_agent": agents, "ip": ["10.0.0.1"] * 3,
-                           "first_seen": pd.to_datetime(["2024-05-01"] * 3, utc=True),
-                           "last_seen": pd.to_datetime(["2024-05-01"] * 3, utc=True)})
-    facts = access.join(clients.describe(access["user_agent"]))
-    assert facts["client_kind"].astype(str).tolist() == ["unknown", "unknown", "app"]
-    assert sorted(fleet.sightings(facts)["device_id"]) == ["U2|Windows|desktop", "U3|iOS|phone"]

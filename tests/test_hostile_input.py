@@ -23,7 +23,6 @@ import pytest
 
 from fleetanalysis import store
 from fleetanalysis.cli import main
-from fleetanalysis.clients import describe_agent
 
 T0 = 1714521600  # 2024-05-01
 UA = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36"
@@ -424,10 +423,7 @@ def test_pathological_user_agents_go_through_the_whole_pipeline(tmp_path, capsys
     done = subprocess.run(command, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr[-2000:]
     devices = json.loads(done.stdout)
-    # Every agent naming a platform or a known client is a device; the rest name nothing to judge.
-    described = [describe_agent(agent) for agent in PATHOLOGICAL_AGENTS]
-    named = [found for found in described if (found["platform"], found["client_kind"]) != ("other", "unknown")]
-    assert len(devices) == len(named) >= 8
+    assert len(devices) == len(PATHOLOGICAL_AGENTS)
     # A version no vendor ever released is no evidence of being behind (nor of being current).
     absurd = [device for device in devices
               if "9" * 30 in (device["clients"] or "") + (device["os_version"] or "")]

@@ -140,11 +140,7 @@ def sightings(facts: pd.DataFrame) -> pd.DataFrame:
         >>> seen["platform"].cat.categories.tolist()
         ['iOS']
     """
-    kind = facts["client_kind"].to_numpy(dtype=object, na_value=None)
-    # An agent naming neither a platform nor a client anyone knows ("hackney/1.20.1",
-    # "PHP-SOAP/7.4.33") has nothing to judge and nothing saying it is a person's device.
-    nameless = (kind == "unknown") & (facts["platform"].to_numpy(dtype=object, na_value=None) == "other")
-    human = ~np.isin(kind, NOT_DEVICES) & ~nameless
+    human = ~facts["client_kind"].isin(NOT_DEVICES).to_numpy(dtype=bool, na_value=False)
     person = _person(facts)
     named = person.codes >= 0
     kept = np.flatnonzero(human & named)

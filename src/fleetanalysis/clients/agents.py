@@ -43,8 +43,9 @@ _FROZEN_ANDROID = re.compile(r"Android 10; K(?:; wv)?\)|Android 9; Unspecified D
 # other token names a browser or app built on Chromium (Foxmail, 360SE, a Yandex app, a
 # new one ua-parser does not know), which ships its own Chromium on its own schedule.
 _CHROME_TAIL = re.compile(r"\(KHTML, like Gecko\) (.*)")
+# A proxy may append to the last token ("Safari/537.36,gzip(gfe)", Google's front end).
 _CHROME_TOKENS = re.compile(r"(?:(?:Chrome|Chromium|Safari|CrMo)/[\d.]+|Mobile|Version/4\.0"
-                            r"|(?:Ubuntu|SUSE|Debian|Fedora|Raspbian|Slackware)(?:/[\d.]+)?)\W?")
+                            r"|(?:Ubuntu|SUSE|Debian|Fedora|Raspbian|Slackware)(?:/[\d.]+)?)(?:[^\w/].*)?")
 # Tokens whose case ua-parser's rules depend on, for an agent a log pipeline lower-cased.
 _RECASED = [("mozilla/", "Mozilla/"), ("windows nt", "Windows NT"), ("win64", "Win64"), ("wow64", "WOW64"),
             ("applewebkit/", "AppleWebKit/"), ("(khtml, like gecko)", "(KHTML, like Gecko)"),
@@ -74,6 +75,10 @@ def _recased(agent: str) -> str | None:
 # "(KHTML, like Gecko; ...)", "(compatible; ...; +...)").
 _SERVICE_AGENT = re.compile(r"https?://|\+https?:|\bwww\.[\w-]+\.|[\w.+-]+@[A-Za-z][\w-]*\.[A-Za-z]{2,}|\(at\)"
                             r"|\(KHTML, like Gecko; [^)]|\(compatible;[^)]*\+")
+# A phone app (no browser-shaped agent) that names its system and its home page ("ThePodcastApp/6.49.0
+# (iPhone; iOS 16.5.1; ... https://podcast.app/)", "Jam/2.0.4 iOS/16.3.1 (www.listentojam.com)")
+# runs on a person's phone.
+_STATES_MOBILE_SYSTEM = re.compile(r"\b(?:iOS|iPadOS|Android)[ /]\d+(?:[._]\d+)*[;) ]")
 # Reduced ChromeOS user agents carry this platform version on every release.
 _FROZEN_CROS = "14541.0.0"
 # Firefox 83-86 and apps built for older macOS report 10.16 on macOS 11 and every later macOS.
@@ -349,13 +354,17 @@ def _describe_one(agent) -> tuple:
         # ("Podimo/1.20.1 build 148/Android 29") is an app, and its number no browser version.
         family, kind = "Android app", "app"
     service = kind in ("browser", "app", "unknown") and not (client and client.family.startswith(_RULE_MARK)) \
-        and _SERVICE_AGENT.search(agent)
+        and _SERVICE_AGENT.search(agent) \
+        and (agent.startswith("Mozilla/") or not _STATES_MOBILE_SYSTEM.search(agent))
     if service:
         kind, product = "bot", None
     client_version = _dotted(client.major, client.minor, client.patch, client.patch_minor) \
         if client and not stock_android else None
     client_notes = []
     embedded = _chromium_based(agent) if product == "chrome" else None
+    if embedded and embedded.startswith("(compatible"):
+        # "... Chrome/41.0 Safari/537.36 (compatible; Google-AMPHTML)": a service naming itself, no browser.
+        embedded, kind = agent.rpartition("(compatible;")[2].strip(" ;)") or "compatible", "bot"
     if embedded:
         # Its Chrome token is the engine inside: "install Chrome N" would be wrong advice,
         # and when its maker ships a patched engine is not in the catalog.
