@@ -255,3 +255,20 @@ def test_a_log_written_to_while_it_is_ingested_is_read_again_next_run(tmp_path, 
     counts, _ = store.ingest(tmp_path / "access.parquet", [log])
     assert not counts["unchanged"].any()
     assert sorted(store.read(tmp_path / "access.parquet")["event_id"].astype(str)) == ["e1", "e2", "e3"]
+
+
+def test_a_line_half_written_when_first_read_is_no_longer_listed_as_rejected_once_loaded(tmp_path):
+    # An exporter caught mid-line: the first ingest rejects the partial line, the next reads
+    # the whole file again and loads it; the rejected-rows file must then say so.
+    log = okta(tmp_path / "live.ndjson", "e1")
+    whole = json.dumps({"uuid": "e2", "published": "2024-05-01T11:00:00Z", "eventType": "user.session.start",
+                        "actor": {"id": "00u1", "alternateId": "ann@example.com"},
+                        "client": {"userAgent": {"rawUserAgent": UA}, "ipAddress": "198.51.100.1"}})
+    with open(log, "a") as handle:
+        handle.write("\n" + whole[:40])
+    store.ingest(tmp_path / "access.parquet", [log])
+    assert len(rejected(tmp_path / "access.parquet")) == 2  # the header and the partial line
+    log.write_text(log.read_text()[:-40] + whole + "\n")
+    counts, _ = store.ingest(tmp_path / "access.parquet", [log])
+    assert counts[["read", "loaded", "rejected"]].values.tolist() == [[2, 1, 0]]
+    assert len(rejected(tmp_path / "access.parquet")) <= 1

@@ -273,14 +273,20 @@ def _ready(store_path: Path) -> dict[str, dict]:
     return read_manifest(store_path)
 
 
-def _merge_rejected(path: Path, rejected: pd.DataFrame) -> None:
-    """Add ``rejected`` rows to the CSV at ``path``, keeping each row once."""
+def _merge_rejected(path: Path, rejected: pd.DataFrame, reread: frozenset[str] = frozenset()) -> None:
+    """Add ``rejected`` rows to the CSV at ``path``, keeping each row once.
+
+    The rows of the files in ``reread`` (read whole again this run) are replaced by this
+    run's: a line a writer had half written when it was first read, loaded now, is no
+    longer listed as rejected.
+    """
     fresh = neutralise_formulas(rejected[REJECTED_COLUMNS].astype("str").fillna(""))
     if path.exists():
         try:
             kept = pd.read_csv(path, dtype="str", keep_default_na=False)
         except (ValueError, pd.errors.ParserError) as error:
             raise BadInput(path, f"not a readable rejected-rows file ({str(error).splitlines()[0]})") from None
+        kept = kept[~kept["file"].isin(reread)] if "file" in kept.columns and reread else kept
         fresh = pd.concat([kept.reindex(columns=REJECTED_COLUMNS), fresh], ignore_index=True)
     elif fresh.empty:
         return
@@ -397,7 +403,8 @@ def ingest(store_path: str | os.PathLike, paths, format: str | None = None, *,
                 _log.warning("%s: changed while it was read; the next ingest reads it again", row[0])
             ingested[name] = entries[name]
         if counts:
-            _merge_rejected(rejected_path(store_path), pd.concat(rejects, ignore_index=True))
+            _merge_rejected(rejected_path(store_path), pd.concat(rejects, ignore_index=True),
+                            frozenset(str(row[0]) for row in counts))
             # The manifest is committed with the partitions: a run killed before the commit
             # changed nothing, one killed after is finished by the next (``store.dataset``).
             batch.write(manifest.content(ingested))
