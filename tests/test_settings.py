@@ -254,5 +254,9 @@ def test_a_settings_file_naming_only_a_store_is_that_store_not_the_demo(fleet, t
     assert cli.main(["status", "--store", store, "--format", "csv"]) == 0
     assert capsys.readouterr().out == mine.out and "demo" not in mine.err
     settings.write_text('[data]\nstore = "/etc/passwd"\n')
-    assert cli.main(["status"]) == 2
-    assert len(capsys.readouterr().err.strip().splitlines()) == 1
+    for command in (["status"], ["ingest"]):
+        assert cli.main(command) == 2
+        assert len(capsys.readouterr().err.strip().splitlines()) == 1
+    settings.write_text(f'[data]\nstore = "{tmp_path / "not-yet.parquet"}"\n')
+    assert cli.main(["ingest"]) == 2
+    assert "no store here yet" in capsys.readouterr().err

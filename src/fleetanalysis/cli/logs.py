@@ -91,9 +91,17 @@ def _run_ingest(args) -> int:
     settings = active_settings()
     paths = args.paths or settings.logs
     if not paths:
-        # A settings file naming only a store (filled by `fetch`): nothing to read, nothing to change.
-        print(f"fleetanalysis: no logs listed in {config.settings_path()} ([data] logs): nothing to ingest; "
-              f"{printable(settings.store)} is used as it is", file=sys.stderr)
+        # A settings file naming only a store (filled by `fetch`): nothing to read, nothing to
+        # change, as long as that store is one.
+        from fleetanalysis.store import dataset
+
+        listed = f"no logs listed in {config.settings_path()} ([data] logs): nothing to ingest"
+        if not settings.store.exists():
+            raise BadInput(settings.store, f"{listed}, and no store here yet (list logs, or fill it with "
+                           "`fleetanalysis fetch slack`)")
+        if not settings.store.is_dir():
+            dataset.check_file(settings.store)
+        print(f"fleetanalysis: {listed}; {printable(settings.store)} is used as it is", file=sys.stderr)
         return 0
     # Your own files never go into the demo organisation's store.
     own = args.paths and settings.demo and args.store is None
