@@ -260,3 +260,12 @@ def test_a_settings_file_naming_only_a_store_is_that_store_not_the_demo(fleet, t
     settings.write_text(f'[data]\nstore = "{tmp_path / "not-yet.parquet"}"\n')
     assert cli.main(["ingest"]) == 2
     assert "no store here yet" in capsys.readouterr().err
+
+
+def test_report_refuses_a_store_that_is_no_store_before_running_the_notebook(tmp_path, capsys, monkeypatch, no_settings):
+    settings = tmp_path / "own.toml"
+    settings.write_text('[data]\nstore = "/etc/passwd"\n')
+    monkeypatch.setenv("FLEETANALYSIS_CONFIG", str(settings))
+    assert cli.main(["report", "--out", str(tmp_path / "reports")]) == 2
+    assert "not a readable access store" in capsys.readouterr().err
+    assert not (tmp_path / "reports" / "failed").exists()

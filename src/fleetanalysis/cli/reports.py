@@ -58,6 +58,11 @@ def _run_report(args) -> int:
     policy.load(inputs.policy)
     if "store" not in parameters:
         write_missing_demo(inputs)
+    # So is a store that is no store (a settings file naming some other file).
+    if inputs.store is not None and Path(inputs.store).is_file():
+        from fleetanalysis.store import dataset
+
+        dataset.check_file(Path(inputs.store))
 
     def stage(line: str) -> None:
         print(f"fleetanalysis: {printable(line)}", file=sys.stderr, flush=True)
