@@ -498,7 +498,8 @@ def test_dm_speaks_plainly_and_names_the_reports_target(shipped_catalog, rules):
                          "chrome 1", "2025-09-15", "outdated"):
             assert internal not in text, (internal, text)
     ana = planned.loc["ana@x.io", "text"]
-    assert "Safari 18 stopped getting security updates on 15 September 2025" in ana
+    # Safari on macOS is rolling: Safari 18 is behind the Safari its Mac is offered, not "unsupported".
+    assert "Safari 26.5 came out on 13 May 2026" in ana
     assert "macOS 13 or later" in ana  # what the agent tells of the OS, never claimed as its version
     assert "Safari is updated together with macOS. Open System Settings › General › Software Update" in ana
     assert "Chrome 149 came out on 2 June 2026" in planned.loc["cy@x.io", "text"]
@@ -528,14 +529,18 @@ def test_windows_targets_name_the_release_not_only_the_build(shipped_catalog, ru
         "user_agent": pd.Categorical([OKTA_VERIFY_WINDOWS, ONEDRIVE_WINDOWS]),
         "first_seen": pd.to_datetime(["2025-09-01 08:00"] * 2, utc=True),
         "last_seen": pd.to_datetime(["2025-09-15 08:00"] * 2, utc=True), "ip": ["10.0.0.4", "10.0.0.5"]})
-    # The shipped Windows catalog is complete until 2025-09-30: judged on a day it covers.
-    judged = fleet.snapshot(fleet.sightings(clients.facts(access)), shipped_catalog, rules, "2025-09-15")
+    # Judged on 2025-09-15, 22H2 was past its Home and Pro end (2024-10-08) but Enterprise and
+    # Education had updates until 2025-10-14: unknown, as no agent shows the edition.
+    early = fleet.snapshot(fleet.sightings(clients.facts(access)), shipped_catalog, rules, "2025-09-15")
+    assert early["os_verdict"].tolist() == ["unknown", "current"]
+    access["last_seen"] = pd.to_datetime(["2025-10-20 08:00"] * 2, utc=True)
+    judged = fleet.snapshot(fleet.sightings(clients.facts(access)), shipped_catalog, rules, "2025-10-20")
     assert judged["os_verdict"].tolist() == ["unsupported", "current"]
     table = metrics.fixes(judged)
-    assert table[["product", "version"]].values.tolist() == [["Windows", "11 24H2 (10.0.26100)"]]
-    planned = nudges.plan(judged, None, pd.Timestamp("2025-09-15", tz="UTC")).set_index("person")
+    assert table[["product", "version"]].values.tolist() == [["Windows", "11 25H2 (10.0.26200)"]]
+    planned = nudges.plan(judged, None, pd.Timestamp("2025-10-20", tz="UTC")).set_index("person")
     text = planned.loc["di@x.io", "text"]
-    assert "Windows PC (Windows 11 22H2, build 10.0.22621.525): update to Windows 11 24H2 (10.0.26100) or newer." in text
+    assert "Windows PC (Windows 11 22H2, build 10.0.22621.525): update to Windows 11 25H2 (10.0.26200) or newer." in text
     assert "Windows 11 22H2 stopped getting security updates on 8 October 2024" in text
 
 

@@ -19,7 +19,7 @@ ENGINES = ("pandas", "partitions", "dask")
 
 
 PRODUCTS = (
-    "ios", "ipados", "macos", "android", "windows", "chrome", "firefox", "firefox-esr",
+    "ios", "ipados", "macos", "android", "windows", "windows-enterprise", "chrome", "firefox", "firefox-esr",
     "safari", "edge", "slack-desktop", "slack-ios", "slack-android", "edge-legacy", "internet-explorer",
 )
 # catalog.UPDATES_FILE
