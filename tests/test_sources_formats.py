@@ -379,3 +379,13 @@ def test_a_slack_audit_anomaly_is_no_evidence_of_the_users_device(tmp_path):
     result = load_one(write(tmp_path / "audit.json", json.dumps({"entries": [anomaly, login]})))
     assert result.access["user_agent"].astype("str").tolist() == [UA]
     assert result.rejected["reason"].str.startswith("anomaly: Slack suspects").tolist() == [True]
+
+
+def test_okta_placeholders_and_event_names_are_read_whatever_their_case_or_padding(tmp_path):
+    padded = {**OKTA[0], "uuid": "okta-padded", "actor": {"id": " unknown ", "type": "User", "alternateId": "Unknown"},
+              "outcome": {"result": "SUCCESS"}}
+    shouted = {**_threat("thr-upper", {"id": "00u1", "type": "User", "alternateId": "ann@example.com"}, "ALLOW"),
+               "eventType": "SECURITY.THREAT.DETECTED"}
+    result = load_one(write(tmp_path / "okta.json", json.dumps([padded, shouted, OKTA[0]])))
+    assert result.access["user"].tolist() == ["ann@example.com"]
+    assert len(result.rejected) == 2

@@ -98,7 +98,7 @@ def candidates(frame: pd.DataFrame) -> pd.DataFrame:
     not_a_person = ("made by actor type " + actor + ", not a person: no device by design").where(
         actor.notna() & (actor.str.lower() != "user"))
     threat = pd.Series(THREAT_REASON, index=frame.index, dtype="object").where(
-        pick(frame, "eventType").isin(THREAT_EVENTS))
+        pick(frame, "eventType").str.lower().isin(THREAT_EVENTS))
     return pd.DataFrame({
         "source": FORMAT,
         "event_id": pick(frame, "uuid"),
@@ -128,4 +128,4 @@ def candidates(frame: pd.DataFrame) -> pd.DataFrame:
 
 def _known(values: pd.Series) -> pd.Series:
     """Okta's placeholders for "no value" (``UNKNOWN``, ``Unknown``) as NA."""
-    return values.mask(values.str.upper() == "UNKNOWN")
+    return values.mask(values.str.strip().str.upper() == "UNKNOWN")
