@@ -79,6 +79,8 @@ _SERVICE_AGENT = re.compile(r"https?://|\+https?:|\bwww\.[\w-]+\.|[\w.+-]+@[A-Za
 # (iPhone; iOS 16.5.1; ... https://podcast.app/)", "Jam/2.0.4 iOS/16.3.1 (www.listentojam.com)")
 # runs on a person's phone.
 _STATES_MOBILE_SYSTEM = re.compile(r"\b(?:iOS|iPadOS|Android)[ /]\d+(?:[._]\d+)*[;) ]")
+# Substrings one of which each of those holds: most agents are passed over without the regex.
+_SERVICE_HINTS = ("http", "www.", "@", "(at)", "Gecko; ", "compatible;")
 # Reduced ChromeOS user agents carry this platform version on every release.
 _FROZEN_CROS = "14541.0.0"
 # Firefox 83-86 and apps built for older macOS report 10.16 on macOS 11 and every later macOS.
@@ -354,7 +356,7 @@ def _describe_one(agent) -> tuple:
         # ("Podimo/1.20.1 build 148/Android 29") is an app, and its number no browser version.
         family, kind = "Android app", "app"
     service = kind in ("browser", "app", "unknown") and not (client and client.family.startswith(_RULE_MARK)) \
-        and _SERVICE_AGENT.search(agent) \
+        and any(hint in agent for hint in _SERVICE_HINTS) and _SERVICE_AGENT.search(agent) \
         and (agent.startswith("Mozilla/") or not _STATES_MOBILE_SYSTEM.search(agent))
     if service:
         kind, product = "bot", None
