@@ -159,6 +159,9 @@ def _os_facts(agent: str, platform: str, os, family: str, kind: str) -> tuple:
     if renumbered:
         return renumbered
     if platform in ("iOS", "iPadOS"):
+        stated = _app_named_version(agent, version)
+        if stated:
+            return stated, "exact", None
         safari = _SAFARI_VERSION.search(agent)
         # WebKit on iOS 26 freezes the OS token at 18_6 (18_7 from 26.1), with a patch number
         # on some builds (18_6_2, reported to WebKit and whatwg/compat); Safari's Version/
@@ -234,6 +237,30 @@ def _os_facts(agent: str, platform: str, os, family: str, kind: str) -> tuple:
     if platform == "Linux":
         return None, "absent", "Linux user agents carry no OS version"
     return None, "absent", None if kind in ("sdk", "bot") else "no operating system"
+
+
+# Where an app states the system inside its parentheses: "(iPhone7,2; 12.1.4)", "(iPhone/16.5.1)",
+# "(...; iOS 16.3.1)".
+_SYSTEM_IN_PARENTHESES = re.compile(r"\((?:[^()]*; )?(?:(?:iPhone|iPad)[\d,]*; |(?:iPhone|iPad)/|iOS )"
+                                    r"(\d+(?:\.\d+)+)[;)]")
+
+
+def _app_named_version(agent: str, version: str | None) -> str | None:
+    """The system version an app states in its parentheses, where the one ua-parser read is
+    the app's own, written before them ("Pinterest for iOS/7.11 (iPhone7,2; 12.1.4)").
+
+    >>> _app_named_version("Laughable iOS/3.1 (com.example; build:3.1.0.3; iOS 16.3.1) Alamofire/4.8.2", "3.1")
+    '16.3.1'
+    >>> _app_named_version("Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X)", "17.4") is None
+    True
+    """
+    if not version or agent.startswith("Mozilla/"):
+        return None
+    before, _, inside = agent.partition("(")
+    if version not in before:
+        return None
+    found = _SYSTEM_IN_PARENTHESES.search("(" + inside)
+    return found[1] if found and found[1] != version else None
 
 
 def _device_class(agent: str, platform: str, kind: str) -> str:
