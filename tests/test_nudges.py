@@ -541,7 +541,7 @@ def test_windows_targets_name_the_release_not_only_the_build(shipped_catalog, ru
     planned = nudges.plan(judged, None, pd.Timestamp("2025-10-20", tz="UTC")).set_index("person")
     text = planned.loc["di@x.io", "text"]
     assert "Windows PC (Windows 11 22H2, build 10.0.22621.525): update to Windows 11 25H2 (10.0.26200) or newer." in text
-    assert "Windows 11 22H2 stopped getting security updates on 8 October 2024" in text
+    assert "Windows 11 22H2 stopped getting security updates on 14 October 2025" in text
 
 
 def test_dm_leaves_out_reasons_it_cannot_word_and_escapes_the_rest():

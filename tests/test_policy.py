@@ -558,4 +558,5 @@ def test_a_windows_line_past_its_home_and_pro_end_is_unknown_while_enterprise_is
     assert judged["verdict"].tolist()[1:] == ["unknown", "unsupported", "unknown", "unsupported"]
     assert judged["reason"].iloc[1] == ("windows 11 23H2 ended for Home and Pro on 2025-11-11; Enterprise and "
                                         "Education were still updated then: the evidence does not show the edition")
-    assert judged["reason"].iloc[2] == "windows 11 23H2 out of support since 2025-11-11"
+    # Unsupported for every edition only from the Enterprise end, the day the reason names.
+    assert judged["reason"].iloc[2] == "windows 11 23H2 out of support since 2026-11-10"

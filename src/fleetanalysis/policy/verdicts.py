@@ -236,6 +236,15 @@ def _judge_distinct(rows: pd.DataFrame, catalog: pd.DataFrame, policy: Policy) -
     versions = rows["version"].to_numpy(dtype=object)
     name = _text(product)
     reason = np.full(count, None, dtype=object)
+    # A line with a later end for other editions (Windows Enterprise) is out of support for
+    # every edition only from that end: the day an unsupported verdict names.
+    edition = np.full(count, None, dtype=object)
+    for named, editions in EDITION_LINES.items():
+        edition[product == named] = editions
+    edition_eols = releases[releases["product"].isin(EDITION_LINES.values())].groupby(["product", "line"])["eol"].max()
+    edition_end = _looked_up(edition_eols, edition, line.to_numpy(dtype=object)).astype("datetime64[us]")
+    ended_for_all = np.where(~np.isnat(edition_end) & (edition_end > line_eol.astype("datetime64[us]")),
+                             edition_end, line_eol.astype("datetime64[us]"))
     # Each reason's text is built for the rows that get it only.
     reasons = {
         "grace": lambda at: _text(product[at]) + " " + _text(lookup(rel_rank, "version", at)) + " released "
@@ -245,7 +254,7 @@ def _judge_distinct(rows: pd.DataFrame, catalog: pd.DataFrame, policy: Policy) -
         + _day_text(lookup(due_rank, "released", at)) + ", due after " + _text(lookup(due_rank, "grace", at))
         + " days",
         "unsupported": lambda at: _text(product[at]) + " " + _text(line.to_numpy(dtype=object)[at])
-        + " out of support since " + _day_text(line_eol[at]),
+        + " out of support since " + _day_text(ended_for_all[at]),
     }
     # They name the product, its line and the releases it is measured against, nothing of the
     # row's own: built once per distinct (product, line, release, release due), then spread.
@@ -277,9 +286,6 @@ def _judge_distinct(rows: pd.DataFrame, catalog: pd.DataFrame, policy: Policy) -
         # Arrow's regex over the column: pandas' str.extract calls Python once per row here.
         found = pyarrow.compute.extract_regex(pyarrow.array(versions[maybe], type=pyarrow.string()), r"^(?P<major>\d+)")
         major[maybe] = found.field("major").to_numpy(zero_copy_only=False)
-    edition = np.full(count, None, dtype=object)
-    for named, editions in EDITION_LINES.items():
-        edition[product == named] = editions
     conditions = {
         "ambiguous": ambiguous,
         "alternative_line": _on_supported_line(releases, alternative, major, as_of.to_numpy()),
