@@ -57,6 +57,10 @@ def _stated_client(name, version, platform) -> tuple:
             and all(part == "0" for part in parts[1:]):
         # Parsed from a reduced agent (Chrome/124.0.0.0): only the major is real.
         version, note = parts[0], f"{family} reports only its major version"
+    elif family in _CHROMIUM and len(parts) == 3 and parts[0].isdigit():
+        # Entra's "Chrome 77.0.3865" drops the build's last part: which 77.0.3865.x (and whether
+        # the exploited fix in it) is not told, only the major is sure.
+        version, note = parts[0], f"the source states {family}'s version without its last part"
     if product == "safari" and platform in ("iOS", "iPadOS"):
         # As for agents: Safari on iOS is patched with iOS and judged by it.
         product = None
@@ -140,9 +144,9 @@ def facts(access: pd.DataFrame, *, progress: bool = False) -> pd.DataFrame:
           platform os_version os_evidence device_class client_family client_version
         0    macOS     14.4.1       exact      desktop        Chrome            124
         1      iOS       17.4       exact        phone           NaN            NaN
-        2  Windows        NaN      absent      desktop          Edge       80.0.361
+        2  Windows        NaN      absent      desktop          Edge             80
         >>> joined["reason"].tolist()
-        ['reported by okta; Chrome reports only its major version', 'reported by google_mobile', 'no user agent; no OS version reported; browser reported by entra']
+        ['reported by okta; Chrome reports only its major version', 'reported by google_mobile', "no user agent; no OS version reported; browser reported by entra; the source states Edge's version without its last part"]
     """
     if not any(column in access for column in ("reported_os", "reported_os_version", "reported_browser")):
         return access.join(describe(access["user_agent"], progress=progress))
