@@ -30,13 +30,13 @@ _OS_PLATFORM = {"iOS": "iOS", "Mac OS X": "macOS", "Windows": "Windows", "Androi
 
 _WINDOWS_NT = re.compile(r"Windows NT (\d+\.\d+)(?:\.(\d+))?")
 _SAFARI_VERSION = re.compile(r"Version/(\d+)(?:\.(\d+))?(?:\.(\d+))?")
-# Chrome 110 and later; Chrome 76-92 under its freeze-UA flag wrote "Android 9; Unspecified Device".
 # The system's own token; an app's name before it can hold another ("Keeper for Android 1.0").
 _ANDROID_TOKEN = re.compile(r"\((?:Linux; )?(?:U; )?Android (\d+(?:\.\d+){0,2})[;)]")
-# Android WebView reduced its agent the same way from Android 16: "Android 10; K; wv)".
 # Android's API levels (developer.android.com, API levels), for apps that state one as "Android 29".
 _ANDROID_API_LEVELS = {21: "5.0", 22: "5.1", 23: "6.0", 24: "7.0", 25: "7.1", 26: "8.0", 27: "8.1", 28: "9",
                        29: "10", 30: "11", 31: "12", 32: "12", 33: "13", 34: "14", 35: "15", 36: "16"}
+# Chrome 110 and later; Chrome 76-92 under its freeze-UA flag wrote "Android 9; Unspecified Device";
+# Android WebView reduced its agent the same way from Android 16: "Android 10; K; wv)".
 _FROZEN_ANDROID = re.compile(r"Android 10; K(?:; wv)?\)|Android 9; Unspecified Device\)")
 # What a Chrome agent holds after its engine token: Chrome itself, and Linux distributions'
 # Chromium builds ("Ubuntu Chromium/31.0 Chrome/31.0", "SUSE/31.0"), write only these. Any
@@ -54,7 +54,6 @@ _RECASED = [("mozilla/", "Mozilla/"), ("windows nt", "Windows NT"), ("win64", "W
             ("macintosh", "Macintosh"), ("intel mac os x", "Intel Mac OS X"), ("like mac os x", "like Mac OS X"),
             ("cpu iphone os", "CPU iPhone OS"), ("iphone", "iPhone"), ("ipad", "iPad"), ("cpu os", "CPU OS"),
             ("android", "Android"), ("linux", "Linux"), ("x11", "X11"), ("mobile", "Mobile"), ("cros", "CrOS")]
-_LOWER_CASED = re.compile(r"[a-z]")
 
 
 def _recased(agent: str) -> str | None:
@@ -63,7 +62,7 @@ def _recased(agent: str) -> str | None:
     >>> _recased("mozilla/5.0 (windows nt 10.0; win64; x64) applewebkit/537.36 (khtml, like gecko) chrome/100.0.0.0")
     'Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/100.0.0.0'
     """
-    if not agent.startswith("mozilla/") or agent != agent.lower() or not _LOWER_CASED.search(agent):
+    if not agent.startswith("mozilla/") or agent != agent.lower():
         return None
     for lower, usual in _RECASED:
         agent = agent.replace(lower, usual)
@@ -93,15 +92,20 @@ _RENUMBERED = {"iOS": ("19", "iOS"), "iPadOS": ("19", "iPadOS"), "macOS": ("16",
 
 
 def _renumbered(platform: str, version: str | None) -> tuple | None:
-    """(os_version, os_evidence, os_reason) for a version Apple's renumbering made up, else None.
+    """(os_version, os_evidence, os_reason) for a number Apple told older apps instead of the
+    release (macOS 10.16, iOS 19, macOS 16), else None.
 
     >>> _renumbered("iOS", "19.0")
     ('26', 'lower-bound', 'iOS 19 is what apps built for older iOS report on iOS 26 and later')
-    >>> _renumbered("macOS", "15.6") is None
-    True
+    >>> _renumbered("macOS", "10.16")[0], _renumbered("macOS", "15.6") is None
+    ('11', True)
     """
+    if version is None:
+        return None
+    if platform == "macOS" and version.split(".")[:2] == ["10", "16"]:
+        return _BIG_SUR_AS_10_16
     old_major, name = _RENUMBERED.get(platform, (None, None))
-    if old_major is None or version is None or version.split(".")[0] != old_major:
+    if old_major is None or version.split(".")[0] != old_major:
         return None
     return "26", "lower-bound", f"{name} {old_major} is what apps built for older {name} report on {name} 26 and later"
 
@@ -183,8 +187,6 @@ def _os_facts(agent: str, platform: str, os, family: str, kind: str) -> tuple:
             return None, "frozen", "iOS 26 and later report iOS 18.6 or 18.7"
         return (version, "exact", None) if version else (None, "absent", "no iOS version")
     if platform == "macOS":
-        if os and os.major == "10" and os.minor == "16":
-            return _BIG_SUR_AS_10_16
         # Browsers froze the token at 10_15_7 (Firefox at 10.15): an earlier patch is a real Catalina.
         if os and os.major == "10" and os.minor == "15" and os.patch in (None, "", "7"):
             # Safari on Big Sur (11) and later still says 10_15_7, so sites that
@@ -355,8 +357,6 @@ def _stated_os_facts(rule: SystemRule, platform: str, os, family) -> tuple:
         return None, "absent", rule.reason or f"{family or 'the client'} states no {platform} version"
     if platform == "Windows" and version in ("10", "10.0"):
         return None, "frozen", "Windows 10 and 11 both report Windows 10.0"
-    if platform == "macOS" and version.startswith("10.16"):
-        return _BIG_SUR_AS_10_16
     return _renumbered(platform, version) or (version, rule.evidence, rule.reason)
 
 
@@ -401,7 +401,8 @@ def _describe_one(agent) -> tuple:
         client_notes.append(f"built on {family} {client.major} but names itself {embedded}: "
                             f"not {family}, and not in the release catalog")
         family, product = name, None
-        client_version = re.match(r"[\d.]*\d", version)[0] if re.match(r"\d", version) else None
+        found = re.match(r"\d+(?:\.\d+)*", version)
+        client_version = found[0] if found else None
     elif family in _CHROMIUM and client and client.major and client.major.isdigit() \
             and int(client.major) >= 101 and (client.minor, client.patch) == ("0", "0") \
             and client.patch_minor in (None, "0"):

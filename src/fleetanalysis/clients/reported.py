@@ -85,8 +85,7 @@ def _fold_reports(table: pd.DataFrame, reports: pd.DataFrame, agent_missing: np.
     weak = table["os_evidence"].isin(["frozen", "lower-bound", "absent"])
     # A source that read the agent's compatibility number (macOS 10.16 or 16, iOS 19) states
     # no more than the agent did.
-    made_up = pd.Series([isinstance(version, str) and (_renumbered(name, version) is not None
-                                                       or name == "macOS" and version.startswith("10.16"))
+    made_up = pd.Series([isinstance(version, str) and _renumbered(name, version) is not None
                          for name, version in zip(reported_platform, reported_version)], index=reports.index)
     usable = weak & human & reported_version.notna() & ~made_up & platform.eq(reported_platform).fillna(False)
     table["platform"] = platform

@@ -63,9 +63,9 @@ def equivalent_day(products, days, catalog: pd.DataFrame, policy: Policy) -> np.
     releases = _releases(catalog, policy)
     one_day = pd.Timedelta(days=1)
     covered = coverage(catalog)
-    # A Firefox major may be an ESR line (see ``ALTERNATIVE_LINES``): each line's start and
-    # end (not its point releases) are Firefox's events too.
-    # So are the ends of a Windows line for Enterprise and Education (``EDITION_LINES``).
+    # A Firefox major may be an ESR line (``ALTERNATIVE_LINES``), a Windows line end later for
+    # Enterprise and Education (``EDITION_LINES``): each such line's start and end (not its
+    # point releases) are events of the product too.
     others = {**ALTERNATIVE_LINES, **EDITION_LINES}
     alternative = (releases[releases["product"].isin(others.values())]
                    .groupby(["product", "line"], as_index=False).agg(released=("released", "min"), eol=("eol", "max")))

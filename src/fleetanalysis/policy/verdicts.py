@@ -289,8 +289,7 @@ def _judge_distinct(rows: pd.DataFrame, catalog: pd.DataFrame, policy: Policy) -
     conditions = {
         "ambiguous": ambiguous,
         "alternative_line": _on_supported_line(releases, alternative, major, as_of.to_numpy()),
-        "edition_line": eol_passed & _on_supported_line(releases, edition, line.to_numpy(dtype=object),
-                                                        as_of.to_numpy()),
+        "edition_line": eol_passed & (edition_end > as_of.to_numpy().astype("datetime64[us]")),
         "lower_bound": evidence.eq("lower-bound").to_numpy(),
         "major_in_line": imprecise & (shown == 1),
         "build_in_line": imprecise & (shown > 1),
