@@ -8,13 +8,23 @@ project root (else the settings file's folder would be). The fixture notebooks u
 for the reporting tests, not notebooks for nbval to run.
 """
 
+import atexit
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
 os.environ["FLEETANALYSIS_HOME"] = str(Path(__file__).resolve().parent)
+# Every temporary file of the run (the doctests' folders, the kernels', the CLI children's)
+# goes into one folder, removed when the run ends: a run leaves nothing behind in /tmp.
+# pytest's own ``tmp_path`` folders stay where pytest keeps them, the last few runs' for a look after a failure.
+os.environ.setdefault("PYTEST_DEBUG_TEMPROOT", tempfile.gettempdir())
+_SCRATCH = Path(tempfile.mkdtemp(prefix="fleetanalysis-tests-"))
+tempfile.tempdir = str(_SCRATCH)
+os.environ["TMPDIR"] = str(_SCRATCH)
+atexit.register(shutil.rmtree, _SCRATCH, ignore_errors=True)
 # An empty settings file: nothing configured, whatever fleetanalysis.toml the checkout holds.
-_NO_SETTINGS = Path(tempfile.mkdtemp(prefix="fleetanalysis-tests-")) / "no-settings.toml"
+_NO_SETTINGS = _SCRATCH / "no-settings.toml"
 _NO_SETTINGS.write_text("")
 os.environ["FLEETANALYSIS_CONFIG"] = str(_NO_SETTINGS)
 
