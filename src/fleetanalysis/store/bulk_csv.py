@@ -39,7 +39,6 @@ Examples:
 
 from __future__ import annotations
 
-import os
 import shutil
 import tempfile
 import threading
@@ -54,6 +53,7 @@ import pyarrow.compute
 from fleetanalysis.errors import BadInput
 from fleetanalysis.sources import csv as generic_csv
 from fleetanalysis.sources import reader, schema
+from fleetanalysis.store import dataset
 from fleetanalysis.sources.schema import COLUMNS, EARLIEST, FUTURE_SLACK, MAX_FIELD, MAX_USER_AGENT, SOURCES, conform
 
 # The ISO 8601 times DuckDB, Arrow and pandas read alike: two-digit fields in range, up to
@@ -89,7 +89,7 @@ def read(path: Path, header: list[str], options: dict, batch,
     db = None
     try:
         # Inside the try: a stop (SIGTERM) while connecting still removes the spill folder.
-        db = duckdb.connect(config={"threads": _cores(), "memory_limit": MEMORY_LIMIT, "temp_directory": spill})
+        db = duckdb.connect(config={"threads": dataset.cores(), "memory_limit": MEMORY_LIMIT, "temp_directory": spill})
         # Months and offsets in UTC, whatever the machine's zone (ICU is built into DuckDB).
         db.execute("SET TimeZone = 'UTC'")
         flagged = _flagged(path, header, fields)
@@ -129,11 +129,6 @@ def read(path: Path, header: list[str], options: dict, batch,
         if db is not None:
             db.close()
         shutil.rmtree(spill, ignore_errors=True)
-
-
-def _cores() -> int:
-    """The cores this process may run on (a container's share, not the machine's)."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def _run(db, sql: str, on_progress) -> None:

@@ -41,6 +41,7 @@ import secrets
 import shutil
 import sys
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from urllib.parse import quote, unquote
 
@@ -153,6 +154,11 @@ def check_file(file: Path) -> None:
     if not STORE_CORE <= names or not names <= set(COLUMNS):
         raise BadInput(file, "a Parquet file but not a fleetanalysis access store (its columns are "
                        f"{', '.join(sorted(names))[:200]}); choose another --store")
+
+
+def cores() -> int:
+    """The cores this process may run on (a container's share, not the machine's)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def _write_part(rows: pd.DataFrame | pyarrow.Table, target: Path) -> None:
@@ -299,14 +305,16 @@ def commit(store: Path, written: dict[Part, pd.DataFrame | pyarrow.Table], empti
     """
     created = not store.exists()
     transaction = secrets.token_hex(6)
-    renames = []
     try:
         store.mkdir(parents=True, exist_ok=True)
-        for part, frame in written.items():
-            pending = _pending(store, part, transaction)
+        pendings = {part: _pending(store, part, transaction) for part in written}
+        for pending in pendings.values():
             pending.parent.mkdir(parents=True, exist_ok=True)
-            _write_part(frame, pending)
-            renames.append([part_name(part), pending.name])
+        # Arrow encodes and compresses without the GIL: a write of several partitions uses every core.
+        with ThreadPoolExecutor(min(len(written), cores()) or 1) as writers:
+            for done in [writers.submit(_write_part, frame, pendings[part]) for part, frame in written.items()]:
+                done.result()
+        renames = [[part_name(part), pending.name] for part, pending in pendings.items()]
     except BaseException as error:
         # Before the commit point: what this write made goes, the store stays as it was.
         if created:
