@@ -178,10 +178,25 @@ def test_detection_reads_content_not_names(tmp_path):
     assert sources.load([gz_without_suffix]).counts["format"].tolist() == ["okta"]
 
 
+def test_okta_event_hook_deliveries_are_their_events(tmp_path):
+    # Okta's Event Hooks POST System Log events under data.events (the "Sample Event Delivery
+    # Payload" of Okta's Event Hooks guide, whose event's agent is the placeholder UNKNOWN-DOWNLOAD).
+    sample = {**OKTA[1], "uuid": "okta-3", "client": {"userAgent": {"os": "Unknown", "browser": "UNKNOWN",
+                                                                    "rawUserAgent": "UNKNOWN-DOWNLOAD"}}}
+    delivery = {"eventType": "com.okta.event_hook", "eventTypeVersion": "1.0", "cloudEventsVersion": "0.1",
+                "eventTime": "2024-05-01T11:00:01.032Z", "contentType": "application/json",
+                "data": {"events": [OKTA[0], sample]}}
+    loaded = load_one(write(tmp_path / "hooks.ndjson", json.dumps(delivery) + "\n" + json.dumps(
+        {**delivery, "data": {"events": [OKTA[1]]}})))
+    assert loaded.counts[["format", "read", "loaded", "rejected"]].values.tolist() == [["okta", 3, 2, 1]]
+    assert loaded.access["event_id"].tolist() == ["okta-1", "okta-2"]
+    assert loaded.rejected[["record", "reason"]].values.tolist() == [["line 1 record 2", "no user agent"]]
+
+
 def test_forced_format_and_wrong_forced_format(tmp_path):
     path = write(tmp_path / "okta.json", json.dumps(OKTA))
     assert sources.load([path], format="okta").counts["format"].tolist() == ["okta"]
-    with pytest.raises(BadInput, match="is not a entra export .looks like okta"):
+    with pytest.raises(BadInput, match="is not an entra export .looks like okta"):
         sources.load([path], format="entra")
 
 

@@ -1,4 +1,4 @@
-"""Okta System Log events (JSON array or NDJSON), one row per event.
+"""Okta System Log events (JSON array or NDJSON, or Event Hook deliveries), one row per event.
 
 Fields: ``uuid``, ``published`` (ISO 8601), ``actor.alternateId`` and ``actor.id``,
 ``client.userAgent.rawUserAgent``, ``client.ipAddress``; what Okta states about the device:
@@ -51,29 +51,47 @@ FORMAT = "okta"
 UNFINISHED = ["FAILURE", "DENY", "CHALLENGE", "RATE_LIMIT", "ABANDONED", "UNANSWERED"]
 # ThreatInsight names the account a suspected attacker targeted, whatever the outcome.
 THREAT_EVENTS = ["security.threat.detected"]
+# What Okta's Event Hooks POST: System Log events under ``data.events``.
+EVENT_HOOK = "com.okta.event_hook"
 THREAT_REASON = "security.threat.detected: the client is a suspected attacker's, not the user's device"
 
 
 def matches(doc: object) -> bool:
-    """True for one System Log event or a list of them.
+    """True for one System Log event, an Event Hook delivery (its events under
+    ``data.events``), or a list of either.
 
     Examples:
         >>> matches({"uuid": "u1", "published": "2024-05-01T10:00:00Z", "eventType": "x"})
         True
+        >>> matches({"eventType": "com.okta.event_hook", "data": {"events": []}})
+        True
     """
     if isinstance(doc, list):
         return any_row(doc, matches)
+    if _hook_events(doc) is not None:
+        return True
     return isinstance(doc, dict) and "published" in doc and ("eventType" in doc or "uuid" in doc)
 
 
 def rows(doc: object) -> list:
-    """The events of an array, or a single event.
+    """The events of an array, a single event, or of Event Hook deliveries.
 
     Examples:
         >>> rows({"uuid": "u1"})
         [{'uuid': 'u1'}]
+        >>> rows([{"eventType": "com.okta.event_hook", "data": {"events": [{"uuid": "u1"}, {"uuid": "u2"}]}}])
+        [{'uuid': 'u1'}, {'uuid': 'u2'}]
     """
-    return doc if isinstance(doc, list) else [doc]
+    return [event for item in (doc if isinstance(doc, list) else [doc])
+            for event in (_hook_events(item) if _hook_events(item) is not None else [item])]
+
+
+def _hook_events(doc: object) -> list | None:
+    """The System Log events an Event Hook delivery carries, None for anything else."""
+    if isinstance(doc, dict) and doc.get("eventType") == EVENT_HOOK and isinstance(doc.get("data"), dict) \
+            and isinstance(doc["data"].get("events"), list):
+        return doc["data"]["events"]
+    return None
 
 
 def candidates(frame: pd.DataFrame) -> pd.DataFrame:
@@ -127,5 +145,7 @@ def candidates(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def _known(values: pd.Series) -> pd.Series:
-    """Okta's placeholders for "no value" (``UNKNOWN``, ``Unknown``) as NA."""
-    return values.mask(values.str.strip().str.upper() == "UNKNOWN")
+    """Okta's placeholders for "no value" (``UNKNOWN``, ``Unknown``, the agent
+    ``UNKNOWN-DOWNLOAD`` of its Event Hooks sample) as NA."""
+    placeholder = values.str.strip().str.upper()
+    return values.mask((placeholder == "UNKNOWN") | placeholder.str.startswith("UNKNOWN-"))

@@ -475,7 +475,8 @@ def _json_format(path: Path, format: str | None, probe: object) -> str:
     if format is None:
         format = found
     elif format == generic_csv.FORMAT or not (empty or FORMATS[format].matches(probe)):
-        raise BadInput(path, f"is not a {format} export (looks like {found or 'an unknown format'})")
+        raise BadInput(path, f"is not {'an' if format[0] in 'aeiou' else 'a'} {format} export "
+                              f"(looks like {found or 'an unknown format'})")
     if format is None and empty:
         raise BadInput(path, "an empty list: no rows, and no field tells which log it is; use --format")
     if format is None:
