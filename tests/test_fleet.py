@@ -5,7 +5,8 @@ import pandas as pd
 import pytest
 
 from fleetanalysis import catalog as releases
-from fleetanalysis import fleet, judging, metrics, org
+from fleetanalysis import clients, fleet, judging, metrics, org
+from fleetanalysis.sources.schema import conform
 from fleetanalysis.days import utc_day
 
 CATALOG = [
@@ -332,6 +333,31 @@ def test_legacy_edge_makes_its_device_unsupported_with_the_date(shipped_catalog,
     assert device["reason"] == ("edge-legacy 18 out of support since 2021-03-09; "
                                 "Windows not judged: version frozen in the user agent")
     assert pd.isna(device["target"])
+
+
+def test_windows_own_sign_in_windows_never_make_a_current_pc_unsupported(shipped_catalog, rules):
+    """Windows 10 and 11 update Internet Explorer's engine and their EdgeHTML web view
+    themselves: Zoom's sign-in window (an Entra tenant's summary, ToddMaxey/Azure-Signin-stats),
+    Windows' account window (ROADtools' roadtx) and Edge's IE mode send the agents of the
+    retired apps, which made a PC on the newest Edge "unsupported"."""
+    edge = ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/127.0.0.0 "
+            "Safari/537.36 Edg/127.0.0.0")
+    zoom = ("Mozilla/4.0 (compatible; MSIE 7.0; Windows NT 10.0; Win64; x64; Trident/7.0; .NET4.0C; .NET4.0E; "
+            "Tablet PC 2.0; HCTE; Zoom 3.6.0)")
+    web_view = ("Mozilla/5.0 (Windows NT 10.0; Win64; x64; WebView/3.0) AppleWebKit/537.36 (KHTML, like Gecko) "
+                "Chrome/70.0.3538.102 Safari/537.36 Edge/18.22631")
+    ie_mode = "Mozilla/5.0 (Windows NT 10.0; WOW64; Trident/7.0; rv:11.0) like Gecko"
+    old_ie = "Mozilla/5.0 (Windows NT 6.1; WOW64; Trident/7.0; rv:11.0) like Gecko"
+    users = ["ann", "ann", "bo", "cy", "di"]
+    access = conform(pd.DataFrame({
+        "source": "entra", "user": [f"{name}@example.org" for name in users], "user_id": users,
+        "user_agent": [edge, zoom, web_view, ie_mode, old_ie],
+        "first_seen": "2024-08-01T08:00:00Z", "last_seen": "2024-08-10T08:00:00Z"}))
+    devices = fleet.snapshot(fleet.sightings(clients.facts(access)), shipped_catalog, rules, "2024-08-15")
+    verdicts = dict(zip(devices["user_id"], devices["verdict"]))
+    assert verdicts["ann"] == "current" and verdicts["bo"] != "unsupported" and verdicts["cy"] == "unknown"
+    # Windows 7's Internet Explorer is out of support with its system.
+    assert verdicts["di"] == "unsupported"
 
 
 def _stacked_snapshots(seen, catalog, rules, dates, window_days=30) -> pd.DataFrame:

@@ -30,8 +30,9 @@ _OS_PLATFORM = {"iOS": "iOS", "Mac OS X": "macOS", "Windows": "Windows", "Androi
 
 _WINDOWS_NT = re.compile(r"Windows NT (\d+\.\d+)(?:\.(\d+))?")
 _SAFARI_VERSION = re.compile(r"Version/(\d+)(?:\.(\d+))?(?:\.(\d+))?")
-# The system's own token; an app's name before it can hold another ("Keeper for Android 1.0").
-_ANDROID_TOKEN = re.compile(r"\((?:Linux; )?(?:U; )?Android (\d+(?:\.\d+){0,2})[;)]")
+# The system's own token; an app's name before it can hold another ("Keeper for Android 1.0",
+# "Bookshelf-Android/10.0.3 (Android OS/9; ...)").
+_ANDROID_TOKEN = re.compile(r"\((?:Linux; )?(?:U; )?Android(?: OS/| )(\d+(?:\.\d+){0,2})[;)]")
 # Android's API levels (developer.android.com, API levels), for apps that state one as "Android 29".
 _ANDROID_API_LEVELS = {21: "5.0", 22: "5.1", 23: "6.0", 24: "7.0", 25: "7.1", 26: "8.0", 27: "8.1", 28: "9",
                        29: "10", 30: "11", 31: "12", 32: "12", 33: "13", 34: "14", 35: "15", 36: "16"}
@@ -46,6 +47,18 @@ _CHROME_TAIL = re.compile(r"\(KHTML, like Gecko\) (.*)")
 # A proxy may append to the last token ("Safari/537.36,gzip(gfe)", Google's front end).
 _CHROME_TOKENS = re.compile(r"(?:(?:Chrome|Chromium|Safari|CrMo)/[\d.]+|Mobile|Version/4\.0"
                             r"|(?:Ubuntu|SUSE|Debian|Fedora|Raspbian|Slackware)(?:/[\d.]+)?)(?:[^\w/].*)?")
+# Systems built on Android that name the Android they are built on but update on their own
+# schedule: that number says nothing of their patches.
+_ANDROID_DERIVED = [
+    (re.compile(r"Chromebook"), "ChromeOS",
+     "an Android app on a Chromebook names the Android of ChromeOS's app container, which ChromeOS updates"),
+    (re.compile(r"\bKF[A-Z]{2,6}\b|\bAFT[A-Z]\w*|\bSilk/"), "other",
+     "Amazon's Fire OS names the Android it is built on and is updated by Amazon"),
+    (re.compile(r"HarmonyOS|OpenHarmony"), "other", "HarmonyOS names the Android it is compatible with and is updated by Huawei"),
+    (re.compile(r"Android TV|Google ?TV|BRAVIA"), "other", "a TV's Android is updated by its maker, apart from Android's releases"),
+    (re.compile(r"OculusBrowser|\bQuest\b|\bPico\b"), "other",
+     "a headset's system names the Android it is built on and is updated by its maker"),
+]
 # Tokens whose case ua-parser's rules depend on, for an agent a log pipeline lower-cased.
 _RECASED = [("mozilla/", "Mozilla/"), ("windows nt", "Windows NT"), ("win64", "Win64"), ("wow64", "WOW64"),
             ("applewebkit/", "AppleWebKit/"), ("(khtml, like gecko)", "(KHTML, like Gecko)"),
@@ -288,11 +301,14 @@ def _client(client, device) -> tuple:
         number, _, family = raw_family[1:].partition("|")
         rule = rules().clients[int(number)]
         return family, rule.kind, rule.product
-    if device is not None and device.family == "Spider":
+    stock = rules().families.get(raw_family)
+    if device is not None and device.family == "Spider" and not (stock and stock[1] == "browser"):
+        # ua-parser's spider device matches words anywhere ("bot" in "Banca Caboto", "Yahoo!
+        # Toolbar", "Holmes"): in a browser's agent, the bot rules of clients.toml decide.
         return raw_family, "bot", None
     if raw_family == "Other":
         return None, "unknown", None
-    return rules().families.get(raw_family, (raw_family, "browser", None))
+    return stock or (raw_family, "browser", None)
 
 
 def _chromium_based(agent: str) -> str | None:
@@ -423,8 +439,12 @@ def _describe_one(agent) -> tuple:
     platform = stated.platform if stated else _OS_PLATFORM.get(os.family, "other") if os else "other"
     if platform == "iOS" and (device is not None and device.family == "iPad" or "iPad" in agent):
         platform = "iPadOS"
+    derived = next((found for found in _ANDROID_DERIVED if found[0].search(agent)), None) \
+        if platform == "Android" else None
     if stated:
         os_version, evidence, os_reason = _stated_os_facts(stated, platform, os, family)
+    elif derived:
+        platform, os_version, evidence, os_reason = derived[1], None, "absent", derived[2]
     else:
         os_version, evidence, os_reason = _os_facts(agent, platform, os, family, kind)
     if product == "safari" and platform in ("iOS", "iPadOS"):
@@ -435,6 +455,13 @@ def _describe_one(agent) -> tuple:
         # WebKit embedded on another system (Evernote for Windows, a TV) says Safari too;
         # Apple's Safari, the catalog's, runs on Macs (for Windows it ended in 2012).
         product = None
+    elif product == "internet-explorer" and "Windows NT 10.0" in agent:
+        # Windows 10 and 11 service Internet Explorer's engine with Windows: Edge's IE mode
+        # and apps' built-in browsers (Zoom's sign-in window) send the agent the retired
+        # IE11 app sent, so it says nothing of an app out of support.
+        product = None
+        client_notes.append("Internet Explorer's engine, which Windows 10 and 11 update themselves (Edge's IE "
+                            "mode and apps' built-in browsers send this agent): not judged as the retired app")
     client_reason = "; ".join(client_notes) or None
     return (platform, os_version, evidence, kind, family, client_version, product,
             _device_class(agent, platform, kind), os_reason, client_reason)
