@@ -59,6 +59,9 @@ _ANDROID_DERIVED = [
     (re.compile(r"OculusBrowser|\bQuest\b|\bPico\b"), "other",
      "a headset's system names the Android it is built on and is updated by its maker"),
 ]
+# A product token after Firefox's own names a browser built on Gecko ("Firefox/45.0
+# Ordissimo/3.8", "CometBird/11.0"); an old Windows Firefox's " (.NET CLR ...)" names none.
+_FIREFOX_TAIL = re.compile(r"\bFirefox/[\d.]+\w* +([A-Za-z][\w.+-]*(?:/[\w.+-]+)?)")
 # Tokens whose case ua-parser's rules depend on, for an agent a log pipeline lower-cased.
 _RECASED = [("mozilla/", "Mozilla/"), ("windows nt", "Windows NT"), ("win64", "Win64"), ("wow64", "WOW64"),
             ("applewebkit/", "AppleWebKit/"), ("(khtml, like gecko)", "(KHTML, like Gecko)"),
@@ -340,6 +343,19 @@ def _chromium_based(agent: str) -> str | None:
     return None
 
 
+def _gecko_based(agent: str) -> str | None:
+    """The product token an agent read as Firefox writes after Firefox's own, if any: its
+    real client (Firefox itself ends its agent with ``Firefox/N``).
+
+    >>> _gecko_based("Mozilla/5.0 (X11; Linux i686; rv:45.0) Gecko/20100101 Firefox/45.0 Ordissimo/3.8.6.6+svn37147")
+    'Ordissimo/3.8.6.6+svn37147'
+    >>> _gecko_based("Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:126.0) Gecko/20100101 Firefox/126.0") is None
+    True
+    """
+    tail = _FIREFOX_TAIL.search(agent)
+    return tail[1] if tail else None
+
+
 def _stated_by(os) -> SystemRule | None:
     """The clients.toml rule that read this OS, if one did."""
     if os is None or not os.family.startswith(_RULE_MARK):
@@ -406,7 +422,7 @@ def _describe_one(agent) -> tuple:
     client_version = _dotted(client.major, client.minor, client.patch, client.patch_minor) \
         if client and not stock_android else None
     client_notes = []
-    embedded = _chromium_based(agent) if product == "chrome" else None
+    embedded = _chromium_based(agent) if product == "chrome" else _gecko_based(agent) if product == "firefox" else None
     if embedded and embedded.startswith("(compatible"):
         # "... Chrome/41.0 Safari/537.36 (compatible; Google-AMPHTML)": a service naming itself, no browser.
         embedded, kind = agent.rpartition("(compatible;")[2].strip(" ;)") or "compatible", "bot"
