@@ -80,6 +80,26 @@ def test_opt_out_by_email_user_name_or_a_list_saved_with_a_bom(tmp_path):
         assert planned.loc["bo@x.io", "action"] == "send"
 
 
+def test_an_opt_out_by_member_id_holds_for_a_person_the_log_names_by_email(slack, tmp_path):
+    # An outside trial: an Okta, Entra or CSV log names people by email, the opt-out list by
+    # the Slack member id; the directory names both, and Slack's lookup answers the same id.
+    opt_out = tmp_path / "opt-out.txt"
+    opt_out.write_text("U0BO00001\n")
+    directory = pd.DataFrame({"user_id": ["U0BO00001"], "email": ["bo@x.io"]})
+    planned = nudges.plan(devices(), None, DAY0, opt_out=nudges.read_opt_out(opt_out, directory)).set_index("person")
+    assert planned.loc["bo@x.io", "skip_reason"] == "opt-out"
+    # Without a directory, the member id Slack gives the email at send time is checked.
+    listed = nudges.read_opt_out(opt_out)
+    state = nudges.State(tmp_path / "nudges.sqlite")
+    client = nudges.slack_client(base_url=slack.url)
+    sent = nudges.send(nudges.plan(devices(), None, DAY0, opt_out=listed), client, state, DAY0, progress=False,
+                       opt_out=listed).set_index("person")
+    assert sent.loc["bo@x.io", ["action", "skip_reason", "outcome"]].tolist() == ["skip", "opt-out", "skipped"]
+    assert sent.loc["ana@x.io", "outcome"] == "sent"
+    assert [post["args"]["channel"] for post in slack.posts()] == ["DU0ANA0001"]
+    state.close()
+
+
 def test_send_then_cooldown_then_changed_list_then_after_a_week(slack, tmp_path):
     state = nudges.State(tmp_path / "nudges.sqlite")
     first = run(devices(), state, DAY0, base_url=slack.url)

@@ -177,7 +177,7 @@ def _run_nudges(args) -> int:
                                                                in resolved.items()), file=sys.stderr)
         planned = nudges.plan(devices, state.history(), as_of, args.cooldown_days, args.max, opt_out,
                               state.answers(), args.stop_after, ladder)
-        result = nudges.send(planned, client, state, now, args.cooldown_days, progress=None)
+        result = nudges.send(planned, client, state, now, args.cooldown_days, progress=None, opt_out=opt_out)
         _write_plan(result, args.format)
         if args.league_channel:
             print(f"league: {nudges.post_league(league, client, state, args.league_channel, now)}",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Iterable
 
 import pandas as pd
 from slack_sdk.errors import SlackApiError
@@ -189,7 +190,7 @@ def _post(client, state: State, record: int, channel: str, nudge_id: str, at: pd
 
 
 def send(planned: pd.DataFrame, client, state: State, at: pd.Timestamp | None = None,
-         cooldown_days: int = 7, progress: bool | None = None) -> pd.DataFrame:
+         cooldown_days: int = 7, progress: bool | None = None, opt_out: Iterable[str] | None = None) -> pd.DataFrame:
     """Send the planned messages (``action == "send"``), recording each before and after.
 
     Rows of the escalation ladder (``step`` ``reminder`` or ``office``) are claimed as
@@ -204,7 +205,9 @@ def send(planned: pd.DataFrame, client, state: State, at: pd.Timestamp | None = 
     ``unconfirmed`` after it; a failure before posting (lookup, conversations.open
     without a channel) is recorded ``failed``. An email Slack does not know turns the
     row into ``skip``/``no-slack-id``; users with an email but no Slack id are looked up
-    (users.lookupByEmail, cached in the state). A message another run sent since the
+    (users.lookupByEmail, cached in the state), and one whose member id is in ``opt_out``
+    (the plan's list: a person listed by id whom the log names by email) becomes
+    ``skip``/``opt-out``. A message another run sent since the
     plan was made is skipped (``cooldown``). When Slack asks to wait longer than a
     minute, the run stops: what was done is recorded and ``slack.WaitTooLong`` raised.
 
@@ -223,6 +226,7 @@ def send(planned: pd.DataFrame, client, state: State, at: pd.Timestamp | None = 
     outcome = pd.DataFrame({"outcome": "skipped", "channel": pd.NA, "ts": pd.NA, "error": pd.NA},
                            index=planned.index).astype("string")
     skipped = planned["skip_reason"].copy()
+    opted_out = {item.strip().lower() for item in (opt_out or ())}
     due = planned.index[planned["action"] == "send"]
     for index in tqdm(due, desc="nudges", unit="message", disable=None if progress is None else not progress):
         row = planned.loc[index].to_dict()
@@ -238,6 +242,9 @@ def send(planned: pd.DataFrame, client, state: State, at: pd.Timestamp | None = 
                 user_id = _resolve(row, client, state, at)
                 if user_id is None:
                     skipped.loc[index] = "no-slack-id"
+                    continue
+                if user_id.lower() in opted_out:
+                    skipped.loc[index] = "opt-out"
                     continue
                 channel = slack.field(client.conversations_open(users=user_id), "conversations.open",
                                       "channel", "id")

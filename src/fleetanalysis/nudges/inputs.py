@@ -41,7 +41,8 @@ def read_table(path: str | os.PathLike, what: str = "devices") -> pd.DataFrame:
 def read_opt_out(path: str | os.PathLike, directory: pd.DataFrame | None = None) -> set[str]:
     """User ids, emails and user names (one a line, ``#`` comments; lower case) of people
     who asked not to be nudged, with the user id the ``directory`` gives each listed email
-    (a Slack access log names people by id and user name, never by email).
+    and the email it gives each listed id (a Slack access log names people by id and user
+    name, never by email; Okta, Entra and CSV logs by email).
 
     Examples:
         >>> import pathlib, tempfile
@@ -49,8 +50,8 @@ def read_opt_out(path: str | os.PathLike, directory: pd.DataFrame | None = None)
         >>> _ = path.write_bytes("\\ufeff# on leave\\nU0ANA0001\\nBo@X.io  # ceo\\n".encode())
         >>> sorted(read_opt_out(path))
         ['bo@x.io', 'u0ana0001']
-        >>> sorted(read_opt_out(path, pd.DataFrame({"user_id": ["U0BO00007"], "email": ["bo@x.io"]})))
-        ['bo@x.io', 'u0ana0001', 'u0bo00007']
+        >>> sorted(read_opt_out(path, pd.DataFrame({"user_id": ["U0BO00007", "U0ANA0001"], "email": ["bo@x.io", "ana@x.io"]})))
+        ['ana@x.io', 'bo@x.io', 'u0ana0001', 'u0bo00007']
     """
     try:
         # utf-8-sig: a list saved by Notepad or Excel starts with a byte-order mark.
@@ -60,5 +61,6 @@ def read_opt_out(path: str | os.PathLike, directory: pd.DataFrame | None = None)
     listed = {line.split("#", 1)[0].strip().lower() for line in text.splitlines()} - {""}
     if directory is not None and {"user_id", "email"} <= set(directory.columns):
         emails = directory["email"].astype("string").str.strip().str.lower()
-        listed |= set(directory["user_id"].astype("string").str.strip().str.lower()[emails.isin(listed)].dropna())
+        ids = directory["user_id"].astype("string").str.strip().str.lower()
+        listed |= set(ids[emails.isin(listed)].dropna()) | set(emails[ids.isin(listed)].dropna())
     return listed
