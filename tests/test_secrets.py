@@ -139,3 +139,25 @@ def test_no_token_is_written_or_printed_anywhere(tmp_path, slack):
             assert not [needle for needle in needles if needle.decode() in text]
     # The echoed error is kept, scrubbed, in the state database.
     assert b"[token]" in state.read_bytes()
+
+
+@pytest.mark.parametrize("variable, argv", [
+    ("SLACK_USER_TOKEN", ["fetch", "slack", "--base-url", "http://127.0.0.1:9"]),
+    ("SLACK_BOT_TOKEN", ["nudges", "--send", "--devices", "devices.csv", "--base-url", "http://127.0.0.1:9"]),
+])
+def test_a_token_on_two_lines_is_one_line_naming_its_variable_never_the_token(tmp_path, variable, argv):
+    # An outside trial: a wrapped paste in an environment file gave a traceback quoting the
+    # whole token ("Invalid header value b'Bearer xoxp-...\nSECOND'"), which cron appends to its log.
+    (tmp_path / "devices.csv").write_text("device_id,user_id,user,verdict\nd1,U0ANA0001,ana@x.io,outdated\n")
+    (tmp_path / "empty.toml").write_text("")
+    token = USER if variable == "SLACK_USER_TOKEN" else BOT
+    env = {**os.environ, variable: token + "\nSECONDLINE", "PYTHONWARNINGS": "ignore",
+           "FLEETANALYSIS_CONFIG": str(tmp_path / "empty.toml")}
+    done = subprocess.run([sys.executable, "-m", "fleetanalysis.cli", *argv], capture_output=True, text=True,
+                          timeout=120, env=env, cwd=tmp_path)
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        f"fleetanalysis: ${variable}: the Slack token holds a line break, space or control character: set it to "
+        f"the {'user token with the admin scope (xoxp-...)' if variable == 'SLACK_USER_TOKEN' else 'bot token (xoxb-...)'}"
+        " on one line"]
+    assert token.split("-")[-1] not in done.stdout + done.stderr

@@ -90,7 +90,8 @@ FAILURES = (SlackClientError, OSError, HTTPException, UnexpectedAnswer)
 
 
 def token_from_env(name: str, kind: str) -> str:
-    """The Slack token in environment variable ``name``; ``BadInput`` when it is unset.
+    """The Slack token in environment variable ``name``; ``BadInput`` when it is unset or
+    not one line of printable text (never quoting it).
 
     Examples:
         >>> token_from_env("FLEETANALYSIS_SURELY_UNSET", "bot token (xoxb-...)")
@@ -100,6 +101,11 @@ def token_from_env(name: str, kind: str) -> str:
     token = os.environ.get(name, "").strip()
     if not token:
         raise BadInput(f"${name}", "no Slack token", f"set it to a {kind}")
+    if not token.isprintable() or " " in token:
+        # A wrapped paste or a quoted multi-line value: no HTTP header can carry it, and the
+        # error http.client raises would quote it whole. Said without the token.
+        raise BadInput(f"${name}", "the Slack token holds a line break, space or control character",
+                       f"set it to the {kind} on one line")
     return token
 
 
