@@ -17,6 +17,16 @@ def test_cron_entry_runs_make_weekly_with_absolute_paths(weekday, at, expected, 
     assert f". {tmp_path / 'env'}" in line
 
 
+def test_a_relative_env_file_is_named_from_where_schedule_ran(tmp_path, monkeypatch, capsys):
+    # An outside trial: "--env-file envfile" printed ". envfile" (looked up on $PATH by the
+    # job's shell) and "EnvironmentFile=envfile" (refused by systemd: not absolute).
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["schedule", "--print", "cron", "--env-file", "envfile"]) == 0
+    assert cli.main(["schedule", "--print", "systemd", "--env-file", "envfile"]) == 0
+    printed = capsys.readouterr().out
+    assert f". {tmp_path / 'envfile'} " in printed and f"EnvironmentFile={tmp_path / 'envfile'}" in printed
+
+
 def test_schedule_systemd_prints_units_and_never_a_token(capsys, monkeypatch):
     monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-do-not-print")
     assert cli.main(["schedule", "--print", "systemd", "--weekday", "tue", "--time", "7:30"]) == 0

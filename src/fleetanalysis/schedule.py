@@ -76,7 +76,7 @@ def cron_entry(weekday: str = "mon", at: str = "06:00", env_file: Path = DEFAULT
     """
     day, hour, minute = _schedule_parts(weekday, at)
     quote = shlex.quote
-    env_file = Path(env_file).expanduser()
+    env_file = Path(env_file).expanduser().absolute()
     venv_bin = _checkout() / ".venv" / "bin"
     log = config.REPORTS_DIR / "weekly.log"
     environment = _job_environment()
@@ -106,7 +106,7 @@ def systemd_units(weekday: str = "mon", at: str = "06:00",
         True
     """
     day, hour, minute = _schedule_parts(weekday, at)
-    env_file = Path(env_file).expanduser()
+    env_file = Path(env_file).expanduser().absolute()
     venv_bin = _checkout() / ".venv" / "bin"
     environment = _job_environment()
     _printable_paths(**{"--env-file": env_file, "the checkout": _checkout(), **environment})
