@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pandas as pd
+import pytest
 
 from fleetanalysis import show
 
@@ -35,6 +36,19 @@ def test_escaped_quotes_render_as_quotes_in_the_report():
     assert "&amp;#" not in rendered and "<b>" not in rendered and "<em>" not in rendered
     assert rendered in ("<p>O&#x27;Brien &quot;Hub&quot; &lt;b&gt;*x*&lt;/b&gt;</p>\n",
                         "<p>O'Brien &quot;Hub&quot; &lt;b&gt;*x*&lt;/b&gt;</p>\n")
+
+
+@pytest.mark.parametrize("office", ["Reset your password at https://evil.example/login now",
+                                    "see www.evil.example", "write to it@evil.example",
+                                    '=HYPERLINK("http://evil.example/x")', "HTTPS://EVIL.EXAMPLE"])
+def test_a_web_address_in_log_or_directory_text_is_never_a_link_in_the_report(office):
+    # An outside trial: a directory's office name put a clickable address in the report's
+    # "Worst office" line (nbconvert links bare addresses, as JupyterLab does).
+    from nbconvert.filters.markdown_mistune import markdown2html_mistune
+
+    rendered = markdown2html_mistune(f"**Worst office:** {show.escape_text(office)}, 100% behind")
+    assert "<a " not in rendered and "evil.example" in rendered.lower()
+    assert "\\" not in rendered  # the escapes are consumed, not shown
 
 
 def test_every_catalog_product_has_a_name_people_read():

@@ -21,7 +21,10 @@ import pandas as pd
 # The output metadata key that marks the headline bundle among a notebook's outputs.
 HEADLINE_KEY = "fleetanalysis"
 HEADLINE_MIME = "application/json"
-_MARKDOWN_PUNCTUATION = re.compile(r"([\\`*_{}\[\]()#+\-!|~$])")
+# Markdown's punctuation, and what starts a bare link: a scheme's colon, "www." and an
+# email's "@" (nbconvert and JupyterLab link them, so a directory's office name could put a
+# clickable address in the management report).
+_MARKDOWN_PUNCTUATION = re.compile(r"([\\`*_{}\[\]()#+\-!|~$:@]|(?<=www)\.)", re.IGNORECASE)
 
 
 def record_headline(share: float | None, as_of, devices: int | None = None, *,
@@ -60,9 +63,11 @@ def escape_text(value: object) -> str:
 
     Examples:
         >>> print(escape_text("<b>[x](javascript:alert(1))</b>"))
-        &lt;b&gt;\[x\]\(javascript:alert\(1\)\)&lt;/b&gt;
+        &lt;b&gt;\[x\]\(javascript\:alert\(1\)\)&lt;/b&gt;
         >>> print(escape_text("O'Brien Street"))
         O&#x27;Brien Street
+        >>> print(escape_text("Reset at https://evil.example or www.evil.example"))
+        Reset at https\://evil.example or www\.evil.example
     """
     from fleetanalysis.writing import escape_controls
 
