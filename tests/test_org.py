@@ -262,3 +262,21 @@ def test_a_renamed_account_is_one_person_not_two():
     directory = pd.DataFrame({"user_id": ["E7"], "email": ["xxxxxx@elastic.co"], "office": ["Oslo"],
                               "department": ["IT"]})
     assert org.resolve_people(facts, directory)["person"].tolist()[:3] == ["E7"] * 3
+
+
+def test_a_directory_repeating_a_column_is_refused_and_a_person_listed_twice_is_said(tmp_path, caplog):
+    # An outside trial: a messy spreadsheet merge gave two office columns (the first was read)
+    # and one person under two offices (the last row won), both without a word.
+    path = tmp_path / "people.csv"
+    for header in ("user_id,email,office,department,office", "user_id,email,Office,department,office "):
+        path.write_text(f"{header}\nU1,a@x.org,Oslo,IT,Bergen\n")
+        with pytest.raises(BadInput, match="people.csv: header: column 'office' appears 2 times; keep one"):
+            org.load_directory(path)
+    path.write_text("user_id,email,office,department\nU1,a@x.org,Oslo,IT\nU2,b@x.org,Oslo,IT\n"
+                    "U1,a@x.org,Bergen,IT\nU3,C@x.org,Lima,IT\nU4,c@x.org,Lima,IT\n")
+    with caplog.at_level("WARNING", logger="fleetanalysis"):
+        directory = org.load_directory(path)
+    assert len(directory) == 5
+    assert [record.getMessage().split(": ", 1)[1] for record in caplog.records] == [
+        "1 person is listed more than once with different offices or departments (user_id U1: records 1, 3); "
+        "the last record of each is used"]

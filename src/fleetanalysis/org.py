@@ -25,6 +25,7 @@ Examples:
 from __future__ import annotations
 
 import ipaddress
+import logging
 import os
 
 import numpy as np
@@ -38,6 +39,8 @@ UNKNOWN_OFFICE = "Unknown office"
 UNKNOWN_DEPARTMENT = "Unknown department"
 OWNERSHIPS = ("managed", "personal")
 
+_log = logging.getLogger(__name__)
+_SAID: set[str] = set()
 DIRECTORY_COLUMNS = ["user_id", "email", "office", "department", "ownership", "exempt_until"]
 
 
@@ -72,6 +75,12 @@ def load_directory(path: str | os.PathLike) -> pd.DataFrame:
     """
     table = _read_csv(path)
     table.columns = [str(column).strip().lower() for column in table.columns]
+    # pandas renames a repeated column ("office.1"), or keeps two differing in case: which
+    # one the file means is not for us to guess.
+    named = [str(column).strip().lower() for column in _read_header(path)]
+    twice = [column for column in DIRECTORY_COLUMNS if named.count(column) > 1]
+    if twice:
+        raise BadInput(path, "header", f"column {twice[0]!r} appears {named.count(twice[0])} times; keep one")
     if "user_id" not in table and "email" not in table:
         raise BadInput(path, "header", "missing column 'user_id' or 'email'")
     for column in ("office", "department"):
@@ -96,7 +105,35 @@ def load_directory(path: str | os.PathLike) -> pd.DataFrame:
         row = int(unreadable.to_numpy().nonzero()[0][0])
         raise BadInput(path, f"record {row + 1}", "exempt_until is not a date (use YYYY-MM-DD)")
     table["exempt_until"] = exempt.astype("datetime64[us]")
+    _warn_listed_twice(table, path)
     return table
+
+
+def _read_header(path: str | os.PathLike) -> list[str]:
+    """The column names of a CSV as written, repeats kept."""
+    return pd.read_csv(path, header=None, nrows=1, dtype="str", keep_default_na=False,
+                       encoding="utf-8-sig").iloc[0].tolist()
+
+
+def _warn_listed_twice(table: pd.DataFrame, path) -> None:
+    """One line for people the directory lists twice with different offices or departments
+    (a merged export): the last row is the one used, as ``assign`` reads it."""
+    said = pd.Series(False, index=table.index)
+    for key in ("user_id", "email"):
+        # A person said under their id is not said again under their email.
+        listed = table[~said].dropna(subset=[key])
+        differ = listed.groupby(key)[["office", "department"]].nunique(dropna=False).gt(1).any(axis=1)
+        said |= table[key].isin(differ.index[differ.to_numpy()])
+        if differ.any():
+            first = differ.index[differ.to_numpy()][0]
+            records = (listed.index[listed[key] == first] + 1).tolist()
+            line = (f"{path}: {int(differ.sum())} {'person is' if differ.sum() == 1 else 'people are'} listed "
+                    f"more than once with different offices or departments ({key} {first}: records "
+                    f"{', '.join(map(str, records))}); the last record of each is used")
+            # Once per run, however often the run reads the directory.
+            if line not in _SAID:
+                _SAID.add(line)
+                _log.warning("%s", line)
 
 
 def load_networks(path: str | os.PathLike) -> pd.DataFrame:
