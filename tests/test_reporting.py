@@ -176,6 +176,17 @@ def test_rebuild_index_escapes_notebook_names(tmp_path):
     assert "&lt;b onmouseover=x&gt;" in index
 
 
+def test_index_links_reach_pages_whose_names_hold_url_characters(tmp_path):
+    # An outside trial: "report --notebook 'fleet #2 100%.ipynb'" linked "fleet #2 100%.html",
+    # which a browser opens as "fleet " (the rest a fragment).
+    folder = tmp_path / "2026-01-04"
+    folder.mkdir()
+    (folder / "fleet #2 100%.html").write_text("<p>report</p>")
+    index = reporting.rebuild_index(tmp_path).read_text(encoding="utf-8")
+    assert 'href="2026-01-04/fleet%20%232%20100%25.html"' in index
+    assert 'fleet%20%232%20100%25.html' in (tmp_path / "latest.html").read_text(encoding="utf-8")
+
+
 def test_rebuild_index_without_reports_says_so(tmp_path):
     assert "No reports yet" in reporting.rebuild_index(tmp_path).read_text(encoding="utf-8")
     assert not (tmp_path / "latest").exists()

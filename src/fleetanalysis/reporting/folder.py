@@ -17,6 +17,7 @@ import re
 import tempfile
 from datetime import date
 from pathlib import Path
+from urllib.parse import quote
 
 import nbformat
 import pandas as pd
@@ -152,7 +153,8 @@ def rebuild_index(out_dir: Path) -> Path:
     out_dir = Path(out_dir)
     table = reports(out_dir)
     table = table[~table["names"]]
-    rows = [{"as_of": row.as_of.date().isoformat(), "href": row.html, "notebook": row.notebook,
+    # A page's name is a path, its link a URL: "fleet #2 100%.html" would end at the "#".
+    rows = [{"as_of": row.as_of.date().isoformat(), "href": quote(row.html), "notebook": row.notebook,
              "share": "" if pd.isna(row.share) else f"{row.share:.1%}",
              "devices": "" if pd.isna(row.devices) else f"{row.devices:,}", "demo": row.demo}
             for row in table.itertuples()]
@@ -170,7 +172,7 @@ def _point_latest(out_dir: Path, table: pd.DataFrame) -> None:
     newest = table[table["as_of"] == table["as_of"].max()]
     preferred = newest[newest["notebook"] == "report"]
     target = (preferred if len(preferred) else newest)["html"].iloc[0]
-    write_text(out_dir / "latest.html", _page("latest.html.j2", title="Newest fleet report", href=target))
+    write_text(out_dir / "latest.html", _page("latest.html.j2", title="Newest fleet report", href=quote(target)))
     link = out_dir / "latest"
     if link.exists() and not link.is_symlink():
         return  # a real folder of that name belongs to someone else: leave it
