@@ -69,6 +69,18 @@ def test_a_checkout_path_with_a_space_and_a_percent_survives_cron_and_systemd(tm
         assert "Failed to resolve" not in done.stderr and "specifier" not in done.stderr, done.stderr
 
 
+def test_a_dollar_in_the_checkout_path_is_no_variable_in_the_service(tmp_path, monkeypatch):
+    # systemd.service(5): ExecStart= substitutes $NAME and ${NAME}, quoted or not; "$$" is a "$".
+    root = tmp_path / "fleet$HOME${USER}"
+    monkeypatch.setattr(config, "PROJECT_ROOT", root)
+    monkeypatch.setattr(config, "REPORTS_DIR", root / "reports")
+    monkeypatch.setattr(schedule, "_checkout", lambda: root)
+    service = schedule.systemd_units("mon", "06:00", tmp_path / "env")["fleetanalysis-weekly.service"]
+    start = next(line for line in service.splitlines() if line.startswith("ExecStart="))
+    assert "fleet$$HOME$${USER}" in start and "$HOME" not in start.replace("$$HOME", "")
+    assert f"WorkingDirectory={root}\n" in service
+
+
 def test_a_project_root_apart_from_the_checkout_runs_the_checkouts_make_on_that_root(tmp_path, monkeypatch):
     # $FLEETANALYSIS_HOME may name a data folder: the job still needs the checkout's Makefile
     # and .venv, and must tell them where the project is.

@@ -122,7 +122,8 @@ def systemd_units(weekday: str = "mon", at: str = "06:00",
         f"EnvironmentFile={_unit_value(str(env_file))}\n"
         # Quoted whole: a checkout path with a space would end the assignment there.
         f"{settings}"
-        f"ExecStart={_unit_value(shlex.join(_weekly_command()))}\n")
+        # systemd substitutes $NAME and ${NAME} in a command line, quoted or not: "$$" is a "$".
+        f"ExecStart={_unit_value(shlex.join(_weekly_command())).replace('$', '$$')}\n")
     timer = (
         "[Unit]\n"
         "Description=Run fleetanalysis weekly\n\n"
