@@ -55,6 +55,9 @@ SETTINGS = [
     ('[data]\ndirectory = ""\n', "data.directory", "must not be empty"),
     ('[data]\nstore = "a\\u0000b.parquet"\n', "data.store", "NUL"),
     ("[data\nlogs = 1\n", "", "not a valid settings file (TOML: "),
+    # An outside trial: "logs = []" ran on the demo organisation without a word.
+    ("[data]\nlogs = []\n", "data.logs", "an empty list names no log"),
+    ('[data]\ndirectory = "/dev/null"\n', "data.directory", "'/dev/null': not a regular file"),
 ]
 
 

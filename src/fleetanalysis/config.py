@@ -160,7 +160,8 @@ def load_settings(path: Path | None = None) -> Settings:
     for name in ("directory", "networks", "policy", "catalog"):
         value = getattr(settings, name)
         if value is not None and not value.is_file():
-            problem = "is a folder, not a file" if value.is_dir() else "no such file"
+            problem = ("is a folder, not a file" if value.is_dir() else
+                       "not a regular file" if os.path.lexists(value) and value.exists() else "no such file")
             raise BadInput(path, f"data.{name}", f"{getattr(data, name)!r}: {problem}")
     return settings
 

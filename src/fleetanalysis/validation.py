@@ -62,7 +62,8 @@ Days = Annotated[int, Field(ge=0, le=MAX_DAYS)]
 class DataTable(_Table):
     """``[data]`` of ``fleetanalysis.toml``: where the logs, directory and store are."""
 
-    logs: Annotated[list[PathText], BeforeValidator(_listed)] = []
+    # Left out, no logs are configured (the demo organisation); an empty list is a slip.
+    logs: Annotated[list[PathText], BeforeValidator(_listed), Field(min_length=1)] = []
     directory: PathText | None = None
     networks: PathText | None = None
     policy: PathText | None = None
@@ -217,6 +218,8 @@ def _problem(model: type[BaseModel], error: dict) -> str:
         return f"must be a whole number{' of days' if unit else ''}, not {value!r}"
     if kind == "string_too_short":
         return "must not be empty"
+    if kind == "too_short":
+        return "an empty list names no log: name one, or leave the key out for the demo organisation"
     if kind == "literal_error":
         return f"unknown {error['loc'][-1]} {value!r} (one of {error['ctx']['expected']})"
     if kind == "value_error":
