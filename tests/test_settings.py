@@ -124,6 +124,9 @@ POLICIES = [
     ("[products.ios]\ngrace_day = 3\n", "products.ios.grace_day", "unknown key (did you mean 'grace_days'?)"),
     ("[default]\ngrace_days = 3\n", "default", "unknown section (did you mean 'defaults'?)"),
     ("[products.ios]\nminimum = 17\n", "products.ios.minimum", "must be a string, not 17"),
+    # An outside trial: a minimum under the shipped rule "latest" was ignored without a word.
+    ('[products.chrome]\nminimum = "120"\n', "products.chrome.minimum",
+     'only rule = "minimum" reads a minimum; the rule is "latest"'),
 ]
 
 

@@ -172,5 +172,9 @@ def load(path: str | os.PathLike | None = None) -> Policy:
             raise BadInput(sources[-1], f"products.{name}", "no rule")
         if settings["rule"] == "minimum" and not settings.get("minimum"):
             raise BadInput(sources[-1], f"products.{name}", 'rule "minimum" needs minimum = "<version>"')
+        if settings["rule"] != "minimum" and settings.get("minimum"):
+            # Judged by its rule, the minimum would be ignored without a word.
+            raise BadInput(sources[-1], f"products.{name}.minimum",
+                           f'only rule = "minimum" reads a minimum; the rule is "{settings["rule"]}"')
         products[name] = ProductPolicy(**settings)
     return Policy(products=products, source=" + ".join(sources))
