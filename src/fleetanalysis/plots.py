@@ -31,6 +31,7 @@ from matplotlib.colors import LinearSegmentedColormap
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator, PercentFormatter
 
+from fleetanalysis.show import counted
 from fleetanalysis.writing import escape_controls
 
 VERDICT_COLOURS = {
@@ -215,7 +216,7 @@ def rates(status: pd.DataFrame, by: str) -> Figure:
     ax = fig.add_subplot()
     labels = [_label(name) for name in rows[by].astype("str")]
     bars = ax.barh(labels, rows["outdated_rate"].astype("float64"), color=VERDICT_COLOURS["outdated"])
-    ax.bar_label(bars, labels=[f"{rate:.0%}  ({n:,} devices)" for rate, n in
+    ax.bar_label(bars, labels=[f"{rate:.0%}  ({counted(n, 'device')})" for rate, n in
                                zip(rows["outdated_rate"], rows["devices"])], padding=3, fontsize=8)
     # Room on the right for the labels; the axis follows the worst group, not 100%.
     ax.set_xlim(0, _rate_limit(float(rows["outdated_rate"].max()) if len(rows) else float("nan")) * 1.3)
@@ -225,7 +226,7 @@ def rates(status: pd.DataFrame, by: str) -> Figure:
     ax.grid(axis="x", alpha=0.3)
     worst = rows.iloc[::-1]
     fig.set_label(f"Outdated rate by {by}, worst first: " + ", ".join(
-        f"{name} {_percent(rate)} ({n:,} devices)"
+        f"{name} {_percent(rate)} ({counted(n, 'device')})"
         for name, rate, n in zip(worst[by].astype("str"), worst["outdated_rate"], worst["devices"])) + ".")
     return fig
 
@@ -402,7 +403,7 @@ def nudge_effect(table: pd.DataFrame, within: int = 7) -> Figure:
     colours = [VERDICT_COLOURS["unknown"] if label == "not nudged" else VERDICT_COLOURS["current"]
                for label in rows["label"]]
     bars = ax.barh(rows["label"][::-1], rows["share"][::-1], color=colours[::-1])
-    ax.bar_label(bars, labels=[f"{share:.0%}  ({n:,} devices)" for share, n in
+    ax.bar_label(bars, labels=[f"{share:.0%}  ({counted(n, 'device')})" for share, n in
                                zip(rows["share"][::-1], rows["devices"][::-1])], padding=3, fontsize=8)
     ax.set_xlim(0, 1.25)  # room for the labels; the axis itself stops at 100%
     ax.set_xticks([0, 0.25, 0.5, 0.75, 1])
@@ -410,6 +411,6 @@ def nudge_effect(table: pd.DataFrame, within: int = 7) -> Figure:
     ax.set(title=f"Devices updated within {within} days of a nudge", xlabel=f"share updated within {within} days")
     ax.grid(axis="x", alpha=0.3)
     fig.set_label(f"Updated within {within} days: " + ", ".join(
-        f"{label} {_percent(share)} ({n:,} devices)" for label, share, n in
+        f"{label} {_percent(share)} ({counted(n, 'device')})" for label, share, n in
         zip(rows["label"], rows["share"], rows["devices"])) + ".")
     return fig
