@@ -33,6 +33,8 @@ _SAFARI_VERSION = re.compile(r"Version/(\d+)(?:\.(\d+))?(?:\.(\d+))?")
 # The system's own token; an app's name before it can hold another ("Keeper for Android 1.0",
 # "Bookshelf-Android/10.0.3 (Android OS/9; ...)").
 _ANDROID_TOKEN = re.compile(r"\((?:Linux; )?(?:U; )?Android(?: OS/| )(\d+(?:\.\d+){0,2})[;)]")
+# An app naming its platform before its own version: "Orca-Android/2.2.5-release" (Messenger).
+_APP_ON_ANDROID = re.compile(r"[\w.]+-Android/(\d+(?:\.\d+)*)")
 # Android's API levels (developer.android.com, API levels), for apps that state one as "Android 29".
 _ANDROID_API_LEVELS = {21: "5.0", 22: "5.1", 23: "6.0", 24: "7.0", 25: "7.1", 26: "8.0", 27: "8.1", 28: "9",
                        29: "10", 30: "11", 31: "12", 32: "12", 33: "13", 34: "14", 35: "15", 36: "16"}
@@ -240,6 +242,9 @@ def _os_facts(agent: str, platform: str, os, family: str, kind: str) -> tuple:
                                     if "Android 10; K)" in agent else "Chrome's frozen user agent says Android 9 "
                                     "on every Android")
         token = _ANDROID_TOKEN.search(agent)
+        named = None if token or not version else _APP_ON_ANDROID.search(agent)
+        if named and named[1].startswith(version):
+            return None, "absent", f"{named[0]} is the app's own version, not Android's"
         version = token[1] if token else version
         level = int(version.split(".")[0]) if version and version.split(".")[0].isdigit() else 0
         if level >= 21:
