@@ -165,6 +165,16 @@ def test_google_frozen_echoes_are_unknown_not_old(tmp_path):
     assert all("frozen" in reason for reason in found["reason"].iloc[1:4])
 
 
+def test_google_desktop_chrome_names_no_platform(tmp_path):
+    # Google's device audit types DESKTOP_CHROME as "Desktop Chrome", the browser on any
+    # desktop system (Admin SDK, mobile activity events); elastic/integrations' device fixture
+    # with that type (and OS_VERSION "os11") read as an exact ChromeOS 11.
+    page = {"kind": "admin#reports#activities", "items": [google("os11", "DESKTOP_CHROME", "model", 1)]}
+    found = clients.facts(load(tmp_path, "mobile.json", page))
+    assert found.loc[0, ["platform", "os_evidence"]].tolist() == ["other", "absent"]
+    assert pd.isna(found.loc[0, "os_version"])
+
+
 def test_stores_written_before_the_new_columns_still_load(tmp_path):
     old = load(tmp_path, "okta.json", OKTA).drop(
         columns=["reported_browser", "reported_browser_version", "compliant", "trust_type", "reported_from"])

@@ -17,12 +17,15 @@ from fleetanalysis.codes import combine, firsts, value_codes
 def _reported_platform(name) -> str | None:
     """Our platform name for an OS name a source reports (Okta, Entra, Google); None if none.
 
-    >>> [_reported_platform(name) for name in ("IOS_SYNC", "MacOs", "Windows10", "Tizen", None)]
-    ['iOS', 'macOS', 'Windows', 'other', None]
+    >>> [_reported_platform(name) for name in ("IOS_SYNC", "MacOs", "Windows10", "Tizen", None, "DESKTOP_CHROME")]
+    ['iOS', 'macOS', 'Windows', 'other', None, None]
     """
     if not isinstance(name, str):
         return None
     key = re.sub(r"[^a-z]", "", name.lower())
+    if key == "desktopchrome":
+        # Google's device type for the Chrome browser on any desktop system: no platform named.
+        return None
     for token, found in (("ipados", "iPadOS"), ("ipad", "iPadOS"), ("ios", "iOS"), ("iphone", "iOS"),
                          ("android", "Android"), ("chrome", "ChromeOS"), ("mac", "macOS"),
                          ("osx", "macOS"), ("windows", "Windows"), ("linux", "Linux")):
