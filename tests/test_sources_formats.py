@@ -193,6 +193,20 @@ def test_okta_event_hook_deliveries_are_their_events(tmp_path):
     assert loaded.rejected[["record", "reason"]].values.tolist() == [["line 1 record 2", "no user agent"]]
 
 
+def test_a_slack_error_answer_saved_among_pages_is_rejected_for_what_it_is(tmp_path):
+    # team.accessLogs' documented answers (slack-ruby/slack-api-ref methods/team/team.accessLogs.json):
+    # a page of logins and {"ok": false, "error": "paid_only"}. The error page was "record 3,
+    # first seen missing or not a date"; alone, "not a known sign-in log".
+    error = {"ok": False, "error": "paid_only"}
+    loaded = load_one(write(tmp_path / "pages.json", json.dumps([slack_page([slack_login(), slack_login("U2")]),
+                                                                   error])))
+    assert loaded.counts[["read", "loaded", "rejected"]].values.tolist() == [[3, 2, 1]]
+    assert loaded.rejected["reason"].tolist() == [
+        "a Slack error answer ('paid_only'), not a log row: nothing was fetched for that page"]
+    with pytest.raises(BadInput, match=r"a Slack error answer \('paid_only'\): it holds no log rows"):
+        sources.load([write(tmp_path / "error.json", json.dumps(error))])
+
+
 def test_forced_format_and_wrong_forced_format(tmp_path):
     path = write(tmp_path / "okta.json", json.dumps(OKTA))
     assert sources.load([path], format="okta").counts["format"].tolist() == ["okta"]

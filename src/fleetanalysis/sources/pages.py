@@ -23,3 +23,40 @@ def records(doc: object, key: str) -> list:
         found = doc[key]
         return found if isinstance(found, list) else [found]
     return [doc]
+
+
+# Where a saved page that is an API error answer says so: {"ok": false, "error": "paid_only"}.
+ERROR_FIELDS = ["ok", "error"]
+
+
+def error_answers(frame):
+    """Per flattened record, the reason it is rejected when it is a Slack error answer
+    (``ok`` false) saved among the pages, else NA: such a page holds no rows.
+
+    Examples:
+        >>> import pandas as pd
+        >>> error_answers(pd.DataFrame({"ok": [False, None], "error": ["paid_only", None]})).tolist()
+        ["a Slack error answer ('paid_only'), not a log row: nothing was fetched for that page", nan]
+    """
+    import pandas as pd
+
+    ok = frame["ok"] if "ok" in frame else pd.Series(None, index=frame.index, dtype="object")
+    said = (frame["error"] if "error" in frame else pd.Series(None, index=frame.index, dtype="object")).astype("object")
+    failed = ok.map(lambda value: value is False)
+    text = "a Slack error answer (" + said.map(lambda error: repr(str(error)[:80])) + "), not a log row: " \
+        "nothing was fetched for that page"
+    return text.where(failed)
+
+
+def error_of(doc: object) -> str | None:
+    """The error a Slack error answer (or a list holding only those) names, else None.
+
+    Examples:
+        >>> error_of({"ok": False, "error": "missing_scope"}), error_of({"ok": True, "logins": []})
+        ('missing_scope', None)
+    """
+    pages = doc if isinstance(doc, list) else [doc]
+    if pages and all(isinstance(page, dict) and page.get("ok") is False for page in pages):
+        return str(pages[0].get("error", "no error named"))
+    return None
+

@@ -40,7 +40,7 @@ import pyarrow.csv as pyarrow_csv
 
 from fleetanalysis.errors import BadInput
 # The format table is the package's face; it is defined there before this module is imported.
-from fleetanalysis.sources import FORMATS, entra, github, schema
+from fleetanalysis.sources import FORMATS, entra, github, pages, schema
 from fleetanalysis.sources import csv as generic_csv
 from fleetanalysis.sources.schema import empty_access, empty_rejected, screen
 
@@ -479,6 +479,8 @@ def _json_format(path: Path, format: str | None, probe: object) -> str:
                               f"(looks like {found or 'an unknown format'})")
     if format is None and empty:
         raise BadInput(path, "an empty list: no rows, and no field tells which log it is; use --format")
+    if format is None and pages.error_of(probe) is not None:
+        raise BadInput(path, f"a Slack error answer ({pages.error_of(probe)!r}): it holds no log rows")
     if format is None:
         raise BadInput(path, "not a known sign-in log (Slack, Okta, Entra, Google, GitHub); use --format")
     return format

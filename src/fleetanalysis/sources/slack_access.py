@@ -23,12 +23,12 @@ from __future__ import annotations
 
 import pandas as pd
 
-from fleetanalysis.sources.pages import records
+from fleetanalysis.sources.pages import ERROR_FIELDS, error_answers, records
 from fleetanalysis.sources.schema import any_row, field, from_unix, pick
 
 # The fields read from each record (dotted paths into nested objects).
 FIELDS = [
-    "user_id", "username", "date_first", "date_last", "count", "ip", "user_agent",
+    "user_id", "username", "date_first", "date_last", "count", "ip", "user_agent", *ERROR_FIELDS,
 ]
 FORMAT = "slack_access"
 
@@ -71,6 +71,7 @@ def candidates(frame: pd.DataFrame) -> pd.DataFrame:
         "count": _number(field(frame, "count")),
         "ip": pick(frame, "ip"),
         "user_agent": pick(frame, "user_agent"),
+        "problem": error_answers(frame),
     }, index=frame.index)
 
 

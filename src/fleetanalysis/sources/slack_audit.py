@@ -21,13 +21,13 @@ from __future__ import annotations
 
 import pandas as pd
 
-from fleetanalysis.sources.pages import records
+from fleetanalysis.sources.pages import ERROR_FIELDS, error_answers, records
 from fleetanalysis.sources.schema import any_row, failed_action, failed_attempt, field, from_unix, pick
 
 # The fields read from each record (dotted paths into nested objects).
 FIELDS = [
     "id", "date_create", "actor.user.id", "actor.user.email", "actor.user.name", "context.ua",
-    "context.ip_address", "action",
+    "context.ip_address", "action", *ERROR_FIELDS,
 ]
 FORMAT = "slack_audit"
 # Slack's anomaly events report a session it suspects is not the user's (a new ASN, IP or agent).
@@ -75,6 +75,7 @@ def candidates(frame: pd.DataFrame) -> pd.DataFrame:
         "count": 1,
         "ip": pick(frame, "context.ip_address"),
         "user_agent": pick(frame, "context.ua"),
-        "problem": pd.Series(ANOMALY_REASON, index=frame.index, dtype="object").where(action.eq("anomaly"))
+        "problem": error_answers(frame).fillna(
+            pd.Series(ANOMALY_REASON, index=frame.index, dtype="object").where(action.eq("anomaly")))
         .fillna(failed_attempt(failed_action(action), action)),
     }, index=frame.index)
