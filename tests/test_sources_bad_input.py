@@ -147,6 +147,25 @@ def test_google_rows_need_no_user_agent_but_unusable_dates_are_rejected(tmp_path
     assert result.rejected["reason"].tolist() == ["first seen missing or not a date"]
 
 
+def test_a_google_activity_naming_no_device_says_so_and_one_event_object_is_read(tmp_path):
+    # elastic/integrations' google_workspace device fixture hands one event over as an object
+    # (its collector splits the list); it was "no user agent", which no Google row ever has.
+    path = tmp_path / "mobile.ndjson"
+    event = {"type": "device_updates", "name": "DEVICE_SYNC_EVENT", "parameters": [
+        {"name": "DEVICE_MODEL", "value": "model"}, {"name": "DEVICE_TYPE", "value": "ANDROID"},
+        {"name": "OS_VERSION", "value": "Android 14"}, {"name": "USER_EMAIL", "value": "user@foo.com"}]}
+    bare = {**event, "parameters": [{"name": "RESOURCE_ID", "value": "sads324"}]}
+    path.write_text("\n".join(json.dumps({
+        "kind": "admin#reports#activity", "id": {"time": "2024-05-01T08:00:00Z", "uniqueQualifier": str(number),
+                                                 "applicationName": "mobile"},
+        "actor": {"callerType": "USER", "email": "foo@bar.com"}, "events": events})
+        for number, events in ((1, event), (2, [bare]))))
+    result = sources.load([path])
+    assert result.access["reported_os_version"].tolist() == ["14"]
+    assert result.rejected["reason"].tolist() == [
+        "a Google mobile activity naming no device (no DEVICE_TYPE, OS_VERSION or DEVICE_MODEL)"]
+
+
 def test_cli_exits_2_with_one_line_when_nothing_can_be_read(tmp_path, capsys):
     path = tmp_path / "x.json"
     path.write_text('[{"user_id": "U1"')

@@ -77,7 +77,8 @@ def rows(doc: object) -> list:
 def _parameters(events: object) -> dict:
     """All event parameters of one activity, by name (later events fill gaps)."""
     found: dict = {}
-    for event in events if isinstance(events, list) else []:
+    # A collector that split the list may hand one event over as an object.
+    for event in events if isinstance(events, list) else [events] if isinstance(events, dict) else []:
         for parameter in (event.get("parameters") or []) if isinstance(event, dict) else []:
             if not isinstance(parameter, dict) or "name" not in parameter:
                 continue
@@ -125,5 +126,7 @@ def candidates(frame: pd.DataFrame) -> pd.DataFrame:
             ("model", model.notna(), "DEVICE_MODEL"),
         ], frame.index),
         "problem": ("Google " + application + " activity: no device evidence by design (skipped)").where(
-            application.notna() & (application != "mobile")),
+            application.notna() & (application != "mobile")).fillna(pd.Series(
+                "a Google mobile activity naming no device (no DEVICE_TYPE, OS_VERSION or DEVICE_MODEL)",
+                index=frame.index, dtype="object").where(system.isna() & stated.isna() & model.isna())),
     }, index=frame.index)
