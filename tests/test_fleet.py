@@ -348,14 +348,20 @@ def test_windows_own_sign_in_windows_never_make_a_current_pc_unsupported(shipped
                 "Chrome/70.0.3538.102 Safari/537.36 Edge/18.22631")
     ie_mode = "Mozilla/5.0 (Windows NT 10.0; WOW64; Trident/7.0; rv:11.0) like Gecko"
     old_ie = "Mozilla/5.0 (Windows NT 6.1; WOW64; Trident/7.0; rv:11.0) like Gecko"
-    users = ["ann", "ann", "bo", "cy", "di"]
+    # Windows' account window (login.live.com) and the new Outlook, on Edge's WebView2 engine.
+    app_host = ("Mozilla/5.0 (Windows NT 10.0; Win64; x64; MSAppHost/3.0) AppleWebKit/537.36 (KHTML, like Gecko) "
+                "Chrome/70.0.3538.102 Safari/537.36 Edge/18.22631")
+    outlook = ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/125.0.0.0 "
+               "Safari/537.36 Edg/125.0.0.0 OneOutlook/1.2024.516.400")
+    users = ["ann", "ann", "bo", "cy", "di", "ed", "fay"]
     access = conform(pd.DataFrame({
         "source": "entra", "user": [f"{name}@example.org" for name in users], "user_id": users,
-        "user_agent": [edge, zoom, web_view, ie_mode, old_ie],
+        "user_agent": [edge, zoom, web_view, ie_mode, old_ie, app_host, outlook],
         "first_seen": "2024-08-01T08:00:00Z", "last_seen": "2024-08-10T08:00:00Z"}))
     devices = fleet.snapshot(fleet.sightings(clients.facts(access)), shipped_catalog, rules, "2024-08-15")
     verdicts = dict(zip(devices["user_id"], devices["verdict"]))
     assert verdicts["ann"] == "current" and verdicts["bo"] != "unsupported" and verdicts["cy"] == "unknown"
+    assert verdicts["ed"] != "unsupported" and verdicts["fay"] == "unknown"
     # Windows 7's Internet Explorer is out of support with its system.
     assert verdicts["di"] == "unsupported"
 

@@ -9,6 +9,7 @@ No pandas here: ``table`` takes these facts to columns for many agents, and
 from __future__ import annotations
 
 import re
+import urllib.parse
 from functools import cache, lru_cache
 
 from ua_parser import Domain
@@ -41,13 +42,13 @@ _ANDROID_API_LEVELS = {21: "5.0", 22: "5.1", 23: "6.0", 24: "7.0", 25: "7.1", 26
 # Chrome 110 and later; Chrome 76-92 under its freeze-UA flag wrote "Android 9; Unspecified Device";
 # Android WebView reduced its agent the same way from Android 16: "Android 10; K; wv)".
 _FROZEN_ANDROID = re.compile(r"Android 10; K(?:; wv)?\)|Android 9; Unspecified Device\)")
-# What a Chrome agent holds after its engine token: Chrome itself, and Linux distributions'
+# What a Chrome or Edge agent holds after its engine token: Chrome (Edge) itself, and Linux distributions'
 # Chromium builds ("Ubuntu Chromium/31.0 Chrome/31.0", "SUSE/31.0"), write only these. Any
 # other token names a browser or app built on Chromium (Foxmail, 360SE, a Yandex app, a
 # new one ua-parser does not know), which ships its own Chromium on its own schedule.
 _CHROME_TAIL = re.compile(r"\(KHTML, like Gecko\) (.*)")
 # A proxy may append to the last token ("Safari/537.36,gzip(gfe)", Google's front end).
-_CHROME_TOKENS = re.compile(r"(?:(?:Chrome|Chromium|Safari|CrMo)/[\d.]+|Mobile|Version/4\.0"
+_CHROME_TOKENS = re.compile(r"(?:(?:Chrome|Chromium|Safari|CrMo|Edg|EdgA)/[\d.]+|Mobile|Version/4\.0"
                             r"|(?:Ubuntu|SUSE|Debian|Fedora|Raspbian|Slackware)(?:/[\d.]+)?)(?:[^\w/].*)?")
 # Systems built on Android that name the Android they are built on but update on their own
 # schedule: that number says nothing of their patches.
@@ -64,6 +65,7 @@ _ANDROID_DERIVED = [
 # A product token after Firefox's own names a browser built on Gecko ("Firefox/45.0
 # Ordissimo/3.8", "CometBird/11.0"); an old Windows Firefox's " (.NET CLR ...)" names none.
 _FIREFOX_TAIL = re.compile(r"\bFirefox/[\d.]+\w* +([A-Za-z][\w.+-]*(?:/[\w.+-]+)?)")
+_PERCENT_ESCAPE = re.compile(r"%[0-9A-Fa-f]{2}")
 # Tokens whose case ua-parser's rules depend on, for an agent a log pipeline lower-cased.
 _RECASED = [("mozilla/", "Mozilla/"), ("windows nt", "Windows NT"), ("win64", "Win64"), ("wow64", "WOW64"),
             ("applewebkit/", "AppleWebKit/"), ("(khtml, like gecko)", "(KHTML, like Gecko)"),
@@ -407,6 +409,10 @@ def _describe_one(agent) -> tuple:
         return _NO_AGENT
     if not agent.strip():
         return _EMPTY
+    if "%" in agent and "CFNetwork/" in agent and _PERCENT_ESCAPE.search(agent):
+        # Apple's HTTP stack percent-encodes an app's name and model ("Okta%20Verify/4.11.0
+        # ... (MacBookPro18%2C3)"): read as the app wrote them.
+        return _describe_one(urllib.parse.unquote(agent))
     recased = _recased(agent)
     if recased:
         # Read as the agent the browser sent; its own tokens are the same, only their case was lost.
@@ -427,7 +433,8 @@ def _describe_one(agent) -> tuple:
     client_version = _dotted(client.major, client.minor, client.patch, client.patch_minor) \
         if client and not stock_android else None
     client_notes = []
-    embedded = _chromium_based(agent) if product == "chrome" else _gecko_based(agent) if product == "firefox" else None
+    embedded = _chromium_based(agent) if product in ("chrome", "edge") else \
+        _gecko_based(agent) if product == "firefox" else None
     if embedded and embedded.startswith("(compatible"):
         # "... Chrome/41.0 Safari/537.36 (compatible; Google-AMPHTML)": a service naming itself, no browser.
         embedded, kind = agent.rpartition("(compatible;")[2].strip(" ;)") or "compatible", "bot"
