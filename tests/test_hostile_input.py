@@ -143,7 +143,8 @@ FILES = {
     "CSV header only": ("header.csv", b"email,timestamp,user_agent\n", {"loaded": 0, "rejected": 0}),
     "CSV repeated header names": ("repeat.csv", b"email,time,email,ua\na,2024-05-01T00:00:00Z,b,c\n",
                                   "column 'email' appears more than once"),
-    "Slack ok false": ("error.json", text(json.dumps({"ok": False, "error": "invalid_auth"})), "not a known sign-in log"),
+    "Slack ok false": ("error.json", text(json.dumps({"ok": False, "error": "invalid_auth"})),
+                       "a Slack error answer ('invalid_auth'): it holds no log rows"),
     "Slack logins not a list": ("notlist.json", text(json.dumps({"ok": True, "logins": "nope"})),
                                 {"loaded": 0, "rejected": 1, "reasons": ["not a JSON object"]}),
     "Slack logins an object": ("object.json", text(json.dumps({"ok": True, "logins": {"user_id": "U1"}})),
@@ -161,7 +162,7 @@ FILES = {
     "Google events without parameters": ("google.json", text(json.dumps({"kind": "admin#reports#activities", "items": [
         google(1), google(2, events=[{"name": "DEVICE_SYNC_EVENT"}]), google(3, events="junk"),
         google(4, events=[{"name": "X", "parameters": [7, {"value": "no name"}]}])]})),
-                                         {"loaded": 1, "rejected": 3, "reasons": ["no user agent"]}),
+                                         {"loaded": 1, "rejected": 3, "reasons": ["a Google mobile activity naming no device"]}),
     "NDJSON with broken lines": ("events.ndjson", text("\n".join([json.dumps(okta(1)), '{"uuid": "x", "publ',
                                                                   "[1, 2", json.dumps(okta(2))])),
                                  {"loaded": 2, "rejected": 2, "reasons": ["not valid JSON"]}),

@@ -66,6 +66,9 @@ _ANDROID_DERIVED = [
 # Ordissimo/3.8", "CometBird/11.0"); an old Windows Firefox's " (.NET CLR ...)" names none.
 _FIREFOX_TAIL = re.compile(r"\bFirefox/[\d.]+\w* +([A-Za-z][\w.+-]*(?:/[\w.+-]+)?)")
 _PERCENT_ESCAPE = re.compile(r"%[0-9A-Fa-f]{2}")
+# A word ending in "bot" in a browser's comment, and what makes an item a service's own.
+_BOT_WORD = re.compile(r"bot\b", re.IGNORECASE)
+_NAMES_SERVICE = re.compile(r"[/:@+]|www\.")
 # Tokens whose case ua-parser's rules depend on, for an agent a log pipeline lower-cased.
 _RECASED = [("mozilla/", "Mozilla/"), ("windows nt", "Windows NT"), ("win64", "Win64"), ("wow64", "WOW64"),
             ("applewebkit/", "AppleWebKit/"), ("(khtml, like gecko)", "(KHTML, like Gecko)"),
@@ -363,6 +366,24 @@ def _gecko_based(agent: str) -> str | None:
     return tail[1] if tail else None
 
 
+def _without_bot_words(agent: str) -> str | None:
+    """``agent`` without the words of its first comment that end in "bot" and name no
+    product, address or contact (a company a browser's agent names); None if it has none.
+
+    >>> _without_bot_words("Mozilla/5.0 (Windows NT 6.1; Trident/7.0; Talbot Group; rv:11.0) like Gecko")
+    'Mozilla/5.0 (Windows NT 6.1; Trident/7.0; rv:11.0) like Gecko'
+    >>> _without_bot_words("Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)") is None
+    True
+    """
+    before, opened, rest = agent.partition("(")
+    comment, closed, after = rest.partition(")")
+    if not opened or not closed:
+        return None
+    items = comment.split(";")
+    kept = [item for item in items if not (_BOT_WORD.search(item) and not _NAMES_SERVICE.search(item))]
+    return None if len(kept) == len(items) else f"{before}({';'.join(kept).strip()}){after}"
+
+
 def _stated_by(os) -> SystemRule | None:
     """The clients.toml rule that read this OS, if one did."""
     if os is None or not os.family.startswith(_RULE_MARK):
@@ -420,6 +441,14 @@ def _describe_one(agent) -> tuple:
     parsed = _parser()(agent, Domain.ALL)
     client, os, device = parsed.user_agent, parsed.os, parsed.device
     family, kind, product = _client(client, device)
+    if kind == "bot" and not (client and client.family.startswith(_RULE_MARK)) and agent.startswith("Mozilla/"):
+        # ua-parser's bot rules match any word ending in "bot", also a company named in a
+        # browser's own comment ("Windows NT 6.1; Trident/7.0; Talbot Group; rv:11.0").
+        plain = _without_bot_words(agent)
+        if plain:
+            found = _describe_one(plain)
+            if found[3] == "browser":
+                return found
     stock_android = family == "Android" and not agent.startswith("Mozilla/")
     if stock_android:
         # ua-parser's "Android" is the old stock browser; an agent that is no browser's

@@ -312,8 +312,14 @@ def commit(store: Path, written: dict[Part, pd.DataFrame | pyarrow.Table], empti
             pending.parent.mkdir(parents=True, exist_ok=True)
         # Arrow encodes and compresses without the GIL: a write of several partitions uses every core.
         with ThreadPoolExecutor(min(len(written), cores()) or 1) as writers:
-            for done in [writers.submit(_write_part, frame, pendings[part]) for part, frame in written.items()]:
-                done.result()
+            futures = [writers.submit(_write_part, frame, pendings[part]) for part, frame in written.items()]
+        try:
+            for future in futures:
+                future.result()
+        finally:
+            # A failed write's error holds its file open (through its traceback) while a future
+            # holds the error: none may outlive this frame, or a full disk keeps the space.
+            futures = future = None
         renames = [[part_name(part), pending.name] for part, pending in pendings.items()]
     except BaseException as error:
         # Before the commit point: what this write made goes, the store stays as it was.
