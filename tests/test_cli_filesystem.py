@@ -241,3 +241,19 @@ def test_a_notebook_that_is_not_one_is_refused_before_a_kernel_starts(tmp_path, 
     fake.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR")  # a PNG's signature saved under the wrong name
     assert cli.main(["report", "--notebook", str(fake), "--out", str(tmp_path / "reports")]) == 2
     assert one_line_error(capsys) == f"fleetanalysis: {fake}: not a Jupyter notebook (UnicodeDecodeError)"
+
+
+@pytest.mark.parametrize("argv", [["status", "--directory"], ["status", "--networks"], ["status", "--policy"],
+                                  ["status", "--catalog"], ["nudges", "--devices"]])
+def test_a_fifo_given_as_an_input_file_is_one_line_not_a_hang(tmp_path, argv):
+    # An outside trial: "--directory f.csv" on a FIFO waited forever for a writer.
+    import sys
+
+    fifo = tmp_path / "f.csv"
+    os.mkfifo(fifo)
+    (tmp_path / "empty.toml").write_text("")
+    env = {**os.environ, "FLEETANALYSIS_CONFIG": str(tmp_path / "empty.toml"), "PYTHONWARNINGS": "ignore"}
+    done = subprocess.run([sys.executable, "-m", "fleetanalysis.cli", *argv, str(fifo)], capture_output=True,
+                          text=True, timeout=120, env=env, cwd=tmp_path)
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines()[-1].endswith("not a regular file"), done.stderr

@@ -280,3 +280,16 @@ def test_a_directory_repeating_a_column_is_refused_and_a_person_listed_twice_is_
     assert [record.getMessage().split(": ", 1)[1] for record in caplog.records] == [
         "1 person is listed more than once with different offices or departments (user_id U1: records 1, 3); "
         "the last record of each is used"]
+
+
+def test_the_directorys_notes_reach_no_notebook_and_so_no_report(tmp_path):
+    # An outside trial: the report made without --names showed "email ana@x.io: records 1, 2"
+    # in a pink box (the kernel printed the warning through logging's last resort).
+    import subprocess
+    import sys
+
+    path = tmp_path / "people.csv"
+    path.write_text("user_id,email,office,department\nU1,ana@x.io,Oslo,IT\nU9,ana@x.io,Bergen,IT\n")
+    done = subprocess.run([sys.executable, "-c", f"from fleetanalysis import org; org.load_directory({str(path)!r})"],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and done.stderr == ""

@@ -196,3 +196,18 @@ def test_the_verdict_legend_sits_beside_the_bars():
     legend = fig.axes[0].get_legend().get_window_extent()
     plot = fig.axes[0].get_window_extent()
     assert legend.x0 >= plot.x1
+
+
+def test_a_name_the_charts_font_cannot_draw_prints_no_warning_into_the_report():
+    # An outside trial: offices named 東京 and 서울 put matplotlib's "Glyph ... missing from
+    # font(s)" warnings, with the server's paths, into the management report.
+    import warnings
+
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(2, 1), layout="constrained")
+    fig.add_subplot().set_title("東京 서울")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert plots.to_png(fig)[:4] == b"\x89PNG"
+

@@ -275,6 +275,10 @@ def fleet_inputs(store: str | os.PathLike | None = None, directory: str | os.Pat
             if not Path(value).exists():
                 later = " (run `fleetanalysis ingest` first)" if name == "store" else ""
                 raise BadInput(value, f"no such {name} file{later}")
+            if name != "store" and not Path(value).is_file():
+                # A FIFO would block the read forever; /dev/null would read as an empty file.
+                kind = "is a folder, not a file" if Path(value).is_dir() else "not a regular file"
+                raise BadInput(value, f"{name}: {kind}")
             chosen[name] = Path(value)
         else:
             configured = getattr(settings, name)

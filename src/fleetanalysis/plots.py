@@ -24,6 +24,7 @@ from __future__ import annotations
 import base64
 import html
 import io
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -64,7 +65,13 @@ def to_png(fig: Figure, dpi: int = 110) -> bytes:
         b'\\x89PNG'
     """
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
+    with warnings.catch_warnings():
+        # Matplotlib's notes for developers (a glyph its font lacks, a layout it could not
+        # fit) would print into the report, paths and all: the tables and alt text carry
+        # every name, whatever the chart's font can draw.
+        warnings.filterwarnings("ignore", message=r"(Glyph \d+ .*missing from font|constrained_layout)",
+                                category=UserWarning)
+        fig.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
     return buffer.getvalue()
 
 

@@ -54,8 +54,13 @@ def _run_report(args) -> int:
         parameters["names"] = True
     parameters.update({name: reporting.parameter_value(value) for name, value in args.parameter})
     reporting.check_parameters(args.notebook, parameters)
-    # A policy file the notebook would refuse after minutes is refused now, as status does.
+    # A policy file or directory the notebook would refuse after minutes is refused now, as
+    # status does; the directory's notes (a person listed twice) reach this terminal, not the page.
     policy.load(inputs.policy)
+    if inputs.directory is not None:
+        from fleetanalysis import org
+
+        org.load_directory(inputs.directory)
     if "store" not in parameters:
         write_missing_demo(inputs)
     # So is a store that is no store (a settings file naming some other file).

@@ -57,8 +57,10 @@ _ANDROID_DERIVED = [
      "an Android app on a Chromebook names the Android of ChromeOS's app container, which ChromeOS updates"),
     (re.compile(r"\bKF[A-Z]{2,6}\b|\bAFT[A-Z]\w*|\bSilk/"), "other",
      "Amazon's Fire OS names the Android it is built on and is updated by Amazon"),
-    (re.compile(r"HarmonyOS|OpenHarmony"), "other", "HarmonyOS names the Android it is compatible with and is updated by Huawei"),
-    (re.compile(r"Android TV|Google ?TV|BRAVIA"), "other", "a TV's Android is updated by its maker, apart from Android's releases"),
+    (re.compile(r"HarmonyOS|OpenHarmony"), "other",
+     "HarmonyOS names the Android it is compatible with and is updated by Huawei"),
+    (re.compile(r"Android TV|Google ?TV|BRAVIA"), "other",
+     "a TV's Android is updated by its maker, apart from Android's releases"),
     (re.compile(r"OculusBrowser|\bQuest\b|\bPico\b"), "other",
      "a headset's system names the Android it is built on and is updated by its maker"),
 ]

@@ -23,6 +23,10 @@ def read_table(path: str | os.PathLike, what: str = "devices") -> pd.DataFrame:
         fleetanalysis.errors.BadInput: no-such-file.parquet: cannot read the devices table: no such file or folder
     """
     path = Path(path)
+    if path.exists() and not path.is_file():
+        # A FIFO would block the read forever.
+        raise BadInput(path, f"cannot read the {what} table",
+                       "is a folder, not a file" if path.is_dir() else "not a regular file")
     try:
         if path.suffix.lower() in (".csv", ".txt"):
             table = pd.read_csv(path)
@@ -50,7 +54,8 @@ def read_opt_out(path: str | os.PathLike, directory: pd.DataFrame | None = None)
         >>> _ = path.write_bytes("\\ufeff# on leave\\nU0ANA0001\\nBo@X.io  # ceo\\n".encode())
         >>> sorted(read_opt_out(path))
         ['bo@x.io', 'u0ana0001']
-        >>> sorted(read_opt_out(path, pd.DataFrame({"user_id": ["U0BO00007", "U0ANA0001"], "email": ["bo@x.io", "ana@x.io"]})))
+        >>> people = pd.DataFrame({"user_id": ["U0BO00007", "U0ANA0001"], "email": ["bo@x.io", "ana@x.io"]})
+        >>> sorted(read_opt_out(path, people))
         ['ana@x.io', 'bo@x.io', 'u0ana0001', 'u0bo00007']
     """
     try:
