@@ -221,6 +221,12 @@ def test_slack_events_without_a_secret_is_one_line_exit_2(tmp_path, capsys, monk
     assert cli.main(["slack-events", "--port", "8080", "--state", str(tmp_path / "n.sqlite")]) == 2
     error = capsys.readouterr().err
     assert "$SLACK_SIGNING_SECRET: no Slack signing secret" in error and error.count("\n") == 1
+    # An outside trial: a secret on two lines was taken, and every button press then failed
+    # its signature check ("401 bad signature") with no hint why.
+    monkeypatch.setenv("SLACK_SIGNING_SECRET", "8f742231b10e8888abcd99yyyzzz85a5\nsecond")
+    assert cli.main(["slack-events", "--port", "8080", "--state", str(tmp_path / "n.sqlite")]) == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and "signing secret holds a line break" in error and "second" not in error
 
 
 def test_stop_after_n_unanswered_nudges_and_start_again_after_an_answer(endpoint):

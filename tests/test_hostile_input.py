@@ -162,7 +162,7 @@ FILES = {
     "Google events without parameters": ("google.json", text(json.dumps({"kind": "admin#reports#activities", "items": [
         google(1), google(2, events=[{"name": "DEVICE_SYNC_EVENT"}]), google(3, events="junk"),
         google(4, events=[{"name": "X", "parameters": [7, {"value": "no name"}]}])]})),
-                                         {"loaded": 1, "rejected": 3, "reasons": ["a Google mobile activity naming no device"]}),
+                                         {"loaded": 1, "rejected": 3, "reasons": ["a Google mobile activity naming no system"]}),
     "NDJSON with broken lines": ("events.ndjson", text("\n".join([json.dumps(okta(1)), '{"uuid": "x", "publ',
                                                                   "[1, 2", json.dumps(okta(2))])),
                                  {"loaded": 2, "rejected": 2, "reasons": ["not valid JSON"]}),

@@ -158,6 +158,6 @@ def test_a_token_on_two_lines_is_one_line_naming_its_variable_never_the_token(tm
     assert done.returncode == 2
     assert done.stderr.strip().splitlines() == [
         f"fleetanalysis: ${variable}: the Slack token holds a line break, space or control character: set it to "
-        f"the {'user token with the admin scope (xoxp-...)' if variable == 'SLACK_USER_TOKEN' else 'bot token (xoxb-...)'}"
+        f"{'a user token with the admin scope (xoxp-...)' if variable == 'SLACK_USER_TOKEN' else 'a bot token (xoxb-...)'}"
         " on one line"]
     assert token.split("-")[-1] not in done.stdout + done.stderr

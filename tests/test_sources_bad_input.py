@@ -155,15 +155,19 @@ def test_a_google_activity_naming_no_device_says_so_and_one_event_object_is_read
         {"name": "DEVICE_MODEL", "value": "model"}, {"name": "DEVICE_TYPE", "value": "ANDROID"},
         {"name": "OS_VERSION", "value": "Android 14"}, {"name": "USER_EMAIL", "value": "user@foo.com"}]}
     bare = {**event, "parameters": [{"name": "RESOURCE_ID", "value": "sads324"}]}
+    # OS_VERSION alone names the system; a model alone does not.
+    stated = {**event, "parameters": [{"name": "OS_VERSION", "value": "iOS 17.4"}]}
+    model = {**event, "parameters": [{"name": "DEVICE_MODEL", "value": "Pixel 8"}]}
     path.write_text("\n".join(json.dumps({
         "kind": "admin#reports#activity", "id": {"time": "2024-05-01T08:00:00Z", "uniqueQualifier": str(number),
                                                  "applicationName": "mobile"},
         "actor": {"callerType": "USER", "email": "foo@bar.com"}, "events": events})
-        for number, events in ((1, event), (2, [bare]))))
+        for number, events in ((1, event), (2, [bare]), (3, [stated]), (4, [model]))))
     result = sources.load([path])
-    assert result.access["reported_os_version"].tolist() == ["14"]
+    assert result.access["reported_os_version"].tolist() == ["14", "17.4"]
+    assert result.access["reported_os"].astype(str).tolist() == ["ANDROID", "iOS"]
     assert result.rejected["reason"].tolist() == [
-        "a Google mobile activity naming no device (no DEVICE_TYPE, OS_VERSION or DEVICE_MODEL)"]
+        "a Google mobile activity naming no system (no DEVICE_TYPE, and no OS_VERSION naming one)"] * 2
 
 
 def test_cli_exits_2_with_one_line_when_nothing_can_be_read(tmp_path, capsys):

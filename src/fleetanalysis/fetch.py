@@ -67,7 +67,7 @@ def token_from_env(name: str) -> str:
         Traceback (most recent call last):
         fleetanalysis.errors.BadInput: $FLEETANALYSIS_SURELY_UNSET: no Slack token: set it to a user token with the admin scope (xoxp-...)
     """
-    return slack.token_from_env(name, "user token with the admin scope (xoxp-...)")
+    return slack.token_from_env(name, "a user token with the admin scope (xoxp-...)")
 
 
 def page_name(run: str, before: int | None, page: int) -> str:

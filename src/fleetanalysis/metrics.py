@@ -137,6 +137,20 @@ def _key_codes(column: pd.Series, text: bool) -> tuple[np.ndarray, pd.Index]:
     return merged.take(codes), values
 
 
+def people(rows: pd.DataFrame) -> int:
+    """How many people ``rows`` name: by user id, by user name where a log gives no id
+    (Okta, Entra and CSV logs name people by email).
+
+    Examples:
+        >>> people(pd.DataFrame({"user_id": ["U1", "U1", None], "user": ["ann", "ann", "bo@x.io"]}))
+        2
+    """
+    ids = rows["user_id"].astype("object") if "user_id" in rows else pd.Series(None, index=rows.index, dtype="object")
+    names = rows["user"].astype("object") if "user" in rows else pd.Series(None, index=rows.index, dtype="object")
+    return int(pd.concat([("id:" + ids[ids.notna()].astype(str)),
+                          ("name:" + names[ids.isna() & names.notna()].astype(str))]).nunique())
+
+
 def exempt(devices: pd.DataFrame) -> pd.DataFrame:
     """The devices left out of rates because they are exempt on the frame's date.
 

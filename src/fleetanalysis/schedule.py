@@ -122,8 +122,7 @@ def systemd_units(weekday: str = "mon", at: str = "06:00",
         f"EnvironmentFile={_unit_value(str(env_file))}\n"
         # Quoted whole: a checkout path with a space would end the assignment there.
         f"{settings}"
-        # systemd substitutes $NAME and ${NAME} in a command line, quoted or not: "$$" is a "$".
-        f"ExecStart={_unit_value(shlex.join(_weekly_command())).replace('$', '$$')}\n")
+        f"ExecStart={_command_line(_weekly_command())}\n")
     timer = (
         "[Unit]\n"
         "Description=Run fleetanalysis weekly\n\n"
@@ -143,6 +142,18 @@ def _quoted(text: str) -> str:
         'PATH=/srv/a \\\\"b\\\\"'
     """
     return text.replace("\\", "\\\\").replace('"', '\\"')
+
+
+def _command_line(words: list[str]) -> str:
+    r"""``words`` as a systemd ``ExecStart=`` value: shell-quoted, with ``%`` doubled, and
+    backslashes and ``$`` doubled too, since systemd reads C escapes and substitutes
+    ``$NAME`` in a command line, quoted or not.
+
+    Examples:
+        >>> _command_line(["make", "-C", "/srv/a$b\\c 50%"])
+        "make -C '/srv/a$$b\\\\c 50%%'"
+    """
+    return _unit_value(shlex.join(words)).replace("\\", "\\\\").replace("$", "$$")
 
 
 def _unit_value(text: str) -> str:

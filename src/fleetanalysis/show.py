@@ -76,14 +76,14 @@ def escape_text(value: object) -> str:
     return html.escape(_MARKDOWN_PUNCTUATION.sub(r"\\\1", escape_controls(str(value))), quote=True)
 
 
-def counted(count: int, noun: str) -> str:
+def counted(count: int, noun: str, plural: str | None = None) -> str:
     """``count`` and ``noun``, plural unless one: "1 device", "1,204 devices".
 
     Examples:
-        >>> counted(1, "device"), counted(1204, "device"), counted(0, "row")
-        ('1 device', '1,204 devices', '0 rows')
+        >>> counted(1, "device"), counted(1204, "device"), counted(0, "person", "people")
+        ('1 device', '1,204 devices', '0 people')
     """
-    return f"{count:,} {noun}{'' if count == 1 else 's'}"
+    return f"{count:,} {noun if count == 1 else plural or noun + 's'}"
 
 
 def say(template: str, **values) -> None:

@@ -89,23 +89,24 @@ def field(answer: object, method: str, *path: str) -> str:
 FAILURES = (SlackClientError, OSError, HTTPException, UnexpectedAnswer)
 
 
-def token_from_env(name: str, kind: str) -> str:
-    """The Slack token in environment variable ``name``; ``BadInput`` when it is unset or
-    not one line of printable text (never quoting it).
+def token_from_env(name: str, kind: str, what: str = "Slack token") -> str:
+    """The Slack token (or other secret, ``what``) in environment variable ``name``;
+    ``BadInput`` when it is unset or not one line of printable text (never quoting it).
+    ``kind`` says what to set it to.
 
     Examples:
-        >>> token_from_env("FLEETANALYSIS_SURELY_UNSET", "bot token (xoxb-...)")
+        >>> token_from_env("FLEETANALYSIS_SURELY_UNSET", "a bot token (xoxb-...)")
         Traceback (most recent call last):
         fleetanalysis.errors.BadInput: $FLEETANALYSIS_SURELY_UNSET: no Slack token: set it to a bot token (xoxb-...)
     """
     token = os.environ.get(name, "").strip()
     if not token:
-        raise BadInput(f"${name}", "no Slack token", f"set it to a {kind}")
+        raise BadInput(f"${name}", f"no {what}", f"set it to {kind}")
     if not token.isprintable() or " " in token:
-        # A wrapped paste or a quoted multi-line value: no HTTP header can carry it, and the
-        # error http.client raises would quote it whole. Said without the token.
-        raise BadInput(f"${name}", "the Slack token holds a line break, space or control character",
-                       f"set it to the {kind} on one line")
+        # A wrapped paste or a quoted multi-line value: no HTTP header can carry it (nor
+        # match a signature), and the error http.client raises would quote it whole.
+        raise BadInput(f"${name}", f"the {what} holds a line break, space or control character",
+                       f"set it to {kind} on one line")
     return token
 
 

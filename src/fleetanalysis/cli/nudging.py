@@ -212,14 +212,10 @@ _ANSWER_GRACE_SECONDS = 10
 
 
 def _run_slack_events(args) -> int:
-    import os
+    from fleetanalysis import answers, nudges, slack
 
-    from fleetanalysis import answers, nudges
-
-    secret = os.environ.get(args.secret_env, "").strip()
-    if not secret:
-        raise BadInput(f"${args.secret_env}", "no Slack signing secret",
-                       "set it to the app's Signing Secret (Basic Information page)")
+    secret = slack.token_from_env(args.secret_env, "the app's Signing Secret (Basic Information page)",
+                                  what="Slack signing secret")
     state_path = args.state or nudges.DEFAULT_STATE
     with nudges.State(state_path, lock=False):
         pass  # created (or upgraded) now, so that a bad path is one line before serving

@@ -44,7 +44,7 @@ def slack_client(token_env: str = DEFAULT_TOKEN_ENV, base_url: str | None = None
         ...
         fleetanalysis.errors.BadInput: $FLEETANALYSIS_NO_SUCH_VARIABLE: no Slack token: set it to a bot token (xoxb-...)
     """
-    return slack.client(slack.token_from_env(token_env, "bot token (xoxb-...)"), base_url, retries)
+    return slack.client(slack.token_from_env(token_env, "a bot token (xoxb-...)"), base_url, retries)
 
 
 def _slack_error(error: Exception, client) -> str:

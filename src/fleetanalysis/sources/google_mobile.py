@@ -98,8 +98,9 @@ def candidates(frame: pd.DataFrame) -> pd.DataFrame:
     events = frame["events"] if "events" in frame.columns else pd.Series(None, index=frame.index, dtype="object")
     parameters = pd.DataFrame(events.map(_parameters).tolist(), index=frame.index)
     when = from_iso(pick(frame, "id.time"))
-    system = pick(parameters, "DEVICE_TYPE")
     stated = pick(parameters, "OS_VERSION")
+    # Without a DEVICE_TYPE, the system OS_VERSION names ("Android 14", "iOS 17.4").
+    system = pick(parameters, "DEVICE_TYPE").fillna(stated.str.extract(r"^\s*([A-Za-z][A-Za-z ]*?)\s*\d", expand=False))
     # The OS word may sit in DEVICE_TYPE (ANDROID) or only in OS_VERSION (macOS 10.15.7).
     version, frozen = stated_version(system.fillna("") + " " + stated.fillna(""), version_number(stated))
     model = pick(parameters, "DEVICE_MODEL")
@@ -127,6 +128,6 @@ def candidates(frame: pd.DataFrame) -> pd.DataFrame:
         ], frame.index),
         "problem": ("Google " + application + " activity: no device evidence by design (skipped)").where(
             application.notna() & (application != "mobile")).fillna(pd.Series(
-                "a Google mobile activity naming no device (no DEVICE_TYPE, OS_VERSION or DEVICE_MODEL)",
-                index=frame.index, dtype="object").where(system.isna() & stated.isna() & model.isna())),
+                "a Google mobile activity naming no system (no DEVICE_TYPE, and no OS_VERSION naming one)",
+                index=frame.index, dtype="object").where(system.isna())),
     }, index=frame.index)

@@ -49,14 +49,17 @@ def error_answers(frame):
 
 
 def error_of(doc: object) -> str | None:
-    """The error a Slack error answer (or a list holding only those) names, else None.
+    """The errors a Slack error answer (or a list holding only those) names, else None.
 
     Examples:
         >>> error_of({"ok": False, "error": "missing_scope"}), error_of({"ok": True, "logins": []})
-        ('missing_scope', None)
+        ("'missing_scope'", None)
+        >>> error_of([{"ok": False, "error": "paid_only"}, {"ok": False, "error": "ratelimited"}])
+        "'paid_only', 'ratelimited'"
     """
     pages = doc if isinstance(doc, list) else [doc]
     if pages and all(isinstance(page, dict) and page.get("ok") is False for page in pages):
-        return str(pages[0].get("error", "no error named"))
+        named = dict.fromkeys(str(page.get("error", "no error named"))[:80] for page in pages)
+        return ", ".join(map(repr, list(named)[:5]))
     return None
 

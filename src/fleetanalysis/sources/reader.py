@@ -480,7 +480,7 @@ def _json_format(path: Path, format: str | None, probe: object) -> str:
     if format is None and empty:
         raise BadInput(path, "an empty list: no rows, and no field tells which log it is; use --format")
     if format is None and pages.error_of(probe) is not None:
-        raise BadInput(path, f"a Slack error answer ({pages.error_of(probe)!r}): it holds no log rows")
+        raise BadInput(path, f"a Slack error answer ({pages.error_of(probe)}): it holds no log rows")
     if format is None:
         raise BadInput(path, "not a known sign-in log (Slack, Okta, Entra, Google, GitHub); use --format")
     return format
