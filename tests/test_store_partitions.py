@@ -332,3 +332,42 @@ def test_a_migration_killed_midway_leaves_the_single_file_store(tmp_path, monkey
     assert target.is_dir() and counts["loaded"].sum() > 0
     # Nothing of the killed migration is left: no half-built folder, no backup.
     assert [path.name for path in tmp_path.iterdir() if path.name.startswith(".")] == [".access.parquet.lock"]
+
+
+def test_a_write_stopped_while_another_is_written_leaves_no_partition_file_behind(tmp_path, monkeypatch):
+    # Partitions are written on every core. A stop (SIGTERM's handler raising in the main
+    # thread) while one is still being written must not let it land after the clean-up: a
+    # suite run found a stopped ingest's ".pending" file left in the store.
+    import signal
+    import threading
+    import time
+
+    class Stopped(BaseException):
+        pass
+
+    def stop(*_):
+        raise Stopped
+
+    real, both = dataset._write_part, threading.Barrier(2)
+
+    def write(rows, target):
+        both.wait(5)
+        if "2026-05" in str(target):
+            os.kill(os.getpid(), signal.SIGUSR1)
+            return
+        time.sleep(0.5)
+        real(rows, target)
+
+    monkeypatch.setattr(dataset, "_write_part", write)
+    previous = signal.signal(signal.SIGUSR1, stop)
+    rows = conform(pd.DataFrame({"source": ["okta", "okta"], "user_agent": ["a", "b"],
+                                 "first_seen": ["2026-05-01T00:00:00Z", "2026-06-01T00:00:00Z"]}))
+    target = tmp_path / "access.parquet"
+    target.mkdir()
+    try:
+        with pytest.raises(Stopped):
+            dataset.commit(target, dict(dataset.split(rows)), set(), {})
+    finally:
+        signal.signal(signal.SIGUSR1, previous)
+    time.sleep(0.8)  # any write still going would land now
+    assert [path.name for path in target.rglob("*") if path.is_file()] == []

@@ -40,6 +40,7 @@ import os
 import secrets
 import shutil
 import sys
+import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -311,12 +312,30 @@ def commit(store: Path, written: dict[Part, pd.DataFrame | pyarrow.Table], empti
         for pending in pendings.values():
             pending.parent.mkdir(parents=True, exist_ok=True)
         # Arrow encodes and compresses without the GIL: a write of several partitions uses every core.
-        with ThreadPoolExecutor(min(len(written), cores()) or 1) as writers:
-            futures = [writers.submit(_write_part, frame, pendings[part]) for part, frame in written.items()]
+        abandoned = threading.Event()
+
+        def write(frame, pending: Path) -> None:
+            # Stopped (SIGTERM) or failed elsewhere: a write still going when the clean-up below
+            # runs removes its own file, whichever of the two finishes last.
+            if abandoned.is_set():
+                return
+            try:
+                _write_part(frame, pending)
+            finally:
+                if abandoned.is_set():
+                    pending.unlink(missing_ok=True)
+
+        writers = ThreadPoolExecutor(min(len(written), cores()) or 1)
+        futures = future = None
         try:
+            futures = [writers.submit(write, frame, pendings[part]) for part, frame in written.items()]
             for future in futures:
                 future.result()
+        except BaseException:
+            abandoned.set()
+            raise
         finally:
+            writers.shutdown(wait=True, cancel_futures=True)
             # A failed write's error holds its file open (through its traceback) while a future
             # holds the error: none may outlive this frame, or a full disk keeps the space.
             futures = future = None
