@@ -33,8 +33,8 @@ def record_headline(share: float | None, as_of, devices: int | None = None, *,
 
     ``share`` is the share of judged devices that are up to date (0..1), ``as_of`` the
     date the report describes, ``devices`` the judged devices (the headline's "of N"),
-    ``behind`` the devices outdated or unsupported, and ``names`` whether the page names people: such a page is never listed in the index;
-    ``demo`` whether it describes the demo organisation (marked so in the index, and never
+    ``behind`` the devices outdated or unsupported, and ``names`` whether the page names
+    people: such a page is never listed in the index; ``demo`` whether it describes the demo organisation (marked so in the index, and never
     ``latest`` once a report on real logs exists).
 
     Examples:

@@ -99,9 +99,10 @@ def candidates(frame: pd.DataFrame) -> pd.DataFrame:
     parameters = pd.DataFrame(events.map(_parameters).tolist(), index=frame.index)
     when = from_iso(pick(frame, "id.time"))
     stated = pick(parameters, "OS_VERSION")
-    # Without a DEVICE_TYPE, the system OS_VERSION names ("Android 14", "iOS 17.4").
-    system = pick(parameters, "DEVICE_TYPE").fillna(stated.str.extract(r"^\s*([A-Za-z][A-Za-z ]*?)\s*\d", expand=False))
-    # The OS word may sit in DEVICE_TYPE (ANDROID) or only in OS_VERSION (macOS 10.15.7).
+    # The OS word may sit in DEVICE_TYPE (ANDROID) or only in OS_VERSION (macOS 10.15.7,
+    # "iOS 17.4" with no DEVICE_TYPE).
+    named = stated.str.extract(r"^\s*([A-Za-z][A-Za-z ]*?)\s*\d", expand=False)
+    system = pick(parameters, "DEVICE_TYPE").fillna(named)
     version, frozen = stated_version(system.fillna("") + " " + stated.fillna(""), version_number(stated))
     model = pick(parameters, "DEVICE_MODEL")
     application = pick(frame, "id.applicationName")

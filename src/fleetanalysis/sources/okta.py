@@ -82,8 +82,11 @@ def rows(doc: object) -> list:
         >>> rows([{"eventType": "com.okta.event_hook", "data": {"events": [{"uuid": "u1"}, {"uuid": "u2"}]}}])
         [{'uuid': 'u1'}, {'uuid': 'u2'}]
     """
-    return [event for item in (doc if isinstance(doc, list) else [doc])
-            for event in (_hook_events(item) if _hook_events(item) is not None else [item])]
+    found = []
+    for item in doc if isinstance(doc, list) else [doc]:
+        events = _hook_events(item)
+        found.extend([item] if events is None else events)
+    return found
 
 
 def _hook_events(doc: object) -> list | None:

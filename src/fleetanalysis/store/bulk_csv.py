@@ -53,8 +53,8 @@ import pyarrow.compute
 from fleetanalysis.errors import BadInput
 from fleetanalysis.sources import csv as generic_csv
 from fleetanalysis.sources import reader, schema
-from fleetanalysis.store import dataset
 from fleetanalysis.sources.schema import COLUMNS, EARLIEST, FUTURE_SLACK, MAX_FIELD, MAX_USER_AGENT, SOURCES, conform
+from fleetanalysis.store import dataset
 
 # The ISO 8601 times DuckDB, Arrow and pandas read alike: two-digit fields in range, up to
 # microseconds, ``Z``, an offset or none (UTC). Others (unix numbers, leap seconds, day
