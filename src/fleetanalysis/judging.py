@@ -109,7 +109,8 @@ def devices(sightings: pd.DataFrame, rows: np.ndarray, ks: np.ndarray, dates: pd
     has_client = (product_codes[rows] >= 0) & (client_version.codes[rows] >= 0)
     client_rows = rows[has_client]
     client_row, client_device, client_product = _newest_clients(
-        dd[has_client], client_rows, product_codes, _ranks(client_version, client_rows), seen_rank)
+        dd[has_client], ks[has_client], device_codes[client_rows], n_devices, len(dates), client_rows, product_codes,
+        _ranks(client_version, client_rows), seen_rank)
 
     os_product = Coded(sightings["os_product"]).fill(platform.map(str.lower))
     # A bare major (Chromium's reduced user agent) can only be judged as a major.
@@ -157,21 +158,27 @@ def devices(sightings: pd.DataFrame, rows: np.ndarray, ks: np.ndarray, dates: pd
     return devices[["as_of", *DEVICE_COLUMNS]]
 
 
-def _newest_clients(groups: np.ndarray, rows: np.ndarray, product_codes: np.ndarray,
+def _newest_clients(groups: np.ndarray, dates: np.ndarray, devices: np.ndarray, n_devices: int, n_dates: int,
+                    rows: np.ndarray, product_codes: np.ndarray,
                     *ranks: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per (group, client product) among the pairs, the newest row by ``ranks``: those rows,
-    their groups and their products' codes.
+    their groups and their products' codes. A group is one (date, device) of the pairs
+    (``groups`` its dense code in that order, ``dates`` and ``devices`` its parts).
 
-    One reduction over the pairs, keyed by (group, product) packed into one integer and
-    coded once: a device uses a handful of products, so the packed range is a small
-    multiple of the pairs and is coded without hashing (``dense``).
+    One reduction over the pairs, keyed by (date, device, product) coded without hashing
+    (``dense``): first (device, product), a few products per device, then the date, so
+    each range is a small multiple of what it codes (coding (group, product) at once
+    spans groups x products, a range whose fresh pages cost more than the reduction).
     """
     width = int(product_codes.max(initial=0)) + 1
-    combination, packed = dense(pack(groups, product_codes[rows], width),
-                                (int(groups.max(initial=0)) + 1) * width, room=4 * width)
+    owned, pairs = dense(pack(devices, product_codes[rows], width), n_devices * width)
+    span = max(len(pairs), 1)
+    combination, packed = dense(pack(dates, owned, span), n_dates * span)
     best = best_rows(combination, len(packed), rows, *ranks)
-    group, product = unpack(packed.astype("int64"), width)
-    return best, group, product
+    # The pairs of one combination share its group.
+    group = np.zeros(len(packed), dtype="int64")
+    np.maximum.at(group, combination, groups)
+    return best, group, unpack(pairs[packed % span], width)[1]
 
 
 def _codes_at(column: pd.Series, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
