@@ -383,12 +383,28 @@ def test_ios_18_6_is_frozen_only_in_webkits_token():
     ("Expo/1017565 CFNetwork/1410.0.3 Darwin/22.6.0",
      {"platform": "iOS", "os_version": "16.6", "os_evidence": "lower-bound", "client_kind": "app",
       "client_family": "Expo", "device_class": "phone"}),
-    # The architecture token makes it a Mac: Darwin 19.6 is macOS 10.15.6 or later (yauaa issue 614).
+    # The architecture token makes it a Mac: Darwin 19.6 is macOS 10.15.6 or a later 10.15.x (yauaa issue 614).
     ("Safari/15612.1.29.41.4 CFNetwork/1128.1 Darwin/19.6.0 (x86_64)",
-     {"platform": "macOS", "os_version": "10.15.6", "os_evidence": "lower-bound", "client_product": None}),
+     {"platform": "macOS", "os_version": "10.15.6", "os_evidence": "lower-bound-in-line", "client_product": None}),
     # CFNetwork/macOS/ on Darwin 25 (uap-core pull request 664): macOS 26.
     ("Self Service+/7570 CFNetwork/macOS/3860.600.21 Darwin/25.5.0",
-     {"platform": "macOS", "os_version": "26.5", "os_evidence": "lower-bound", "client_family": "Self Service+"}),
+     {"platform": "macOS", "os_version": "26.5", "os_evidence": "lower-bound-in-line",
+      "client_family": "Self Service+"}),
+    # An iPhone model after Darwin names the system: iOS 14 or a later 14.x (crawlerdetect fixtures).
+    ("Mail/3445.104.11 CFNetwork/1240.0.4 Darwin/20.6.0 (iPhone12,1)",
+     {"platform": "iOS", "os_version": "14", "os_evidence": "lower-bound-in-line", "device_class": "phone"}),
+    # Darwin 16 is macOS 10.12 (crawlerdetect fixtures); Darwin 14 ran both iOS 7 and iOS 8.
+    ("Bear/4569 CFNetwork/811.4.18 Darwin/16.5.0 (x86_64)",
+     {"platform": "macOS", "os_version": "10.12.4", "os_evidence": "lower-bound-in-line"}),
+    ("MyApp/1.0 CFNetwork/672.0.2 Darwin/14.0.0",
+     {"platform": "iOS", "os_version": None, "os_evidence": "absent"}),
+    # Chrome's reduced agent says 10_15_7 on every macOS; intoli recorded this one on a Windows PC.
+    (f"Mozilla/5.0 (Macintosh; Intel Mac OS X 15_7_2) {KH} Chrome/142.0.0.0 Safari/537.36",
+     {"platform": "macOS", "os_version": None, "os_evidence": "absent", "client_product": "chrome"}),
+    # Slack's desktop app writes the system's own version beside its Chrome: believed.
+    (f"Mozilla/5.0 (Macintosh; Intel Mac OS X 14_6_1) {KH} Slack/4.41.105 Chrome/130.0.6723.137 Electron/33.3.1 "
+     "Safari/537.36 AppleSilicon Sonic Slack_SSB/4.41.105",
+     {"platform": "macOS", "os_version": "14.6.1", "os_evidence": "exact"}),
     # An Android app on a Chromebook: Build/R<milestone>-<ChromeOS platform version>.
     ("Dalvik/2.1.0 (Linux; U; Android 11; octopus Build/R112-15359.58.0)",
      {"platform": "ChromeOS", "os_version": "15359.58.0", "os_evidence": "exact", "client_kind": "app",

@@ -216,6 +216,19 @@ def test_an_override_leaves_the_verdicts_it_does_not_replace(catalog, rules):
     assert {override.verdict for override in policy.OVERRIDES} == {"unknown", "current"}
 
 
+def test_a_lower_bound_within_an_ended_line_is_out_of_support(catalog, rules):
+    """A Darwin kernel names its line: "iOS 15.0 or a later 15.x" is out of support whichever
+    release it runs once the line has ended, while "iOS 15.0 or any later iOS" may run a
+    supported one; within a live line the bound cannot tell behind from up to date."""
+    in_line = _judge(catalog, rules, "ios", "15.0", "lower-bound-in-line", "2024-10-01")
+    assert (in_line["verdict"], in_line["reason"]) == ("unsupported", "ios 15 out of support since 2024-09-16")
+    assert _judge(catalog, rules, "ios", "15.0", "lower-bound", "2024-10-01")["verdict"] == "unknown"
+    live = _judge(catalog, rules, "ios", "16.0", "lower-bound-in-line", "2024-04-10")
+    assert (live["verdict"], live["reason"]) == (
+        "unknown", "only a lower bound is known (at least ios 16.0, or a later ios 16 release)")
+    assert _judge(catalog, rules, "ios", "17.4.1", "lower-bound-in-line", "2024-04-10")["verdict"] == "current"
+
+
 def test_product_missing_from_catalog(catalog, rules):
     empty = catalog[catalog["product"] != "edge"]
     judged = _judge(empty, rules, "edge", "124.0.2478.51", "exact", "2024-05-01")

@@ -15,7 +15,7 @@ The device rule:
   (whole UTC days); rows first seen after D are invisible at D;
 * at D a device is at its newest versions among its active rows: the newest OS version
   by version order among ``exact`` evidence (falling back to the best evidence there is,
-  ``lower-bound``, then ``frozen``, then ``absent``, which policy leaves unknown), and per
+  ``lower-bound`` or ``lower-bound-in-line``, then ``frozen``, then ``absent``, which policy leaves unknown), and per
   ``client_product`` the newest client version (a bare major, as Chromium browsers
   now send, is judged as ``major`` evidence);
 * each part is judged by ``policy.judge`` as of the date of its evidence, ``min(D,

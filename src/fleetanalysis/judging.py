@@ -25,7 +25,7 @@ from fleetanalysis.codes import (Coded, best_rows, category, code_type, combine,
                                  unpack)
 
 # Better evidence outranks a higher version: an exact 17.4 beats a frozen 10.15.7.
-EVIDENCE_RANK = {"absent": 0, "frozen": 1, "lower-bound": 2, "exact": 3}
+EVIDENCE_RANK = {"absent": 0, "frozen": 1, "lower-bound": 2, "lower-bound-in-line": 2, "exact": 3}
 JUDGE_BATCH = 100_000
 DEVICE_COLUMNS = ["device_id", "user_id", "user", "platform", "device_class", "os_version",
                   "os_evidence", "clients", "os_verdict", "os_reason", "client_verdict", "verdict", "reason",

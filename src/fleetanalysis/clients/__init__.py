@@ -17,11 +17,11 @@ Version conventions: Windows is reported by its NT version (``6.1`` is Windows 7
 ``10.0.22631`` a Windows 11 build, ``10.0.19045.3570`` with the revision Okta Verify
 adds); a bare ``Windows NT 10.0`` gives no version, because Windows 10 and 11 both send
 it. macOS ``10.15`` from a browser or Electron app is frozen: they report it on every
-later macOS. ``lower-bound`` means "this release or a later one of the same line": Safari
-on a frozen macOS token (the Safari major proves the oldest macOS that runs it), a Darwin
-kernel version (``Darwin/22.6.0`` is iOS 16.6 or a later 16.x; iOS unless a model or
-architecture token names a Mac or an iPad), and legacy Edge's EdgeHTML build (the Windows
-10 build it came with).
+later macOS. ``lower-bound`` means "this release or any later one": Safari on a frozen
+macOS token (the Safari major proves the oldest macOS that runs it) and legacy Edge's
+EdgeHTML build (the Windows 10 build it came with). ``lower-bound-in-line`` means "this
+release or a later one of the same line": a Darwin kernel version with a model or
+architecture token (``Darwin/22.6.0 (iPhone14,2)`` is iOS 16.6 or a later 16.x).
 
 A browser or app built on Chromium that names itself beside Chrome's tokens (Foxmail,
 360SE, a car's or a TV's browser) is that client, not Chrome: its Chrome token is the

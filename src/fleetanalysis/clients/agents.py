@@ -19,6 +19,7 @@ from fleetanalysis.clients.rules import COLUMNS, _RULE_MARK, SystemRule, rules
 
 # Chromium-based families: they share Chrome's user-agent reduction.
 _CHROMIUM = {"Chrome", "Chromium", "Edge", "Opera", "Electron", "Slack", "Microsoft Teams", "WebView"}
+_CHROMIUM_BROWSERS = {"Chrome", "Chromium", "Edge", "Opera"}
 # The oldest macOS each Safari major runs on (Apple ships a Safari for the two previous
 # macOS releases), so a frozen macOS token plus Safari N proves at least this macOS.
 _SAFARI_MIN_MACOS = {16: "11", 17: "12", 18: "13", 26: "14"}
@@ -31,6 +32,8 @@ _OS_PLATFORM = {"iOS": "iOS", "Mac OS X": "macOS", "Windows": "Windows", "Androi
 
 _WINDOWS_NT = re.compile(r"Windows NT (\d+\.\d+)(?:\.(\d+))?")
 _SAFARI_VERSION = re.compile(r"Version/(\d+)(?:\.(\d+))?(?:\.(\d+))?")
+_CHROME_MAJOR = re.compile(r"\bChrom(?:e|ium)/(\d+)")
+_FIREFOX_MAJOR = re.compile(r"\bFirefox/(\d+)")
 # The system's own token; an app's name before it can hold another ("Keeper for Android 1.0",
 # "Bookshelf-Android/10.0.3 (Android OS/9; ...)").
 _ANDROID_TOKEN = re.compile(r"\((?:Linux; )?(?:U; )?Android(?: OS/| )(\d+(?:\.\d+){0,2})[;)]")
@@ -181,9 +184,39 @@ def _dotted(*parts: str | None) -> str | None:
     return ".".join(kept) or None
 
 
+def _mac_version_written_elsewhere(agent: str, family: str, version: str) -> str | None:
+    """Why a browser's macOS version cannot be the browser's own, or None when it can be.
+
+    Chromium's reduced agent (Chrome 107 and later, and the browsers built on it) says
+    ``Mac OS X 10_15_7`` on every macOS, and Firefox from 87 says at most ``10.15``: another
+    number beside such a browser version was written by an extension or a privacy tool, and
+    the machine may not even be a Mac. Apps built on Chromium (Slack's and Teams' desktop
+    apps) write the system's own version, and are believed.
+
+    >>> _mac_version_written_elsewhere("Mozilla/5.0 (Macintosh; Intel Mac OS X 15_7_2) Chrome/142.0.0.0", "Chrome", "15.7.2")
+    'Chrome 142 reports macOS 10.15.7 on every macOS: 15.7.2 was written by something else (an extension or a privacy tool)'
+    >>> _mac_version_written_elsewhere("Mozilla/5.0 (Macintosh; Intel Mac OS X 10_14_6) Chrome/96.0.4664.110", "Chrome", "10.14.6")
+    """
+    chrome = _CHROME_MAJOR.search(agent) if family in _CHROMIUM_BROWSERS else None
+    if chrome and int(chrome[1]) >= 107 and version != "10.15.7":
+        return (f"{family} {chrome[1]} reports macOS 10.15.7 on every macOS: {version} was written by something "
+                "else (an extension or a privacy tool)")
+    if family == "Firefox":
+        firefox = _FIREFOX_MAJOR.search(agent)
+        parts = [int(part) for part in version.split(".")[:2] if part.isdigit()]
+        if firefox and int(firefox[1]) >= 87 and parts > [10, 15]:
+            return (f"Firefox {firefox[1]} reports at most macOS 10.15: {version} was written by something else "
+                    "(an extension or a privacy tool)")
+    return None
+
+
 def _os_facts(agent: str, platform: str, os, family: str, kind: str) -> tuple:
     """(os_version, os_evidence, os_reason) for one user agent."""
     version = _dotted(os.major, os.minor, os.patch, os.patch_minor) if os else None
+    if platform == "macOS" and version:
+        elsewhere = _mac_version_written_elsewhere(agent, family, version)
+        if elsewhere:
+            return None, "absent", elsewhere
     renumbered = _renumbered(platform, version)
     if renumbered:
         return renumbered
@@ -399,6 +432,8 @@ def _from_darwin(platform: str, major, minor) -> tuple:
     kernel = _dotted(major, minor)
     if line is None:
         return None, f"Darwin {kernel} is not in the Darwin table"
+    if platform != "macOS" and "ios" not in line:
+        return None, f"Darwin {kernel} is not the kernel of one iOS release ({line['ios_note']})"
     minor = int(minor) if minor and minor.isdigit() else 0
     if platform == "macOS":
         version = f"{line['macos']}.{max(minor - line['macos_shift'], 0)}"
@@ -414,7 +449,7 @@ def _stated_os_facts(rule: SystemRule, platform: str, os, family) -> tuple:
     if rule.darwin:
         version, darwin_reason = _from_darwin(platform, os.major, os.minor)
         reason = "; ".join(part for part in (darwin_reason, rule.reason) if part)
-        return version, "lower-bound" if version else "absent", reason
+        return version, rule.evidence if version else "absent", reason
     if version is None:
         return None, "absent", rule.reason or f"{family or 'the client'} states no {platform} version"
     if platform == "Windows" and version in ("10", "10.0"):

@@ -85,7 +85,7 @@ def _fold_reports(table: pd.DataFrame, reports: pd.DataFrame, agent_missing: np.
     # An agent that names no platform (an unknown native app) takes the one the source states.
     vague = ~pd.Series(agent_missing) & human & table["platform"].eq("other") & reported_platform.notna() & reported_platform.ne("other")
     platform = table["platform"].where(~(no_agent | vague), reported_platform)
-    weak = table["os_evidence"].isin(["frozen", "lower-bound", "absent"])
+    weak = table["os_evidence"].isin(["frozen", "lower-bound", "lower-bound-in-line", "absent"])
     # A source that read the agent's compatibility number (macOS 10.16 or 16, iOS 19) states
     # no more than the agent did.
     made_up = pd.Series([isinstance(version, str) and _renumbered(name, version) is not None

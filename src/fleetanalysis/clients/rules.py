@@ -14,7 +14,7 @@ from fleetanalysis.config import PACKAGE_DATA
 
 
 PLATFORMS = ["iOS", "iPadOS", "Android", "macOS", "Windows", "Linux", "ChromeOS", "other"]
-OS_EVIDENCE = ["exact", "frozen", "lower-bound", "absent"]
+OS_EVIDENCE = ["exact", "frozen", "lower-bound", "lower-bound-in-line", "absent"]
 CLIENT_KINDS = ["browser", "app", "sdk", "bot", "unknown"]
 DEVICE_CLASSES = ["phone", "tablet", "desktop", "unknown"]
 COLUMNS = [
@@ -73,7 +73,10 @@ def rules(path: Path = RULES_FILE) -> Rules:
     with path.open("rb") as handle:
         table = tomllib.load(handle)
     clients = tuple(ClientRule(**entry) for entry in table.get("client", []))
-    systems = tuple(SystemRule(**{**entry, "version": tuple(entry.get("version", ()))})
+    # A Darwin major names one line, so its version is a lower bound in that line unless
+    # the rule says otherwise.
+    systems = tuple(SystemRule(**{"evidence": "lower-bound-in-line" if entry.get("darwin") else "exact", **entry,
+                                  "version": tuple(entry.get("version", ()))})
                     for entry in table.get("system", []))
     for number, rule in enumerate(clients + systems):
         # Group 1 is the product or OS token: the resolver reads versions from groups 2-5.

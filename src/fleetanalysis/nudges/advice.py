@@ -160,6 +160,8 @@ def running_version(device: dict) -> str:
     Examples:
         >>> running_version({"platform": "macOS", "os_version": "13", "os_evidence": "lower-bound"})
         'macOS 13 or later'
+        >>> running_version({"platform": "macOS", "os_version": "12.5", "os_evidence": "lower-bound-in-line"})
+        'macOS 12.5 or a later 12.x'
         >>> running_version({"platform": "macOS", "os_version": "10.15.7", "os_evidence": "frozen"})
         'macOS'
         >>> running_version({"platform": "iOS", "os_version": "17.4"})
@@ -173,6 +175,8 @@ def running_version(device: dict) -> str:
         version = None
     elif evidence == "lower-bound":
         version = f"{version} or later"
+    elif evidence == "lower-bound-in-line":
+        version = f"{version} or a later {version.split('.')[0]}.x"
     elif line := release_line(device.get("platform"), version):
         version = f"{line}, build {version}"
     return " ".join(part for part in (device.get("platform"), version) if isinstance(part, str) and part)

@@ -213,7 +213,7 @@ def equivalent_version(parts: pd.DataFrame, catalog: pd.DataFrame, policy: Polic
     }).reset_index(drop=True)
     codes, distinct = distinct_rows(frame)
     facts = _version_facts(distinct, _releases(catalog, policy), policy)
-    named = (distinct["evidence"].eq("lower-bound") | facts["line"].isna() | facts["key"].isna()
+    named = (distinct["evidence"].isin(["lower-bound", "lower-bound-in-line"]) | facts["line"].isna() | facts["key"].isna()
              | (facts["below_key"] > facts["top_rank"].fillna(np.inf))).to_numpy()
     alike = pd.DataFrame({
         "product": distinct["product"], "evidence": distinct["evidence"], "line": facts["line"],

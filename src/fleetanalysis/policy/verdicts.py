@@ -34,7 +34,7 @@ from fleetanalysis.policy.placing import (
 )
 from fleetanalysis.policy.rules import Policy
 
-EVIDENCE = ("exact", "frozen", "lower-bound", "absent", "major")
+EVIDENCE = ("exact", "frozen", "lower-bound", "lower-bound-in-line", "absent", "major")
 # Ascending severity: worst() keeps the highest; unknown only wins when nothing was judged.
 VERDICTS = ("unknown", "current", "grace", "outdated", "unsupported")
 VERDICT_DTYPE = pd.CategoricalDtype(VERDICTS, ordered=True)
@@ -74,8 +74,14 @@ OVERRIDES = (
     Override("edition_line", "unknown",
              "{product} {line} ended for Home and Pro on {line_end}; Enterprise and Education were still "
              "updated then: the evidence does not show the edition", replaces=("unsupported",)),
+    # "At least macOS 14" may be any later macOS: neither behind nor out of support can be told.
     Override("lower_bound", "unknown", "only a lower bound is known (at least {product} {version})",
              replaces=("outdated", "unsupported")),
+    # "macOS 12.5 or a later 12.x" (a Darwin kernel) may be behind or not, but a line its
+    # vendor ended is out of support whichever release of it the device runs.
+    Override("lower_bound_in_line", "unknown",
+             "only a lower bound is known (at least {product} {version}, or a later {product} {line} release)",
+             replaces=("outdated",)),
     Override("major_in_line", "unknown", "only the major version is known"),
     Override("build_in_line", "unknown", "only {product} {version} is known, not the update it runs"),
     Override("unplaced", "unknown", "the catalog does not place {product} {version} in a line"),
@@ -105,8 +111,8 @@ OVERRIDES = (
 def judge(parts: pd.DataFrame, catalog: pd.DataFrame, policy: Policy, folded: bool = False) -> pd.DataFrame:
     """Judge each row's version against the releases available on its ``as_of`` date.
 
-    ``parts`` has ``product``, ``version``, ``evidence`` (exact, frozen, lower-bound, absent,
-    major) and ``as_of``. Returns, with the same index, ``verdict`` (current, grace,
+    ``parts`` has ``product``, ``version``, ``evidence`` (exact, frozen, lower-bound,
+    lower-bound-in-line, absent, major) and ``as_of``. Returns, with the same index, ``verdict`` (current, grace,
     outdated, unsupported, unknown; ordered categorical), ``reason`` (why, or NA when
     current), ``target`` (the version to install, NA when current or unknown; never a
     release of a line the catalog marks not ``offered``, unless it is the device's own line)
@@ -291,6 +297,7 @@ def _judge_distinct(rows: pd.DataFrame, catalog: pd.DataFrame, policy: Policy) -
         "alternative_line": _on_supported_line(releases, alternative, major, as_of.to_numpy()),
         "edition_line": eol_passed & (edition_end > as_of.to_numpy().astype("datetime64[us]")),
         "lower_bound": evidence.eq("lower-bound").to_numpy(),
+        "lower_bound_in_line": evidence.eq("lower-bound-in-line").to_numpy(),
         "major_in_line": imprecise & (shown == 1),
         "build_in_line": imprecise & (shown > 1),
         "unplaced": (in_line | (rule == "supported")) & line.isna().to_numpy(),
