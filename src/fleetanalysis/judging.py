@@ -114,7 +114,7 @@ def devices(sightings: pd.DataFrame, rows: np.ndarray, ks: np.ndarray, dates: pd
 
     os_product = Coded(sightings["os_product"]).fill(platform.map(str.lower))
     # A bare major (Chromium's reduced user agent) can only be judged as a major.
-    client_evidence = client_version.map(lambda version: "exact" if "." in version else "major")
+    client_evidence = client_version.map(lambda version: "exact" if "." in version else "major").merged()
     os_inputs = (os_product, os_version, os_evidence, platform)
     client_inputs = (product, client_version, client_evidence, Coded(sightings["client_family"]).fill(product))
     # What a (device, date) is judged on is its parts and its evidence day, nothing else: its
