@@ -493,6 +493,9 @@ def test_rules_file_is_checked(tmp_path):
     broken.write_text('[[client]]\nregex = "(x)/1"\nfamily = "x"\nkind = "phone"\n')
     with pytest.raises(ValueError, match="kind"):
         clients.rules(broken)
+    broken.write_text('[[system]]\nregex = "(x)/1"\nplatform = "other"\ndevice_class = "watch"\n')
+    with pytest.raises(ValueError, match="device class"):
+        clients.rules(broken)
     shipped = clients.rules()
     assert {rule.kind for rule in shipped.clients} <= set(clients.CLIENT_KINDS)
     assert {rule.platform for rule in shipped.systems} <= set(clients.PLATFORMS)

@@ -522,8 +522,9 @@ def _describe_one(agent) -> tuple:
         client_notes.append("Internet Explorer's engine, which Windows 10 and 11 update themselves (Edge's IE "
                             "mode and apps' built-in browsers send this agent): not judged as the retired app")
     client_reason = "; ".join(client_notes) or None
+    device_class = stated.device_class if stated and stated.device_class else _device_class(agent, platform, kind)
     return (platform, os_version, evidence, kind, family, client_version, product,
-            _device_class(agent, platform, kind), os_reason, client_reason)
+            device_class, os_reason, client_reason)
 
 
 def join_reasons(os_reason: str | None, client_reason: str | None) -> str | None:
