@@ -485,6 +485,16 @@ def test_legacy_edge_and_internet_explorer_are_their_own_products():
     assert found.loc[4, ["platform", "reason"]].tolist() == ["other", "Xbox game console"]
 
 
+@pytest.mark.parametrize("token", ["Zune 4.7", "Media Center PC 6.0", "Tablet PC 2.0", "InfoPath.3", "MS-RTC LM 8"])
+def test_software_installed_beside_internet_explorer_leaves_it_internet_explorer(token):
+    # Installed programs write their tokens into IE's agent; the Zune player's name was
+    # read as the client (crawlerdetect's fixtures hold 57 such agents).
+    plain = "Mozilla/5.0 (compatible; MSIE 9.0; Windows NT 6.1; WOW64; Trident/5.0; SLCC2)"
+    found = clients.describe_agent(plain.replace("SLCC2)", f"SLCC2; {token})"))
+    assert found == clients.describe_agent(plain)
+    assert found["client_product"] == "internet-explorer"
+
+
 def test_rules_file_is_checked(tmp_path):
     broken = tmp_path / "clients.toml"
     broken.write_text('[[client]]\nregex = "no-group/1"\nfamily = "x"\nkind = "app"\n')

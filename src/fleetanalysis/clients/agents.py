@@ -71,6 +71,10 @@ _PERCENT_ESCAPE = re.compile(r"%[0-9A-Fa-f]{2}")
 # A word ending in "bot" in a browser's comment, and what makes an item a service's own.
 _BOT_WORD = re.compile(r"bot\b", re.IGNORECASE)
 _NAMES_SERVICE = re.compile(r"[/:@+]|www\.")
+# The Zune software writes "Zune 4.7" into Internet Explorer's agent, as Media Center and
+# Office write "Media Center PC 6.0" and "InfoPath.3": installed software, not the client.
+# ua-parser's rule for the Zune player's own agent reads that token as one.
+_ZUNE_IN_IE = re.compile(r"; ?Zune \d+(?:\.\d+)*(?=[;)])")
 # Tokens whose case ua-parser's rules depend on, for an agent a log pipeline lower-cased.
 _RECASED = [("mozilla/", "Mozilla/"), ("windows nt", "Windows NT"), ("win64", "Win64"), ("wow64", "WOW64"),
             ("applewebkit/", "AppleWebKit/"), ("(khtml, like gecko)", "(KHTML, like Gecko)"),
@@ -443,6 +447,11 @@ def _describe_one(agent) -> tuple:
     parsed = _parser()(agent, Domain.ALL)
     client, os, device = parsed.user_agent, parsed.os, parsed.device
     family, kind, product = _client(client, device)
+    if family == "Zune" and ("MSIE " in agent or "Trident/" in agent):
+        plain = _ZUNE_IN_IE.sub("", agent)
+        if plain != agent:
+            # Read as the agent without it, which Internet Explorer sends on a PC without Zune.
+            return _describe_one(plain)
     if kind == "bot" and not (client and client.family.startswith(_RULE_MARK)) and agent.startswith("Mozilla/"):
         # ua-parser's bot rules match any word ending in "bot", also a company named in a
         # browser's own comment ("Windows NT 6.1; Trident/7.0; Talbot Group; rv:11.0").
