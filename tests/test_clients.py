@@ -442,6 +442,14 @@ def test_darwin_agents_say_why_their_version_is_a_lower_bound():
     "kube-probe/1.25",
     "UptimeRobot/2.0 (http://www.uptimerobot.com/)",
     "Okta-Integrations",
+    # A browser's agent with a service's address or contact and its word (crawlerdetect's crawlers):
+    # only an old browser's own home page, with no such word, leaves a browser a browser.
+    f"Mozilla/5.0 (Windows NT 6.1; WOW64) {KH} Chrome/44.0.2403.155 Safari/537.36 TinEye/1.0 (via http://www.tineye.com/)",
+    "Mozilla/4.0 (compatible; MSIE 8.0; Windows NT 5.1; www.alertra.com)",
+    "Mozilla/4.0 (compatible; MSIE 5.0; Windows NT; Girafabot; girafabot at girafa dot com; http://www.girafa.com)",
+    "Mozilla/4.0 (compatible; MSIE 6.0; Windows NT 5.1; SV1; .NET CLR 2.0.50727; MAXTHON 2.0); Connect Us: webauth@cmcm.com",
+    "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_6_8) AppleWebKit/537.13+ (KHTML, like Gecko) Version/5.1.7 "
+    "Safari/534.57.2; Shoppimon Analyzer (http://www.shoppimon.com/)",
 ])
 def test_scripts_bots_and_clis_are_no_ones_device(agent):
     from fleetanalysis import fleet
