@@ -458,6 +458,14 @@ def test_darwin_agents_say_why_their_version_is_a_lower_bound():
     "kube-probe/1.25",
     "UptimeRobot/2.0 (http://www.uptimerobot.com/)",
     "Okta-Integrations",
+    # A browser's agent with a service's address or contact and its word (crawlerdetect's crawlers):
+    # only an old browser's own home page, with no such word, leaves a browser a browser.
+    f"Mozilla/5.0 (Windows NT 6.1; WOW64) {KH} Chrome/44.0.2403.155 Safari/537.36 TinEye/1.0 (via http://www.tineye.com/)",
+    "Mozilla/4.0 (compatible; MSIE 8.0; Windows NT 5.1; www.alertra.com)",
+    "Mozilla/4.0 (compatible; MSIE 5.0; Windows NT; Girafabot; girafabot at girafa dot com; http://www.girafa.com)",
+    "Mozilla/4.0 (compatible; MSIE 6.0; Windows NT 5.1; SV1; .NET CLR 2.0.50727; MAXTHON 2.0); Connect Us: webauth@cmcm.com",
+    "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_6_8) AppleWebKit/537.13+ (KHTML, like Gecko) Version/5.1.7 "
+    "Safari/534.57.2; Shoppimon Analyzer (http://www.shoppimon.com/)",
 ])
 def test_scripts_bots_and_clis_are_no_ones_device(agent):
     from fleetanalysis import fleet
@@ -501,6 +509,16 @@ def test_legacy_edge_and_internet_explorer_are_their_own_products():
     assert found.loc[4, ["platform", "reason"]].tolist() == ["other", "Xbox game console"]
 
 
+@pytest.mark.parametrize("token", ["Zune 4.7", "Media Center PC 6.0", "Tablet PC 2.0", "InfoPath.3", "MS-RTC LM 8"])
+def test_software_installed_beside_internet_explorer_leaves_it_internet_explorer(token):
+    # Installed programs write their tokens into IE's agent; the Zune player's name was
+    # read as the client (crawlerdetect's fixtures hold 57 such agents).
+    plain = "Mozilla/5.0 (compatible; MSIE 9.0; Windows NT 6.1; WOW64; Trident/5.0; SLCC2)"
+    found = clients.describe_agent(plain.replace("SLCC2)", f"SLCC2; {token})"))
+    assert found == clients.describe_agent(plain)
+    assert found["client_product"] == "internet-explorer"
+
+
 def test_rules_file_is_checked(tmp_path):
     broken = tmp_path / "clients.toml"
     broken.write_text('[[client]]\nregex = "no-group/1"\nfamily = "x"\nkind = "app"\n')
@@ -508,6 +526,9 @@ def test_rules_file_is_checked(tmp_path):
         clients.rules(broken)
     broken.write_text('[[client]]\nregex = "(x)/1"\nfamily = "x"\nkind = "phone"\n')
     with pytest.raises(ValueError, match="kind"):
+        clients.rules(broken)
+    broken.write_text('[[system]]\nregex = "(x)/1"\nplatform = "other"\ndevice_class = "watch"\n')
+    with pytest.raises(ValueError, match="device class"):
         clients.rules(broken)
     shipped = clients.rules()
     assert {rule.kind for rule in shipped.clients} <= set(clients.CLIENT_KINDS)

@@ -366,6 +366,25 @@ def test_windows_own_sign_in_windows_never_make_a_current_pc_unsupported(shipped
     assert verdicts["di"] == "unsupported"
 
 
+def test_a_windows_phone_is_never_its_owners_windows_pc(shipped_catalog, rules):
+    """Windows Phone's IE in desktop mode says "Windows NT 6.2" and Edge on Windows 10 Mobile
+    "Windows NT 10.0": read as Windows PCs, either became its owner's PC (one device per
+    person, platform and class), whose exact Windows 8 outranked the PC's frozen token
+    (crawlerdetect's fixtures, an outside tester's report)."""
+    pc = ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/127.0.0.0 "
+          "Safari/537.36")
+    lumia_930 = "Mozilla/5.0 (Windows NT 6.2; ARM; Trident/7.0; Touch; rv:11.0; WPDesktop; Lumia 930) like Gecko"
+    lumia_950 = ("Mozilla/5.0 (Windows NT 10.0; ARM; Lumia 950) AppleWebKit/537.36 (KHTML, like Gecko) "
+                 "Chrome/52.0.2743.116 Mobile Safari/537.36 Edge/15.15063")
+    access = conform(pd.DataFrame({
+        "source": "entra", "user": "ann@example.org", "user_id": "ann", "user_agent": [pc, lumia_930, lumia_950],
+        "first_seen": "2024-08-01T08:00:00Z", "last_seen": "2024-08-10T08:00:00Z"}))
+    devices = fleet.snapshot(fleet.sightings(clients.facts(access)), shipped_catalog, rules, "2024-08-15")
+    pc_device = _device(devices, "ann|Windows|desktop")
+    assert pc_device["verdict"] == "current" and pd.isna(pc_device["os_version"])
+    assert _device(devices, "ann|other|phone")["verdict"] == "unsupported"
+
+
 def _stacked_snapshots(seen, catalog, rules, dates, window_days=30) -> pd.DataFrame:
     """``snapshot`` called once per date, stacked as ``timeline`` stacks them."""
     stacked = pd.concat([fleet.snapshot(seen, catalog, rules, day, window_days=window_days).assign(as_of=day)

@@ -74,6 +74,10 @@ _PERCENT_ESCAPE = re.compile(r"%[0-9A-Fa-f]{2}")
 # A word ending in "bot" in a browser's comment, and what makes an item a service's own.
 _BOT_WORD = re.compile(r"bot\b", re.IGNORECASE)
 _NAMES_SERVICE = re.compile(r"[/:@+]|www\.")
+# The Zune software writes "Zune 4.7" into Internet Explorer's agent, as Media Center and
+# Office write "Media Center PC 6.0" and "InfoPath.3": installed software, not the client.
+# ua-parser's rule for the Zune player's own agent reads that token as one.
+_ZUNE_IN_IE = re.compile(r"; ?Zune \d+(?:\.\d+)*(?=[;)])")
 # Tokens whose case ua-parser's rules depend on, for an agent a log pipeline lower-cased.
 _RECASED = [("mozilla/", "Mozilla/"), ("windows nt", "Windows NT"), ("win64", "Win64"), ("wow64", "WOW64"),
             ("applewebkit/", "AppleWebKit/"), ("(khtml, like gecko)", "(KHTML, like Gecko)"),
@@ -102,6 +106,17 @@ def _recased(agent: str) -> str | None:
 # "(KHTML, like Gecko; ...)", "(compatible; ...; +...)").
 _SERVICE_AGENT = re.compile(r"https?://|\+https?:|\bwww\.[\w-]+\.|[\w.+-]+@[A-Za-z][\w-]*\.[A-Za-z]{2,}|\(at\)"
                             r"|\(KHTML, like Gecko; [^)]|\(compatible;[^)]*\+")
+# Old browsers name their maker's home page ("K-Meleon/1.1.5 (+http://www.kangaroo-personal.de)",
+# "QtWeb Internet Browser/3.8.5 http://www.QtWeb.net"): still a browser where ua-parser names one
+# of its own (no catalog product: crawlers dress as Chrome, Firefox, Safari or IE) and a system,
+# and the agent holds no word of a crawler, monitor or tool, and no contact address.
+_CRAWLER_WORD = re.compile(r"bot|crawl|spider|scan|fetch|check|monitor|analy[sz]|preview|archiv|search|index|scrap"
+                           r"|slurp|captur|render|screenshot|thumb|proxy|test|seo|http ?client|library"
+                           r"|[\w.+-]+@[A-Za-z][\w-]*\.[A-Za-z]{2,}", re.IGNORECASE)
+# What Delphi's EmbeddedWB component (bsalsa.com) writes into the IE agent of every app built with it.
+_EMBEDDED_WB = re.compile(r"Embedded Web Browser from: http://bsalsa\.com/|; http://bsalsa\.com\)")
+# An IIS or W3C log writes '+' for each space: "Mozilla/4.0+(compatible;+MSIE+7.0;+Windows+NT+5.1)".
+_PLUS_FOR_SPACE = re.compile(r"Mozilla/\d\.\d+\+\(\S*")
 # A phone app (no browser-shaped agent) that names its system and its home page ("ThePodcastApp/6.49.0
 # (iPhone; iOS 16.5.1; ... https://podcast.app/)", "Jam/2.0.4 iOS/16.3.1 (www.listentojam.com)")
 # runs on a person's phone.
@@ -475,16 +490,25 @@ def _describe_one(agent) -> tuple:
     if recased:
         # Read as the agent the browser sent; its own tokens are the same, only their case was lost.
         return _describe_one(recased)
+    if _PLUS_FOR_SPACE.fullmatch(agent):
+        # Read as the agent the browser sent, with its spaces.
+        return _describe_one(agent.replace("+", " "))
     parsed = _parser()(agent, Domain.ALL)
     client, os, device = parsed.user_agent, parsed.os, parsed.device
     family, kind, product = _client(client, device)
+    if family == "Zune" and ("MSIE " in agent or "Trident/" in agent):
+        plain = _ZUNE_IN_IE.sub("", agent)
+        if plain != agent:
+            # Read as the agent without it, which Internet Explorer sends on a PC without Zune.
+            return _describe_one(plain)
     if kind == "bot" and not (client and client.family.startswith(_RULE_MARK)) and agent.startswith("Mozilla/"):
         # ua-parser's bot rules match any word ending in "bot", also a company named in a
         # browser's own comment ("Windows NT 6.1; Trident/7.0; Talbot Group; rv:11.0").
         plain = _without_bot_words(agent)
         if plain:
             found = _describe_one(plain)
-            if found[3] == "browser":
+            # A service's address beside the word ("Girafabot; ...; http://www.girafa.com") is a crawler's.
+            if found[3] == "browser" and not _SERVICE_AGENT.search(plain):
                 return found
     stock_android = family == "Android" and not agent.startswith("Mozilla/")
     if stock_android:
@@ -492,8 +516,10 @@ def _describe_one(agent) -> tuple:
         # ("Podimo/1.20.1 build 148/Android 29") is an app, and its number no browser version.
         family, kind = "Android app", "app"
     service = kind in ("browser", "app", "unknown") and not (client and client.family.startswith(_RULE_MARK)) \
-        and any(hint in agent for hint in _SERVICE_HINTS) and _SERVICE_AGENT.search(agent) \
-        and (agent.startswith("Mozilla/") or not _STATES_MOBILE_SYSTEM.search(agent))
+        and any(hint in agent for hint in _SERVICE_HINTS) and _SERVICE_AGENT.search(_EMBEDDED_WB.sub("", agent)) \
+        and (agent.startswith("Mozilla/") or not _STATES_MOBILE_SYSTEM.search(agent)) \
+        and not (kind == "browser" and product is None and os and _OS_PLATFORM.get(os.family, "other") != "other"
+                 and not _CRAWLER_WORD.search(agent))
     if service:
         kind, product = "bot", None
     client_version = _dotted(client.major, client.minor, client.patch, client.patch_minor) \
@@ -557,8 +583,9 @@ def _describe_one(agent) -> tuple:
         client_notes.append("Internet Explorer's engine, which Windows 10 and 11 update themselves (Edge's IE "
                             "mode and apps' built-in browsers send this agent): not judged as the retired app")
     client_reason = "; ".join(client_notes) or None
+    device_class = stated.device_class if stated and stated.device_class else _device_class(agent, platform, kind)
     return (platform, os_version, evidence, kind, family, client_version, product,
-            _device_class(agent, platform, kind), os_reason, client_reason)
+            device_class, os_reason, client_reason)
 
 
 def join_reasons(os_reason: str | None, client_reason: str | None) -> str | None:

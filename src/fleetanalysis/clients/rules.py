@@ -47,6 +47,7 @@ class SystemRule:
     evidence: str = "exact"
     darwin: bool = False
     reason: str | None = None
+    device_class: str | None = None
 
 
 @dataclass(frozen=True)
@@ -86,8 +87,9 @@ def rules(path: Path = RULES_FILE) -> Rules:
         if rule.kind not in CLIENT_KINDS:
             raise ValueError(f"{path}: client {rule.family!r}: kind {rule.kind!r} not one of {CLIENT_KINDS}")
     for rule in systems:
-        if rule.platform not in PLATFORMS or rule.evidence not in OS_EVIDENCE:
-            raise ValueError(f"{path}: system {rule.regex!r}: unknown platform or evidence")
+        if rule.platform not in PLATFORMS or rule.evidence not in OS_EVIDENCE \
+                or rule.device_class not in (None, *DEVICE_CLASSES):
+            raise ValueError(f"{path}: system {rule.regex!r}: unknown platform, evidence or device class")
     families = {name: (family, kind, product or None)
                 for name, (family, kind, product) in table.get("families", {}).items()}
     darwin = {int(major): entry for major, entry in table.get("darwin", {}).items()}
