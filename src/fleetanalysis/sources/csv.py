@@ -3,7 +3,10 @@
 The columns are named by the ``--user-column``, ``--time-column`` and ``--ua-column``
 options or guessed from common header names (``email``, ``timestamp``, ``user_agent``...),
 compared without case, spaces or punctuation. Times may be ISO 8601 text or unix
-seconds or milliseconds. Optional ``ip``, ``id`` and ``user_id`` columns are kept.
+seconds or milliseconds. Optional ``ip``, ``id`` and ``user_id`` columns are kept. A row
+whose sign-in error code is not 0, or whose outcome column says the attempt did not finish
+(``schema.UNFINISHED``: Okta's ``FAILURE``, ``DENY``...), is rejected as a failed sign-in;
+Okta's ``UNKNOWN`` user agent is no agent (``schema.known``).
 
 Examples:
     >>> frame = pd.DataFrame({"Email": ["ann@example.com"], "Timestamp": ["2024-05-01 10:00"],
@@ -22,7 +25,8 @@ import pyarrow
 import pyarrow.compute
 
 from fleetanalysis.errors import BadInput
-from fleetanalysis.sources.schema import COLUMNS, failed_attempt, failed_code, from_iso, from_unix, pick
+from fleetanalysis.sources.schema import (COLUMNS, failed_attempt, failed_code, failed_outcome, from_iso, from_unix,
+                                          known, pick)
 
 _log = logging.getLogger(__name__)
 
@@ -48,6 +52,8 @@ GUESSES = {
     "user_id": ["userid", "actorid", "uid"],
     # A sign-in's error code (Entra's download: "Sign-in error code"): not 0 is a failed attempt.
     "error_code": ["signinerrorcode", "errorcode", "resulttype"],
+    # An event's stated outcome (Okta's "outcome.result"): FAILURE, DENY... is a failed attempt.
+    "outcome": ["outcomeresult", "outcome"],
 }
 OPTIONS = {"user": "--user-column", "time": "--time-column", "user_agent": "--ua-column"}
 # Entra's service-principal sign-in download (ApplicationSignIns_*.csv) names an application,
@@ -249,19 +255,24 @@ def candidates(frame: pd.DataFrame, user_column: str | None = None, time_column:
         # Read dictionary-encoded, the user agents stay categorical: one string per distinct agent.
         "user_agent": _agents(frame[fields["user_agent"]]),
     }, index=frame.index, copy=False)
-    if "error_code" in fields:
-        code = pick(frame, fields["error_code"])
-        rows["problem"] = failed_attempt(failed_code(code), code, "error ")
+    code = pick(frame, fields.get("error_code", ""))
+    outcome = pick(frame, fields.get("outcome", "")).str.upper()
+    if code.notna().any() or outcome.notna().any():
+        rows["problem"] = failed_attempt(failed_code(code), code, "error ").fillna(
+            failed_attempt(failed_outcome(outcome), outcome, "outcome "))
     return rows
 
 
 def _agents(values: pd.Series) -> pd.Series:
-    """User agents as nullable text, or as they are when already a categorical of text.
+    """User agents as nullable text, or as they are when already a categorical of text;
+    empty and placeholder agents (Okta's ``UNKNOWN``) missing.
 
     Examples:
-        >>> _agents(pd.Series(["curl/8", ""], dtype="category")).tolist()
-        ['curl/8', nan]
+        >>> _agents(pd.Series(["curl/8", "", "UNKNOWN"], dtype="category")).tolist()
+        ['curl/8', nan, nan]
     """
     if isinstance(values.dtype, pd.CategoricalDtype) and isinstance(values.cat.categories.dtype, pd.StringDtype):
-        return values.cat.remove_categories([""]) if "" in values.cat.categories else values
-    return pick(pd.DataFrame({"user_agent": values}), "user_agent")
+        categories = pd.Series(values.cat.categories)
+        placeholders = categories[categories.eq("") | known(categories).isna()]
+        return values.cat.remove_categories(placeholders.tolist()) if len(placeholders) else values
+    return known(pick(pd.DataFrame({"user_agent": values}), "user_agent"))

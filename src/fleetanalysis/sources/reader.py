@@ -40,7 +40,7 @@ import pyarrow.csv as pyarrow_csv
 
 from fleetanalysis.errors import BadInput
 # The format table is the package's face; it is defined there before this module is imported.
-from fleetanalysis.sources import FORMATS, entra, github, pages, schema
+from fleetanalysis.sources import FORMATS, entra, github, okta, pages, schema
 from fleetanalysis.sources import csv as generic_csv
 from fleetanalysis.sources.schema import empty_access, empty_rejected, screen
 
@@ -599,7 +599,7 @@ def streamable(path: Path, chunk_bytes: int) -> str | None:
 
 def generic_csv_header(path: Path, format: str | None = None) -> list[str] | None:
     """The column names of ``path`` when it is a generic CSV log (plain or gzip UTF-8 text
-    whose header is not a GitHub or Entra export's, or ``format="csv"``), else None.
+    whose header is not a GitHub, Entra or Okta export's, or ``format="csv"``), else None.
 
     Where ``store.ingest`` reads a CSV file in bulk (``store.bulk_csv``); None for
     anything else, a file ``read_file`` reads and reports.
@@ -712,7 +712,7 @@ def _csv_chunks(path: Path, format: str | None, chunk_bytes: int, on_bytes, csv_
 
 
 def _csv_head(path: Path, format: str | None) -> tuple[list[str], str]:
-    """The header of a CSV log file and its format (``github`` or ``csv``, or the one forced)."""
+    """The header of a CSV log file and its format (``github``, ``entra``, ``okta`` or ``csv``, or the one forced)."""
     handle, stream = _open_binary(path)
     with handle:
         first = stream.readline().removeprefix(codecs.BOM_UTF8)
@@ -724,7 +724,7 @@ def _csv_head(path: Path, format: str | None) -> tuple[list[str], str]:
 
 
 # The formats that have a CSV export, told apart by header; anything else is generic CSV.
-_CSV_FORMATS = (github, entra)
+_CSV_FORMATS = (github, entra, okta)
 
 
 def _csv_format(path: Path, format: str | None, header: list[str]) -> str:

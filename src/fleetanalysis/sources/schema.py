@@ -370,6 +370,34 @@ def failed_action(action: pd.Series) -> pd.Series:
     return action.str.contains("fail", case=False, regex=False).fillna(False).astype(bool)
 
 
+# Outcomes of an attempt that did not finish as the user's sign-in: refused, stopped for
+# too many requests, or waiting on a factor nobody gave (Okta System Log API, LogOutcome).
+UNFINISHED = ["FAILURE", "DENY", "CHALLENGE", "RATE_LIMIT", "ABANDONED", "UNANSWERED"]
+
+
+def failed_outcome(outcome: pd.Series) -> pd.Series:
+    """Whether each event's stated outcome (Okta's ``outcome.result``) says the attempt did
+    not finish as the user's sign-in (``UNFINISHED``, any case); none is no failure.
+
+    Examples:
+        >>> failed_outcome(pd.Series(["FAILURE", "deny", "SUCCESS", None])).tolist()
+        [True, True, False, False]
+    """
+    return outcome.str.strip().str.upper().isin(UNFINISHED).astype(bool)
+
+
+def known(values: pd.Series) -> pd.Series:
+    """Text with Okta's placeholders for "no value" (``UNKNOWN``, ``Unknown``, the agent
+    ``UNKNOWN-DOWNLOAD`` of its Event Hooks sample) as NA: a placeholder is no evidence.
+
+    Examples:
+        >>> known(pd.Series(["UNKNOWN", " unknown ", "UNKNOWN-DOWNLOAD", "curl/8", None])).tolist()
+        [nan, nan, nan, 'curl/8', nan]
+    """
+    placeholder = values.str.strip().str.upper()
+    return values.mask((placeholder == "UNKNOWN") | placeholder.str.startswith("UNKNOWN-"))
+
+
 def failed_attempt(failed: pd.Series, what, prefix: str = "") -> pd.Series:
     """The rejection reason of the rows ``failed`` marks: a failed sign-in names a device
     someone tried, not one the user runs (a password spray from old browsers would make its

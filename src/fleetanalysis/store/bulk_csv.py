@@ -7,7 +7,8 @@ reads them). A row is *fine* when the checks of
 UTC), between 2000 and a day from now; a user agent with a character Python's
 ``str.strip`` keeps, no NUL byte and at most ``MAX_USER_AGENT`` bytes; no NUL byte in
 the user; user, user id and address at most ``MAX_FIELD`` bytes; no event id; no sign-in
-error code other than 0 (a failed sign-in, which ``candidates`` rejects). Fine rows
+error code other than 0 and an outcome, if any, of ``SUCCESS`` (a failed sign-in, which
+``candidates`` rejects); no ``UNKNOWN`` in the agent (Okta's placeholder). Fine rows
 are grouped by the store's dedupe key (source, user id, user, address, agent and the UTC
 month of the time): the earliest and latest time and how many rows, all that
 ``dedupe._newest`` keeps of them (nothing else differs between them). When some rows
@@ -193,7 +194,11 @@ def _flagged(path: Path, header: list[str], fields: dict[str, str]) -> str:
         *(f"coalesce(strlen({text(field)}), 0) <= {MAX_FIELD}" for field in ("user_id", "user", "ip")),
         f"{text('event_id')} IS NULL",
         # A failed sign-in (an error code other than 0) is rejected by ``candidates``.
-        f"coalesce(trim({text('error_code')}), '') IN ('', '0')"])
+        f"coalesce(trim({text('error_code')}), '') IN ('', '0')",
+        # So is an outcome that says the attempt did not finish, and a placeholder agent
+        # (``schema.known``): rows that might be either are left to ``candidates``.
+        f"coalesce(upper({text('outcome')}), 'SUCCESS') = 'SUCCESS'",
+        f"NOT contains(upper({agent}), 'UNKNOWN')"])
     def breaks(chosen: list[str]) -> str:
         return " OR ".join(f"contains({name}, chr(10)) OR contains({name}, chr(13))" for name in chosen) or "false"
 
