@@ -9,6 +9,12 @@ Shapes and where they come from (facts only; the values are ours):
   the admin console's "Download CSV" could not be confirmed, so the reader takes the dotted
   paths and the generic CSV screens an outcome column and the ``UNKNOWN`` agent whatever
   the header.
+- Entra portal "Download CSV" header: a public script that checks the exact header line of a
+  current download ("Date (UTC)","Request ID","User agent",...,"Browser","Operating System",
+  "Compliant","Managed","Join Type",...); times ISO 8601 in UTC.
+- GitHub audit log export: the fields of the audit log API (``@timestamp``, ``_document_id``,
+  ``action``, ``actor``, ``actor_id``, ``created_at``, ``user_agent``); epoch milliseconds per
+  GitHub's docs, ISO 8601 text as some exports write it.
 """
 
 from __future__ import annotations
@@ -16,9 +22,11 @@ from __future__ import annotations
 import csv
 import io
 
+import pandas as pd
 import pytest
 
-from fleetanalysis import sources, store
+from fleetanalysis import cli, sources, store
+from fleetanalysis.errors import BadInput
 
 CHROME_WIN = ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
               "Chrome/131.0.0.0 Safari/537.36")
@@ -88,3 +96,84 @@ def test_a_generic_csv_rejects_failed_outcomes_and_the_unknown_agent(tmp_path, h
     assert problems == []
     assert counts[["read", "loaded", "rejected", "duplicates"]].values.tolist() == [[5, 2, 3, 0]]
     assert sorted(store.read(tmp_path / "access.parquet")["user"]) == ["ann@example.com", "eve@example.com"]
+
+
+ENTRA_HEADER = ["Date (UTC)", "Request ID", "User agent", "Correlation ID", "User ID", "User", "Username",
+                "Application", "IP address", "Location", "Status", "Sign-in error code", "Failure reason",
+                "Client app", "Device ID", "Browser", "Operating System", "Compliant", "Managed", "Join Type"]
+
+
+def entra_row(when, number, agent=CHROME_WIN, code="0", browser="Chrome 131.0.0", system="Windows10"):
+    return [when, f"req-{number}", agent, f"corr-{number}", f"oid-{number}", "Li, Bob", f"user{number}@example.com",
+            "Office 365 Exchange Online", "203.0.113.10", "Berlin, Berlin, DE", "Success" if code == "0" else "Failure",
+            code, "", "Browser", "", browser, system, "false", "false", ""]
+
+
+@pytest.mark.parametrize("reader", ["load", "ingest"])
+def test_a_file_whose_times_are_all_unreadable_is_refused_in_one_line(tmp_path, reader):
+    # The Entra download re-saved by US Excel: month/day times, none of them ISO 8601.
+    file = write_csv(tmp_path / "InteractiveSignIns.csv", ENTRA_HEADER,
+                     [entra_row("11/30/2026 8:01", 1), entra_row("11/30/2026 9:01", 2)])
+    with pytest.raises(BadInput) as raised:
+        sources.load([file]) if reader == "load" else store.ingest(tmp_path / "access.parquet", [file])
+    problem = str(raised.value)
+    assert problem.startswith(str(file)) and "\n" not in problem
+    assert "'Date (UTC)'" in problem and "'11/30/2026 8:01'" in problem and "ISO 8601" in problem
+
+
+def test_cli_ingest_of_a_file_without_a_readable_time_exits_2_with_one_line(tmp_path, capsys):
+    file = write_csv(tmp_path / "export.csv", ["time", "email", "user_agent"],
+                     [["30.11.2026 08:01", "ann@example.com", CHROME_WIN]])
+    assert cli.main(["ingest", str(file), "--store", str(tmp_path / "access.parquet")]) == 2
+    errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("fleetanalysis:")]
+    assert len(errors) == 1 and "'30.11.2026 08:01'" in errors[0] and "Traceback" not in errors[0]
+
+
+@pytest.mark.parametrize("reader", ["load", "ingest"])
+def test_one_bad_time_is_rejected_naming_its_value_and_utc_spellings_are_read(tmp_path, reader):
+    rows = [["2026-11-30 09:13:20 UTC", "ann@example.com", CHROME_WIN],
+            ["2026-11-30 09:12:05z", "bob@example.com", CHROME_WIN],
+            ["30/11/2026 09:01", "cyd@example.com", CHROME_WIN],
+            ["", "dan@example.com", CHROME_WIN]]
+    file = write_csv(tmp_path / "export.csv", ["time", "email", "user_agent"], rows)
+    if reader == "load":
+        result = sources.load([file])
+        loaded, rejected = result.access, result.rejected
+    else:
+        counts, problems = store.ingest(tmp_path / "access.parquet", [file])
+        assert problems == [] and counts[["read", "loaded", "rejected"]].values.tolist() == [[4, 2, 2]]
+        loaded, rejected = store.read(tmp_path / "access.parquet"), pd.read_csv(store.rejected_path(tmp_path / "access.parquet"))
+    assert sorted(loaded["first_seen"].astype(str)) == ["2026-11-30 09:12:05+00:00", "2026-11-30 09:13:20+00:00"]
+    found = reasons(rejected)
+    assert found["row 3"].startswith("first seen '30/11/2026 09:01' in column 'time' is not a date (expected ISO 8601")
+    assert found["row 4"] == "first seen missing (nothing in 'time')"
+
+
+def test_a_github_csv_with_iso_times_is_read(tmp_path):
+    header = ["@timestamp", "_document_id", "action", "actor", "actor_id", "created_at", "user_agent"]
+    rows = [["2026-11-30T09:15:42.123Z", "d1", "user.login", "ann", "101", "2026-11-30T09:15:42.123Z", CHROME_WIN],
+            ["1796116542000", "d2", "user.login", "bo", "102", "1796116542000", CHROME_WIN]]
+    result = sources.load([write_csv(tmp_path / "export-acme.csv", header, rows)])
+    assert result.counts[["format", "loaded"]].values.tolist() == [["github", 2]]
+    assert result.access["first_seen"].tolist() == [pd.Timestamp("2026-11-30 09:15:42.123Z"),
+                                                     pd.Timestamp("2026-12-01 09:15:42Z")]
+
+
+def test_forcing_entra_on_a_csv_without_its_columns_is_refused_in_one_line(tmp_path):
+    file = write_csv(tmp_path / "InteractiveSignIns.csv", ENTRA_HEADER, [entra_row("2026-11-30T08:01:12Z", 1)])
+    with pytest.raises(BadInput, match="header: not the columns of an entra CSV export; without --format"):
+        sources.load([file], format="entra")
+    assert sources.load([file]).counts[["format", "loaded"]].values.tolist() == [["csv", 1]]
+
+
+def test_a_generic_csv_action_naming_a_failure_is_a_failed_sign_in(tmp_path):
+    # Slack's audit log actions (user_login, user_login_failed) in a CSV of unconfirmed columns.
+    rows = [["2026-11-30T09:13:20Z", "user_login", "ann@example.com", CHROME_WIN],
+            ["2026-11-30T09:21:00Z", "user_login_failed", "bob@example.com", FIREFOX_WIN7]]
+    file = write_csv(tmp_path / "audit.csv", ["Date", "Action", "Email", "User Agent"], rows)
+    result = sources.load([file])
+    assert result.access["user"].tolist() == ["ann@example.com"]
+    assert reasons(result.rejected)["row 2"].startswith("failed sign-in (user_login_failed)")
+    counts, _ = store.ingest(tmp_path / "access.parquet", [file])
+    assert counts[["loaded", "rejected"]].values.tolist() == [[1, 1]]
+

@@ -4,8 +4,9 @@ The columns are named by the ``--user-column``, ``--time-column`` and ``--ua-col
 options or guessed from common header names (``email``, ``timestamp``, ``user_agent``...),
 compared without case, spaces or punctuation. Times may be ISO 8601 text or unix
 seconds or milliseconds. Optional ``ip``, ``id`` and ``user_id`` columns are kept. A row
-whose sign-in error code is not 0, or whose outcome column says the attempt did not finish
-(``schema.UNFINISHED``: Okta's ``FAILURE``, ``DENY``...), is rejected as a failed sign-in;
+whose sign-in error code is not 0, whose outcome column says the attempt did not finish
+(``schema.UNFINISHED``: Okta's ``FAILURE``, ``DENY``...) or whose action names a failure
+(``user_login_failed``) is rejected as a failed sign-in;
 Okta's ``UNKNOWN`` user agent is no agent (``schema.known``).
 
 Examples:
@@ -25,8 +26,8 @@ import pyarrow
 import pyarrow.compute
 
 from fleetanalysis.errors import BadInput
-from fleetanalysis.sources.schema import (COLUMNS, failed_attempt, failed_code, failed_outcome, from_iso, from_unix,
-                                          known, pick)
+from fleetanalysis.sources.schema import (COLUMNS, ISO_TIMES, failed_action, failed_attempt, failed_code,
+                                          failed_outcome, from_iso, from_unix, known, pick, time_problems)
 
 _log = logging.getLogger(__name__)
 
@@ -54,6 +55,8 @@ GUESSES = {
     "error_code": ["signinerrorcode", "errorcode", "resulttype"],
     # An event's stated outcome (Okta's "outcome.result"): FAILURE, DENY... is a failed attempt.
     "outcome": ["outcomeresult", "outcome"],
+    # An event's action (Slack's and GitHub's audit logs): one naming a failure is a failed attempt.
+    "action": ["action"],
 }
 OPTIONS = {"user": "--user-column", "time": "--time-column", "user_agent": "--ua-column"}
 # Entra's service-principal sign-in download (ApplicationSignIns_*.csv) names an application,
@@ -254,12 +257,16 @@ def candidates(frame: pd.DataFrame, user_column: str | None = None, time_column:
         "ip": pick(frame, fields.get("ip", "")),
         # Read dictionary-encoded, the user agents stay categorical: one string per distinct agent.
         "user_agent": _agents(frame[fields["user_agent"]]),
+        "time_problem": time_problems(when, frame[fields["time"]], fields["time"],
+                                      f"{ISO_TIMES}, or unix seconds or milliseconds"),
     }, index=frame.index, copy=False)
     code = pick(frame, fields.get("error_code", ""))
     outcome = pick(frame, fields.get("outcome", "")).str.upper()
-    if code.notna().any() or outcome.notna().any():
+    action = pick(frame, fields.get("action", ""))
+    if code.notna().any() or outcome.notna().any() or action.notna().any():
         rows["problem"] = failed_attempt(failed_code(code), code, "error ").fillna(
-            failed_attempt(failed_outcome(outcome), outcome, "outcome "))
+            failed_attempt(failed_outcome(outcome), outcome, "outcome ")).fillna(
+            failed_attempt(failed_action(action), action))
     return rows
 
 

@@ -40,8 +40,9 @@ import json
 
 import pandas as pd
 
-from fleetanalysis.sources.schema import (any_row, failed_attempt, failed_code, field, from_iso, pick, provenance,
-                                          split_browser, stated_version, true_or_false, version_number)
+from fleetanalysis.sources.schema import (ISO_TIMES, any_row, failed_attempt, failed_code, field, from_iso, pick,
+                                          provenance, split_browser, stated_version, time_problems, true_or_false,
+                                          version_number)
 
 # Log Analytics SigninLogs column -> Graph signIn field.
 _LOG_ANALYTICS = {
@@ -259,4 +260,6 @@ def candidates(frame: pd.DataFrame) -> pd.DataFrame:
             ("trust_type", trust.notna(), "deviceDetail.trustType"),
         ], frame.index),
         "problem": problem,
+        "time_problem": time_problems(when, stamp, "createdDateTime" if "createdDateTime" in frame.columns
+                                      else "TimeGenerated", f"{ISO_TIMES}, or the portal's 5/1/2024, 9:00:00.000 AM"),
     }, index=frame.index)

@@ -39,8 +39,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from fleetanalysis.sources.schema import (any_row, failed_attempt, failed_outcome, field, from_iso, known, pick,
-                                          provenance, split_browser, true_or_false)
+from fleetanalysis.sources.schema import (ISO_TIMES, any_row, failed_attempt, failed_outcome, field, from_iso, known,
+                                          pick, provenance, split_browser, time_problems, true_or_false)
 
 # The fields read from each record (dotted paths into nested objects).
 FIELDS = [
@@ -118,7 +118,8 @@ def candidates(frame: pd.DataFrame) -> pd.DataFrame:
         >>> candidates(pd.DataFrame({"client.userAgent.rawUserAgent": ["UNKNOWN"]}))["user_agent"].isna().tolist()
         [True]
     """
-    when = from_iso(pick(frame, "published"))
+    stamp = pick(frame, "published")
+    when = from_iso(stamp)
     agent = known(pick(frame, "client.userAgent.rawUserAgent"))
     platform = known(pick(frame, "device.os_platform"))
     agent_os = known(pick(frame, "client.userAgent.os"))
@@ -158,5 +159,6 @@ def candidates(frame: pd.DataFrame) -> pd.DataFrame:
             ("managed", managed.notna(), "device.managed"),
         ], frame.index),
         "problem": not_a_person.fillna(threat).fillna(failed_attempt(failed_outcome(outcome), outcome, "outcome ")),
+        "time_problem": time_problems(when, stamp, "published", ISO_TIMES),
     }, index=frame.index)
 

@@ -511,8 +511,12 @@ def _json_items(module, kind: str, doc, labels: list[str] | None) -> tuple[pd.Da
 
 def _screen_items(items: pd.DataFrame, kind: str, format: str, name: str, csv_options: dict,
                   bad_lines: pd.DataFrame, skipped: pd.DataFrame,
-                  first_row: int = 1) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Access and rejected rows of parsed items; CSV items are rows ``first_row`` onwards."""
+                  first_row: int = 1, first_piece: bool = True) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Access and rejected rows of parsed items; CSV items are rows ``first_row`` onwards.
+
+    Raises ``BadInput`` when no row of a file's first piece has a time (``schema.no_times``):
+    a layout the reader cannot take, said once, not a rejected file's worth of rows.
+    """
     module = FORMATS[format]
     if format == generic_csv.FORMAT:
         # The first piece of a file says which columns were guessed; later pieces do not repeat it.
@@ -524,6 +528,9 @@ def _screen_items(items: pd.DataFrame, kind: str, format: str, name: str, csv_op
     else:
         found["record"] = items["record"]
         found["raw"] = items["raw"]
+    unreadable = schema.no_times(found) if first_piece and first_row == 1 else None
+    if unreadable is not None:
+        raise BadInput(name, unreadable)
     access, rejected = screen(found, name)
     if kind == "csv" and len(rejected):
         # CSV rows get their label and are turned back into text only when rejected: most
@@ -733,7 +740,17 @@ def _csv_format(path: Path, format: str | None, header: list[str]) -> str:
         return next((module.FORMAT for module in _CSV_FORMATS if module.matches_header(header)), generic_csv.FORMAT)
     if format not in {module.FORMAT for module in _CSV_FORMATS} | {generic_csv.FORMAT}:
         raise BadInput(path, f"is a CSV file, not a {format} export")
+    forced = next((module for module in _CSV_FORMATS if module.FORMAT == format), None)
+    if forced is not None and not forced.matches_header(header):
+        # Read anyway, every row would be rejected for the columns it lacks.
+        raise BadInput(path, "header", f"not the columns of {_article(format)} {format} CSV export; "
+                                       "without --format it is read as a generic CSV")
     return format
+
+
+def _article(word: str) -> str:
+    """``a`` or ``an`` before ``word`` as it is spoken (``an entra``, ``an okta``, ``a github``)."""
+    return "an" if word[:1].lower() in "aeiou" else "a"
 
 
 @contextlib.contextmanager
@@ -785,13 +802,15 @@ def _ndjson_chunks(path: Path, format: str | None, chunk_bytes: int, on_bytes, c
                 text = block.decode("utf-8")
             except UnicodeDecodeError:
                 raise NotStreamable(name) from None
+            first_piece = lines == 0
             items, labels, bad = _parse_ndjson(text, first_line=lines + 1)
             lines += len(text.splitlines())
             if not decided:
                 # As load_file does: the file's first rows tell (or check) the format.
                 format, decided = _json_format(path, format, items if items else None), True
             found, skipped = _json_items(FORMATS[format], "ndjson", items, labels)
-            access, rejected = _screen_items(found, "ndjson", format, name, csv_options, bad, skipped)
+            access, rejected = _screen_items(found, "ndjson", format, name, csv_options, bad, skipped,
+                                             first_piece=first_piece)
             if on_bytes is not None:
                 on_bytes(handle.tell())
             yield access, rejected, format

@@ -265,6 +265,9 @@ def screen(candidates: pd.DataFrame, file: str, *,
             text = text if isinstance(text, str) else text()
             reason = reason.mask(mask, text if isinstance(text, str) else text.astype("str"))
 
+    if "time_problem" in candidates.columns:
+        # The loader's words for a time it could not read: the column and the value.
+        flag(candidates["time_problem"].notna(), lambda: _text(candidates["time_problem"]))
     for column in ("first_seen", "last_seen"):
         when = candidates[column] if column in candidates.columns else pd.Series(pd.NaT, index=index)
         if not isinstance(when.dtype, pd.DatetimeTZDtype):
@@ -471,16 +474,69 @@ def from_unix(values: pd.Series, unit: str = "s") -> pd.Series:
     return stamps.astype("datetime64[us, UTC]")
 
 
+# What ``from_iso`` takes, for messages.
+ISO_TIMES = "ISO 8601 such as 2024-05-01T10:00:00Z"
+# A lowercase "z" (RFC 3339 allows it) and a trailing " UTC" say UTC as plainly as "Z".
+_UTC_SPELLED = r"(?<=\d)(?:z|\s*UTC)$"
+
+
 def from_iso(values: pd.Series) -> pd.Series:
     """ISO 8601 text as UTC timestamps (naive text is taken as UTC); NaT where not a date.
+
+    A lowercase ``z`` and a trailing `` UTC`` are read as ``Z``.
 
     Examples:
         >>> from_iso(pd.Series(["2024-05-01T10:00:00.000Z", "2024-05-01 12:00:00+02:00", "soon"])).dt.hour.tolist()
         [10.0, 10.0, nan]
+        >>> from_iso(pd.Series(["2024-05-01 10:00:00z", "2024-05-01 10:00:00 UTC"])).dt.hour.tolist()
+        [10, 10]
     """
     text = _text(values)
-    stamps = pd.to_datetime(text, utc=True, errors="coerce", format="ISO8601")
-    return stamps.astype("datetime64[us, UTC]")
+    stamps = pd.to_datetime(text, utc=True, errors="coerce", format="ISO8601").astype("datetime64[us, UTC]")
+    missed = stamps.isna() & text.str.contains(_UTC_SPELLED, regex=True, na=False)
+    if missed.any():
+        spelled = text[missed].str.replace(_UTC_SPELLED, "Z", regex=True)
+        stamps = stamps.fillna(pd.to_datetime(spelled, utc=True, errors="coerce", format="ISO8601")
+                               .astype("datetime64[us, UTC]"))
+    return stamps
+
+
+def time_problems(when: pd.Series, text: pd.Series, column: str, expected: str) -> pd.Series:
+    """Why each row has no time (``when`` NaT), naming ``column`` and the value it holds;
+    NA where a time was read. ``expected`` says what the reader takes.
+
+    Examples:
+        >>> when = pd.Series(pd.to_datetime([None, None, "2024-05-01"], utc=True))
+        >>> time_problems(when, pd.Series([None, "soon", "2024-05-01"]), "published", "ISO 8601").tolist()
+        ["first seen missing (nothing in 'published')", "first seen 'soon' in column 'published' is not a date (expected ISO 8601)", nan]
+    """
+    missing = when.isna()
+    problems = pd.Series(np.nan, index=when.index, dtype="object")
+    if missing.any():
+        problems[missing] = [f"first seen missing (nothing in {column!r})" if pd.isna(value)
+                             else f"first seen {value!r} in column {column!r} is not a date (expected {expected})"
+                             for value in _text(text)[missing]]
+    return problems
+
+
+def no_times(candidates: pd.DataFrame) -> str | None:
+    """The problem of a file none of whose rows has a time (``time_problems`` says why, the
+    first row's reason standing for all), rows a loader already rejected aside; None when
+    some row has one: a layout the reader cannot take, not that many bad rows.
+
+    Examples:
+        >>> rows = pd.DataFrame({"first_seen": pd.Series([pd.NaT], dtype="datetime64[us, UTC]"),
+        ...                      "time_problem": ["first seen 'x' in column 't' is not a date (expected ISO 8601)"]})
+        >>> no_times(rows)
+        "no row has a time this reader takes; the first: first seen 'x' in column 't' is not a date (expected ISO 8601)"
+    """
+    if "time_problem" not in candidates.columns:
+        return None
+    open_rows = candidates["problem"].isna() if "problem" in candidates.columns else pd.Series(True, candidates.index)
+    found = candidates.loc[open_rows, "time_problem"]
+    if not len(found) or candidates.loc[open_rows, "first_seen"].notna().any() or found.isna().all():
+        return None
+    return f"no row has a time this reader takes; the first: {found.dropna().iloc[0]}"
 
 
 _NUMBER = re.compile(r"(\d+(?:\.\d+)*)")
