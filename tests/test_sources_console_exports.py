@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 
 import pandas as pd
 import pytest
@@ -177,3 +178,28 @@ def test_a_generic_csv_action_naming_a_failure_is_a_failed_sign_in(tmp_path):
     counts, _ = store.ingest(tmp_path / "access.parquet", [file])
     assert counts[["loaded", "rejected"]].values.tolist() == [[1, 1]]
 
+
+LOG_ANALYTICS = ["TenantId", "TimeGenerated [{zone}]", "CreatedDateTime [{zone}]", "UserPrincipalName", "UserAgent",
+                 "IPAddress", "ResultType", "Id"]
+
+
+@pytest.mark.parametrize("reader", ["load", "ingest"])
+@pytest.mark.parametrize("zone", ["Local Time", "UTC+01:00"])
+def test_a_log_analytics_csv_in_another_zone_than_utc_is_refused(tmp_path, reader, zone):
+    header = [column.format(zone=zone) for column in LOG_ANALYTICS]
+    row = ["t1", "11/30/2026, 9:01:12.000 AM", "11/30/2026, 9:01:12.000 AM", "ann@example.com", CHROME_WIN,
+           "203.0.113.10", "0", "s1"]
+    file = write_csv(tmp_path / "query_data.csv", header, [row])
+    expected = f"column 'TimeGenerated [{zone}]' holds times in {zone}, not UTC; export it again with the time zone set to UTC"
+    with pytest.raises(BadInput, match=re.escape(expected)):
+        sources.load([file]) if reader == "load" else store.ingest(tmp_path / "access.parquet", [file])
+    header = [column.format(zone="UTC") for column in LOG_ANALYTICS]
+    loaded = sources.load([write_csv(tmp_path / "utc.csv", header, [row])])
+    assert loaded.access["first_seen"].tolist() == [pd.Timestamp("2026-11-30 09:01:12Z")]
+
+
+def test_a_generic_csv_time_in_local_time_is_refused(tmp_path):
+    file = write_csv(tmp_path / "export.csv", ["Email", "Last Login (Local Time)", "User Agent"],
+                     [["ann@example.com", "2026-11-30T09:01:12", CHROME_WIN]])
+    with pytest.raises(BadInput, match=r"header: column 'Last Login \(Local Time\)' holds times in Local Time"):
+        sources.load([file])

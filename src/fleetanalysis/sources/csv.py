@@ -27,7 +27,8 @@ import pyarrow.compute
 
 from fleetanalysis.errors import BadInput
 from fleetanalysis.sources.schema import (COLUMNS, ISO_TIMES, failed_action, failed_attempt, failed_code,
-                                          failed_outcome, from_iso, from_unix, known, pick, time_problems)
+                                          failed_outcome, from_iso, from_unix, known, pick, time_problems,
+                                          zone_problem)
 
 _log = logging.getLogger(__name__)
 
@@ -108,6 +109,8 @@ def mapping(columns: list[str], user_column: str | None = None, time_column: str
     for field in OPTIONS:
         if chosen[field] is None:
             problems.append(f"no {field.replace('_', ' ')} column (use {OPTIONS[field]})")
+    if chosen["time"] is not None and zone_problem(chosen["time"]) is not None:
+        problems.append(zone_problem(chosen["time"]))
     for name in dict.fromkeys(column for column in chosen.values() if column is not None):
         if repeated(name, 2) in columns:
             problems.append(f"column {_shown(name)} appears more than once; rename one of them")

@@ -737,14 +737,16 @@ _CSV_FORMATS = (github, entra, okta)
 def _csv_format(path: Path, format: str | None, header: list[str]) -> str:
     """The format of a CSV log with ``header``: detected, or the forced one checked."""
     if format is None:
-        return next((module.FORMAT for module in _CSV_FORMATS if module.matches_header(header)), generic_csv.FORMAT)
-    if format not in {module.FORMAT for module in _CSV_FORMATS} | {generic_csv.FORMAT}:
+        format = next((module.FORMAT for module in _CSV_FORMATS if module.matches_header(header)), generic_csv.FORMAT)
+    elif format not in {module.FORMAT for module in _CSV_FORMATS} | {generic_csv.FORMAT}:
         raise BadInput(path, f"is a CSV file, not a {format} export")
     forced = next((module for module in _CSV_FORMATS if module.FORMAT == format), None)
     if forced is not None and not forced.matches_header(header):
         # Read anyway, every row would be rejected for the columns it lacks.
         raise BadInput(path, "header", f"not the columns of {_article(format)} {format} CSV export; "
                                        "without --format it is read as a generic CSV")
+    if format == entra.FORMAT and entra.header_problem(header) is not None:
+        raise BadInput(path, "header", entra.header_problem(header))
     return format
 
 

@@ -501,6 +501,28 @@ def from_iso(values: pd.Series) -> pd.Series:
     return stamps
 
 
+# A time column's header unit naming a zone other than UTC: Log Analytics' "[Local Time]"
+# when the portal displays local time, or an offset ("[UTC+01:00]").
+_ZONED = re.compile(r"[(\[]\s*((?:local\b[^)\]]*)|(?:UTC|GMT)\s*[+-][^)\]]*)[)\]]\s*$", re.IGNORECASE)
+
+
+def zone_problem(column: str) -> str | None:
+    """Why a time column cannot be read as UTC: its header says the times are in another
+    zone (``TimeGenerated [Local Time]``); None for ``[UTC]``, ``(UTC)`` or no zone.
+
+    Examples:
+        >>> zone_problem("TimeGenerated [Local Time]")
+        "column 'TimeGenerated [Local Time]' holds times in Local Time, not UTC; export it again with the time zone set to UTC"
+        >>> zone_problem("TimeGenerated [UTC]"), zone_problem("Last Login (UTC)"), zone_problem("time")
+        (None, None, None)
+    """
+    found = _ZONED.search(str(column))
+    if found is None:
+        return None
+    return (f"column {column!r} holds times in {found.group(1).strip()}, not UTC; "
+            "export it again with the time zone set to UTC")
+
+
 def time_problems(when: pd.Series, text: pd.Series, column: str, expected: str) -> pd.Series:
     """Why each row has no time (``when`` NaT), naming ``column`` and the value it holds;
     NA where a time was read. ``expected`` says what the reader takes.
