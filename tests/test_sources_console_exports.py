@@ -203,3 +203,11 @@ def test_a_generic_csv_time_in_local_time_is_refused(tmp_path):
                      [["ann@example.com", "2026-11-30T09:01:12", CHROME_WIN]])
     with pytest.raises(BadInput, match=r"header: column 'Last Login \(Local Time\)' holds times in Local Time"):
         sources.load([file])
+
+
+def test_the_user_guess_takes_an_email_column_over_a_display_name(tmp_path):
+    # Audit exports name the actor twice: "Actor" (a display name) and "Actor Email".
+    file = write_csv(tmp_path / "audit.csv", ["Date Created", "Action", "Actor", "Actor Email", "User Agent"],
+                     [["2026-11-30T09:13:20Z", "user_login", "Ann Åberg", "ann@example.com", CHROME_WIN]])
+    assert sources.load([file], time_column="Date Created").access["user"].tolist() == ["ann@example.com"]
+

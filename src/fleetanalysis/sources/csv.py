@@ -38,10 +38,11 @@ FORMAT = "csv"
 # the exports of common admin consoles ("Last Login (UTC)", "Sign-in time", "Browser User
 # Agent", "IP Address").
 GUESSES = {
-    # An identifier before a bare "User": Entra's sign-in download has "User" (display name)
-    # beside "Username" (the UPN the directory knows).
-    "user": ["email", "emailaddress", "primaryemail", "useremail", "userprincipalname", "upn", "username", "user",
-             "login", "actor", "actoremail", "alternateid", "mail", "account"],
+    # An email, then another identifier, before a bare "User" or "Actor": Entra's sign-in
+    # download has "User" (display name) beside "Username" (the UPN the directory knows),
+    # audit exports "Actor" (a name: two people may share it) beside "Actor Email".
+    "user": ["email", "emailaddress", "primaryemail", "useremail", "actoremail", "mail", "userprincipalname", "upn",
+             "username", "alternateid", "user", "login", "actor", "account"],
     "time": ["timestamp", "time", "datetime", "date", "createdat", "createddatetime", "eventtime",
              "published", "lastseen", "datelast", "lastaccess", "signintime", "signindate", "signindatetime",
              "lastlogin", "lastlogintime", "lastsignin", "lastsignintime", "logintime", "logindate",
