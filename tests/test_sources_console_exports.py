@@ -211,3 +211,14 @@ def test_the_user_guess_takes_an_email_column_over_a_display_name(tmp_path):
                      [["2026-11-30T09:13:20Z", "user_login", "Ann Åberg", "ann@example.com", CHROME_WIN]])
     assert sources.load([file], time_column="Date Created").access["user"].tolist() == ["ann@example.com"]
 
+
+@pytest.mark.parametrize(("delimiter", "named"), [(";", "semicolons (;)"), ("\t", "tabs")])
+def test_a_csv_separated_by_semicolons_or_tabs_says_so_in_one_line(tmp_path, capsys, delimiter, named):
+    # The Entra download saved again by Excel in a German locale.
+    file = write_csv(tmp_path / "InteractiveSignIns.csv", ENTRA_HEADER, [entra_row("30.11.2026 08:01", 1)], delimiter)
+    expected = f"header: the columns are separated by {named}, not commas; save the file again as comma-separated CSV"
+    with pytest.raises(BadInput, match=re.escape(expected)):
+        sources.load([file])
+    assert cli.main(["ingest", str(file), "--store", str(tmp_path / "access.parquet")]) == 2
+    errors = capsys.readouterr().err.splitlines()
+    assert len(errors) == 1 and expected in errors[0]

@@ -165,6 +165,10 @@ def detect(doc: object) -> str | None:
     return None
 
 
+# Separators a spreadsheet may have saved a "CSV" file with, by how a message names them.
+_OTHER_SEPARATORS = {";": "semicolons (;)", "\t": "tabs"}
+
+
 def _csv_header(first_line: str, file: str) -> list[str]:
     """The column names on the first line of a CSV file; ``BadInput`` when there are none.
 
@@ -172,13 +176,24 @@ def _csv_header(first_line: str, file: str) -> list[str]:
     is read as ``generic_csv.repeated`` the second time, so that the file loads; the
     generic CSV refuses it only when it is a column it would read (``generic_csv.mapping``).
 
+    A header read as one column holding a semicolon or a tab is a file separated by that:
+    ``BadInput`` says so.
+
     Examples:
         >>> _csv_header("Date (UTC),Incoming token type,User,Incoming token type", "x.csv")
         ['Date (UTC)', 'Incoming token type', 'User', 'Incoming token type (repeat 2)']
+        >>> _csv_header("Date (UTC);User;User agent", "x.csv")
+        Traceback (most recent call last):
+        fleetanalysis.errors.BadInput: x.csv: header: the columns are separated by semicolons (;), not commas; save the file again as comma-separated CSV (CSV UTF-8)
     """
     header = next(stdlib_csv.reader([first_line]), [])
     if not header:
         raise BadInput(file, "header", "no column names")
+    separator = next((name for mark, name in _OTHER_SEPARATORS.items() if len(header) == 1 and mark in header[0]), None)
+    if separator is not None:
+        # Excel in a European locale saves "CSV" with semicolons: one column, to a comma reader.
+        raise BadInput(file, "header", f"the columns are separated by {separator}, not commas; "
+                                       "save the file again as comma-separated CSV (CSV UTF-8)")
     seen: set[str] = set()
     for position, name in enumerate(header):
         number = 1
