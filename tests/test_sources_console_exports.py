@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import re
 
 import pandas as pd
@@ -222,3 +223,32 @@ def test_a_csv_separated_by_semicolons_or_tabs_says_so_in_one_line(tmp_path, cap
     assert cli.main(["ingest", str(file), "--store", str(tmp_path / "access.parquet")]) == 2
     errors = capsys.readouterr().err.splitlines()
     assert len(errors) == 1 and expected in errors[0]
+
+
+@pytest.mark.parametrize("reader", ["load", "ingest"])
+def test_the_entra_download_states_os_and_browser_as_its_json_does(tmp_path, reader):
+    # A "Mobile Apps and Desktop clients" sign-in: no user agent, but an OS and a browser.
+    rows = [entra_row("2026-11-30T08:01:12Z", 1),
+            entra_row("2026-11-30T08:30:45Z", 3, agent="", browser="Rich Client 5.2.6.0", system="Windows10"),
+            entra_row("2026-11-30T08:40:00Z", 4, agent="", browser="", system="")]
+    file = write_csv(tmp_path / "InteractiveSignIns.csv", ENTRA_HEADER, rows)
+    if reader == "load":
+        result = sources.load([file])
+        loaded, rejected = result.access, result.rejected
+    else:
+        counts, problems = store.ingest(tmp_path / "access.parquet", [file])
+        assert problems == [] and counts[["read", "loaded", "rejected"]].values.tolist() == [[3, 2, 1]]
+        loaded = store.read(tmp_path / "access.parquet")
+        rejected = pd.read_csv(store.rejected_path(tmp_path / "access.parquet"))
+    assert reasons(rejected) == {"row 3": "no user agent"}
+    rich = loaded[loaded["user"] == "user3@example.com"].iloc[0]
+    json_page = {"value": [{"id": "req-3", "createdDateTime": "2026-11-30T08:30:45Z", "userPrincipalName": "u@x.io",
+                            "deviceDetail": {"operatingSystem": "Windows10", "browser": "Rich Client 5.2.6.0"}}]}
+    (tmp_path / "page.json").write_text(json.dumps(json_page))
+    stated = sources.load([tmp_path / "page.json"]).access.iloc[0]
+    for column in ("reported_os", "reported_os_version", "reported_browser", "reported_browser_version"):
+        assert str(rich[column]) == str(stated[column]), column
+    assert (rich["reported_os"], rich["reported_browser"], rich["reported_browser_version"]) == (
+        "Windows10", "Rich Client", "5.2.6.0")
+    chrome = loaded[loaded["user"] == "user1@example.com"].iloc[0]
+    assert (chrome["reported_os"], chrome["reported_browser"]) == ("Windows10", "Chrome")

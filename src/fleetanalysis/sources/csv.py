@@ -6,8 +6,10 @@ compared without case, spaces or punctuation. Times may be ISO 8601 text or unix
 seconds or milliseconds. Optional ``ip``, ``id`` and ``user_id`` columns are kept. A row
 whose sign-in error code is not 0, whose outcome column says the attempt did not finish
 (``schema.UNFINISHED``: Okta's ``FAILURE``, ``DENY``...) or whose action names a failure
-(``user_login_failed``) is rejected as a failed sign-in;
-Okta's ``UNKNOWN`` user agent is no agent (``schema.known``).
+(``user_login_failed``) is rejected as a failed sign-in; Okta's ``UNKNOWN`` user agent is
+no agent (``schema.known``). An ``Operating System`` and a ``Browser`` column are read as
+the source's stated OS and browser, as Entra's ``deviceDetail`` is (``entra``): a row with
+them needs no user agent.
 
 Examples:
     >>> frame = pd.DataFrame({"Email": ["ann@example.com"], "Timestamp": ["2024-05-01 10:00"],
@@ -27,8 +29,8 @@ import pyarrow.compute
 
 from fleetanalysis.errors import BadInput
 from fleetanalysis.sources.schema import (COLUMNS, ISO_TIMES, failed_action, failed_attempt, failed_code,
-                                          failed_outcome, from_iso, from_unix, known, pick, time_problems,
-                                          zone_problem)
+                                          failed_outcome, from_iso, from_unix, known, pick, provenance, split_browser,
+                                          stated_version, time_problems, version_number, zone_problem)
 
 _log = logging.getLogger(__name__)
 
@@ -59,6 +61,10 @@ GUESSES = {
     "outcome": ["outcomeresult", "outcome"],
     # An event's action (Slack's and GitHub's audit logs): one naming a failure is a failed attempt.
     "action": ["action"],
+    # What the source states about the device beside the agent (Entra's download: "Operating
+    # System" and "Browser", its JSON's deviceDetail.operatingSystem and .browser).
+    "reported_os": ["operatingsystem"],
+    "reported_browser": ["browser"],
 }
 OPTIONS = {"user": "--user-column", "time": "--time-column", "user_agent": "--ua-column"}
 # Entra's service-principal sign-in download (ApplicationSignIns_*.csv) names an application,
@@ -264,6 +270,8 @@ def candidates(frame: pd.DataFrame, user_column: str | None = None, time_column:
         "time_problem": time_problems(when, frame[fields["time"]], fields["time"],
                                       f"{ISO_TIMES}, or unix seconds or milliseconds"),
     }, index=frame.index, copy=False)
+    if "reported_os" in fields or "reported_browser" in fields:
+        rows = rows.assign(**_stated(frame, fields))
     code = pick(frame, fields.get("error_code", ""))
     outcome = pick(frame, fields.get("outcome", "")).str.upper()
     action = pick(frame, fields.get("action", ""))
@@ -272,6 +280,31 @@ def candidates(frame: pd.DataFrame, user_column: str | None = None, time_column:
             failed_attempt(failed_outcome(outcome), outcome, "outcome ")).fillna(
             failed_attempt(failed_action(action), action))
     return rows
+
+
+def _stated(frame: pd.DataFrame, fields: dict[str, str]) -> dict[str, pd.Series]:
+    """The OS and browser a CSV states, read as ``entra`` reads ``deviceDetail``: the OS
+    word as given, a version in it unless a frozen echo, the browser split from its version.
+
+    Examples:
+        >>> found = _stated(pd.DataFrame({"OS": ["Windows10", "Ios 17.4.1"], "Browser": ["Rich Client 5.2.6.0", None]}),
+        ...                 {"reported_os": "OS", "reported_browser": "Browser"})
+        >>> found["reported_os"].tolist(), found["reported_os_version"].tolist(), found["reported_browser"].tolist()
+        (['Windows10', 'Ios 17.4.1'], [nan, '17.4.1'], ['Rich Client', nan])
+        >>> found["reported_from"].tolist()
+        ['os<-OS, os_version frozen<-OS, browser<-Browser', 'os<-OS, os_version<-OS']
+    """
+    system = pick(frame, fields.get("reported_os", ""))
+    version, frozen = stated_version(system, version_number(system))
+    browser, browser_version = split_browser(pick(frame, fields.get("reported_browser", "")))
+    return {"reported_os": system, "reported_os_version": version, "reported_browser": browser,
+            "reported_browser_version": browser_version,
+            "reported_from": provenance([
+                ("os", system.notna(), fields.get("reported_os")),
+                ("os_version", version.notna(), fields.get("reported_os")),
+                ("os_version frozen", frozen, fields.get("reported_os")),
+                ("browser", browser.notna(), fields.get("reported_browser")),
+            ], frame.index)}
 
 
 def _agents(values: pd.Series) -> pd.Series:

@@ -8,7 +8,7 @@ UTC), between 2000 and a day from now; a user agent with a character Python's
 ``str.strip`` keeps, no NUL byte and at most ``MAX_USER_AGENT`` bytes; no NUL byte in
 the user; user, user id and address at most ``MAX_FIELD`` bytes; no event id; no sign-in
 error code other than 0, an outcome, if any, of ``SUCCESS`` and no action naming a failure (a failed sign-in, which
-``candidates`` rejects); no ``UNKNOWN`` in the agent (Okta's placeholder). Fine rows
+``candidates`` rejects); no ``UNKNOWN`` in the agent (Okta's placeholder); no stated OS or browser. Fine rows
 are grouped by the store's dedupe key (source, user id, user, address, agent and the UTC
 month of the time): the earliest and latest time and how many rows, all that
 ``dedupe._newest`` keeps of them (nothing else differs between them). When some rows
@@ -203,7 +203,9 @@ def _flagged(path: Path, header: list[str], fields: dict[str, str]) -> str:
         # An action naming a failure; one not in ASCII is left to Python's case folding.
         f"NOT coalesce(contains(lower({text('action')}), 'fail') "
         f"OR regexp_matches({text('action')}, '[^\\x00-\\x7f]'), false)",
-        f"NOT contains(upper({agent}), 'UNKNOWN')"])
+        f"NOT contains(upper({agent}), 'UNKNOWN')",
+        # A stated OS or browser is read by ``candidates``: the groups carry only the key.
+        f"{text('reported_os')} IS NULL", f"{text('reported_browser')} IS NULL"])
     def breaks(chosen: list[str]) -> str:
         return " OR ".join(f"contains({name}, chr(10)) OR contains({name}, chr(13))" for name in chosen) or "false"
 
