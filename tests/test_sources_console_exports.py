@@ -252,3 +252,32 @@ def test_the_entra_download_states_os_and_browser_as_its_json_does(tmp_path, rea
         "Windows10", "Rich Client", "5.2.6.0")
     chrome = loaded[loaded["user"] == "user1@example.com"].iloc[0]
     assert (chrome["reported_os"], chrome["reported_browser"]) == ("Windows10", "Chrome")
+
+
+def test_json_responses_appended_to_one_file_are_named_as_such(tmp_path):
+    page = json.dumps([{"uuid": "e1", "published": "2026-11-30T08:01:12.345Z", "eventType": "user.session.start",
+                        "actor": {"alternateId": "ann@example.com"}}], indent=2)
+    file = tmp_path / "okta-logs.json"
+    file.write_text(page + "\n" + page + "\n")
+    line = page.count("\n") + 2
+    with pytest.raises(BadInput, match=rf"okta-logs.json: line {line} column 1: a second JSON document starts here"):
+        sources.load([file])
+
+
+def test_a_csv_forced_as_a_json_only_format_says_what_to_do(tmp_path):
+    file = write_csv(tmp_path / "Device log events.csv", ["Date", "Event", "User"], [["2026-11-30", "x", "a"]])
+    with pytest.raises(BadInput, match=r"is a CSV file, not a google_mobile export \(google_mobile logs are JSON\); "
+                                       "without --format it is read as a generic CSV"):
+        sources.load([file], format="google_mobile")
+
+
+@pytest.mark.parametrize("command", ["devices", "status"])
+def test_after_an_ingest_that_rejected_every_row_the_next_command_points_to_the_reasons(tmp_path, capsys, command):
+    file = write_csv(tmp_path / "export.csv", ["email", "time", "user_agent"],
+                     [["ann@example.com", "2026-11-30T08:00:00Z", ""]])
+    store_path = tmp_path / "access.parquet"
+    assert cli.main(["ingest", str(file), "--store", str(store_path)]) == 0
+    capsys.readouterr()
+    assert cli.main([command, "--store", str(store_path)]) == 2
+    [line] = capsys.readouterr().err.splitlines()
+    assert f"no sign-in rows: the rows read were rejected, their reasons are in {store.rejected_path(store_path)}" in line

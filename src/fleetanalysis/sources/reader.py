@@ -127,6 +127,9 @@ def parse(text: str, file: str) -> tuple[str, object, list[str] | None, pd.DataF
         >>> parse('[{"a": "b', "x.json")
         Traceback (most recent call last):
         fleetanalysis.errors.BadInput: x.json: line 1 column 8: not valid JSON (Unterminated string starting here); truncated?
+        >>> parse('[\\n{"a": 1}\\n]\\n[\\n{"a": 2}\\n]\\n', "x.json")
+        Traceback (most recent call last):
+        fleetanalysis.errors.BadInput: x.json: line 4 column 1: a second JSON document starts here (responses appended to one file?); save each in a file of its own
     """
     stripped = text.lstrip()
     none = pd.DataFrame(columns=["record", "reason", "raw"])
@@ -146,6 +149,11 @@ def parse(text: str, file: str) -> tuple[str, object, list[str] | None, pd.DataF
                 first = None
         if isinstance(first, dict):
             return ("ndjson", *_parse_ndjson(text))
+        if error.msg == "Extra data":
+            # A whole document, then another: responses appended to one file (curl >> file).
+            raise BadInput(file, f"line {error.lineno} column {error.colno}",
+                           "a second JSON document starts here (responses appended to one file?); "
+                           "save each in a file of its own") from None
         # json words some problems as "... starting at" the position given first.
         said = error.msg.removesuffix(" at") + " here" if error.msg.endswith(" at") else error.msg
         raise BadInput(file, f"line {error.lineno} column {error.colno}",
@@ -490,7 +498,7 @@ def _json_format(path: Path, format: str | None, probe: object) -> str:
     if format is None:
         format = found
     elif format == generic_csv.FORMAT or not (empty or FORMATS[format].matches(probe)):
-        raise BadInput(path, f"is not {'an' if format[0] in 'aeiou' else 'a'} {format} export "
+        raise BadInput(path, f"is not {_article(format)} {format} export "
                               f"(looks like {found or 'an unknown format'})")
     if format is None and empty:
         raise BadInput(path, "an empty list: no rows, and no field tells which log it is; use --format")
@@ -754,7 +762,8 @@ def _csv_format(path: Path, format: str | None, header: list[str]) -> str:
     if format is None:
         format = next((module.FORMAT for module in _CSV_FORMATS if module.matches_header(header)), generic_csv.FORMAT)
     elif format not in {module.FORMAT for module in _CSV_FORMATS} | {generic_csv.FORMAT}:
-        raise BadInput(path, f"is a CSV file, not a {format} export")
+        raise BadInput(path, f"is a CSV file, not {_article(format)} {format} export ({format} logs are JSON); "
+                             "without --format it is read as a generic CSV")
     forced = next((module for module in _CSV_FORMATS if module.FORMAT == format), None)
     if forced is not None and not forced.matches_header(header):
         # Read anyway, every row would be rejected for the columns it lacks.
