@@ -96,7 +96,7 @@ def test_bad_rows_are_rejected_with_reasons_and_good_rows_kept(tmp_path):
         "record 3": "no user agent",
         "record 4": f"user agent is {MAX_USER_AGENT + 1} characters (limit {MAX_USER_AGENT})",
         "record 5": "count is -4, must be at least 1",
-        "record 6": "first seen missing or not a date",
+        "record 6": "first seen 'yesterday' in column 'date_first' is not a date (expected unix seconds)",
         "record 7": "first seen is before 2000",
         "record 8": "last seen is in the future",
         "record 9": "contains NUL bytes",
@@ -144,7 +144,8 @@ def test_google_rows_need_no_user_agent_but_unusable_dates_are_rejected(tmp_path
          "events": [{"name": "DEVICE_SYNC_EVENT", "parameters": [{"name": "DEVICE_TYPE", "value": "ANDROID"}]}]}]}))
     result = sources.load([path])
     assert result.access["user"].tolist() == ["a@example.com"]
-    assert result.rejected["reason"].tolist() == ["first seen missing or not a date"]
+    assert result.rejected["reason"].tolist() == [
+        "first seen 'last tuesday' in column 'id.time' is not a date (expected ISO 8601 such as 2024-05-01T10:00:00Z)"]
 
 
 def test_a_google_activity_naming_no_device_says_so_and_one_event_object_is_read(tmp_path):

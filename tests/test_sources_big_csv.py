@@ -74,7 +74,9 @@ def test_a_big_csv_read_whole_holds_the_rows_labels_and_reasons_of_one_piece(tmp
     assert found["record"].tolist() == [f"malformed row {n}" for n in range(1, len(malformed) + 1)]
     assert found["raw"].tolist() == malformed
     reasons = result.rejected.groupby("reason").size().to_dict()
-    assert reasons == {"expected 4 fields, found 5": 15, "first seen missing or not a date": 18, "no user agent": 23}
+    assert reasons == {"expected 4 fields, found 5": 15, "no user agent": 23,
+                       "first seen 'not a date' in column 'time' is not a date (expected ISO 8601 such as "
+                       "2024-05-01T10:00:00Z, or unix seconds or milliseconds)": 18}
     # Unix and naive times are read as the general path reads them.
     assert result.access["user"].str.startswith("multi").sum() == 20
     assert (result.access["first_seen"] == pd.Timestamp(1714521600 + 7, unit="s", tz="UTC")).sum() == 1

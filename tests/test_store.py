@@ -114,7 +114,7 @@ def test_rejected_rows_are_formula_safe_and_kept_once(tmp_path):
     assert rejected["reason"].tolist() == ["count is 0, must be at least 1"]
     assert rejected["record"].tolist() == ["record 2"]
     csv_file = tmp_path / "bad.csv"
-    csv_file.write_text("user,time,user_agent\n=cmd|' /C calc'!A0,notatime,x\n")
+    csv_file.write_text("user,time,user_agent\n=cmd|' /C calc'!A0,2024-05-01T00:00:00Z,\n")
     ingest(target, csv_file)
     rejected = pd.read_csv(store.rejected_path(target), dtype=str, keep_default_na=False)
     assert len(rejected) == 2

@@ -125,7 +125,7 @@ def test_ingest_with_duckdb_equals_the_general_path(tmp_path, monkeypatch, seed,
     # DuckDB read the file, unless a row of the wrong width sent it to the general path.
     assert used == [not ragged]
     reasons = {reason for _, _, reason, _ in rejected_rows(tmp_path / "fast.parquet")}
-    assert {"first seen is before 2000", "first seen is in the future", "first seen missing or not a date",
+    assert {"first seen is before 2000", "first seen is in the future", "first seen missing (nothing in 'Timestamp')",
             "no user agent", "contains NUL bytes"} <= reasons
     assert ("expected 4 fields, found 2" in reasons) == ragged
     assert any(reason.startswith("user agent is 5012 characters") for reason in reasons)

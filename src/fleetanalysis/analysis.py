@@ -190,7 +190,7 @@ def _prepare_in_pieces(store: Path, inputs: config.FleetInputs, judges, **engine
         newest = since = None
         found = scale.sightings([store], directory=people, **engine)
     if not found.rows:
-        raise BadInput(store, "no sign-in rows (run `fleetanalysis ingest` first)")
+        raise _no_rows(store)
     run = assemble(store, found.sightings, found.newest if newest is None else newest,
                    directory=inputs.directory, networks=inputs.networks, policy=inputs.policy,
                    as_of=inputs.as_of, window_days=inputs.window_days, catalog=inputs.catalog)
@@ -205,10 +205,19 @@ def _evidence(store: Path, inputs: config.FleetInputs, judges) -> tuple[pd.DataF
     if judges is None:
         access = access_store.read(store)
         if access.empty:
-            raise BadInput(store, "no sign-in rows (run `fleetanalysis ingest` first)")
+            raise _no_rows(store)
         return access, access["last_seen"].max(), None
     newest, since, until = _window(store, inputs, judges)
     return access_store.read(store, since=since, until=until), newest, since
+
+
+def _no_rows(store: Path) -> BadInput:
+    """The error of a store without sign-in rows: where the reasons are when ingest rejected
+    the rows it read (its rejected-rows file exists), else to run ingest."""
+    rejected = access_store.rejected_path(store)
+    if rejected.exists():
+        return BadInput(store, f"no sign-in rows: the rows read were rejected, their reasons are in {rejected}")
+    return BadInput(store, "no sign-in rows (run `fleetanalysis ingest` first)")
 
 
 def _window(store: Path, inputs: config.FleetInputs, judges) -> tuple[pd.Timestamp, pd.Timestamp, pd.Timestamp]:
@@ -216,7 +225,7 @@ def _window(store: Path, inputs: config.FleetInputs, judges) -> tuple[pd.Timesta
     the dates ``judges`` names can see."""
     newest = access_store.read(store, ["last_seen"])["last_seen"].max()
     if pd.isna(newest):
-        raise BadInput(store, "no sign-in rows (run `fleetanalysis ingest` first)")
+        raise _no_rows(store)
     day = utc_day(newest if inputs.as_of is None else inputs.as_of)
     if isinstance(judges, str):
         judges = [day if judges == "as_of" else judges]

@@ -3,7 +3,13 @@
 The columns are named by the ``--user-column``, ``--time-column`` and ``--ua-column``
 options or guessed from common header names (``email``, ``timestamp``, ``user_agent``...),
 compared without case, spaces or punctuation. Times may be ISO 8601 text or unix
-seconds or milliseconds. Optional ``ip``, ``id`` and ``user_id`` columns are kept.
+seconds or milliseconds. Optional ``ip``, ``id`` and ``user_id`` columns are kept. A row
+whose sign-in error code is not 0, whose outcome column says the attempt did not finish
+(``schema.UNFINISHED``: Okta's ``FAILURE``, ``DENY``...) or whose action names a failure
+(``user_login_failed``) is rejected as a failed sign-in; Okta's ``UNKNOWN`` user agent is
+no agent (``schema.known``). An ``Operating System`` and a ``Browser`` column are read as
+the source's stated OS and browser, as Entra's ``deviceDetail`` is (``entra``): a row with
+them needs no user agent.
 
 Examples:
     >>> frame = pd.DataFrame({"Email": ["ann@example.com"], "Timestamp": ["2024-05-01 10:00"],
@@ -22,7 +28,9 @@ import pyarrow
 import pyarrow.compute
 
 from fleetanalysis.errors import BadInput
-from fleetanalysis.sources.schema import COLUMNS, failed_attempt, failed_code, from_iso, from_unix, pick
+from fleetanalysis.sources.schema import (COLUMNS, ISO_TIMES, failed_action, failed_attempt, failed_code,
+                                          failed_outcome, from_iso, from_unix, known, pick, provenance, split_browser,
+                                          stated_version, time_problems, version_number, zone_problem)
 
 _log = logging.getLogger(__name__)
 
@@ -32,10 +40,11 @@ FORMAT = "csv"
 # the exports of common admin consoles ("Last Login (UTC)", "Sign-in time", "Browser User
 # Agent", "IP Address").
 GUESSES = {
-    # An identifier before a bare "User": Entra's sign-in download has "User" (display name)
-    # beside "Username" (the UPN the directory knows).
-    "user": ["email", "emailaddress", "primaryemail", "useremail", "userprincipalname", "upn", "username", "user",
-             "login", "actor", "actoremail", "alternateid", "mail", "account"],
+    # An email, then another identifier, before a bare "User" or "Actor": Entra's sign-in
+    # download has "User" (display name) beside "Username" (the UPN the directory knows),
+    # audit exports "Actor" (a name: two people may share it) beside "Actor Email".
+    "user": ["email", "emailaddress", "primaryemail", "useremail", "actoremail", "mail", "userprincipalname", "upn",
+             "username", "alternateid", "user", "login", "actor", "account"],
     "time": ["timestamp", "time", "datetime", "date", "createdat", "createddatetime", "eventtime",
              "published", "lastseen", "datelast", "lastaccess", "signintime", "signindate", "signindatetime",
              "lastlogin", "lastlogintime", "lastsignin", "lastsignintime", "logintime", "logindate",
@@ -48,6 +57,14 @@ GUESSES = {
     "user_id": ["userid", "actorid", "uid"],
     # A sign-in's error code (Entra's download: "Sign-in error code"): not 0 is a failed attempt.
     "error_code": ["signinerrorcode", "errorcode", "resulttype"],
+    # An event's stated outcome (Okta's "outcome.result"): FAILURE, DENY... is a failed attempt.
+    "outcome": ["outcomeresult", "outcome"],
+    # An event's action (Slack's and GitHub's audit logs): one naming a failure is a failed attempt.
+    "action": ["action"],
+    # What the source states about the device beside the agent (Entra's download: "Operating
+    # System" and "Browser", its JSON's deviceDetail.operatingSystem and .browser).
+    "reported_os": ["operatingsystem"],
+    "reported_browser": ["browser"],
 }
 OPTIONS = {"user": "--user-column", "time": "--time-column", "user_agent": "--ua-column"}
 # Entra's service-principal sign-in download (ApplicationSignIns_*.csv) names an application,
@@ -99,6 +116,8 @@ def mapping(columns: list[str], user_column: str | None = None, time_column: str
     for field in OPTIONS:
         if chosen[field] is None:
             problems.append(f"no {field.replace('_', ' ')} column (use {OPTIONS[field]})")
+    if chosen["time"] is not None and zone_problem(chosen["time"]) is not None:
+        problems.append(zone_problem(chosen["time"]))
     for name in dict.fromkeys(column for column in chosen.values() if column is not None):
         if repeated(name, 2) in columns:
             problems.append(f"column {_shown(name)} appears more than once; rename one of them")
@@ -248,20 +267,56 @@ def candidates(frame: pd.DataFrame, user_column: str | None = None, time_column:
         "ip": pick(frame, fields.get("ip", "")),
         # Read dictionary-encoded, the user agents stay categorical: one string per distinct agent.
         "user_agent": _agents(frame[fields["user_agent"]]),
+        "time_problem": time_problems(when, frame[fields["time"]], fields["time"],
+                                      f"{ISO_TIMES}, or unix seconds or milliseconds"),
     }, index=frame.index, copy=False)
-    if "error_code" in fields:
-        code = pick(frame, fields["error_code"])
-        rows["problem"] = failed_attempt(failed_code(code), code, "error ")
+    if "reported_os" in fields or "reported_browser" in fields:
+        rows = rows.assign(**_stated(frame, fields))
+    code = pick(frame, fields.get("error_code", ""))
+    outcome = pick(frame, fields.get("outcome", "")).str.upper()
+    action = pick(frame, fields.get("action", ""))
+    if code.notna().any() or outcome.notna().any() or action.notna().any():
+        rows["problem"] = failed_attempt(failed_code(code), code, "error ").fillna(
+            failed_attempt(failed_outcome(outcome), outcome, "outcome ")).fillna(
+            failed_attempt(failed_action(action), action))
     return rows
 
 
-def _agents(values: pd.Series) -> pd.Series:
-    """User agents as nullable text, or as they are when already a categorical of text.
+def _stated(frame: pd.DataFrame, fields: dict[str, str]) -> dict[str, pd.Series]:
+    """The OS and browser a CSV states, read as ``entra`` reads ``deviceDetail``: the OS
+    word as given, a version in it unless a frozen echo, the browser split from its version.
 
     Examples:
-        >>> _agents(pd.Series(["curl/8", ""], dtype="category")).tolist()
-        ['curl/8', nan]
+        >>> found = _stated(pd.DataFrame({"OS": ["Windows10", "Ios 17.4.1"], "Browser": ["Rich Client 5.2.6.0", None]}),
+        ...                 {"reported_os": "OS", "reported_browser": "Browser"})
+        >>> found["reported_os"].tolist(), found["reported_os_version"].tolist(), found["reported_browser"].tolist()
+        (['Windows10', 'Ios 17.4.1'], [nan, '17.4.1'], ['Rich Client', nan])
+        >>> found["reported_from"].tolist()
+        ['os<-OS, os_version frozen<-OS, browser<-Browser', 'os<-OS, os_version<-OS']
+    """
+    system = pick(frame, fields.get("reported_os", ""))
+    version, frozen = stated_version(system, version_number(system))
+    browser, browser_version = split_browser(pick(frame, fields.get("reported_browser", "")))
+    return {"reported_os": system, "reported_os_version": version, "reported_browser": browser,
+            "reported_browser_version": browser_version,
+            "reported_from": provenance([
+                ("os", system.notna(), fields.get("reported_os")),
+                ("os_version", version.notna(), fields.get("reported_os")),
+                ("os_version frozen", frozen, fields.get("reported_os")),
+                ("browser", browser.notna(), fields.get("reported_browser")),
+            ], frame.index)}
+
+
+def _agents(values: pd.Series) -> pd.Series:
+    """User agents as nullable text, or as they are when already a categorical of text;
+    empty and placeholder agents (Okta's ``UNKNOWN``) missing.
+
+    Examples:
+        >>> _agents(pd.Series(["curl/8", "", "UNKNOWN"], dtype="category")).tolist()
+        ['curl/8', nan, nan]
     """
     if isinstance(values.dtype, pd.CategoricalDtype) and isinstance(values.cat.categories.dtype, pd.StringDtype):
-        return values.cat.remove_categories([""]) if "" in values.cat.categories else values
-    return pick(pd.DataFrame({"user_agent": values}), "user_agent")
+        categories = pd.Series(values.cat.categories)
+        placeholders = categories[categories.eq("") | known(categories).isna()]
+        return values.cat.remove_categories(placeholders.tolist()) if len(placeholders) else values
+    return known(pick(pd.DataFrame({"user_agent": values}), "user_agent"))

@@ -10,7 +10,8 @@
 - Log Analytics' ``SigninLogs`` table exported as JSON rows or CSV, or as the query API
   returns it (``{"tables": [{"columns": [{"name"...}], "rows": [[...]]}]}``): PascalCase
   columns, ``TimeGenerated``, ``DeviceDetail`` as a JSON string, CSV headers like
-  ``TimeGenerated [UTC]``.
+  ``TimeGenerated [UTC]``; a header whose times are in another zone (``[Local Time]``) is
+  refused (``header_problem``), since every row would be shifted.
 
 Fields: ``id``, ``createdDateTime``, ``userPrincipalName``, ``userId``, ``ipAddress``,
 ``userAgent`` (Graph v1.0 never returns it; beta and Azure Monitor do) and
@@ -40,8 +41,9 @@ import json
 
 import pandas as pd
 
-from fleetanalysis.sources.schema import (any_row, failed_attempt, failed_code, field, from_iso, pick, provenance,
-                                          split_browser, stated_version, true_or_false, version_number)
+from fleetanalysis.sources.schema import (ISO_TIMES, any_row, failed_attempt, failed_code, field, from_iso, pick,
+                                          provenance, split_browser, stated_version, time_problems, true_or_false,
+                                          version_number, zone_problem)
 
 # Log Analytics SigninLogs column -> Graph signIn field.
 _LOG_ANALYTICS = {
@@ -108,6 +110,20 @@ def matches_header(columns: list[str]) -> bool:
     """
     names = {_column_name(column) for column in columns}
     return "UserPrincipalName" in names and bool({"TimeGenerated", "CreatedDateTime"} & names)
+
+
+def header_problem(columns: list[str]) -> str | None:
+    """Why a Log Analytics CSV cannot be read: its time columns are not in UTC (the portal
+    writes ``TimeGenerated [Local Time]`` when it displays local time); None when they are.
+
+    Examples:
+        >>> header_problem(["TimeGenerated [Local Time]", "UserPrincipalName"])
+        "column 'TimeGenerated [Local Time]' holds times in Local Time, not UTC; export it again with the time zone set to UTC"
+        >>> header_problem(["TimeGenerated [UTC]", "UserPrincipalName"]) is None
+        True
+    """
+    times = [column for column in columns if _column_name(column) in ("TimeGenerated", "CreatedDateTime")]
+    return next((problem for problem in map(zone_problem, times) if problem is not None), None)
 
 
 def _table_columns(table: object) -> list[str]:
@@ -259,4 +275,6 @@ def candidates(frame: pd.DataFrame) -> pd.DataFrame:
             ("trust_type", trust.notna(), "deviceDetail.trustType"),
         ], frame.index),
         "problem": problem,
+        "time_problem": time_problems(when, stamp, "createdDateTime" if "createdDateTime" in frame.columns
+                                      else "TimeGenerated", f"{ISO_TIMES}, or the portal's 5/1/2024, 9:00:00.000 AM"),
     }, index=frame.index)

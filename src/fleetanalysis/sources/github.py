@@ -1,7 +1,8 @@
 """GitHub audit log exports (JSON array, NDJSON or CSV), one row per event.
 
 Fields: ``actor`` (login), ``actor_id``, ``@timestamp`` or ``created_at`` (epoch
-milliseconds), ``user_agent``, ``_document_id`` (the event id), ``actor_ip`` and ``action``.
+milliseconds, or ISO 8601 text as some exports write it), ``user_agent``, ``_document_id``
+(the event id), ``actor_ip`` and ``action``.
 Events without a user agent (most are made by integrations) are rejected with that reason,
 and an action naming a failure (``user.failed_login``, ``user.two_factor_challenge_failure``)
 as a failed sign-in: an attempt is no evidence of a device.
@@ -21,7 +22,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from fleetanalysis.sources.schema import any_row, failed_action, failed_attempt, field, from_unix, pick
+from fleetanalysis.sources.schema import (ISO_TIMES, any_row, failed_action, failed_attempt, field, from_iso, from_unix,
+                                          pick, time_problems)
 
 # The fields read from each record (dotted paths into nested objects).
 FIELDS = [
@@ -70,10 +72,14 @@ def candidates(frame: pd.DataFrame) -> pd.DataFrame:
     """Access-table candidates from flattened events or CSV rows.
 
     Examples:
-        >>> candidates(pd.DataFrame({"created_at": ["1714521600000"], "@timestamp": [None]}))["first_seen"].dt.year.tolist()
-        [2024]
+        >>> candidates(pd.DataFrame({"created_at": ["1714521600000", "2024-05-01T09:15:42.123Z"],
+        ...                          "@timestamp": [None, None]}))["first_seen"].dt.year.tolist()
+        [2024, 2024]
     """
-    when = from_unix(field(frame, "@timestamp", "created_at"), unit="ms")
+    stamp = field(frame, "@timestamp", "created_at")
+    when = from_unix(stamp, unit="ms")
+    if when.isna().any():
+        when = when.fillna(from_iso(pick(pd.DataFrame({"stamp": stamp.where(when.isna())}), "stamp")))
     action = pick(frame, "action")
     return pd.DataFrame({
         "source": FORMAT,
@@ -86,4 +92,7 @@ def candidates(frame: pd.DataFrame) -> pd.DataFrame:
         "ip": pick(frame, "actor_ip"),
         "user_agent": pick(frame, "user_agent"),
         "problem": failed_attempt(failed_action(action), action),
+        "time_problem": time_problems(when, pick(pd.DataFrame({"stamp": stamp}), "stamp"),
+                                      "@timestamp" if "@timestamp" in frame.columns else "created_at",
+                                      f"epoch milliseconds or {ISO_TIMES}"),
     }, index=frame.index)

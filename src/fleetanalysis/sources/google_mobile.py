@@ -31,7 +31,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from fleetanalysis.sources.schema import any_row, from_iso, pick, provenance, stated_version, version_number
+from fleetanalysis.sources.schema import (ISO_TIMES, any_row, from_iso, pick, provenance, stated_version, time_problems,
+                                          version_number)
 
 # The fields read from each record (dotted paths into nested objects).
 FIELDS = [
@@ -97,7 +98,8 @@ def candidates(frame: pd.DataFrame) -> pd.DataFrame:
     """
     events = frame["events"] if "events" in frame.columns else pd.Series(None, index=frame.index, dtype="object")
     parameters = pd.DataFrame(events.map(_parameters).tolist(), index=frame.index)
-    when = from_iso(pick(frame, "id.time"))
+    stamp = pick(frame, "id.time")
+    when = from_iso(stamp)
     stated = pick(parameters, "OS_VERSION")
     # The OS word may sit in DEVICE_TYPE (ANDROID) or only in OS_VERSION (macOS 10.15.7,
     # "iOS 17.4" with no DEVICE_TYPE).
@@ -131,4 +133,5 @@ def candidates(frame: pd.DataFrame) -> pd.DataFrame:
             application.notna() & (application != "mobile")).fillna(pd.Series(
                 "a Google mobile activity naming no system (no DEVICE_TYPE, and no OS_VERSION naming one)",
                 index=frame.index, dtype="object").where(system.isna())),
+        "time_problem": time_problems(when, stamp, "id.time", ISO_TIMES),
     }, index=frame.index)

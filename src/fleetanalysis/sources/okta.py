@@ -1,4 +1,4 @@
-"""Okta System Log events (JSON array or NDJSON, or Event Hook deliveries), one row per event.
+"""Okta System Log events (JSON array or NDJSON, Event Hook deliveries, or CSV), one row per event.
 
 Fields: ``uuid``, ``published`` (ISO 8601), ``actor.alternateId`` and ``actor.id``,
 ``client.userAgent.rawUserAgent``, ``client.ipAddress``; what Okta states about the device:
@@ -14,6 +14,10 @@ ThreatInsight ``security.threat.detected`` event, whose client is the suspected 
 An actor ``unknown`` (Okta's placeholder when no user was identified) names no one. So is an event whose ``actor.type``
 is not ``User`` (``SystemPrincipal``, ``PublicClientApp``...): Okta or an application acted,
 and the agent is not a person's device.
+
+A CSV whose header names the events' fields by their dotted paths (``published``,
+``actor.alternateId``, ``uuid`` or ``eventType``...), as flattened System Log exports do,
+is read by the same rules (``matches_header``).
 
 Examples:
     >>> event = {"uuid": "u1", "published": "2024-05-01T10:00:00.000Z", "eventType": "user.session.start",
@@ -35,8 +39,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from fleetanalysis.sources.schema import (any_row, failed_attempt, field, from_iso, pick, provenance, split_browser,
-                                          true_or_false)
+from fleetanalysis.sources.schema import (ISO_TIMES, any_row, failed_attempt, failed_outcome, field, from_iso, known,
+                                          pick, provenance, split_browser, time_problems, true_or_false)
 
 # The fields read from each record (dotted paths into nested objects).
 FIELDS = [
@@ -46,9 +50,6 @@ FIELDS = [
     "actor.type", "eventType",
 ]
 FORMAT = "okta"
-# Outcomes of an attempt that did not finish as the user's sign-in: refused, stopped for
-# too many requests, or waiting on a factor nobody gave (System Log API, LogOutcome).
-UNFINISHED = ["FAILURE", "DENY", "CHALLENGE", "RATE_LIMIT", "ABANDONED", "UNANSWERED"]
 # ThreatInsight names the account a suspected attacker targeted, whatever the outcome.
 THREAT_EVENTS = ["security.threat.detected"]
 # What Okta's Event Hooks POST: System Log events under ``data.events``.
@@ -71,6 +72,19 @@ def matches(doc: object) -> bool:
     if _hook_events(doc) is not None:
         return True
     return isinstance(doc, dict) and "published" in doc and ("eventType" in doc or "uuid" in doc)
+
+
+def matches_header(columns: list[str]) -> bool:
+    """True for a CSV header naming System Log fields by their dotted paths.
+
+    Examples:
+        >>> matches_header(["uuid", "published", "eventType", "actor.alternateId", "client.userAgent.rawUserAgent"])
+        True
+        >>> matches_header(["published", "user", "ua"])
+        False
+    """
+    names = set(columns)
+    return {"published", "actor.alternateId"} <= names and bool({"uuid", "eventType"} & names)
 
 
 def rows(doc: object) -> list:
@@ -104,15 +118,16 @@ def candidates(frame: pd.DataFrame) -> pd.DataFrame:
         >>> candidates(pd.DataFrame({"client.userAgent.rawUserAgent": ["UNKNOWN"]}))["user_agent"].isna().tolist()
         [True]
     """
-    when = from_iso(pick(frame, "published"))
-    agent = _known(pick(frame, "client.userAgent.rawUserAgent"))
-    platform = _known(pick(frame, "device.os_platform"))
-    agent_os = _known(pick(frame, "client.userAgent.os"))
+    stamp = pick(frame, "published")
+    when = from_iso(stamp)
+    agent = known(pick(frame, "client.userAgent.rawUserAgent"))
+    platform = known(pick(frame, "device.os_platform"))
+    agent_os = known(pick(frame, "client.userAgent.os"))
     # Okta Verify reads the OS version from the system, not from an agent: no frozen echo
     # to drop. It is taken only beside a platform.
-    version = _known(pick(frame, "device.os_version")).where(platform.notna())
+    version = known(pick(frame, "device.os_version")).where(platform.notna())
     browser, _ = split_browser(pick(frame, "client.userAgent.browser"))
-    model = _known(pick(frame, "device.name"))
+    model = known(pick(frame, "device.name"))
     managed = true_or_false(field(frame, "device.managed"))
     outcome = pick(frame, "outcome.result").str.upper()
     actor = pick(frame, "actor.type")
@@ -123,8 +138,8 @@ def candidates(frame: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame({
         "source": FORMAT,
         "event_id": pick(frame, "uuid"),
-        "user_id": _known(pick(frame, "actor.id")),
-        "user": _known(pick(frame, "actor.alternateId")),
+        "user_id": known(pick(frame, "actor.id")),
+        "user": known(pick(frame, "actor.alternateId")),
         "first_seen": when,
         "last_seen": when,
         "count": 1,
@@ -143,12 +158,7 @@ def candidates(frame: pd.DataFrame) -> pd.DataFrame:
             ("model", model.notna(), "device.name"),
             ("managed", managed.notna(), "device.managed"),
         ], frame.index),
-        "problem": not_a_person.fillna(threat).fillna(failed_attempt(outcome.isin(UNFINISHED), outcome, "outcome ")),
+        "problem": not_a_person.fillna(threat).fillna(failed_attempt(failed_outcome(outcome), outcome, "outcome ")),
+        "time_problem": time_problems(when, stamp, "published", ISO_TIMES),
     }, index=frame.index)
 
-
-def _known(values: pd.Series) -> pd.Series:
-    """Okta's placeholders for "no value" (``UNKNOWN``, ``Unknown``, the agent
-    ``UNKNOWN-DOWNLOAD`` of its Event Hooks sample) as NA."""
-    placeholder = values.str.strip().str.upper()
-    return values.mask((placeholder == "UNKNOWN") | placeholder.str.startswith("UNKNOWN-"))

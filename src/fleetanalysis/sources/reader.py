@@ -40,7 +40,7 @@ import pyarrow.csv as pyarrow_csv
 
 from fleetanalysis.errors import BadInput
 # The format table is the package's face; it is defined there before this module is imported.
-from fleetanalysis.sources import FORMATS, entra, github, pages, schema
+from fleetanalysis.sources import FORMATS, entra, github, okta, pages, schema
 from fleetanalysis.sources import csv as generic_csv
 from fleetanalysis.sources.schema import empty_access, empty_rejected, screen
 
@@ -127,6 +127,9 @@ def parse(text: str, file: str) -> tuple[str, object, list[str] | None, pd.DataF
         >>> parse('[{"a": "b', "x.json")
         Traceback (most recent call last):
         fleetanalysis.errors.BadInput: x.json: line 1 column 8: not valid JSON (Unterminated string starting here); truncated?
+        >>> parse('[\\n{"a": 1}\\n]\\n[\\n{"a": 2}\\n]\\n', "x.json")
+        Traceback (most recent call last):
+        fleetanalysis.errors.BadInput: x.json: line 4 column 1: a second JSON document starts here (responses appended to one file?); save each in a file of its own
     """
     stripped = text.lstrip()
     none = pd.DataFrame(columns=["record", "reason", "raw"])
@@ -146,6 +149,11 @@ def parse(text: str, file: str) -> tuple[str, object, list[str] | None, pd.DataF
                 first = None
         if isinstance(first, dict):
             return ("ndjson", *_parse_ndjson(text))
+        if error.msg == "Extra data":
+            # A whole document, then another: responses appended to one file (curl >> file).
+            raise BadInput(file, f"line {error.lineno} column {error.colno}",
+                           "a second JSON document starts here (responses appended to one file?); "
+                           "save each in a file of its own") from None
         # json words some problems as "... starting at" the position given first.
         said = error.msg.removesuffix(" at") + " here" if error.msg.endswith(" at") else error.msg
         raise BadInput(file, f"line {error.lineno} column {error.colno}",
@@ -165,6 +173,10 @@ def detect(doc: object) -> str | None:
     return None
 
 
+# Separators a spreadsheet may have saved a "CSV" file with, by how a message names them.
+_OTHER_SEPARATORS = {";": "semicolons (;)", "\t": "tabs"}
+
+
 def _csv_header(first_line: str, file: str) -> list[str]:
     """The column names on the first line of a CSV file; ``BadInput`` when there are none.
 
@@ -172,13 +184,24 @@ def _csv_header(first_line: str, file: str) -> list[str]:
     is read as ``generic_csv.repeated`` the second time, so that the file loads; the
     generic CSV refuses it only when it is a column it would read (``generic_csv.mapping``).
 
+    A header read as one column holding a semicolon or a tab is a file separated by that:
+    ``BadInput`` says so.
+
     Examples:
         >>> _csv_header("Date (UTC),Incoming token type,User,Incoming token type", "x.csv")
         ['Date (UTC)', 'Incoming token type', 'User', 'Incoming token type (repeat 2)']
+        >>> _csv_header("Date (UTC);User;User agent", "x.csv")
+        Traceback (most recent call last):
+        fleetanalysis.errors.BadInput: x.csv: header: the columns are separated by semicolons (;), not commas; save the file again as comma-separated CSV (CSV UTF-8)
     """
     header = next(stdlib_csv.reader([first_line]), [])
     if not header:
         raise BadInput(file, "header", "no column names")
+    separator = next((name for mark, name in _OTHER_SEPARATORS.items() if len(header) == 1 and mark in header[0]), None)
+    if separator is not None:
+        # Excel in a European locale saves "CSV" with semicolons: one column, to a comma reader.
+        raise BadInput(file, "header", f"the columns are separated by {separator}, not commas; "
+                                       "save the file again as comma-separated CSV (CSV UTF-8)")
     seen: set[str] = set()
     for position, name in enumerate(header):
         number = 1
@@ -475,7 +498,7 @@ def _json_format(path: Path, format: str | None, probe: object) -> str:
     if format is None:
         format = found
     elif format == generic_csv.FORMAT or not (empty or FORMATS[format].matches(probe)):
-        raise BadInput(path, f"is not {'an' if format[0] in 'aeiou' else 'a'} {format} export "
+        raise BadInput(path, f"is not {_article(format)} {format} export "
                               f"(looks like {found or 'an unknown format'})")
     if format is None and empty:
         raise BadInput(path, "an empty list: no rows, and no field tells which log it is; use --format")
@@ -511,8 +534,12 @@ def _json_items(module, kind: str, doc, labels: list[str] | None) -> tuple[pd.Da
 
 def _screen_items(items: pd.DataFrame, kind: str, format: str, name: str, csv_options: dict,
                   bad_lines: pd.DataFrame, skipped: pd.DataFrame,
-                  first_row: int = 1) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Access and rejected rows of parsed items; CSV items are rows ``first_row`` onwards."""
+                  first_row: int = 1, first_piece: bool = True) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Access and rejected rows of parsed items; CSV items are rows ``first_row`` onwards.
+
+    Raises ``BadInput`` when no row of a file's first piece has a time (``schema.no_times``):
+    a layout the reader cannot take, said once, not a rejected file's worth of rows.
+    """
     module = FORMATS[format]
     if format == generic_csv.FORMAT:
         # The first piece of a file says which columns were guessed; later pieces do not repeat it.
@@ -524,6 +551,9 @@ def _screen_items(items: pd.DataFrame, kind: str, format: str, name: str, csv_op
     else:
         found["record"] = items["record"]
         found["raw"] = items["raw"]
+    unreadable = schema.no_times(found) if first_piece and first_row == 1 else None
+    if unreadable is not None:
+        raise BadInput(name, unreadable)
     access, rejected = screen(found, name)
     if kind == "csv" and len(rejected):
         # CSV rows get their label and are turned back into text only when rejected: most
@@ -599,7 +629,7 @@ def streamable(path: Path, chunk_bytes: int) -> str | None:
 
 def generic_csv_header(path: Path, format: str | None = None) -> list[str] | None:
     """The column names of ``path`` when it is a generic CSV log (plain or gzip UTF-8 text
-    whose header is not a GitHub or Entra export's, or ``format="csv"``), else None.
+    whose header is not a GitHub, Entra or Okta export's, or ``format="csv"``), else None.
 
     Where ``store.ingest`` reads a CSV file in bulk (``store.bulk_csv``); None for
     anything else, a file ``read_file`` reads and reports.
@@ -712,7 +742,7 @@ def _csv_chunks(path: Path, format: str | None, chunk_bytes: int, on_bytes, csv_
 
 
 def _csv_head(path: Path, format: str | None) -> tuple[list[str], str]:
-    """The header of a CSV log file and its format (``github`` or ``csv``, or the one forced)."""
+    """The header of a CSV log file and its format (``github``, ``entra``, ``okta`` or ``csv``, or the one forced)."""
     handle, stream = _open_binary(path)
     with handle:
         first = stream.readline().removeprefix(codecs.BOM_UTF8)
@@ -724,16 +754,29 @@ def _csv_head(path: Path, format: str | None) -> tuple[list[str], str]:
 
 
 # The formats that have a CSV export, told apart by header; anything else is generic CSV.
-_CSV_FORMATS = (github, entra)
+_CSV_FORMATS = (github, entra, okta)
 
 
 def _csv_format(path: Path, format: str | None, header: list[str]) -> str:
     """The format of a CSV log with ``header``: detected, or the forced one checked."""
     if format is None:
-        return next((module.FORMAT for module in _CSV_FORMATS if module.matches_header(header)), generic_csv.FORMAT)
-    if format not in {module.FORMAT for module in _CSV_FORMATS} | {generic_csv.FORMAT}:
-        raise BadInput(path, f"is a CSV file, not a {format} export")
+        format = next((module.FORMAT for module in _CSV_FORMATS if module.matches_header(header)), generic_csv.FORMAT)
+    elif format not in {module.FORMAT for module in _CSV_FORMATS} | {generic_csv.FORMAT}:
+        raise BadInput(path, f"is a CSV file, not {_article(format)} {format} export ({format} logs are JSON); "
+                             "without --format it is read as a generic CSV")
+    forced = next((module for module in _CSV_FORMATS if module.FORMAT == format), None)
+    if forced is not None and not forced.matches_header(header):
+        # Read anyway, every row would be rejected for the columns it lacks.
+        raise BadInput(path, "header", f"not the columns of {_article(format)} {format} CSV export; "
+                                       "without --format it is read as a generic CSV")
+    if format == entra.FORMAT and entra.header_problem(header) is not None:
+        raise BadInput(path, "header", entra.header_problem(header))
     return format
+
+
+def _article(word: str) -> str:
+    """``a`` or ``an`` before ``word`` as it is spoken (``an entra``, ``an okta``, ``a github``)."""
+    return "an" if word[:1].lower() in "aeiou" else "a"
 
 
 @contextlib.contextmanager
@@ -785,13 +828,15 @@ def _ndjson_chunks(path: Path, format: str | None, chunk_bytes: int, on_bytes, c
                 text = block.decode("utf-8")
             except UnicodeDecodeError:
                 raise NotStreamable(name) from None
+            first_piece = lines == 0
             items, labels, bad = _parse_ndjson(text, first_line=lines + 1)
             lines += len(text.splitlines())
             if not decided:
                 # As load_file does: the file's first rows tell (or check) the format.
                 format, decided = _json_format(path, format, items if items else None), True
             found, skipped = _json_items(FORMATS[format], "ndjson", items, labels)
-            access, rejected = _screen_items(found, "ndjson", format, name, csv_options, bad, skipped)
+            access, rejected = _screen_items(found, "ndjson", format, name, csv_options, bad, skipped,
+                                             first_piece=first_piece)
             if on_bytes is not None:
                 on_bytes(handle.tell())
             yield access, rejected, format

@@ -265,6 +265,9 @@ def screen(candidates: pd.DataFrame, file: str, *,
             text = text if isinstance(text, str) else text()
             reason = reason.mask(mask, text if isinstance(text, str) else text.astype("str"))
 
+    if "time_problem" in candidates.columns:
+        # The loader's words for a time it could not read: the column and the value.
+        flag(candidates["time_problem"].notna(), lambda: _text(candidates["time_problem"]))
     for column in ("first_seen", "last_seen"):
         when = candidates[column] if column in candidates.columns else pd.Series(pd.NaT, index=index)
         if not isinstance(when.dtype, pd.DatetimeTZDtype):
@@ -370,6 +373,34 @@ def failed_action(action: pd.Series) -> pd.Series:
     return action.str.contains("fail", case=False, regex=False).fillna(False).astype(bool)
 
 
+# Outcomes of an attempt that did not finish as the user's sign-in: refused, stopped for
+# too many requests, or waiting on a factor nobody gave (Okta System Log API, LogOutcome).
+UNFINISHED = ["FAILURE", "DENY", "CHALLENGE", "RATE_LIMIT", "ABANDONED", "UNANSWERED"]
+
+
+def failed_outcome(outcome: pd.Series) -> pd.Series:
+    """Whether each event's stated outcome (Okta's ``outcome.result``) says the attempt did
+    not finish as the user's sign-in (``UNFINISHED``, any case); none is no failure.
+
+    Examples:
+        >>> failed_outcome(pd.Series(["FAILURE", "deny", "SUCCESS", None])).tolist()
+        [True, True, False, False]
+    """
+    return outcome.str.strip().str.upper().isin(UNFINISHED).astype(bool)
+
+
+def known(values: pd.Series) -> pd.Series:
+    """Text with Okta's placeholders for "no value" (``UNKNOWN``, ``Unknown``, the agent
+    ``UNKNOWN-DOWNLOAD`` of its Event Hooks sample) as NA: a placeholder is no evidence.
+
+    Examples:
+        >>> known(pd.Series(["UNKNOWN", " unknown ", "UNKNOWN-DOWNLOAD", "curl/8", None])).tolist()
+        [nan, nan, nan, 'curl/8', nan]
+    """
+    placeholder = values.str.strip().str.upper()
+    return values.mask((placeholder == "UNKNOWN") | placeholder.str.startswith("UNKNOWN-"))
+
+
 def failed_attempt(failed: pd.Series, what, prefix: str = "") -> pd.Series:
     """The rejection reason of the rows ``failed`` marks: a failed sign-in names a device
     someone tried, not one the user runs (a password spray from old browsers would make its
@@ -443,16 +474,91 @@ def from_unix(values: pd.Series, unit: str = "s") -> pd.Series:
     return stamps.astype("datetime64[us, UTC]")
 
 
+# What ``from_iso`` takes, for messages.
+ISO_TIMES = "ISO 8601 such as 2024-05-01T10:00:00Z"
+# A lowercase "z" (RFC 3339 allows it) and a trailing " UTC" say UTC as plainly as "Z".
+_UTC_SPELLED = r"(?<=\d)(?:z|\s*UTC)$"
+
+
 def from_iso(values: pd.Series) -> pd.Series:
     """ISO 8601 text as UTC timestamps (naive text is taken as UTC); NaT where not a date.
+
+    A lowercase ``z`` and a trailing `` UTC`` are read as ``Z``.
 
     Examples:
         >>> from_iso(pd.Series(["2024-05-01T10:00:00.000Z", "2024-05-01 12:00:00+02:00", "soon"])).dt.hour.tolist()
         [10.0, 10.0, nan]
+        >>> from_iso(pd.Series(["2024-05-01 10:00:00z", "2024-05-01 10:00:00 UTC"])).dt.hour.tolist()
+        [10, 10]
     """
     text = _text(values)
-    stamps = pd.to_datetime(text, utc=True, errors="coerce", format="ISO8601")
-    return stamps.astype("datetime64[us, UTC]")
+    stamps = pd.to_datetime(text, utc=True, errors="coerce", format="ISO8601").astype("datetime64[us, UTC]")
+    missed = stamps.isna() & text.str.contains(_UTC_SPELLED, regex=True, na=False)
+    if missed.any():
+        spelled = text[missed].str.replace(_UTC_SPELLED, "Z", regex=True)
+        stamps = stamps.fillna(pd.to_datetime(spelled, utc=True, errors="coerce", format="ISO8601")
+                               .astype("datetime64[us, UTC]"))
+    return stamps
+
+
+# A time column's header unit naming a zone other than UTC: Log Analytics' "[Local Time]"
+# when the portal displays local time, or an offset ("[UTC+01:00]").
+_ZONED = re.compile(r"[(\[]\s*((?:local\b[^)\]]*)|(?:UTC|GMT)\s*[+-][^)\]]*)[)\]]\s*$", re.IGNORECASE)
+
+
+def zone_problem(column: str) -> str | None:
+    """Why a time column cannot be read as UTC: its header says the times are in another
+    zone (``TimeGenerated [Local Time]``); None for ``[UTC]``, ``(UTC)`` or no zone.
+
+    Examples:
+        >>> zone_problem("TimeGenerated [Local Time]")
+        "column 'TimeGenerated [Local Time]' holds times in Local Time, not UTC; export it again with the time zone set to UTC"
+        >>> zone_problem("TimeGenerated [UTC]"), zone_problem("Last Login (UTC)"), zone_problem("time")
+        (None, None, None)
+    """
+    found = _ZONED.search(str(column))
+    if found is None:
+        return None
+    return (f"column {column!r} holds times in {found.group(1).strip()}, not UTC; "
+            "export it again with the time zone set to UTC")
+
+
+def time_problems(when: pd.Series, text: pd.Series, column: str, expected: str) -> pd.Series:
+    """Why each row has no time (``when`` NaT), naming ``column`` and the value it holds;
+    NA where a time was read. ``expected`` says what the reader takes.
+
+    Examples:
+        >>> when = pd.Series(pd.to_datetime([None, None, "2024-05-01"], utc=True))
+        >>> time_problems(when, pd.Series([None, "soon", "2024-05-01"]), "published", "ISO 8601").tolist()
+        ["first seen missing (nothing in 'published')", "first seen 'soon' in column 'published' is not a date (expected ISO 8601)", nan]
+    """
+    missing = when.isna()
+    problems = pd.Series(np.nan, index=when.index, dtype="object")
+    if missing.any():
+        problems[missing] = [f"first seen missing (nothing in {column!r})" if pd.isna(value)
+                             else f"first seen {value!r} in column {column!r} is not a date (expected {expected})"
+                             for value in _text(text)[missing]]
+    return problems
+
+
+def no_times(candidates: pd.DataFrame) -> str | None:
+    """The problem of a file none of whose rows has a time (``time_problems`` says why, the
+    first row's reason standing for all), rows a loader already rejected aside; None when
+    some row has one: a layout the reader cannot take, not that many bad rows.
+
+    Examples:
+        >>> rows = pd.DataFrame({"first_seen": pd.Series([pd.NaT], dtype="datetime64[us, UTC]"),
+        ...                      "time_problem": ["first seen 'x' in column 't' is not a date (expected ISO 8601)"]})
+        >>> no_times(rows)
+        "no row has a time this reader takes; the first: first seen 'x' in column 't' is not a date (expected ISO 8601)"
+    """
+    if "time_problem" not in candidates.columns:
+        return None
+    open_rows = candidates["problem"].isna() if "problem" in candidates.columns else pd.Series(True, candidates.index)
+    found = candidates.loc[open_rows, "time_problem"]
+    if not len(found) or candidates.loc[open_rows, "first_seen"].notna().any() or found.isna().all():
+        return None
+    return f"no row has a time this reader takes; the first: {found.dropna().iloc[0]}"
 
 
 _NUMBER = re.compile(r"(\d+(?:\.\d+)*)")

@@ -24,7 +24,7 @@ from __future__ import annotations
 import pandas as pd
 
 from fleetanalysis.sources.pages import ERROR_FIELDS, error_answers, records
-from fleetanalysis.sources.schema import any_row, field, from_unix, pick
+from fleetanalysis.sources.schema import any_row, field, from_unix, pick, time_problems
 
 # The fields read from each record (dotted paths into nested objects).
 FIELDS = [
@@ -62,16 +62,18 @@ def candidates(frame: pd.DataFrame) -> pd.DataFrame:
         >>> candidates(pd.DataFrame({"date_first": ["soon"]}))["first_seen"].isna().tolist()
         [True]
     """
+    when = from_unix(field(frame, "date_first"))
     return pd.DataFrame({
         "source": FORMAT,
         "user_id": pick(frame, "user_id"),
         "user": pick(frame, "username"),
-        "first_seen": from_unix(field(frame, "date_first")),
+        "first_seen": when,
         "last_seen": from_unix(field(frame, "date_last")),
         "count": _number(field(frame, "count")),
         "ip": pick(frame, "ip"),
         "user_agent": pick(frame, "user_agent"),
         "problem": error_answers(frame),
+        "time_problem": time_problems(when, pick(frame, "date_first"), "date_first", "unix seconds"),
     }, index=frame.index)
 
 

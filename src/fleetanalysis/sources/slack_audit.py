@@ -22,7 +22,7 @@ from __future__ import annotations
 import pandas as pd
 
 from fleetanalysis.sources.pages import ERROR_FIELDS, error_answers, records
-from fleetanalysis.sources.schema import any_row, failed_action, failed_attempt, field, from_unix, pick
+from fleetanalysis.sources.schema import any_row, failed_action, failed_attempt, field, from_unix, pick, time_problems
 
 # The fields read from each record (dotted paths into nested objects).
 FIELDS = [
@@ -78,4 +78,5 @@ def candidates(frame: pd.DataFrame) -> pd.DataFrame:
         "problem": error_answers(frame).fillna(
             pd.Series(ANOMALY_REASON, index=frame.index, dtype="object").where(action.eq("anomaly")))
         .fillna(failed_attempt(failed_action(action), action)),
+        "time_problem": time_problems(when, pick(frame, "date_create"), "date_create", "unix seconds"),
     }, index=frame.index)

@@ -7,7 +7,8 @@ reads them). A row is *fine* when the checks of
 UTC), between 2000 and a day from now; a user agent with a character Python's
 ``str.strip`` keeps, no NUL byte and at most ``MAX_USER_AGENT`` bytes; no NUL byte in
 the user; user, user id and address at most ``MAX_FIELD`` bytes; no event id; no sign-in
-error code other than 0 (a failed sign-in, which ``candidates`` rejects). Fine rows
+error code other than 0, an outcome, if any, of ``SUCCESS`` and no action naming a failure (a failed sign-in, which
+``candidates`` rejects); no ``UNKNOWN`` in the agent (Okta's placeholder); no stated OS or browser. Fine rows
 are grouped by the store's dedupe key (source, user id, user, address, agent and the UTC
 month of the time): the earliest and latest time and how many rows, all that
 ``dedupe._newest`` keeps of them (nothing else differs between them). When some rows
@@ -119,7 +120,9 @@ def read(path: Path, header: list[str], options: dict, batch,
                                      int(pyarrow.compute.sum(groups.column("members")).as_py() or 0))
         rejected = schema.empty_rejected()
         if others:
-            found = _others(db, batch, flagged, path, header, options, base + groups.num_rows)
+            # Without a fine row, the first rows may have no time the reader takes at all.
+            found = _others(db, batch, flagged, path, header, options, base + groups.num_rows,
+                            check_times=others == rows)
             tally += found[0]
             rejected = found[1]
         batch.taken = base + groups.num_rows + rows
@@ -193,7 +196,16 @@ def _flagged(path: Path, header: list[str], fields: dict[str, str]) -> str:
         *(f"coalesce(strlen({text(field)}), 0) <= {MAX_FIELD}" for field in ("user_id", "user", "ip")),
         f"{text('event_id')} IS NULL",
         # A failed sign-in (an error code other than 0) is rejected by ``candidates``.
-        f"coalesce(trim({text('error_code')}), '') IN ('', '0')"])
+        f"coalesce(trim({text('error_code')}), '') IN ('', '0')",
+        # So is an outcome that says the attempt did not finish, and a placeholder agent
+        # (``schema.known``): rows that might be either are left to ``candidates``.
+        f"coalesce(upper({text('outcome')}), 'SUCCESS') = 'SUCCESS'",
+        # An action naming a failure; one not in ASCII is left to Python's case folding.
+        f"NOT coalesce(contains(lower({text('action')}), 'fail') "
+        f"OR regexp_matches({text('action')}, '[^\\x00-\\x7f]'), false)",
+        f"NOT contains(upper({agent}), 'UNKNOWN')",
+        # A stated OS or browser is read by ``candidates``: the groups carry only the key.
+        f"{text('reported_os')} IS NULL", f"{text('reported_browser')} IS NULL"])
     def breaks(chosen: list[str]) -> str:
         return " OR ".join(f"contains({name}, chr(10)) OR contains({name}, chr(13))" for name in chosen) or "false"
 
@@ -235,10 +247,11 @@ def _odd_quotes(path: Path) -> bool:
 
 
 def _others(db, batch, flagged: str, path: Path, header: list[str], options: dict,
-            base: int) -> tuple[np.ndarray, pd.DataFrame]:
+            base: int, check_times: bool = False) -> tuple[np.ndarray, pd.DataFrame]:
     """The rows that are not fine, read again in file order, through ``candidates`` and
     ``screen`` and merged into ``batch`` (``_order`` from ``base``): ``(tally, rejected)``
-    (``tally``: rejected, duplicates and conflicts in its places)."""
+    (``tally``: rejected, duplicates and conflicts in its places). With ``check_times``, a
+    first piece none of whose rows has a time raises ``BadInput`` as the general path does."""
     names = [f"c{number}" for number in range(len(header))]
     agents = reader.agent_columns(header, options.get("ua_column"))
     stream = db.sql(f"SELECT fine, {', '.join(f'CASE WHEN NOT fine THEN {name} END AS {name}' for name in names)} "
@@ -254,6 +267,9 @@ def _others(db, batch, flagged: str, path: Path, header: list[str], options: dic
         items = pyarrow.table({title: _as_read(taken.column(number + 1), title in agents)
                                for number, title in enumerate(header)}).to_pandas()
         candidates = generic_csv.candidates(items, file=str(path), **options)
+        unreadable = schema.no_times(candidates) if check_times and positions[0] == 0 else None
+        if unreadable is not None:
+            raise BadInput(path, unreadable)
         candidates["record"] = positions + 1
         access, rejected = schema.screen(candidates, str(path))
         numbers = rejected["record"].astype("int64").to_numpy()
