@@ -244,7 +244,7 @@ def test_a_notebook_that_is_not_one_is_refused_before_a_kernel_starts(tmp_path, 
 
 
 @pytest.mark.parametrize("argv", [["status", "--directory"], ["status", "--networks"], ["status", "--policy"],
-                                  ["status", "--catalog"], ["nudges", "--devices"]])
+                                  ["status", "--catalog"], ["nudges", "--devices"], ["ingest", "--store", "s", "--"]])
 def test_a_fifo_given_as_an_input_file_is_one_line_not_a_hang(tmp_path, argv):
     # An outside trial: "--directory f.csv" on a FIFO waited forever for a writer.
     import sys

@@ -437,3 +437,20 @@ def test_a_first_report_without_offices_says_so_instead_of_drawing_empty_charts(
     empty = ("Outdated rate by office,", "Outdated rate by office:", "Outdated rate by office from", "Days to patch")
     assert drawn and not [alt for alt in drawn if alt.startswith(empty)]
     assert "This update would bring" in page and "These 1 updates" not in page
+
+
+@pytest.mark.parametrize("notebook", ["report", "explore"])
+def test_papermill_reads_every_parameter_the_notebook_assigns(notebook):
+    """papermill stops reading a parameter line at a comment holding " = " ("needs names = True"):
+    the parameter then vanishes, and `-p user ...` was refused as "no such parameter"."""
+    import ast
+
+    import papermill
+
+    from fleetanalysis.reporting.running import notebook_path
+
+    path = notebook_path(notebook)
+    cell = next(cell for cell in nbformat.read(path, as_version=4).cells
+                if "parameters" in cell.metadata.get("tags", []))
+    assigned = {node.targets[0].id for node in ast.parse(cell.source).body if isinstance(node, ast.Assign)}
+    assert set(papermill.inspect_notebook(str(path))) == assigned

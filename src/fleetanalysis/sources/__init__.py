@@ -91,6 +91,10 @@ def expand(paths) -> tuple[list[Path], list[str]]:
         elif glob.has_magic(str(item)):
             matched = sorted(Path(name) for name in glob.glob(str(item), recursive=True) if Path(name).is_file())
             files.extend(matched) if matched else problems.append(f"{item}: no file matches this pattern")
+        elif path.exists():
+            # A named pipe, a socket or a device: a log is a file that can be read twice (once
+            # to hash it for the manifest, once to read it).
+            problems.append(f"{item}: not a regular file")
         else:
             problems.append(f"{item}: no such file or directory")
     return list(dict.fromkeys(files)), problems
