@@ -11,7 +11,7 @@ import pytest
 from fake_slack import DAY0, TOKEN, devices, posts_to
 
 from fleetanalysis import cli, nudges
-from fleetanalysis.errors import BadInput
+from fleetanalysis.errors import BadInput, JobFailed
 
 
 def run(fleet, state, at, **options):
@@ -97,6 +97,54 @@ def test_an_opt_out_by_member_id_holds_for_a_person_the_log_names_by_email(slack
     assert sent.loc["bo@x.io", ["action", "skip_reason", "outcome"]].tolist() == ["skip", "opt-out", "skipped"]
     assert sent.loc["ana@x.io", "outcome"] == "sent"
     assert [post["args"]["channel"] for post in slack.posts()] == ["DU0ANA0001"]
+    state.close()
+
+
+def _named_twice():
+    """Ana's phone seen by the Slack access log (member id and user name), her PC by Okta (email)."""
+    fleet = devices()
+    fleet.loc[0, ["user_id", "user"]] = ["U0ANA0001", "ana"]
+    fleet.loc[1, ["user_id", "user"]] = ["00uana", "ana@x.io"]
+    return fleet
+
+
+def test_one_member_the_logs_name_by_id_and_by_email_gets_one_message_a_run(slack, tmp_path):
+    # An outside trial: Slack's lookup gave ana@x.io the member id the Slack log names, and
+    # the same person got two DMs in one run.
+    state = nudges.State(tmp_path / "nudges.sqlite")
+    sent = run(_named_twice(), state, DAY0, base_url=slack.url).set_index("person")
+    assert sent.loc[["U0ANA0001", "ana@x.io"], "skip_reason"].fillna("").tolist() == ["", "same-member"]
+    assert len(posts_to(slack, "DU0ANA0001")) == 1
+    state.close()
+
+
+@pytest.mark.parametrize("listed", ["ana@x.io", "\u200bAna@X.io\u200b", "<@U0ANA0001>", "<@U0ANA0001|ana>"])
+def test_an_opt_out_by_email_holds_for_the_member_the_slack_log_names_by_id(slack, tmp_path, listed):
+    # An outside trial: with no directory, an email on the list never kept the person's
+    # Slack-seen devices from a DM; a zero-width space or a pasted mention matched no one.
+    opt_out = tmp_path / "opt-out.txt"
+    opt_out.write_text(listed + "\n", encoding="utf-8")
+    listed = nudges.read_opt_out(opt_out)
+    state = nudges.State(tmp_path / "nudges.sqlite")
+    client = nudges.slack_client(base_url=slack.url)
+    sent = nudges.send(nudges.plan(_named_twice(), None, DAY0, opt_out=listed), client, state, DAY0,
+                       progress=False, opt_out=listed).set_index("person")
+    assert set(sent.loc[["U0ANA0001", "ana@x.io"], "skip_reason"]) == {"opt-out"}
+    assert posts_to(slack, "DU0ANA0001") == []
+    assert posts_to(slack, "DU0BO00001")  # everyone else is still asked
+    state.close()
+
+
+def test_an_opt_out_list_slack_cannot_look_up_sends_nothing(slack, tmp_path):
+    """Without the member ids of the list's emails, a DM could reach someone who opted out."""
+    slack.script["users.lookupByEmail"] = [(500, {}, {"ok": False, "error": "internal_error"})] * 10
+    listed = {"ana@x.io"}
+    state = nudges.State(tmp_path / "nudges.sqlite")
+    client = nudges.slack_client(base_url=slack.url, retries=0)
+    with pytest.raises(JobFailed, match="opt-out list's emails.*nothing was sent"):
+        nudges.send(nudges.plan(_named_twice(), None, DAY0, opt_out=listed), client, state, DAY0,
+                    progress=False, opt_out=listed)
+    assert slack.posts() == []
     state.close()
 
 

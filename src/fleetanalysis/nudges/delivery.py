@@ -189,6 +189,18 @@ def _post(client, state: State, record: int, channel: str, nudge_id: str, at: pd
     return "sent", ts
 
 
+def _opted_out_members(listed: set[str], client, state: State, at: pd.Timestamp) -> set[str]:
+    """The member ids (lower case) of the emails on the opt-out list, looked up as a row's
+    email is (users.lookupByEmail, cached in the state): a Slack access log names the same
+    person by member id, so an email alone would not keep them from being messaged."""
+    found = set()
+    for email in sorted(item for item in listed if "@" in item):
+        user_id = _resolve({"person": email}, client, state, at)
+        if user_id:
+            found.add(user_id.lower())
+    return found
+
+
 def send(planned: pd.DataFrame, client, state: State, at: pd.Timestamp | None = None,
          cooldown_days: int = 7, progress: bool | None = None, opt_out: Iterable[str] | None = None) -> pd.DataFrame:
     """Send the planned messages (``action == "send"``), recording each before and after.
@@ -206,8 +218,11 @@ def send(planned: pd.DataFrame, client, state: State, at: pd.Timestamp | None = 
     without a channel) is recorded ``failed``. An email Slack does not know turns the
     row into ``skip``/``no-slack-id``; users with an email but no Slack id are looked up
     (users.lookupByEmail, cached in the state), and one whose member id is in ``opt_out``
-    (the plan's list: a person listed by id whom the log names by email) becomes
-    ``skip``/``opt-out``. A message another run sent since the
+    (the plan's list: a person listed by id whom the log names by email, or listed by
+    email whom the log names by id: the list's emails are looked up before any message)
+    becomes ``skip``/``opt-out``. A member already messaged in this run (one person the
+    logs name by id and by email) is ``skip``/``same-member``: their other devices wait
+    for the next run. A message another run sent since the
     plan was made is skipped (``cooldown``). When Slack asks to wait longer than a
     minute, the run stops: what was done is recorded and ``slack.WaitTooLong`` raised.
 
@@ -228,6 +243,14 @@ def send(planned: pd.DataFrame, client, state: State, at: pd.Timestamp | None = 
     skipped = planned["skip_reason"].copy()
     opted_out = {item.strip().lower() for item in (opt_out or ())}
     due = planned.index[planned["action"] == "send"]
+    if len(due) and opted_out:
+        try:
+            opted_out |= _opted_out_members(opted_out, client, state, at)
+        except slack.FAILURES as error:
+            # Sending without knowing who asked not to be messaged could message them.
+            raise JobFailed(f"looking up the opt-out list's emails in Slack: {_slack_error(error, client)}; "
+                            "nothing was sent") from None
+    messaged: set[str] = set()
     for index in tqdm(due, desc="nudges", unit="message", disable=None if progress is None else not progress):
         row = planned.loc[index].to_dict()
         step = row["step"] if isinstance(row.get("step"), str) else "first"
@@ -246,6 +269,9 @@ def send(planned: pd.DataFrame, client, state: State, at: pd.Timestamp | None = 
                 if user_id.lower() in opted_out:
                     skipped.loc[index] = "opt-out"
                     continue
+                if user_id in messaged:
+                    skipped.loc[index] = "same-member"
+                    continue
                 channel = slack.field(client.conversations_open(users=user_id), "conversations.open",
                                       "channel", "id")
         except slack.FAILURES as error:
@@ -262,6 +288,8 @@ def send(planned: pd.DataFrame, client, state: State, at: pd.Timestamp | None = 
         if record is None:  # another run sent it since this plan was made
             skipped.loc[index] = "cooldown"
             continue
+        if kind == "dm":
+            messaged.add(user_id)
         result, detail = _post(client, state, record, channel, nudge_id, at, row["text"], json.loads(row["blocks"]))
         outcome.loc[index, ["outcome", "channel", "ts" if result == "sent" else "error"]] = [result, channel, detail]
     action = skipped.isna().map({True: "send", False: "skip"}).astype("string")

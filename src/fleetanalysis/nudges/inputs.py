@@ -6,11 +6,18 @@ Each unusable file is one ``BadInput`` naming it and the problem.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import pandas as pd
 
 from fleetanalysis.errors import BadInput, reading_problem
+
+# Characters a pasted address carries unseen: zero-width spaces and joiners, direction marks
+# and overrides, the word joiner, a byte-order mark.
+_INVISIBLE = re.compile("[\u200b-\u200f\u202a-\u202e\u2060-\u2064\ufeff]")
+# A member pasted from Slack as a mention: "<@U0ANA0001>", "<@U0ANA0001|ana>".
+_MENTION = re.compile(r"<@([UW][A-Z0-9]+)(?:\|[^>]*)?>", re.IGNORECASE)
 
 
 def read_table(path: str | os.PathLike, what: str = "devices") -> pd.DataFrame:
@@ -46,24 +53,27 @@ def read_opt_out(path: str | os.PathLike, directory: pd.DataFrame | None = None)
     """User ids, emails and user names (one a line, ``#`` comments; lower case) of people
     who asked not to be nudged, with the user id the ``directory`` gives each listed email
     and the email it gives each listed id (a Slack access log names people by id and user
-    name, never by email; Okta, Entra and CSV logs by email).
+    name, never by email; Okta, Entra and CSV logs by email). Characters a paste carries
+    unseen (zero-width spaces, direction marks) are dropped, and a pasted mention
+    (``<@U0ANA0001>``) is its member id.
 
     Examples:
         >>> import pathlib, tempfile
         >>> path = pathlib.Path(tempfile.mkdtemp()) / "opt-out.txt"
-        >>> _ = path.write_bytes("\\ufeff# on leave\\nU0ANA0001\\nBo@X.io  # ceo\\n".encode())
+        >>> _ = path.write_bytes("\\ufeff# on leave\\nU0ANA0001\\nBo@X.io\\u200b  # ceo\\n<@U0CY00001|cy>\\n".encode())
         >>> sorted(read_opt_out(path))
-        ['bo@x.io', 'u0ana0001']
+        ['bo@x.io', 'u0ana0001', 'u0cy00001']
         >>> people = pd.DataFrame({"user_id": ["U0BO00007", "U0ANA0001"], "email": ["bo@x.io", "ana@x.io"]})
         >>> sorted(read_opt_out(path, people))
-        ['ana@x.io', 'bo@x.io', 'u0ana0001', 'u0bo00007']
+        ['ana@x.io', 'bo@x.io', 'u0ana0001', 'u0bo00007', 'u0cy00001']
     """
     try:
         # utf-8-sig: a list saved by Notepad or Excel starts with a byte-order mark.
         text = Path(path).read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as error:
         raise BadInput(path, "cannot read the opt-out list", reading_problem(error)) from None
-    listed = {line.split("#", 1)[0].strip().lower() for line in text.splitlines()} - {""}
+    listed = {_MENTION.sub(r"\1", _INVISIBLE.sub("", line.split("#", 1)[0])).strip().lower()
+              for line in text.splitlines()} - {""}
     if directory is not None and {"user_id", "email"} <= set(directory.columns):
         emails = directory["email"].astype("string").str.strip().str.lower()
         ids = directory["user_id"].astype("string").str.strip().str.lower()
