@@ -79,6 +79,8 @@ def endpoint(tmp_path):
         except urllib.error.HTTPError as error:
             return error.code
 
+    post.port = server.server_address[1]
+
     def recorded() -> pd.DataFrame:
         return nudges.read_answers(path)
 
@@ -100,6 +102,21 @@ def test_a_signed_press_is_recorded_once_and_a_replay_is_refused(endpoint):
     assert post(body, signed(body, at=int(headers["X-Slack-Request-Timestamp"]) - 1)) == 200
     assert len(recorded()) == 1
     assert any("refused: replayed" in line for line in log) and any("already recorded" in line for line in log)
+
+
+@pytest.mark.parametrize("stall", [b"", b"POST /slack/events HTTP/1.1\r\nContent-Length: 100\r\n\r\npay"],
+                         ids=["silent", "short-body"])
+def test_a_client_that_stalls_holds_up_no_one_else_s_press(endpoint, stall):
+    # An outside trial: one connection that sent nothing kept a genuine press waiting 10 s;
+    # Slack gives up after 3.
+    post, recorded, _, _ = endpoint
+    body = press("fleetanalysis_updated", "updated")
+    started = time.monotonic()
+    with socket.create_connection(("127.0.0.1", post.port)) as idle:
+        idle.sendall(stall)
+        assert post(body, signed(body)) == 200
+        assert time.monotonic() - started < answers.IDLE_SECONDS
+    assert len(recorded()) == 1
 
 
 @pytest.mark.parametrize("headers", [

@@ -34,7 +34,7 @@ import threading
 import time
 import urllib.parse
 from collections.abc import Callable, Mapping
-from http.server import BaseHTTPRequestHandler, HTTPServer
+from http.server import BaseHTTPRequestHandler, HTTPServer, ThreadingHTTPServer
 
 import pandas as pd
 from slack_sdk.signature import Clock, SignatureVerifier
@@ -48,6 +48,9 @@ DEFAULT_SECRET_ENV = "SLACK_SIGNING_SECRET"
 MAX_AGE_SECONDS = 300
 # An interactivity payload carries the message's blocks; 50 blocks stay far below this.
 MAX_BODY = 512 * 1024
+# Seconds a connection may stay silent: Slack sends a press at once and gives up after 3 s,
+# so a client slower than this is not Slack, and must not hold a handler.
+IDLE_SECONDS = 5
 SNOOZE = pd.Timedelta(days=3)
 
 
@@ -188,12 +191,17 @@ def server(state_path: str | os.PathLike, secret: str, host: str = "127.0.0.1", 
 
     Answers: 200 recorded (or already recorded), 400 not a button press of ours, 401
     unsigned, badly signed, stale or replayed, 403 from someone else, 404 an unknown
-    message or device, 413 too large. One line per request goes to ``log``.
+    message or device, 408 a body that did not arrive, 413 too large. One line per request
+    goes to ``log``. Each connection is served on its own thread and may stay silent for
+    ``IDLE_SECONDS``, so a client that connects and sends nothing holds up no one's press;
+    ``server_close`` waits for the requests in hand.
     """
     clock = now or time.time
     gate = Gate(secret, clock)
 
     class Handler(BaseHTTPRequestHandler):
+        timeout = IDLE_SECONDS
+
         def log_message(self, *args) -> None:
             pass
 
@@ -210,7 +218,13 @@ def server(state_path: str | os.PathLike, secret: str, host: str = "127.0.0.1", 
                 length = -1
             if length < 0 or length > MAX_BODY:
                 return self._reply(413, "body missing a length or too large")
-            body = self.rfile.read(length)
+            try:
+                body = self.rfile.read(length)
+            except TimeoutError:
+                self.close_connection = True
+                return self._reply(408, "the body did not arrive in time")
+            if len(body) < length:
+                return self._reply(408, "the body ended before its length")
             problem = gate.check(body, self.headers)
             if problem:
                 return self._reply(401, f"refused: {problem}")
@@ -230,4 +244,7 @@ def server(state_path: str | os.PathLike, secret: str, host: str = "127.0.0.1", 
                 return self._reply(500, str(error))
             self._reply(200, f"{answer['action']} {outcome}")
 
-    return HTTPServer((host, port), Handler)
+    served = ThreadingHTTPServer((host, port), Handler)
+    # Not daemon threads: closing the server waits for the presses in hand to be recorded.
+    served.daemon_threads = False
+    return served

@@ -236,14 +236,18 @@ def _run_slack_events(args) -> int:
             done.set()
 
     threading.Thread(target=serve, name="slack-events", daemon=True).start()
+    stopped = None
     try:
         done.wait()
     except (KeyboardInterrupt, Stopped) as stop:
-        # A client that stalls mid-request holds the answer back: it gets a few seconds only.
         threading.Thread(target=server.shutdown, daemon=True).start()
         done.wait(_ANSWER_GRACE_SECONDS)
-        # Stopping is how a service ends: exit 0, which systemd counts as a clean stop.
-        print(f"slack-events: {stop if isinstance(stop, Stopped) else 'stopped'}", file=sys.stderr)
+        stopped = stop if isinstance(stop, Stopped) else "stopped"
     finally:
+        # Waits for the requests in hand to be answered and recorded; a client that stalls
+        # is dropped after answers.IDLE_SECONDS.
         server.server_close()
+    if stopped is not None:
+        # Stopping is how a service ends: exit 0, which systemd counts as a clean stop.
+        print(f"slack-events: {stopped}", file=sys.stderr)
     return 0
