@@ -324,3 +324,19 @@ def test_a_file_name_with_bidi_characters_is_shown_escaped(tmp_path, capsys):
     out, err = capsys.readouterr()
     assert_nothing_invisible(out + err)
     assert "logs\\u202ecsv.exe" in out
+
+
+@pytest.mark.parametrize("cell", [";=cmd|' /C calc'!A0;", "a; +1+cmd|' /C calc'!A0", "x;\u00a0@SUM(A1)"])
+def test_a_formula_after_a_semicolon_stays_inside_its_cell(tmp_path, capsys, cell):
+    # An outside trial: Excel in a locale whose list separator is ";" (German, French) split
+    # the unquoted ";=cmd|..." there, and the cell after it started with "=".
+    from fleetanalysis.cli.output import write_table
+    from fleetanalysis.writing import write_csv
+
+    frame = pd.DataFrame({"user": [cell, "ana"], "devices": [1, 2]})
+    write_csv(frame, tmp_path / "out.csv")
+    write_table(frame, "csv")
+    for text in ((tmp_path / "out.csv").read_text(), capsys.readouterr().out):
+        as_split = [piece for row in csv.reader(io.StringIO(text, newline=""), delimiter=";") for piece in row]
+        assert not [piece for piece in as_split if is_formula(piece)], text
+        assert cell in csv_cells(text)  # and a comma-separated reader still reads the cell whole

@@ -31,6 +31,9 @@ from fleetanalysis.errors import BadInput
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 # Spaces a spreadsheet may trim on import before it looks for a formula.
 _LEADING_SPACE = " \u00a0"
+# A spreadsheet whose list separator is ";" (Excel in German or French) ends an unquoted
+# cell at each ";": the text after one is a cell of its own, and must not start a formula.
+_FORMULA_AFTER_SEMICOLON = re.compile(f";[{_LEADING_SPACE}]*[{re.escape(''.join(FORMULA_START))}]")
 # The one list of characters no output shows as they are. C0/C1 controls but tab and
 # newline: ESC starts the escape sequences that let text retitle a terminal or rewrite what
 # it shows when a file is cat; a bare carriage return is left unquoted by pandas' CSV
@@ -351,10 +354,38 @@ def _formula(cell: str) -> bool:
     return cell.lstrip(_LEADING_SPACE).startswith(FORMULA_START)
 
 
+def csv_quoting(cells) -> int:
+    """How to quote a formula-safe table's cells (``neutralise_formulas``): every text cell
+    when one holds a ";" before a formula start, which a spreadsheet splitting at ";" would
+    run, since it keeps a quoted cell whole; else only where CSV needs it.
+
+    >>> import csv
+    >>> csv_quoting(["Oslo", "a; b"]) == csv.QUOTE_MINIMAL, csv_quoting([";=cmd|' /C calc'!A0;"]) == csv.QUOTE_NONNUMERIC
+    (True, True)
+    """
+    import csv
+
+    risky = any(isinstance(cell, str) and ";" in cell and _FORMULA_AFTER_SEMICOLON.search(cell) for cell in cells)
+    return csv.QUOTE_NONNUMERIC if risky else csv.QUOTE_MINIMAL
+
+
+def text_cells(frame: pd.DataFrame) -> Iterator:
+    """Every cell of ``frame``'s text (and categorical) columns."""
+    import pandas as pd
+
+    for column in frame.columns:
+        values = frame[column]
+        if isinstance(values.dtype, pd.CategoricalDtype):
+            yield from values.cat.categories
+        elif pd.api.types.is_string_dtype(values) or pd.api.types.is_object_dtype(values):
+            yield from values
+
+
 def write_csv(frame: pd.DataFrame, target: str | os.PathLike, **to_csv) -> Path:
     """Write ``frame`` as formula-safe CSV, atomically."""
+    safe = neutralise_formulas(frame)
     with atomic_path(target) as temporary:
-        neutralise_formulas(frame).to_csv(temporary, index=False, **to_csv)
+        safe.to_csv(temporary, index=False, quoting=csv_quoting(text_cells(safe)), **to_csv)
     return Path(target)
 
 

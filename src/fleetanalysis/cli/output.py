@@ -37,12 +37,13 @@ def write_table(table, style: str, empty: str | None = None) -> None:
     >>> write_table(pd.DataFrame({"office": []}), "table", empty="No offices.")
     No offices.
     """
-    from fleetanalysis.writing import escape_controls, json_text, neutralise_formulas
+    from fleetanalysis.writing import csv_quoting, escape_controls, json_text, neutralise_formulas, text_cells
 
     if style == "json":
         sys.stdout.write(json_text(table.astype(object).where(table.notna(), None).to_dict("records")))
     elif style == "csv":
-        neutralise_formulas(table).to_csv(sys.stdout, index=False)
+        safe = neutralise_formulas(table)
+        safe.to_csv(sys.stdout, index=False, quoting=csv_quoting(text_cells(safe)))
     elif table.empty and empty is not None:
         print(empty)
     else:
@@ -60,16 +61,17 @@ def write_rows(rows: list[dict], columns: list[str], style: str) -> None:
     """
     import csv
 
-    from fleetanalysis.writing import json_text, safe_cell
+    from fleetanalysis.writing import csv_quoting, json_text, safe_cell
 
     if style == "json":
         sys.stdout.write(json_text([{column: row[column] for column in columns} for row in rows]))
         return
+    cells = [["" if row[column] is None else safe_cell(row[column]) for column in columns] for row in rows]
     # pandas' CSV writer is the csv module with these settings.
-    writer = csv.writer(sys.stdout, lineterminator="\n")
+    writer = csv.writer(sys.stdout, lineterminator="\n",
+                        quoting=csv_quoting(cell for line in cells for cell in line))
     writer.writerow(columns)
-    for row in rows:
-        writer.writerow("" if row[column] is None else safe_cell(row[column]) for column in columns)
+    writer.writerows(cells)
 
 
 def print_merge(counts, problems, store_path) -> None:
