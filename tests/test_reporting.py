@@ -454,3 +454,23 @@ def test_papermill_reads_every_parameter_the_notebook_assigns(notebook):
                 if "parameters" in cell.metadata.get("tags", []))
     assigned = {node.targets[0].id for node in ast.parse(cell.source).body if isinstance(node, ast.Assign)}
     assert set(papermill.inspect_notebook(str(path))) == assigned
+
+
+def test_a_killed_report_s_scratch_folder_is_removed_by_the_next_run(tmp_path, monkeypatch):
+    # An outside trial: a report killed with SIGKILL left its partly run notebook (names
+    # included, with --names) in the temporary folder for good.
+    import subprocess
+    import sys
+    import tempfile
+
+    from fleetanalysis.reporting import running
+
+    ended = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    abandoned = tmp_path / f"fleetanalysis-report-{ended.stdout.strip()}-x1y2"
+    abandoned.mkdir()
+    (abandoned / "report.ipynb").write_text("{}")
+    ours = tmp_path / f"fleetanalysis-report-{os.getpid()}-a1b2"
+    ours.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    assert running.remove_abandoned_scratch() == [abandoned]
+    assert not abandoned.exists() and ours.exists()

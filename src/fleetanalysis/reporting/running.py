@@ -97,6 +97,38 @@ def kernels_shut_down():
                 run_sync(manager.shutdown_kernel)(now=True)
 
 
+# A run's scratch folder in the temporary folder: the prefix, then the pid of the run.
+_SCRATCH = "fleetanalysis-report-"
+
+
+def remove_abandoned_scratch(folder: str | os.PathLike | None = None) -> list[Path]:
+    """Remove the scratch folders of report runs that ended without removing theirs (a
+    ``kill -9``): this user's, whose run's process is gone. A partly run notebook can hold
+    people's names, outside the reports folder a ``names`` run keeps them in.
+
+    >>> import tempfile
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> (folder / f"{_SCRATCH}{2**22 + 1}-k3j9").mkdir(); (folder / f"{_SCRATCH}{os.getpid()}-a1b2").mkdir()
+    >>> [path.name.split("-")[-1] for path in remove_abandoned_scratch(folder)]
+    ['k3j9']
+    """
+    import shutil
+
+    removed = []
+    for scratch in Path(folder or tempfile.gettempdir()).glob(f"{_SCRATCH}*-*"):
+        pid = scratch.name[len(_SCRATCH):].split("-", 1)[0]
+        try:
+            if not pid.isdigit() or scratch.is_symlink() or scratch.stat().st_uid != os.getuid():
+                continue
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            shutil.rmtree(scratch, ignore_errors=True)
+            removed.append(scratch)
+        except OSError:
+            continue  # another user's process, or a folder gone meanwhile
+    return removed
+
+
 def notebook_path(notebook: str | os.PathLike) -> Path:
     """Resolve a notebook name (``report``) or path to an existing ``.ipynb`` file.
 
@@ -310,7 +342,8 @@ def run(notebook: str | os.PathLike, out_dir: Path, as_of: date | None = None,
     cells = sum(1 for cell in nbformat.read(source, as_version=4).cells if cell.cell_type == "code")
     tell(f"running {source.name} ({cells} code cells: reading the store, judging devices, "
          f"weekly history, charts)")
-    with tempfile.TemporaryDirectory(prefix="fleetanalysis-report-") as scratch, kernels_shut_down() as manager:
+    remove_abandoned_scratch()
+    with tempfile.TemporaryDirectory(prefix=f"{_SCRATCH}{os.getpid()}-") as scratch, kernels_shut_down() as manager:
         executed_path = Path(scratch) / source.name
         try:
             # A stopped run kills its kernel at once rather than asking it to finish the cell.
