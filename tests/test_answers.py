@@ -104,6 +104,27 @@ def test_a_signed_press_is_recorded_once_and_a_replay_is_refused(endpoint):
     assert any("refused: replayed" in line for line in log) and any("already recorded" in line for line in log)
 
 
+def test_a_replay_is_refused_by_an_endpoint_started_since(endpoint):
+    # An outside trial: a captured press played again after slack-events restarted got 200.
+    post, recorded, path, _ = endpoint
+    body = press("fleetanalysis_snooze", "snooze")
+    headers = signed(body)
+    assert post(body, headers) == 200
+    with open(os.devnull, "w") as quiet:
+        restarted = answers.server(path, SECRET, "127.0.0.1", 0, log=quiet)
+        threading.Thread(target=restarted.serve_forever, daemon=True).start()
+        request = urllib.request.Request(f"http://127.0.0.1:{restarted.server_address[1]}/slack/events", data=body,
+                                         method="POST", headers=headers)
+        try:
+            with pytest.raises(urllib.error.HTTPError) as refused:
+                urllib.request.urlopen(request, timeout=10)
+        finally:
+            restarted.shutdown()
+            restarted.server_close()
+    assert refused.value.code == 401
+    assert len(recorded()) == 1
+
+
 @pytest.mark.parametrize("stall", [b"", b"POST /slack/events HTTP/1.1\r\nContent-Length: 100\r\n\r\npay"],
                          ids=["silent", "short-body"])
 def test_a_client_that_stalls_holds_up_no_one_else_s_press(endpoint, stall):

@@ -235,6 +235,12 @@ def server(state_path: str | os.PathLike, secret: str, host: str = "127.0.0.1", 
             at = pd.Timestamp(clock(), unit="s", tz="UTC")
             try:
                 with nudges.State(state_path, lock=False) as state:
+                    # The gate remembers this process's requests; the state, those of the
+                    # endpoint's earlier runs.
+                    if not state.first_request(self.headers["X-Slack-Signature"],
+                                               int(self.headers["X-Slack-Request-Timestamp"]), clock(),
+                                               MAX_AGE_SECONDS):
+                        return self._reply(401, "refused: replayed")
                     outcome = record(state, answer, at)
             except PermissionError as error:
                 return self._reply(403, str(error))

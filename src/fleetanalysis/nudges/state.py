@@ -74,7 +74,15 @@ CREATE TABLE IF NOT EXISTS answers (
     UNIQUE (message_id, action, device_id)
 );
 """
-SCHEMA = MESSAGES + ANSWERS + """
+# Slack's signatures of the button presses answered in the last minutes, so that one played
+# again is refused also by an endpoint started since (a restart, a deploy).
+REQUESTS = """
+CREATE TABLE IF NOT EXISTS requests (
+    signature TEXT PRIMARY KEY,
+    sent INTEGER NOT NULL          -- the request's X-Slack-Request-Timestamp
+);
+"""
+SCHEMA = MESSAGES + ANSWERS + REQUESTS + """
 CREATE TABLE lookups (
     email TEXT PRIMARY KEY,
     user_id TEXT,                  -- NULL when Slack knows no such user
@@ -157,6 +165,8 @@ class State:
         # Files from before issue 19 have no answers table; it is only ever added to.
         if self._db.execute("SELECT 1 FROM sqlite_master WHERE name = 'answers'").fetchone() is None:
             self._db.executescript(ANSWERS)
+        if self._db.execute("SELECT 1 FROM sqlite_master WHERE name = 'requests'").fetchone() is None:
+            self._db.executescript(REQUESTS)
         if "'unconfirmed'" not in found[0]:
             self._rebuild()
         # Files from before the escalation ladder have no step column (their DMs were all first).
@@ -290,6 +300,14 @@ class State:
         with self._transaction():
             self._db.execute("INSERT OR REPLACE INTO lookups VALUES (?, ?, ?)",
                              [email.lower(), user_id, _stamp(at)])
+
+    def first_request(self, signature: str, sent: int, now: float, max_age: int) -> bool:
+        """Whether a signed request is seen for the first time (and remember it); requests
+        older than ``max_age`` seconds are forgotten, as they are refused as stale anyway."""
+        with self._transaction():
+            self._db.execute("DELETE FROM requests WHERE sent < ?", [int(now) - max_age])
+            cursor = self._db.execute("INSERT OR IGNORE INTO requests VALUES (?, ?)", [signature, sent])
+        return cursor.rowcount == 1
 
     def sent_message(self, channel: str, ts: str) -> dict | None:
         """The sent DM Slack knows as ``ts`` in ``channel``: ``id, person, user_id, devices``."""
