@@ -61,6 +61,17 @@ def reasons(rejected):
     return dict(zip(rejected["record"], rejected["reason"]))
 
 
+def loaded_and_rejected(reader, file, tmp_path, counts):
+    """The rows ``file`` loads and rejects through ``sources.load``, or through
+    ``store.ingest`` (DuckDB underneath), whose counts must be ``counts``."""
+    if reader == "load":
+        result = sources.load([file])
+        return result.access, result.rejected
+    found, problems = store.ingest(tmp_path / "access.parquet", [file])
+    assert problems == [] and found[["read", "loaded", "rejected"]].values.tolist() == [counts]
+    return store.read(tmp_path / "access.parquet"), pd.read_csv(store.rejected_path(tmp_path / "access.parquet"))
+
+
 def test_an_okta_system_log_csv_is_read_by_the_okta_rules(tmp_path):
     file = write_csv(tmp_path / "System Log 2026-11-30.csv", OKTA_HEADER, OKTA_ROWS)
     result = sources.load([file])
@@ -138,13 +149,7 @@ def test_one_bad_time_is_rejected_naming_its_value_and_utc_spellings_are_read(tm
             ["30/11/2026 09:01", "cyd@example.com", CHROME_WIN],
             ["", "dan@example.com", CHROME_WIN]]
     file = write_csv(tmp_path / "export.csv", ["time", "email", "user_agent"], rows)
-    if reader == "load":
-        result = sources.load([file])
-        loaded, rejected = result.access, result.rejected
-    else:
-        counts, problems = store.ingest(tmp_path / "access.parquet", [file])
-        assert problems == [] and counts[["read", "loaded", "rejected"]].values.tolist() == [[4, 2, 2]]
-        loaded, rejected = store.read(tmp_path / "access.parquet"), pd.read_csv(store.rejected_path(tmp_path / "access.parquet"))
+    loaded, rejected = loaded_and_rejected(reader, file, tmp_path, [4, 2, 2])
     assert sorted(loaded["first_seen"].astype(str)) == ["2026-11-30 09:12:05+00:00", "2026-11-30 09:13:20+00:00"]
     found = reasons(rejected)
     assert found["row 3"].startswith("first seen '30/11/2026 09:01' in column 'time' is not a date (expected ISO 8601")
@@ -232,14 +237,7 @@ def test_the_entra_download_states_os_and_browser_as_its_json_does(tmp_path, rea
             entra_row("2026-11-30T08:30:45Z", 3, agent="", browser="Rich Client 5.2.6.0", system="Windows10"),
             entra_row("2026-11-30T08:40:00Z", 4, agent="", browser="", system="")]
     file = write_csv(tmp_path / "InteractiveSignIns.csv", ENTRA_HEADER, rows)
-    if reader == "load":
-        result = sources.load([file])
-        loaded, rejected = result.access, result.rejected
-    else:
-        counts, problems = store.ingest(tmp_path / "access.parquet", [file])
-        assert problems == [] and counts[["read", "loaded", "rejected"]].values.tolist() == [[3, 2, 1]]
-        loaded = store.read(tmp_path / "access.parquet")
-        rejected = pd.read_csv(store.rejected_path(tmp_path / "access.parquet"))
+    loaded, rejected = loaded_and_rejected(reader, file, tmp_path, [3, 2, 1])
     assert reasons(rejected) == {"row 3": "no user agent"}
     rich = loaded[loaded["user"] == "user3@example.com"].iloc[0]
     json_page = {"value": [{"id": "req-3", "createdDateTime": "2026-11-30T08:30:45Z", "userPrincipalName": "u@x.io",
